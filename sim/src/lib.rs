@@ -1,0 +1,5 @@
+//! The deterministic fake cluster that runs the operator's reconcile code: a fake API server,
+//! Kubernetes' own controllers, fake Redis nodes and a turmoil network between them.
+//!
+//! It implements the operator's ports and nothing else of the operator; it must never be a
+//! dependency of the operator library itself.

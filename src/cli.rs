@@ -1,0 +1,147 @@
+//! The `redis-operator` command line: `crd` prints the CRDs, `validate` checks manifests offline.
+//!
+//! Commands return the text to print and an exit code so that tests can run them without a
+//! process; only `main` touches stdout and the exit status.
+
+use std::fmt::Write as _;
+
+use crate::api::Kind;
+use crate::api::crd::{file_name, render_all_yaml, render_yaml};
+use crate::api::document::{DocumentOutcome, read_documents};
+
+/// What a command printed and the exit code it asks for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// Text for standard output.
+    pub stdout: String,
+    /// Text for standard error.
+    pub stderr: String,
+    /// Process exit code: 0 success, 1 invalid input, 2 usage error.
+    pub exit_code: i32,
+}
+
+/// Usage text.
+pub const USAGE: &str = "\
+usage: redis-operator <command> [arguments]
+
+commands:
+  crd                 print the four CustomResourceDefinitions as YAML
+  crd --output-dir DIR
+                      write them into DIR, one file per kind (how crds/ is regenerated)
+  validate FILE...    check manifests offline against the CRD schemas and the operator's rules;
+                      exits 1 if any document of our kinds is invalid
+  help                print this text
+";
+
+/// Runs the command named by `arguments` (without the program name).
+pub fn run(arguments: &[String]) -> CommandOutput {
+    match arguments.split_first() {
+        Some((command, rest)) => match command.as_str() {
+            "crd" if rest.is_empty() => print_crds(),
+            "crd" if rest.len() == 2 && rest[0] == "--output-dir" => write_crds(&rest[1]),
+            "validate" if !rest.is_empty() => validate_files(rest),
+            "help" | "--help" | "-h" => CommandOutput {
+                stdout: USAGE.to_owned(),
+                ..CommandOutput::default()
+            },
+            _ => usage_error(&format!(
+                "unknown command or wrong arguments: {}",
+                arguments.join(" ")
+            )),
+        },
+        None => usage_error("no command given"),
+    }
+}
+
+fn usage_error(message: &str) -> CommandOutput {
+    CommandOutput {
+        stderr: format!("redis-operator: {message}\n{USAGE}"),
+        exit_code: 2,
+        ..CommandOutput::default()
+    }
+}
+
+fn print_crds() -> CommandOutput {
+    match render_all_yaml() {
+        Ok(yaml) => CommandOutput {
+            stdout: yaml,
+            ..CommandOutput::default()
+        },
+        Err(error) => CommandOutput {
+            stderr: format!("redis-operator crd: failed to render the CRDs: {error}\n"),
+            exit_code: 1,
+            ..CommandOutput::default()
+        },
+    }
+}
+
+fn write_crds(directory: &str) -> CommandOutput {
+    let mut output = CommandOutput::default();
+    for kind in Kind::ALL {
+        let path = std::path::Path::new(directory).join(file_name(kind));
+        let written = render_yaml(kind)
+            .map_err(|error| error.to_string())
+            .and_then(|yaml| std::fs::write(&path, yaml).map_err(|error| error.to_string()));
+        match written {
+            Ok(()) => {
+                let _ = writeln!(output.stdout, "wrote {}", path.display());
+            }
+            Err(error) => {
+                let _ = writeln!(
+                    output.stderr,
+                    "redis-operator crd: failed to write {}: {error}",
+                    path.display()
+                );
+                output.exit_code = 1;
+            }
+        }
+    }
+    output
+}
+
+/// `validate FILE...`: one line per document, indented errors under invalid ones, a summary.
+pub fn validate_files(paths: &[String]) -> CommandOutput {
+    let mut output = CommandOutput::default();
+    let (mut valid, mut invalid, mut skipped) = (0, 0, 0);
+    for path in paths {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) => {
+                let _ = writeln!(output.stderr, "{path}: failed to read: {error}");
+                invalid += 1;
+                continue;
+            }
+        };
+        for document in read_documents(&text) {
+            let label = document.label();
+            let index = document.index;
+            match document.outcome {
+                DocumentOutcome::Valid(_) => {
+                    valid += 1;
+                    let _ = writeln!(output.stdout, "{path}: document {index} ({label}): valid");
+                }
+                DocumentOutcome::Invalid(errors) => {
+                    invalid += 1;
+                    let _ = writeln!(output.stdout, "{path}: document {index} ({label}): invalid");
+                    for error in errors {
+                        let _ = writeln!(output.stdout, "  {error}");
+                    }
+                }
+                DocumentOutcome::Skipped => {
+                    skipped += 1;
+                    let _ = writeln!(
+                        output.stdout,
+                        "{path}: document {index} ({label}): skipped, not a kind of this operator"
+                    );
+                }
+                DocumentOutcome::Empty => {}
+            }
+        }
+    }
+    let _ = writeln!(
+        output.stdout,
+        "{valid} valid, {invalid} invalid, {skipped} skipped"
+    );
+    output.exit_code = i32::from(invalid > 0);
+    output
+}

@@ -1,0 +1,80 @@
+//! The command line: exit codes and output of `crd` and `validate`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code states its assumptions
+
+use redis_operator::cli::run;
+
+fn arguments(words: &[&str]) -> Vec<String> {
+    words.iter().map(|word| (*word).to_owned()).collect()
+}
+
+#[test]
+fn crd_prints_four_definitions() {
+    let output = run(&arguments(&["crd"]));
+    assert_eq!(output.exit_code, 0);
+    assert_eq!(
+        output
+            .stdout
+            .matches("kind: CustomResourceDefinition")
+            .count(),
+        4
+    );
+}
+
+#[test]
+fn validate_exits_one_and_names_the_field_of_an_invalid_document() {
+    let directory = std::env::temp_dir().join(format!("redis-operator-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let file = directory.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n\
+         apiVersion: redis.redis.opstreelabs.in/v1beta2\nkind: RedisCluster\n\
+         metadata: {name: broken}\nspec:\n  clusterSize: 1\n  kubernetesConfig: {image: redis:7}\n",
+    )
+    .unwrap();
+    let output = run(&arguments(&["validate", file.to_str().unwrap()]));
+    std::fs::remove_dir_all(&directory).unwrap();
+    assert_eq!(output.exit_code, 1, "{}", output.stdout);
+    assert!(
+        output.stdout.contains("document 1 (ConfigMap/c): skipped"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("document 2 (RedisCluster/broken): invalid"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("  spec.clusterSize: must be at least 3"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.ends_with("0 valid, 1 invalid, 1 skipped\n"),
+        "{}",
+        output.stdout
+    );
+}
+
+#[test]
+fn validate_reports_a_missing_file_as_invalid() {
+    let output = run(&arguments(&["validate", "/nonexistent/manifest.yaml"]));
+    assert_eq!(output.exit_code, 1);
+    assert!(
+        output
+            .stderr
+            .contains("/nonexistent/manifest.yaml: failed to read")
+    );
+}
+
+#[test]
+fn unknown_commands_are_usage_errors() {
+    assert_eq!(run(&arguments(&["frobnicate"])).exit_code, 2);
+    assert_eq!(run(&[]).exit_code, 2);
+}
