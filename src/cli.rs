@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 
 use crate::api::Kind;
 use crate::api::crd::{file_name, render_all_yaml, render_yaml};
-use crate::api::document::{DocumentOutcome, read_documents};
+use crate::api::document::{Document, DocumentOutcome, read_documents};
+use crate::resources::desired_objects;
 
 /// What a command printed and the exit code it asks for.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -30,6 +31,8 @@ commands:
                       write them into DIR, one file per kind (how crds/ is regenerated)
   validate FILE...    check manifests offline against the CRD schemas and the operator's rules;
                       exits 1 if any document of our kinds is invalid
+  render FILE...      print every Kubernetes object the operator would create for each CR in the
+                      files, as multi-document YAML; invalid CRs get the same errors as validate
   help                print this text
 ";
 
@@ -40,6 +43,7 @@ pub fn run(arguments: &[String]) -> CommandOutput {
             "crd" if rest.is_empty() => print_crds(),
             "crd" if rest.len() == 2 && rest[0] == "--output-dir" => write_crds(&rest[1]),
             "validate" if !rest.is_empty() => validate_files(rest),
+            "render" if !rest.is_empty() => render_files(rest),
             "help" | "--help" | "-h" => CommandOutput {
                 stdout: USAGE.to_owned(),
                 ..CommandOutput::default()
@@ -99,43 +103,101 @@ fn write_crds(directory: &str) -> CommandOutput {
     output
 }
 
+/// Reads every file as manifests; a file that cannot be read is reported on stderr and counted.
+fn read_files(paths: &[String], output: &mut CommandOutput) -> (Vec<(String, Document)>, usize) {
+    let mut documents = Vec::new();
+    let mut unreadable = 0;
+    for path in paths {
+        match std::fs::read_to_string(path) {
+            Ok(text) => documents.extend(
+                read_documents(&text)
+                    .into_iter()
+                    .map(|document| (path.clone(), document)),
+            ),
+            Err(error) => {
+                let _ = writeln!(output.stderr, "{path}: failed to read: {error}");
+                unreadable += 1;
+            }
+        }
+    }
+    (documents, unreadable)
+}
+
+/// `render FILE...`: the objects of every valid CR as YAML on stdout; errors on stderr.
+pub fn render_files(paths: &[String]) -> CommandOutput {
+    let mut output = CommandOutput::default();
+    let (documents, mut invalid) = read_files(paths, &mut output);
+    for (path, document) in documents {
+        let label = document.label();
+        match document.outcome {
+            DocumentOutcome::Valid(resource) => {
+                let _ = writeln!(
+                    output.stdout,
+                    "# {path}: document {} ({label})",
+                    document.index
+                );
+                for object in desired_objects(&resource).objects {
+                    match serde_yaml_ng::to_string(&object) {
+                        Ok(yaml) => {
+                            output.stdout.push_str("---\n");
+                            output.stdout.push_str(&yaml);
+                        }
+                        Err(error) => {
+                            let _ = writeln!(
+                                output.stderr,
+                                "{path}: failed to render {label}: {error}"
+                            );
+                            invalid += 1;
+                        }
+                    }
+                }
+            }
+            DocumentOutcome::Invalid(errors) => {
+                invalid += 1;
+                let _ = writeln!(
+                    output.stderr,
+                    "{path}: document {} ({label}): invalid",
+                    document.index
+                );
+                for error in errors {
+                    let _ = writeln!(output.stderr, "  {error}");
+                }
+            }
+            DocumentOutcome::Skipped | DocumentOutcome::Empty => {}
+        }
+    }
+    output.exit_code = i32::from(invalid > 0);
+    output
+}
+
 /// `validate FILE...`: one line per document, indented errors under invalid ones, a summary.
 pub fn validate_files(paths: &[String]) -> CommandOutput {
     let mut output = CommandOutput::default();
-    let (mut valid, mut invalid, mut skipped) = (0, 0, 0);
-    for path in paths {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(error) => {
-                let _ = writeln!(output.stderr, "{path}: failed to read: {error}");
+    let (mut valid, mut skipped) = (0, 0);
+    let (documents, mut invalid) = read_files(paths, &mut output);
+    for (path, document) in documents {
+        let label = document.label();
+        let index = document.index;
+        match document.outcome {
+            DocumentOutcome::Valid(_) => {
+                valid += 1;
+                let _ = writeln!(output.stdout, "{path}: document {index} ({label}): valid");
+            }
+            DocumentOutcome::Invalid(errors) => {
                 invalid += 1;
-                continue;
+                let _ = writeln!(output.stdout, "{path}: document {index} ({label}): invalid");
+                for error in errors {
+                    let _ = writeln!(output.stdout, "  {error}");
+                }
             }
-        };
-        for document in read_documents(&text) {
-            let label = document.label();
-            let index = document.index;
-            match document.outcome {
-                DocumentOutcome::Valid(_) => {
-                    valid += 1;
-                    let _ = writeln!(output.stdout, "{path}: document {index} ({label}): valid");
-                }
-                DocumentOutcome::Invalid(errors) => {
-                    invalid += 1;
-                    let _ = writeln!(output.stdout, "{path}: document {index} ({label}): invalid");
-                    for error in errors {
-                        let _ = writeln!(output.stdout, "  {error}");
-                    }
-                }
-                DocumentOutcome::Skipped => {
-                    skipped += 1;
-                    let _ = writeln!(
-                        output.stdout,
-                        "{path}: document {index} ({label}): skipped, not a kind of this operator"
-                    );
-                }
-                DocumentOutcome::Empty => {}
+            DocumentOutcome::Skipped => {
+                skipped += 1;
+                let _ = writeln!(
+                    output.stdout,
+                    "{path}: document {index} ({label}): skipped, not a kind of this operator"
+                );
             }
+            DocumentOutcome::Empty => {}
         }
     }
     let _ = writeln!(

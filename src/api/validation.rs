@@ -23,7 +23,7 @@ use super::replication::RedisReplicationSpec;
 use super::schema::join;
 use super::sentinel::RedisSentinelSpec;
 use super::standalone::RedisSpec;
-use crate::resources::names::EXPORTER_CONTAINER_NAME;
+use crate::resources::names::RESERVED_CONTAINER_NAMES;
 
 /// One thing wrong with a document, at one field.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,7 +58,7 @@ const IMAGE_PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
 const UPDATE_STRATEGY_TYPES: [&str; 2] = ["RollingUpdate", "OnDelete"];
 
 /// A key of a Secret: where the Redis password lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SecretKey {
     /// Secret name.
     pub name: String,
@@ -638,11 +638,12 @@ fn check_sidecars(sidecars: Option<&[Sidecar]>, errors: &mut Errors) {
         let path = format!("spec.sidecars[{index}]");
         if sidecar.name.trim().is_empty() {
             errors.add(&join(&path, "name"), "must not be empty");
-        } else if sidecar.name == EXPORTER_CONTAINER_NAME {
+        } else if RESERVED_CONTAINER_NAMES.contains(&sidecar.name.as_str()) {
             errors.add(
                 &join(&path, "name"),
                 format!(
-                    "{EXPORTER_CONTAINER_NAME:?} is the exporter's container name; choose another"
+                    "{:?} is a container the operator runs; choose another name",
+                    sidecar.name
                 ),
             );
         } else if !seen.insert(sidecar.name.as_str()) {

@@ -1,0 +1,308 @@
+//! The Kubernetes API as the operator uses it: a thin facade of get, list, server-side apply,
+//! status apply, delete, evict and events over JSON objects.
+//!
+//! Objects travel as `serde_json::Value` so that the production adapter and the fake API server
+//! store and compare exactly what the API server would. Implementations must not retry: the
+//! reconcile decides what to do with each error.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// The resource types the operator reads or writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ResourceType {
+    /// `apps/v1` StatefulSet.
+    StatefulSet,
+    /// `v1` Service.
+    Service,
+    /// `v1` ConfigMap.
+    ConfigMap,
+    /// `policy/v1` PodDisruptionBudget.
+    PodDisruptionBudget,
+    /// `v1` Pod.
+    Pod,
+    /// `v1` PersistentVolumeClaim.
+    PersistentVolumeClaim,
+    /// `v1` Secret.
+    Secret,
+    /// `v1` Event.
+    Event,
+    /// `v1` Node (cluster-scoped).
+    Node,
+    /// Our `Redis`.
+    Redis,
+    /// Our `RedisReplication`.
+    RedisReplication,
+    /// Our `RedisSentinel`.
+    RedisSentinel,
+    /// Our `RedisCluster`.
+    RedisCluster,
+}
+
+impl ResourceType {
+    /// `apiVersion` of objects of this type.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            ResourceType::StatefulSet => "apps/v1",
+            ResourceType::PodDisruptionBudget => "policy/v1",
+            ResourceType::Redis
+            | ResourceType::RedisReplication
+            | ResourceType::RedisSentinel
+            | ResourceType::RedisCluster => crate::api::API_GROUP_VERSION,
+            _ => "v1",
+        }
+    }
+
+    /// `kind` of objects of this type.
+    pub fn kind(self) -> &'static str {
+        match self {
+            ResourceType::StatefulSet => "StatefulSet",
+            ResourceType::Service => "Service",
+            ResourceType::ConfigMap => "ConfigMap",
+            ResourceType::PodDisruptionBudget => "PodDisruptionBudget",
+            ResourceType::Pod => "Pod",
+            ResourceType::PersistentVolumeClaim => "PersistentVolumeClaim",
+            ResourceType::Secret => "Secret",
+            ResourceType::Event => "Event",
+            ResourceType::Node => "Node",
+            ResourceType::Redis => "Redis",
+            ResourceType::RedisReplication => "RedisReplication",
+            ResourceType::RedisSentinel => "RedisSentinel",
+            ResourceType::RedisCluster => "RedisCluster",
+        }
+    }
+
+    /// Lower-case plural used in API paths.
+    pub fn plural(self) -> &'static str {
+        match self {
+            ResourceType::StatefulSet => "statefulsets",
+            ResourceType::Service => "services",
+            ResourceType::ConfigMap => "configmaps",
+            ResourceType::PodDisruptionBudget => "poddisruptionbudgets",
+            ResourceType::Pod => "pods",
+            ResourceType::PersistentVolumeClaim => "persistentvolumeclaims",
+            ResourceType::Secret => "secrets",
+            ResourceType::Event => "events",
+            ResourceType::Node => "nodes",
+            ResourceType::Redis => "redis",
+            ResourceType::RedisReplication => "redisreplications",
+            ResourceType::RedisSentinel => "redissentinels",
+            ResourceType::RedisCluster => "redisclusters",
+        }
+    }
+
+    /// Whether objects of this type live in a namespace.
+    pub fn namespaced(self) -> bool {
+        self != ResourceType::Node
+    }
+
+    /// The type whose `apiVersion` and `kind` are these, if the operator knows it.
+    pub fn from_api_version_and_kind(api_version: &str, kind: &str) -> Option<ResourceType> {
+        ResourceType::ALL
+            .into_iter()
+            .find(|resource| resource.api_version() == api_version && resource.kind() == kind)
+    }
+
+    /// Every type, in a fixed order.
+    pub const ALL: [ResourceType; 13] = [
+        ResourceType::StatefulSet,
+        ResourceType::Service,
+        ResourceType::ConfigMap,
+        ResourceType::PodDisruptionBudget,
+        ResourceType::Pod,
+        ResourceType::PersistentVolumeClaim,
+        ResourceType::Secret,
+        ResourceType::Event,
+        ResourceType::Node,
+        ResourceType::Redis,
+        ResourceType::RedisReplication,
+        ResourceType::RedisSentinel,
+        ResourceType::RedisCluster,
+    ];
+}
+
+/// Which object: type, namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    /// The object's type.
+    pub resource: ResourceType,
+    /// Namespace; empty for cluster-scoped types.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// A reference to `namespace/name` of type `resource`.
+    pub fn new(resource: ResourceType, namespace: &str, name: &str) -> ObjectRef {
+        ObjectRef {
+            resource,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The reference an object names in its own `apiVersion`, `kind` and `metadata`.
+    pub fn of(object: &Value) -> Option<ObjectRef> {
+        let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+        let resource =
+            ResourceType::from_api_version_and_kind(text("/apiVersion")?, text("/kind")?)?;
+        Some(ObjectRef {
+            resource,
+            namespace: text("/metadata/namespace").unwrap_or_default().to_owned(),
+            name: text("/metadata/name")?.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(formatter, "{} {}", self.resource.kind(), self.name)
+        } else {
+            write!(
+                formatter,
+                "{} {}/{}",
+                self.resource.kind(),
+                self.namespace,
+                self.name
+            )
+        }
+    }
+}
+
+/// What happens to an object's dependents when it is deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Propagation {
+    /// Dependents are deleted after the owner, by the garbage collector.
+    Background,
+    /// The owner stays until its dependents are gone.
+    Foreground,
+    /// Dependents are kept and lose the owner reference (pods of a StatefulSet keep serving).
+    Orphan,
+}
+
+impl Propagation {
+    /// The value of `propagationPolicy` in DeleteOptions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Propagation::Background => "Background",
+            Propagation::Foreground => "Foreground",
+            Propagation::Orphan => "Orphan",
+        }
+    }
+}
+
+/// Normal or Warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EventType {
+    /// Something expected happened.
+    Normal,
+    /// Something needs attention.
+    Warning,
+}
+
+impl EventType {
+    /// The Event's `type` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+/// A Kubernetes Event about one object.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventRecord {
+    /// The object the Event is about (the CR).
+    pub regarding: ObjectRef,
+    /// Normal or Warning.
+    pub event_type: EventType,
+    /// CamelCase reason, e.g. `ScalingOut`.
+    pub reason: String,
+    /// What happened, for people; never contains a password.
+    pub message: String,
+}
+
+/// Why an API call failed, in the classes the reconcile treats differently.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 409: the object changed since it was read, or a field manager conflict.
+    #[error("failed to write {object}: conflict: {message}")]
+    Conflict {
+        /// The object.
+        object: String,
+        /// The API server's message.
+        message: String,
+    },
+    /// 422: the API server rejected the object as invalid (e.g. a forbidden StatefulSet update).
+    #[error("failed to write {object}: invalid: {message}")]
+    Invalid {
+        /// The object.
+        object: String,
+        /// The API server's message, naming the forbidden fields.
+        message: String,
+    },
+    /// 404: the object does not exist.
+    #[error("failed to find {object}")]
+    NotFound {
+        /// The object.
+        object: String,
+    },
+    /// 429: e.g. an eviction a PodDisruptionBudget does not allow right now.
+    #[error("failed to {action} {object}: too many requests: {message}")]
+    TooManyRequests {
+        /// The object.
+        object: String,
+        /// What was attempted.
+        action: String,
+        /// The API server's message.
+        message: String,
+    },
+    /// Anything else that may work on a later try: timeouts, 5xx, connection errors.
+    #[error("failed to {action} {object}: {message}")]
+    Transient {
+        /// The object or collection.
+        object: String,
+        /// What was attempted.
+        action: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The Kubernetes API.
+#[async_trait]
+pub trait KubeApi: Send + Sync {
+    /// The object, or `None` when it does not exist.
+    async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, ApiError>;
+
+    /// Objects of `resource` in `namespace` whose labels include all of `labels`, sorted by name.
+    async fn list(
+        &self,
+        resource: ResourceType,
+        namespace: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<Value>, ApiError>;
+
+    /// Server-side apply of `object` (which names itself) with the operator's field manager,
+    /// forcing conflicts; returns the stored object.
+    async fn apply(&self, object: &Value) -> Result<Value, ApiError>;
+
+    /// Server-side apply of `status` to the status subresource of `object`.
+    async fn apply_status(&self, object: &ObjectRef, status: &Value) -> Result<Value, ApiError>;
+
+    /// Deletes the object; a missing object is not an error.
+    async fn delete(&self, object: &ObjectRef, propagation: Propagation) -> Result<(), ApiError>;
+
+    /// Evicts a pod through the Eviction API, which honours PodDisruptionBudgets (429 when not
+    /// allowed now).
+    async fn evict(&self, pod: &ObjectRef) -> Result<(), ApiError>;
+
+    /// Records an Event.
+    async fn publish_event(&self, event: &EventRecord) -> Result<(), ApiError>;
+}
