@@ -7,4 +7,5 @@
 pub mod api;
 pub mod cli;
 pub mod ports;
+pub mod reconcile;
 pub mod resources;

@@ -15,7 +15,9 @@ fn reference_examples() -> Vec<(PathBuf, ValidatedResource, Value)> {
     let mut pending = vec![root];
     let mut examples = Vec::new();
     while let Some(directory) = pending.pop() {
-        for entry in std::fs::read_dir(&directory).expect("the reference examples beside the checkout") {
+        for entry in
+            std::fs::read_dir(&directory).expect("the reference examples beside the checkout")
+        {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 pending.push(path);
@@ -35,7 +37,11 @@ fn reference_examples() -> Vec<(PathBuf, ValidatedResource, Value)> {
             }
         }
     }
-    assert!(examples.len() >= 50, "found only {} example CRs", examples.len());
+    assert!(
+        examples.len() >= 50,
+        "found only {} example CRs",
+        examples.len()
+    );
     examples.sort_by(|left, right| left.0.cmp(&right.0));
     examples
 }
@@ -78,7 +84,8 @@ fn port_names(service: &Value) -> Vec<&str> {
 
 /// A field of the raw CR, or null; `field` is a JSON pointer below `spec`.
 fn spec_field<'a>(raw: &'a Value, field: &str) -> &'a Value {
-    raw.pointer(&format!("/spec{field}")).unwrap_or(&Value::Null)
+    raw.pointer(&format!("/spec{field}"))
+        .unwrap_or(&Value::Null)
 }
 
 /// A field as the builders write it: null when the CR does not set it.
@@ -103,19 +110,43 @@ fn check_group(
 ) {
     let statefulset = named(objects, "StatefulSet", statefulset_name);
     let selector = json!({"app": app, "redis_setup_type": setup_type, "role": role});
-    assert_eq!(statefulset["spec"]["selector"]["matchLabels"], selector, "{statefulset_name} selector");
-    assert_eq!(statefulset["spec"]["replicas"], replicas, "{statefulset_name} replicas");
-    assert_eq!(statefulset["spec"]["serviceName"], format!("{statefulset_name}-headless"));
+    assert_eq!(
+        statefulset["spec"]["selector"]["matchLabels"], selector,
+        "{statefulset_name} selector"
+    );
+    assert_eq!(
+        statefulset["spec"]["replicas"], replicas,
+        "{statefulset_name} replicas"
+    );
+    assert_eq!(
+        statefulset["spec"]["serviceName"],
+        format!("{statefulset_name}-headless")
+    );
     let template_labels = &statefulset["spec"]["template"]["metadata"]["labels"];
     for (key, value) in selector.as_object().unwrap() {
-        assert_eq!(&template_labels[key], value, "{statefulset_name} pod label {key}");
-        assert_eq!(&statefulset["metadata"]["labels"][key], value, "{statefulset_name} label {key}");
+        assert_eq!(
+            &template_labels[key], value,
+            "{statefulset_name} pod label {key}"
+        );
+        assert_eq!(
+            &statefulset["metadata"]["labels"][key], value,
+            "{statefulset_name} label {key}"
+        );
     }
-    assert_eq!(statefulset["metadata"]["ownerReferences"][0]["kind"], raw["kind"]);
+    assert_eq!(
+        statefulset["metadata"]["ownerReferences"][0]["kind"],
+        raw["kind"]
+    );
     for suffix in ["-headless", "", "-additional"] {
         let service = named(objects, "Service", &format!("{statefulset_name}{suffix}"));
-        assert_eq!(service["spec"]["selector"], selector, "{statefulset_name}{suffix} selector");
-        assert_eq!(service["spec"]["ports"][0]["port"], port, "{statefulset_name}{suffix} port");
+        assert_eq!(
+            service["spec"]["selector"], selector,
+            "{statefulset_name}{suffix} selector"
+        );
+        assert_eq!(
+            service["spec"]["ports"][0]["port"], port,
+            "{statefulset_name}{suffix} port"
+        );
     }
     let exporter_enabled = spec_field(raw, "/redisExporter/enabled") == &json!(true);
     let main_service = named(objects, "Service", statefulset_name);
@@ -124,21 +155,38 @@ fn check_group(
         exporter_enabled,
         "{statefulset_name}: the exporter port appears exactly when the exporter runs"
     );
-    assert_eq!(container(statefulset, "redis-exporter").is_some(), exporter_enabled);
+    assert_eq!(
+        container(statefulset, "redis-exporter").is_some(),
+        exporter_enabled
+    );
     for suffix in ["-headless", "-additional"] {
         let service = named(objects, "Service", &format!("{statefulset_name}{suffix}"));
         assert!(!port_names(service).contains(&"redis-exporter"));
     }
-    let main_name = if setup_type == "sentinel" { "sentinel" } else { "redis" };
+    let main_name = if setup_type == "sentinel" {
+        "sentinel"
+    } else {
+        "redis"
+    };
     let main = container(statefulset, main_name).expect("the main container");
     assert_eq!(main["ports"][0]["containerPort"], port);
     assert_eq!(main["image"], *spec_field(raw, "/kubernetesConfig/image"));
-    assert_eq!(built_field(main, "/resources"), resources, "{statefulset_name} resources");
+    assert_eq!(
+        built_field(main, "/resources"),
+        resources,
+        "{statefulset_name} resources"
+    );
     for probe in ["readinessProbe", "livenessProbe"] {
         let built = &main[probe];
         let user = spec_field(raw, &format!("{role_settings}/{probe}"));
         if user.is_null() {
-            assert!(built["exec"]["command"][1].as_str().unwrap().ends_with("probe.sh"), "{statefulset_name} default {probe}");
+            assert!(
+                built["exec"]["command"][1]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("probe.sh"),
+                "{statefulset_name} default {probe}"
+            );
         } else {
             for (field, value) in user.as_object().unwrap() {
                 assert_eq!(&built[field], value, "{statefulset_name} {probe}.{field}");
@@ -151,21 +199,46 @@ fn check_group(
         "{statefulset_name} securityContext"
     );
     let pod = &statefulset["spec"]["template"]["spec"];
-    for field in ["affinity", "tolerations", "nodeSelector", "topologySpreadConstraints"] {
+    for field in [
+        "affinity",
+        "tolerations",
+        "nodeSelector",
+        "topologySpreadConstraints",
+    ] {
         assert_eq!(
             built_field(pod, &format!("/{field}")),
             spec_field(raw, &format!("{role_settings}/{field}")),
             "{statefulset_name} {field}"
         );
     }
-    let rendered = named(objects, "ConfigMap", &format!("{statefulset_name}-redis-conf"));
-    assert!(rendered["data"]["server.conf"].as_str().unwrap().contains(&format!("port {port}")));
+    let rendered = named(
+        objects,
+        "ConfigMap",
+        &format!("{statefulset_name}-redis-conf"),
+    );
+    assert!(
+        rendered["data"]["server.conf"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("port {port}"))
+    );
 }
 
-fn check_disruption_budget(objects: &[Value], raw: &Value, name: &str, settings: &str, pods: i64, app: &str, role: &str) {
+fn check_disruption_budget(
+    objects: &[Value],
+    raw: &Value,
+    name: &str,
+    settings: &str,
+    pods: i64,
+    app: &str,
+    role: &str,
+) {
     let pdb = spec_field(raw, settings);
     if pdb["enabled"] != json!(true) {
-        assert!(!names_of(objects, "PodDisruptionBudget").contains(name), "{name} must not exist");
+        assert!(
+            !names_of(objects, "PodDisruptionBudget").contains(name),
+            "{name} must not exist"
+        );
         return;
     }
     let budget = named(objects, "PodDisruptionBudget", name);
@@ -187,14 +260,36 @@ fn every_reference_example_builds_the_objects_its_kind_owns() {
         let context = path.display().to_string();
         match raw["kind"].as_str().unwrap() {
             "Redis" => {
-                assert_eq!(names_of(&objects, "StatefulSet"), set(&[name.clone()]), "{context}");
                 assert_eq!(
-                    names_of(&objects, "Service"),
-                    set(&[name.clone(), format!("{name}-headless"), format!("{name}-additional")]),
+                    names_of(&objects, "StatefulSet"),
+                    set(std::slice::from_ref(&name)),
                     "{context}"
                 );
-                assert!(names_of(&objects, "PodDisruptionBudget").is_empty(), "{context}");
-                check_group(&objects, &raw, &name, &name, "standalone", "standalone", 6379, "", &kubernetes_resources, 1);
+                assert_eq!(
+                    names_of(&objects, "Service"),
+                    set(&[
+                        name.clone(),
+                        format!("{name}-headless"),
+                        format!("{name}-additional")
+                    ]),
+                    "{context}"
+                );
+                assert!(
+                    names_of(&objects, "PodDisruptionBudget").is_empty(),
+                    "{context}"
+                );
+                check_group(
+                    &objects,
+                    &raw,
+                    &name,
+                    &name,
+                    "standalone",
+                    "standalone",
+                    6379,
+                    "",
+                    &kubernetes_resources,
+                    1,
+                );
             }
             "RedisReplication" => {
                 let size = raw["spec"]["clusterSize"].as_i64().unwrap();
@@ -212,17 +307,63 @@ fn every_reference_example_builds_the_objects_its_kind_owns() {
                 for (suffix, role) in [("-master", "master"), ("-replica", "slave")] {
                     let service = named(&objects, "Service", &format!("{name}{suffix}"));
                     assert_eq!(service["spec"]["selector"]["redis-role"], role, "{context}");
-                    assert_eq!(service["spec"]["selector"]["app"], name.as_str(), "{context}");
+                    assert_eq!(
+                        service["spec"]["selector"]["app"],
+                        name.as_str(),
+                        "{context}"
+                    );
                 }
-                check_group(&objects, &raw, &name, &name, "replication", "replication", 6379, "", &kubernetes_resources, size);
-                check_disruption_budget(&objects, &raw, &format!("{name}-replication"), "/pdb", size, &name, "replication");
+                check_group(
+                    &objects,
+                    &raw,
+                    &name,
+                    &name,
+                    "replication",
+                    "replication",
+                    6379,
+                    "",
+                    &kubernetes_resources,
+                    size,
+                );
+                check_disruption_budget(
+                    &objects,
+                    &raw,
+                    &format!("{name}-replication"),
+                    "/pdb",
+                    size,
+                    &name,
+                    "replication",
+                );
             }
             "RedisSentinel" => {
                 let size = raw["spec"]["clusterSize"].as_i64().unwrap_or(3);
                 let statefulset = format!("{name}-sentinel");
-                assert_eq!(names_of(&objects, "StatefulSet"), set(&[statefulset.clone()]), "{context}");
-                check_group(&objects, &raw, &statefulset, &statefulset, "sentinel", "sentinel", 26379, "", &kubernetes_resources, size);
-                check_disruption_budget(&objects, &raw, &statefulset, "/pdb", size, &statefulset, "sentinel");
+                assert_eq!(
+                    names_of(&objects, "StatefulSet"),
+                    set(std::slice::from_ref(&statefulset)),
+                    "{context}"
+                );
+                check_group(
+                    &objects,
+                    &raw,
+                    &statefulset,
+                    &statefulset,
+                    "sentinel",
+                    "sentinel",
+                    26379,
+                    "",
+                    &kubernetes_resources,
+                    size,
+                );
+                check_disruption_budget(
+                    &objects,
+                    &raw,
+                    &statefulset,
+                    "/pdb",
+                    size,
+                    &statefulset,
+                    "sentinel",
+                );
             }
             "RedisCluster" => {
                 let shards = raw["spec"]["clusterSize"].as_i64().unwrap();
@@ -233,17 +374,51 @@ fn every_reference_example_builds_the_objects_its_kind_owns() {
                     "{context}"
                 );
                 for role in ["leader", "follower"] {
-                    let settings = if role == "leader" { "/redisLeader" } else { "/redisFollower" };
+                    let settings = if role == "leader" {
+                        "/redisLeader"
+                    } else {
+                        "/redisFollower"
+                    };
                     let statefulset = format!("{name}-{role}");
                     let role_resources = spec_field(&raw, &format!("{settings}/resources"));
-                    let resources = if role_resources.is_null() { &kubernetes_resources } else { role_resources };
-                    let replicas = spec_field(&raw, &format!("{settings}/replicas")).as_i64().unwrap_or(shards);
-                    check_group(&objects, &raw, &statefulset, &statefulset, "cluster", role, port, settings, resources, replicas);
-                    check_disruption_budget(&objects, &raw, &statefulset, &format!("{settings}/pdb"), replicas, &statefulset, role);
-                    let node_port = spec_field(&raw, "/kubernetesConfig/service/serviceType") == "NodePort";
+                    let resources = if role_resources.is_null() {
+                        &kubernetes_resources
+                    } else {
+                        role_resources
+                    };
+                    let replicas = spec_field(&raw, &format!("{settings}/replicas"))
+                        .as_i64()
+                        .unwrap_or(shards);
+                    check_group(
+                        &objects,
+                        &raw,
+                        &statefulset,
+                        &statefulset,
+                        "cluster",
+                        role,
+                        port,
+                        settings,
+                        resources,
+                        replicas,
+                    );
+                    check_disruption_budget(
+                        &objects,
+                        &raw,
+                        &statefulset,
+                        &format!("{settings}/pdb"),
+                        replicas,
+                        &statefulset,
+                        role,
+                    );
+                    let node_port =
+                        spec_field(&raw, "/kubernetesConfig/service/serviceType") == "NodePort";
                     for ordinal in 0..replicas {
                         let per_pod = format!("{statefulset}-{ordinal}");
-                        assert_eq!(names_of(&objects, "Service").contains(&per_pod), node_port, "{context} {per_pod}");
+                        assert_eq!(
+                            names_of(&objects, "Service").contains(&per_pod),
+                            node_port,
+                            "{context} {per_pod}"
+                        );
                     }
                 }
             }
@@ -260,10 +435,18 @@ fn no_rendered_object_carries_a_password() {
             for secret_word in ["requirepass ", "masterauth "] {
                 if let Some(position) = text.find(secret_word) {
                     let after = &text[position + secret_word.len()..];
-                    assert!(after.starts_with("%s"), "{}: {secret_word} followed by a literal value", path.display());
+                    assert!(
+                        after.starts_with("%s"),
+                        "{}: {secret_word} followed by a literal value",
+                        path.display()
+                    );
                 }
             }
-            assert!(!text.contains("\"-a\""), "{}: password on a command line", path.display());
+            assert!(
+                !text.contains("\"-a\""),
+                "{}: password on a command line",
+                path.display()
+            );
         }
     }
 }
@@ -293,23 +476,70 @@ spec:
       - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}
 "#;
     let document = read_documents(yaml).remove(0);
-    let DocumentOutcome::Valid(resource) = document.outcome else { panic!("valid: {document:?}") };
+    let DocumentOutcome::Valid(resource) = document.outcome else {
+        panic!("valid: {document:?}")
+    };
     let objects = desired_objects(&resource).objects;
     let leader = named(&objects, "StatefulSet", "shop-leader");
     let follower = named(&objects, "StatefulSet", "shop-follower");
     assert_eq!(follower["spec"]["replicas"], 6);
-    assert_eq!(container(leader, "redis").unwrap()["resources"]["requests"]["cpu"], "700m");
-    assert_eq!(container(follower, "redis").unwrap()["resources"]["requests"]["cpu"], "100m");
-    assert_eq!(container(leader, "redis").unwrap()["securityContext"]["runAsUser"], 1001);
-    assert!(container(follower, "redis").unwrap().get("securityContext").is_none());
-    assert_eq!(container(leader, "redis").unwrap()["livenessProbe"]["periodSeconds"], 7);
-    assert_eq!(container(follower, "redis").unwrap()["livenessProbe"]["periodSeconds"], 15);
-    assert!(leader["spec"]["template"]["spec"].get("nodeSelector").is_none());
-    assert_eq!(follower["spec"]["template"]["spec"]["nodeSelector"]["tier"], "followers");
-    assert!(follower["spec"]["template"]["spec"].get("tolerations").is_none());
-    assert!(leader["spec"]["template"]["spec"].get("topologySpreadConstraints").is_none());
-    assert_eq!(named(&objects, "PodDisruptionBudget", "shop-leader")["spec"]["minAvailable"], 2);
-    assert_eq!(named(&objects, "PodDisruptionBudget", "shop-follower")["spec"]["maxUnavailable"], 1);
-    assert!(named(&objects, "PodDisruptionBudget", "shop-follower")["spec"].get("minAvailable").is_none());
+    assert_eq!(
+        container(leader, "redis").unwrap()["resources"]["requests"]["cpu"],
+        "700m"
+    );
+    assert_eq!(
+        container(follower, "redis").unwrap()["resources"]["requests"]["cpu"],
+        "100m"
+    );
+    assert_eq!(
+        container(leader, "redis").unwrap()["securityContext"]["runAsUser"],
+        1001
+    );
+    assert!(
+        container(follower, "redis")
+            .unwrap()
+            .get("securityContext")
+            .is_none()
+    );
+    assert_eq!(
+        container(leader, "redis").unwrap()["livenessProbe"]["periodSeconds"],
+        7
+    );
+    assert_eq!(
+        container(follower, "redis").unwrap()["livenessProbe"]["periodSeconds"],
+        15
+    );
+    assert!(
+        leader["spec"]["template"]["spec"]
+            .get("nodeSelector")
+            .is_none()
+    );
+    assert_eq!(
+        follower["spec"]["template"]["spec"]["nodeSelector"]["tier"],
+        "followers"
+    );
+    assert!(
+        follower["spec"]["template"]["spec"]
+            .get("tolerations")
+            .is_none()
+    );
+    assert!(
+        leader["spec"]["template"]["spec"]
+            .get("topologySpreadConstraints")
+            .is_none()
+    );
+    assert_eq!(
+        named(&objects, "PodDisruptionBudget", "shop-leader")["spec"]["minAvailable"],
+        2
+    );
+    assert_eq!(
+        named(&objects, "PodDisruptionBudget", "shop-follower")["spec"]["maxUnavailable"],
+        1
+    );
+    assert!(
+        named(&objects, "PodDisruptionBudget", "shop-follower")["spec"]
+            .get("minAvailable")
+            .is_none()
+    );
     assert_eq!(leader["metadata"]["namespace"], "prod");
 }

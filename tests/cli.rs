@@ -78,3 +78,59 @@ fn unknown_commands_are_usage_errors() {
     assert_eq!(run(&arguments(&["frobnicate"])).exit_code, 2);
     assert_eq!(run(&[]).exit_code, 2);
 }
+
+#[test]
+fn render_prints_the_objects_of_every_reference_example() {
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/compat/reference-v1beta2");
+    let mut files = Vec::new();
+    let mut pending = vec![root];
+    while let Some(directory) = pending.pop() {
+        for entry in std::fs::read_dir(&directory).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|extension| extension == "yaml")
+            {
+                files.push(path.to_str().unwrap().to_owned());
+            }
+        }
+    }
+    files.sort();
+    let output = run(&[vec!["render".to_owned()], files].concat());
+    assert_eq!(output.exit_code, 0, "{}", output.stderr);
+    let objects: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&output.stdout)
+        .map(|document| serde::Deserialize::deserialize(document).unwrap())
+        .filter(|object: &serde_json::Value| !object.is_null())
+        .collect();
+    let statefulsets = objects
+        .iter()
+        .filter(|object| object["kind"] == "StatefulSet")
+        .count();
+    let custom_resources = output
+        .stdout
+        .lines()
+        .filter(|line| line.starts_with("# "))
+        .count();
+    assert!(custom_resources >= 50, "{custom_resources} CRs rendered");
+    assert!(
+        statefulsets >= custom_resources,
+        "every CR has at least one StatefulSet"
+    );
+    for name in [
+        "redis-cluster-leader",
+        "redis-cluster-follower",
+        "redis-sentinel-sentinel",
+        "redis-replication-master",
+        "redis-standalone-additional",
+    ] {
+        assert!(
+            objects
+                .iter()
+                .any(|object| object["metadata"]["name"] == name),
+            "{name} rendered"
+        );
+    }
+}

@@ -3,3 +3,6 @@
 //!
 //! It implements the operator's ports and nothing else of the operator; it must never be a
 //! dependency of the operator library itself.
+
+pub mod api_server;
+pub mod clock;

@@ -341,6 +341,22 @@ pub struct CommonStatus {
     /// Standard conditions: Ready, Progressing and Degraded, each with a reason and message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,
+    /// Updates the API server rejected as invalid and that the operator will not send again until
+    /// the spec changes what it would write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_updates: Option<Vec<RejectedUpdate>>,
+}
+
+/// An update of an owned object that the API server rejected as invalid.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedUpdate {
+    /// Kind and name of the object, e.g. `StatefulSet cache`.
+    pub object: String,
+    /// Hash of the object the operator tried to write.
+    pub desired_hash: String,
+    /// The API server's message, naming the forbidden fields.
+    pub message: String,
 }
 
 /// Pod settings that `Redis`, `RedisReplication` and `RedisSentinel` share, flattened into their

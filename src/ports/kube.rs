@@ -305,4 +305,9 @@ pub trait KubeApi: Send + Sync {
 
     /// Records an Event.
     async fn publish_event(&self, event: &EventRecord) -> Result<(), ApiError>;
+
+    /// Removes `finalizer` from the object's finalizers, whoever added it (a JSON patch guarded by
+    /// a test of the entry, so a concurrent change fails with a conflict instead of removing the
+    /// wrong entry). A missing object or finalizer is not an error.
+    async fn remove_finalizer(&self, object: &ObjectRef, finalizer: &str) -> Result<(), ApiError>;
 }

@@ -291,3 +291,22 @@ pub fn cluster_groups<'a>(
         }
     })
 }
+
+/// The `redis_setup_type` label and the `app` labels of the pods a CR of `kind` named `name`
+/// owns. They follow from the kind and the name alone, so pods (also those a previous operator
+/// created) can be found before the spec is read.
+pub fn pod_identity(kind: crate::api::Kind, name: &str) -> (&'static str, Vec<String>) {
+    use crate::api::Kind;
+    match kind {
+        Kind::Redis => ("standalone", vec![name.to_owned()]),
+        Kind::RedisReplication => ("replication", vec![name.to_owned()]),
+        Kind::RedisSentinel => ("sentinel", vec![format!("{name}{SENTINEL_SUFFIX}")]),
+        Kind::RedisCluster => (
+            "cluster",
+            vec![
+                format!("{name}-{LEADER_ROLE}"),
+                format!("{name}-{FOLLOWER_ROLE}"),
+            ],
+        ),
+    }
+}

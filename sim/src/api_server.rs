@@ -1,0 +1,631 @@
+//! A fake Kubernetes API server with the semantics that break operators: resourceVersion and
+//! generation, server-side apply with per-manager ownership, the status subresource, label
+//! selectors, ownerReferences with background, foreground and orphan deletion, deletionTimestamp
+//! and finalizers, and the StatefulSet update validation of Kubernetes 1.34.
+//!
+//! It stores JSON objects exactly as the real one would return them (minus managedFields). It is
+//! deterministic: no clocks or randomness of its own; time comes from the simulator's clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use redis_operator::ports::clock::{Clock, rfc3339};
+use redis_operator::ports::kube::{
+    ApiError, EventRecord, KubeApi, ObjectRef, Propagation, ResourceType,
+};
+use redis_operator::resources::names::FIELD_MANAGER;
+use serde_json::{Map, Value, json};
+
+/// The API server's message for a forbidden StatefulSet update, as Kubernetes 1.34 words it.
+pub const FORBIDDEN_STATEFULSET_UPDATE: &str = "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
+
+/// StatefulSet spec fields an update may change.
+const MUTABLE_STATEFULSET_FIELDS: [&str; 7] = [
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "revisionHistoryLimit",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+];
+
+/// One write the API server accepted or refused, for oracles and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteRecord {
+    /// apply, apply-status, delete, evict, event, remove-finalizer, create, update.
+    pub verb: &'static str,
+    /// The object written.
+    pub object: ObjectRef,
+    /// `None` when accepted, the error otherwise.
+    pub error: Option<ApiError>,
+}
+
+/// Which calls an injected error hits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Injection {
+    /// The verb (as in [`WriteRecord::verb`], or `get`/`list`).
+    pub verb: &'static str,
+    /// Only this type, when set.
+    pub resource: Option<ResourceType>,
+    /// The error returned instead of doing the call.
+    pub error: ApiError,
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<ObjectRef, Value>,
+    applied: BTreeMap<(ObjectRef, String), Value>,
+    events: Vec<EventRecord>,
+    writes: Vec<WriteRecord>,
+    injections: Vec<Injection>,
+    next_resource_version: u64,
+    next_uid: u64,
+}
+
+/// The fake API server; cheap to clone, all clones share one store.
+#[derive(Clone)]
+pub struct FakeApiServer {
+    state: Arc<Mutex<State>>,
+    clock: Arc<dyn Clock>,
+}
+
+fn not_found(object: &ObjectRef) -> ApiError {
+    ApiError::NotFound {
+        object: object.to_string(),
+    }
+}
+
+fn labels_match(object: &Value, selector: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(key, value)| {
+        object
+            .pointer("/metadata/labels")
+            .and_then(|labels| labels.get(key))
+            .and_then(Value::as_str)
+            == Some(value.as_str())
+    })
+}
+
+/// Deep merge: objects merge key by key, anything else replaces. `metadata.finalizers` is a set.
+fn merge(target: &mut Value, patch: &Value, path: &str) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                let child = format!("{path}/{key}");
+                match target.get_mut(key) {
+                    Some(existing) => merge(existing, value, &child),
+                    None => {
+                        target.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (Value::Array(target), Value::Array(patch)) if path == "/metadata/finalizers" => {
+            for entry in patch {
+                if !target.contains(entry) {
+                    target.push(entry.clone());
+                }
+            }
+        }
+        (target, patch) => *target = patch.clone(),
+    }
+}
+
+/// Removes from `live` the fields `previous` set that `next` no longer sets (what server-side apply
+/// does for fields a manager stops applying and owns alone).
+fn remove_dropped(live: &mut Value, previous: &Value, next: &Value) {
+    let (Value::Object(live), Value::Object(previous)) = (live, previous) else {
+        return;
+    };
+    for (key, previous_value) in previous {
+        match next.get(key) {
+            None => {
+                live.remove(key);
+            }
+            Some(next_value) => {
+                if let Some(live_value) = live.get_mut(key) {
+                    remove_dropped(live_value, previous_value, next_value);
+                }
+            }
+        }
+    }
+}
+
+fn strip_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, child| !child.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+impl FakeApiServer {
+    /// An empty API server reading time from `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> FakeApiServer {
+        FakeApiServer {
+            state: Arc::new(Mutex::new(State::default())),
+            clock,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock is a simulator bug; the state is still the best we have.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes the next call of `verb` (on `resource`, when given) fail with `error`.
+    pub fn inject(&self, injection: Injection) {
+        self.lock().injections.push(injection);
+    }
+
+    /// Every write so far.
+    pub fn writes(&self) -> Vec<WriteRecord> {
+        self.lock().writes.clone()
+    }
+
+    /// Every Event so far.
+    pub fn events(&self) -> Vec<EventRecord> {
+        self.lock().events.clone()
+    }
+
+    /// Every stored object of `resource`, sorted by namespace and name.
+    pub fn objects(&self, resource: ResourceType) -> Vec<Value> {
+        self.lock()
+            .objects
+            .iter()
+            .filter(|(reference, _)| reference.resource == resource)
+            .map(|(_, object)| object.clone())
+            .collect()
+    }
+
+    /// The stored object, if any.
+    pub fn object(&self, reference: &ObjectRef) -> Option<Value> {
+        self.lock().objects.get(reference).cloned()
+    }
+
+    /// Creates an object as a client (or a controller) would; fails with a conflict when it
+    /// exists.
+    pub fn create(&self, object: Value) -> Result<Value, ApiError> {
+        let reference = ObjectRef::of(&object).ok_or_else(|| ApiError::Invalid {
+            object: object.to_string(),
+            message: "metadata.name: Required value".to_owned(),
+        })?;
+        let mut state = self.lock();
+        if state.objects.contains_key(&reference) {
+            return Err(ApiError::Conflict {
+                object: reference.to_string(),
+                message: "already exists".to_owned(),
+            });
+        }
+        let stored = self.initialise(&mut state, object, &reference);
+        state.objects.insert(reference.clone(), stored.clone());
+        state.writes.push(WriteRecord {
+            verb: "create",
+            object: reference,
+            error: None,
+        });
+        Ok(stored)
+    }
+
+    /// Replaces an object's content (as a controller's update would), keeping its identity and
+    /// bumping its resourceVersion (and generation when the spec changed).
+    pub fn update(&self, object: Value) -> Result<Value, ApiError> {
+        let reference = ObjectRef::of(&object).ok_or_else(|| ApiError::Invalid {
+            object: object.to_string(),
+            message: "metadata.name: Required value".to_owned(),
+        })?;
+        let mut state = self.lock();
+        let Some(live) = state.objects.get(&reference).cloned() else {
+            return Err(not_found(&reference));
+        };
+        let mut next = object;
+        for field in ["uid", "creationTimestamp", "generation"] {
+            if let Some(value) = live.pointer(&format!("/metadata/{field}")) {
+                next["metadata"][field] = value.clone();
+            }
+        }
+        self.finish_write(&mut state, &reference, &live, next, "update")
+    }
+
+    fn initialise(&self, state: &mut State, mut object: Value, reference: &ObjectRef) -> Value {
+        strip_nulls(&mut object);
+        state.next_uid += 1;
+        state.next_resource_version += 1;
+        let metadata = object
+            .as_object_mut()
+            .map(|map| map.entry("metadata").or_insert_with(|| json!({})));
+        if let Some(Value::Object(metadata)) = metadata {
+            metadata.insert(
+                "uid".to_owned(),
+                Value::from(format!("uid-{:06}", state.next_uid)),
+            );
+            metadata.insert(
+                "resourceVersion".to_owned(),
+                Value::from(state.next_resource_version.to_string()),
+            );
+            metadata.insert(
+                "creationTimestamp".to_owned(),
+                Value::from(rfc3339(self.clock.now())),
+            );
+            metadata.insert("generation".to_owned(), Value::from(1));
+            if reference.resource.namespaced() {
+                metadata.insert(
+                    "namespace".to_owned(),
+                    Value::from(reference.namespace.clone()),
+                );
+            }
+        }
+        object
+    }
+
+    fn finish_write(
+        &self,
+        state: &mut State,
+        reference: &ObjectRef,
+        live: &Value,
+        mut next: Value,
+        verb: &'static str,
+    ) -> Result<Value, ApiError> {
+        strip_nulls(&mut next);
+        if reference.resource == ResourceType::StatefulSet
+            && !statefulset_update_allowed(live, &next)
+        {
+            let error = ApiError::Invalid {
+                object: reference.to_string(),
+                message: format!(
+                    "StatefulSet.apps \"{}\" is invalid: {FORBIDDEN_STATEFULSET_UPDATE}",
+                    reference.name
+                ),
+            };
+            state.writes.push(WriteRecord {
+                verb,
+                object: reference.clone(),
+                error: Some(error.clone()),
+            });
+            return Err(error);
+        }
+        if next == *live {
+            state.writes.push(WriteRecord {
+                verb,
+                object: reference.clone(),
+                error: None,
+            });
+            return Ok(next);
+        }
+        if live.get("spec") != next.get("spec") {
+            let generation = live
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            next["metadata"]["generation"] = Value::from(generation + 1);
+        }
+        state.next_resource_version += 1;
+        next["metadata"]["resourceVersion"] = Value::from(state.next_resource_version.to_string());
+        let finished = next.pointer("/metadata/deletionTimestamp").is_some()
+            && next
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty);
+        state.writes.push(WriteRecord {
+            verb,
+            object: reference.clone(),
+            error: None,
+        });
+        if finished {
+            state.objects.remove(reference);
+            Self::collect_garbage(
+                state,
+                live,
+                Propagation::Background,
+                &rfc3339(self.clock.now()),
+            );
+        } else {
+            state.objects.insert(reference.clone(), next.clone());
+        }
+        Ok(next)
+    }
+
+    fn take_injection(
+        &self,
+        state: &mut State,
+        verb: &str,
+        resource: ResourceType,
+    ) -> Option<ApiError> {
+        let position = state.injections.iter().position(|injection| {
+            injection.verb == verb && injection.resource.is_none_or(|wanted| wanted == resource)
+        })?;
+        Some(state.injections.remove(position).error)
+    }
+
+    /// Deletes dependents of `owner` (or orphans them).
+    fn collect_garbage(state: &mut State, owner: &Value, propagation: Propagation, now: &str) {
+        let Some(uid) = owner.pointer("/metadata/uid").and_then(Value::as_str) else {
+            return;
+        };
+        let dependents: Vec<ObjectRef> = state
+            .objects
+            .iter()
+            .filter(|(_, object)| {
+                object
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|owners| owners.iter().any(|reference| reference["uid"] == uid))
+            })
+            .map(|(reference, _)| reference.clone())
+            .collect();
+        for dependent in dependents {
+            match propagation {
+                Propagation::Orphan => {
+                    if let Some(object) = state.objects.get_mut(&dependent)
+                        && let Some(owners) = object
+                            .pointer_mut("/metadata/ownerReferences")
+                            .and_then(Value::as_array_mut)
+                    {
+                        owners.retain(|reference| reference["uid"] != uid);
+                    }
+                }
+                Propagation::Background | Propagation::Foreground => {
+                    Self::remove_or_mark(state, &dependent, propagation, now);
+                }
+            }
+        }
+    }
+
+    fn remove_or_mark(
+        state: &mut State,
+        reference: &ObjectRef,
+        propagation: Propagation,
+        now: &str,
+    ) {
+        let Some(object) = state.objects.get(reference).cloned() else {
+            return;
+        };
+        let has_finalizers = object
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|finalizers| !finalizers.is_empty());
+        if has_finalizers {
+            if let Some(stored) = state.objects.get_mut(reference)
+                && stored.pointer("/metadata/deletionTimestamp").is_none()
+            {
+                stored["metadata"]["deletionTimestamp"] = Value::from(now);
+            }
+            return;
+        }
+        state.objects.remove(reference);
+        Self::collect_garbage(state, &object, propagation, now);
+    }
+}
+
+/// Whether a StatefulSet update changes only the fields Kubernetes lets an update change.
+pub fn statefulset_update_allowed(live: &Value, next: &Value) -> bool {
+    let immutable = |object: &Value| {
+        let mut spec = object.get("spec").cloned().unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut spec {
+            for field in MUTABLE_STATEFULSET_FIELDS {
+                map.remove(field);
+            }
+        }
+        spec
+    };
+    live.get("spec").is_none() || immutable(live) == immutable(next)
+}
+
+#[async_trait]
+impl KubeApi for FakeApiServer {
+    async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, ApiError> {
+        let mut state = self.lock();
+        if let Some(error) = self.take_injection(&mut state, "get", object.resource) {
+            return Err(error);
+        }
+        Ok(state.objects.get(object).cloned())
+    }
+
+    async fn list(
+        &self,
+        resource: ResourceType,
+        namespace: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<Value>, ApiError> {
+        let mut state = self.lock();
+        if let Some(error) = self.take_injection(&mut state, "list", resource) {
+            return Err(error);
+        }
+        Ok(state
+            .objects
+            .iter()
+            .filter(|(reference, object)| {
+                reference.resource == resource
+                    && (namespace.is_empty() || reference.namespace == namespace)
+                    && labels_match(object, labels)
+            })
+            .map(|(_, object)| object.clone())
+            .collect())
+    }
+
+    async fn apply(&self, object: &Value) -> Result<Value, ApiError> {
+        let reference = ObjectRef::of(object).ok_or_else(|| ApiError::Invalid {
+            object: object.to_string(),
+            message: "apiVersion, kind and metadata.name are required".to_owned(),
+        })?;
+        let mut state = self.lock();
+        if let Some(error) = self.take_injection(&mut state, "apply", reference.resource) {
+            state.writes.push(WriteRecord {
+                verb: "apply",
+                object: reference,
+                error: Some(error.clone()),
+            });
+            return Err(error);
+        }
+        let mut applied = object.clone();
+        strip_nulls(&mut applied);
+        // The status subresource is written only through apply_status.
+        if let Value::Object(map) = &mut applied {
+            map.remove("status");
+        }
+        let key = (reference.clone(), FIELD_MANAGER.to_owned());
+        let result = match state.objects.get(&reference).cloned() {
+            None => {
+                if reference.resource.namespaced() && reference.namespace.is_empty() {
+                    return Err(ApiError::Invalid {
+                        object: reference.to_string(),
+                        message: "metadata.namespace: Required value".to_owned(),
+                    });
+                }
+                let stored = self.initialise(&mut state, applied.clone(), &reference);
+                state.objects.insert(reference.clone(), stored.clone());
+                state.writes.push(WriteRecord {
+                    verb: "apply",
+                    object: reference.clone(),
+                    error: None,
+                });
+                Ok(stored)
+            }
+            Some(live) => {
+                let mut next = live.clone();
+                if let Some(previous) = state.applied.get(&key) {
+                    remove_dropped(&mut next, previous, &applied);
+                }
+                merge(&mut next, &applied, "");
+                self.finish_write(&mut state, &reference, &live, next, "apply")
+            }
+        };
+        if result.is_ok() {
+            state.applied.insert(key, applied);
+        }
+        result
+    }
+
+    async fn apply_status(&self, object: &ObjectRef, status: &Value) -> Result<Value, ApiError> {
+        let mut state = self.lock();
+        if let Some(error) = self.take_injection(&mut state, "apply-status", object.resource) {
+            state.writes.push(WriteRecord {
+                verb: "apply-status",
+                object: object.clone(),
+                error: Some(error.clone()),
+            });
+            return Err(error);
+        }
+        let Some(live) = state.objects.get(object).cloned() else {
+            return Err(not_found(object));
+        };
+        let mut next = live.clone();
+        if let Value::Object(map) = &mut next {
+            map.insert("status".to_owned(), status.clone());
+        }
+        self.finish_write(&mut state, object, &live, next, "apply-status")
+    }
+
+    async fn delete(&self, object: &ObjectRef, propagation: Propagation) -> Result<(), ApiError> {
+        let mut state = self.lock();
+        if let Some(error) = self.take_injection(&mut state, "delete", object.resource) {
+            state.writes.push(WriteRecord {
+                verb: "delete",
+                object: object.clone(),
+                error: Some(error.clone()),
+            });
+            return Err(error);
+        }
+        let Some(live) = state.objects.get(object).cloned() else {
+            return Ok(());
+        };
+        state.writes.push(WriteRecord {
+            verb: "delete",
+            object: object.clone(),
+            error: None,
+        });
+        let now = rfc3339(self.clock.now());
+        if propagation == Propagation::Orphan {
+            Self::collect_garbage(&mut state, &live, Propagation::Orphan, &now);
+        }
+        Self::remove_or_mark(&mut state, object, propagation, &now);
+        Ok(())
+    }
+
+    async fn evict(&self, pod: &ObjectRef) -> Result<(), ApiError> {
+        let mut state = self.lock();
+        if let Some(error) = self.take_injection(&mut state, "evict", ResourceType::Pod) {
+            state.writes.push(WriteRecord {
+                verb: "evict",
+                object: pod.clone(),
+                error: Some(error.clone()),
+            });
+            return Err(error);
+        }
+        if !state.objects.contains_key(pod) {
+            return Err(not_found(pod));
+        }
+        state.writes.push(WriteRecord {
+            verb: "evict",
+            object: pod.clone(),
+            error: None,
+        });
+        let now = rfc3339(self.clock.now());
+        Self::remove_or_mark(&mut state, pod, Propagation::Background, &now);
+        Ok(())
+    }
+
+    async fn publish_event(&self, event: &EventRecord) -> Result<(), ApiError> {
+        let mut state = self.lock();
+        if let Some(error) = self.take_injection(&mut state, "event", ResourceType::Event) {
+            return Err(error);
+        }
+        state.events.push(event.clone());
+        Ok(())
+    }
+
+    async fn remove_finalizer(&self, object: &ObjectRef, finalizer: &str) -> Result<(), ApiError> {
+        let mut state = self.lock();
+        if let Some(error) = self.take_injection(&mut state, "remove-finalizer", object.resource) {
+            return Err(error);
+        }
+        let Some(live) = state.objects.get(object).cloned() else {
+            return Ok(());
+        };
+        let mut next = live.clone();
+        if let Some(finalizers) = next
+            .pointer_mut("/metadata/finalizers")
+            .and_then(Value::as_array_mut)
+        {
+            finalizers.retain(|entry| entry != finalizer);
+        }
+        for applied in state
+            .applied
+            .iter_mut()
+            .filter(|((reference, _), _)| reference == object)
+            .map(|(_, value)| value)
+        {
+            if let Some(finalizers) = applied
+                .pointer_mut("/metadata/finalizers")
+                .and_then(Value::as_array_mut)
+            {
+                finalizers.retain(|entry| entry != finalizer);
+            }
+        }
+        self.finish_write(&mut state, object, &live, next, "remove-finalizer")
+            .map(|_| ())
+    }
+}
+
+/// Marks an object as being deleted, as `kubectl delete` on an object with finalizers does.
+pub fn mark_deleted(server: &FakeApiServer, reference: &ObjectRef) {
+    let now = rfc3339(server.clock.now());
+    let mut state = server.lock();
+    FakeApiServer::remove_or_mark(&mut state, reference, Propagation::Background, &now);
+}
+
+/// Keys of every stored object, for tests.
+pub fn stored_references(server: &FakeApiServer) -> BTreeSet<ObjectRef> {
+    server.lock().objects.keys().cloned().collect()
+}
+
+/// An empty JSON object, for building test objects.
+pub fn empty_object() -> Value {
+    Value::Object(Map::new())
+}

@@ -1,0 +1,126 @@
+//! The driver: one reconcile of one CR. Observe, plan, execute; when the API server rejects an
+//! update as invalid, observe and plan once more knowing it, so the rejection is recorded (or the
+//! StatefulSet recreated) in the same reconcile instead of being retried.
+
+use std::time::Duration;
+
+use tracing::{debug, instrument, warn};
+
+use super::execute::{ExecutionError, ExecutionReport, execute};
+use super::observe::observe;
+use super::plan::{PlanInput, describe, plan};
+use super::{Context, Request};
+use crate::api::Kind;
+use crate::api::common::RejectedUpdate;
+use crate::ports::kube::{ApiError, ObjectRef};
+use crate::reconcile::difference::desired_hash;
+
+/// How a reconcile ended.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReconcileOutcome {
+    /// Every request that ran, in order.
+    pub executed: Vec<Request>,
+    /// When to reconcile again; `None` waits for a change.
+    pub requeue_after: Option<Duration>,
+}
+
+impl ReconcileOutcome {
+    /// Requests that changed state (Events and reads excluded).
+    pub fn writes(&self) -> usize {
+        self.executed
+            .iter()
+            .filter(|request| !matches!(request, Request::Event(_)) && request.is_write())
+            .count()
+    }
+}
+
+/// Why a reconcile failed; the caller backs off and tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Observation failed.
+    #[error("failed to observe {object}: {source}")]
+    Observe {
+        /// The CR.
+        object: String,
+        /// The cause.
+        source: ApiError,
+    },
+    /// A request failed.
+    #[error("failed to reconcile {object}: {source}")]
+    Execute {
+        /// The CR.
+        object: String,
+        /// The cause.
+        source: ExecutionError,
+        /// What ran before the failure.
+        executed: Vec<Request>,
+    },
+}
+
+/// The most times one reconcile re-plans after rejections (one per owned object that could be
+/// rejected is plenty).
+const MAXIMUM_REPLANS: usize = 4;
+
+/// Reconciles the CR `target` of `kind` once.
+#[instrument(skip(context), fields(kind = kind.name(), namespace = %target.namespace, name = %target.name))]
+pub async fn reconcile(
+    context: &Context,
+    kind: Kind,
+    target: &ObjectRef,
+) -> Result<ReconcileOutcome, ReconcileError> {
+    let mut outcome = ReconcileOutcome::default();
+    let mut rejections: Vec<RejectedUpdate> = Vec::new();
+    for _ in 0..=MAXIMUM_REPLANS {
+        let observed =
+            observe(context, kind, target)
+                .await
+                .map_err(|source| ReconcileError::Observe {
+                    object: target.to_string(),
+                    source,
+                })?;
+        let plan = plan(PlanInput {
+            kind,
+            target,
+            observed: &observed,
+            now: context.clock.now(),
+            new_rejections: &rejections,
+        });
+        debug!(requests = plan.requests.len(), "planned");
+        let ExecutionReport { completed, failure } = execute(context, plan.requests).await;
+        outcome
+            .executed
+            .extend(completed.into_iter().map(|(request, _)| request));
+        outcome.requeue_after = plan.requeue_after;
+        let Some((request, error)) = failure else {
+            return Ok(outcome);
+        };
+        match (&request, &error) {
+            (Request::Apply(object), ExecutionError::Api(ApiError::Invalid { message, .. }))
+                if !rejections.iter().any(|rejection| {
+                    Some(&rejection.object)
+                        == ObjectRef::of(object)
+                            .map(|reference| describe(&reference))
+                            .as_ref()
+                }) =>
+            {
+                let Some(reference) = ObjectRef::of(object) else {
+                    break;
+                };
+                warn!(object = %reference, %message, "update rejected as invalid");
+                rejections.push(RejectedUpdate {
+                    object: describe(&reference),
+                    desired_hash: desired_hash(object),
+                    message: message.clone(),
+                });
+            }
+            _ => {
+                return Err(ReconcileError::Execute {
+                    object: target.to_string(),
+                    source: error,
+                    executed: outcome.executed,
+                });
+            }
+        }
+    }
+    Ok(outcome)
+}

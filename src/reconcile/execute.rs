@@ -1,0 +1,73 @@
+//! Execution: runs the plan's requests through the ports, in order, and stops at the first
+//! failure. It decides nothing: what a failure means is the driver's and the next plan's concern.
+
+use super::{Context, Request};
+use crate::ports::kube::{ApiError, ObjectRef};
+use crate::ports::redis::RedisError;
+use crate::ports::redis::RedisReply;
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExecutionError {
+    /// The Kubernetes API refused or failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// A Redis command failed.
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    /// A request named no object.
+    #[error("failed to apply an object without apiVersion, kind and name: {0}")]
+    Unnamed(String),
+}
+
+/// What ran.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExecutionReport {
+    /// Requests that succeeded, in order, with the Redis reply where there is one.
+    pub completed: Vec<(Request, Option<RedisReply>)>,
+    /// The request that failed, and why; nothing after it ran.
+    pub failure: Option<(Request, ExecutionError)>,
+}
+
+/// Runs `requests` in order until one fails.
+pub async fn execute(context: &Context, requests: Vec<Request>) -> ExecutionReport {
+    let mut report = ExecutionReport::default();
+    for request in requests {
+        match run(context, &request).await {
+            Ok(reply) => report.completed.push((request, reply)),
+            Err(error) => {
+                report.failure = Some((request, error));
+                break;
+            }
+        }
+    }
+    report
+}
+
+async fn run(context: &Context, request: &Request) -> Result<Option<RedisReply>, ExecutionError> {
+    let kube = context.kube.as_ref();
+    match request {
+        Request::Apply(object) => {
+            if ObjectRef::of(object).is_none() {
+                return Err(ExecutionError::Unnamed(object.to_string()));
+            }
+            kube.apply(object).await?;
+        }
+        Request::ApplyStatus { object, status } => {
+            kube.apply_status(object, status).await?;
+        }
+        Request::RemoveFinalizer { object, finalizer } => {
+            kube.remove_finalizer(object, finalizer).await?
+        }
+        Request::Delete {
+            object,
+            propagation,
+        } => kube.delete(object, *propagation).await?,
+        Request::Evict(pod) => kube.evict(pod).await?,
+        Request::Event(event) => kube.publish_event(event).await?,
+        Request::Redis { endpoint, command } => {
+            return Ok(Some(context.redis.execute(endpoint, command).await?));
+        }
+    }
+    Ok(None)
+}

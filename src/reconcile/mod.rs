@@ -1,0 +1,85 @@
+//! The reconcile pipeline: observe → validate → build → plan → execute → status, one driver for
+//! all four kinds.
+//!
+//! Only `observe` and `execute` perform I/O, through the ports; `plan` and `status` are pure
+//! functions of what was observed. The reconcile is level-triggered: it never branches on why it
+//! ran, a converged run issues no write, and a crash after any write converges on the next run.
+
+pub mod difference;
+pub mod driver;
+pub mod execute;
+pub mod observe;
+pub mod plan;
+pub mod status;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::ports::redis::{RedisCommand, RedisEndpoint};
+use crate::ports::{Clock, EventRecord, KubeApi, ObjectRef, Propagation, RedisAdmin};
+
+/// The ports a reconcile runs against.
+#[derive(Clone)]
+pub struct Context {
+    /// The Kubernetes API.
+    pub kube: Arc<dyn KubeApi>,
+    /// Redis servers and sentinels.
+    pub redis: Arc<dyn RedisAdmin>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// One write (or Redis command) the plan asks for, as data.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// Server-side apply of an object.
+    Apply(Value),
+    /// Server-side apply of a CR's status.
+    ApplyStatus {
+        /// The CR.
+        object: ObjectRef,
+        /// The whole status.
+        status: Value,
+    },
+    /// Removes a finalizer from a CR.
+    RemoveFinalizer {
+        /// The CR.
+        object: ObjectRef,
+        /// The finalizer.
+        finalizer: String,
+    },
+    /// Deletes an object.
+    Delete {
+        /// The object.
+        object: ObjectRef,
+        /// What happens to its dependents.
+        propagation: Propagation,
+    },
+    /// Evicts a pod through the Eviction API.
+    Evict(ObjectRef),
+    /// Publishes an Event.
+    Event(EventRecord),
+    /// Sends a command to a Redis server or sentinel.
+    Redis {
+        /// The server.
+        endpoint: RedisEndpoint,
+        /// The command.
+        command: RedisCommand,
+    },
+}
+
+impl Request {
+    /// True for requests that change the Kubernetes API's state (not Events, not Redis).
+    pub fn is_api_write(&self) -> bool {
+        !matches!(self, Request::Event(_) | Request::Redis { .. })
+    }
+
+    /// True for requests that change any state.
+    pub fn is_write(&self) -> bool {
+        match self {
+            Request::Redis { command, .. } => command.is_write(),
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! Planning: from what was observed to the next requests, as data. Pure: no client, no `.await`.
+//!
+//! The plan applies every owned object that differs from what the spec asks for, deletes owned
+//! objects no longer asked for, keeps the finalizer, reports progress in the status, and on
+//! deletion removes claims (unless kept) before it lets the CR go. A write the API server rejected
+//! as invalid is not sent again until the spec changes what would be written; with the recreate
+//! annotation a rejected StatefulSet is deleted with its pods orphaned, to be created anew.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::Request;
+use super::difference::{desired_hash, needs_apply, with_applied_hash};
+use super::observe::Observed;
+use super::status::{
+    ConditionUpdate, DEGRADED_CONDITION, PROGRESSING_CONDITION, READY_CONDITION, StatusFacts,
+    build_status, cluster_words, recorded_rejections,
+};
+use crate::api::common::RejectedUpdate;
+use crate::api::document::{ValidatedResource, validate_value};
+use crate::api::{Kind, RECREATE_STATEFULSET_ANNOTATION, annotation_is_true, skips_reconcile};
+use crate::ports::clock::Milliseconds;
+use crate::ports::kube::{EventRecord, EventType, ObjectRef, Propagation, ResourceType};
+use crate::resources::names::{
+    APP_LABEL, CLUSTER_FINALIZER, REDIS_FINALIZER, REPLICATION_FINALIZER, SENTINEL_FINALIZER,
+};
+use crate::resources::{DesiredObjects, desired_objects, groups_of};
+
+/// How soon to look again while something is changing.
+pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(5);
+/// How soon to look again once converged (watches bring changes sooner).
+pub const RESYNC_REQUEUE: Duration = Duration::from_secs(300);
+/// How soon to look again at a CR whose reconcile is paused by annotation.
+pub const SKIP_REQUEUE: Duration = Duration::from_secs(30);
+
+/// The requests of one reconcile and when to reconcile again.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// Requests, in the order they must run.
+    pub requests: Vec<Request>,
+    /// When to reconcile again; `None` waits for a change (invalid spec).
+    pub requeue_after: Option<Duration>,
+}
+
+/// The finalizer of a kind.
+pub fn finalizer_of(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Redis => REDIS_FINALIZER,
+        Kind::RedisReplication => REPLICATION_FINALIZER,
+        Kind::RedisSentinel => SENTINEL_FINALIZER,
+        Kind::RedisCluster => CLUSTER_FINALIZER,
+    }
+}
+
+/// Everything the plan reads.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanInput<'a> {
+    /// The CR's kind.
+    pub kind: Kind,
+    /// The CR.
+    pub target: &'a ObjectRef,
+    /// What observation found.
+    pub observed: &'a Observed,
+    /// Now.
+    pub now: Milliseconds,
+    /// Updates rejected as invalid during this reconcile, not yet in the status.
+    pub new_rejections: &'a [RejectedUpdate],
+}
+
+/// The next requests for the CR.
+pub fn plan(input: PlanInput<'_>) -> Plan {
+    let Some(resource) = &input.observed.resource else {
+        return Plan::default();
+    };
+    let metadata = &resource["metadata"];
+    if metadata
+        .get("deletionTimestamp")
+        .is_some_and(|time| !time.is_null())
+    {
+        return plan_deletion(input, resource);
+    }
+    let annotations: Option<std::collections::BTreeMap<String, String>> =
+        serde_json::from_value(metadata["annotations"].clone()).ok();
+    if skips_reconcile(input.kind, annotations.as_ref()) {
+        return Plan {
+            requests: Vec::new(),
+            requeue_after: Some(SKIP_REQUEUE),
+        };
+    }
+    match validate_value(input.kind, resource) {
+        Ok(validated) => plan_valid(input, resource, &validated, annotations.as_ref()),
+        Err(errors) => {
+            let message = errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            plan_invalid(input, resource, &message)
+        }
+    }
+}
+
+fn generation_of(resource: &Value) -> Option<i64> {
+    resource
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+}
+
+fn event(input: PlanInput<'_>, event_type: EventType, reason: &str, message: String) -> Request {
+    Request::Event(EventRecord {
+        regarding: input.target.clone(),
+        event_type,
+        reason: reason.to_owned(),
+        message,
+    })
+}
+
+/// Appends a status write when the computed status differs from the live one.
+fn write_status(
+    input: PlanInput<'_>,
+    resource: &Value,
+    facts: &StatusFacts,
+    requests: &mut Vec<Request>,
+) {
+    let previous = resource.get("status").filter(|status| !status.is_null());
+    let status = build_status(
+        input.kind,
+        facts,
+        previous,
+        generation_of(resource),
+        input.now,
+    );
+    if previous != Some(&status) {
+        requests.push(Request::ApplyStatus {
+            object: input.target.clone(),
+            status,
+        });
+    }
+}
+
+fn plan_invalid(input: PlanInput<'_>, resource: &Value, message: &str) -> Plan {
+    let mut requests = Vec::new();
+    let previous_message = resource
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|conditions| {
+            conditions
+                .iter()
+                .find(|condition| condition["type"] == DEGRADED_CONDITION)
+        })
+        .and_then(|condition| condition["message"].as_str());
+    if previous_message != Some(message) {
+        requests.push(event(
+            input,
+            EventType::Warning,
+            "InvalidSpec",
+            format!("the spec is invalid: {message}"),
+        ));
+    }
+    let facts = StatusFacts {
+        conditions: vec![
+            condition(
+                READY_CONDITION,
+                false,
+                "InvalidSpec",
+                "the spec is invalid; see the Degraded condition",
+            ),
+            condition(
+                PROGRESSING_CONDITION,
+                false,
+                "InvalidSpec",
+                "waiting for a valid spec",
+            ),
+            condition(DEGRADED_CONDITION, true, "InvalidSpec", message),
+        ],
+        ..StatusFacts::default()
+    };
+    write_status(input, resource, &facts, &mut requests);
+    Plan {
+        requests,
+        requeue_after: None,
+    }
+}
+
+fn condition(
+    condition_type: &'static str,
+    status: bool,
+    reason: &str,
+    message: &str,
+) -> ConditionUpdate {
+    ConditionUpdate {
+        condition_type,
+        status,
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn has_finalizer(resource: &Value, finalizer: &str) -> bool {
+    resource
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|finalizers| finalizers.iter().any(|entry| entry == finalizer))
+}
+
+fn plan_deletion(input: PlanInput<'_>, resource: &Value) -> Plan {
+    let finalizer = finalizer_of(input.kind);
+    if !has_finalizer(resource, finalizer) {
+        return Plan::default();
+    }
+    let mut requests = Vec::new();
+    // Read straight from the object: a CR whose spec never validated must still be deletable.
+    let keep_claims = resource.pointer("/spec/storage/keepAfterDelete") == Some(&Value::Bool(true));
+    if !keep_claims {
+        for claim in &input.observed.claims {
+            if claim.pointer("/metadata/deletionTimestamp").is_none()
+                && let Some(reference) = ObjectRef::of(claim)
+            {
+                requests.push(Request::Delete {
+                    object: reference,
+                    propagation: Propagation::Background,
+                });
+            }
+        }
+    }
+    requests.push(Request::RemoveFinalizer {
+        object: input.target.clone(),
+        finalizer: finalizer.to_owned(),
+    });
+    Plan {
+        requests,
+        requeue_after: None,
+    }
+}
+
+fn is_pod_ready(pod: &Value) -> bool {
+    pod.pointer("/metadata/deletionTimestamp").is_none()
+        && pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|condition| condition["type"] == "Ready" && condition["status"] == "True")
+            })
+}
+
+/// Ready pods of the group whose `app` label is `app`.
+pub fn ready_pods(observed: &Observed, app: &str) -> i32 {
+    let count = observed
+        .pods
+        .iter()
+        .filter(|pod| {
+            pod.pointer(&format!("/metadata/labels/{APP_LABEL}")) == Some(&Value::from(app))
+        })
+        .filter(|pod| is_pod_ready(pod))
+        .count();
+    i32::try_from(count).unwrap_or(i32::MAX)
+}
+
+fn plan_valid(
+    input: PlanInput<'_>,
+    resource: &Value,
+    validated: &ValidatedResource,
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+) -> Plan {
+    let mut requests = Vec::new();
+    let finalizer = finalizer_of(input.kind);
+    if !has_finalizer(resource, finalizer) {
+        requests.push(Request::Apply(json!({
+            "apiVersion": input.kind_api_version(),
+            "kind": input.kind.name(),
+            "metadata": {
+                "name": input.target.name,
+                "namespace": input.target.namespace,
+                "finalizers": [finalizer],
+            },
+        })));
+    }
+    let desired = desired_objects(validated);
+    let recreate = annotation_is_true(annotations, RECREATE_STATEFULSET_ANNOTATION);
+    let previous_status = resource.get("status").filter(|status| !status.is_null());
+    let mut rejections = active_rejections(&desired, recorded_rejections(previous_status));
+    let mut writes_pending = !requests.is_empty();
+    for rejection in input.new_rejections {
+        let is_statefulset = rejection
+            .object
+            .starts_with(ResourceType::StatefulSet.kind());
+        if recreate && is_statefulset {
+            if let Some(object) = desired
+                .objects
+                .iter()
+                .filter_map(ObjectRef::of)
+                .find(|reference| describe(reference) == rejection.object)
+            {
+                requests.push(Request::Delete {
+                    object: object.clone(),
+                    propagation: Propagation::Orphan,
+                });
+                requests.push(event(
+                    input,
+                    EventType::Normal,
+                    "StatefulSetRecreated",
+                    format!(
+                        "recreating {} because the API server rejected its update ({}); its pods are orphaned and keep serving until the new StatefulSet adopts them",
+                        describe(&object),
+                        rejection.message
+                    ),
+                ));
+                writes_pending = true;
+            }
+        } else {
+            requests.push(event(
+                input,
+                EventType::Warning,
+                "UpdateRejected",
+                format!(
+                    "the API server rejected the update of {}: {}{}",
+                    rejection.object,
+                    rejection.message,
+                    if is_statefulset {
+                        format!("; set the annotation {RECREATE_STATEFULSET_ANNOTATION}: \"true\" to let the operator recreate it without stopping its pods")
+                    } else {
+                        String::new()
+                    }
+                ),
+            ));
+            rejections.retain(|existing| existing.object != rejection.object);
+            rejections.push(rejection.clone());
+        }
+    }
+    let recreating: BTreeSet<String> = input
+        .new_rejections
+        .iter()
+        .filter(|_| recreate)
+        .map(|rejection| rejection.object.clone())
+        .collect();
+    for object in &desired.objects {
+        let object = with_applied_hash(object.clone());
+        let Some(reference) = ObjectRef::of(&object) else {
+            continue;
+        };
+        let name = describe(&reference);
+        if recreating.contains(&name) {
+            continue;
+        }
+        if rejections.iter().any(|rejection| {
+            rejection.object == name && rejection.desired_hash == desired_hash(&object)
+        }) {
+            continue;
+        }
+        let live = input.observed.children.get(&reference);
+        if !needs_apply(&object, live) {
+            continue;
+        }
+        writes_pending = true;
+        requests.push(Request::Apply(object.clone()));
+        if let Some(message) = change_event(&reference, &object, live) {
+            let reason = if live.is_none() {
+                "Created"
+            } else if reference.resource == ResourceType::StatefulSet {
+                "Scaling"
+            } else {
+                "ConfigurationChanged"
+            };
+            requests.push(event(input, EventType::Normal, reason, message));
+        }
+    }
+    let desired_references: BTreeSet<ObjectRef> =
+        desired.objects.iter().filter_map(ObjectRef::of).collect();
+    for reference in input.observed.children.keys() {
+        if !desired_references.contains(reference) {
+            writes_pending = true;
+            requests.push(Request::Delete {
+                object: reference.clone(),
+                propagation: Propagation::Background,
+            });
+        }
+    }
+    let facts = status_facts(input, validated, writes_pending, &rejections);
+    let converged = !writes_pending
+        && facts
+            .conditions
+            .iter()
+            .any(|condition| condition.condition_type == READY_CONDITION && condition.status);
+    write_status(input, resource, &facts, &mut requests);
+    Plan {
+        requests,
+        requeue_after: Some(if converged {
+            RESYNC_REQUEUE
+        } else {
+            PROGRESS_REQUEUE
+        }),
+    }
+}
+
+impl PlanInput<'_> {
+    fn kind_api_version(&self) -> &'static str {
+        crate::api::API_GROUP_VERSION
+    }
+}
+
+/// `Kind name`, the way rejections name objects.
+pub fn describe(reference: &ObjectRef) -> String {
+    format!("{} {}", reference.resource.kind(), reference.name)
+}
+
+/// Recorded rejections that still apply: the object is still desired. A rejection whose object
+/// the spec now wants differently is dropped by the hash comparison at apply time.
+fn active_rejections(
+    desired: &DesiredObjects,
+    recorded: Vec<RejectedUpdate>,
+) -> Vec<RejectedUpdate> {
+    let names: BTreeSet<String> = desired
+        .objects
+        .iter()
+        .filter_map(ObjectRef::of)
+        .map(|reference| describe(&reference))
+        .collect();
+    recorded
+        .into_iter()
+        .filter(|rejection| names.contains(&rejection.object))
+        .filter(|rejection| {
+            desired
+                .objects
+                .iter()
+                .filter(|object| {
+                    ObjectRef::of(object)
+                        .is_some_and(|reference| describe(&reference) == rejection.object)
+                })
+                .any(|object| {
+                    desired_hash(&with_applied_hash(object.clone())) == rejection.desired_hash
+                })
+        })
+        .collect()
+}
+
+fn change_event(reference: &ObjectRef, desired: &Value, live: Option<&Value>) -> Option<String> {
+    let Some(live) = live else {
+        return matches!(reference.resource, ResourceType::StatefulSet)
+            .then(|| format!("created {}", describe(reference)));
+    };
+    match reference.resource {
+        ResourceType::StatefulSet => {
+            let replicas =
+                |object: &Value| object.pointer("/spec/replicas").and_then(Value::as_i64);
+            let (before, after) = (replicas(live), replicas(desired));
+            (before != after).then(|| {
+                format!(
+                    "scaling {} from {} to {} pods",
+                    describe(reference),
+                    before.unwrap_or(0),
+                    after.unwrap_or(0)
+                )
+            })
+        }
+        ResourceType::ConfigMap => (live.get("data") != desired.get("data"))
+            .then(|| format!("configuration changed in {}", describe(reference))),
+        _ => None,
+    }
+}
+
+fn status_facts(
+    input: PlanInput<'_>,
+    validated: &ValidatedResource,
+    writes_pending: bool,
+    rejections: &[RejectedUpdate],
+) -> StatusFacts {
+    let groups = groups_of(validated);
+    let ready_pods: Vec<(String, i32)> = groups
+        .iter()
+        .map(|group| {
+            (
+                group.statefulset_name.clone(),
+                ready_pods(input.observed, &group.app),
+            )
+        })
+        .collect();
+    let all_ready = groups
+        .iter()
+        .zip(&ready_pods)
+        .all(|(group, (_, ready))| *ready >= group.replicas);
+    let mut conditions = Vec::new();
+    let ready = all_ready && !writes_pending && rejections.is_empty();
+    let (reason, message) = if ready {
+        ("Ready", "every pod is ready".to_owned())
+    } else if !rejections.is_empty() {
+        (
+            "UpdateRejected",
+            "an update was rejected; see the Degraded condition".to_owned(),
+        )
+    } else {
+        let waiting: Vec<String> = groups
+            .iter()
+            .zip(&ready_pods)
+            .filter(|(group, (_, ready))| *ready < group.replicas)
+            .map(|(group, (name, ready))| {
+                format!("{name}: {ready} of {} pods ready", group.replicas)
+            })
+            .collect();
+        (
+            "NotReady",
+            if waiting.is_empty() {
+                "applying changes".to_owned()
+            } else {
+                waiting.join(", ")
+            },
+        )
+    };
+    conditions.push(condition(READY_CONDITION, ready, reason, &message));
+    conditions.push(condition(
+        PROGRESSING_CONDITION,
+        !ready && rejections.is_empty(),
+        if ready { "Converged" } else { reason },
+        if ready { "nothing to change" } else { &message },
+    ));
+    let degraded_message = rejections
+        .iter()
+        .map(|rejection| format!("{}: {}", rejection.object, rejection.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    conditions.push(condition(
+        DEGRADED_CONDITION,
+        !rejections.is_empty(),
+        if rejections.is_empty() {
+            "Healthy"
+        } else {
+            "UpdateRejected"
+        },
+        if rejections.is_empty() {
+            "nothing needs attention"
+        } else {
+            &degraded_message
+        },
+    ));
+    let cluster_state = (input.kind == Kind::RedisCluster).then(|| {
+        let leaders_ready = groups
+            .first()
+            .zip(ready_pods.first())
+            .is_none_or(|(group, (_, ready))| *ready >= group.replicas);
+        if !leaders_ready {
+            (
+                cluster_words::INITIALIZING,
+                cluster_words::INITIALIZING_LEADERS.to_owned(),
+            )
+        } else if !all_ready {
+            (
+                cluster_words::INITIALIZING,
+                cluster_words::INITIALIZING_FOLLOWERS.to_owned(),
+            )
+        } else if ready {
+            (cluster_words::READY, cluster_words::IS_READY.to_owned())
+        } else {
+            (
+                cluster_words::BOOTSTRAP,
+                cluster_words::BOOTSTRAPPING.to_owned(),
+            )
+        }
+    });
+    StatusFacts {
+        ready_pods,
+        conditions,
+        rejected_updates: rejections.to_vec(),
+        master_node: None,
+        master_address: None,
+        cluster_state,
+    }
+}

@@ -1,0 +1,410 @@
+//! The reconcile pipeline against the fake API server: converged reconciles write nothing, a
+//! StatefulSet update rejected as invalid is recorded (or, with the annotation, the StatefulSet is
+//! recreated with its pods orphaned), skip-reconcile writes nothing, and deletion honours
+//! keepAfterDelete.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code states its assumptions
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redis_operator::api::Kind;
+use redis_operator::ports::kube::{ObjectRef, Propagation, ResourceType};
+use redis_operator::ports::redis::{
+    RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply,
+};
+use redis_operator::reconcile::driver::{ReconcileOutcome, reconcile};
+use redis_operator::reconcile::{Context, Request};
+use redis_operator_sim::api_server::{FakeApiServer, mark_deleted};
+use redis_operator_sim::clock::SimulatedClock;
+use serde_json::{Value, json};
+
+struct NoRedis;
+
+#[async_trait]
+impl RedisAdmin for NoRedis {
+    async fn execute(
+        &self,
+        endpoint: &RedisEndpoint,
+        _: &RedisCommand,
+    ) -> Result<RedisReply, RedisError> {
+        Err(RedisError::Unreachable {
+            endpoint: endpoint.to_string(),
+            message: "no Redis in this test".to_owned(),
+        })
+    }
+}
+
+struct Harness {
+    api: FakeApiServer,
+    context: Context,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let clock = SimulatedClock::new();
+        let api = FakeApiServer::new(Arc::new(clock.clone()));
+        let context = Context {
+            kube: Arc::new(api.clone()),
+            redis: Arc::new(NoRedis),
+            clock: Arc::new(clock),
+        };
+        Harness { api, context }
+    }
+
+    fn create(&self, yaml: &str) -> (Kind, ObjectRef) {
+        let mut object: Value = serde_yaml_ng::from_str(yaml).unwrap();
+        if object.pointer("/metadata/namespace").is_none() {
+            object["metadata"]["namespace"] = json!("default");
+        }
+        let kind = Kind::from_name(object["kind"].as_str().unwrap()).unwrap();
+        let stored = self.api.create(object).unwrap();
+        (kind, ObjectRef::of(&stored).unwrap())
+    }
+
+    async fn reconcile(&self, kind: Kind, target: &ObjectRef) -> ReconcileOutcome {
+        reconcile(&self.context, kind, target).await.unwrap()
+    }
+
+    /// Stands in for the StatefulSet controller and kubelet: every StatefulSet gets its pods, ready.
+    fn run_pods(&self) {
+        for statefulset in self.api.objects(ResourceType::StatefulSet) {
+            let name = statefulset["metadata"]["name"].as_str().unwrap();
+            let namespace = statefulset["metadata"]["namespace"].as_str().unwrap();
+            for ordinal in 0..statefulset["spec"]["replicas"].as_i64().unwrap() {
+                let pod = format!("{name}-{ordinal}");
+                if self
+                    .api
+                    .object(&ObjectRef::new(ResourceType::Pod, namespace, &pod))
+                    .is_some()
+                {
+                    continue;
+                }
+                self.api
+                    .create(json!({
+                        "apiVersion": "v1", "kind": "Pod",
+                        "metadata": {
+                            "name": pod, "namespace": namespace,
+                            "labels": statefulset["spec"]["template"]["metadata"]["labels"],
+                            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": statefulset["metadata"]["uid"], "controller": true}],
+                        },
+                        "status": {"conditions": [{"type": "Ready", "status": "True"}], "podIP": format!("10.0.0.{ordinal}")},
+                    }))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn example(file: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap()
+}
+
+fn custom_resource(text: &str) -> String {
+    text.split("\n---\n")
+        .find(|document| document.contains("redis.redis.opstreelabs.in/v1beta2"))
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_converged_reconcile_issues_zero_writes_for_every_kind() {
+    let cases = [
+        "deploy/examples/redis-standalone.yaml",
+        "deploy/examples/redis-replication.yaml",
+        "deploy/examples/redis-sentinel.yaml",
+        "deploy/examples/redis-cluster.yaml",
+        "../shared/compat/reference-v1beta2/redis-cluster.yaml",
+        "../shared/compat/reference-v1beta2/tls_enabled/redis-replication.yaml",
+        "../shared/compat/reference-v1beta2/sidecar_features/sidecar.yaml",
+        "../shared/compat/reference-v1beta2/external_service/clusterd.yaml",
+        "../shared/compat/reference-v1beta2/redis_sentinel/sentinel.yaml",
+    ];
+    for case in cases {
+        let harness = Harness::new();
+        let (kind, target) = harness.create(&custom_resource(&example(case)));
+        let first = harness.reconcile(kind, &target).await;
+        assert!(
+            first.writes() > 0,
+            "{case}: the first reconcile creates the objects"
+        );
+        harness.run_pods();
+        harness.reconcile(kind, &target).await;
+        let converged = harness.reconcile(kind, &target).await;
+        assert_eq!(
+            converged.writes(),
+            0,
+            "{case}: a converged reconcile wrote {:?}",
+            converged.executed
+        );
+        let status = harness.api.object(&target).unwrap()["status"].clone();
+        let ready = status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|condition| condition["type"] == "Ready")
+            .unwrap();
+        assert_eq!(ready["status"], "True", "{case}: {status}");
+    }
+}
+
+const STANDALONE_WITH_STORAGE: &str = "
+apiVersion: redis.redis.opstreelabs.in/v1beta2
+kind: Redis
+metadata: {name: cache, namespace: default}
+spec:
+  kubernetesConfig: {image: redis:7.2}
+  storage:
+    volumeClaimTemplate:
+      spec:
+        accessModes: [ReadWriteOnce]
+        resources: {requests: {storage: 1Gi}}
+";
+
+/// Grows the data volume in the CR: the StatefulSet's volumeClaimTemplates change, which the API
+/// server forbids in an update.
+fn grow_storage(harness: &Harness, target: &ObjectRef, annotation: Option<&str>) {
+    let mut resource = harness.api.object(target).unwrap();
+    resource["spec"]["storage"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] =
+        json!("2Gi");
+    if let Some(value) = annotation {
+        resource["metadata"]["annotations"] =
+            json!({"redis.opstreelabs.in/recreate-statefulset": value});
+    }
+    harness.api.update(resource).unwrap();
+}
+
+fn statefulset_writes(harness: &Harness, verb: &str) -> usize {
+    harness
+        .api
+        .writes()
+        .iter()
+        .filter(|write| write.verb == verb && write.object.resource == ResourceType::StatefulSet)
+        .count()
+}
+
+#[tokio::test]
+async fn a_rejected_statefulset_update_without_the_annotation_is_reported_once_and_not_retried() {
+    for annotation in [None, Some("false"), Some("yes")] {
+        let harness = Harness::new();
+        let (kind, target) = harness.create(STANDALONE_WITH_STORAGE);
+        harness.reconcile(kind, &target).await;
+        harness.run_pods();
+        harness.reconcile(kind, &target).await;
+        grow_storage(&harness, &target, annotation);
+        let applies_before = statefulset_writes(&harness, "apply");
+        let outcome = harness.reconcile(kind, &target).await;
+        assert_eq!(
+            statefulset_writes(&harness, "apply") - applies_before,
+            1,
+            "{annotation:?}: one rejected attempt"
+        );
+        assert!(
+            !outcome
+                .executed
+                .iter()
+                .any(|request| matches!(request, Request::Delete { .. }))
+        );
+        let status = harness.api.object(&target).unwrap()["status"].clone();
+        let degraded = status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|condition| condition["type"] == "Degraded")
+            .unwrap();
+        assert_eq!(degraded["status"], "True", "{status}");
+        assert_eq!(degraded["reason"], "UpdateRejected");
+        assert!(
+            degraded["message"]
+                .as_str()
+                .unwrap()
+                .contains("volumeClaimTemplates")
+                || degraded["message"].as_str().unwrap().contains("Forbidden")
+        );
+        let warnings: Vec<_> = harness
+            .api
+            .events()
+            .into_iter()
+            .filter(|event| event.reason == "UpdateRejected")
+            .collect();
+        assert_eq!(warnings.len(), 1, "{annotation:?}: one Event");
+        assert!(warnings[0].message.contains("recreate-statefulset"));
+        for _ in 0..3 {
+            let again = harness.reconcile(kind, &target).await;
+            assert_eq!(
+                again.writes(),
+                0,
+                "{annotation:?}: no retry loop: {:?}",
+                again.executed
+            );
+        }
+        assert_eq!(statefulset_writes(&harness, "apply") - applies_before, 1);
+        assert_eq!(
+            harness
+                .api
+                .events()
+                .iter()
+                .filter(|event| event.reason == "UpdateRejected")
+                .count(),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_statefulset_update_with_the_annotation_recreates_it_keeping_the_pods() {
+    let harness = Harness::new();
+    let (kind, target) = harness.create(STANDALONE_WITH_STORAGE);
+    harness.reconcile(kind, &target).await;
+    harness.run_pods();
+    harness.reconcile(kind, &target).await;
+    grow_storage(&harness, &target, Some("true"));
+    let pod = ObjectRef::new(ResourceType::Pod, "default", "cache-0");
+    let first = harness.reconcile(kind, &target).await;
+    let deletes: Vec<&Request> = first
+        .executed
+        .iter()
+        .filter(|request| matches!(request, Request::Delete { .. }))
+        .collect();
+    assert_eq!(
+        deletes,
+        [&Request::Delete {
+            object: ObjectRef::new(ResourceType::StatefulSet, "default", "cache"),
+            propagation: Propagation::Orphan
+        }]
+    );
+    let orphan = harness.api.object(&pod).expect("the pod keeps running");
+    assert_eq!(
+        orphan["metadata"]["ownerReferences"],
+        json!([]),
+        "the pod is orphaned, not deleted"
+    );
+    let creates_before = statefulset_writes(&harness, "apply");
+    let second = harness.reconcile(kind, &target).await;
+    assert_eq!(
+        statefulset_writes(&harness, "apply") - creates_before,
+        1,
+        "one create"
+    );
+    assert!(
+        !second
+            .executed
+            .iter()
+            .any(|request| matches!(request, Request::Delete { .. }))
+    );
+    let statefulset = harness
+        .api
+        .object(&ObjectRef::new(
+            ResourceType::StatefulSet,
+            "default",
+            "cache",
+        ))
+        .unwrap();
+    assert_eq!(
+        statefulset["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        "2Gi"
+    );
+    assert!(
+        harness
+            .api
+            .events()
+            .iter()
+            .any(|event| event.reason == "StatefulSetRecreated")
+    );
+    let settled = harness.reconcile(kind, &target).await;
+    assert!(
+        settled
+            .executed
+            .iter()
+            .all(|request| matches!(request, Request::ApplyStatus { .. } | Request::Event(_))),
+        "only the status catches up: {:?}",
+        settled.executed
+    );
+    assert_eq!(harness.reconcile(kind, &target).await.writes(), 0);
+}
+
+#[tokio::test]
+async fn skip_reconcile_stops_every_write() {
+    for annotation in [
+        "redis.opstreelabs.in/skip-reconcile",
+        "rediscluster.opstreelabs.in/skip-reconcile",
+    ] {
+        let harness = Harness::new();
+        let mut yaml = custom_resource(&example("deploy/examples/redis-cluster.yaml"));
+        yaml = yaml.replace(
+            "  name: orders\n",
+            &format!("  name: orders\n  annotations: {{\"{annotation}\": \"true\"}}\n"),
+        );
+        let (kind, target) = harness.create(&yaml);
+        let outcome = harness.reconcile(kind, &target).await;
+        assert!(
+            outcome.executed.is_empty(),
+            "{annotation}: {:?}",
+            outcome.executed
+        );
+        assert!(harness.api.objects(ResourceType::StatefulSet).is_empty());
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_spec_is_reported_in_the_status_and_waits_for_a_change() {
+    let harness = Harness::new();
+    let (kind, target) = harness.create(
+        "apiVersion: redis.redis.opstreelabs.in/v1beta2\nkind: RedisCluster\nmetadata: {name: tiny, namespace: default}\nspec: {clusterSize: 1, kubernetesConfig: {image: redis:7.2}}\n",
+    );
+    let outcome = harness.reconcile(kind, &target).await;
+    assert_eq!(outcome.requeue_after, None);
+    assert!(harness.api.objects(ResourceType::StatefulSet).is_empty());
+    let status = harness.api.object(&target).unwrap()["status"].clone();
+    let degraded = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|condition| condition["type"] == "Degraded")
+        .unwrap();
+    assert!(
+        degraded["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.clusterSize"),
+        "{degraded}"
+    );
+    assert_eq!(
+        harness.reconcile(kind, &target).await.executed,
+        vec![],
+        "reported once"
+    );
+}
+
+#[tokio::test]
+async fn deletion_removes_claims_unless_kept_and_then_the_finalizer() {
+    for keep in [false, true] {
+        let harness = Harness::new();
+        let yaml = STANDALONE_WITH_STORAGE.replace(
+            "  storage:\n",
+            &format!("  storage:\n    keepAfterDelete: {keep}\n"),
+        );
+        let (kind, target) = harness.create(&yaml);
+        harness.reconcile(kind, &target).await;
+        harness
+            .api
+            .create(json!({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "cache-cache-0", "namespace": "default", "labels": {"app": "cache", "redis_setup_type": "standalone", "role": "standalone"}},
+            }))
+            .unwrap();
+        mark_deleted(&harness.api, &target);
+        harness.reconcile(kind, &target).await;
+        let claim = harness.api.object(&ObjectRef::new(
+            ResourceType::PersistentVolumeClaim,
+            "default",
+            "cache-cache-0",
+        ));
+        assert_eq!(claim.is_some(), keep, "keepAfterDelete {keep}");
+        assert!(
+            harness.api.object(&target).is_none(),
+            "the finalizer is removed and the CR is gone"
+        );
+        assert!(harness.context.kube.get(&target).await.unwrap().is_none());
+    }
+}
