@@ -191,9 +191,27 @@ async fn a_rejected_statefulset_update_without_the_annotation_is_reported_once_a
         harness.reconcile(kind, &target).await;
         harness.run_pods();
         harness.reconcile(kind, &target).await;
+        let claim = ObjectRef::new(
+            ResourceType::PersistentVolumeClaim,
+            "default",
+            "cache-cache-0",
+        );
+        harness
+            .api
+            .create(json!({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "cache-cache-0", "namespace": "default", "labels": {"app": "cache", "redis_setup_type": "standalone", "role": "standalone"}},
+                "spec": {"resources": {"requests": {"storage": "1Gi"}}},
+            }))
+            .unwrap();
         grow_storage(&harness, &target, annotation);
         let applies_before = statefulset_writes(&harness, "apply");
         let outcome = harness.reconcile(kind, &target).await;
+        assert_eq!(
+            harness.api.object(&claim).unwrap()["spec"]["resources"]["requests"]["storage"],
+            "2Gi",
+            "the existing claim grows in place"
+        );
         assert_eq!(
             statefulset_writes(&harness, "apply") - applies_before,
             1,

@@ -368,6 +368,10 @@ fn plan_valid(
             requests.push(event(input, EventType::Normal, reason, message));
         }
     }
+    for resize in claim_resizes(input, &desired) {
+        writes_pending = true;
+        requests.push(resize);
+    }
     let desired_references: BTreeSet<ObjectRef> =
         desired.objects.iter().filter_map(ObjectRef::of).collect();
     for reference in input.observed.children.keys() {
@@ -567,4 +571,64 @@ fn status_facts(
         master_address: None,
         cluster_state,
     }
+}
+
+/// Requested storage of a claim (template) in bytes.
+fn requested_storage(claim: &Value) -> Option<(String, f64)> {
+    let text = claim
+        .pointer("/spec/resources/requests/storage")?
+        .as_str()?
+        .to_owned();
+    let bytes = crate::api::quantity::parse_quantity(&text).ok()?;
+    Some((text, bytes))
+}
+
+/// Existing claims smaller than their template asks: grow them in place (the StorageClass decides
+/// whether it can; the API server rejects the write otherwise). Claims never shrink.
+fn claim_resizes(input: PlanInput<'_>, desired: &DesiredObjects) -> Vec<Request> {
+    let mut requests = Vec::new();
+    for statefulset in desired.of_type(ResourceType::StatefulSet) {
+        let Some(name) = statefulset
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        for template in statefulset
+            .pointer("/spec/volumeClaimTemplates")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(template_name) = template.pointer("/metadata/name").and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let Some((wanted_text, wanted)) = requested_storage(template) else {
+                continue;
+            };
+            let prefix = format!("{template_name}-{name}-");
+            for claim in &input.observed.claims {
+                let Some(claim_name) = claim.pointer("/metadata/name").and_then(Value::as_str)
+                else {
+                    continue;
+                };
+                let is_ordinal = claim_name.strip_prefix(&prefix).is_some_and(|ordinal| {
+                    !ordinal.is_empty() && ordinal.bytes().all(|byte| byte.is_ascii_digit())
+                });
+                if !is_ordinal || claim.pointer("/metadata/deletionTimestamp").is_some() {
+                    continue;
+                }
+                if requested_storage(claim).is_some_and(|(_, current)| current < wanted) {
+                    requests.push(Request::Apply(json!({
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": claim_name, "namespace": input.target.namespace},
+                        "spec": {"resources": {"requests": {"storage": wanted_text}}},
+                    })));
+                }
+            }
+        }
+    }
+    requests
 }
