@@ -9,3 +9,4 @@ pub mod cli;
 pub mod ports;
 pub mod reconcile;
 pub mod resources;
+pub mod topology;

@@ -106,8 +106,10 @@ pub enum RedisCommand {
         /// Its cluster bus port.
         bus_port: u16,
     },
-    /// CLUSTER ADDSLOTSRANGE start end [start end ...] (inclusive ranges).
+    /// CLUSTER ADDSLOTSRANGE start end [start end ...] (inclusive ranges; Redis 7 and later).
     ClusterAddSlotsRange(Vec<(u16, u16)>),
+    /// CLUSTER ADDSLOTS slot... (Redis 6).
+    ClusterAddSlots(Vec<u16>),
     /// CLUSTER REPLICATE node-id.
     ClusterReplicate(String),
     /// CLUSTER SETSLOT slot IMPORTING|MIGRATING|NODE|STABLE.
@@ -183,6 +185,41 @@ pub enum RedisCommand {
 }
 
 impl RedisCommand {
+    /// The command's name as Redis knows it, for messages and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RedisCommand::Ping => "PING",
+            RedisCommand::InfoReplication | RedisCommand::InfoKeyspace => "INFO",
+            RedisCommand::DatabaseSize => "DBSIZE",
+            RedisCommand::ReplicaOf { .. } | RedisCommand::ReplicaOfNoOne => "REPLICAOF",
+            RedisCommand::ConfigSet { .. } => "CONFIG SET",
+            RedisCommand::ClusterMyId => "CLUSTER MYID",
+            RedisCommand::ClusterNodes => "CLUSTER NODES",
+            RedisCommand::ClusterInfo => "CLUSTER INFO",
+            RedisCommand::ClusterShards => "CLUSTER SHARDS",
+            RedisCommand::ClusterMeet { .. } => "CLUSTER MEET",
+            RedisCommand::ClusterAddSlotsRange(_) => "CLUSTER ADDSLOTSRANGE",
+            RedisCommand::ClusterAddSlots(_) => "CLUSTER ADDSLOTS",
+            RedisCommand::ClusterReplicate(_) => "CLUSTER REPLICATE",
+            RedisCommand::ClusterSetSlot { .. } => "CLUSTER SETSLOT",
+            RedisCommand::ClusterCountKeysInSlot(_) => "CLUSTER COUNTKEYSINSLOT",
+            RedisCommand::ClusterGetKeysInSlot { .. } => "CLUSTER GETKEYSINSLOT",
+            RedisCommand::Migrate { .. } => "MIGRATE",
+            RedisCommand::ClusterFailover(_) => "CLUSTER FAILOVER",
+            RedisCommand::ClusterForget(_) => "CLUSTER FORGET",
+            RedisCommand::SentinelMasters => "SENTINEL MASTERS",
+            RedisCommand::SentinelReplicas(_) => "SENTINEL REPLICAS",
+            RedisCommand::SentinelSentinels(_) => "SENTINEL SENTINELS",
+            RedisCommand::SentinelMasterAddress(_) => "SENTINEL GET-MASTER-ADDR-BY-NAME",
+            RedisCommand::SentinelMonitor { .. } => "SENTINEL MONITOR",
+            RedisCommand::SentinelRemove(_) => "SENTINEL REMOVE",
+            RedisCommand::SentinelSet { .. } | RedisCommand::SentinelSetAuthPass { .. } => {
+                "SENTINEL SET"
+            }
+            RedisCommand::SentinelReset(_) => "SENTINEL RESET",
+        }
+    }
+
     /// True for commands that change a server's state.
     pub fn is_write(&self) -> bool {
         !matches!(

@@ -7,13 +7,15 @@ use std::time::Duration;
 use tracing::{debug, instrument, warn};
 
 use super::execute::{ExecutionError, ExecutionReport, execute};
-use super::observe::observe;
+use super::observe::{Observed, observe, observe_redis};
 use super::plan::{PlanInput, describe, plan};
 use super::{Context, Request};
 use crate::api::Kind;
 use crate::api::common::RejectedUpdate;
+use crate::api::document::validate_value;
 use crate::ports::kube::{ApiError, ObjectRef};
 use crate::reconcile::difference::desired_hash;
+use crate::topology::observation::RedisObservation;
 
 /// How a reconcile ended.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -71,19 +73,33 @@ pub async fn reconcile(
     let mut outcome = ReconcileOutcome::default();
     let mut rejections: Vec<RejectedUpdate> = Vec::new();
     for _ in 0..=MAXIMUM_REPLANS {
-        let observed =
-            observe(context, kind, target)
-                .await
-                .map_err(|source| ReconcileError::Observe {
-                    object: target.to_string(),
-                    source,
-                })?;
+        let observe_error = |source| ReconcileError::Observe {
+            object: target.to_string(),
+            source,
+        };
+        let observed = observe(context, kind, target)
+            .await
+            .map_err(observe_error)?;
+        let validated = observed
+            .resource
+            .as_ref()
+            .map(|resource| validate_value(kind, resource));
+        let redis = match &validated {
+            Some(Ok(resource)) if !deleting(&observed) => {
+                observe_redis(context, resource, &observed, target)
+                    .await
+                    .map_err(observe_error)?
+            }
+            _ => RedisObservation::default(),
+        };
         let plan = plan(PlanInput {
             kind,
             target,
             observed: &observed,
             now: context.clock.now(),
             new_rejections: &rejections,
+            validated: validated.as_ref(),
+            redis: &redis,
         });
         debug!(requests = plan.requests.len(), "planned");
         let ExecutionReport { completed, failure } = execute(context, plan.requests).await;
@@ -123,4 +139,12 @@ pub async fn reconcile(
         }
     }
     Ok(outcome)
+}
+
+fn deleting(observed: &Observed) -> bool {
+    observed
+        .resource
+        .as_ref()
+        .and_then(|resource| resource.pointer("/metadata/deletionTimestamp"))
+        .is_some_and(|time| !time.is_null())
 }

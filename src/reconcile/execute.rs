@@ -3,8 +3,7 @@
 
 use super::{Context, Request};
 use crate::ports::kube::{ApiError, ObjectRef};
-use crate::ports::redis::RedisError;
-use crate::ports::redis::RedisReply;
+use crate::ports::redis::{RedisCommand, RedisEndpoint, RedisError, RedisReply};
 
 /// Why a request failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +67,65 @@ async fn run(context: &Context, request: &Request) -> Result<Option<RedisReply>,
         Request::Redis { endpoint, command } => {
             return Ok(Some(context.redis.execute(endpoint, command).await?));
         }
+        Request::MoveSlotKeys {
+            source,
+            target,
+            slot,
+        } => move_slot_keys(context, source, target, *slot).await?,
     }
     Ok(None)
+}
+
+/// Keys fetched and migrated per round trip.
+const KEYS_PER_MIGRATE: u32 = 100;
+/// Milliseconds MIGRATE may take per batch.
+const MIGRATE_TIMEOUT_MILLISECONDS: u64 = 5000;
+/// Rounds after which a slot that never empties is reported rather than looped on forever.
+const MAXIMUM_MIGRATE_ROUNDS: usize = 100_000;
+
+async fn move_slot_keys(
+    context: &Context,
+    source: &RedisEndpoint,
+    target: &RedisEndpoint,
+    slot: u16,
+) -> Result<(), ExecutionError> {
+    for _ in 0..MAXIMUM_MIGRATE_ROUNDS {
+        let reply = context
+            .redis
+            .execute(
+                source,
+                &RedisCommand::ClusterGetKeysInSlot {
+                    slot,
+                    count: KEYS_PER_MIGRATE,
+                },
+            )
+            .await?;
+        let keys: Vec<String> = match reply {
+            RedisReply::Array(items) => items
+                .iter()
+                .filter_map(|item| item.as_text().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if keys.is_empty() {
+            return Ok(());
+        }
+        context
+            .redis
+            .execute(
+                source,
+                &RedisCommand::Migrate {
+                    host: target.host.clone(),
+                    port: target.port,
+                    keys,
+                    timeout_milliseconds: MIGRATE_TIMEOUT_MILLISECONDS,
+                },
+            )
+            .await?;
+    }
+    Err(ExecutionError::Redis(RedisError::Rejected {
+        endpoint: source.to_string(),
+        command: "MIGRATE".to_owned(),
+        message: format!("failed to empty slot {slot} after {MAXIMUM_MIGRATE_ROUNDS} rounds"),
+    }))
 }

@@ -11,6 +11,7 @@ pub mod execute;
 pub mod observe;
 pub mod plan;
 pub mod status;
+pub mod topology;
 
 use std::sync::Arc;
 
@@ -67,12 +68,25 @@ pub enum Request {
         /// The command.
         command: RedisCommand,
     },
+    /// Moves every key of a slot from one cluster node to another (GETKEYSINSLOT and MIGRATE
+    /// until the source has none left in that slot).
+    MoveSlotKeys {
+        /// The node the slot migrates from.
+        source: RedisEndpoint,
+        /// The node it imports into.
+        target: RedisEndpoint,
+        /// The slot.
+        slot: u16,
+    },
 }
 
 impl Request {
     /// True for requests that change the Kubernetes API's state (not Events, not Redis).
     pub fn is_api_write(&self) -> bool {
-        !matches!(self, Request::Event(_) | Request::Redis { .. })
+        !matches!(
+            self,
+            Request::Event(_) | Request::Redis { .. } | Request::MoveSlotKeys { .. }
+        )
     }
 
     /// True for requests that change any state.

@@ -10,9 +10,16 @@ use serde_json::Value;
 use super::Context;
 use crate::api::Kind;
 use crate::ports::kube::{ApiError, ObjectRef, ResourceType};
+use crate::ports::redis::{RedisCommand, RedisEndpoint, RedisReply};
+use crate::resources::group::PodGroup;
+use crate::resources::groups_of;
 use crate::resources::kinds::pod_identity;
 use crate::resources::names::{
     APP_LABEL, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_LABEL_VALUE, SETUP_TYPE_LABEL,
+};
+use crate::topology::observation::{PodInfo, RedisObservation, SentinelView, ServerView};
+use crate::topology::parse::{
+    parse_cluster_nodes, parse_info_replication, parse_master_address, parse_sentinel_masters,
 };
 
 /// The owned object types the operator diffs and prunes.
@@ -86,12 +93,7 @@ pub async fn observe(
             .and_then(Value::as_str)
             .is_some_and(|app| apps.iter().any(|expected| expected == app))
     };
-    let pods = kube
-        .list(ResourceType::Pod, &target.namespace, &setup_labels)
-        .await?
-        .into_iter()
-        .filter(|pod| ours(pod))
-        .collect();
+    let pods = list_pods(context, kind, target).await?;
     let claims = kube
         .list(
             ResourceType::PersistentVolumeClaim,
@@ -121,4 +123,265 @@ fn is_owned_by(object: &Value, uid: &str) -> bool {
                 uid.is_empty() || owner.get("uid").and_then(Value::as_str) == Some(uid)
             })
         })
+}
+
+/// Reads what every Redis server (and sentinel) of the CR says, and for a RedisSentinel the
+/// servers of the set it monitors, for a RedisReplication the sentinels that manage it.
+pub async fn observe_redis(
+    context: &Context,
+    resource: &crate::api::document::ValidatedResource,
+    observed: &Observed,
+    target: &ObjectRef,
+) -> Result<RedisObservation, ApiError> {
+    use crate::api::document::ValidatedResource;
+    let mut observation = RedisObservation::default();
+    let groups = groups_of(resource);
+    match resource {
+        ValidatedResource::RedisSentinel(_, validated) => {
+            let Some(group) = groups.first() else {
+                return Ok(observation);
+            };
+            for pod in observed.pods.iter().filter_map(PodInfo::from_pod) {
+                let Some(endpoint) = endpoint_of(&pod, group, target) else {
+                    continue;
+                };
+                let (masters, error) = match context
+                    .redis
+                    .execute(&endpoint, &RedisCommand::SentinelMasters)
+                    .await
+                {
+                    Ok(reply) => match parse_sentinel_masters(&reply) {
+                        Ok(masters) => (Some(masters), None),
+                        Err(error) => (None, Some(error.to_string())),
+                    },
+                    Err(error) => (None, Some(error.to_string())),
+                };
+                observation.sentinels.push(SentinelView {
+                    pod,
+                    endpoint,
+                    masters,
+                    error,
+                });
+            }
+            observation.monitored = observe_monitored_replication(
+                context,
+                &target.namespace,
+                &validated.monitor.replication_name,
+            )
+            .await?;
+        }
+        ValidatedResource::RedisReplication(..) | ValidatedResource::RedisCluster(..) => {
+            let cluster = matches!(resource, ValidatedResource::RedisCluster(..));
+            for group in &groups {
+                for pod in observed
+                    .pods
+                    .iter()
+                    .filter_map(PodInfo::from_pod)
+                    .filter(|pod| pod.group == group.app)
+                {
+                    observation
+                        .servers
+                        .push(observe_server(context, pod, group, target, cluster).await);
+                }
+            }
+            if matches!(resource, ValidatedResource::RedisReplication(..)) {
+                let (managed, master) = observe_managing_sentinels(context, target).await?;
+                observation.managed_by_sentinel = managed;
+                observation.sentinel_master = master;
+            }
+        }
+        ValidatedResource::Redis(..) => {}
+    }
+    Ok(observation)
+}
+
+fn endpoint_of(pod: &PodInfo, group: &PodGroup<'_>, target: &ObjectRef) -> Option<RedisEndpoint> {
+    if pod.terminating {
+        return None;
+    }
+    Some(RedisEndpoint {
+        namespace: target.namespace.clone(),
+        pod: pod.name.clone(),
+        host: pod.ip.clone()?,
+        port: u16::try_from(group.port).ok()?,
+        password: group.password.clone(),
+        tls: group.tls.is_some(),
+    })
+}
+
+/// One server's INFO replication, DBSIZE and (for cluster nodes) CLUSTER NODES.
+async fn observe_server(
+    context: &Context,
+    pod: PodInfo,
+    group: &PodGroup<'_>,
+    target: &ObjectRef,
+    cluster: bool,
+) -> ServerView {
+    let endpoint = endpoint_of(&pod, group, target).unwrap_or_else(|| RedisEndpoint {
+        namespace: target.namespace.clone(),
+        pod: pod.name.clone(),
+        host: String::new(),
+        port: 0,
+        password: None,
+        tls: false,
+    });
+    let mut view = ServerView {
+        pod,
+        endpoint,
+        replication: None,
+        cluster_nodes: None,
+        keys: None,
+        error: None,
+    };
+    if view.endpoint.host.is_empty() {
+        view.error = Some("the pod has no address".to_owned());
+        return view;
+    }
+    let redis = context.redis.as_ref();
+    let result: Result<(), String> = async {
+        let reply = redis
+            .execute(&view.endpoint, &RedisCommand::InfoReplication)
+            .await
+            .map_err(|error| error.to_string())?;
+        let text = reply.as_text().unwrap_or_default().to_owned();
+        view.replication = Some(parse_info_replication(&text).map_err(|error| error.to_string())?);
+        let reply = redis
+            .execute(&view.endpoint, &RedisCommand::DatabaseSize)
+            .await
+            .map_err(|error| error.to_string())?;
+        view.keys = match reply {
+            RedisReply::Integer(count) => u64::try_from(count).ok(),
+            _ => None,
+        };
+        if cluster {
+            let reply = redis
+                .execute(&view.endpoint, &RedisCommand::ClusterNodes)
+                .await
+                .map_err(|error| error.to_string())?;
+            let text = reply.as_text().unwrap_or_default().to_owned();
+            view.cluster_nodes =
+                Some(parse_cluster_nodes(&text).map_err(|error| error.to_string())?);
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(error) = result {
+        view.replication = None;
+        view.error = Some(error);
+    }
+    view
+}
+
+/// The servers of the RedisReplication a RedisSentinel monitors (empty when it does not exist or
+/// is invalid: the sentinel planner then waits).
+async fn observe_monitored_replication(
+    context: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<ServerView>, ApiError> {
+    let reference = ObjectRef::new(ResourceType::RedisReplication, namespace, name);
+    let Some(object) = context.kube.get(&reference).await? else {
+        return Ok(Vec::new());
+    };
+    let Ok(resource) = crate::api::document::validate_value(Kind::RedisReplication, &object) else {
+        return Ok(Vec::new());
+    };
+    let replication = Observed {
+        resource: Some(object),
+        pods: list_pods(context, Kind::RedisReplication, &reference).await?,
+        ..Observed::default()
+    };
+    let groups = groups_of(&resource);
+    let mut servers = Vec::new();
+    if let Some(group) = groups.first() {
+        for pod in replication.pods.iter().filter_map(PodInfo::from_pod) {
+            servers.push(observe_server(context, pod, group, &reference, false).await);
+        }
+    }
+    Ok(servers)
+}
+
+/// Whether a RedisSentinel in the namespace manages the replication set `target`, and the master
+/// address most of its sentinels report.
+async fn observe_managing_sentinels(
+    context: &Context,
+    target: &ObjectRef,
+) -> Result<(bool, Option<(String, u16)>), ApiError> {
+    let sentinels = context
+        .kube
+        .list(
+            ResourceType::RedisSentinel,
+            &target.namespace,
+            &BTreeMap::new(),
+        )
+        .await?;
+    let mut managed = false;
+    let mut votes: BTreeMap<(String, u16), usize> = BTreeMap::new();
+    let mut asked = 0;
+    for object in sentinels {
+        let Ok(crate::api::document::ValidatedResource::RedisSentinel(resource, validated)) =
+            crate::api::document::validate_value(Kind::RedisSentinel, &object)
+        else {
+            continue;
+        };
+        if validated.monitor.replication_name != target.name {
+            continue;
+        }
+        managed = true;
+        let sentinel_reference = ObjectRef::new(
+            ResourceType::RedisSentinel,
+            &target.namespace,
+            resource.metadata.name.as_deref().unwrap_or_default(),
+        );
+        let validated_resource =
+            crate::api::document::ValidatedResource::RedisSentinel(resource, validated.clone());
+        let groups = groups_of(&validated_resource);
+        let Some(group) = groups.first() else {
+            continue;
+        };
+        for pod in list_pods(context, Kind::RedisSentinel, &sentinel_reference)
+            .await?
+            .iter()
+            .filter_map(PodInfo::from_pod)
+        {
+            let Some(endpoint) = endpoint_of(&pod, group, &sentinel_reference) else {
+                continue;
+            };
+            asked += 1;
+            let command =
+                RedisCommand::SentinelMasterAddress(validated.monitor.master_group_name.clone());
+            if let Ok(reply) = context.redis.execute(&endpoint, &command).await
+                && let Ok(Some(address)) = parse_master_address(&reply)
+            {
+                *votes.entry(address).or_default() += 1;
+            }
+        }
+    }
+    let master = votes
+        .into_iter()
+        .filter(|(_, count)| count * 2 > asked)
+        .max_by_key(|(_, count)| *count)
+        .map(|(address, _)| address);
+    Ok((managed, master))
+}
+
+/// The pods of a CR of `kind`, found by the labels its kind and name imply.
+async fn list_pods(
+    context: &Context,
+    kind: Kind,
+    target: &ObjectRef,
+) -> Result<Vec<Value>, ApiError> {
+    let (setup_type, apps) = pod_identity(kind, &target.name);
+    let labels = BTreeMap::from([(SETUP_TYPE_LABEL.to_owned(), setup_type.to_owned())]);
+    Ok(context
+        .kube
+        .list(ResourceType::Pod, &target.namespace, &labels)
+        .await?
+        .into_iter()
+        .filter(|pod| {
+            pod.pointer(&format!("/metadata/labels/{APP_LABEL}"))
+                .and_then(Value::as_str)
+                .is_some_and(|app| apps.iter().any(|expected| expected == app))
+        })
+        .collect())
 }

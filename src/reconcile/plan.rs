@@ -18,8 +18,10 @@ use super::status::{
     ConditionUpdate, DEGRADED_CONDITION, PROGRESSING_CONDITION, READY_CONDITION, StatusFacts,
     build_status, cluster_words, recorded_rejections,
 };
+use super::topology::{TopologyOutcome, plan_topology};
 use crate::api::common::RejectedUpdate;
-use crate::api::document::{ValidatedResource, validate_value};
+use crate::api::document::ValidatedResource;
+use crate::api::validation::FieldError;
 use crate::api::{Kind, RECREATE_STATEFULSET_ANNOTATION, annotation_is_true, skips_reconcile};
 use crate::ports::clock::Milliseconds;
 use crate::ports::kube::{EventRecord, EventType, ObjectRef, Propagation, ResourceType};
@@ -27,6 +29,7 @@ use crate::resources::names::{
     APP_LABEL, CLUSTER_FINALIZER, REDIS_FINALIZER, REPLICATION_FINALIZER, SENTINEL_FINALIZER,
 };
 use crate::resources::{DesiredObjects, desired_objects, groups_of};
+use crate::topology::observation::RedisObservation;
 
 /// How soon to look again while something is changing.
 pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(5);
@@ -67,6 +70,10 @@ pub struct PlanInput<'a> {
     pub now: Milliseconds,
     /// Updates rejected as invalid during this reconcile, not yet in the status.
     pub new_rejections: &'a [RejectedUpdate],
+    /// The CR's spec validated (when the CR exists).
+    pub validated: Option<&'a Result<ValidatedResource, Vec<FieldError>>>,
+    /// What the Redis servers and sentinels said.
+    pub redis: &'a RedisObservation,
 }
 
 /// The next requests for the CR.
@@ -89,9 +96,9 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             requeue_after: Some(SKIP_REQUEUE),
         };
     }
-    match validate_value(input.kind, resource) {
-        Ok(validated) => plan_valid(input, resource, &validated, annotations.as_ref()),
-        Err(errors) => {
+    match input.validated {
+        Some(Ok(validated)) => plan_valid(input, resource, validated, annotations.as_ref()),
+        Some(Err(errors)) => {
             let message = errors
                 .iter()
                 .map(ToString::to_string)
@@ -99,6 +106,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
                 .join("; ");
             plan_invalid(input, resource, &message)
         }
+        None => Plan::default(),
     }
 }
 
@@ -279,7 +287,9 @@ fn plan_valid(
             },
         })));
     }
-    let desired = desired_objects(validated);
+    let topology = plan_topology(input, validated);
+    let mut desired = desired_objects(validated);
+    hold_statefulset_replicas(&mut desired, &topology);
     let recreate = annotation_is_true(annotations, RECREATE_STATEFULSET_ANNOTATION);
     let previous_status = resource.get("status").filter(|status| !status.is_null());
     let mut rejections = active_rejections(&desired, recorded_rejections(previous_status));
@@ -368,6 +378,13 @@ fn plan_valid(
             requests.push(event(input, EventType::Normal, reason, message));
         }
     }
+    for (reason, message) in &topology.events {
+        requests.push(event(input, EventType::Normal, reason, message.clone()));
+    }
+    requests.extend(topology.requests.iter().cloned());
+    if topology.requests.iter().any(Request::is_write) {
+        writes_pending = true;
+    }
     for resize in claim_resizes(input, &desired) {
         writes_pending = true;
         requests.push(resize);
@@ -383,7 +400,7 @@ fn plan_valid(
             });
         }
     }
-    let facts = status_facts(input, validated, writes_pending, &rejections);
+    let facts = status_facts(input, validated, writes_pending, &rejections, &topology);
     let converged = !writes_pending
         && facts
             .conditions
@@ -466,11 +483,36 @@ fn change_event(reference: &ObjectRef, desired: &Value, live: Option<&Value>) ->
     }
 }
 
+/// A StatefulSet never shrinks below a pod the topology still needs (scale-in moves data first).
+fn hold_statefulset_replicas(desired: &mut DesiredObjects, topology: &TopologyOutcome) {
+    for object in &mut desired.objects {
+        let Some(name) = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        if object["kind"] != ResourceType::StatefulSet.kind() {
+            continue;
+        }
+        if let Some(minimum) = topology.hold_replicas.get(&name)
+            && let Some(replicas) = object.pointer_mut("/spec/replicas")
+            && replicas
+                .as_i64()
+                .is_some_and(|current| current < i64::from(*minimum))
+        {
+            *replicas = Value::from(*minimum);
+        }
+    }
+}
+
 fn status_facts(
     input: PlanInput<'_>,
     validated: &ValidatedResource,
     writes_pending: bool,
     rejections: &[RejectedUpdate],
+    topology: &TopologyOutcome,
 ) -> StatusFacts {
     let groups = groups_of(validated);
     let ready_pods: Vec<(String, i32)> = groups
@@ -482,69 +524,79 @@ fn status_facts(
             )
         })
         .collect();
-    let all_ready = groups
+    let pods_ready = |index: usize| {
+        groups
+            .get(index)
+            .zip(ready_pods.get(index))
+            .is_none_or(|(group, (_, ready))| *ready >= group.replicas)
+    };
+    let all_ready = (0..groups.len()).all(pods_ready);
+    let ready = all_ready
+        && !writes_pending
+        && rejections.is_empty()
+        && topology.ready
+        && topology.degraded.is_none();
+    let waiting: Vec<String> = groups
         .iter()
         .zip(&ready_pods)
-        .all(|(group, (_, ready))| *ready >= group.replicas);
-    let mut conditions = Vec::new();
-    let ready = all_ready && !writes_pending && rejections.is_empty();
+        .filter(|(group, (_, ready))| *ready < group.replicas)
+        .map(|(group, (name, ready))| format!("{name}: {ready} of {} pods ready", group.replicas))
+        .collect();
     let (reason, message) = if ready {
-        ("Ready", "every pod is ready".to_owned())
+        (
+            "Ready",
+            "every pod is ready and Redis is in shape".to_owned(),
+        )
+    } else if let Some(problem) = &topology.degraded {
+        ("TopologyFailed", problem.clone())
     } else if !rejections.is_empty() {
         (
             "UpdateRejected",
             "an update was rejected; see the Degraded condition".to_owned(),
         )
+    } else if !waiting.is_empty() {
+        ("NotReady", waiting.join(", "))
+    } else if !topology.ready {
+        ("NotReady", topology.activity.clone())
     } else {
-        let waiting: Vec<String> = groups
-            .iter()
-            .zip(&ready_pods)
-            .filter(|(group, (_, ready))| *ready < group.replicas)
-            .map(|(group, (name, ready))| {
-                format!("{name}: {ready} of {} pods ready", group.replicas)
-            })
-            .collect();
-        (
-            "NotReady",
-            if waiting.is_empty() {
-                "applying changes".to_owned()
-            } else {
-                waiting.join(", ")
-            },
-        )
+        ("NotReady", "applying changes".to_owned())
     };
-    conditions.push(condition(READY_CONDITION, ready, reason, &message));
-    conditions.push(condition(
-        PROGRESSING_CONDITION,
-        !ready && rejections.is_empty(),
-        if ready { "Converged" } else { reason },
-        if ready { "nothing to change" } else { &message },
-    ));
-    let degraded_message = rejections
+    let mut problems: Vec<String> = rejections
         .iter()
         .map(|rejection| format!("{}: {}", rejection.object, rejection.message))
-        .collect::<Vec<_>>()
-        .join("; ");
-    conditions.push(condition(
-        DEGRADED_CONDITION,
-        !rejections.is_empty(),
-        if rejections.is_empty() {
-            "Healthy"
-        } else {
-            "UpdateRejected"
-        },
-        if rejections.is_empty() {
-            "nothing needs attention"
-        } else {
-            &degraded_message
-        },
-    ));
+        .collect();
+    problems.extend(topology.degraded.clone());
+    let degraded_reason = if !rejections.is_empty() {
+        "UpdateRejected"
+    } else if topology.degraded.is_some() {
+        "TopologyFailed"
+    } else {
+        "Healthy"
+    };
+    let problem_text = problems.join("; ");
+    let conditions = vec![
+        condition(READY_CONDITION, ready, reason, &message),
+        condition(
+            PROGRESSING_CONDITION,
+            !ready && problems.is_empty(),
+            if ready { "Converged" } else { reason },
+            if ready { "nothing to change" } else { &message },
+        ),
+        condition(
+            DEGRADED_CONDITION,
+            !problems.is_empty(),
+            degraded_reason,
+            if problems.is_empty() {
+                "nothing needs attention"
+            } else {
+                &problem_text
+            },
+        ),
+    ];
     let cluster_state = (input.kind == Kind::RedisCluster).then(|| {
-        let leaders_ready = groups
-            .first()
-            .zip(ready_pods.first())
-            .is_none_or(|(group, (_, ready))| *ready >= group.replicas);
-        if !leaders_ready {
+        if let Some(problem) = &topology.degraded {
+            (cluster_words::FAILED, problem.clone())
+        } else if !pods_ready(0) {
             (
                 cluster_words::INITIALIZING,
                 cluster_words::INITIALIZING_LEADERS.to_owned(),
@@ -567,8 +619,8 @@ fn status_facts(
         ready_pods,
         conditions,
         rejected_updates: rejections.to_vec(),
-        master_node: None,
-        master_address: None,
+        master_node: topology.master_node.clone(),
+        master_address: topology.master_address.clone(),
         cluster_state,
     }
 }

@@ -1,0 +1,232 @@
+//! The bridge between the reconcile plan and the Redis planners: picks the planner for the kind,
+//! feeds it what was observed, and turns its decisions into requests and status facts. Pure.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::Request;
+use super::plan::PlanInput;
+use crate::api::document::ValidatedResource;
+use crate::ports::kube::{ObjectRef, ResourceType};
+use crate::resources::groups_of;
+use crate::resources::names::{REDIS_ROLE_LABEL, REDIS_ROLE_MASTER, REDIS_ROLE_REPLICA};
+use crate::topology::cluster::{ClusterInput, ClusterPhase, RedisStep, plan_cluster};
+use crate::topology::replication::{ReplicationInput, plan_replication};
+use crate::topology::sentinel::{SentinelInput, plan_sentinels};
+
+/// What the Redis planners decided, in the plan's terms.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TopologyOutcome {
+    /// Redis commands, evictions and pod label updates.
+    pub requests: Vec<Request>,
+    /// Whether Redis is in the shape the spec asks for.
+    pub ready: bool,
+    /// What the planner is doing or waiting for.
+    pub activity: String,
+    /// A problem that needs a person.
+    pub degraded: Option<String>,
+    /// The replication master pod.
+    pub master_node: Option<String>,
+    /// The master address the sentinels agree on.
+    pub master_address: Option<String>,
+    /// StatefulSet replica counts that must not shrink yet.
+    pub hold_replicas: BTreeMap<String, i32>,
+    /// (reason, message) for Normal Events.
+    pub events: Vec<(String, String)>,
+}
+
+fn redis_step(step: RedisStep) -> Request {
+    match step {
+        RedisStep::Command(endpoint, command) => Request::Redis { endpoint, command },
+        RedisStep::MoveSlotKeys {
+            source,
+            target,
+            slot,
+        } => Request::MoveSlotKeys {
+            source,
+            target,
+            slot,
+        },
+    }
+}
+
+/// Runs the planner of the CR's kind.
+pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> TopologyOutcome {
+    let redis = input.redis;
+    match validated {
+        ValidatedResource::Redis(..) => TopologyOutcome {
+            ready: true,
+            ..TopologyOutcome::default()
+        },
+        ValidatedResource::RedisReplication(_, spec) => {
+            let previous_master = input
+                .observed
+                .resource
+                .as_ref()
+                .and_then(|resource| resource.pointer("/status/masterNode"))
+                .and_then(Value::as_str);
+            let decided = plan_replication(ReplicationInput {
+                servers: &redis.servers,
+                size: spec.size,
+                managed_by_sentinel: redis.managed_by_sentinel,
+                sentinel_master: redis
+                    .sentinel_master
+                    .as_ref()
+                    .map(|(host, port)| (host.as_str(), *port)),
+                previous_master,
+                now: input.now,
+            });
+            let mut requests: Vec<Request> = decided
+                .commands
+                .into_iter()
+                .map(|(endpoint, command)| Request::Redis { endpoint, command })
+                .collect();
+            if let Some(master) = &decided.master {
+                requests.extend(role_labels(input, master));
+            }
+            TopologyOutcome {
+                requests,
+                ready: decided.converged,
+                activity: decided
+                    .blocked
+                    .clone()
+                    .unwrap_or_else(|| "placing the master and its replicas".to_owned()),
+                degraded: decided.blocked.filter(|reason| reason.contains("refusing")),
+                master_node: decided.master,
+                events: decided.events,
+                ..TopologyOutcome::default()
+            }
+        }
+        ValidatedResource::RedisSentinel(_, spec) => {
+            let decided = plan_sentinels(SentinelInput {
+                sentinels: &redis.sentinels,
+                monitor: &spec.monitor,
+                replication: &redis.monitored,
+                password: spec
+                    .spec
+                    .redis_sentinel_config
+                    .as_ref()
+                    .is_some_and(|config| config.redis_replication_password.is_some()),
+                size: spec.size,
+            });
+            TopologyOutcome {
+                requests: decided
+                    .commands
+                    .into_iter()
+                    .map(|(endpoint, command)| Request::Redis { endpoint, command })
+                    .collect(),
+                ready: decided.converged,
+                activity: decided
+                    .blocked
+                    .unwrap_or_else(|| "telling the sentinels what to monitor".to_owned()),
+                master_address: decided.master_address,
+                ..TopologyOutcome::default()
+            }
+        }
+        ValidatedResource::RedisCluster(_, spec) => {
+            let groups = groups_of(validated);
+            let (Some(leaders), Some(followers)) = (groups.first(), groups.get(1)) else {
+                return TopologyOutcome::default();
+            };
+            let mut target_revisions = BTreeMap::new();
+            let mut live_replicas = BTreeMap::new();
+            for group in [leaders, followers] {
+                let reference = ObjectRef::new(
+                    ResourceType::StatefulSet,
+                    &input.target.namespace,
+                    &group.statefulset_name,
+                );
+                if let Some(statefulset) = input.observed.children.get(&reference) {
+                    if let Some(revision) = statefulset
+                        .pointer("/status/updateRevision")
+                        .and_then(Value::as_str)
+                    {
+                        target_revisions.insert(group.app.clone(), revision.to_owned());
+                    }
+                    if let Some(replicas) = statefulset
+                        .pointer("/spec/replicas")
+                        .and_then(Value::as_i64)
+                    {
+                        live_replicas.insert(
+                            group.app.clone(),
+                            i32::try_from(replicas).unwrap_or(i32::MAX),
+                        );
+                    }
+                }
+            }
+            let decided = plan_cluster(&ClusterInput {
+                servers: &redis.servers,
+                leader_group: &leaders.app,
+                follower_group: &followers.app,
+                shards: u32::try_from(spec.shards).unwrap_or(0),
+                replicas_per_shard: u32::try_from(spec.replicas_per_shard).unwrap_or(0),
+                major_version: match leaders.mode {
+                    crate::resources::group::ServerMode::Cluster { major_version } => major_version,
+                    _ => 7,
+                },
+                target_revisions: &target_revisions,
+                live_replicas: &live_replicas,
+            });
+            let mut requests: Vec<Request> = decided.steps.into_iter().map(redis_step).collect();
+            requests.extend(decided.evictions.iter().map(|pod| {
+                Request::Evict(ObjectRef::new(
+                    ResourceType::Pod,
+                    &input.target.namespace,
+                    pod,
+                ))
+            }));
+            let (ready, degraded) = match &decided.phase {
+                ClusterPhase::Ready => (requests.is_empty(), None),
+                ClusterPhase::Failed(reason) => (false, Some(reason.clone())),
+                ClusterPhase::Initializing | ClusterPhase::Bootstrap => (false, None),
+            };
+            TopologyOutcome {
+                requests,
+                ready,
+                activity: decided.activity,
+                degraded,
+                hold_replicas: decided.hold_replicas,
+                events: decided.events,
+                ..TopologyOutcome::default()
+            }
+        }
+    }
+}
+
+/// Pod label updates so that `redis-role` names the real master and the `-master` and
+/// `-replica` Services select the right pods.
+fn role_labels(input: PlanInput<'_>, master: &str) -> Vec<Request> {
+    input
+        .redis
+        .servers
+        .iter()
+        .filter(|server| server.answered())
+        .filter_map(|server| {
+            let wanted = if server.pod.name == master {
+                REDIS_ROLE_MASTER
+            } else {
+                REDIS_ROLE_REPLICA
+            };
+            let pod = input.observed.pods.iter().find(|pod| {
+                pod.pointer("/metadata/name").and_then(Value::as_str)
+                    == Some(server.pod.name.as_str())
+            })?;
+            let current = pod
+                .pointer("/metadata/labels")
+                .and_then(|labels| labels.get(REDIS_ROLE_LABEL))
+                .and_then(Value::as_str);
+            (current != Some(wanted)).then(|| {
+                Request::Apply(json!({
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": server.pod.name,
+                        "namespace": input.target.namespace,
+                        "labels": {REDIS_ROLE_LABEL: wanted},
+                    },
+                }))
+            })
+        })
+        .collect()
+}

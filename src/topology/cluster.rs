@@ -1,0 +1,838 @@
+//! The Redis Cluster planner: a step machine over what was observed. Each reconcile finds the
+//! first step that is not done — membership, bootstrap, unfinished slot migrations, stale entries,
+//! replicas, rebalancing, scale-in cleanup, rolling restarts — and returns that step's commands.
+//! A crash after any command is recovered by observing again: every step reads its precondition
+//! from fresh observation, and every command it sends may be sent twice.
+//!
+//! Pure. Safety rules it never breaks: the number of shards comes from the spec alone (never from
+//! a `master,fail` entry or a node count); slots are given only to a cluster where no node holds
+//! keys or slots; keys of a slot are moved before its ownership changes; a departing master's pod
+//! is kept until it holds no slot, no key, and every staying node forgot it; slots whose owner is
+//! gone are reported, never reassigned over data that lives elsewhere; no command that erases
+//! data exists in the operator's vocabulary.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::observation::ServerView;
+use super::parse::ClusterNode;
+use super::slots::{NodeId, SLOT_COUNT, even_ranges, plan_rebalance, slots_of};
+use crate::ports::redis::{FailoverMode, RedisCommand, RedisEndpoint, SlotState};
+
+/// Slots migrated per reconcile at most, so that one reconcile stays short and observation stays
+/// fresh.
+pub const MIGRATION_BATCH: usize = 256;
+/// The cluster bus listens on the client port plus this.
+pub const BUS_PORT_OFFSET: u16 = 10000;
+
+/// One thing to do to Redis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedisStep {
+    /// Send a command.
+    Command(RedisEndpoint, RedisCommand),
+    /// Move every key of `slot` from `source` to `target` (GETKEYSINSLOT and MIGRATE until the slot
+    /// is empty on the source).
+    MoveSlotKeys {
+        /// The node the slot is migrating from.
+        source: RedisEndpoint,
+        /// The node it is importing into.
+        target: RedisEndpoint,
+        /// The slot.
+        slot: u16,
+    },
+}
+
+/// Where the cluster is, in the words of the v1beta2 status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClusterPhase {
+    /// Waiting for pods.
+    Initializing,
+    /// Joining nodes, assigning or moving slots, attaching replicas.
+    Bootstrap,
+    /// Every slot served by the intended masters with their replicas.
+    Ready,
+    /// Cannot progress without a person; the text says why.
+    Failed(String),
+}
+
+/// What the cluster planner reads.
+#[derive(Clone, Debug)]
+pub struct ClusterInput<'a> {
+    /// Every pod of both groups with what its server said.
+    pub servers: &'a [ServerView],
+    /// Name of the leader StatefulSet (and `app` label).
+    pub leader_group: &'a str,
+    /// Name of the follower StatefulSet.
+    pub follower_group: &'a str,
+    /// Shards the spec asks for.
+    pub shards: u32,
+    /// Followers per shard the spec asks for.
+    pub replicas_per_shard: u32,
+    /// Redis major version (ADDSLOTSRANGE needs 7).
+    pub major_version: u8,
+    /// The template revision each group's pods should run, once the StatefulSet reports it.
+    pub target_revisions: &'a BTreeMap<String, String>,
+    /// Live replicas of each group's StatefulSet.
+    pub live_replicas: &'a BTreeMap<String, i32>,
+}
+
+/// What the cluster planner decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterPlan {
+    /// Redis work, in order.
+    pub steps: Vec<RedisStep>,
+    /// Pods to evict (rolling restart), one at a time.
+    pub evictions: Vec<String>,
+    /// StatefulSet replica counts that must not shrink yet (departing pods still hold data or are
+    /// still known to the cluster).
+    pub hold_replicas: BTreeMap<String, i32>,
+    /// Phase for the status.
+    pub phase: ClusterPhase,
+    /// What the planner is doing or waiting for.
+    pub activity: String,
+    /// Noteworthy facts for Events: (reason, message).
+    pub events: Vec<(String, String)>,
+}
+
+/// A node of the cluster that answered: its pod, its own line and its view of everyone.
+struct Member<'a> {
+    view: &'a ServerView,
+    myself: &'a ClusterNode,
+    table: &'a [ClusterNode],
+    departing: bool,
+}
+
+impl Member<'_> {
+    fn id(&self) -> &str {
+        &self.myself.id
+    }
+
+    fn keys(&self) -> u64 {
+        self.view.keys.unwrap_or(0)
+    }
+
+    fn owned(&self) -> BTreeSet<u16> {
+        if self.myself.is_master() {
+            slots_of(&self.myself.slots)
+        } else {
+            BTreeSet::new()
+        }
+    }
+
+    fn is_empty_master(&self) -> bool {
+        self.myself.is_master() && self.myself.slots.is_empty() && self.keys() == 0
+    }
+
+    fn command(&self, command: RedisCommand) -> RedisStep {
+        RedisStep::Command(self.view.endpoint.clone(), command)
+    }
+}
+
+fn plan_with(phase: ClusterPhase, activity: impl Into<String>) -> ClusterPlan {
+    ClusterPlan {
+        steps: Vec::new(),
+        evictions: Vec::new(),
+        hold_replicas: BTreeMap::new(),
+        phase,
+        activity: activity.into(),
+        events: Vec::new(),
+    }
+}
+
+/// Plans the cluster's next step.
+pub fn plan_cluster(input: &ClusterInput<'_>) -> ClusterPlan {
+    let leaders = input.shards;
+    let followers = input.shards * input.replicas_per_shard;
+    let is_departing = |server: &ServerView| {
+        (server.pod.group == input.leader_group && server.pod.ordinal >= leaders)
+            || (server.pod.group == input.follower_group && server.pod.ordinal >= followers)
+    };
+    let expected_missing: Vec<String> = (0..leaders)
+        .map(|ordinal| format!("{}-{ordinal}", input.leader_group))
+        .chain((0..followers).map(|ordinal| format!("{}-{ordinal}", input.follower_group)))
+        .filter(|name| {
+            !input.servers.iter().any(|server| {
+                &server.pod.name == name && server.answered() && server.myself().is_some()
+            })
+        })
+        .collect();
+    let members: Vec<Member<'_>> = input
+        .servers
+        .iter()
+        .filter_map(|view| {
+            let table = view.cluster_nodes.as_deref()?;
+            let myself = table.iter().find(|node| node.flags.myself)?;
+            view.answered().then_some(Member {
+                view,
+                myself,
+                table,
+                departing: is_departing(view),
+            })
+        })
+        .collect();
+    let hold_replicas = hold_for_departing(input, &members);
+    let mut plan = step(input, &members, &expected_missing);
+    plan.hold_replicas = hold_replicas;
+    plan
+}
+
+/// Keeps a StatefulSet from shrinking below a departing pod that still holds slots or keys, or
+/// that a staying node still knows.
+fn hold_for_departing(input: &ClusterInput<'_>, members: &[Member<'_>]) -> BTreeMap<String, i32> {
+    let mut hold = BTreeMap::new();
+    let staying: Vec<&Member<'_>> = members.iter().filter(|member| !member.departing).collect();
+    for departing in members.iter().filter(|member| member.departing) {
+        let still_needed = !departing.owned().is_empty()
+            || departing.keys() > 0
+            || staying
+                .iter()
+                .any(|member| member.table.iter().any(|node| node.id == departing.id()));
+        if still_needed {
+            let minimum = i32::try_from(departing.view.pod.ordinal + 1).unwrap_or(i32::MAX);
+            let entry = hold.entry(departing.view.pod.group.clone()).or_insert(0);
+            *entry = (*entry).max(minimum);
+        }
+    }
+    // Departing pods that did not answer are held too while their StatefulSet still counts them:
+    // their data is unknown. A pod already being removed is not brought back for that.
+    for server in input
+        .servers
+        .iter()
+        .filter(|server| !server.answered() && !server.pod.terminating)
+    {
+        let departing = (server.pod.group == input.leader_group
+            && server.pod.ordinal >= input.shards)
+            || (server.pod.group == input.follower_group
+                && server.pod.ordinal >= input.shards * input.replicas_per_shard);
+        let counted = input
+            .live_replicas
+            .get(&server.pod.group)
+            .is_some_and(|replicas| i64::from(server.pod.ordinal) < i64::from(*replicas));
+        if departing && counted {
+            let minimum = i32::try_from(server.pod.ordinal + 1).unwrap_or(i32::MAX);
+            let entry = hold.entry(server.pod.group.clone()).or_insert(0);
+            *entry = (*entry).max(minimum);
+        }
+    }
+    hold
+}
+
+fn step(
+    input: &ClusterInput<'_>,
+    members: &[Member<'_>],
+    expected_missing: &[String],
+) -> ClusterPlan {
+    let any_slots = members.iter().any(|member| !member.myself.slots.is_empty())
+        || members
+            .iter()
+            .any(|member| member.table.iter().any(|node| !node.slots.is_empty()));
+    if !expected_missing.is_empty() {
+        let phase = if any_slots {
+            ClusterPhase::Bootstrap
+        } else {
+            ClusterPhase::Initializing
+        };
+        return plan_with(
+            phase,
+            format!("waiting for {} to answer", expected_missing.join(", ")),
+        );
+    }
+    let Some(seed) = seed(members) else {
+        return plan_with(ClusterPhase::Initializing, "no cluster node answers yet");
+    };
+    if let Some(plan) = step_meet(members, seed) {
+        return plan;
+    }
+    if !any_slots {
+        return step_bootstrap(input, members);
+    }
+    if let Some(plan) = step_finish_migrations(members) {
+        return plan;
+    }
+    if let Some(plan) = step_lost_slots(members) {
+        return plan;
+    }
+    if let Some(plan) = step_forget_stale(members) {
+        return plan;
+    }
+    let targets = slot_targets(input, members);
+    if let Some(plan) = step_replicas(input, members, &targets) {
+        return plan;
+    }
+    if let Some(plan) = step_rebalance(input, members, &targets) {
+        return plan;
+    }
+    if let Some(plan) = step_forget_departing(members) {
+        return plan;
+    }
+    if let Some(plan) = step_rolling_restart(input, members) {
+        return plan;
+    }
+    plan_with(
+        ClusterPhase::Ready,
+        "every slot is served by its master and every master has its replicas",
+    )
+}
+
+/// The node the others are introduced to: the one owning most slots (the cluster's heart), else
+/// the first leader.
+fn seed<'a, 'b>(members: &'b [Member<'a>]) -> Option<&'b Member<'a>> {
+    members
+        .iter()
+        .filter(|member| !member.departing)
+        .max_by(|left, right| {
+            (left.owned().len(), std::cmp::Reverse(&left.view.pod.name))
+                .cmp(&(right.owned().len(), std::cmp::Reverse(&right.view.pod.name)))
+        })
+}
+
+fn knows_at(table: &[ClusterNode], id: &str, ip: &str) -> bool {
+    table.iter().any(|node| {
+        node.id == id
+            && !node.flags.handshake
+            && node
+                .address
+                .as_ref()
+                .is_some_and(|address| address.ip == ip)
+    })
+}
+
+fn bus_port(endpoint: &RedisEndpoint) -> u16 {
+    endpoint.port.saturating_add(BUS_PORT_OFFSET)
+}
+
+fn meet(from: &Member<'_>, to: &Member<'_>) -> RedisStep {
+    from.command(RedisCommand::ClusterMeet {
+        host: to.view.endpoint.host.clone(),
+        port: to.view.endpoint.port,
+        bus_port: bus_port(&to.view.endpoint),
+    })
+}
+
+/// Every node knows every other at its current address, or is introduced: to the seed, and the
+/// seed to it. Pods that come back with a new address are introduced by their node id.
+fn step_meet(members: &[Member<'_>], seed: &Member<'_>) -> Option<ClusterPlan> {
+    // Departing nodes are never introduced again: once forgotten they must stay forgotten.
+    let members: Vec<&Member<'_>> = members.iter().filter(|member| !member.departing).collect();
+    let mut steps = Vec::new();
+    for member in members.iter().filter(|member| member.id() != seed.id()) {
+        if !knows_at(seed.table, member.id(), &member.view.endpoint.host) {
+            steps.push(meet(seed, member));
+        } else if !knows_at(member.table, seed.id(), &seed.view.endpoint.host) {
+            steps.push(meet(member, seed));
+        }
+    }
+    if !steps.is_empty() {
+        let mut plan = plan_with(ClusterPhase::Bootstrap, "introducing nodes to each other");
+        plan.steps = steps;
+        return Some(plan);
+    }
+    let strangers = members.iter().any(|member| {
+        members
+            .iter()
+            .filter(|other| other.id() != member.id())
+            .any(|other| !knows_at(member.table, other.id(), &other.view.endpoint.host))
+    });
+    strangers.then(|| {
+        plan_with(
+            ClusterPhase::Bootstrap,
+            "waiting for the nodes to learn of each other",
+        )
+    })
+}
+
+/// Slots go to the first `shards` leader pods in even ranges, only when no node holds a key.
+fn step_bootstrap(input: &ClusterInput<'_>, members: &[Member<'_>]) -> ClusterPlan {
+    if let Some(holder) = members.iter().find(|member| member.keys() > 0) {
+        return plan_with(
+            ClusterPhase::Failed(format!(
+                "{} holds {} keys but no node owns a slot; refusing to assign slots over data",
+                holder.view.pod.name,
+                holder.keys()
+            )),
+            "waiting for a person",
+        );
+    }
+    let ranges = even_ranges(usize::try_from(input.shards).unwrap_or(0));
+    let mut plan = plan_with(ClusterPhase::Bootstrap, "assigning slots to the leaders");
+    for (ordinal, range) in ranges.into_iter().enumerate() {
+        let name = format!("{}-{ordinal}", input.leader_group);
+        let Some(member) = members.iter().find(|member| member.view.pod.name == name) else {
+            return plan_with(ClusterPhase::Bootstrap, format!("waiting for {name}"));
+        };
+        let command = if input.major_version >= 7 {
+            RedisCommand::ClusterAddSlotsRange(vec![range])
+        } else {
+            RedisCommand::ClusterAddSlots((range.0..=range.1).collect())
+        };
+        plan.steps.push(member.command(command));
+    }
+    plan.events.push((
+        "ClusterBootstrapped".to_owned(),
+        format!(
+            "assigned the {SLOT_COUNT} slots to {} leaders",
+            input.shards
+        ),
+    ));
+    plan
+}
+
+/// The full sequence that moves `slot` from `source` to `target`, safe to repeat from any point.
+fn migration_steps(
+    slot: u16,
+    source: &Member<'_>,
+    target: &Member<'_>,
+    others: &[&Member<'_>],
+) -> Vec<RedisStep> {
+    let mut steps = vec![
+        target.command(RedisCommand::ClusterSetSlot {
+            slot,
+            state: SlotState::Importing(source.id().to_owned()),
+        }),
+        source.command(RedisCommand::ClusterSetSlot {
+            slot,
+            state: SlotState::Migrating(target.id().to_owned()),
+        }),
+        RedisStep::MoveSlotKeys {
+            source: source.view.endpoint.clone(),
+            target: target.view.endpoint.clone(),
+            slot,
+        },
+        target.command(RedisCommand::ClusterSetSlot {
+            slot,
+            state: SlotState::Node(target.id().to_owned()),
+        }),
+        source.command(RedisCommand::ClusterSetSlot {
+            slot,
+            state: SlotState::Node(target.id().to_owned()),
+        }),
+    ];
+    steps.extend(
+        others
+            .iter()
+            .filter(|other| other.myself.is_master())
+            .map(|other| {
+                other.command(RedisCommand::ClusterSetSlot {
+                    slot,
+                    state: SlotState::Node(target.id().to_owned()),
+                })
+            }),
+    );
+    steps
+}
+
+/// Migrations a crash left half done are finished before anything else changes.
+fn step_finish_migrations(members: &[Member<'_>]) -> Option<ClusterPlan> {
+    let by_id: BTreeMap<&str, &Member<'_>> =
+        members.iter().map(|member| (member.id(), member)).collect();
+    let mut steps = Vec::new();
+    let mut handled = BTreeSet::new();
+    for member in members {
+        for (slot, peer) in &member.myself.migrating {
+            if !handled.insert(*slot) {
+                continue;
+            }
+            let Some(target) = by_id.get(peer.as_str()) else {
+                continue;
+            };
+            let others: Vec<&Member<'_>> = members
+                .iter()
+                .filter(|other| other.id() != member.id() && other.id() != target.id())
+                .collect();
+            steps.extend(migration_steps(*slot, member, target, &others));
+        }
+        for (slot, peer) in &member.myself.importing {
+            if !handled.insert(*slot) {
+                continue;
+            }
+            match by_id.get(peer.as_str()) {
+                // The source still owns the slot: finish the move from the top.
+                Some(source) if source.owned().contains(slot) => {
+                    let others: Vec<&Member<'_>> = members
+                        .iter()
+                        .filter(|other| other.id() != member.id() && other.id() != source.id())
+                        .collect();
+                    steps.extend(migration_steps(*slot, source, member, &others));
+                }
+                // The source already gave the slot away (or is gone): close the import on the node
+                // that now owns it, which is this one when it claims it.
+                _ => steps.push(member.command(RedisCommand::ClusterSetSlot {
+                    slot: *slot,
+                    state: SlotState::Node(member.id().to_owned()),
+                })),
+            }
+        }
+        if steps.len() >= MIGRATION_BATCH * 4 {
+            break;
+        }
+    }
+    (!steps.is_empty()).then(|| {
+        let mut plan = plan_with(ClusterPhase::Bootstrap, "finishing slot migrations");
+        plan.steps = steps;
+        plan
+    })
+}
+
+/// Slots no answering master owns: reported, and fixed only from a node that has them.
+fn step_lost_slots(members: &[Member<'_>]) -> Option<ClusterPlan> {
+    let owned: BTreeSet<u16> = members.iter().flat_map(|member| member.owned()).collect();
+    if owned.len() == usize::from(SLOT_COUNT) {
+        return None;
+    }
+    // Slots a failed master still owns in the others' tables are the cluster's own failover to
+    // make (its replica takes over after the node timeout); wait for it.
+    let failed_owners: BTreeSet<&str> = members
+        .iter()
+        .flat_map(|member| member.table.iter())
+        .filter(|node| node.is_master() && !node.slots.is_empty())
+        .filter(|node| !members.iter().any(|member| member.id() == node.id))
+        .map(|node| node.id.as_str())
+        .collect();
+    let has_replica = |id: &str| {
+        members
+            .iter()
+            .any(|member| member.myself.master_id.as_deref() == Some(id))
+    };
+    let unrecoverable: Vec<&str> = failed_owners
+        .iter()
+        .copied()
+        .filter(|id| !has_replica(id))
+        .collect();
+    let missing = usize::from(SLOT_COUNT) - owned.len();
+    if unrecoverable.is_empty() && !failed_owners.is_empty() {
+        return Some(plan_with(
+            ClusterPhase::Bootstrap,
+            format!("{missing} slots wait for the cluster to promote a replica of a failed master"),
+        ));
+    }
+    Some(plan_with(
+        ClusterPhase::Failed(format!(
+            "{missing} slots have no reachable owner{}; the operator does not reassign slots whose data lives elsewhere — bring the owner's pod back with its data",
+            if unrecoverable.is_empty() {
+                String::new()
+            } else {
+                format!(" (last owned by {})", unrecoverable.join(", "))
+            }
+        )),
+        "waiting for the owner of the lost slots",
+    ))
+}
+
+/// Entries for nodes that are gone (failed or without address, owning no slot, and not a node
+/// that answered) are forgotten by every node that still lists them.
+fn step_forget_stale(members: &[Member<'_>]) -> Option<ClusterPlan> {
+    let live: BTreeSet<&str> = members.iter().map(Member::id).collect();
+    let mut steps = Vec::new();
+    for member in members {
+        for node in member.table {
+            let gone = node.flags.failed || node.flags.no_address;
+            if gone
+                && node.slots.is_empty()
+                && !live.contains(node.id.as_str())
+                && !node.flags.myself
+            {
+                steps.push(member.command(RedisCommand::ClusterForget(node.id.clone())));
+            }
+        }
+    }
+    (!steps.is_empty()).then(|| {
+        let mut plan = plan_with(ClusterPhase::Bootstrap, "forgetting nodes that are gone");
+        plan.steps = steps;
+        plan
+    })
+}
+
+/// The masters that should own slots: staying masters that own some, then empty staying masters on
+/// leader pods (new shards), up to the number of shards.
+fn slot_targets(input: &ClusterInput<'_>, members: &[Member<'_>]) -> BTreeSet<NodeId> {
+    let mut holders: Vec<&Member<'_>> = members
+        .iter()
+        .filter(|member| {
+            !member.departing && member.myself.is_master() && !member.myself.slots.is_empty()
+        })
+        .collect();
+    holders.sort_by(|left, right| {
+        right
+            .owned()
+            .len()
+            .cmp(&left.owned().len())
+            .then(left.view.pod.name.cmp(&right.view.pod.name))
+    });
+    let wanted = usize::try_from(input.shards).unwrap_or(0);
+    let mut targets: Vec<&Member<'_>> = holders.into_iter().take(wanted).collect();
+    let mut newcomers: Vec<&Member<'_>> = members
+        .iter()
+        .filter(|member| {
+            !member.departing
+                && member.is_empty_master()
+                && member.view.pod.group == input.leader_group
+        })
+        .collect();
+    newcomers.sort_by_key(|member| member.view.pod.ordinal);
+    for member in newcomers {
+        if targets.len() >= wanted {
+            break;
+        }
+        targets.push(member);
+    }
+    targets
+        .into_iter()
+        .map(|member| member.id().to_owned())
+        .collect()
+}
+
+/// Every target master gets `replicas_per_shard` replicas from nodes that are free: empty masters
+/// that are not targets, replicas of departing masters that hold nothing any more, and replicas
+/// beyond a master's share. A replica goes to a master on another Kubernetes node where it can.
+fn step_replicas(
+    input: &ClusterInput<'_>,
+    members: &[Member<'_>],
+    targets: &BTreeSet<NodeId>,
+) -> Option<ClusterPlan> {
+    let replicas_of = |id: &str| -> Vec<&Member<'_>> {
+        members
+            .iter()
+            .filter(|member| {
+                !member.myself.is_master() && member.myself.master_id.as_deref() == Some(id)
+            })
+            .filter(|member| !member.departing)
+            .collect()
+    };
+    let wanted = usize::try_from(input.replicas_per_shard).unwrap_or(0);
+    let mut free: Vec<&Member<'_>> = Vec::new();
+    for member in members.iter().filter(|member| !member.departing) {
+        let is_target = targets.contains(member.id());
+        if member.is_empty_master() && !is_target {
+            free.push(member);
+        } else if let Some(master) = member
+            .myself
+            .master_id
+            .as_deref()
+            .filter(|_| !member.myself.is_master())
+        {
+            let master_departing_and_empty = members
+                .iter()
+                .find(|candidate| candidate.id() == master)
+                .is_none_or(|candidate| candidate.departing && candidate.owned().is_empty());
+            let master_is_target = targets.contains(master);
+            if master_departing_and_empty && !master_is_target {
+                free.push(member);
+            }
+        }
+    }
+    // Replicas beyond a master's share are free too, the last ones first.
+    for target in targets {
+        let mut replicas = replicas_of(target);
+        replicas.sort_by_key(|member| (member.view.pod.group.clone(), member.view.pod.ordinal));
+        free.extend(replicas.into_iter().skip(wanted));
+    }
+    free.sort_by_key(|member| {
+        (
+            member.view.pod.group != input.follower_group,
+            member.view.pod.ordinal,
+        )
+    });
+    free.dedup_by_key(|member| member.id().to_owned());
+    let mut steps = Vec::new();
+    let mut taken = BTreeSet::new();
+    let mut lacking: Vec<(&str, usize)> = targets
+        .iter()
+        .map(|target| (target.as_str(), replicas_of(target).len().min(wanted)))
+        .filter(|(_, count)| *count < wanted)
+        .collect();
+    lacking.sort_by_key(|(id, count)| (*count, (*id).to_owned()));
+    for (master_id, count) in lacking {
+        let master_node = members
+            .iter()
+            .find(|member| member.id() == master_id)
+            .and_then(|member| member.view.pod.node_name.clone());
+        for _ in count..wanted {
+            let choice = free
+                .iter()
+                .filter(|candidate| !taken.contains(candidate.id()) && candidate.id() != master_id)
+                .min_by_key(|candidate| {
+                    let same_node =
+                        master_node.is_some() && candidate.view.pod.node_name == master_node;
+                    (
+                        same_node,
+                        candidate.view.pod.group != input.follower_group,
+                        candidate.view.pod.ordinal,
+                    )
+                });
+            let Some(choice) = choice else { break };
+            taken.insert(choice.id().to_owned());
+            steps.push(choice.command(RedisCommand::ClusterReplicate(master_id.to_owned())));
+        }
+    }
+    (!steps.is_empty()).then(|| {
+        let mut plan = plan_with(
+            ClusterPhase::Bootstrap,
+            "attaching replicas to their masters",
+        );
+        plan.steps = steps;
+        plan
+    })
+}
+
+/// Moves the fewest slots that leave every target master with an even share and departing masters
+/// with none, a batch per reconcile.
+fn step_rebalance(
+    input: &ClusterInput<'_>,
+    members: &[Member<'_>],
+    targets: &BTreeSet<NodeId>,
+) -> Option<ClusterPlan> {
+    if targets.len() < usize::try_from(input.shards).unwrap_or(0) {
+        return Some(plan_with(
+            ClusterPhase::Bootstrap,
+            format!(
+                "waiting for {} masters to receive slots, {} available",
+                input.shards,
+                targets.len()
+            ),
+        ));
+    }
+    let current: BTreeMap<NodeId, BTreeSet<u16>> = members
+        .iter()
+        .filter(|member| member.myself.is_master())
+        .filter(|member| !member.myself.slots.is_empty() || targets.contains(member.id()))
+        .map(|member| (member.id().to_owned(), member.owned()))
+        .collect();
+    let moves = plan_rebalance(&current, targets);
+    if moves.is_empty() {
+        return None;
+    }
+    let by_id: BTreeMap<&str, &Member<'_>> =
+        members.iter().map(|member| (member.id(), member)).collect();
+    let mut steps = Vec::new();
+    for slot_move in moves.iter().take(MIGRATION_BATCH) {
+        let (Some(source), Some(target)) = (
+            by_id.get(slot_move.from.as_str()),
+            by_id.get(slot_move.to.as_str()),
+        ) else {
+            continue;
+        };
+        let others: Vec<&Member<'_>> = members
+            .iter()
+            .filter(|other| other.id() != source.id() && other.id() != target.id())
+            .collect();
+        steps.extend(migration_steps(slot_move.slot, source, target, &others));
+    }
+    let mut plan = plan_with(
+        ClusterPhase::Bootstrap,
+        format!("moving slots: {} left to move", moves.len()),
+    );
+    plan.events.push((
+        "SlotsMigrating".to_owned(),
+        format!(
+            "moving {} of {} slots to balance {} shards",
+            moves.len().min(MIGRATION_BATCH),
+            moves.len(),
+            input.shards
+        ),
+    ));
+    plan.steps = steps;
+    Some(plan)
+}
+
+/// Departing nodes that hold nothing are forgotten by every staying node; then the StatefulSets
+/// may shrink.
+fn step_forget_departing(members: &[Member<'_>]) -> Option<ClusterPlan> {
+    let mut steps = Vec::new();
+    for departing in members.iter().filter(|member| member.departing) {
+        if !departing.owned().is_empty() || departing.keys() > 0 {
+            return Some(plan_with(
+                ClusterPhase::Bootstrap,
+                format!(
+                    "waiting for {} to hand over its data",
+                    departing.view.pod.name
+                ),
+            ));
+        }
+        for staying in members.iter().filter(|member| !member.departing) {
+            if staying.table.iter().any(|node| node.id == departing.id()) {
+                steps.push(staying.command(RedisCommand::ClusterForget(departing.id().to_owned())));
+            }
+        }
+    }
+    (!steps.is_empty()).then(|| {
+        let mut plan = plan_with(
+            ClusterPhase::Bootstrap,
+            "removing departing nodes from the cluster",
+        );
+        plan.events.push((
+            "ScalingIn".to_owned(),
+            "departing nodes hold no data; removing them".to_owned(),
+        ));
+        plan.steps = steps;
+        plan
+    })
+}
+
+/// Pods running an old template are restarted one at a time, replicas first; a master hands its
+/// slots to an up-to-date, in-sync replica (CLUSTER FAILOVER, never FORCE) before its pod goes.
+fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Option<ClusterPlan> {
+    let outdated = |member: &&Member<'_>| {
+        input
+            .target_revisions
+            .get(&member.view.pod.group)
+            .is_some_and(|target| member.view.pod.revision.as_deref() != Some(target.as_str()))
+    };
+    if input
+        .servers
+        .iter()
+        .any(|server| !server.pod.ready || server.pod.terminating)
+    {
+        return members.iter().any(|member| outdated(&member)).then(|| {
+            plan_with(
+                ClusterPhase::Ready,
+                "waiting for every pod to be ready before the next restart",
+            )
+        });
+    }
+    let mut stale: Vec<&Member<'_>> = members.iter().filter(outdated).collect();
+    stale.sort_by_key(|member| {
+        (
+            member.myself.is_master(),
+            member.view.pod.group.clone(),
+            member.view.pod.ordinal,
+        )
+    });
+    let next = stale.first()?;
+    let mut plan = plan_with(
+        ClusterPhase::Ready,
+        format!("restarting {} for a new template", next.view.pod.name),
+    );
+    if next.myself.is_master() && !next.myself.slots.is_empty() {
+        let in_sync_replica = members
+            .iter()
+            .filter(|member| member.myself.master_id.as_deref() == Some(next.id()))
+            .filter(|member| !outdated(member))
+            .find(|member| {
+                member
+                    .view
+                    .replication
+                    .as_ref()
+                    .is_some_and(|info| info.master_link_up)
+            });
+        if let Some(replica) = in_sync_replica {
+            plan.steps
+                .push(replica.command(RedisCommand::ClusterFailover(FailoverMode::Coordinated)));
+            plan.events.push((
+                "PlannedFailover".to_owned(),
+                format!(
+                    "{} takes over from {} before it restarts",
+                    replica.view.pod.name, next.view.pod.name
+                ),
+            ));
+            return Some(plan);
+        }
+        if input.replicas_per_shard > 0 {
+            plan.activity = format!(
+                "waiting for a replica of {} to be in sync",
+                next.view.pod.name
+            );
+            return Some(plan);
+        }
+    }
+    plan.evictions.push(next.view.pod.name.clone());
+    Some(plan)
+}

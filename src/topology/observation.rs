@@ -1,0 +1,136 @@
+//! What the operator knows of each pod and of the Redis server or sentinel in it, as typed values
+//! built from what observation read. Pure: no I/O.
+
+use serde_json::Value;
+
+use super::parse::{ClusterNode, ReplicationInfo, SentinelMaster};
+use crate::ports::redis::RedisEndpoint;
+use crate::resources::names::APP_LABEL;
+
+/// Label the StatefulSet controller puts on each pod: the revision of the template it runs.
+pub const REVISION_LABEL: &str = "controller-revision-hash";
+
+/// A pod of a group, as the topology planners need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodInfo {
+    /// Pod name, `<statefulset>-<ordinal>`.
+    pub name: String,
+    /// The group (StatefulSet) it belongs to, from its `app` label.
+    pub group: String,
+    /// Ordinal within the StatefulSet.
+    pub ordinal: u32,
+    /// Pod IP, once it has one.
+    pub ip: Option<String>,
+    /// The Kubernetes node it runs on.
+    pub node_name: Option<String>,
+    /// Whether the pod is Ready.
+    pub ready: bool,
+    /// When the Ready condition last changed (RFC 3339).
+    pub ready_since: Option<String>,
+    /// Whether the pod is being deleted.
+    pub terminating: bool,
+    /// The template revision the pod runs.
+    pub revision: Option<String>,
+}
+
+impl PodInfo {
+    /// Reads a pod object; `None` for objects that are not pods of a StatefulSet.
+    pub fn from_pod(pod: &Value) -> Option<PodInfo> {
+        let text = |pointer: &str| {
+            pod.pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let name = text("/metadata/name")?;
+        let group = text(&format!("/metadata/labels/{APP_LABEL}"))?;
+        let ordinal = name
+            .rsplit_once('-')
+            .and_then(|(_, ordinal)| ordinal.parse().ok())?;
+        let ready_condition = pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|conditions| {
+                conditions
+                    .iter()
+                    .find(|condition| condition["type"] == "Ready")
+            });
+        Some(PodInfo {
+            name,
+            group,
+            ordinal,
+            ip: text("/status/podIP").filter(|ip| !ip.is_empty()),
+            node_name: text("/spec/nodeName"),
+            ready: ready_condition.is_some_and(|condition| condition["status"] == "True"),
+            ready_since: ready_condition
+                .and_then(|condition| condition.get("lastTransitionTime"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            terminating: pod
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|time| !time.is_null()),
+            revision: text(&format!("/metadata/labels/{REVISION_LABEL}")),
+        })
+    }
+}
+
+/// One Redis server as observed: its pod, how to reach it, and what it said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerView {
+    /// The pod.
+    pub pod: PodInfo,
+    /// How to reach the server.
+    pub endpoint: RedisEndpoint,
+    /// INFO replication, when the server answered.
+    pub replication: Option<ReplicationInfo>,
+    /// CLUSTER NODES, for cluster nodes that answered.
+    pub cluster_nodes: Option<Vec<ClusterNode>>,
+    /// Keys in the dataset (DBSIZE), when the server answered.
+    pub keys: Option<u64>,
+    /// Why the server could not be read, when it could not.
+    pub error: Option<String>,
+}
+
+impl ServerView {
+    /// Whether the server answered every read.
+    pub fn answered(&self) -> bool {
+        self.error.is_none() && self.replication.is_some()
+    }
+
+    /// The node's own line of CLUSTER NODES.
+    pub fn myself(&self) -> Option<&ClusterNode> {
+        self.cluster_nodes
+            .as_ref()?
+            .iter()
+            .find(|node| node.flags.myself)
+    }
+}
+
+/// One sentinel as observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentinelView {
+    /// The pod.
+    pub pod: PodInfo,
+    /// How to reach the sentinel.
+    pub endpoint: RedisEndpoint,
+    /// SENTINEL MASTERS, when the sentinel answered.
+    pub masters: Option<Vec<SentinelMaster>>,
+    /// Why the sentinel could not be read, when it could not.
+    pub error: Option<String>,
+}
+
+/// Everything observed of Redis for one CR.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedisObservation {
+    /// The CR's Redis servers, by pod name order.
+    pub servers: Vec<ServerView>,
+    /// The CR's sentinels (RedisSentinel), by pod name order.
+    pub sentinels: Vec<SentinelView>,
+    /// For a RedisSentinel: the servers of the replication set it monitors.
+    pub monitored: Vec<ServerView>,
+    /// For a RedisReplication: the master address the sentinels that manage it agree on, and
+    /// whether any sentinel manages it at all.
+    pub sentinel_master: Option<(String, u16)>,
+    /// For a RedisReplication: whether a RedisSentinel manages it (then the operator never
+    /// promotes on its own).
+    pub managed_by_sentinel: bool,
+}

@@ -1,0 +1,266 @@
+//! The replication planner: one master per RedisReplication, every other server its replica,
+//! pod labels and the status following the real master.
+//!
+//! Pure. Safety rules it never breaks: a server holding keys is never made a replica of a server
+//! holding none (the "empty master wipes its replicas" loss); no promotion while any replica still
+//! has a live link to the master, or while sentinels manage the set; a master that disappeared is
+//! replaced by the replica with the highest replication offset.
+
+use super::observation::ServerView;
+use super::parse::ReplicationRole;
+use crate::ports::clock::{Milliseconds, parse_rfc3339};
+use crate::ports::redis::{RedisCommand, RedisEndpoint};
+
+/// How long a master's pod may be away before a replica is promoted without sentinels.
+pub const MASTER_LOSS_GRACE_MILLISECONDS: u64 = 10_000;
+
+/// What the replication planner reads.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplicationInput<'a> {
+    /// Every server of the set (pods with an address), in ordinal order.
+    pub servers: &'a [ServerView],
+    /// Desired number of servers.
+    pub size: i32,
+    /// Whether sentinels manage failover for this set.
+    pub managed_by_sentinel: bool,
+    /// The master address the sentinels agree on, if they do.
+    pub sentinel_master: Option<(&'a str, u16)>,
+    /// The master recorded in the status.
+    pub previous_master: Option<&'a str>,
+    /// Now, to tell how long a master's pod has been away.
+    pub now: Milliseconds,
+}
+
+/// What the replication planner decided.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicationPlan {
+    /// Redis commands, in order.
+    pub commands: Vec<(RedisEndpoint, RedisCommand)>,
+    /// The pod running the master, once there is one.
+    pub master: Option<String>,
+    /// Whether every server is in place: one master, every other one replicating from it.
+    pub converged: bool,
+    /// Noteworthy facts for Events: (reason, message).
+    pub events: Vec<(String, String)>,
+    /// Why it cannot progress, when it cannot.
+    pub blocked: Option<String>,
+}
+
+fn keys(server: &ServerView) -> u64 {
+    server.keys.unwrap_or(0)
+}
+
+fn offset(server: &ServerView) -> u64 {
+    server
+        .replication
+        .as_ref()
+        .map_or(0, |info| match info.role {
+            ReplicationRole::Master => info.master_offset,
+            ReplicationRole::Replica => info.replica_offset.unwrap_or(info.master_offset),
+        })
+}
+
+fn is_master(server: &ServerView) -> bool {
+    server
+        .replication
+        .as_ref()
+        .is_some_and(|info| info.role == ReplicationRole::Master)
+}
+
+fn replicas_connected(server: &ServerView) -> usize {
+    server
+        .replication
+        .as_ref()
+        .map_or(0, |info| info.replicas.len())
+}
+
+/// The best master among `candidates`: holding data first, then the most advanced offset, then
+/// the one others already follow, then the lowest ordinal.
+fn best<'a>(candidates: impl Iterator<Item = &'a ServerView>) -> Option<&'a ServerView> {
+    candidates.max_by(|left, right| {
+        (
+            keys(left) > 0,
+            offset(left),
+            replicas_connected(left),
+            std::cmp::Reverse(left.pod.ordinal),
+        )
+            .cmp(&(
+                keys(right) > 0,
+                offset(right),
+                replicas_connected(right),
+                std::cmp::Reverse(right.pod.ordinal),
+            ))
+    })
+}
+
+/// Plans the replication set.
+pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
+    let answered: Vec<&ServerView> = input
+        .servers
+        .iter()
+        .filter(|server| server.answered())
+        .collect();
+    let mut plan = ReplicationPlan::default();
+    if answered.is_empty() {
+        plan.blocked = Some("no Redis server answers yet".to_owned());
+        return plan;
+    }
+    let master = if input.managed_by_sentinel {
+        match input.sentinel_master {
+            Some((host, port)) => answered
+                .iter()
+                .copied()
+                .find(|server| server.endpoint.host == host && server.endpoint.port == port),
+            // Sentinels are not monitoring yet: the set must first have a master they can be
+            // told about; choosing one among masters is not a failover.
+            None => best(answered.iter().copied().filter(|server| is_master(server))),
+        }
+    } else {
+        choose_master(&answered, input, &mut plan)
+    };
+    let Some(master) = master else {
+        if plan.blocked.is_none() {
+            plan.blocked = Some(if input.managed_by_sentinel {
+                "waiting for the sentinels' master to answer".to_owned()
+            } else {
+                "no master, and no replica may be promoted yet".to_owned()
+            });
+        }
+        return plan;
+    };
+    plan.master = Some(master.pod.name.clone());
+    if !is_master(master) {
+        plan.commands
+            .push((master.endpoint.clone(), RedisCommand::ReplicaOfNoOne));
+        plan.events.push((
+            "FailoverPerformed".to_owned(),
+            format!(
+                "promoted {} (replication offset {}) to master",
+                master.pod.name,
+                offset(master)
+            ),
+        ));
+    }
+    let mut in_place = is_master(master);
+    for server in answered
+        .iter()
+        .filter(|server| server.pod.name != master.pod.name)
+    {
+        let info = server.replication.as_ref();
+        let follows_master = info.is_some_and(|info| {
+            info.role == ReplicationRole::Replica
+                && info.master_host.as_deref() == Some(master.endpoint.host.as_str())
+                && info.master_port == Some(master.endpoint.port)
+        });
+        if follows_master {
+            in_place &= info.is_some_and(|info| info.master_link_up);
+            continue;
+        }
+        in_place = false;
+        if keys(server) > 0 && keys(master) == 0 {
+            plan.blocked = Some(format!(
+                "{} holds {} keys and the master {} holds none; refusing to make it a replica, which would erase them",
+                server.pod.name,
+                keys(server),
+                master.pod.name
+            ));
+            continue;
+        }
+        plan.commands.push((
+            server.endpoint.clone(),
+            RedisCommand::ReplicaOf {
+                host: master.endpoint.host.clone(),
+                port: master.endpoint.port,
+            },
+        ));
+    }
+    let all_present = i32::try_from(answered.len()).is_ok_and(|count| count >= input.size);
+    plan.converged = in_place && all_present && plan.blocked.is_none();
+    match input.previous_master {
+        Some(previous) if previous != master.pod.name && is_master(master) => plan.events.push((
+            "MasterChanged".to_owned(),
+            format!("the master moved from {previous} to {}", master.pod.name),
+        )),
+        None if is_master(master) => plan.events.push((
+            "MasterElected".to_owned(),
+            format!("{} is the master", master.pod.name),
+        )),
+        _ => {}
+    }
+    plan
+}
+
+/// Without sentinels: keep the master the replicas follow; otherwise the best master; promote a
+/// replica only when the master is verifiably gone.
+fn choose_master<'a>(
+    answered: &[&'a ServerView],
+    input: ReplicationInput<'_>,
+    plan: &mut ReplicationPlan,
+) -> Option<&'a ServerView> {
+    let masters: Vec<&ServerView> = answered
+        .iter()
+        .copied()
+        .filter(|server| is_master(server))
+        .collect();
+    // A replica with a live link proves its master is alive, whether or not the operator can
+    // reach it; the operator then changes nothing about who is master.
+    let followed_master = answered.iter().find_map(|server| {
+        let info = server.replication.as_ref()?;
+        (info.role == ReplicationRole::Replica && info.master_link_up).then(|| {
+            (
+                info.master_host.clone().unwrap_or_default(),
+                info.master_port.unwrap_or(0),
+            )
+        })
+    });
+    if let Some((host, port)) = &followed_master {
+        if let Some(master) = answered
+            .iter()
+            .copied()
+            .find(|server| &server.endpoint.host == host && server.endpoint.port == *port)
+        {
+            return Some(master);
+        }
+        plan.blocked = Some(format!(
+            "replicas follow {host}:{port}, which the operator cannot reach"
+        ));
+        return None;
+    }
+    if let Some(master) = best(masters.iter().copied()) {
+        // A master holding no data while replicas hold some is a restarted, emptied master: a
+        // replica with the data must win instead.
+        let richest_replica = best(answered.iter().copied().filter(|server| !is_master(server)));
+        match richest_replica {
+            Some(replica) if keys(master) == 0 && keys(replica) > 0 => {}
+            _ => return Some(master),
+        }
+    }
+    // The recorded master did not answer (or is not a master any more). Promote only when its
+    // pod is verifiably away: gone, or not ready for the grace period. A ready pod that does not
+    // answer the operator may be cut off from the operator alone.
+    let previous = input
+        .previous_master
+        .and_then(|name| input.servers.iter().find(|server| server.pod.name == name));
+    if let Some(previous) = previous.filter(|previous| !previous.answered()) {
+        let away_for = if previous.pod.ready && !previous.pod.terminating {
+            None
+        } else {
+            Some(
+                previous
+                    .pod
+                    .ready_since
+                    .as_deref()
+                    .and_then(parse_rfc3339)
+                    .map_or(u64::MAX, |since| input.now.saturating_sub(since)),
+            )
+        };
+        if away_for.is_none_or(|away| away < MASTER_LOSS_GRACE_MILLISECONDS) {
+            plan.blocked = Some(format!(
+                "the master {} does not answer; waiting before promoting a replica",
+                previous.pod.name
+            ));
+            return None;
+        }
+    }
+    best(answered.iter().copied().filter(|server| !is_master(server)))
+}
