@@ -5,99 +5,53 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code states its assumptions
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use redis_operator::api::Kind;
 use redis_operator::ports::kube::{ObjectRef, Propagation, ResourceType};
-use redis_operator::ports::redis::{
-    RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply,
-};
-use redis_operator::reconcile::driver::{ReconcileOutcome, reconcile};
-use redis_operator::reconcile::{Context, Request};
+use redis_operator::reconcile::Request;
+use redis_operator::reconcile::driver::ReconcileOutcome;
 use redis_operator_sim::api_server::{FakeApiServer, mark_deleted};
-use redis_operator_sim::clock::SimulatedClock;
+use redis_operator_sim::world::World;
 use serde_json::{Value, json};
 
-struct NoRedis;
-
-#[async_trait]
-impl RedisAdmin for NoRedis {
-    async fn execute(
-        &self,
-        endpoint: &RedisEndpoint,
-        _: &RedisCommand,
-    ) -> Result<RedisReply, RedisError> {
-        Err(RedisError::Unreachable {
-            endpoint: endpoint.to_string(),
-            message: "no Redis in this test".to_owned(),
-        })
-    }
-}
-
 struct Harness {
+    world: World,
     api: FakeApiServer,
-    context: Context,
 }
 
 impl Harness {
     fn new() -> Harness {
-        let clock = SimulatedClock::new();
-        let api = FakeApiServer::new(Arc::new(clock.clone()));
-        let context = Context {
-            kube: Arc::new(api.clone()),
-            redis: Arc::new(NoRedis),
-            clock: Arc::new(clock),
-        };
-        Harness { api, context }
+        let world = World::new();
+        let api = world.api.clone();
+        Harness { world, api }
     }
 
     fn create(&self, yaml: &str) -> (Kind, ObjectRef) {
-        let mut object: Value = serde_yaml_ng::from_str(yaml).unwrap();
-        if object.pointer("/metadata/namespace").is_none() {
-            object["metadata"]["namespace"] = json!("default");
-        }
-        let kind = Kind::from_name(object["kind"].as_str().unwrap()).unwrap();
-        let stored = self.api.create(object).unwrap();
-        (kind, ObjectRef::of(&stored).unwrap())
+        let (kind, reference) = self.world.create_yaml(yaml).unwrap();
+        (kind.unwrap(), reference)
     }
 
     async fn reconcile(&self, kind: Kind, target: &ObjectRef) -> ReconcileOutcome {
-        reconcile(&self.context, kind, target).await.unwrap()
+        self.world.reconcile(kind, target).await.unwrap()
     }
 
-    /// Stands in for the StatefulSet controller and kubelet: every StatefulSet gets its pods, ready.
+    /// The StatefulSet controller and kubelet stand-in: pods, addresses, Redis servers.
     fn run_pods(&self) {
-        for statefulset in self.api.objects(ResourceType::StatefulSet) {
-            let name = statefulset["metadata"]["name"].as_str().unwrap();
-            let namespace = statefulset["metadata"]["namespace"].as_str().unwrap();
-            for ordinal in 0..statefulset["spec"]["replicas"].as_i64().unwrap() {
-                let pod = format!("{name}-{ordinal}");
-                if self
-                    .api
-                    .object(&ObjectRef::new(ResourceType::Pod, namespace, &pod))
-                    .is_some()
-                {
-                    continue;
-                }
-                self.api
-                    .create(json!({
-                        "apiVersion": "v1", "kind": "Pod",
-                        "metadata": {
-                            "name": pod, "namespace": namespace,
-                            "labels": statefulset["spec"]["template"]["metadata"]["labels"],
-                            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": statefulset["metadata"]["uid"], "controller": true}],
-                        },
-                        "status": {"conditions": [{"type": "Ready", "status": "True"}], "podIP": format!("10.0.0.{ordinal}")},
-                    }))
-                    .unwrap();
-            }
-        }
+        self.world.step();
+    }
+
+    async fn converge(&self, kind: Kind, target: &ObjectRef) {
+        let steps = self.world.converge(&[(kind, target.clone())], 300).await;
+        assert!(steps.is_some(), "{target} did not converge");
     }
 }
 
 fn example(file: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap()
+}
+
+fn kind_of(text: &str) -> String {
+    let document: Value = serde_yaml_ng::from_str(&custom_resource(text)).unwrap();
+    document["kind"].as_str().unwrap().to_owned()
 }
 
 fn custom_resource(text: &str) -> String {
@@ -122,14 +76,24 @@ async fn a_converged_reconcile_issues_zero_writes_for_every_kind() {
     ];
     for case in cases {
         let harness = Harness::new();
-        let (kind, target) = harness.create(&custom_resource(&example(case)));
+        let text = example(case);
+        if kind_of(&text) == "RedisSentinel" {
+            let monitored = custom_resource(&example("deploy/examples/redis-replication.yaml"));
+            let name = serde_yaml_ng::from_str::<Value>(&custom_resource(&text)).unwrap()["spec"]["redisSentinelConfig"]["redisReplicationName"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let (replication_kind, replication) =
+                harness.create(&monitored.replace("name: sessions\n", &format!("name: {name}\n")));
+            harness.converge(replication_kind, &replication).await;
+        }
+        let (kind, target) = harness.create(&custom_resource(&text));
         let first = harness.reconcile(kind, &target).await;
         assert!(
             first.writes() > 0,
             "{case}: the first reconcile creates the objects"
         );
-        harness.run_pods();
-        harness.reconcile(kind, &target).await;
+        harness.converge(kind, &target).await;
         let converged = harness.reconcile(kind, &target).await;
         assert_eq!(
             converged.writes(),
@@ -196,14 +160,11 @@ async fn a_rejected_statefulset_update_without_the_annotation_is_reported_once_a
             "default",
             "cache-cache-0",
         );
-        harness
-            .api
-            .create(json!({
-                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                "metadata": {"name": "cache-cache-0", "namespace": "default", "labels": {"app": "cache", "redis_setup_type": "standalone", "role": "standalone"}},
-                "spec": {"resources": {"requests": {"storage": "1Gi"}}},
-            }))
-            .unwrap();
+        assert_eq!(
+            harness.api.object(&claim).unwrap()["spec"]["resources"]["requests"]["storage"],
+            "1Gi",
+            "the StatefulSet controller made the claim from the template"
+        );
         grow_storage(&harness, &target, annotation);
         let applies_before = statefulset_writes(&harness, "apply");
         let outcome = harness.reconcile(kind, &target).await;
@@ -423,6 +384,6 @@ async fn deletion_removes_claims_unless_kept_and_then_the_finalizer() {
             harness.api.object(&target).is_none(),
             "the finalizer is removed and the CR is gone"
         );
-        assert!(harness.context.kube.get(&target).await.unwrap().is_none());
+        assert!(harness.world.get(&target).await.is_none());
     }
 }

@@ -613,6 +613,19 @@ impl KubeApi for FakeApiServer {
     }
 }
 
+impl FakeApiServer {
+    /// Removes a pod at once, as the kubelet does when its containers have stopped (the
+    /// controllers call this; the operator never does).
+    pub fn remove_pod_now(&self, reference: &ObjectRef) -> Result<(), ApiError> {
+        let mut state = self.lock();
+        state
+            .objects
+            .remove(reference)
+            .map(|_| ())
+            .ok_or_else(|| not_found(reference))
+    }
+}
+
 /// Marks an object as being deleted, as `kubectl delete` on an object with finalizers does.
 pub fn mark_deleted(server: &FakeApiServer, reference: &ObjectRef) {
     let now = rfc3339(server.clock.now());

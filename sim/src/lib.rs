@@ -6,3 +6,5 @@
 
 pub mod api_server;
 pub mod clock;
+pub mod redis;
+pub mod world;

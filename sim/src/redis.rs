@@ -1,0 +1,1466 @@
+//! Fake Redis servers and sentinels, one per pod address, answering the operator's commands with
+//! the replies real Redis gives (rendered by the same format the operator parses).
+//!
+//! Modelled: string keys and slots (CRC16 with hash tags), replication with offsets, full resync
+//! and asynchronous propagation, Redis Cluster membership with gossip, config epochs, failure
+//! detection after the node timeout and replica promotion, slot migration with MIGRATING and
+//! IMPORTING, CLUSTER FAILOVER and its variants, FORGET with its ban, and sentinels that monitor,
+//! agree and fail a master over. Time moves only through `tick`. Deterministic: ordered maps, no
+//! randomness; node ids derive from a counter.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use redis_operator::ports::clock::Milliseconds;
+use redis_operator::ports::redis::{
+    FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
+};
+use redis_operator::topology::parse::{
+    ClusterNode, NodeAddress, NodeFlags, ReplicaEntry, ReplicationInfo, ReplicationRole,
+    SentinelMaster, render_cluster_nodes, render_info_replication, render_master_address,
+    render_sentinel_masters,
+};
+use redis_operator::topology::slots::SLOT_COUNT;
+
+/// Milliseconds without contact before cluster nodes mark a peer failed (the operator renders the
+/// same value into redis.conf).
+pub const NODE_TIMEOUT_MILLISECONDS: Milliseconds = 5000;
+/// Milliseconds a forgotten node stays banned from gossip.
+pub const FORGET_BAN_MILLISECONDS: Milliseconds = 60_000;
+
+/// The slot of a key, as Redis Cluster computes it (CRC16/XMODEM of the key or its hash tag).
+pub fn key_slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let hashed = match key.find('{') {
+        Some(open) => match key[open + 1..].find('}') {
+            Some(length) if length > 0 => &bytes[open + 1..open + 1 + length],
+            _ => bytes,
+        },
+        None => bytes,
+    };
+    let mut crc: u16 = 0;
+    for byte in hashed {
+        crc ^= u16::from(*byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % SLOT_COUNT
+}
+
+/// What a server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    /// A standalone or replication Redis server.
+    Plain,
+    /// A Redis Cluster node.
+    Cluster,
+    /// A sentinel.
+    Sentinel,
+}
+
+/// A cluster node's knowledge of another node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Peer {
+    ip: String,
+    port: u16,
+    master_id: Option<String>,
+    slots: BTreeSet<u16>,
+    epoch: u64,
+    failed: bool,
+    handshake: bool,
+}
+
+/// What a sentinel monitors under one group name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Monitor {
+    ip: String,
+    port: u16,
+    quorum: u32,
+    down_after: u64,
+    failover_timeout: u64,
+    parallel_syncs: u32,
+    epoch: u64,
+    down_since: Option<Milliseconds>,
+}
+
+/// One server.
+#[derive(Clone, Debug)]
+pub struct Server {
+    /// Pod name.
+    pub pod: String,
+    /// Address.
+    pub ip: String,
+    /// Port.
+    pub port: u16,
+    /// What it runs.
+    pub kind: ServerKind,
+    /// Whether the process runs.
+    pub alive: bool,
+    /// Its dataset.
+    pub data: BTreeMap<String, String>,
+    /// Offset of the replication stream it has applied.
+    pub offset: u64,
+    replication_id: String,
+    /// Master it replicates from, when a replica.
+    pub master: Option<(String, u16)>,
+    link_up: bool,
+    // Cluster state.
+    /// Cluster node id.
+    pub node_id: String,
+    epoch: u64,
+    /// Slots it owns (cluster).
+    pub slots: BTreeSet<u16>,
+    migrating: BTreeMap<u16, String>,
+    importing: BTreeMap<u16, String>,
+    cluster_master: Option<String>,
+    peers: BTreeMap<String, Peer>,
+    banned: BTreeMap<String, Milliseconds>,
+    last_seen: BTreeMap<String, Milliseconds>,
+    // Sentinel state.
+    monitors: BTreeMap<String, Monitor>,
+}
+
+/// Something the fleet recorded for the oracles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandRecord {
+    /// The pod the command went to.
+    pub pod: String,
+    /// The command's name.
+    pub command: &'static str,
+    /// Keys the target held when the command arrived.
+    pub keys_held: usize,
+}
+
+#[derive(Default)]
+struct Fleet {
+    servers: BTreeMap<String, Server>,
+    now: Milliseconds,
+    next_id: u64,
+    commands: Vec<CommandRecord>,
+    /// Addresses the operator cannot reach (partition operator ↔ pod).
+    cut_from_operator: BTreeSet<String>,
+    /// Pairs of addresses that cannot reach each other.
+    cut_between: BTreeSet<(String, String)>,
+}
+
+/// The fake Redis fleet; cheap to clone, all clones share one fleet.
+#[derive(Clone, Default)]
+pub struct FakeRedis {
+    fleet: Arc<Mutex<Fleet>>,
+}
+
+fn unreachable(endpoint: &RedisEndpoint, message: &str) -> RedisError {
+    RedisError::Unreachable {
+        endpoint: endpoint.to_string(),
+        message: message.to_owned(),
+    }
+}
+
+fn rejected(endpoint: &RedisEndpoint, command: &RedisCommand, message: &str) -> RedisError {
+    RedisError::Rejected {
+        endpoint: endpoint.to_string(),
+        command: command.name().to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn ok() -> RedisReply {
+    RedisReply::Status("OK".to_owned())
+}
+
+impl Fleet {
+    fn connected(&self, left: &str, right: &str) -> bool {
+        let alive = |ip: &str| self.servers.get(ip).is_some_and(|server| server.alive);
+        alive(left)
+            && alive(right)
+            && !self
+                .cut_between
+                .contains(&(left.to_owned(), right.to_owned()))
+            && !self
+                .cut_between
+                .contains(&(right.to_owned(), left.to_owned()))
+    }
+
+    fn id_to_ip(&self, id: &str) -> Option<String> {
+        self.servers
+            .values()
+            .find(|server| server.kind == ServerKind::Cluster && server.node_id == id)
+            .map(|server| server.ip.clone())
+    }
+
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        format!(
+            "{:024x}{:016x}",
+            self.next_id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            self.next_id
+        )
+    }
+
+    fn max_epoch(&self) -> u64 {
+        self.servers
+            .values()
+            .map(|server| server.epoch)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Copies the master's dataset to a replica (full resync) when the link allows.
+    fn sync_replica(&mut self, replica_ip: &str) {
+        let Some((master_ip, _)) = self
+            .servers
+            .get(replica_ip)
+            .and_then(|server| server.master.clone())
+        else {
+            return;
+        };
+        let reachable = self.connected(replica_ip, &master_ip);
+        let master = self.servers.get(&master_ip).map(|master| {
+            (
+                master.data.clone(),
+                master.offset,
+                master.replication_id.clone(),
+            )
+        });
+        if let Some(replica) = self.servers.get_mut(replica_ip) {
+            match (reachable, master) {
+                (true, Some((data, offset, replication_id))) => {
+                    replica.data = data;
+                    replica.offset = offset;
+                    replica.replication_id = replication_id;
+                    replica.link_up = true;
+                }
+                _ => replica.link_up = false,
+            }
+        }
+    }
+}
+
+impl FakeRedis {
+    /// An empty fleet.
+    pub fn new() -> FakeRedis {
+        FakeRedis::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Fleet> {
+        self.fleet
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts a server for `pod` at `ip`. A server that ran there before under the same pod keeps
+    /// its data when `keep_data` and its cluster identity when `keep_identity` (nodes.conf).
+    pub fn start(
+        &self,
+        pod: &str,
+        ip: &str,
+        port: u16,
+        kind: ServerKind,
+        keep_data: bool,
+        keep_identity: bool,
+    ) {
+        let mut fleet = self.lock();
+        let previous = fleet
+            .servers
+            .iter()
+            .find(|(_, server)| server.pod == pod)
+            .map(|(address, server)| (address.clone(), server.clone()));
+        if let Some((address, _)) = &previous {
+            fleet.servers.remove(address);
+        }
+        let fresh_id = fleet.new_id();
+        let replication_id = fleet.new_id();
+        let mut server = Server {
+            pod: pod.to_owned(),
+            ip: ip.to_owned(),
+            port,
+            kind,
+            alive: true,
+            data: BTreeMap::new(),
+            offset: 0,
+            replication_id,
+            master: None,
+            link_up: false,
+            node_id: fresh_id,
+            epoch: 0,
+            slots: BTreeSet::new(),
+            migrating: BTreeMap::new(),
+            importing: BTreeMap::new(),
+            cluster_master: None,
+            peers: BTreeMap::new(),
+            banned: BTreeMap::new(),
+            last_seen: BTreeMap::new(),
+            monitors: BTreeMap::new(),
+        };
+        if let Some((_, old)) = previous {
+            if keep_data {
+                server.data = old.data.clone();
+                server.offset = old.offset;
+            }
+            if keep_identity && kind == ServerKind::Cluster {
+                server.node_id = old.node_id.clone();
+                server.epoch = old.epoch;
+                server.slots = old.slots.clone();
+                server.migrating = old.migrating.clone();
+                server.importing = old.importing.clone();
+                server.cluster_master = old.cluster_master.clone();
+                server.peers = old.peers.clone();
+                for peer in server.peers.values_mut() {
+                    peer.failed = false;
+                }
+            }
+        }
+        fleet.servers.insert(ip.to_owned(), server);
+    }
+
+    /// Stops the server at `ip` (process crash or pod deletion); its state stays for a restart.
+    pub fn stop(&self, ip: &str) {
+        if let Some(server) = self.lock().servers.get_mut(ip) {
+            server.alive = false;
+        }
+    }
+
+    /// Forgets the server of `pod` entirely (pod and volumes gone).
+    pub fn remove_pod(&self, pod: &str) {
+        self.lock().servers.retain(|_, server| server.pod != pod);
+    }
+
+    /// Cuts (or heals) the operator's access to `ip`.
+    pub fn set_operator_partition(&self, ip: &str, cut: bool) {
+        let mut fleet = self.lock();
+        if cut {
+            fleet.cut_from_operator.insert(ip.to_owned());
+        } else {
+            fleet.cut_from_operator.remove(ip);
+        }
+    }
+
+    /// Cuts (or heals) the link between two servers.
+    pub fn set_partition(&self, left: &str, right: &str, cut: bool) {
+        let mut fleet = self.lock();
+        let pair = (left.to_owned(), right.to_owned());
+        if cut {
+            fleet.cut_between.insert(pair);
+        } else {
+            fleet.cut_between.remove(&pair);
+        }
+    }
+
+    /// Every command the operator sent that writes, with the keys its target held.
+    pub fn command_log(&self) -> Vec<CommandRecord> {
+        self.lock().commands.clone()
+    }
+
+    /// A copy of the server at `ip`.
+    pub fn server(&self, ip: &str) -> Option<Server> {
+        self.lock().servers.get(ip).cloned()
+    }
+
+    /// Copies of every server, by address.
+    pub fn servers(&self) -> Vec<Server> {
+        self.lock().servers.values().cloned().collect()
+    }
+
+    /// A client write: to the master that serves the key (cluster) or to the server at `ip`.
+    /// Returns whether it was acknowledged.
+    pub fn client_write(&self, ip: &str, key: &str, value: &str) -> bool {
+        let mut fleet = self.lock();
+        let Some(server) = fleet.servers.get(ip).cloned() else {
+            return false;
+        };
+        if !server.alive || server.master.is_some() || server.cluster_master.is_some() {
+            return false;
+        }
+        let target = if server.kind == ServerKind::Cluster {
+            let slot = key_slot(key);
+            let owner = fleet
+                .servers
+                .values()
+                .filter(|candidate| candidate.alive && candidate.kind == ServerKind::Cluster)
+                .filter(|candidate| candidate.slots.contains(&slot))
+                .max_by_key(|candidate| candidate.epoch)
+                .map(|candidate| candidate.ip.clone());
+            let Some(owner) = owner else { return false };
+            // A slot being migrated: a key already moved lives on the importing node (ASK).
+            let owner_server = fleet.servers.get(&owner).cloned();
+            match owner_server {
+                Some(owner_server)
+                    if owner_server.migrating.contains_key(&slot)
+                        && !owner_server.data.contains_key(key) =>
+                {
+                    let importer = owner_server
+                        .migrating
+                        .get(&slot)
+                        .and_then(|id| fleet.id_to_ip(id));
+                    match importer {
+                        Some(importer) => importer,
+                        None => owner,
+                    }
+                }
+                _ => owner,
+            }
+        } else {
+            ip.to_owned()
+        };
+        match fleet.servers.get_mut(&target) {
+            Some(server) if server.alive => {
+                server.data.insert(key.to_owned(), value.to_owned());
+                server.offset += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The value of `key` wherever the cluster (or the server at `ip`) serves it.
+    pub fn client_read(&self, ip: &str, key: &str) -> Option<String> {
+        let fleet = self.lock();
+        let server = fleet.servers.get(ip)?;
+        if server.kind != ServerKind::Cluster {
+            return server.data.get(key).cloned();
+        }
+        let slot = key_slot(key);
+        fleet
+            .servers
+            .values()
+            .filter(|candidate| {
+                candidate.alive
+                    && candidate.kind == ServerKind::Cluster
+                    && candidate.cluster_master.is_none()
+            })
+            .filter(|candidate| {
+                candidate.slots.contains(&slot) || candidate.importing.contains_key(&slot)
+            })
+            .find_map(|candidate| candidate.data.get(key).cloned())
+    }
+
+    /// Moves simulated time to `now`: replication, gossip, failure detection, promotions and
+    /// sentinel failovers happen here.
+    pub fn tick(&self, now: Milliseconds) {
+        let mut fleet = self.lock();
+        fleet.now = now;
+        let addresses: Vec<String> = fleet.servers.keys().cloned().collect();
+        // Replication: replicas follow their masters.
+        for address in &addresses {
+            let is_replica = fleet
+                .servers
+                .get(address)
+                .is_some_and(|server| server.alive && server.master.is_some());
+            if is_replica {
+                fleet.sync_replica(address);
+            }
+        }
+        tick_cluster(&mut fleet, &addresses);
+        tick_sentinels(&mut fleet, &addresses);
+    }
+}
+
+/// What one node learnt in a gossip round: its address, peers and when it last saw each.
+type GossipUpdate = (String, BTreeMap<String, Peer>, BTreeMap<String, Milliseconds>);
+
+fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
+    let now = fleet.now;
+    let cluster: Vec<String> = addresses
+        .iter()
+        .filter(|address| {
+            fleet
+                .servers
+                .get(*address)
+                .is_some_and(|server| server.kind == ServerKind::Cluster)
+        })
+        .cloned()
+        .collect();
+    // Gossip: every live node refreshes what it knows of the peers it can reach, and learns the
+    // peers they know (a node it banned stays unknown until the ban ends).
+    let snapshot: BTreeMap<String, Server> = cluster
+        .iter()
+        .filter_map(|address| {
+            fleet
+                .servers
+                .get(address)
+                .map(|server| (address.clone(), server.clone()))
+        })
+        .collect();
+    let by_id: BTreeMap<String, &Server> = snapshot
+        .values()
+        .map(|server| (server.node_id.clone(), server))
+        .collect();
+    let mut updates: Vec<GossipUpdate> = Vec::new();
+    for (address, server) in &snapshot {
+        if !server.alive {
+            continue;
+        }
+        let mut peers = server.peers.clone();
+        let mut last_seen = server.last_seen.clone();
+        let known: Vec<String> = peers.keys().cloned().collect();
+        for id in known {
+            let Some(peer_server) = by_id.get(&id).copied() else {
+                continue;
+            };
+            if peer_server.ip
+                != peers
+                    .get(&id)
+                    .map(|peer| peer.ip.clone())
+                    .unwrap_or_default()
+                && !fleet.connected(address, &peer_server.ip)
+            {
+                continue;
+            }
+            if !fleet.connected(address, &peer_server.ip) {
+                continue;
+            }
+            last_seen.insert(id.clone(), now);
+            peers.insert(id.clone(), peer_of(peer_server));
+            // Learn the peer's peers (and their failure marks).
+            for (other_id, other) in &peer_server.peers {
+                if other_id == &server.node_id
+                    || server
+                        .banned
+                        .get(other_id)
+                        .is_some_and(|until| *until > now)
+                {
+                    continue;
+                }
+                peers.entry(other_id.clone()).or_insert_with(|| Peer {
+                    handshake: false,
+                    ..other.clone()
+                });
+                if other.failed
+                    && let Some(mine) = peers.get_mut(other_id)
+                {
+                    mine.failed = true;
+                }
+            }
+        }
+        // Failure detection.
+        for (id, peer) in peers.iter_mut() {
+            let seen = last_seen.get(id).copied().unwrap_or(now);
+            last_seen.entry(id.clone()).or_insert(now);
+            if now.saturating_sub(seen) >= NODE_TIMEOUT_MILLISECONDS {
+                peer.failed = true;
+            } else if seen == now {
+                peer.failed = false;
+            }
+        }
+        // Ownership by epoch: a slot belongs to the claimant with the highest epoch.
+        resolve_ownership(&mut peers, server);
+        updates.push((address.clone(), peers, last_seen));
+    }
+    for (address, peers, last_seen) in updates {
+        if let Some(server) = fleet.servers.get_mut(&address) {
+            server.peers = peers;
+            server.last_seen = last_seen;
+        }
+    }
+    // A node that learns a higher-epoch owner of its slots loses them; a master left without
+    // slots whose slots went to another node follows that node (the old master rejoining).
+    for address in &cluster {
+        let Some(server) = fleet.servers.get(address).cloned() else {
+            continue;
+        };
+        if !server.alive {
+            continue;
+        }
+        let mut lost_to: Option<String> = None;
+        let mut slots = server.slots.clone();
+        for (id, peer) in &server.peers {
+            if peer.epoch > server.epoch && !peer.failed {
+                let taken: Vec<u16> = slots.intersection(&peer.slots).copied().collect();
+                if !taken.is_empty() {
+                    for slot in taken {
+                        slots.remove(&slot);
+                    }
+                    lost_to = Some(id.clone());
+                }
+            }
+        }
+        if let Some(server) = fleet.servers.get_mut(address) {
+            server.slots = slots;
+            if let Some(new_master) =
+                lost_to.filter(|_| server.slots.is_empty() && server.cluster_master.is_none())
+            {
+                server.cluster_master = Some(new_master);
+            }
+        }
+        let follow = fleet
+            .servers
+            .get(address)
+            .and_then(|server| server.cluster_master.clone());
+        if let Some(master_id) = follow
+            && let Some(master_ip) = fleet.id_to_ip(&master_id)
+        {
+            let master_port = fleet
+                .servers
+                .get(&master_ip)
+                .map_or(0, |master| master.port);
+            if let Some(server) = fleet.servers.get_mut(address) {
+                server.master = Some((master_ip, master_port));
+            }
+        }
+    }
+    // Replica promotion: the most advanced live replica of a failed master takes its slots when a
+    // majority of the slot-owning masters agree it failed.
+    let masters_with_slots: Vec<String> = cluster
+        .iter()
+        .filter(|address| {
+            fleet
+                .servers
+                .get(*address)
+                .is_some_and(|server| !server.slots.is_empty())
+        })
+        .cloned()
+        .collect();
+    for failed_address in &masters_with_slots {
+        let Some(failed) = fleet.servers.get(failed_address).cloned() else {
+            continue;
+        };
+        let voters = masters_with_slots
+            .iter()
+            .filter(|address| *address != failed_address)
+            .filter(|address| {
+                fleet.servers.get(*address).is_some_and(|server| {
+                    server.alive
+                        && server
+                            .peers
+                            .get(&failed.node_id)
+                            .is_some_and(|peer| peer.failed)
+                })
+            })
+            .count();
+        if voters * 2 <= masters_with_slots.len() {
+            continue;
+        }
+        let candidate = cluster
+            .iter()
+            .filter_map(|address| fleet.servers.get(address))
+            .filter(|server| {
+                server.alive && server.cluster_master.as_deref() == Some(failed.node_id.as_str())
+            })
+            .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
+            .map(|server| server.ip.clone());
+        let Some(candidate) = candidate else { continue };
+        let epoch = fleet.max_epoch() + 1;
+        if let Some(server) = fleet.servers.get_mut(&candidate) {
+            server.cluster_master = None;
+            server.master = None;
+            server.link_up = false;
+            server.slots = failed.slots.clone();
+            server.epoch = epoch;
+        }
+        if let Some(server) = fleet.servers.get_mut(failed_address) {
+            // The failed master keeps its stale claim until it comes back and learns the new
+            // epoch; live nodes stop counting it.
+            server.epoch = server.epoch.min(epoch.saturating_sub(1));
+        }
+    }
+}
+
+fn peer_of(server: &Server) -> Peer {
+    Peer {
+        ip: server.ip.clone(),
+        port: server.port,
+        master_id: server.cluster_master.clone(),
+        slots: server.slots.clone(),
+        epoch: server.epoch,
+        failed: false,
+        handshake: false,
+    }
+}
+
+fn resolve_ownership(peers: &mut BTreeMap<String, Peer>, myself: &Server) {
+    let mut owner: BTreeMap<u16, (u64, String)> = BTreeMap::new();
+    for slot in &myself.slots {
+        owner.insert(*slot, (myself.epoch, myself.node_id.clone()));
+    }
+    for (id, peer) in peers.iter() {
+        for slot in &peer.slots {
+            let better = owner.get(slot).is_none_or(|(epoch, _)| peer.epoch > *epoch);
+            if better {
+                owner.insert(*slot, (peer.epoch, id.clone()));
+            }
+        }
+    }
+    for (id, peer) in peers.iter_mut() {
+        peer.slots
+            .retain(|slot| owner.get(slot).is_some_and(|(_, holder)| holder == id));
+    }
+}
+
+fn tick_sentinels(fleet: &mut Fleet, addresses: &[String]) {
+    let now = fleet.now;
+    let sentinels: Vec<String> = addresses
+        .iter()
+        .filter(|address| {
+            fleet
+                .servers
+                .get(*address)
+                .is_some_and(|server| server.kind == ServerKind::Sentinel && server.alive)
+        })
+        .cloned()
+        .collect();
+    let groups: BTreeSet<String> = sentinels
+        .iter()
+        .filter_map(|address| fleet.servers.get(address))
+        .flat_map(|server| server.monitors.keys().cloned())
+        .collect();
+    for group in groups {
+        // Each sentinel's view of whether its master is down.
+        let mut down_votes = 0;
+        let mut monitoring = 0;
+        let mut quorum = u32::MAX;
+        let mut master_address = None;
+        for address in &sentinels {
+            let reachable = {
+                let Some(monitor) = fleet
+                    .servers
+                    .get(address)
+                    .and_then(|server| server.monitors.get(&group))
+                else {
+                    continue;
+                };
+                master_address = Some((monitor.ip.clone(), monitor.port));
+                quorum = quorum.min(monitor.quorum);
+                fleet.connected(address, &monitor.ip)
+                    && fleet
+                        .servers
+                        .get(&monitor.ip)
+                        .is_some_and(|master| master.master.is_none())
+            };
+            monitoring += 1;
+            if let Some(monitor) = fleet
+                .servers
+                .get_mut(address)
+                .and_then(|server| server.monitors.get_mut(&group))
+            {
+                if reachable {
+                    monitor.down_since = None;
+                } else {
+                    let since = *monitor.down_since.get_or_insert(now);
+                    if now.saturating_sub(since) >= monitor.down_after {
+                        down_votes += 1;
+                    }
+                }
+            }
+        }
+        let Some((master_ip, _)) = master_address else {
+            continue;
+        };
+        let majority = monitoring / 2 + 1;
+        if down_votes < quorum.try_into().unwrap_or(usize::MAX) || down_votes < majority {
+            continue;
+        }
+        // Failover: promote the replica of the old master with the highest offset.
+        let candidate = fleet
+            .servers
+            .values()
+            .filter(|server| server.alive && server.kind == ServerKind::Plain)
+            .filter(|server| {
+                server
+                    .master
+                    .as_ref()
+                    .is_some_and(|(ip, _)| ip == &master_ip)
+            })
+            .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
+            .map(|server| (server.ip.clone(), server.port));
+        let Some((new_ip, new_port)) = candidate else {
+            continue;
+        };
+        if let Some(server) = fleet.servers.get_mut(&new_ip) {
+            server.master = None;
+            server.link_up = false;
+        }
+        let followers: Vec<String> = fleet
+            .servers
+            .values()
+            .filter(|server| server.kind == ServerKind::Plain && server.ip != new_ip)
+            .filter(|server| {
+                server
+                    .master
+                    .as_ref()
+                    .is_some_and(|(ip, _)| ip == &master_ip)
+                    || server.ip == master_ip
+            })
+            .map(|server| server.ip.clone())
+            .collect();
+        for follower in followers {
+            if let Some(server) = fleet.servers.get_mut(&follower) {
+                server.master = Some((new_ip.clone(), new_port));
+            }
+            fleet.sync_replica(&follower);
+        }
+        for address in &sentinels {
+            if let Some(monitor) = fleet
+                .servers
+                .get_mut(address)
+                .and_then(|server| server.monitors.get_mut(&group))
+            {
+                monitor.ip = new_ip.clone();
+                monitor.port = new_port;
+                monitor.epoch += 1;
+                monitor.down_since = None;
+            }
+        }
+    }
+}
+
+/// CLUSTER NODES as `server` sees the cluster.
+fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
+    let ranges = |slots: &BTreeSet<u16>| redis_operator::topology::slots::ranges_of(slots);
+    let mut nodes = vec![ClusterNode {
+        id: server.node_id.clone(),
+        address: Some(NodeAddress {
+            ip: server.ip.clone(),
+            port: server.port,
+            bus_port: server.port.saturating_add(10000),
+            hostname: Some(server.pod.clone()),
+        }),
+        flags: NodeFlags {
+            myself: true,
+            master: server.cluster_master.is_none(),
+            replica: server.cluster_master.is_some(),
+            ..NodeFlags::default()
+        },
+        master_id: server.cluster_master.clone(),
+        ping_sent: 0,
+        pong_received: 0,
+        config_epoch: server.epoch,
+        link_connected: true,
+        slots: if server.cluster_master.is_none() {
+            ranges(&server.slots)
+        } else {
+            Vec::new()
+        },
+        migrating: server
+            .migrating
+            .iter()
+            .map(|(slot, id)| (*slot, id.clone()))
+            .collect(),
+        importing: server
+            .importing
+            .iter()
+            .map(|(slot, id)| (*slot, id.clone()))
+            .collect(),
+    }];
+    for (id, peer) in &server.peers {
+        nodes.push(ClusterNode {
+            id: id.clone(),
+            address: Some(NodeAddress {
+                ip: peer.ip.clone(),
+                port: peer.port,
+                bus_port: peer.port.saturating_add(10000),
+                hostname: None,
+            }),
+            flags: NodeFlags {
+                master: peer.master_id.is_none(),
+                replica: peer.master_id.is_some(),
+                failed: peer.failed,
+                handshake: peer.handshake,
+                ..NodeFlags::default()
+            },
+            master_id: peer.master_id.clone(),
+            ping_sent: 0,
+            pong_received: 0,
+            config_epoch: peer.epoch,
+            link_connected: !peer.failed,
+            slots: if peer.master_id.is_none() {
+                ranges(&peer.slots)
+            } else {
+                Vec::new()
+            },
+            migrating: Vec::new(),
+            importing: Vec::new(),
+        });
+    }
+    nodes
+}
+
+fn info_replication(fleet: &Fleet, server: &Server) -> ReplicationInfo {
+    match &server.master {
+        Some((host, port)) => ReplicationInfo {
+            role: ReplicationRole::Replica,
+            master_host: Some(host.clone()),
+            master_port: Some(*port),
+            master_link_up: server.link_up && fleet.connected(&server.ip, host),
+            master_sync_in_progress: false,
+            replica_offset: Some(server.offset),
+            master_replication_id: server.replication_id.clone(),
+            master_offset: server.offset,
+            replicas: Vec::new(),
+        },
+        None => ReplicationInfo {
+            role: ReplicationRole::Master,
+            master_host: None,
+            master_port: None,
+            master_link_up: false,
+            master_sync_in_progress: false,
+            replica_offset: None,
+            master_replication_id: server.replication_id.clone(),
+            master_offset: server.offset,
+            replicas: fleet
+                .servers
+                .values()
+                .filter(|replica| {
+                    replica.alive
+                        && replica
+                            .master
+                            .as_ref()
+                            .is_some_and(|(ip, _)| ip == &server.ip)
+                })
+                .filter(|replica| fleet.connected(&replica.ip, &server.ip))
+                .map(|replica| ReplicaEntry {
+                    ip: replica.ip.clone(),
+                    port: replica.port,
+                    state: "online".to_owned(),
+                    offset: replica.offset,
+                    lag: 0,
+                })
+                .collect(),
+        },
+    }
+}
+
+impl Fleet {
+    fn run(
+        &mut self,
+        endpoint: &RedisEndpoint,
+        command: &RedisCommand,
+    ) -> Result<RedisReply, RedisError> {
+        let address = endpoint.host.clone();
+        let Some(server) = self.servers.get(&address).cloned() else {
+            return Err(unreachable(endpoint, "connection refused"));
+        };
+        if !server.alive || self.cut_from_operator.contains(&address) {
+            return Err(unreachable(endpoint, "timed out"));
+        }
+        if command.is_write() {
+            self.commands.push(CommandRecord {
+                pod: server.pod.clone(),
+                command: command.name(),
+                keys_held: server.data.len(),
+            });
+        }
+        let reject = |message: &str| Err(rejected(endpoint, command, message));
+        let cluster = server.kind == ServerKind::Cluster;
+        let sentinel = server.kind == ServerKind::Sentinel;
+        match command {
+            RedisCommand::Ping => Ok(RedisReply::Status("PONG".to_owned())),
+            RedisCommand::InfoReplication if !sentinel => Ok(RedisReply::Text(
+                render_info_replication(&info_replication(self, &server)),
+            )),
+            RedisCommand::InfoKeyspace => Ok(RedisReply::Text(format!(
+                "# Keyspace\r\ndb0:keys={},expires=0,avg_ttl=0\r\n",
+                server.data.len()
+            ))),
+            RedisCommand::DatabaseSize => Ok(RedisReply::Integer(
+                i64::try_from(server.data.len()).unwrap_or(i64::MAX),
+            )),
+            RedisCommand::ReplicaOf { host, port } if !cluster && !sentinel => {
+                if let Some(server) = self.servers.get_mut(&address) {
+                    server.master = Some((host.clone(), *port));
+                    server.link_up = false;
+                }
+                self.sync_replica(&address);
+                Ok(ok())
+            }
+            RedisCommand::ReplicaOfNoOne if !cluster && !sentinel => {
+                let replication_id = self.new_id();
+                if let Some(server) = self.servers.get_mut(&address) {
+                    server.master = None;
+                    server.link_up = false;
+                    server.replication_id = replication_id;
+                }
+                Ok(ok())
+            }
+            RedisCommand::ConfigSet { .. } => Ok(ok()),
+            RedisCommand::ClusterMyId if cluster => Ok(RedisReply::Text(server.node_id.clone())),
+            RedisCommand::ClusterNodes if cluster => Ok(RedisReply::Text(render_cluster_nodes(
+                &cluster_nodes(&server),
+            ))),
+            RedisCommand::ClusterMeet { host, port, .. } if cluster => {
+                let Some(other) = self
+                    .servers
+                    .get(host)
+                    .filter(|other| other.kind == ServerKind::Cluster)
+                    .cloned()
+                else {
+                    return Ok(ok());
+                };
+                if !self.connected(&address, host) {
+                    return Ok(ok());
+                }
+                let now = self.now;
+                if let Some(me) = self.servers.get_mut(&address) {
+                    me.banned.remove(&other.node_id);
+                    me.peers.insert(
+                        other.node_id.clone(),
+                        Peer {
+                            port: *port,
+                            ..peer_of(&other)
+                        },
+                    );
+                    me.last_seen.insert(other.node_id.clone(), now);
+                }
+                if let Some(them) = self.servers.get_mut(host) {
+                    them.banned.remove(&server.node_id);
+                    them.peers.insert(server.node_id.clone(), peer_of(&server));
+                    them.last_seen.insert(server.node_id.clone(), now);
+                }
+                Ok(ok())
+            }
+            RedisCommand::ClusterAddSlotsRange(ranges) if cluster => {
+                let slots: Vec<u16> = ranges
+                    .iter()
+                    .flat_map(|(start, end)| *start..=*end)
+                    .collect();
+                self.add_slots(endpoint, command, &address, &slots)
+            }
+            RedisCommand::ClusterAddSlots(slots) if cluster => {
+                self.add_slots(endpoint, command, &address, slots)
+            }
+            RedisCommand::ClusterReplicate(master_id) if cluster => {
+                if master_id == &server.node_id {
+                    return reject("ERR Can't replicate myself");
+                }
+                if server.cluster_master.is_none()
+                    && (!server.slots.is_empty() || !server.data.is_empty())
+                {
+                    return reject(
+                        "ERR To set a master the node must be empty and without assigned slots.",
+                    );
+                }
+                if !server.peers.contains_key(master_id) {
+                    return reject(&format!("ERR Unknown node {master_id}"));
+                }
+                let master_ip = self.id_to_ip(master_id);
+                let master_port = master_ip
+                    .as_ref()
+                    .and_then(|ip| self.servers.get(ip))
+                    .map_or(0, |master| master.port);
+                if let Some(server) = self.servers.get_mut(&address) {
+                    server.cluster_master = Some(master_id.clone());
+                    server.master = master_ip.map(|ip| (ip, master_port));
+                }
+                self.sync_replica(&address);
+                Ok(ok())
+            }
+            RedisCommand::ClusterSetSlot { slot, state } if cluster => {
+                self.set_slot(endpoint, command, &address, *slot, state)
+            }
+            RedisCommand::ClusterCountKeysInSlot(slot) if cluster => Ok(RedisReply::Integer(
+                i64::try_from(
+                    server
+                        .data
+                        .keys()
+                        .filter(|key| key_slot(key) == *slot)
+                        .count(),
+                )
+                .unwrap_or(i64::MAX),
+            )),
+            RedisCommand::ClusterGetKeysInSlot { slot, count } if cluster => Ok(RedisReply::Array(
+                server
+                    .data
+                    .keys()
+                    .filter(|key| key_slot(key) == *slot)
+                    .take(usize::try_from(*count).unwrap_or(usize::MAX))
+                    .map(|key| RedisReply::Text(key.clone()))
+                    .collect(),
+            )),
+            RedisCommand::Migrate { host, keys, .. } => {
+                if !self.connected(&address, host) {
+                    return reject("IOERR error or timeout connecting to the target instance");
+                }
+                let moved: Vec<(String, String)> = keys
+                    .iter()
+                    .filter_map(|key| {
+                        server
+                            .data
+                            .get(key)
+                            .map(|value| (key.clone(), value.clone()))
+                    })
+                    .collect();
+                if let Some(target) = self.servers.get_mut(host) {
+                    for (key, value) in &moved {
+                        target.data.insert(key.clone(), value.clone());
+                        target.offset += 1;
+                    }
+                }
+                if let Some(source) = self.servers.get_mut(&address) {
+                    for (key, _) in &moved {
+                        source.data.remove(key);
+                        source.offset += 1;
+                    }
+                }
+                Ok(if moved.is_empty() {
+                    RedisReply::Status("NOKEY".to_owned())
+                } else {
+                    ok()
+                })
+            }
+            RedisCommand::ClusterFailover(mode) if cluster => {
+                self.failover(endpoint, command, &address, *mode)
+            }
+            RedisCommand::ClusterForget(id) if cluster => {
+                if id == &server.node_id {
+                    return reject("ERR I tried hard but I can't forget myself...");
+                }
+                if server.cluster_master.as_deref() == Some(id.as_str()) {
+                    return reject("ERR Can't forget my master!");
+                }
+                if !server.peers.contains_key(id) {
+                    return reject(&format!("ERR Unknown node {id}"));
+                }
+                let until = self.now + FORGET_BAN_MILLISECONDS;
+                if let Some(server) = self.servers.get_mut(&address) {
+                    server.peers.remove(id);
+                    server.last_seen.remove(id);
+                    server.banned.insert(id.clone(), until);
+                }
+                Ok(ok())
+            }
+            RedisCommand::ClusterInfo | RedisCommand::ClusterShards if cluster => {
+                reject("ERR not modelled by the simulator")
+            }
+            command if sentinel => self.sentinel(endpoint, &address, command),
+            _ => reject("ERR unknown command or wrong mode for this server"),
+        }
+    }
+
+    fn add_slots(
+        &mut self,
+        endpoint: &RedisEndpoint,
+        command: &RedisCommand,
+        address: &str,
+        slots: &[u16],
+    ) -> Result<RedisReply, RedisError> {
+        let taken: BTreeSet<u16> = self
+            .servers
+            .get(address)
+            .map(|server| {
+                server
+                    .peers
+                    .values()
+                    .flat_map(|peer| peer.slots.iter().copied())
+                    .chain(server.slots.iter().copied())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(slot) = slots.iter().find(|slot| taken.contains(slot)) {
+            return Err(rejected(
+                endpoint,
+                command,
+                &format!("ERR Slot {slot} is already busy"),
+            ));
+        }
+        let epoch = self.max_epoch() + 1;
+        if let Some(server) = self.servers.get_mut(address) {
+            server.slots.extend(slots.iter().copied());
+            if server.epoch == 0 {
+                server.epoch = epoch;
+            }
+        }
+        Ok(ok())
+    }
+
+    fn set_slot(
+        &mut self,
+        endpoint: &RedisEndpoint,
+        command: &RedisCommand,
+        address: &str,
+        slot: u16,
+        state: &SlotState,
+    ) -> Result<RedisReply, RedisError> {
+        let Some(server) = self.servers.get(address).cloned() else {
+            return Ok(ok());
+        };
+        match state {
+            SlotState::Importing(source) => {
+                if server.slots.contains(&slot) {
+                    return Err(rejected(
+                        endpoint,
+                        command,
+                        &format!("ERR I'm already the owner of hash slot {slot}"),
+                    ));
+                }
+                if let Some(server) = self.servers.get_mut(address) {
+                    server.importing.insert(slot, source.clone());
+                }
+            }
+            SlotState::Migrating(target) => {
+                if !server.slots.contains(&slot) {
+                    return Err(rejected(
+                        endpoint,
+                        command,
+                        &format!("ERR I'm not the owner of hash slot {slot}"),
+                    ));
+                }
+                if let Some(server) = self.servers.get_mut(address) {
+                    server.migrating.insert(slot, target.clone());
+                }
+            }
+            SlotState::Stable => {
+                if let Some(server) = self.servers.get_mut(address) {
+                    server.migrating.remove(&slot);
+                    server.importing.remove(&slot);
+                }
+            }
+            SlotState::Node(owner) => {
+                let keys_left = server.data.keys().any(|key| key_slot(key) == slot);
+                if owner != &server.node_id && server.slots.contains(&slot) && keys_left {
+                    return Err(rejected(
+                        endpoint,
+                        command,
+                        &format!(
+                            "ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."
+                        ),
+                    ));
+                }
+                let epoch = self.max_epoch() + 1;
+                if let Some(server) = self.servers.get_mut(address) {
+                    server.migrating.remove(&slot);
+                    server.importing.remove(&slot);
+                    if owner == &server.node_id {
+                        server.slots.insert(slot);
+                        server.epoch = epoch;
+                    } else {
+                        server.slots.remove(&slot);
+                        if let Some(peer) = server.peers.get_mut(owner) {
+                            peer.slots.insert(slot);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(ok())
+    }
+
+    fn failover(
+        &mut self,
+        endpoint: &RedisEndpoint,
+        command: &RedisCommand,
+        address: &str,
+        mode: FailoverMode,
+    ) -> Result<RedisReply, RedisError> {
+        let Some(server) = self.servers.get(address).cloned() else {
+            return Ok(ok());
+        };
+        let Some(master_id) = server.cluster_master.clone() else {
+            return Err(rejected(
+                endpoint,
+                command,
+                "ERR You should send CLUSTER FAILOVER to a replica",
+            ));
+        };
+        let master_ip = self.id_to_ip(&master_id);
+        let master_reachable = master_ip
+            .as_ref()
+            .is_some_and(|ip| self.connected(address, ip));
+        if mode == FailoverMode::Coordinated && !master_reachable {
+            return Err(rejected(
+                endpoint,
+                command,
+                "ERR Master is down or failed, please use CLUSTER FAILOVER FORCE",
+            ));
+        }
+        // Coordinated: the replica catches up with the master before it takes over, so no
+        // acknowledged write is lost.
+        if mode == FailoverMode::Coordinated {
+            self.sync_replica(address);
+        }
+        let slots = master_ip
+            .as_ref()
+            .and_then(|ip| self.servers.get(ip))
+            .map(|master| master.slots.clone())
+            .unwrap_or_default();
+        let epoch = self.max_epoch() + 1;
+        let my_id = server.node_id.clone();
+        if let Some(me) = self.servers.get_mut(address) {
+            me.cluster_master = None;
+            me.master = None;
+            me.slots = slots;
+            me.epoch = epoch;
+        }
+        if master_reachable && let Some(ip) = master_ip {
+            let (my_ip, my_port) = (server.ip.clone(), server.port);
+            if let Some(old) = self.servers.get_mut(&ip) {
+                old.slots.clear();
+                old.cluster_master = Some(my_id);
+                old.master = Some((my_ip, my_port));
+            }
+            self.sync_replica(&ip);
+        }
+        Ok(ok())
+    }
+
+    fn sentinel(
+        &mut self,
+        endpoint: &RedisEndpoint,
+        address: &str,
+        command: &RedisCommand,
+    ) -> Result<RedisReply, RedisError> {
+        let Some(server) = self.servers.get(address).cloned() else {
+            return Ok(ok());
+        };
+        match command {
+            RedisCommand::SentinelMasters => {
+                let masters: Vec<SentinelMaster> = server
+                    .monitors
+                    .iter()
+                    .map(|(name, monitor)| SentinelMaster {
+                        name: name.clone(),
+                        ip: monitor.ip.clone(),
+                        port: monitor.port,
+                        flags: if monitor.down_since.is_some() {
+                            vec!["master".to_owned(), "s_down".to_owned()]
+                        } else {
+                            vec!["master".to_owned()]
+                        },
+                        quorum: monitor.quorum,
+                        replicas: u32::try_from(
+                            self.servers
+                                .values()
+                                .filter(|replica| {
+                                    replica
+                                        .master
+                                        .as_ref()
+                                        .is_some_and(|(ip, _)| ip == &monitor.ip)
+                                })
+                                .count(),
+                        )
+                        .unwrap_or(u32::MAX),
+                        other_sentinels: u32::try_from(
+                            self.servers
+                                .values()
+                                .filter(|other| {
+                                    other.kind == ServerKind::Sentinel
+                                        && other.ip != server.ip
+                                        && other.monitors.contains_key(name)
+                                })
+                                .count(),
+                        )
+                        .unwrap_or(u32::MAX),
+                        down_after_milliseconds: monitor.down_after,
+                        failover_timeout: monitor.failover_timeout,
+                        parallel_syncs: monitor.parallel_syncs,
+                        config_epoch: monitor.epoch,
+                    })
+                    .collect();
+                Ok(render_sentinel_masters(&masters))
+            }
+            RedisCommand::SentinelMasterAddress(group) => Ok(render_master_address(
+                server
+                    .monitors
+                    .get(group)
+                    .map(|monitor| (monitor.ip.as_str(), monitor.port)),
+            )),
+            RedisCommand::SentinelMonitor {
+                group,
+                host,
+                port,
+                quorum,
+            } => {
+                if server.monitors.contains_key(group) {
+                    return Err(rejected(endpoint, command, "ERR Duplicated master name"));
+                }
+                if let Some(server) = self.servers.get_mut(address) {
+                    server.monitors.insert(
+                        group.clone(),
+                        Monitor {
+                            ip: host.clone(),
+                            port: *port,
+                            quorum: *quorum,
+                            down_after: 30_000,
+                            failover_timeout: 180_000,
+                            parallel_syncs: 1,
+                            epoch: 0,
+                            down_since: None,
+                        },
+                    );
+                }
+                Ok(ok())
+            }
+            RedisCommand::SentinelRemove(group) => {
+                if let Some(server) = self.servers.get_mut(address) {
+                    server.monitors.remove(group);
+                }
+                Ok(ok())
+            }
+            RedisCommand::SentinelSet {
+                group,
+                option,
+                value,
+            } => {
+                let Some(monitor) = self
+                    .servers
+                    .get_mut(address)
+                    .and_then(|server| server.monitors.get_mut(group))
+                else {
+                    return Err(rejected(
+                        endpoint,
+                        command,
+                        "ERR No such master with that name",
+                    ));
+                };
+                let number: u64 = value.parse().unwrap_or(0);
+                match option.as_str() {
+                    "quorum" => monitor.quorum = u32::try_from(number).unwrap_or(u32::MAX),
+                    "down-after-milliseconds" => monitor.down_after = number,
+                    "failover-timeout" => monitor.failover_timeout = number,
+                    "parallel-syncs" => {
+                        monitor.parallel_syncs = u32::try_from(number).unwrap_or(u32::MAX)
+                    }
+                    _ => {}
+                }
+                Ok(ok())
+            }
+            RedisCommand::SentinelSetAuthPass { group } | RedisCommand::SentinelReset(group) => {
+                if !server.monitors.contains_key(group) {
+                    return Err(rejected(
+                        endpoint,
+                        command,
+                        "ERR No such master with that name",
+                    ));
+                }
+                Ok(ok())
+            }
+            _ => Err(rejected(
+                endpoint,
+                command,
+                "ERR unknown command for a sentinel",
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl RedisAdmin for FakeRedis {
+    async fn execute(
+        &self,
+        endpoint: &RedisEndpoint,
+        command: &RedisCommand,
+    ) -> Result<RedisReply, RedisError> {
+        self.lock().run(endpoint, command)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_slot;
+
+    #[test]
+    fn key_slots_match_redis() {
+        assert_eq!(key_slot("foo"), 12182);
+        assert_eq!(key_slot("bar"), 5061);
+        assert_eq!(
+            key_slot("{user1000}.following"),
+            key_slot("{user1000}.followers")
+        );
+        assert_eq!(key_slot("{}x"), key_slot("{}x"));
+        assert_eq!(key_slot("123456789"), 12739);
+    }
+}
