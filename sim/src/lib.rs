@@ -6,5 +6,6 @@
 
 pub mod api_server;
 pub mod clock;
+pub mod crash;
 pub mod redis;
 pub mod world;

@@ -53,6 +53,186 @@ pub fn key_slot(key: &str) -> u16 {
     crc % SLOT_COUNT
 }
 
+/// A dataset of string keys with an index by slot, so that slot queries do not hash every key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dataset {
+    values: BTreeMap<String, String>,
+    by_slot: BTreeMap<u16, BTreeSet<String>>,
+}
+
+impl Dataset {
+    /// Stores a key.
+    pub fn insert(&mut self, key: String, value: String) {
+        self.by_slot
+            .entry(key_slot(&key))
+            .or_default()
+            .insert(key.clone());
+        self.values.insert(key, value);
+    }
+
+    /// Removes a key.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let removed = self.values.remove(key);
+        if removed.is_some()
+            && let Some(keys) = self.by_slot.get_mut(&key_slot(key))
+        {
+            keys.remove(key);
+        }
+        removed
+    }
+
+    /// A key's value.
+    pub fn get(&self, key: &str) -> Option<&String> {
+        self.values.get(key)
+    }
+
+    /// Whether the key exists.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Keys hashing to `slot`, in order.
+    pub fn keys_in_slot(&self, slot: u16) -> impl Iterator<Item = &String> {
+        self.by_slot.get(&slot).into_iter().flatten()
+    }
+
+    /// Every key and value, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.values.iter()
+    }
+}
+
+/// A set of slots as a bitmap: cheap to copy, compare and intersect, as the fake clones node
+/// tables on every gossip round.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SlotSet {
+    bits: [u64; 256],
+    count: u16,
+}
+
+impl Default for SlotSet {
+    fn default() -> Self {
+        SlotSet {
+            bits: [0; 256],
+            count: 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for SlotSet {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{:?}", self.ranges())
+    }
+}
+
+impl SlotSet {
+    fn position(slot: u16) -> Option<(usize, u64)> {
+        (slot < SLOT_COUNT).then(|| (usize::from(slot / 64), 1u64 << (slot % 64)))
+    }
+
+    /// Whether `slot` is in the set.
+    pub fn contains(&self, slot: &u16) -> bool {
+        Self::position(*slot)
+            .is_some_and(|(word, bit)| self.bits.get(word).is_some_and(|value| value & bit != 0))
+    }
+
+    /// Adds a slot.
+    pub fn insert(&mut self, slot: u16) {
+        if let Some((word, bit)) = Self::position(slot)
+            && let Some(value) = self.bits.get_mut(word)
+            && *value & bit == 0
+        {
+            *value |= bit;
+            self.count += 1;
+        }
+    }
+
+    /// Removes a slot.
+    pub fn remove(&mut self, slot: &u16) {
+        if let Some((word, bit)) = Self::position(*slot)
+            && let Some(value) = self.bits.get_mut(word)
+            && *value & bit != 0
+        {
+            *value &= !bit;
+            self.count -= 1;
+        }
+    }
+
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Removes every slot.
+    pub fn clear(&mut self) {
+        *self = SlotSet::default();
+    }
+
+    /// Slots in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        (0..SLOT_COUNT).filter(|slot| self.contains(slot))
+    }
+
+    /// Adds every slot of `slots`.
+    pub fn extend(&mut self, slots: impl IntoIterator<Item = u16>) {
+        for slot in slots {
+            self.insert(slot);
+        }
+    }
+
+    /// Whether the two sets share a slot.
+    pub fn intersects(&self, other: &SlotSet) -> bool {
+        self.bits
+            .iter()
+            .zip(other.bits.iter())
+            .any(|(left, right)| left & right != 0)
+    }
+
+    /// Removes the slots of `other`.
+    pub fn subtract(&mut self, other: &SlotSet) {
+        for (left, right) in self.bits.iter_mut().zip(other.bits.iter()) {
+            *left &= !right;
+        }
+        self.count = u16::try_from(self.bits.iter().map(|word| word.count_ones()).sum::<u32>())
+            .unwrap_or(u16::MAX);
+    }
+
+    /// Keeps the slots `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(u16) -> bool) {
+        let dropped: Vec<u16> = self.iter().filter(|slot| !keep(*slot)).collect();
+        for slot in dropped {
+            self.remove(&slot);
+        }
+    }
+
+    /// Inclusive ranges, ascending.
+    pub fn ranges(&self) -> Vec<(u16, u16)> {
+        let mut ranges: Vec<(u16, u16)> = Vec::new();
+        for slot in self.iter() {
+            match ranges.last_mut() {
+                Some((_, end)) if *end + 1 == slot => *end = slot,
+                _ => ranges.push((slot, slot)),
+            }
+        }
+        ranges
+    }
+}
+
 /// What a server runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerKind {
@@ -70,7 +250,7 @@ struct Peer {
     ip: String,
     port: u16,
     master_id: Option<String>,
-    slots: BTreeSet<u16>,
+    slots: SlotSet,
     epoch: u64,
     failed: bool,
     handshake: bool,
@@ -103,7 +283,7 @@ pub struct Server {
     /// Whether the process runs.
     pub alive: bool,
     /// Its dataset.
-    pub data: BTreeMap<String, String>,
+    pub data: Arc<Dataset>,
     /// Offset of the replication stream it has applied.
     pub offset: u64,
     replication_id: String,
@@ -115,7 +295,7 @@ pub struct Server {
     pub node_id: String,
     epoch: u64,
     /// Slots it owns (cluster).
-    pub slots: BTreeSet<u16>,
+    pub slots: SlotSet,
     migrating: BTreeMap<u16, String>,
     importing: BTreeMap<u16, String>,
     cluster_master: Option<String>,
@@ -282,14 +462,14 @@ impl FakeRedis {
             port,
             kind,
             alive: true,
-            data: BTreeMap::new(),
+            data: Arc::new(Dataset::default()),
             offset: 0,
             replication_id,
             master: None,
             link_up: false,
             node_id: fresh_id,
             epoch: 0,
-            slots: BTreeSet::new(),
+            slots: SlotSet::default(),
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
             cluster_master: None,
@@ -306,7 +486,7 @@ impl FakeRedis {
             if keep_identity && kind == ServerKind::Cluster {
                 server.node_id = old.node_id.clone();
                 server.epoch = old.epoch;
-                server.slots = old.slots.clone();
+                server.slots = old.slots;
                 server.migrating = old.migrating.clone();
                 server.importing = old.importing.clone();
                 server.cluster_master = old.cluster_master.clone();
@@ -410,7 +590,7 @@ impl FakeRedis {
         };
         match fleet.servers.get_mut(&target) {
             Some(server) if server.alive => {
-                server.data.insert(key.to_owned(), value.to_owned());
+                Arc::make_mut(&mut server.data).insert(key.to_owned(), value.to_owned());
                 server.offset += 1;
                 true
             }
@@ -462,7 +642,11 @@ impl FakeRedis {
 }
 
 /// What one node learnt in a gossip round: its address, peers and when it last saw each.
-type GossipUpdate = (String, BTreeMap<String, Peer>, BTreeMap<String, Milliseconds>);
+type GossipUpdate = (
+    String,
+    BTreeMap<String, Peer>,
+    BTreeMap<String, Milliseconds>,
+);
 
 fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
     let now = fleet.now;
@@ -568,16 +752,11 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             continue;
         }
         let mut lost_to: Option<String> = None;
-        let mut slots = server.slots.clone();
+        let mut slots = server.slots;
         for (id, peer) in &server.peers {
-            if peer.epoch > server.epoch && !peer.failed {
-                let taken: Vec<u16> = slots.intersection(&peer.slots).copied().collect();
-                if !taken.is_empty() {
-                    for slot in taken {
-                        slots.remove(&slot);
-                    }
-                    lost_to = Some(id.clone());
-                }
+            if peer.epoch > server.epoch && !peer.failed && slots.intersects(&peer.slots) {
+                slots.subtract(&peer.slots);
+                lost_to = Some(id.clone());
             }
         }
         if let Some(server) = fleet.servers.get_mut(address) {
@@ -650,7 +829,7 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             server.cluster_master = None;
             server.master = None;
             server.link_up = false;
-            server.slots = failed.slots.clone();
+            server.slots = failed.slots;
             server.epoch = epoch;
         }
         if let Some(server) = fleet.servers.get_mut(failed_address) {
@@ -666,29 +845,59 @@ fn peer_of(server: &Server) -> Peer {
         ip: server.ip.clone(),
         port: server.port,
         master_id: server.cluster_master.clone(),
-        slots: server.slots.clone(),
+        slots: server.slots,
         epoch: server.epoch,
         failed: false,
         handshake: false,
     }
 }
 
+/// Within one node's table: a slot claimed by several peers belongs to the claimant with the
+/// highest config epoch; the others' claims are dropped.
 fn resolve_ownership(peers: &mut BTreeMap<String, Peer>, myself: &Server) {
-    let mut owner: BTreeMap<u16, (u64, String)> = BTreeMap::new();
-    for slot in &myself.slots {
-        owner.insert(*slot, (myself.epoch, myself.node_id.clone()));
-    }
-    for (id, peer) in peers.iter() {
-        for slot in &peer.slots {
-            let better = owner.get(slot).is_none_or(|(epoch, _)| peer.epoch > *epoch);
-            if better {
-                owner.insert(*slot, (peer.epoch, id.clone()));
-            }
+    // Fast path: no two claims overlap, nothing to resolve.
+    let mut claimed = myself.slots;
+    let mut overlapping = false;
+    for peer in peers.values() {
+        if claimed.intersects(&peer.slots) {
+            overlapping = true;
+            break;
+        }
+        for (word, bits) in claimed.bits.iter_mut().zip(peer.slots.bits.iter()) {
+            *word |= bits;
         }
     }
-    for (id, peer) in peers.iter_mut() {
-        peer.slots
-            .retain(|slot| owner.get(slot).is_some_and(|(_, holder)| holder == id));
+    if !overlapping {
+        return;
+    }
+    // Owner per slot: (epoch, claimant index), claimant 0 being this node itself.
+    let ids: Vec<String> = peers.keys().cloned().collect();
+    let mut owner: Vec<Option<(u64, usize)>> = vec![None; usize::from(SLOT_COUNT)];
+    let mut claim = |slots: &SlotSet, epoch: u64, claimant: usize| {
+        for slot in slots.iter() {
+            if let Some(entry) = owner.get_mut(usize::from(slot))
+                && entry.is_none_or(|(best, _)| epoch > best)
+            {
+                *entry = Some((epoch, claimant));
+            }
+        }
+    };
+    claim(&myself.slots, myself.epoch, 0);
+    for (index, id) in ids.iter().enumerate() {
+        if let Some(peer) = peers.get(id) {
+            claim(&peer.slots, peer.epoch, index + 1);
+        }
+    }
+    for (index, id) in ids.iter().enumerate() {
+        if let Some(peer) = peers.get_mut(id) {
+            peer.slots.retain(|slot| {
+                owner
+                    .get(usize::from(slot))
+                    .copied()
+                    .flatten()
+                    .is_some_and(|(_, claimant)| claimant == index + 1)
+            });
+        }
     }
 }
 
@@ -811,7 +1020,7 @@ fn tick_sentinels(fleet: &mut Fleet, addresses: &[String]) {
 
 /// CLUSTER NODES as `server` sees the cluster.
 fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
-    let ranges = |slots: &BTreeSet<u16>| redis_operator::topology::slots::ranges_of(slots);
+    let ranges = |slots: &SlotSet| slots.ranges();
     let mut nodes = vec![ClusterNode {
         id: server.node_id.clone(),
         address: Some(NodeAddress {
@@ -1053,20 +1262,12 @@ impl Fleet {
                 self.set_slot(endpoint, command, &address, *slot, state)
             }
             RedisCommand::ClusterCountKeysInSlot(slot) if cluster => Ok(RedisReply::Integer(
-                i64::try_from(
-                    server
-                        .data
-                        .keys()
-                        .filter(|key| key_slot(key) == *slot)
-                        .count(),
-                )
-                .unwrap_or(i64::MAX),
+                i64::try_from(server.data.keys_in_slot(*slot).count()).unwrap_or(i64::MAX),
             )),
             RedisCommand::ClusterGetKeysInSlot { slot, count } if cluster => Ok(RedisReply::Array(
                 server
                     .data
-                    .keys()
-                    .filter(|key| key_slot(key) == *slot)
+                    .keys_in_slot(*slot)
                     .take(usize::try_from(*count).unwrap_or(usize::MAX))
                     .map(|key| RedisReply::Text(key.clone()))
                     .collect(),
@@ -1086,13 +1287,13 @@ impl Fleet {
                     .collect();
                 if let Some(target) = self.servers.get_mut(host) {
                     for (key, value) in &moved {
-                        target.data.insert(key.clone(), value.clone());
+                        Arc::make_mut(&mut target.data).insert(key.clone(), value.clone());
                         target.offset += 1;
                     }
                 }
                 if let Some(source) = self.servers.get_mut(&address) {
                     for (key, _) in &moved {
-                        source.data.remove(key);
+                        Arc::make_mut(&mut source.data).remove(key);
                         source.offset += 1;
                     }
                 }
@@ -1145,8 +1346,8 @@ impl Fleet {
                 server
                     .peers
                     .values()
-                    .flat_map(|peer| peer.slots.iter().copied())
-                    .chain(server.slots.iter().copied())
+                    .flat_map(|peer| peer.slots.iter())
+                    .chain(server.slots.iter())
                     .collect()
             })
             .unwrap_or_default();
@@ -1210,7 +1411,7 @@ impl Fleet {
                 }
             }
             SlotState::Node(owner) => {
-                let keys_left = server.data.keys().any(|key| key_slot(key) == slot);
+                let keys_left = server.data.keys_in_slot(slot).next().is_some();
                 if owner != &server.node_id && server.slots.contains(&slot) && keys_left {
                     return Err(rejected(
                         endpoint,
@@ -1275,7 +1476,7 @@ impl Fleet {
         let slots = master_ip
             .as_ref()
             .and_then(|ip| self.servers.get(ip))
-            .map(|master| master.slots.clone())
+            .map(|master| master.slots)
             .unwrap_or_default();
         let epoch = self.max_epoch() + 1;
         let my_id = server.node_id.clone();

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::api_server::FakeApiServer;
 use crate::clock::SimulatedClock;
+use crate::crash::{CrashSwitch, CrashingKube, CrashingRedis};
 use crate::redis::{FakeRedis, ServerKind};
 
 /// Milliseconds between simulation steps.
@@ -30,8 +31,13 @@ pub struct World {
     pub redis: FakeRedis,
     /// Time.
     pub clock: SimulatedClock,
-    /// The ports the operator runs against.
+    /// The ports the operator runs against (with the crash switch between them and the fakes).
     pub context: Context,
+    /// Crashes the operator after a number of writes.
+    pub crash: CrashSwitch,
+    /// Keys a client wrote and Redis acknowledged, with their values.
+    pub acknowledged: std::cell::RefCell<BTreeMap<String, String>>,
+    held_down: std::cell::RefCell<BTreeMap<String, u64>>,
     next_address: Cell<u32>,
 }
 
@@ -47,9 +53,16 @@ impl World {
         let clock = SimulatedClock::new();
         let api = FakeApiServer::new(Arc::new(clock.clone()));
         let redis = FakeRedis::new();
+        let crash = CrashSwitch::default();
         let context = Context {
-            kube: Arc::new(api.clone()),
-            redis: Arc::new(redis.clone()),
+            kube: Arc::new(CrashingKube {
+                inner: Arc::new(api.clone()),
+                switch: crash.clone(),
+            }),
+            redis: Arc::new(CrashingRedis {
+                inner: Arc::new(redis.clone()),
+                switch: crash.clone(),
+            }),
             clock: Arc::new(clock.clone()),
         };
         World {
@@ -57,6 +70,9 @@ impl World {
             redis,
             clock,
             context,
+            crash,
+            acknowledged: std::cell::RefCell::new(BTreeMap::new()),
+            held_down: std::cell::RefCell::new(BTreeMap::new()),
             next_address: Cell::new(1),
         }
     }
@@ -97,8 +113,8 @@ impl World {
         self.redis.tick(self.clock.now());
     }
 
-    /// Reconciles and steps until a reconcile of every target writes nothing; returns the steps
-    /// taken, or `None` when `maximum_steps` was not enough.
+    /// Reconciles and steps until every target reports Ready and a reconcile of each writes
+    /// nothing; returns the steps taken, or `None` when `maximum_steps` was not enough.
     pub async fn converge(
         &self,
         targets: &[(Kind, ObjectRef)],
@@ -113,13 +129,38 @@ impl World {
                     Err(_) => writes += 1,
                 }
             }
+            let all_ready = targets.iter().all(|(_, target)| self.is_ready(target));
             self.step();
-            quiet_rounds = if writes == 0 { quiet_rounds + 1 } else { 0 };
+            quiet_rounds = if writes == 0 && all_ready {
+                quiet_rounds + 1
+            } else {
+                0
+            };
             if quiet_rounds >= 2 {
                 return Some(round);
             }
         }
         None
+    }
+
+    /// Whether the CR's Ready condition is True.
+    pub fn is_ready(&self, target: &ObjectRef) -> bool {
+        self.api
+            .object(target)
+            .and_then(|object| object.pointer("/status/conditions").cloned())
+            .and_then(|conditions| conditions.as_array().cloned())
+            .is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|condition| condition["type"] == "Ready" && condition["status"] == "True")
+            })
+    }
+
+    /// Keeps `pod` from being recreated for `milliseconds` (its node is down).
+    pub fn hold_down(&self, pod: &str, milliseconds: u64) {
+        self.held_down
+            .borrow_mut()
+            .insert(pod.to_owned(), self.clock.now() + milliseconds);
     }
 
     fn new_address(&self) -> String {
@@ -280,6 +321,14 @@ impl World {
                 continue;
             }
             let pod_name = format!("{name}-{ordinal}");
+            if self
+                .held_down
+                .borrow()
+                .get(&pod_name)
+                .is_some_and(|until| *until > self.clock.now())
+            {
+                continue;
+            }
             for claim_template in &claim_templates {
                 let template_name = claim_template
                     .pointer("/metadata/name")
@@ -336,6 +385,71 @@ impl World {
         }
     }
 
+    /// Deletes a pod as a crash or `kubectl delete pod` would: its server stops; the StatefulSet
+    /// controller recreates it with a new address at the next step.
+    pub fn kill_pod(&self, namespace: &str, name: &str) {
+        let reference = ObjectRef::new(ResourceType::Pod, namespace, name);
+        if let Some(pod) = self.api.object(&reference) {
+            if let Some(ip) = pod.pointer("/status/podIP").and_then(Value::as_str) {
+                self.redis.stop(ip);
+            }
+            let _ = self.api.remove_pod_now(&reference);
+        }
+    }
+
+    /// Addresses of the ready pods whose `app` label is `app`, by pod name.
+    pub fn pod_addresses(&self, app: &str) -> BTreeMap<String, String> {
+        self.api
+            .objects(ResourceType::Pod)
+            .into_iter()
+            .filter(|pod| pod.pointer("/metadata/labels/app").and_then(Value::as_str) == Some(app))
+            .filter_map(|pod| {
+                Some((
+                    pod.pointer("/metadata/name")?.as_str()?.to_owned(),
+                    pod.pointer("/status/podIP")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    /// A client writes `count` keys through `entry` (any node of the set); acknowledged writes are
+    /// remembered. Returns how many were acknowledged.
+    pub fn write_keys(&self, entry: &str, prefix: &str, count: usize) -> usize {
+        let mut acknowledged = 0;
+        for index in 0..count {
+            let key = format!("{prefix}:{index}");
+            let value = format!("value-{index}-{}", self.clock.now());
+            if self.redis.client_write(entry, &key, &value) {
+                self.acknowledged.borrow_mut().insert(key, value);
+                acknowledged += 1;
+            }
+        }
+        acknowledged
+    }
+
+    /// Acknowledged keys that can no longer be read with their value through `entry`.
+    pub fn lost_keys(&self, entry: &str) -> Vec<String> {
+        self.acknowledged
+            .borrow()
+            .iter()
+            .filter(|(key, value)| {
+                self.redis.client_read(entry, key).as_deref() != Some(value.as_str())
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    /// Merges `patch` into the CR's spec, as `kubectl patch --type merge` would.
+    pub fn patch_spec(&self, target: &ObjectRef, patch: &Value) -> Result<(), ApiError> {
+        let Some(mut object) = self.api.object(target) else {
+            return Err(ApiError::NotFound {
+                object: target.to_string(),
+            });
+        };
+        merge_patch(&mut object["spec"], patch);
+        self.api.update(object).map(|_| ())
+    }
+
     /// Stored objects of one type.
     pub fn objects(&self, resource: ResourceType) -> Vec<Value> {
         self.api.objects(resource)
@@ -344,5 +458,21 @@ impl World {
     /// The object, if stored.
     pub async fn get(&self, reference: &ObjectRef) -> Option<Value> {
         self.api.get(reference).await.ok().flatten()
+    }
+}
+
+/// RFC 7386 merge patch: objects merge, null removes, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(key);
+                } else {
+                    merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
+                }
+            }
+        }
+        (target, patch) => *target = patch.clone(),
     }
 }

@@ -20,7 +20,7 @@ use crate::ports::redis::{FailoverMode, RedisCommand, RedisEndpoint, SlotState};
 
 /// Slots migrated per reconcile at most, so that one reconcile stays short and observation stays
 /// fresh.
-pub const MIGRATION_BATCH: usize = 256;
+pub const MIGRATION_BATCH: usize = 1024;
 /// The cluster bus listens on the client port plus this.
 pub const BUS_PORT_OFFSET: u16 = 10000;
 
@@ -376,47 +376,50 @@ fn step_bootstrap(input: &ClusterInput<'_>, members: &[Member<'_>]) -> ClusterPl
     plan
 }
 
-/// The full sequence that moves `slot` from `source` to `target`, safe to repeat from any point.
-fn migration_steps(
-    slot: u16,
-    source: &Member<'_>,
-    target: &Member<'_>,
-    others: &[&Member<'_>],
-) -> Vec<RedisStep> {
-    let mut steps = vec![
-        target.command(RedisCommand::ClusterSetSlot {
+/// The sequence that moves `slot` from `source` to `target`, from wherever a previous attempt
+/// stopped: markers already in place are not set again, a slot the target already owns is not
+/// imported again, and the keys always move before the ownership changes.
+fn migration_steps(slot: u16, source: &Member<'_>, target: &Member<'_>) -> Vec<RedisStep> {
+    let target_owns = target.owned().contains(&slot);
+    let source_owns = source.owned().contains(&slot);
+    let mut steps = Vec::new();
+    let importing = target
+        .myself
+        .importing
+        .iter()
+        .any(|(marked, from)| *marked == slot && from == source.id());
+    if !target_owns && !importing {
+        steps.push(target.command(RedisCommand::ClusterSetSlot {
             slot,
             state: SlotState::Importing(source.id().to_owned()),
-        }),
-        source.command(RedisCommand::ClusterSetSlot {
+        }));
+    }
+    let migrating = source
+        .myself
+        .migrating
+        .iter()
+        .any(|(marked, to)| *marked == slot && to == target.id());
+    if source_owns && !migrating {
+        steps.push(source.command(RedisCommand::ClusterSetSlot {
             slot,
             state: SlotState::Migrating(target.id().to_owned()),
-        }),
-        RedisStep::MoveSlotKeys {
-            source: source.view.endpoint.clone(),
-            target: target.view.endpoint.clone(),
-            slot,
-        },
-        target.command(RedisCommand::ClusterSetSlot {
-            slot,
-            state: SlotState::Node(target.id().to_owned()),
-        }),
-        source.command(RedisCommand::ClusterSetSlot {
-            slot,
-            state: SlotState::Node(target.id().to_owned()),
-        }),
-    ];
-    steps.extend(
-        others
-            .iter()
-            .filter(|other| other.myself.is_master())
-            .map(|other| {
-                other.command(RedisCommand::ClusterSetSlot {
-                    slot,
-                    state: SlotState::Node(target.id().to_owned()),
-                })
-            }),
-    );
+        }));
+    }
+    steps.push(RedisStep::MoveSlotKeys {
+        source: source.view.endpoint.clone(),
+        target: target.view.endpoint.clone(),
+        slot,
+    });
+    steps.push(target.command(RedisCommand::ClusterSetSlot {
+        slot,
+        state: SlotState::Node(target.id().to_owned()),
+    }));
+    steps.push(source.command(RedisCommand::ClusterSetSlot {
+        slot,
+        state: SlotState::Node(target.id().to_owned()),
+    }));
+    // The other masters learn the new owner from the target's higher config epoch over the bus;
+    // telling each of them too would multiply the commands per slot by the number of masters.
     steps
 }
 
@@ -434,11 +437,7 @@ fn step_finish_migrations(members: &[Member<'_>]) -> Option<ClusterPlan> {
             let Some(target) = by_id.get(peer.as_str()) else {
                 continue;
             };
-            let others: Vec<&Member<'_>> = members
-                .iter()
-                .filter(|other| other.id() != member.id() && other.id() != target.id())
-                .collect();
-            steps.extend(migration_steps(*slot, member, target, &others));
+            steps.extend(migration_steps(*slot, member, target));
         }
         for (slot, peer) in &member.myself.importing {
             if !handled.insert(*slot) {
@@ -447,11 +446,7 @@ fn step_finish_migrations(members: &[Member<'_>]) -> Option<ClusterPlan> {
             match by_id.get(peer.as_str()) {
                 // The source still owns the slot: finish the move from the top.
                 Some(source) if source.owned().contains(slot) => {
-                    let others: Vec<&Member<'_>> = members
-                        .iter()
-                        .filter(|other| other.id() != member.id() && other.id() != source.id())
-                        .collect();
-                    steps.extend(migration_steps(*slot, source, member, &others));
+                    steps.extend(migration_steps(*slot, source, member));
                 }
                 // The source already gave the slot away (or is gone): close the import on the node
                 // that now owns it, which is this one when it claims it.
@@ -710,11 +705,7 @@ fn step_rebalance(
         ) else {
             continue;
         };
-        let others: Vec<&Member<'_>> = members
-            .iter()
-            .filter(|other| other.id() != source.id() && other.id() != target.id())
-            .collect();
-        steps.extend(migration_steps(slot_move.slot, source, target, &others));
+        steps.extend(migration_steps(slot_move.slot, source, target));
     }
     let mut plan = plan_with(
         ClusterPhase::Bootstrap,
