@@ -5,6 +5,7 @@
 //! dependency of the operator library itself.
 
 pub mod api_server;
+pub mod apply;
 pub mod clock;
 pub mod crash;
 pub mod redis;
