@@ -470,3 +470,83 @@ async fn sentinels_follow_a_failover_without_restarting_and_the_operator_follows
         "no sentinel pod restarted"
     );
 }
+
+/// Every pod of the app runs the StatefulSet's current template revision.
+fn all_pods_current(world: &World, statefulset: &str) -> bool {
+    let live = world
+        .api
+        .object(&ObjectRef::new(
+            ResourceType::StatefulSet,
+            "default",
+            statefulset,
+        ))
+        .unwrap();
+    let revision = live["status"]["updateRevision"].clone();
+    world
+        .objects(ResourceType::Pod)
+        .into_iter()
+        .filter(|pod| pod["metadata"]["labels"]["app"] == statefulset)
+        .all(|pod| pod["metadata"]["labels"]["controller-revision-hash"] == revision)
+}
+
+#[tokio::test]
+async fn a_template_change_restarts_a_replication_set_replicas_first_without_losing_a_write() {
+    let world = World::new();
+    let (kind, target) = world.create_yaml(REPLICATION).unwrap();
+    let kind = kind.unwrap();
+    converge(&world, kind, &target).await;
+    let master = replication_master(&world);
+    assert_eq!(world.write_keys(&master.ip, "session", 100), 100);
+    world
+        .patch_spec(
+            &target,
+            &json!({"kubernetesConfig": {"resources": {"requests": {"cpu": "200m"}}}}),
+        )
+        .unwrap();
+    converge(&world, kind, &target).await;
+    assert!(
+        all_pods_current(&world, "sessions"),
+        "every pod restarted into the new template"
+    );
+    let new_master = replication_master(&world);
+    assert_ne!(
+        new_master.pod, master.pod,
+        "the master handed over before restarting"
+    );
+    assert_eq!(world.lost_keys(&new_master.ip), Vec::<String>::new());
+    assert!(
+        world
+            .api
+            .events()
+            .iter()
+            .any(|event| event.reason == "PlannedFailover")
+    );
+}
+
+#[tokio::test]
+async fn a_template_change_restarts_a_cluster_with_planned_failovers_and_no_lost_key() {
+    let world = World::new();
+    let (kind, target) = world.create_yaml(CLUSTER).unwrap();
+    let kind = kind.unwrap();
+    converge(&world, kind, &target).await;
+    assert_eq!(world.write_keys(&any_master(&world), "order", 300), 300);
+    world
+        .patch_spec(
+            &target,
+            &json!({"kubernetesConfig": {"resources": {"requests": {"cpu": "200m"}}}}),
+        )
+        .unwrap();
+    converge(&world, kind, &target).await;
+    assert!(all_pods_current(&world, "shop-leader") && all_pods_current(&world, "shop-follower"));
+    assert_cluster_shape(&world, 3, 1);
+    let commands: Vec<&str> = world
+        .redis
+        .command_log()
+        .iter()
+        .map(|record| record.command)
+        .collect();
+    assert!(
+        commands.contains(&"CLUSTER FAILOVER"),
+        "masters handed over before restarting"
+    );
+}

@@ -964,58 +964,70 @@ fn tick_sentinels(fleet: &mut Fleet, addresses: &[String]) {
         if down_votes < quorum.try_into().unwrap_or(usize::MAX) || down_votes < majority {
             continue;
         }
-        // Failover: promote the replica of the old master with the highest offset.
-        let candidate = fleet
-            .servers
-            .values()
-            .filter(|server| server.alive && server.kind == ServerKind::Plain)
-            .filter(|server| {
-                server
-                    .master
-                    .as_ref()
-                    .is_some_and(|(ip, _)| ip == &master_ip)
-            })
-            .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
-            .map(|server| (server.ip.clone(), server.port));
-        let Some((new_ip, new_port)) = candidate else {
-            continue;
-        };
-        if let Some(server) = fleet.servers.get_mut(&new_ip) {
-            server.master = None;
-            server.link_up = false;
+        sentinel_failover(fleet, &sentinels, &group, &master_ip);
+    }
+}
+
+/// The sentinels of `group` promote the most advanced replica of the master at `master_ip`,
+/// reconfigure the other replicas (and the old master, if it answers) to follow it, and record
+/// the new address. Returns whether a replica was promoted.
+fn sentinel_failover(
+    fleet: &mut Fleet,
+    sentinels: &[String],
+    group: &str,
+    master_ip: &str,
+) -> bool {
+    let candidate = fleet
+        .servers
+        .values()
+        .filter(|server| server.alive && server.kind == ServerKind::Plain)
+        .filter(|server| {
+            server
+                .master
+                .as_ref()
+                .is_some_and(|(ip, _)| ip == master_ip)
+        })
+        .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
+        .map(|server| (server.ip.clone(), server.port));
+    let Some((new_ip, new_port)) = candidate else {
+        return false;
+    };
+    if let Some(server) = fleet.servers.get_mut(&new_ip) {
+        server.master = None;
+        server.link_up = false;
+    }
+    let followers: Vec<String> = fleet
+        .servers
+        .values()
+        .filter(|server| server.kind == ServerKind::Plain && server.ip != new_ip)
+        .filter(|server| {
+            server
+                .master
+                .as_ref()
+                .is_some_and(|(ip, _)| ip == master_ip)
+                || server.ip == master_ip
+        })
+        .map(|server| server.ip.clone())
+        .collect();
+    for follower in followers {
+        if let Some(server) = fleet.servers.get_mut(&follower) {
+            server.master = Some((new_ip.clone(), new_port));
         }
-        let followers: Vec<String> = fleet
+        fleet.sync_replica(&follower);
+    }
+    for address in sentinels {
+        if let Some(monitor) = fleet
             .servers
-            .values()
-            .filter(|server| server.kind == ServerKind::Plain && server.ip != new_ip)
-            .filter(|server| {
-                server
-                    .master
-                    .as_ref()
-                    .is_some_and(|(ip, _)| ip == &master_ip)
-                    || server.ip == master_ip
-            })
-            .map(|server| server.ip.clone())
-            .collect();
-        for follower in followers {
-            if let Some(server) = fleet.servers.get_mut(&follower) {
-                server.master = Some((new_ip.clone(), new_port));
-            }
-            fleet.sync_replica(&follower);
-        }
-        for address in &sentinels {
-            if let Some(monitor) = fleet
-                .servers
-                .get_mut(address)
-                .and_then(|server| server.monitors.get_mut(&group))
-            {
-                monitor.ip = new_ip.clone();
-                monitor.port = new_port;
-                monitor.epoch += 1;
-                monitor.down_since = None;
-            }
+            .get_mut(address)
+            .and_then(|server| server.monitors.get_mut(group))
+        {
+            monitor.ip = new_ip.clone();
+            monitor.port = new_port;
+            monitor.epoch += 1;
+            monitor.down_since = None;
         }
     }
+    true
 }
 
 /// CLUSTER NODES as `server` sees the cluster.
@@ -1183,6 +1195,43 @@ impl Fleet {
                     server.master = None;
                     server.link_up = false;
                     server.replication_id = replication_id;
+                }
+                Ok(ok())
+            }
+            RedisCommand::FailoverTo { host, port } if !cluster && !sentinel => {
+                if server.master.is_some() {
+                    return reject("ERR FAILOVER is not valid when server is a replica.");
+                }
+                let is_replica = self.servers.get(host).is_some_and(|replica| {
+                    replica.alive
+                        && replica
+                            .master
+                            .as_ref()
+                            .is_some_and(|(ip, _)| ip == &address)
+                });
+                if !is_replica {
+                    return reject("ERR FAILOVER target HOST and PORT is not a replica.");
+                }
+                // The replica catches up first: no acknowledged write is lost.
+                self.sync_replica(host);
+                let followers: Vec<String> = self
+                    .servers
+                    .values()
+                    .filter(|other| {
+                        other.master.as_ref().is_some_and(|(ip, _)| ip == &address)
+                            && &other.ip != host
+                    })
+                    .map(|other| other.ip.clone())
+                    .collect();
+                if let Some(promoted) = self.servers.get_mut(host) {
+                    promoted.master = None;
+                    promoted.link_up = false;
+                }
+                for follower in followers.iter().chain(std::iter::once(&address)) {
+                    if let Some(other) = self.servers.get_mut(follower) {
+                        other.master = Some((host.clone(), *port));
+                    }
+                    self.sync_replica(follower);
                 }
                 Ok(ok())
             }
@@ -1618,6 +1667,31 @@ impl Fleet {
                     _ => {}
                 }
                 Ok(ok())
+            }
+            RedisCommand::SentinelFailover(group) => {
+                let Some(master_ip) = server.monitors.get(group).map(|monitor| monitor.ip.clone())
+                else {
+                    return Err(rejected(
+                        endpoint,
+                        command,
+                        "ERR No such master with that name",
+                    ));
+                };
+                let sentinels: Vec<String> = self
+                    .servers
+                    .values()
+                    .filter(|other| other.kind == ServerKind::Sentinel && other.alive)
+                    .map(|other| other.ip.clone())
+                    .collect();
+                if sentinel_failover(self, &sentinels, group, &master_ip) {
+                    Ok(ok())
+                } else {
+                    Err(rejected(
+                        endpoint,
+                        command,
+                        "NOGOODSLAVE No suitable replica to promote",
+                    ))
+                }
             }
             RedisCommand::SentinelSetAuthPass { group } | RedisCommand::SentinelReset(group) => {
                 if !server.monitors.contains_key(group) {

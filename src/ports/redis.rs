@@ -182,6 +182,17 @@ pub enum RedisCommand {
     },
     /// SENTINEL RESET group: forget replicas and sentinels that are gone (never touches data).
     SentinelReset(String),
+    /// SENTINEL FAILOVER group: the sentinels promote a replica now (a planned failover of a set
+    /// they manage).
+    SentinelFailover(String),
+    /// FAILOVER TO host port, sent to a master: a coordinated handover to that replica, which
+    /// first catches up so no acknowledged write is lost.
+    FailoverTo {
+        /// The replica to hand over to.
+        host: String,
+        /// Its port.
+        port: u16,
+    },
 }
 
 impl RedisCommand {
@@ -217,6 +228,8 @@ impl RedisCommand {
                 "SENTINEL SET"
             }
             RedisCommand::SentinelReset(_) => "SENTINEL RESET",
+            RedisCommand::SentinelFailover(_) => "SENTINEL FAILOVER",
+            RedisCommand::FailoverTo { .. } => "FAILOVER",
         }
     }
 

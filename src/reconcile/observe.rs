@@ -185,9 +185,11 @@ pub async fn observe_redis(
                 }
             }
             if matches!(resource, ValidatedResource::RedisReplication(..)) {
-                let (managed, master) = observe_managing_sentinels(context, target).await?;
+                let (managed, master, failover_sentinel) =
+                    observe_managing_sentinels(context, target).await?;
                 observation.managed_by_sentinel = managed;
                 observation.sentinel_master = master;
+                observation.failover_sentinel = failover_sentinel;
             }
         }
         ValidatedResource::Redis(..) => {}
@@ -303,10 +305,13 @@ async fn observe_monitored_replication(
 
 /// Whether a RedisSentinel in the namespace manages the replication set `target`, and the master
 /// address most of its sentinels report.
+/// Whether sentinels manage a set, the master they agree on, and a sentinel to ask for a failover.
+type ManagingSentinels = (bool, Option<(String, u16)>, Option<(RedisEndpoint, String)>);
+
 async fn observe_managing_sentinels(
     context: &Context,
     target: &ObjectRef,
-) -> Result<(bool, Option<(String, u16)>), ApiError> {
+) -> Result<ManagingSentinels, ApiError> {
     let sentinels = context
         .kube
         .list(
@@ -318,6 +323,7 @@ async fn observe_managing_sentinels(
     let mut managed = false;
     let mut votes: BTreeMap<(String, u16), usize> = BTreeMap::new();
     let mut asked = 0;
+    let mut failover_sentinel = None;
     for object in sentinels {
         let Ok(crate::api::document::ValidatedResource::RedisSentinel(resource, validated)) =
             crate::api::document::validate_value(Kind::RedisSentinel, &object)
@@ -354,6 +360,12 @@ async fn observe_managing_sentinels(
                 && let Ok(Some(address)) = parse_master_address(&reply)
             {
                 *votes.entry(address).or_default() += 1;
+                failover_sentinel.get_or_insert_with(|| {
+                    (
+                        endpoint.clone(),
+                        validated.monitor.master_group_name.clone(),
+                    )
+                });
             }
         }
     }
@@ -362,7 +374,7 @@ async fn observe_managing_sentinels(
         .filter(|(_, count)| count * 2 > asked)
         .max_by_key(|(_, count)| *count)
         .map(|(address, _)| address);
-    Ok((managed, master))
+    Ok((managed, master, failover_sentinel))
 }
 
 /// The pods of a CR of `kind`, found by the labels its kind and name imply.

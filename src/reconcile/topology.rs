@@ -60,6 +60,19 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
             ..TopologyOutcome::default()
         },
         ValidatedResource::RedisReplication(_, spec) => {
+            let target_revision = groups_of(validated).first().and_then(|group| {
+                input
+                    .observed
+                    .children
+                    .get(&ObjectRef::new(
+                        ResourceType::StatefulSet,
+                        &input.target.namespace,
+                        &group.statefulset_name,
+                    ))
+                    .and_then(|statefulset| statefulset.pointer("/status/updateRevision"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
             let previous_master = input
                 .observed
                 .resource
@@ -76,6 +89,11 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
                     .map(|(host, port)| (host.as_str(), *port)),
                 previous_master,
                 now: input.now,
+                target_revision: target_revision.as_deref(),
+                failover_sentinel: redis
+                    .failover_sentinel
+                    .as_ref()
+                    .map(|(endpoint, group)| (endpoint, group.as_str())),
             });
             let mut requests: Vec<Request> = decided
                 .commands
@@ -85,6 +103,13 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
             if let Some(master) = &decided.master {
                 requests.extend(role_labels(input, master));
             }
+            requests.extend(decided.evictions.iter().map(|pod| {
+                Request::Evict(ObjectRef::new(
+                    ResourceType::Pod,
+                    &input.target.namespace,
+                    pod,
+                ))
+            }));
             TopologyOutcome {
                 requests,
                 ready: decided.converged,

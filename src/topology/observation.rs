@@ -133,4 +133,7 @@ pub struct RedisObservation {
     /// For a RedisReplication: whether a RedisSentinel manages it (then the operator never
     /// promotes on its own).
     pub managed_by_sentinel: bool,
+    /// For a RedisReplication managed by sentinels: one sentinel to ask for a planned failover,
+    /// with the group name it knows the set by.
+    pub failover_sentinel: Option<(RedisEndpoint, String)>,
 }

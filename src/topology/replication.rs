@@ -29,6 +29,10 @@ pub struct ReplicationInput<'a> {
     pub previous_master: Option<&'a str>,
     /// Now, to tell how long a master's pod has been away.
     pub now: Milliseconds,
+    /// The template revision every pod should run, once the StatefulSet reports it.
+    pub target_revision: Option<&'a str>,
+    /// A sentinel to ask for a planned failover, with its group name, when sentinels manage the set.
+    pub failover_sentinel: Option<(&'a RedisEndpoint, &'a str)>,
 }
 
 /// What the replication planner decided.
@@ -44,6 +48,8 @@ pub struct ReplicationPlan {
     pub events: Vec<(String, String)>,
     /// Why it cannot progress, when it cannot.
     pub blocked: Option<String>,
+    /// Pods to evict for a rolling restart, one at a time.
+    pub evictions: Vec<String>,
 }
 
 fn keys(server: &ServerView) -> u64 {
@@ -176,6 +182,9 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     }
     let all_present = i32::try_from(answered.len()).is_ok_and(|count| count >= input.size);
     plan.converged = in_place && all_present && plan.blocked.is_none();
+    if plan.converged {
+        rolling_restart(input, &answered, master, &mut plan);
+    }
     match input.previous_master {
         Some(previous) if previous != master.pod.name && is_master(master) => plan.events.push((
             "MasterChanged".to_owned(),
@@ -263,4 +272,95 @@ fn choose_master<'a>(
         }
     }
     best(answered.iter().copied().filter(|server| !is_master(server)))
+}
+
+/// Pods running an old template restart one at a time once the set is in place: replicas first,
+/// then the master hands over to its most advanced in-sync replica (FAILOVER TO, which waits for
+/// the replica to catch up; or SENTINEL FAILOVER when sentinels manage the set) and restarts as a
+/// replica.
+fn rolling_restart(
+    input: ReplicationInput<'_>,
+    answered: &[&ServerView],
+    master: &ServerView,
+    plan: &mut ReplicationPlan,
+) {
+    let Some(revision) = input.target_revision else {
+        return;
+    };
+    let outdated: Vec<&ServerView> = answered
+        .iter()
+        .copied()
+        .filter(|server| server.pod.revision.as_deref() != Some(revision))
+        .collect();
+    if outdated.is_empty() {
+        return;
+    }
+    plan.converged = false;
+    if input
+        .servers
+        .iter()
+        .any(|server| !server.pod.ready || server.pod.terminating)
+    {
+        plan.blocked = Some("waiting for every pod to be ready before the next restart".to_owned());
+        return;
+    }
+    if let Some(replica) = outdated
+        .iter()
+        .find(|server| server.pod.name != master.pod.name)
+    {
+        plan.blocked = Some(format!(
+            "restarting {} for a new template",
+            replica.pod.name
+        ));
+        plan.evictions.push(replica.pod.name.clone());
+        return;
+    }
+    let successor = answered
+        .iter()
+        .copied()
+        .filter(|server| server.pod.name != master.pod.name)
+        .filter(|server| {
+            server
+                .replication
+                .as_ref()
+                .is_some_and(|info| info.master_link_up)
+        })
+        .max_by_key(|server| (offset(server), std::cmp::Reverse(server.pod.ordinal)));
+    let Some(successor) = successor else {
+        // A set of one has nobody to hand over to: the restart is the only way.
+        if input.size <= 1 {
+            plan.evictions.push(master.pod.name.clone());
+        } else {
+            plan.blocked = Some(format!(
+                "waiting for a replica of {} to be in sync",
+                master.pod.name
+            ));
+        }
+        return;
+    };
+    let command = match input.failover_sentinel {
+        Some((sentinel, group)) => (
+            sentinel.clone(),
+            RedisCommand::SentinelFailover(group.to_owned()),
+        ),
+        None => (
+            master.endpoint.clone(),
+            RedisCommand::FailoverTo {
+                host: successor.endpoint.host.clone(),
+                port: successor.endpoint.port,
+            },
+        ),
+    };
+    plan.commands.push(command);
+    plan.blocked = Some(format!(
+        "handing the master over from {} to {}",
+        master.pod.name, successor.pod.name
+    ));
+    plan.events.push((
+        "PlannedFailover".to_owned(),
+        format!(
+            "{} takes over from {} before it restarts for a new template",
+            successor.pod.name, master.pod.name
+        ),
+    ));
 }
