@@ -210,54 +210,86 @@ async fn a_killed_master_is_replaced_by_its_replica_and_rejoins_as_a_replica() {
     assert_eq!(cluster_state(&world, &target).0, "Ready");
 }
 
-/// Runs `scenario` once per write index, crashing the operator after that many writes, and checks
-/// the cluster still reaches the expected shape with every key.
-async fn crash_at_every_write(changes: &[(i64, usize)]) {
-    let reference_writes = {
+/// Writes (Kubernetes and Redis) the operator makes to bootstrap a cluster without faults.
+async fn bootstrap_writes() -> usize {
+    let world = World::new();
+    let (kind, target) = world.create_yaml(CLUSTER).unwrap();
+    converge(&world, kind.unwrap(), &target).await;
+    world.api.writes().len() + world.redis.command_log().len()
+}
+
+/// Runs the operator with a crash after `crash_after` writes for a few reconciles, then without
+/// crashes until it converges.
+async fn reconcile_through_a_crash(
+    world: &World,
+    kind: Kind,
+    target: &ObjectRef,
+    crash_after: usize,
+) {
+    world.crash.arm(crash_after);
+    for _ in 0..5 {
+        let _ = world.reconcile(kind, target).await;
+        world.step();
+    }
+    world.crash.disarm();
+    converge(world, kind, target).await;
+}
+
+#[tokio::test]
+async fn a_crash_at_every_write_of_a_bootstrap_still_converges() {
+    let writes = bootstrap_writes().await;
+    assert!(writes > 20, "a bootstrap takes {writes} writes");
+    for crash_after in 0..writes {
         let world = World::new();
         let (kind, target) = world.create_yaml(CLUSTER).unwrap();
-        converge(&world, kind.unwrap(), &target).await;
-        world.api.writes().len() + world.redis.command_log().len()
-    };
-    let step = (reference_writes / 12).max(1);
-    for crash_after in (0..reference_writes).step_by(step) {
+        reconcile_through_a_crash(&world, kind.unwrap(), &target, crash_after).await;
+        assert_cluster_shape(&world, 3, 1);
+    }
+}
+
+/// The first writes of a scaling step cover one slot's whole migration (IMPORTING, MIGRATING, the
+/// key moves, both SETSLOT NODE) and the status write before it.
+const SCALING_CRASH_POINTS: usize = 14;
+
+#[tokio::test]
+async fn a_crash_at_every_write_of_a_slot_migration_keeps_every_key() {
+    for crash_after in 0..SCALING_CRASH_POINTS {
         let world = World::new();
         let (kind, target) = world.create_yaml(CLUSTER).unwrap();
         let kind = kind.unwrap();
-        world.crash.arm(crash_after);
-        for _ in 0..5 {
-            let _ = world.reconcile(kind, &target).await;
-            world.step();
-        }
-        world.crash.disarm();
         converge(&world, kind, &target).await;
-        assert_cluster_shape(&world, 3, 1);
-        for (shards, keys) in changes {
-            world.write_keys(&any_master(&world), &format!("k{shards}"), *keys);
+        for shards in [6, 3] {
+            assert_eq!(
+                world.write_keys(&any_master(&world), &format!("k{shards}"), 300),
+                300
+            );
             world
                 .patch_spec(&target, &json!({"clusterSize": shards}))
                 .unwrap();
-            let writes_so_far = world.api.writes().len() + world.redis.command_log().len();
-            world.crash.arm(crash_after % 40);
-            for _ in 0..5 {
-                let _ = world.reconcile(kind, &target).await;
-                world.step();
-            }
-            world.crash.disarm();
-            eprintln!(
-                "crash after {} writes (scaling to {shards})",
-                crash_after % 40
-            );
-            converge(&world, kind, &target).await;
-            assert_cluster_shape(&world, usize::try_from(*shards).unwrap(), 1);
-            assert!(world.api.writes().len() + world.redis.command_log().len() > writes_so_far);
+            reconcile_through_a_crash(&world, kind, &target, crash_after).await;
+            assert_cluster_shape(&world, shards, 1);
         }
+        assert!(
+            world.crash.crashes() > 0,
+            "the crash after {crash_after} writes happened"
+        );
     }
 }
 
 #[tokio::test]
-async fn a_crash_at_any_write_of_bootstrap_scale_out_and_scale_in_still_converges_without_loss() {
-    crash_at_every_write(&[(6, 200), (3, 200)]).await;
+async fn a_crash_while_a_lost_master_is_replaced_still_converges_without_loss() {
+    for crash_after in 0..8 {
+        let world = World::new();
+        let (kind, target) = world.create_yaml(CLUSTER).unwrap();
+        let kind = kind.unwrap();
+        converge(&world, kind, &target).await;
+        assert_eq!(world.write_keys(&any_master(&world), "key", 200), 200);
+        world.step();
+        world.kill_pod("default", "shop-leader-0");
+        world.hold_down("shop-leader-0", 15_000);
+        reconcile_through_a_crash(&world, kind, &target, crash_after).await;
+        assert_cluster_shape(&world, 3, 1);
+    }
 }
 
 const REPLICATION: &str = "

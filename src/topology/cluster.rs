@@ -248,6 +248,9 @@ fn step(
     if let Some(plan) = step_finish_migrations(members) {
         return plan;
     }
+    if let Some(plan) = step_resume_bootstrap(input, members) {
+        return plan;
+    }
     if let Some(plan) = step_lost_slots(members) {
         return plan;
     }
@@ -465,6 +468,54 @@ fn step_finish_migrations(members: &[Member<'_>]) -> Option<ClusterPlan> {
         plan.steps = steps;
         plan
     })
+}
+
+/// A bootstrap interrupted between its ADDSLOTSRANGE commands leaves slots that no node has ever
+/// claimed — no answering node owns them and no node's table names an owner for them. Those (and
+/// only those) are given to the leader whose even range holds them, when no node holds keys
+/// outside the slots it owns.
+fn step_resume_bootstrap(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Option<ClusterPlan> {
+    let claimed: BTreeSet<u16> = members
+        .iter()
+        .flat_map(|member| member.table.iter())
+        .filter(|node| node.is_master())
+        .flat_map(|node| slots_of(&node.slots))
+        .collect();
+    if claimed.len() == usize::from(SLOT_COUNT) {
+        return None;
+    }
+    if members.iter().any(|member| {
+        member.myself.slots.is_empty() && member.keys() > 0 && member.myself.is_master()
+    }) {
+        return None;
+    }
+    let ranges = even_ranges(usize::try_from(input.shards).unwrap_or(0));
+    let mut plan = plan_with(
+        ClusterPhase::Bootstrap,
+        "assigning the slots no node has ever owned",
+    );
+    for (ordinal, (start, end)) in ranges.into_iter().enumerate() {
+        let name = format!("{}-{ordinal}", input.leader_group);
+        let Some(leader) = members
+            .iter()
+            .find(|member| member.view.pod.name == name && member.myself.is_master())
+        else {
+            continue;
+        };
+        let unclaimed: BTreeSet<u16> = (start..=end)
+            .filter(|slot| !claimed.contains(slot))
+            .collect();
+        if unclaimed.is_empty() {
+            continue;
+        }
+        let command = if input.major_version >= 7 {
+            RedisCommand::ClusterAddSlotsRange(super::slots::ranges_of(&unclaimed))
+        } else {
+            RedisCommand::ClusterAddSlots(unclaimed.into_iter().collect())
+        };
+        plan.steps.push(leader.command(command));
+    }
+    (!plan.steps.is_empty()).then_some(plan)
 }
 
 /// Slots no answering master owns: reported, and fixed only from a node that has them.
