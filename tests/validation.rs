@@ -7,6 +7,7 @@ use redis_operator::api::Kind;
 use redis_operator::api::document::{
     DocumentOutcome, check_document, read_documents, validate_value,
 };
+use redis_operator_sim::world::merge_patch;
 use serde_json::{Value, json};
 
 fn base(kind: Kind) -> Value {
@@ -30,25 +31,9 @@ fn base(kind: Kind) -> Value {
     })
 }
 
-/// RFC 7386 merge patch: objects merge, null removes, anything else replaces.
-fn merge(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                if value.is_null() {
-                    target.remove(key);
-                } else {
-                    merge(target.entry(key.clone()).or_insert(Value::Null), value);
-                }
-            }
-        }
-        (target, patch) => *target = patch.clone(),
-    }
-}
-
 fn error_paths(kind: Kind, patch: Value) -> Vec<String> {
     let mut document = base(kind);
-    merge(&mut document, &patch);
+    merge_patch(&mut document, &patch);
     match check_document(1, &document).outcome {
         DocumentOutcome::Invalid(errors) => errors.into_iter().map(|error| error.path).collect(),
         _ => Vec::new(),
@@ -299,7 +284,7 @@ fn each_invalid_spec_names_exactly_the_offending_field() {
 #[test]
 fn a_sentinel_without_cluster_size_gets_the_default_of_three() {
     let mut document = base(Kind::RedisSentinel);
-    merge(&mut document, &json!({"spec": {"clusterSize": null}}));
+    merge_patch(&mut document, &json!({"spec": {"clusterSize": null}}));
     let outcome = validate_value(Kind::RedisSentinel, &document);
     match outcome {
         Ok(redis_operator::api::document::ValidatedResource::RedisSentinel(_, validated)) => {
@@ -409,7 +394,7 @@ proptest::proptest! {
     ) {
         let kind = Kind::ALL[kind_index];
         let mut document = base(kind);
-        merge(&mut document, &json!({"spec": {field: replacement}}));
+        merge_patch(&mut document, &json!({"spec": {field: replacement}}));
         let text = serde_json::to_string(&document).expect("JSON is YAML");
         redis_operator::api::document::check_reading_is_total(text.as_bytes());
     }

@@ -26,10 +26,10 @@ use crate::api::{Kind, RECREATE_STATEFULSET_ANNOTATION, annotation_is_true, skip
 use crate::ports::clock::Milliseconds;
 use crate::ports::kube::{EventRecord, EventType, ObjectRef, Propagation, ResourceType};
 use crate::resources::names::{
-    APP_LABEL, CLUSTER_FINALIZER, REDIS_FINALIZER, REPLICATION_FINALIZER, SENTINEL_FINALIZER,
+    CLUSTER_FINALIZER, REDIS_FINALIZER, REPLICATION_FINALIZER, SENTINEL_FINALIZER,
 };
 use crate::resources::{DesiredObjects, desired_objects, groups_of};
-use crate::topology::observation::RedisObservation;
+use crate::topology::observation::{PodInfo, RedisObservation};
 
 /// How soon to look again while something is changing.
 pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(5);
@@ -243,27 +243,13 @@ fn plan_deletion(input: PlanInput<'_>, resource: &Value) -> Plan {
     }
 }
 
-fn is_pod_ready(pod: &Value) -> bool {
-    pod.pointer("/metadata/deletionTimestamp").is_none()
-        && pod
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|conditions| {
-                conditions
-                    .iter()
-                    .any(|condition| condition["type"] == "Ready" && condition["status"] == "True")
-            })
-}
-
 /// Ready pods of the group whose `app` label is `app`.
 pub fn ready_pods(observed: &Observed, app: &str) -> i32 {
     let count = observed
         .pods
         .iter()
-        .filter(|pod| {
-            pod.pointer(&format!("/metadata/labels/{APP_LABEL}")) == Some(&Value::from(app))
-        })
-        .filter(|pod| is_pod_ready(pod))
+        .filter_map(PodInfo::from_pod)
+        .filter(|pod| pod.group == app && pod.ready && !pod.terminating)
         .count();
     i32::try_from(count).unwrap_or(i32::MAX)
 }

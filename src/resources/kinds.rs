@@ -102,6 +102,22 @@ fn single_group<'a>(
     }
 }
 
+/// ACL, extra configuration and storage as `Redis` and `RedisReplication` declare them: data on a
+/// claim persists (AOF and RDB), data without one lives and dies with the pod.
+fn with_redis_storage<'a>(
+    group: &mut PodGroup<'a>,
+    acl: Option<&'a crate::api::common::AclConfig>,
+    redis_config: Option<&'a crate::api::common::RedisConfig>,
+    storage: Option<&'a crate::api::common::Storage>,
+) {
+    group.acl = acl;
+    group.additional_config =
+        redis_config.and_then(|config| config.additional_redis_config.as_deref());
+    group.data_claim = storage.and_then(|storage| storage.volume_claim_template.as_ref());
+    group.persistence = group.data_claim.is_some();
+    group.extra_volumes = storage.and_then(|storage| storage.volume_mount.as_ref());
+}
+
 /// The group of a standalone Redis.
 pub fn redis_group<'a>(resource: &Redis, validated: &'a ValidatedRedis) -> PodGroup<'a> {
     let spec = &validated.spec;
@@ -115,20 +131,12 @@ pub fn redis_group<'a>(resource: &Redis, validated: &'a ValidatedRedis) -> PodGr
         name,
         ServerMode::Standalone,
     );
-    group.acl = spec.acl.as_ref();
-    group.additional_config = spec
-        .redis_config
-        .as_ref()
-        .and_then(|config| config.additional_redis_config.as_deref());
-    group.data_claim = spec
-        .storage
-        .as_ref()
-        .and_then(|storage| storage.volume_claim_template.as_ref());
-    group.persistence = group.data_claim.is_some();
-    group.extra_volumes = spec
-        .storage
-        .as_ref()
-        .and_then(|storage| storage.volume_mount.as_ref());
+    with_redis_storage(
+        &mut group,
+        spec.acl.as_ref(),
+        spec.redis_config.as_ref(),
+        spec.storage.as_ref(),
+    );
     group
 }
 
@@ -152,20 +160,12 @@ pub fn replication_group<'a>(
     group.disruption_budget_name = format!("{name}{REPLICATION_PDB_SUFFIX}");
     group.disruption_budget = validated.disruption_budget;
     group.topology_spread_constraints = spec.topology_spread_constraints.as_deref();
-    group.acl = spec.acl.as_ref();
-    group.additional_config = spec
-        .redis_config
-        .as_ref()
-        .and_then(|config| config.additional_redis_config.as_deref());
-    group.data_claim = spec
-        .storage
-        .as_ref()
-        .and_then(|storage| storage.volume_claim_template.as_ref());
-    group.persistence = group.data_claim.is_some();
-    group.extra_volumes = spec
-        .storage
-        .as_ref()
-        .and_then(|storage| storage.volume_mount.as_ref());
+    with_redis_storage(
+        &mut group,
+        spec.acl.as_ref(),
+        spec.redis_config.as_ref(),
+        spec.storage.as_ref(),
+    );
     group.operator_orchestrates_restarts = true;
     group
 }

@@ -111,11 +111,7 @@ fn pod_spec(group: &PodGroup<'_>) -> PodSpec {
         ..Container::default()
     }));
     let init_containers = group.init_container.map(|init| {
-        let mut mounts = vec![VolumeMount {
-            name: data_volume_name(group),
-            mount_path: DATA_MOUNT_PATH.to_owned(),
-            ..VolumeMount::default()
-        }];
+        let mut mounts = vec![mount(data_volume_name(group), DATA_MOUNT_PATH, false)];
         mounts.extend(user_mounts(group));
         vec![Container {
             name: format!("{INIT_CONTAINER_PREFIX}{}", group.statefulset_name),
@@ -189,55 +185,27 @@ fn main_container(group: &PodGroup<'_>) -> Container {
     env.extend(password_env(group));
     env.extend(group.env.iter().cloned());
     let mut mounts = vec![
-        VolumeMount {
-            name: CONFIG_VOLUME.to_owned(),
-            mount_path: CONFIG_MOUNT_PATH.to_owned(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        },
-        VolumeMount {
-            name: RUNTIME_VOLUME.to_owned(),
-            mount_path: RUNTIME_MOUNT_PATH.to_owned(),
-            ..VolumeMount::default()
-        },
+        mount(CONFIG_VOLUME, CONFIG_MOUNT_PATH, true),
+        mount(RUNTIME_VOLUME, RUNTIME_MOUNT_PATH, false),
     ];
     if !sentinel {
-        mounts.push(VolumeMount {
-            name: data_volume_name(group),
-            mount_path: DATA_MOUNT_PATH.to_owned(),
-            ..VolumeMount::default()
-        });
+        mounts.push(mount(data_volume_name(group), DATA_MOUNT_PATH, false));
     }
     if group.node_conf_claim.is_some() {
-        mounts.push(VolumeMount {
-            name: NODE_CONF_VOLUME.to_owned(),
-            mount_path: NODE_CONF_MOUNT_PATH.to_owned(),
-            ..VolumeMount::default()
-        });
+        mounts.push(mount(NODE_CONF_VOLUME, NODE_CONF_MOUNT_PATH, false));
     }
     if group.tls.is_some() {
-        mounts.push(VolumeMount {
-            name: TLS_VOLUME.to_owned(),
-            mount_path: TLS_MOUNT_PATH.to_owned(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        });
+        mounts.push(mount(TLS_VOLUME, TLS_MOUNT_PATH, true));
     }
     if group.acl.is_some() {
-        mounts.push(VolumeMount {
-            name: ACL_VOLUME.to_owned(),
-            mount_path: ACL_MOUNT_PATH.to_owned(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        });
+        mounts.push(mount(ACL_VOLUME, ACL_MOUNT_PATH, true));
     }
     if group.additional_config.is_some() {
-        mounts.push(VolumeMount {
-            name: EXTERNAL_CONFIG_VOLUME.to_owned(),
-            mount_path: EXTERNAL_CONFIG_MOUNT_PATH.to_owned(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        });
+        mounts.push(mount(
+            EXTERNAL_CONFIG_VOLUME,
+            EXTERNAL_CONFIG_MOUNT_PATH,
+            true,
+        ));
     }
     mounts.extend(user_mounts(group));
     Container {
@@ -300,6 +268,15 @@ fn probe(user: Option<&Probe>, kind: &str) -> Probe {
     }
 }
 
+fn mount(name: impl Into<String>, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.to_owned(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
 fn password_env(group: &PodGroup<'_>) -> Option<EnvVar> {
     let secret = group.password.as_ref()?;
     Some(EnvVar {
@@ -352,12 +329,7 @@ fn exporter_container(group: &PodGroup<'_>) -> Option<Container> {
     env.extend(exporter.env.iter().flatten().cloned());
     let mut mounts = Vec::new();
     if group.tls.is_some() {
-        mounts.push(VolumeMount {
-            name: TLS_VOLUME.to_owned(),
-            mount_path: TLS_MOUNT_PATH.to_owned(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        });
+        mounts.push(mount(TLS_VOLUME, TLS_MOUNT_PATH, true));
     }
     Some(Container {
         name: EXPORTER_CONTAINER_NAME.to_owned(),
