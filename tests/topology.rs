@@ -582,3 +582,46 @@ async fn a_template_change_restarts_a_cluster_with_planned_failovers_and_no_lost
         "masters handed over before restarting"
     );
 }
+
+#[tokio::test]
+async fn a_template_change_under_sentinels_hands_the_master_over_through_them() {
+    let world = World::new();
+    let (replication_kind, replication) = world.create_yaml(REPLICATION).unwrap();
+    let (sentinel_kind, sentinel) = world.create_yaml(SENTINEL).unwrap();
+    let targets = [
+        (replication_kind.unwrap(), replication.clone()),
+        (sentinel_kind.unwrap(), sentinel.clone()),
+    ];
+    world.converge(&targets, 600).await.unwrap();
+    let master = replication_master(&world);
+    assert_eq!(world.write_keys(&master.ip, "session", 100), 100);
+    world
+        .patch_spec(
+            &replication,
+            &json!({"kubernetesConfig": {"resources": {"requests": {"cpu": "200m"}}}}),
+        )
+        .unwrap();
+    world.converge(&targets, 600).await.unwrap();
+    assert!(all_pods_current(&world, "sessions"));
+    let new_master = replication_master(&world);
+    assert_ne!(new_master.pod, master.pod);
+    assert_eq!(world.lost_keys(&new_master.ip), Vec::<String>::new());
+    let commands: Vec<&str> = world
+        .redis
+        .command_log()
+        .iter()
+        .map(|record| record.command)
+        .collect();
+    assert!(
+        commands.contains(&"SENTINEL FAILOVER"),
+        "the sentinels made the handover"
+    );
+    assert!(
+        !commands.contains(&"FAILOVER"),
+        "the operator did not go around the sentinels"
+    );
+    assert_eq!(
+        world.api.object(&sentinel).unwrap()["status"]["masterAddress"],
+        Value::from(format!("{}:6379", new_master.ip))
+    );
+}
