@@ -625,3 +625,24 @@ async fn a_template_change_under_sentinels_hands_the_master_over_through_them() 
         Value::from(format!("{}:6379", new_master.ip))
     );
 }
+
+#[tokio::test]
+async fn restarting_every_pod_of_a_cluster_at_once_keeps_every_key() {
+    let world = World::new();
+    let (kind, target) = world.create_yaml(CLUSTER).unwrap();
+    let kind = kind.unwrap();
+    converge(&world, kind, &target).await;
+    assert_eq!(world.write_keys(&any_master(&world), "order", 500), 500);
+    world.step();
+    let pods: Vec<String> = world
+        .objects(ResourceType::Pod)
+        .into_iter()
+        .map(|pod| pod["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    for pod in &pods {
+        world.kill_pod("default", pod);
+    }
+    // Every pod comes back with a new address; nodes.conf and data are on their claims.
+    converge(&world, kind, &target).await;
+    assert_cluster_shape(&world, 3, 1);
+}
