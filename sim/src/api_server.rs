@@ -403,6 +403,76 @@ impl FakeApiServer {
     }
 }
 
+fn is_ready(pod: &Value) -> bool {
+    pod.pointer("/metadata/deletionTimestamp").is_none()
+        && pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|condition| condition["type"] == "Ready" && condition["status"] == "True")
+            })
+}
+
+/// The name of a PodDisruptionBudget that forbids evicting `pod` now, as the disruption
+/// controller and the Eviction API decide: the budget's healthy pods minus the ones it needs must
+/// leave room for one more disruption. An unready pod may always be evicted while its budget is
+/// otherwise met.
+fn blocking_budget(state: &State, pod: &Value, reference: &ObjectRef) -> Option<String> {
+    let labels = pod
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(Value::Null);
+    state
+        .objects
+        .iter()
+        .filter(|(key, _)| {
+            key.resource == ResourceType::PodDisruptionBudget
+                && key.namespace == reference.namespace
+        })
+        .find_map(|(key, budget)| {
+            let selector: BTreeMap<String, String> =
+                serde_json::from_value(budget.pointer("/spec/selector/matchLabels").cloned()?)
+                    .ok()?;
+            if !selector
+                .iter()
+                .all(|(name, value)| labels.get(name).and_then(Value::as_str) == Some(value))
+            {
+                return None;
+            }
+            let covered: Vec<&Value> = state
+                .objects
+                .iter()
+                .filter(|(other, _)| {
+                    other.resource == ResourceType::Pod && other.namespace == reference.namespace
+                })
+                .map(|(_, other)| other)
+                .filter(|other| labels_match(other, &selector))
+                .collect();
+            let healthy =
+                i64::try_from(covered.iter().filter(|other| is_ready(other)).count()).ok()?;
+            let expected = i64::try_from(covered.len()).ok()?;
+            let needed = match (
+                budget.pointer("/spec/minAvailable").and_then(Value::as_i64),
+                budget
+                    .pointer("/spec/maxUnavailable")
+                    .and_then(Value::as_i64),
+            ) {
+                (Some(minimum), _) => minimum,
+                (None, Some(maximum)) => expected - maximum,
+                (None, None) => return None,
+            };
+            let allowed = healthy - needed;
+            let blocked = if is_ready(pod) {
+                allowed <= 0
+            } else {
+                allowed < 0
+            };
+            blocked.then(|| key.name.clone())
+        })
+}
+
 /// Whether a StatefulSet update changes only the fields Kubernetes lets an update change.
 pub fn statefulset_update_allowed(live: &Value, next: &Value) -> bool {
     let immutable = |object: &Value| {
@@ -558,8 +628,23 @@ impl KubeApi for FakeApiServer {
             });
             return Err(error);
         }
-        if !state.objects.contains_key(pod) {
+        let Some(target) = state.objects.get(pod).cloned() else {
             return Err(not_found(pod));
+        };
+        if let Some(budget) = blocking_budget(&state, &target, pod) {
+            let error = ApiError::TooManyRequests {
+                object: pod.to_string(),
+                action: "evict".to_owned(),
+                message: format!(
+                    "Cannot evict pod as it would violate the pod's disruption budget {budget}."
+                ),
+            };
+            state.writes.push(WriteRecord {
+                verb: "evict",
+                object: pod.clone(),
+                error: Some(error.clone()),
+            });
+            return Err(error);
         }
         state.writes.push(WriteRecord {
             verb: "evict",
@@ -641,4 +726,63 @@ pub fn stored_references(server: &FakeApiServer) -> BTreeSet<ObjectRef> {
 /// An empty JSON object, for building test objects.
 pub fn empty_object() -> Value {
     Value::Object(Map::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use redis_operator::ports::kube::{ApiError, KubeApi, ObjectRef, ResourceType};
+    use serde_json::json;
+
+    use super::FakeApiServer;
+    use crate::clock::SimulatedClock;
+
+    fn server_with_pods(ready: usize) -> FakeApiServer {
+        let server = FakeApiServer::new(Arc::new(SimulatedClock::new()));
+        for index in 0..ready {
+            server
+                .create(json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": format!("cache-{index}"), "namespace": "default", "labels": {"app": "cache"}},
+                    "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+                }))
+                .unwrap();
+        }
+        server
+            .create(json!({
+                "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                "metadata": {"name": "cache", "namespace": "default"},
+                "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "cache"}}},
+            }))
+            .unwrap();
+        server
+    }
+
+    #[tokio::test]
+    async fn an_eviction_the_budget_forbids_is_refused_with_429() {
+        let server = server_with_pods(2);
+        let pod = ObjectRef::new(ResourceType::Pod, "default", "cache-0");
+        let refused = server.evict(&pod).await;
+        assert!(
+            matches!(refused, Err(ApiError::TooManyRequests { .. })),
+            "{refused:?}"
+        );
+        assert!(server.object(&pod).is_some(), "the pod keeps running");
+    }
+
+    #[tokio::test]
+    async fn an_eviction_the_budget_allows_removes_the_pod() {
+        let server = server_with_pods(3);
+        let pod = ObjectRef::new(ResourceType::Pod, "default", "cache-0");
+        server.evict(&pod).await.unwrap();
+        assert!(server.object(&pod).is_none());
+        let second = server
+            .evict(&ObjectRef::new(ResourceType::Pod, "default", "cache-1"))
+            .await;
+        assert!(
+            matches!(second, Err(ApiError::TooManyRequests { .. })),
+            "down to the budget: {second:?}"
+        );
+    }
 }
