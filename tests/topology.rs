@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code states its assumptions
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use redis_operator::api::Kind;
 use redis_operator::ports::kube::{ObjectRef, ResourceType};
@@ -322,26 +322,23 @@ fn replication_master(world: &World) -> Server {
 }
 
 fn master_service_pods(world: &World) -> Vec<String> {
-    let service = world
-        .api
-        .object(&ObjectRef::new(
-            ResourceType::Service,
-            "default",
-            "sessions-master",
-        ))
-        .unwrap();
-    let selector: BTreeMap<String, String> =
-        serde_json::from_value(service["spec"]["selector"].clone()).unwrap();
-    world
-        .objects(ResourceType::Pod)
-        .into_iter()
-        .filter(|pod| {
-            selector
-                .iter()
-                .all(|(key, value)| pod["metadata"]["labels"][key] == value.as_str())
-        })
-        .map(|pod| pod["metadata"]["name"].as_str().unwrap().to_owned())
-        .collect()
+    world.pods_selected_by(&ObjectRef::new(
+        ResourceType::Service,
+        "default",
+        "sessions-master",
+    ))
+}
+
+/// The `-master` Service selects exactly `master`, and the status names it.
+fn assert_master_named(world: &World, target: &ObjectRef, master: &Server) {
+    assert_eq!(
+        master_service_pods(world),
+        std::slice::from_ref(&master.pod)
+    );
+    assert_eq!(
+        world.api.object(target).unwrap()["status"]["masterNode"],
+        master.pod.as_str()
+    );
 }
 
 #[tokio::test]
@@ -350,14 +347,7 @@ async fn a_replication_set_elects_one_master_that_the_master_service_and_status_
     let (kind, target) = world.create_yaml(REPLICATION).unwrap();
     converge(&world, kind.unwrap(), &target).await;
     let master = replication_master(&world);
-    assert_eq!(
-        master_service_pods(&world),
-        std::slice::from_ref(&master.pod)
-    );
-    assert_eq!(
-        world.api.object(&target).unwrap()["status"]["masterNode"],
-        master.pod.as_str()
-    );
+    assert_master_named(&world, &target, &master);
 }
 
 #[tokio::test]
@@ -374,14 +364,7 @@ async fn without_sentinels_a_lost_master_is_replaced_by_the_most_advanced_replic
     converge(&world, kind, &target).await;
     let new_master = replication_master(&world);
     assert_eq!(world.lost_keys(&new_master.ip), Vec::<String>::new());
-    assert_eq!(
-        master_service_pods(&world),
-        std::slice::from_ref(&new_master.pod)
-    );
-    assert_eq!(
-        world.api.object(&target).unwrap()["status"]["masterNode"],
-        new_master.pod.as_str()
-    );
+    assert_master_named(&world, &target, &new_master);
 }
 
 #[tokio::test]

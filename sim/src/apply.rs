@@ -280,26 +280,11 @@ fn oracles(world: &World, targets: &[(Kind, ObjectRef)]) -> Vec<String> {
     for (kind, target) in targets {
         match kind {
             Kind::RedisReplication => {
-                let service = world.api.object(&ObjectRef::new(
+                let selected = world.pods_selected_by(&ObjectRef::new(
                     ResourceType::Service,
                     &target.namespace,
                     &format!("{}-master", target.name),
                 ));
-                let selector: BTreeMap<String, String> = service
-                    .and_then(|service| {
-                        serde_json::from_value(service["spec"]["selector"].clone()).ok()
-                    })
-                    .unwrap_or_default();
-                let selected: Vec<String> = world
-                    .objects(ResourceType::Pod)
-                    .into_iter()
-                    .filter(|pod| {
-                        selector
-                            .iter()
-                            .all(|(key, value)| pod["metadata"]["labels"][key] == value.as_str())
-                    })
-                    .filter_map(|pod| pod["metadata"]["name"].as_str().map(str::to_owned))
-                    .collect();
                 let masters: Vec<&str> = servers
                     .iter()
                     .filter(|server| {

@@ -450,6 +450,32 @@ impl World {
         self.api.update(object).map(|_| ())
     }
 
+    /// Names of the pods a Service's selector picks, sorted.
+    pub fn pods_selected_by(&self, service: &ObjectRef) -> Vec<String> {
+        let selector: BTreeMap<String, String> = self
+            .api
+            .object(service)
+            .and_then(|service| serde_json::from_value(service["spec"]["selector"].clone()).ok())
+            .unwrap_or_default();
+        if selector.is_empty() {
+            return Vec::new();
+        }
+        self.api
+            .objects(ResourceType::Pod)
+            .into_iter()
+            .filter(|pod| {
+                pod.pointer("/metadata/namespace").and_then(Value::as_str)
+                    == Some(service.namespace.as_str())
+            })
+            .filter(|pod| {
+                selector
+                    .iter()
+                    .all(|(key, value)| pod["metadata"]["labels"][key] == value.as_str())
+            })
+            .filter_map(|pod| pod["metadata"]["name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Stored objects of one type.
     pub fn objects(&self, resource: ResourceType) -> Vec<Value> {
         self.api.objects(resource)
