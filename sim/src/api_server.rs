@@ -53,7 +53,7 @@ pub struct Injection {
     pub error: ApiError,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct State {
     objects: BTreeMap<ObjectRef, Value>,
     applied: BTreeMap<(ObjectRef, String), Value>,
@@ -162,6 +162,31 @@ impl FakeApiServer {
     /// Makes the next call of `verb` (on `resource`, when given) fail with `error`.
     pub fn inject(&self, injection: Injection) {
         self.lock().injections.push(injection);
+    }
+
+    /// The last resourceVersion handed out: it changes whenever any object changes, so a
+    /// controller can tell whether anything it watches happened since it last looked.
+    pub fn version(&self) -> u64 {
+        self.lock().next_resource_version
+    }
+
+    /// A separate server holding a copy of everything stored now: what a watch cache that stops
+    /// following the server at this moment would keep serving.
+    pub fn snapshot(&self) -> FakeApiServer {
+        FakeApiServer {
+            state: Arc::new(Mutex::new(self.lock().clone())),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// The writes recorded after the first `skip`.
+    pub fn writes_since(&self, skip: usize) -> Vec<WriteRecord> {
+        self.lock().writes.iter().skip(skip).cloned().collect()
+    }
+
+    /// The Events published after the first `skip`.
+    pub fn events_since(&self, skip: usize) -> Vec<EventRecord> {
+        self.lock().events.iter().skip(skip).cloned().collect()
     }
 
     /// Every write so far.
@@ -319,6 +344,7 @@ impl FakeApiServer {
         });
         if finished {
             state.objects.remove(reference);
+            state.next_resource_version += 1;
             Self::collect_garbage(
                 state,
                 live,
@@ -395,15 +421,18 @@ impl FakeApiServer {
                 && stored.pointer("/metadata/deletionTimestamp").is_none()
             {
                 stored["metadata"]["deletionTimestamp"] = Value::from(now);
+                state.next_resource_version += 1;
             }
             return;
         }
         state.objects.remove(reference);
+        state.next_resource_version += 1;
         Self::collect_garbage(state, &object, propagation, now);
     }
 }
 
-fn is_ready(pod: &Value) -> bool {
+/// Whether a pod's Ready condition is True and it is not being deleted.
+pub fn pod_is_ready(pod: &Value) -> bool {
     pod.pointer("/metadata/deletionTimestamp").is_none()
         && pod
             .pointer("/status/conditions")
@@ -451,7 +480,7 @@ fn blocking_budget(state: &State, pod: &Value, reference: &ObjectRef) -> Option<
                 .filter(|other| labels_match(other, &selector))
                 .collect();
             let healthy =
-                i64::try_from(covered.iter().filter(|other| is_ready(other)).count()).ok()?;
+                i64::try_from(covered.iter().filter(|other| pod_is_ready(other)).count()).ok()?;
             let expected = i64::try_from(covered.len()).ok()?;
             let needed = match (
                 budget.pointer("/spec/minAvailable").and_then(Value::as_i64),
@@ -464,7 +493,7 @@ fn blocking_budget(state: &State, pod: &Value, reference: &ObjectRef) -> Option<
                 (None, None) => return None,
             };
             let allowed = healthy - needed;
-            let blocked = if is_ready(pod) {
+            let blocked = if pod_is_ready(pod) {
                 allowed <= 0
             } else {
                 allowed < 0
@@ -619,41 +648,7 @@ impl KubeApi for FakeApiServer {
     }
 
     async fn evict(&self, pod: &ObjectRef) -> Result<(), ApiError> {
-        let mut state = self.lock();
-        if let Some(error) = self.take_injection(&mut state, "evict", ResourceType::Pod) {
-            state.writes.push(WriteRecord {
-                verb: "evict",
-                object: pod.clone(),
-                error: Some(error.clone()),
-            });
-            return Err(error);
-        }
-        let Some(target) = state.objects.get(pod).cloned() else {
-            return Err(not_found(pod));
-        };
-        if let Some(budget) = blocking_budget(&state, &target, pod) {
-            let error = ApiError::TooManyRequests {
-                object: pod.to_string(),
-                action: "evict".to_owned(),
-                message: format!(
-                    "Cannot evict pod as it would violate the pod's disruption budget {budget}."
-                ),
-            };
-            state.writes.push(WriteRecord {
-                verb: "evict",
-                object: pod.clone(),
-                error: Some(error.clone()),
-            });
-            return Err(error);
-        }
-        state.writes.push(WriteRecord {
-            verb: "evict",
-            object: pod.clone(),
-            error: None,
-        });
-        let now = rfc3339(self.clock.now());
-        Self::remove_or_mark(&mut state, pod, Propagation::Background, &now);
-        Ok(())
+        self.evict_as(pod, "evict")
     }
 
     async fn publish_event(&self, event: &EventRecord) -> Result<(), ApiError> {
@@ -699,6 +694,51 @@ impl KubeApi for FakeApiServer {
 }
 
 impl FakeApiServer {
+    /// The Eviction API for a pod, recorded under `verb` ("evict" for the operator, "drain" for
+    /// a node drain): refused with 429 when a disruption budget does not allow it.
+    pub fn evict_as(&self, pod: &ObjectRef, verb: &'static str) -> Result<(), ApiError> {
+        let mut state = self.lock();
+        if let Some(error) = self.take_injection(&mut state, verb, ResourceType::Pod) {
+            state.writes.push(WriteRecord {
+                verb,
+                object: pod.clone(),
+                error: Some(error.clone()),
+            });
+            return Err(error);
+        }
+        let Some(target) = state.objects.get(pod).cloned() else {
+            return Err(not_found(pod));
+        };
+        if let Some(budget) = blocking_budget(&state, &target, pod) {
+            let error = ApiError::TooManyRequests {
+                object: pod.to_string(),
+                action: "evict".to_owned(),
+                message: format!(
+                    "Cannot evict pod as it would violate the pod's disruption budget {budget}."
+                ),
+            };
+            state.writes.push(WriteRecord {
+                verb,
+                object: pod.clone(),
+                error: Some(error.clone()),
+            });
+            return Err(error);
+        }
+        state.writes.push(WriteRecord {
+            verb,
+            object: pod.clone(),
+            error: None,
+        });
+        let now = rfc3339(self.clock.now());
+        Self::remove_or_mark(&mut state, pod, Propagation::Background, &now);
+        Ok(())
+    }
+
+    /// A node drain's eviction of `pod` (see [`FakeApiServer::evict_as`]).
+    pub fn evict_now(&self, pod: &ObjectRef) -> Result<(), ApiError> {
+        self.evict_as(pod, "drain")
+    }
+
     /// Removes a pod at once, as the kubelet does when its containers have stopped (the
     /// controllers call this; the operator never does).
     pub fn remove_pod_now(&self, reference: &ObjectRef) -> Result<(), ApiError> {
@@ -706,8 +746,9 @@ impl FakeApiServer {
         state
             .objects
             .remove(reference)
-            .map(|_| ())
-            .ok_or_else(|| not_found(reference))
+            .ok_or_else(|| not_found(reference))?;
+        state.next_resource_version += 1;
+        Ok(())
     }
 }
 

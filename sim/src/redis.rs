@@ -54,19 +54,21 @@ pub fn key_slot(key: &str) -> u16 {
 }
 
 /// A dataset of string keys with an index by slot, so that slot queries do not hash every key.
+/// Persistent maps make a copy cost nothing until one side changes: replicas share their master's
+/// dataset, and a write after a sync copies only the path to the changed key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Dataset {
-    values: BTreeMap<String, String>,
-    by_slot: BTreeMap<u16, BTreeSet<String>>,
+    values: imbl::OrdMap<String, String>,
+    by_slot: imbl::OrdMap<u16, imbl::OrdSet<String>>,
 }
 
 impl Dataset {
     /// Stores a key.
     pub fn insert(&mut self, key: String, value: String) {
-        self.by_slot
-            .entry(key_slot(&key))
-            .or_default()
-            .insert(key.clone());
+        let slot = key_slot(&key);
+        let mut keys = self.by_slot.get(&slot).cloned().unwrap_or_default();
+        keys.insert(key.clone());
+        self.by_slot.insert(slot, keys);
         self.values.insert(key, value);
     }
 
@@ -103,7 +105,10 @@ impl Dataset {
 
     /// Keys hashing to `slot`, in order.
     pub fn keys_in_slot(&self, slot: u16) -> impl Iterator<Item = &String> {
-        self.by_slot.get(&slot).into_iter().flatten()
+        self.by_slot
+            .get(&slot)
+            .into_iter()
+            .flat_map(|keys| keys.iter())
     }
 
     /// Every key and value, in key order.
@@ -299,11 +304,27 @@ pub struct Server {
     migrating: BTreeMap<u16, String>,
     importing: BTreeMap<u16, String>,
     cluster_master: Option<String>,
-    peers: BTreeMap<String, Peer>,
+    /// Shared until changed: every command the operator sends copies the server it reaches.
+    peers: Arc<BTreeMap<String, Peer>>,
     banned: BTreeMap<String, Milliseconds>,
     last_seen: BTreeMap<String, Milliseconds>,
     // Sentinel state.
     monitors: BTreeMap<String, Monitor>,
+}
+
+impl Server {
+    /// For a sentinel: the masters it monitors, as (group name, address, port).
+    pub fn monitored_masters(&self) -> Vec<(String, String, u16)> {
+        self.monitors
+            .iter()
+            .map(|(group, monitor)| (group.clone(), monitor.ip.clone(), monitor.port))
+            .collect()
+    }
+
+    /// For a cluster node: whether it is a replica (of the node with this id).
+    pub fn cluster_master_id(&self) -> Option<&str> {
+        self.cluster_master.as_deref()
+    }
 }
 
 /// Something the fleet recorded for the oracles.
@@ -315,6 +336,9 @@ pub struct CommandRecord {
     pub command: &'static str,
     /// Keys the target held when the command arrived.
     pub keys_held: usize,
+    /// For REPLICAOF host port: keys the new master held (an empty master over a node holding
+    /// data would wipe it).
+    pub master_keys: Option<usize>,
 }
 
 #[derive(Default)]
@@ -323,6 +347,8 @@ struct Fleet {
     now: Milliseconds,
     next_id: u64,
     commands: Vec<CommandRecord>,
+    /// Counts starts and stops of servers, so that a kubelet can tell when nothing changed.
+    liveness_version: u64,
     /// Addresses the operator cannot reach (partition operator ↔ pod).
     cut_from_operator: BTreeSet<String>,
     /// Pairs of addresses that cannot reach each other.
@@ -473,7 +499,7 @@ impl FakeRedis {
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
             cluster_master: None,
-            peers: BTreeMap::new(),
+            peers: Arc::default(),
             banned: BTreeMap::new(),
             last_seen: BTreeMap::new(),
             monitors: BTreeMap::new(),
@@ -491,18 +517,28 @@ impl FakeRedis {
                 server.importing = old.importing.clone();
                 server.cluster_master = old.cluster_master.clone();
                 server.peers = old.peers.clone();
-                for peer in server.peers.values_mut() {
+                for peer in Arc::make_mut(&mut server.peers).values_mut() {
                     peer.failed = false;
                 }
             }
         }
         fleet.servers.insert(ip.to_owned(), server);
+        fleet.liveness_version += 1;
+    }
+
+    /// Changes whenever a server starts or stops.
+    pub fn liveness_version(&self) -> u64 {
+        self.lock().liveness_version
     }
 
     /// Stops the server at `ip` (process crash or pod deletion); its state stays for a restart.
     pub fn stop(&self, ip: &str) {
-        if let Some(server) = self.lock().servers.get_mut(ip) {
+        let mut fleet = self.lock();
+        if let Some(server) = fleet.servers.get_mut(ip)
+            && server.alive
+        {
             server.alive = false;
+            fleet.liveness_version += 1;
         }
     }
 
@@ -535,6 +571,11 @@ impl FakeRedis {
     /// Every command the operator sent that writes, with the keys its target held.
     pub fn command_log(&self) -> Vec<CommandRecord> {
         self.lock().commands.clone()
+    }
+
+    /// The commands recorded after the first `skip`.
+    pub fn commands_since(&self, skip: usize) -> Vec<CommandRecord> {
+        self.lock().commands.iter().skip(skip).cloned().collect()
     }
 
     /// A copy of the server at `ip`.
@@ -680,7 +721,7 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
         if !server.alive {
             continue;
         }
-        let mut peers = server.peers.clone();
+        let mut peers = (*server.peers).clone();
         let mut last_seen = server.last_seen.clone();
         let known: Vec<String> = peers.keys().cloned().collect();
         for id in known {
@@ -702,7 +743,7 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             last_seen.insert(id.clone(), now);
             peers.insert(id.clone(), peer_of(peer_server));
             // Learn the peer's peers (and their failure marks).
-            for (other_id, other) in &peer_server.peers {
+            for (other_id, other) in peer_server.peers.iter() {
                 if other_id == &server.node_id
                     || server
                         .banned
@@ -738,7 +779,7 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
     }
     for (address, peers, last_seen) in updates {
         if let Some(server) = fleet.servers.get_mut(&address) {
-            server.peers = peers;
+            server.peers = Arc::new(peers);
             server.last_seen = last_seen;
         }
     }
@@ -753,7 +794,7 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
         }
         let mut lost_to: Option<String> = None;
         let mut slots = server.slots;
-        for (id, peer) in &server.peers {
+        for (id, peer) in server.peers.iter() {
             if peer.epoch > server.epoch && !peer.failed && slots.intersects(&peer.slots) {
                 slots.subtract(&peer.slots);
                 lost_to = Some(id.clone());
@@ -1068,7 +1109,7 @@ fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
             .map(|(slot, id)| (*slot, id.clone()))
             .collect(),
     }];
-    for (id, peer) in &server.peers {
+    for (id, peer) in server.peers.iter() {
         nodes.push(ClusterNode {
             id: id.clone(),
             address: Some(NodeAddress {
@@ -1164,6 +1205,12 @@ impl Fleet {
                 pod: server.pod.clone(),
                 command: command.name(),
                 keys_held: server.data.len(),
+                master_keys: match command {
+                    RedisCommand::ReplicaOf { host, .. } => {
+                        self.servers.get(host).map(|master| master.data.len())
+                    }
+                    _ => None,
+                },
             });
         }
         let reject = |message: &str| Err(rejected(endpoint, command, message));
@@ -1255,7 +1302,7 @@ impl Fleet {
                 let now = self.now;
                 if let Some(me) = self.servers.get_mut(&address) {
                     me.banned.remove(&other.node_id);
-                    me.peers.insert(
+                    Arc::make_mut(&mut me.peers).insert(
                         other.node_id.clone(),
                         Peer {
                             port: *port,
@@ -1266,7 +1313,7 @@ impl Fleet {
                 }
                 if let Some(them) = self.servers.get_mut(host) {
                     them.banned.remove(&server.node_id);
-                    them.peers.insert(server.node_id.clone(), peer_of(&server));
+                    Arc::make_mut(&mut them.peers).insert(server.node_id.clone(), peer_of(&server));
                     them.last_seen.insert(server.node_id.clone(), now);
                 }
                 Ok(ok())
@@ -1367,7 +1414,7 @@ impl Fleet {
                 }
                 let until = self.now + FORGET_BAN_MILLISECONDS;
                 if let Some(server) = self.servers.get_mut(&address) {
-                    server.peers.remove(id);
+                    Arc::make_mut(&mut server.peers).remove(id);
                     server.last_seen.remove(id);
                     server.banned.insert(id.clone(), until);
                 }
@@ -1479,7 +1526,7 @@ impl Fleet {
                         server.epoch = epoch;
                     } else {
                         server.slots.remove(&slot);
-                        if let Some(peer) = server.peers.get_mut(owner) {
+                        if let Some(peer) = Arc::make_mut(&mut server.peers).get_mut(owner) {
                             peer.slots.insert(slot);
                         }
                     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use redis_operator::api::Kind;
-use redis_operator::ports::clock::Clock;
+use redis_operator::ports::clock::{Clock, Milliseconds};
 use redis_operator::ports::kube::{ApiError, KubeApi, ObjectRef, ResourceType};
 use redis_operator::reconcile::Context;
 use redis_operator::reconcile::driver::{ReconcileError, ReconcileOutcome, reconcile};
@@ -18,7 +18,10 @@ use serde_json::{Value, json};
 use crate::api_server::FakeApiServer;
 use crate::clock::SimulatedClock;
 use crate::crash::{CrashSwitch, CrashingKube, CrashingRedis};
+use crate::lagging::{LagSwitch, LaggingKube};
+use crate::random::SeededRandom;
 use crate::redis::{FakeRedis, ServerKind};
+use crate::scheduler::{Node, PlacedPod, PodToPlace, choose_node};
 
 /// Milliseconds between simulation steps.
 pub const STEP_MILLISECONDS: u64 = 1000;
@@ -35,10 +38,93 @@ pub struct World {
     pub context: Context,
     /// Crashes the operator after a number of writes.
     pub crash: CrashSwitch,
+    /// Makes the operator's reads stale.
+    pub lag: LagSwitch,
     /// Keys a client wrote and Redis acknowledged, with their values.
     pub acknowledged: std::cell::RefCell<BTreeMap<String, String>>,
+    /// When each acknowledged key was written, for the data-loss oracle.
+    pub acknowledged_at: std::cell::RefCell<BTreeMap<String, Milliseconds>>,
+    /// The seeded source of every random choice of the run.
+    pub random: SeededRandom,
+    settings: std::cell::RefCell<WorldSettings>,
+    nodes: std::cell::RefCell<Vec<Node>>,
+    node_down_since: std::cell::RefCell<BTreeMap<String, Milliseconds>>,
+    launches: std::cell::RefCell<BTreeMap<ObjectRef, Launch>>,
+    runtimes: std::cell::RefCell<BTreeMap<(ObjectRef, String), PodRuntime>>,
     held_down: std::cell::RefCell<BTreeMap<String, u64>>,
+    controllers_seen: Cell<Option<(u64, u64)>>,
     next_address: Cell<u32>,
+}
+
+/// Milliseconds the kubelet waits before restarting a crashed container.
+pub const RESTART_DELAY_MILLISECONDS: Milliseconds = 1000;
+
+/// Knobs of the fake cluster's controllers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorldSettings {
+    /// Shortest time from a pod's binding to its server answering.
+    pub minimum_start_latency_milliseconds: Milliseconds,
+    /// Longest such time; each pod draws from the range with the seeded generator.
+    pub maximum_start_latency_milliseconds: Milliseconds,
+    /// How long pods stay on a node that is down before they are removed (the taint-based
+    /// eviction's tolerationSeconds).
+    pub node_eviction_timeout_milliseconds: Milliseconds,
+}
+
+impl Default for WorldSettings {
+    /// Pods start at once; nodes down for 300 s lose their pods, as with Kubernetes' defaults.
+    fn default() -> Self {
+        WorldSettings {
+            minimum_start_latency_milliseconds: 0,
+            maximum_start_latency_milliseconds: 0,
+            node_eviction_timeout_milliseconds: 300_000,
+        }
+    }
+}
+
+/// How the kubelet runs a pod's server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Launch {
+    port: u16,
+    kind: ServerKind,
+    keep_data: bool,
+    keep_identity: bool,
+}
+
+/// What the kubelet knows of a pod it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PodRuntime {
+    start_at: Milliseconds,
+    ip: Option<String>,
+    restart_at: Option<Milliseconds>,
+}
+
+/// The revision name of a StatefulSet's current template.
+fn statefulset_revision(statefulset: &Value) -> String {
+    let name = statefulset
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let template = statefulset
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or(Value::Null);
+    format!("{name}-{}", &content_hash(&template.to_string())[..10])
+}
+
+pub use crate::api_server::pod_is_ready;
+
+/// Six nodes, two in each of three zones: enough for a three-shard cluster with one replica per
+/// shard under required pod anti-affinity by hostname.
+pub fn default_nodes() -> Vec<Node> {
+    ["a", "b", "c"]
+        .iter()
+        .flat_map(|zone| {
+            (1..=2).map(move |number| {
+                Node::new(&format!("node-{zone}{number}"), &format!("zone-{zone}"))
+            })
+        })
+        .collect()
 }
 
 impl Default for World {
@@ -48,15 +134,24 @@ impl Default for World {
 }
 
 impl World {
-    /// An empty world at the simulation epoch.
+    /// An empty world at the simulation epoch with the default nodes, pods that start at once and seed 0.
     pub fn new() -> World {
+        World::with_settings(0, default_nodes(), WorldSettings::default())
+    }
+
+    /// An empty world with these nodes and settings whose random choices follow `seed`.
+    pub fn with_settings(seed: u64, nodes: Vec<Node>, settings: WorldSettings) -> World {
         let clock = SimulatedClock::new();
         let api = FakeApiServer::new(Arc::new(clock.clone()));
         let redis = FakeRedis::new();
         let crash = CrashSwitch::default();
+        let lag = LagSwitch::default();
         let context = Context {
             kube: Arc::new(CrashingKube {
-                inner: Arc::new(api.clone()),
+                inner: Arc::new(LaggingKube {
+                    live: api.clone(),
+                    switch: lag.clone(),
+                }),
                 switch: crash.clone(),
             }),
             redis: Arc::new(CrashingRedis {
@@ -71,8 +166,17 @@ impl World {
             clock,
             context,
             crash,
+            lag,
             acknowledged: std::cell::RefCell::new(BTreeMap::new()),
+            acknowledged_at: std::cell::RefCell::new(BTreeMap::new()),
+            random: SeededRandom::new(seed),
+            settings: std::cell::RefCell::new(settings),
+            nodes: std::cell::RefCell::new(nodes),
+            node_down_since: std::cell::RefCell::new(BTreeMap::new()),
+            launches: std::cell::RefCell::new(BTreeMap::new()),
+            runtimes: std::cell::RefCell::new(BTreeMap::new()),
             held_down: std::cell::RefCell::new(BTreeMap::new()),
+            controllers_seen: Cell::new(None),
             next_address: Cell::new(1),
         }
     }
@@ -158,6 +262,7 @@ impl World {
 
     /// Keeps `pod` from being recreated for `milliseconds` (its node is down).
     pub fn hold_down(&self, pod: &str, milliseconds: u64) {
+        self.controllers_seen.set(None);
         self.held_down
             .borrow_mut()
             .insert(pod.to_owned(), self.clock.now() + milliseconds);
@@ -174,11 +279,16 @@ impl World {
         )
     }
 
-    /// The StatefulSet controller and the kubelet: pods for every ordinal (Parallel), with new
-    /// addresses; claims from the templates that outlive pods; pods beyond the replica count
-    /// removed; orphans adopted; RollingUpdate replaces outdated pods one at a time; status
-    /// reported.
+    /// The controllers and the kubelet for one step: StatefulSets make pods, the scheduler binds
+    /// them to nodes, the kubelet starts them after the start latency and reports readiness from
+    /// the server's liveness, pods on nodes down for longer than the eviction timeout are removed.
     pub fn run_statefulsets(&self) {
+        // Nothing to do when no object changed, no server started or stopped, and no timer of
+        // the kubelets or the node lifecycle is running.
+        let seen = (self.api.version(), self.redis.liveness_version());
+        if self.controllers_seen.get() == Some(seen) && !self.timers_pending() {
+            return;
+        }
         for statefulset in self.api.objects(ResourceType::StatefulSet) {
             if statefulset.pointer("/metadata/deletionTimestamp").is_some() {
                 continue;
@@ -186,6 +296,27 @@ impl World {
             self.run_statefulset(&statefulset);
         }
         // Pods whose StatefulSet is gone and that nothing adopted keep running (orphans).
+        self.schedule_pending_pods();
+        self.run_kubelets();
+        self.update_statefulset_statuses();
+        self.controllers_seen
+            .set(Some((self.api.version(), self.redis.liveness_version())));
+    }
+
+    /// Whether a kubelet or node-lifecycle timer may fire: a pod waiting to start or restart, a
+    /// node down (its pods are evicted after a timeout), a pod held down.
+    fn timers_pending(&self) -> bool {
+        let now = self.clock.now();
+        self.runtimes
+            .borrow()
+            .values()
+            .any(|runtime| runtime.ip.is_none() || runtime.restart_at.is_some())
+            || !self.node_down_since.borrow().is_empty()
+            || self
+                .held_down
+                .borrow()
+                .values()
+                .any(|until| *until + STEP_MILLISECONDS >= now)
     }
 
     fn run_statefulset(&self, statefulset: &Value) {
@@ -207,88 +338,54 @@ impl World {
             .pointer("/spec/template")
             .cloned()
             .unwrap_or(Value::Null);
-        let revision = format!("{name}-{}", &content_hash(&template.to_string())[..10]);
+        let revision = statefulset_revision(statefulset);
         let labels = template
             .pointer("/metadata/labels")
             .cloned()
             .unwrap_or(json!({}));
-        let setup_type = labels
-            .get("redis_setup_type")
-            .and_then(Value::as_str)
-            .unwrap_or("standalone");
-        let port = template
-            .pointer("/spec/containers/0/ports/0/containerPort")
-            .and_then(Value::as_u64)
-            .and_then(|port| u16::try_from(port).ok())
-            .unwrap_or(6379);
         let claim_templates: Vec<Value> = statefulset
             .pointer("/spec/volumeClaimTemplates")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let config_map_name = template
-            .pointer("/spec/volumes")
-            .and_then(Value::as_array)
-            .and_then(|volumes| {
-                volumes
-                    .iter()
-                    .find_map(|volume| volume.pointer("/configMap/name").and_then(Value::as_str))
-            })
-            .unwrap_or_default()
-            .to_owned();
-        let persistence = self
-            .api
-            .object(&ObjectRef::new(
-                ResourceType::ConfigMap,
-                &namespace,
-                &config_map_name,
-            ))
-            .and_then(|config| {
-                config
-                    .pointer("/data/server.conf")
-                    .and_then(Value::as_str)
-                    .map(|text| text.contains("appendonly yes"))
-            })
-            .unwrap_or(false);
-        let kind = match setup_type {
-            "cluster" => ServerKind::Cluster,
-            "sentinel" => ServerKind::Sentinel,
-            _ => ServerKind::Plain,
-        };
+        let launch = self.launch_settings(&namespace, &template, !claim_templates.is_empty());
+        let ordered_ready = statefulset
+            .pointer("/spec/podManagementPolicy")
+            .and_then(Value::as_str)
+            .is_none_or(|policy| policy == "OrderedReady");
         let on_delete = statefulset
             .pointer("/spec/updateStrategy/type")
             .and_then(Value::as_str)
             == Some("OnDelete");
-        let pods: BTreeMap<i64, Value> = self
-            .api
-            .objects(ResourceType::Pod)
-            .into_iter()
-            .filter(|pod| {
-                pod.pointer("/metadata/namespace").and_then(Value::as_str)
-                    == Some(namespace.as_str())
+        let partition = statefulset
+            .pointer("/spec/updateStrategy/rollingUpdate/partition")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let pods = self.pods_of(&namespace, &name);
+        let all_ready =
+            pods.len() == usize::try_from(replicas).unwrap_or(0) && pods.values().all(pod_is_ready);
+        // RollingUpdate replaces the highest outdated ordinal at or above the partition, one at a
+        // time, and only while every pod is Running and Ready.
+        let outdated = pods
+            .iter()
+            .rev()
+            .find(|(ordinal, pod)| {
+                **ordinal >= partition
+                    && **ordinal < replicas
+                    && pod
+                        .pointer("/metadata/labels/controller-revision-hash")
+                        .and_then(Value::as_str)
+                        != Some(revision.as_str())
             })
-            .filter_map(|pod| {
-                let pod_name = pod
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)?
-                    .to_owned();
-                let ordinal = pod_name.strip_prefix(&format!("{name}-"))?.parse().ok()?;
-                Some((ordinal, pod))
-            })
-            .collect();
-        let mut ready = 0;
-        let mut updated = 0;
-        let mut rolled = false;
+            .map(|(ordinal, _)| *ordinal);
         for (ordinal, pod) in &pods {
             let pod_reference =
                 ObjectRef::new(ResourceType::Pod, &namespace, &format!("{name}-{ordinal}"));
-            let ip = pod
-                .pointer("/status/podIP")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            if *ordinal >= replicas || pod.pointer("/metadata/deletionTimestamp").is_some() {
-                self.redis.stop(&ip);
+            if *ordinal >= replicas
+                || pod.pointer("/metadata/deletionTimestamp").is_some()
+                || (!on_delete && all_ready && outdated == Some(*ordinal))
+            {
+                self.stop_pod_server(pod);
                 let _ = self.api.remove_pod_now(&pod_reference);
                 continue;
             }
@@ -302,23 +399,16 @@ impl World {
                 adopted["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": uid, "controller": true}]);
                 let _ = self.api.update(adopted);
             }
-            let pod_revision = pod
-                .pointer("/metadata/labels/controller-revision-hash")
-                .and_then(Value::as_str);
-            if pod_revision == Some(revision.as_str()) {
-                updated += 1;
-            } else if !on_delete && !rolled {
-                // RollingUpdate: one outdated pod at a time is replaced.
-                rolled = true;
-                self.redis.stop(&ip);
-                let _ = self.api.remove_pod_now(&pod_reference);
-                continue;
-            }
-            ready += 1;
         }
         for ordinal in 0..replicas {
             if pods.contains_key(&ordinal) {
                 continue;
+            }
+            // OrderedReady creates an ordinal only once every lower one is Running and Ready.
+            if ordered_ready
+                && (0..ordinal).any(|lower| !pods.get(&lower).is_some_and(pod_is_ready))
+            {
+                break;
             }
             let pod_name = format!("{name}-{ordinal}");
             if self
@@ -345,11 +435,9 @@ impl World {
                 });
                 let _ = self.api.create(claim);
             }
-            let ip = self.new_address();
             let mut pod_labels = labels.clone();
             pod_labels["controller-revision-hash"] = json!(revision);
             pod_labels["statefulset.kubernetes.io/pod-name"] = json!(pod_name);
-            let now = redis_operator::ports::clock::rfc3339(self.clock.now());
             let pod = json!({
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {
@@ -357,31 +445,389 @@ impl World {
                     "annotations": template.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": uid, "controller": true}],
                 },
-                "spec": {"nodeName": format!("node-{}", ordinal % 3)},
-                "status": {"phase": "Running", "podIP": ip, "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]},
+                "spec": template.get("spec").cloned().unwrap_or(json!({})),
+                "status": {"phase": "Pending"},
             });
             if self.api.create(pod).is_ok() {
-                let keep = !claim_templates.is_empty();
-                self.redis
-                    .start(&pod_name, &ip, port, kind, keep && persistence, keep);
-                ready += 1;
-                updated += 1;
+                self.launches.borrow_mut().insert(
+                    ObjectRef::new(ResourceType::Pod, &namespace, &pod_name),
+                    launch.clone(),
+                );
             }
         }
-        if let Some(mut live) = self.api.object(&ObjectRef::new(
-            ResourceType::StatefulSet,
-            &namespace,
-            &name,
-        )) {
-            let status = json!({
-                "replicas": replicas, "readyReplicas": ready, "updatedReplicas": updated,
-                "currentRevision": revision, "updateRevision": revision,
-                "observedGeneration": live.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
-            });
-            if live.get("status") != Some(&status) {
-                live["status"] = status;
-                let _ = self.api.update(live);
+    }
+
+    /// How the kubelet runs the server of a pod from `template`: its port, what it runs, and
+    /// whether data and cluster identity survive a restart (a claim, and persistence configured).
+    fn launch_settings(&self, namespace: &str, template: &Value, has_claim: bool) -> Launch {
+        let setup_type = template
+            .pointer("/metadata/labels/redis_setup_type")
+            .and_then(Value::as_str)
+            .unwrap_or("standalone");
+        let port = template
+            .pointer("/spec/containers/0/ports/0/containerPort")
+            .and_then(Value::as_u64)
+            .and_then(|port| u16::try_from(port).ok())
+            .unwrap_or(6379);
+        let config_map_name = template
+            .pointer("/spec/volumes")
+            .and_then(Value::as_array)
+            .and_then(|volumes| {
+                volumes
+                    .iter()
+                    .find_map(|volume| volume.pointer("/configMap/name").and_then(Value::as_str))
+            })
+            .unwrap_or_default()
+            .to_owned();
+        let persistence = self
+            .api
+            .object(&ObjectRef::new(
+                ResourceType::ConfigMap,
+                namespace,
+                &config_map_name,
+            ))
+            .and_then(|config| {
+                config
+                    .pointer("/data/server.conf")
+                    .and_then(Value::as_str)
+                    .map(|text| text.contains("appendonly yes"))
+            })
+            .unwrap_or(false);
+        let kind = match setup_type {
+            "cluster" => ServerKind::Cluster,
+            "sentinel" => ServerKind::Sentinel,
+            _ => ServerKind::Plain,
+        };
+        Launch {
+            port,
+            kind,
+            keep_data: has_claim && persistence,
+            keep_identity: has_claim,
+        }
+    }
+
+    /// Pods of StatefulSet `name`, by ordinal.
+    fn pods_of(&self, namespace: &str, name: &str) -> BTreeMap<i64, Value> {
+        self.api
+            .objects(ResourceType::Pod)
+            .into_iter()
+            .filter(|pod| {
+                pod.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace)
+            })
+            .filter_map(|pod| {
+                let pod_name = pod
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)?
+                    .to_owned();
+                let ordinal = pod_name.strip_prefix(&format!("{name}-"))?.parse().ok()?;
+                Some((ordinal, pod))
+            })
+            .collect()
+    }
+
+    /// The scheduler: binds every pod without a node to the node [`choose_node`] picks.
+    fn schedule_pending_pods(&self) {
+        let pods = self.api.objects(ResourceType::Pod);
+        let mut placed: Vec<PlacedPod> = pods
+            .iter()
+            .filter_map(|pod| {
+                Some(PlacedPod {
+                    namespace: pod.pointer("/metadata/namespace")?.as_str()?.to_owned(),
+                    labels: serde_json::from_value(pod.pointer("/metadata/labels")?.clone())
+                        .ok()?,
+                    node: pod.pointer("/spec/nodeName")?.as_str()?.to_owned(),
+                })
+            })
+            .collect();
+        let nodes = self.nodes.borrow().clone();
+        for mut pod in pods {
+            if pod.pointer("/spec/nodeName").is_some() {
+                continue;
             }
+            let namespace = pod["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let labels: BTreeMap<String, String> =
+                serde_json::from_value(pod["metadata"]["labels"].clone()).unwrap_or_default();
+            let spec = pod.get("spec").cloned().unwrap_or(json!({}));
+            let candidate = PodToPlace {
+                namespace: &namespace,
+                labels: &labels,
+                spec: &spec,
+            };
+            let Some(node) = choose_node(&candidate, &nodes, &placed) else {
+                continue;
+            };
+            pod["spec"]["nodeName"] = json!(node);
+            if self.api.update(pod).is_ok() {
+                placed.push(PlacedPod {
+                    namespace,
+                    labels,
+                    node,
+                });
+            }
+        }
+    }
+
+    /// The kubelets: start bound pods after the start latency with a new address, restart a
+    /// crashed server, report readiness as the probe would (the server answers), stop the server
+    /// of a pod that is gone, and remove pods whose node has been down past the eviction timeout.
+    fn run_kubelets(&self) {
+        let now = self.clock.now();
+        let pods = self.api.objects(ResourceType::Pod);
+        let mut present = std::collections::BTreeSet::new();
+        for pod in pods {
+            let Some(reference) = ObjectRef::of(&pod) else {
+                continue;
+            };
+            let uid = pod["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            present.insert((reference.clone(), uid.clone()));
+            let Some(node_name) = pod.pointer("/spec/nodeName").and_then(Value::as_str) else {
+                continue;
+            };
+            let node = self
+                .nodes
+                .borrow()
+                .iter()
+                .find(|node| node.name == node_name)
+                .cloned();
+            let node_up = node.as_ref().is_some_and(|node| node.up);
+            let node_down_since = self.node_down_since.borrow().get(node_name).copied();
+            if let Some(since) = node_down_since
+                && !node_up
+                && now >= since + self.settings.borrow().node_eviction_timeout_milliseconds
+            {
+                self.stop_pod_server(&pod);
+                let _ = self.api.remove_pod_now(&reference);
+                continue;
+            }
+            let launch = self.launches.borrow().get(&reference).cloned();
+            let Some(launch) = launch else {
+                // Not started by these controllers (an object created by a test): leave it be.
+                continue;
+            };
+            let mut runtimes = self.runtimes.borrow_mut();
+            let runtime = runtimes
+                .entry((reference.clone(), uid.clone()))
+                .or_insert_with(|| PodRuntime {
+                    start_at: now + self.start_latency(),
+                    ip: None,
+                    restart_at: None,
+                });
+            let mut status_changed = false;
+            let mut next = pod.clone();
+            if node_up && runtime.ip.is_none() && now >= runtime.start_at {
+                let ip = self.new_address();
+                self.start_server(&reference.name, &ip, &launch);
+                runtime.ip = Some(ip.clone());
+                next["status"]["podIP"] = json!(ip);
+                next["status"]["phase"] = json!("Running");
+                status_changed = true;
+            }
+            if let Some(ip) = runtime.ip.clone() {
+                let alive = self.redis.server(&ip).is_some_and(|server| server.alive);
+                if !node_up && alive {
+                    self.redis.stop(&ip);
+                } else if node_up && !alive {
+                    // The container stopped (a crash, or the node came back): restart it after
+                    // the restart delay, at the same address.
+                    match runtime.restart_at {
+                        Some(at) if now >= at => {
+                            self.start_server(&reference.name, &ip, &launch);
+                            runtime.restart_at = None;
+                        }
+                        Some(_) => {}
+                        None => runtime.restart_at = Some(now + RESTART_DELAY_MILLISECONDS),
+                    }
+                }
+            }
+            let ready = node_up
+                && runtime
+                    .ip
+                    .as_ref()
+                    .and_then(|ip| self.redis.server(ip))
+                    .is_some_and(|server| server.alive);
+            if pod_is_ready(&pod) != ready {
+                next["status"]["conditions"] = json!([{
+                    "type": "Ready", "status": if ready { "True" } else { "False" },
+                    "lastTransitionTime": redis_operator::ports::clock::rfc3339(now),
+                }]);
+                status_changed = true;
+            }
+            drop(runtimes);
+            if status_changed {
+                let _ = self.api.update(next);
+            }
+        }
+        // Servers of pods that are gone stop.
+        let gone: Vec<((ObjectRef, String), PodRuntime)> = self
+            .runtimes
+            .borrow()
+            .iter()
+            .filter(|(key, _)| !present.contains(*key))
+            .map(|(key, runtime)| (key.clone(), runtime.clone()))
+            .collect();
+        for (key, runtime) in gone {
+            if let Some(ip) = &runtime.ip {
+                self.redis.stop(ip);
+            }
+            self.runtimes.borrow_mut().remove(&key);
+        }
+    }
+
+    fn update_statefulset_statuses(&self) {
+        for statefulset in self.api.objects(ResourceType::StatefulSet) {
+            let namespace = statefulset["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default();
+            let name = statefulset["metadata"]["name"].as_str().unwrap_or_default();
+            let replicas = statefulset
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let revision = statefulset_revision(&statefulset);
+            let pods = self.pods_of(namespace, name);
+            let in_range = || pods.iter().filter(|(ordinal, _)| **ordinal < replicas);
+            let ready = in_range().filter(|(_, pod)| pod_is_ready(pod)).count();
+            let updated = in_range()
+                .filter(|(_, pod)| {
+                    pod.pointer("/metadata/labels/controller-revision-hash")
+                        .and_then(Value::as_str)
+                        == Some(revision.as_str())
+                })
+                .count();
+            let status = json!({
+                "replicas": pods.len(), "readyReplicas": ready, "updatedReplicas": updated,
+                "currentRevision": revision, "updateRevision": revision,
+                "observedGeneration": statefulset.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+            });
+            if statefulset.get("status") != Some(&status) {
+                let mut next = statefulset.clone();
+                next["status"] = status;
+                let _ = self.api.update(next);
+            }
+        }
+    }
+
+    fn start_server(&self, pod: &str, ip: &str, launch: &Launch) {
+        self.redis.start(
+            pod,
+            ip,
+            launch.port,
+            launch.kind,
+            launch.keep_data,
+            launch.keep_identity,
+        );
+    }
+
+    fn stop_pod_server(&self, pod: &Value) {
+        if let Some(ip) = pod.pointer("/status/podIP").and_then(Value::as_str) {
+            self.redis.stop(ip);
+        }
+    }
+
+    /// A start latency drawn from the settings' range.
+    fn start_latency(&self) -> Milliseconds {
+        let settings = self.settings.borrow();
+        let spread = settings
+            .maximum_start_latency_milliseconds
+            .saturating_sub(settings.minimum_start_latency_milliseconds);
+        let jitter = if spread == 0 {
+            0
+        } else {
+            self.random.next_below(spread / STEP_MILLISECONDS + 1) * STEP_MILLISECONDS
+        };
+        settings.minimum_start_latency_milliseconds + jitter
+    }
+
+    /// The nodes.
+    pub fn nodes(&self) -> Vec<Node> {
+        self.nodes.borrow().clone()
+    }
+
+    /// Replaces the nodes (before pods are scheduled).
+    pub fn set_nodes(&self, nodes: Vec<Node>) {
+        self.controllers_seen.set(None);
+        *self.nodes.borrow_mut() = nodes;
+    }
+
+    /// Crashes a node: every server on it stops, its pods turn unready, and after the eviction
+    /// timeout they are removed and recreated elsewhere. Returns false for an unknown node.
+    pub fn crash_node(&self, name: &str) -> bool {
+        let known = self.with_node(name, |node| node.up = false);
+        if known {
+            self.node_down_since
+                .borrow_mut()
+                .insert(name.to_owned(), self.clock.now());
+            for pod in self.pods_on(name) {
+                self.stop_pod_server(&pod);
+            }
+        }
+        known
+    }
+
+    /// Brings a crashed node back: its remaining pods restart their containers.
+    pub fn recover_node(&self, name: &str) -> bool {
+        self.node_down_since.borrow_mut().remove(name);
+        self.with_node(name, |node| node.up = true)
+    }
+
+    /// Marks a node unschedulable (or schedulable again).
+    pub fn cordon_node(&self, name: &str, cordoned: bool) -> bool {
+        self.with_node(name, |node| node.cordoned = cordoned)
+    }
+
+    /// One round of `kubectl drain`: cordons the node and asks the Eviction API to evict every
+    /// pod on it. Returns the pods still on the node (evictions refused by a disruption budget
+    /// are retried at the next round).
+    pub fn drain_node_round(&self, name: &str) -> Vec<String> {
+        self.cordon_node(name, true);
+        let mut remaining = Vec::new();
+        for pod in self.pods_on(name) {
+            let Some(reference) = ObjectRef::of(&pod) else {
+                continue;
+            };
+            if self.api.evict_now(&reference).is_err() {
+                remaining.push(reference.name.clone());
+            }
+        }
+        remaining
+    }
+
+    fn with_node(&self, name: &str, change: impl FnOnce(&mut Node)) -> bool {
+        self.controllers_seen.set(None);
+        let mut nodes = self.nodes.borrow_mut();
+        match nodes.iter_mut().find(|node| node.name == name) {
+            Some(node) => {
+                change(node);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The pods bound to `node`.
+    pub fn pods_on(&self, node: &str) -> Vec<Value> {
+        self.api
+            .objects(ResourceType::Pod)
+            .into_iter()
+            .filter(|pod| pod.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+            .collect()
+    }
+
+    /// Crashes the server process of a pod; the kubelet restarts it at the same address.
+    pub fn crash_process(&self, namespace: &str, name: &str) -> bool {
+        let reference = ObjectRef::new(ResourceType::Pod, namespace, name);
+        match self.api.object(&reference) {
+            Some(pod) if pod.pointer("/status/podIP").is_some() => {
+                self.stop_pod_server(&pod);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -420,6 +866,9 @@ impl World {
             let key = format!("{prefix}:{index}");
             let value = format!("value-{index}-{}", self.clock.now());
             if self.redis.client_write(entry, &key, &value) {
+                self.acknowledged_at
+                    .borrow_mut()
+                    .insert(key.clone(), self.clock.now());
                 self.acknowledged.borrow_mut().insert(key, value);
                 acknowledged += 1;
             }

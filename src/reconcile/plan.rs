@@ -280,33 +280,24 @@ fn plan_valid(
     let previous_status = resource.get("status").filter(|status| !status.is_null());
     let mut rejections = active_rejections(&desired, recorded_rejections(previous_status));
     let mut writes_pending = !requests.is_empty();
-    for rejection in input.new_rejections {
-        let is_statefulset = rejection
+    let is_statefulset = |rejection: &RejectedUpdate| {
+        rejection
             .object
-            .starts_with(ResourceType::StatefulSet.kind());
-        if recreate && is_statefulset {
-            if let Some(object) = desired
-                .objects
-                .iter()
-                .filter_map(ObjectRef::of)
-                .find(|reference| describe(reference) == rejection.object)
-            {
-                requests.push(Request::Delete {
-                    object: object.clone(),
-                    propagation: Propagation::Orphan,
-                });
-                requests.push(event(
-                    input,
-                    EventType::Normal,
-                    "StatefulSetRecreated",
-                    format!(
-                        "recreating {} because the API server rejected its update ({}); its pods are orphaned and keep serving until the new StatefulSet adopts them",
-                        describe(&object),
-                        rejection.message
-                    ),
-                ));
-                writes_pending = true;
-            }
+            .starts_with(ResourceType::StatefulSet.kind())
+    };
+    // With the annotation, a StatefulSet whose update was rejected is recreated: on the reconcile
+    // that sees the rejection, or on the first one after the annotation is set.
+    let mut to_recreate: Vec<RejectedUpdate> = Vec::new();
+    if recreate {
+        let (statefulsets, others): (Vec<_>, Vec<_>) = rejections
+            .into_iter()
+            .partition(|rejection| is_statefulset(rejection));
+        rejections = others;
+        to_recreate = statefulsets;
+    }
+    for rejection in input.new_rejections {
+        if recreate && is_statefulset(rejection) {
+            to_recreate.push(rejection.clone());
         } else {
             requests.push(event(
                 input,
@@ -316,7 +307,7 @@ fn plan_valid(
                     "the API server rejected the update of {}: {}{}",
                     rejection.object,
                     rejection.message,
-                    if is_statefulset {
+                    if is_statefulset(rejection) {
                         format!("; set the annotation {RECREATE_STATEFULSET_ANNOTATION}: \"true\" to let the operator recreate it without stopping its pods")
                     } else {
                         String::new()
@@ -327,12 +318,35 @@ fn plan_valid(
             rejections.push(rejection.clone());
         }
     }
-    let recreating: BTreeSet<String> = input
-        .new_rejections
-        .iter()
-        .filter(|_| recreate)
-        .map(|rejection| rejection.object.clone())
-        .collect();
+    let mut recreating: BTreeSet<String> = BTreeSet::new();
+    for rejection in &to_recreate {
+        let Some(object) = desired
+            .objects
+            .iter()
+            .filter_map(ObjectRef::of)
+            .find(|reference| describe(reference) == rejection.object)
+        else {
+            continue;
+        };
+        if !recreating.insert(rejection.object.clone()) {
+            continue;
+        }
+        requests.push(Request::Delete {
+            object: object.clone(),
+            propagation: Propagation::Orphan,
+        });
+        requests.push(event(
+            input,
+            EventType::Normal,
+            "StatefulSetRecreated",
+            format!(
+                "recreating {} because the API server rejected its update ({}); its pods are orphaned and keep serving until the new StatefulSet adopts them",
+                describe(&object),
+                rejection.message
+            ),
+        ));
+        writes_pending = true;
+    }
     for object in &desired.objects {
         let object = with_applied_hash(object.clone());
         let Some(reference) = ObjectRef::of(&object) else {

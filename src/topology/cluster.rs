@@ -118,6 +118,40 @@ impl Member<'_> {
         }
     }
 
+    /// Whether this member is a master owning `slot`; reads the ranges instead of expanding them,
+    /// as it is asked once per slot of every migration batch.
+    fn owns(&self, slot: u16) -> bool {
+        self.myself.is_master()
+            && self
+                .myself
+                .slots
+                .iter()
+                .any(|(start, end)| *start <= slot && slot <= *end)
+    }
+
+    /// How many slots this master owns (CLUSTER NODES never lists a slot twice).
+    fn owned_count(&self) -> usize {
+        if !self.myself.is_master() {
+            return 0;
+        }
+        self.myself
+            .slots
+            .iter()
+            .filter(|(start, end)| start <= end && *start < 16384)
+            .map(|(start, end)| usize::from(*end.min(&16383) - start) + 1)
+            .sum()
+    }
+
+    /// Whether this member is a master owning at least one slot.
+    fn owns_any(&self) -> bool {
+        self.myself.is_master()
+            && self
+                .myself
+                .slots
+                .iter()
+                .any(|(start, end)| start <= end && *start < 16384)
+    }
+
     fn is_empty_master(&self) -> bool {
         self.myself.is_master() && self.myself.slots.is_empty() && self.keys() == 0
     }
@@ -181,7 +215,7 @@ fn hold_for_departing(input: &ClusterInput<'_>, members: &[Member<'_>]) -> BTree
     let mut hold = BTreeMap::new();
     let staying: Vec<&Member<'_>> = members.iter().filter(|member| !member.departing).collect();
     for departing in members.iter().filter(|member| member.departing) {
-        let still_needed = !departing.owned().is_empty()
+        let still_needed = departing.owns_any()
             || departing.keys() > 0
             || staying
                 .iter()
@@ -283,8 +317,8 @@ fn seed<'a, 'b>(members: &'b [Member<'a>]) -> Option<&'b Member<'a>> {
         .iter()
         .filter(|member| !member.departing)
         .max_by(|left, right| {
-            (left.owned().len(), std::cmp::Reverse(&left.view.pod.name))
-                .cmp(&(right.owned().len(), std::cmp::Reverse(&right.view.pod.name)))
+            (left.owned_count(), std::cmp::Reverse(&left.view.pod.name))
+                .cmp(&(right.owned_count(), std::cmp::Reverse(&right.view.pod.name)))
         })
 }
 
@@ -383,8 +417,8 @@ fn step_bootstrap(input: &ClusterInput<'_>, members: &[Member<'_>]) -> ClusterPl
 /// stopped: markers already in place are not set again, a slot the target already owns is not
 /// imported again, and the keys always move before the ownership changes.
 fn migration_steps(slot: u16, source: &Member<'_>, target: &Member<'_>) -> Vec<RedisStep> {
-    let target_owns = target.owned().contains(&slot);
-    let source_owns = source.owned().contains(&slot);
+    let target_owns = target.owns(slot);
+    let source_owns = source.owns(slot);
     let mut steps = Vec::new();
     let importing = target
         .myself
@@ -448,7 +482,7 @@ fn step_finish_migrations(members: &[Member<'_>]) -> Option<ClusterPlan> {
             }
             match by_id.get(peer.as_str()) {
                 // The source still owns the slot: finish the move from the top.
-                Some(source) if source.owned().contains(slot) => {
+                Some(source) if source.owns(*slot) => {
                     steps.extend(migration_steps(*slot, source, member));
                 }
                 // The source already gave the slot away (or is gone): close the import on the node
@@ -598,9 +632,8 @@ fn slot_targets(input: &ClusterInput<'_>, members: &[Member<'_>]) -> BTreeSet<No
         .collect();
     holders.sort_by(|left, right| {
         right
-            .owned()
-            .len()
-            .cmp(&left.owned().len())
+            .owned_count()
+            .cmp(&left.owned_count())
             .then(left.view.pod.name.cmp(&right.view.pod.name))
     });
     let wanted = usize::try_from(input.shards).unwrap_or(0);
@@ -658,7 +691,7 @@ fn step_replicas(
             let master_departing_and_empty = members
                 .iter()
                 .find(|candidate| candidate.id() == master)
-                .is_none_or(|candidate| candidate.departing && candidate.owned().is_empty());
+                .is_none_or(|candidate| candidate.departing && !candidate.owns_any());
             let master_is_target = targets.contains(master);
             if master_departing_and_empty && !master_is_target {
                 free.push(member);
@@ -780,7 +813,7 @@ fn step_rebalance(
 fn step_forget_departing(members: &[Member<'_>]) -> Option<ClusterPlan> {
     let mut steps = Vec::new();
     for departing in members.iter().filter(|member| member.departing) {
-        if !departing.owned().is_empty() || departing.keys() > 0 {
+        if departing.owns_any() || departing.keys() > 0 {
             return Some(plan_with(
                 ClusterPhase::Bootstrap,
                 format!(

@@ -1,16 +1,44 @@
 //! `redis-sim`: runs the operator in the deterministic simulated cluster.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use redis_operator_sim::apply::{DEFAULT_TIME_LIMIT_SECONDS, apply};
+use redis_operator_sim::run::{block_on, explore, run};
+use redis_operator_sim::scenario::Scenario;
 
 const USAGE: &str = "\
 usage: redis-sim apply [--time-limit SECONDS] CR.yaml...
+       redis-sim run SCENARIO.yaml [--seed N] [--json]
+       redis-sim explore SCENARIO.yaml [--seeds N] [--first-seed N]
 
   apply    applies the manifests (CRs with their Secrets and ConfigMaps) to a fresh simulated
            cluster, runs the operator until every CR is Ready and nothing changes, and prints the
            timeline; exits 1 when it does not converge or an oracle is violated
+  run      plays a scenario (docs/scenarios.md) from a seed (default 0) and prints its timeline
+           and summary (JSON lines with --json); exits 1 on any oracle violation
+  explore  plays a scenario under N seeds (default 100) and prints the seeds that violate an
+           oracle, to replay with `run --seed`; exits 1 when any does
 ";
+
+fn usage_error(message: &str) -> ExitCode {
+    eprint!("redis-sim: {message}\n{USAGE}");
+    ExitCode::from(2)
+}
+
+fn number(words: &mut std::slice::Iter<'_, String>, flag: &str) -> Result<u64, ExitCode> {
+    words
+        .next()
+        .and_then(|value| value.parse().ok())
+        .ok_or_else(|| usage_error(&format!("{flag} needs a whole number")))
+}
+
+fn read_scenario(path: &str) -> Result<Scenario, ExitCode> {
+    Scenario::read(Path::new(path)).map_err(|error| {
+        eprintln!("redis-sim: {error}");
+        ExitCode::from(1)
+    })
+}
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -18,29 +46,34 @@ fn main() -> ExitCode {
         eprint!("{USAGE}");
         return ExitCode::from(2);
     };
-    if command != "apply" {
-        eprint!("redis-sim: unknown command {command:?}\n{USAGE}");
-        return ExitCode::from(2);
-    }
+    let outcome = match command.as_str() {
+        "apply" => apply_command(rest),
+        "run" => run_command(rest),
+        "explore" => explore_command(rest),
+        "--help" | "-h" | "help" => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(usage_error(&format!("unknown command {other:?}"))),
+    };
+    outcome.unwrap_or_else(|code| code)
+}
+
+fn apply_command(rest: &[String]) -> Result<ExitCode, ExitCode> {
     let mut time_limit = DEFAULT_TIME_LIMIT_SECONDS;
     let mut files = Vec::new();
     let mut words = rest.iter();
     while let Some(word) = words.next() {
         if word == "--time-limit" {
-            match words.next().and_then(|value| value.parse().ok()) {
-                Some(seconds) => time_limit = seconds,
-                None => {
-                    eprint!("redis-sim: --time-limit needs a number of seconds\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            }
+            time_limit = number(&mut words, "--time-limit")?;
+        } else if word.starts_with("--") {
+            return Err(usage_error(&format!("apply: unknown flag {word:?}")));
         } else {
             files.push(word.clone());
         }
     }
     if files.is_empty() {
-        eprint!("redis-sim: apply needs at least one file\n{USAGE}");
-        return ExitCode::from(2);
+        return Err(usage_error("apply needs at least one file"));
     }
     let mut documents = Vec::new();
     for file in &files {
@@ -48,27 +81,112 @@ fn main() -> ExitCode {
             Ok(text) => documents.push((file.clone(), text)),
             Err(error) => {
                 eprintln!("redis-sim: failed to read {file}: {error}");
-                return ExitCode::from(1);
+                return Err(ExitCode::from(1));
             }
         }
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("redis-sim: failed to start the runtime: {error}");
-            return ExitCode::from(1);
-        }
+    let Some(report) = block_on(apply(&documents, time_limit)) else {
+        eprintln!("redis-sim: failed to start the runtime");
+        return Err(ExitCode::from(1));
     };
-    let report = runtime.block_on(apply(&documents, time_limit));
     for line in &report.lines {
         println!("{line}");
     }
-    if report.success {
+    Ok(if report.success {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+fn run_command(rest: &[String]) -> Result<ExitCode, ExitCode> {
+    let mut seed = 0;
+    let mut json = false;
+    let mut file = None;
+    let mut words = rest.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "--seed" => seed = number(&mut words, "--seed")?,
+            "--json" => json = true,
+            flag if flag.starts_with("--") => {
+                return Err(usage_error(&format!("run: unknown flag {flag:?}")));
+            }
+            path if file.is_none() => file = Some(path.to_owned()),
+            extra => {
+                return Err(usage_error(&format!(
+                    "run takes one scenario, got also {extra:?}"
+                )));
+            }
+        }
     }
+    let Some(file) = file else {
+        return Err(usage_error("run needs a scenario file"));
+    };
+    let scenario = read_scenario(&file)?;
+    let Some(report) = block_on(run(&scenario, seed)) else {
+        eprintln!("redis-sim: failed to start the runtime");
+        return Err(ExitCode::from(1));
+    };
+    if json {
+        print!("{}", report.json_lines());
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(if report.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn explore_command(rest: &[String]) -> Result<ExitCode, ExitCode> {
+    let mut seeds = 100;
+    let mut first = 0;
+    let mut file = None;
+    let mut words = rest.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "--seeds" => seeds = number(&mut words, "--seeds")?,
+            "--first-seed" => first = number(&mut words, "--first-seed")?,
+            flag if flag.starts_with("--") => {
+                return Err(usage_error(&format!("explore: unknown flag {flag:?}")));
+            }
+            path if file.is_none() => file = Some(path.to_owned()),
+            extra => {
+                return Err(usage_error(&format!(
+                    "explore takes one scenario, got also {extra:?}"
+                )));
+            }
+        }
+    }
+    let Some(file) = file else {
+        return Err(usage_error("explore needs a scenario file"));
+    };
+    let scenario = read_scenario(&file)?;
+    let started = std::time::Instant::now();
+    let (failed, ran) = explore(&scenario, first..first.saturating_add(seeds));
+    let elapsed = started.elapsed().as_secs_f64();
+    for report in &failed {
+        for failure in &report.failures {
+            println!(
+                "seed {}: step {} at {} ms: {}: {}",
+                report.seed,
+                failure.step,
+                failure.time,
+                failure.violation.oracle,
+                failure.violation.message
+            );
+        }
+        println!("  replay: redis-sim run {file} --seed {}", report.seed);
+    }
+    println!(
+        "{}: {ran} seeds from {first}, {} violated an oracle, {elapsed:.1} s wall",
+        scenario.name,
+        failed.len()
+    );
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

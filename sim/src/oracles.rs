@@ -1,0 +1,500 @@
+//! The oracles: properties checked while a scenario runs. Safety oracles run after every
+//! reconcile round (no destructive command on a node holding keys, no empty master over data, no
+//! bare delete of a ready pod, no eviction beyond a disruption budget, no rejected write retried
+//! unchanged); state oracles run once the cluster has converged (the `-master` Service and
+//! `status.masterNode` name the real master, slots owned exactly once and balanced, every master
+//! has its replicas, sentinels agree, no acknowledged write lost outside a fault's window).
+//!
+//! Oracles only read the world; they never change it.
+
+use std::collections::BTreeMap;
+
+use redis_operator::api::Kind;
+use redis_operator::ports::clock::Milliseconds;
+use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
+use serde_json::Value;
+
+use crate::redis::{Server, ServerKind};
+use crate::world::{World, pod_is_ready};
+
+/// Commands that wipe a node's data or cluster state.
+const DESTRUCTIVE_COMMANDS: [&str; 3] = ["CLUSTER RESET", "FLUSHALL", "FLUSHDB"];
+
+/// Milliseconds before a fault in which acknowledged writes may be lost: Redis replicates
+/// asynchronously and the fake applies replication once per step.
+pub const REPLICATION_WINDOW_MILLISECONDS: Milliseconds = 2000;
+
+/// One oracle that did not hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The oracle's name.
+    pub oracle: &'static str,
+    /// What was seen.
+    pub message: String,
+}
+
+impl Violation {
+    fn new(oracle: &'static str, message: String) -> Violation {
+        Violation { oracle, message }
+    }
+}
+
+/// What the safety oracles remember between rounds.
+#[derive(Clone, Debug, Default)]
+pub struct SafetyMonitor {
+    seen_commands: usize,
+    seen_writes: usize,
+    rejected: BTreeMap<(String, ObjectRef, String), usize>,
+    generations: BTreeMap<ObjectRef, Value>,
+    pods_before: BTreeMap<ObjectRef, (BTreeMap<String, String>, bool)>,
+    pods_version: Option<u64>,
+}
+
+fn labels_of(object: &Value, pointer: &str) -> BTreeMap<String, String> {
+    object
+        .pointer(pointer)
+        .cloned()
+        .and_then(|labels| serde_json::from_value(labels).ok())
+        .unwrap_or_default()
+}
+
+impl SafetyMonitor {
+    /// Notes what is true before the operator acts.
+    pub fn before_round(&mut self, world: &World) {
+        let version = world.api.version();
+        if self.pods_version == Some(version) {
+            return;
+        }
+        self.pods_version = Some(version);
+        self.pods_before = world
+            .objects(ResourceType::Pod)
+            .iter()
+            .filter_map(|pod| {
+                Some((
+                    ObjectRef::of(pod)?,
+                    (labels_of(pod, "/metadata/labels"), pod_is_ready(pod)),
+                ))
+            })
+            .collect();
+    }
+
+    /// Checks what the operator did in the round since [`SafetyMonitor::before_round`].
+    pub fn after_round(&mut self, world: &World) -> Vec<Violation> {
+        let mut violations = Vec::new();
+        let commands = world.redis.commands_since(self.seen_commands);
+        self.seen_commands += commands.len();
+        for record in &commands {
+            if DESTRUCTIVE_COMMANDS.contains(&record.command) && record.keys_held > 0 {
+                violations.push(Violation::new(
+                    "no destructive command on a node holding keys",
+                    format!(
+                        "{} sent to {} holding {} keys",
+                        record.command, record.pod, record.keys_held
+                    ),
+                ));
+            }
+            if record.master_keys == Some(0) && record.keys_held > 0 {
+                violations.push(Violation::new(
+                    "no empty master over data",
+                    format!(
+                        "REPLICAOF made {} (holding {} keys) follow a master holding none",
+                        record.pod, record.keys_held
+                    ),
+                ));
+            }
+        }
+        // A spec change resets what counts as "the same" rejected write.
+        let generations: BTreeMap<ObjectRef, Value> = [
+            ResourceType::Redis,
+            ResourceType::RedisReplication,
+            ResourceType::RedisSentinel,
+            ResourceType::RedisCluster,
+        ]
+        .into_iter()
+        .flat_map(|resource| world.objects(resource))
+        .filter_map(|object| {
+            Some((
+                ObjectRef::of(&object)?,
+                object
+                    .pointer("/metadata/generation")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            ))
+        })
+        .collect();
+        if generations != self.generations {
+            self.rejected.clear();
+            self.generations = generations;
+        }
+        let writes = world.api.writes_since(self.seen_writes);
+        self.seen_writes += writes.len();
+        let mut evicted: Vec<ObjectRef> = Vec::new();
+        for write in &writes {
+            match (&write.error, write.verb) {
+                (Some(ApiError::Invalid { message, .. }), verb) => {
+                    let key = (verb.to_owned(), write.object.clone(), message.clone());
+                    let count = self.rejected.entry(key).or_insert(0);
+                    *count += 1;
+                    if *count > 1 {
+                        violations.push(Violation::new(
+                            "no rejected write retried unchanged",
+                            format!(
+                                "{verb} of {} rejected {} times with: {message}",
+                                write.object, count
+                            ),
+                        ));
+                    }
+                }
+                (None, "delete")
+                    if write.object.resource == ResourceType::Pod
+                        && self
+                            .pods_before
+                            .get(&write.object)
+                            .is_some_and(|(_, ready)| *ready) =>
+                {
+                    violations.push(Violation::new(
+                        "no bare delete of a ready pod",
+                        format!("the operator deleted ready pod {}", write.object),
+                    ));
+                }
+                (None, "evict") => evicted.push(write.object.clone()),
+                _ => {}
+            }
+        }
+        if !evicted.is_empty() {
+            violations.extend(self.check_budgets(world, &evicted));
+        }
+        violations
+    }
+
+    /// Every budget covering an evicted pod allowed all of this round's evictions together.
+    fn check_budgets(&self, world: &World, evicted: &[ObjectRef]) -> Vec<Violation> {
+        let mut violations = Vec::new();
+        for budget in world.objects(ResourceType::PodDisruptionBudget) {
+            let namespace = budget["metadata"]["namespace"].as_str().unwrap_or_default();
+            let selector = labels_of(&budget, "/spec/selector/matchLabels");
+            let covered: Vec<(&ObjectRef, bool)> = self
+                .pods_before
+                .iter()
+                .filter(|(pod, (labels, _))| {
+                    pod.namespace == namespace
+                        && !selector.is_empty()
+                        && selector
+                            .iter()
+                            .all(|(key, value)| labels.get(key) == Some(value))
+                })
+                .map(|(pod, (_, ready))| (pod, *ready))
+                .collect();
+            let evicted_here = covered
+                .iter()
+                .filter(|(pod, ready)| *ready && evicted.contains(pod))
+                .count();
+            let ready_before = covered.iter().filter(|(_, ready)| *ready).count();
+            let minimum_available = match (
+                budget.pointer("/spec/minAvailable").and_then(Value::as_u64),
+                budget
+                    .pointer("/spec/maxUnavailable")
+                    .and_then(Value::as_u64),
+            ) {
+                (Some(minimum), _) => usize::try_from(minimum).unwrap_or(usize::MAX),
+                (None, Some(maximum)) => covered
+                    .len()
+                    .saturating_sub(usize::try_from(maximum).unwrap_or(0)),
+                (None, None) => continue,
+            };
+            if evicted_here > 0 && ready_before.saturating_sub(evicted_here) < minimum_available {
+                violations.push(Violation::new(
+                    "no eviction beyond a disruption budget",
+                    format!(
+                        "{ready_before} ready pods under {namespace}/{} and {evicted_here} evicted in one round, below {minimum_available} required",
+                        budget["metadata"]["name"].as_str().unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        violations
+    }
+}
+
+/// The servers of a CR's pods (`<name>-...`), alive or not.
+pub fn servers_of<'a>(servers: &'a [Server], target: &ObjectRef) -> Vec<&'a Server> {
+    let prefix = format!("{}-", target.name);
+    servers
+        .iter()
+        .filter(|server| server.pod.starts_with(&prefix))
+        .collect()
+}
+
+fn is_master(server: &Server) -> bool {
+    server.alive
+        && server.master.is_none()
+        && server.cluster_master_id().is_none()
+        && server.kind != ServerKind::Sentinel
+}
+
+/// The pods of a CR whose servers are masters now.
+pub fn masters_of(world: &World, target: &ObjectRef) -> Vec<String> {
+    let servers = world.redis.servers();
+    let mut masters: Vec<String> = servers_of(&servers, target)
+        .into_iter()
+        .filter(|server| is_master(server))
+        .filter(|server| server.kind == ServerKind::Plain || !server.slots.is_empty())
+        .map(|server| server.pod.clone())
+        .collect();
+    masters.sort();
+    masters
+}
+
+fn spec_number(object: &Value, pointer: &str) -> Option<usize> {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_u64)
+        .and_then(|number| usize::try_from(number).ok())
+}
+
+/// The state oracles, for a converged cluster.
+pub fn check_converged(world: &World, targets: &[(Kind, ObjectRef)]) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let servers = world.redis.servers();
+    for (kind, target) in targets {
+        let Some(object) = world.api.object(target) else {
+            continue;
+        };
+        match kind {
+            Kind::RedisReplication => {
+                check_replication(world, &servers, target, &object, &mut violations)
+            }
+            Kind::RedisCluster => check_cluster(&servers, target, &object, &mut violations),
+            Kind::RedisSentinel => {
+                check_sentinels(world, &servers, target, &object, &mut violations)
+            }
+            Kind::Redis => {}
+        }
+    }
+    violations
+}
+
+fn check_replication(
+    world: &World,
+    servers: &[Server],
+    target: &ObjectRef,
+    object: &Value,
+    violations: &mut Vec<Violation>,
+) {
+    let masters = masters_of(world, target);
+    let selected = world.pods_selected_by(&ObjectRef::new(
+        ResourceType::Service,
+        &target.namespace,
+        &format!("{}-master", target.name),
+    ));
+    if masters.len() != 1 || selected != masters {
+        violations.push(Violation::new(
+            "the -master Service selects exactly the real master",
+            format!(
+                "{target}: the -master Service selects {selected:?} but the masters are {masters:?}"
+            ),
+        ));
+    }
+    let status_master = object.pointer("/status/masterNode").and_then(Value::as_str);
+    if masters.len() == 1 && status_master != masters.first().map(String::as_str) {
+        violations.push(Violation::new(
+            "status.masterNode names the real master",
+            format!(
+                "{target}: status.masterNode is {status_master:?} but the master is {masters:?}"
+            ),
+        ));
+    }
+    let size = spec_number(object, "/spec/clusterSize").unwrap_or(1);
+    if let Some(master) = masters.first() {
+        let master_ip = servers
+            .iter()
+            .find(|server| &server.pod == master)
+            .map(|server| server.ip.clone())
+            .unwrap_or_default();
+        let following = servers_of(servers, target)
+            .into_iter()
+            .filter(|server| {
+                server.alive
+                    && server
+                        .master
+                        .as_ref()
+                        .is_some_and(|(ip, _)| *ip == master_ip)
+            })
+            .count();
+        if following + 1 < size {
+            violations.push(Violation::new(
+                "every master has its replicas",
+                format!(
+                    "{target}: {following} replicas follow {master}, expected {}",
+                    size - 1
+                ),
+            ));
+        }
+    }
+}
+
+fn check_cluster(
+    servers: &[Server],
+    target: &ObjectRef,
+    object: &Value,
+    violations: &mut Vec<Violation>,
+) {
+    let mine = servers_of(servers, target);
+    let masters: Vec<&&Server> = mine
+        .iter()
+        .filter(|server| {
+            is_master(server) && server.kind == ServerKind::Cluster && !server.slots.is_empty()
+        })
+        .collect();
+    let mut owners = vec![0u8; 16384];
+    for server in &masters {
+        for slot in server.slots.iter() {
+            if let Some(count) = owners.get_mut(usize::from(slot)) {
+                *count = count.saturating_add(1);
+            }
+        }
+    }
+    let wrong = owners.iter().filter(|count| **count != 1).count();
+    if wrong > 0 {
+        violations.push(Violation::new(
+            "every slot is owned exactly once",
+            format!("{target}: {wrong} slots are not owned exactly once"),
+        ));
+    }
+    let leaders = spec_number(object, "/spec/redisLeader/replicas")
+        .or_else(|| spec_number(object, "/spec/clusterSize"))
+        .unwrap_or(3);
+    if masters.len() != leaders {
+        violations.push(Violation::new(
+            "the cluster has the requested shards",
+            format!(
+                "{target}: {} masters hold slots, {leaders} requested",
+                masters.len()
+            ),
+        ));
+    }
+    let counts: Vec<usize> = masters.iter().map(|server| server.slots.len()).collect();
+    if let (Some(most), Some(least)) = (counts.iter().max(), counts.iter().min())
+        && most - least > 1
+    {
+        violations.push(Violation::new(
+            "slots are balanced",
+            format!("{target}: masters own between {least} and {most} slots"),
+        ));
+    }
+    let followers = spec_number(object, "/spec/redisFollower/replicas")
+        .or_else(|| spec_number(object, "/spec/clusterSize"))
+        .unwrap_or(leaders);
+    let per_master = followers.checked_div(leaders).unwrap_or(0);
+    for master in &masters {
+        let replicas = mine
+            .iter()
+            .filter(|server| {
+                server.alive && server.cluster_master_id() == Some(master.node_id.as_str())
+            })
+            .count();
+        if replicas < per_master {
+            violations.push(Violation::new(
+                "every master has its replicas",
+                format!(
+                    "{target}: {} has {replicas} replicas, expected {per_master}",
+                    master.pod
+                ),
+            ));
+        }
+    }
+}
+
+fn check_sentinels(
+    world: &World,
+    servers: &[Server],
+    target: &ObjectRef,
+    object: &Value,
+    violations: &mut Vec<Violation>,
+) {
+    let Some(replication) = object
+        .pointer("/spec/redisSentinelConfig/redisReplicationName")
+        .and_then(Value::as_str)
+    else {
+        return;
+    };
+    let replication = ObjectRef::new(
+        ResourceType::RedisReplication,
+        &target.namespace,
+        replication,
+    );
+    let masters = masters_of(world, &replication);
+    let [master] = masters.as_slice() else {
+        return;
+    };
+    let Some(master_ip) = servers
+        .iter()
+        .find(|server| &server.pod == master)
+        .map(|server| server.ip.clone())
+    else {
+        return;
+    };
+    for sentinel in servers_of(servers, target)
+        .into_iter()
+        .filter(|server| server.alive && server.kind == ServerKind::Sentinel)
+    {
+        let monitored = sentinel.monitored_masters();
+        if !monitored.iter().any(|(_, ip, _)| *ip == master_ip) {
+            violations.push(Violation::new(
+                "sentinels agree with the master",
+                format!("{target}: sentinel {} monitors {monitored:?}, the master is {master} ({master_ip})", sentinel.pod),
+            ));
+        }
+    }
+}
+
+/// A span of simulated time in which a fault could cost acknowledged writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultWindow {
+    /// When the fault began.
+    pub start: Milliseconds,
+    /// When it ended (`None`: still on).
+    pub end: Option<Milliseconds>,
+}
+
+/// Acknowledged keys of `target` (keys named `<name>:...`) that can no longer be read, leaving
+/// out those a fault may legitimately have cost: written within the replication window before a
+/// fault or while it lasted, or — when the CR keeps no replica — written before any fault.
+pub fn lost_keys(
+    world: &World,
+    target: &ObjectRef,
+    windows: &[FaultWindow],
+    has_replicas: bool,
+) -> Vec<String> {
+    let prefix = format!("{}:", target.name);
+    let servers = world.redis.servers();
+    let entry = servers_of(&servers, target)
+        .into_iter()
+        .find(|server| {
+            is_master(server) && (server.kind == ServerKind::Plain || !server.slots.is_empty())
+        })
+        .map(|server| server.ip.clone());
+    let acknowledged = world.acknowledged.borrow();
+    let written_at = world.acknowledged_at.borrow();
+    acknowledged
+        .iter()
+        .filter(|(key, _)| key.starts_with(&prefix))
+        .filter(|(key, _)| {
+            let at = written_at.get(*key).copied().unwrap_or(0);
+            !windows.iter().any(|window| {
+                let end = window.end.unwrap_or(Milliseconds::MAX);
+                if has_replicas {
+                    at + REPLICATION_WINDOW_MILLISECONDS >= window.start && at <= end
+                } else {
+                    at <= end
+                }
+            })
+        })
+        .filter(|(key, value)| {
+            entry.as_ref().is_none_or(|entry| {
+                world.redis.client_read(entry, key).as_deref() != Some(value.as_str())
+            })
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
+}

@@ -1,0 +1,1254 @@
+//! Runs a scenario in a fresh simulated cluster from a seed: applies its manifests, plays its
+//! steps (edits, client writes, faults and their healing, waits, convergence), runs the operator
+//! the way its controller would (on any change it watches, and again when the reconcile asked to
+//! be requeued or a periodic resync is due), checks the oracles after every round, and records a
+//! timeline.
+//!
+//! Everything is deterministic: the same scenario and seed give the same timeline, byte for byte.
+//! It must not reach outside the simulated cluster.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use redis_operator::api::Kind;
+use redis_operator::api::document::{DocumentOutcome, read_documents};
+use redis_operator::ports::clock::{Clock, Milliseconds};
+use redis_operator::ports::kube::{ApiError, ObjectRef, Propagation, ResourceType};
+use serde_json::{Value, json};
+
+use crate::api_server::Injection;
+use crate::clock::SIMULATION_EPOCH;
+use crate::oracles::{
+    FaultWindow, SafetyMonitor, Violation, check_converged, lost_keys, servers_of,
+};
+use crate::redis::ServerKind;
+use crate::scenario::{
+    Action, Expectations, Fault, NodeChoice, PodChoice, Scenario, Target, WriteCount,
+};
+use crate::world::{World, merge_patch};
+
+/// Milliseconds after which a controller reconciles a CR again when nothing changed (its resync).
+pub const RESYNC_MILLISECONDS: Milliseconds = 30_000;
+
+/// Consecutive quiet rounds that count as converged.
+const QUIET_ROUNDS: usize = 2;
+
+/// One line of the timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Simulated milliseconds since the start.
+    pub time: Milliseconds,
+    /// step, apply, write, rejected, event, status, redis, fault, heal, reconcile, oracle.
+    pub kind: &'static str,
+    /// What happened.
+    pub text: String,
+}
+
+/// An oracle that failed, where and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The scenario step during which it was seen.
+    pub step: usize,
+    /// Simulated milliseconds since the start.
+    pub time: Milliseconds,
+    /// The oracle and what was seen.
+    pub violation: Violation,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// The timeline.
+    pub entries: Vec<Entry>,
+    /// Oracle failures, in order.
+    pub failures: Vec<Failure>,
+    /// Simulated milliseconds the run took.
+    pub simulated: Milliseconds,
+    /// Reconciles run.
+    pub reconciles: usize,
+    /// Reconciles that failed (and were retried).
+    pub failed_reconciles: usize,
+    /// Writes the API server recorded.
+    pub api_writes: usize,
+    /// Redis commands that write.
+    pub redis_commands: usize,
+    /// Events published.
+    pub events: usize,
+    /// The final status line of each CR.
+    pub final_status: Vec<(String, String)>,
+}
+
+impl RunReport {
+    /// Whether every oracle held.
+    pub fn success(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The timeline and summary as readable text.
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        for entry in &self.entries {
+            let _ = writeln!(
+                text,
+                "{} {:<9} {}",
+                seconds(entry.time),
+                entry.kind,
+                entry.text
+            );
+        }
+        let _ = writeln!(text, "\nsummary of {} (seed {}):", self.scenario, self.seed);
+        for (target, status) in &self.final_status {
+            let _ = writeln!(text, "  {target}: {status}");
+        }
+        let _ = writeln!(
+            text,
+            "  {} simulated seconds; {} reconciles ({} failed), {} API writes, {} Redis commands, {} Events",
+            self.simulated / 1000,
+            self.reconciles,
+            self.failed_reconciles,
+            self.api_writes,
+            self.redis_commands,
+            self.events
+        );
+        if self.failures.is_empty() {
+            let _ = writeln!(text, "  every oracle held");
+        }
+        for failure in &self.failures {
+            let _ = writeln!(
+                text,
+                "  VIOLATED at step {} ({}): {}: {} — replay with --seed {}",
+                failure.step,
+                seconds(failure.time).trim(),
+                failure.violation.oracle,
+                failure.violation.message,
+                self.seed
+            );
+        }
+        text
+    }
+
+    /// The timeline and summary as JSON lines (one object per entry, then the summary).
+    pub fn json_lines(&self) -> String {
+        let mut text = String::new();
+        for entry in &self.entries {
+            let _ = writeln!(
+                text,
+                "{}",
+                json!({"time_ms": entry.time, "kind": entry.kind, "text": entry.text})
+            );
+        }
+        let failures: Vec<Value> = self
+            .failures
+            .iter()
+            .map(|failure| {
+                json!({"step": failure.step, "time_ms": failure.time, "oracle": failure.violation.oracle, "message": failure.violation.message})
+            })
+            .collect();
+        let _ = writeln!(
+            text,
+            "{}",
+            json!({
+                "summary": {
+                    "scenario": self.scenario, "seed": self.seed, "success": self.success(),
+                    "simulated_ms": self.simulated, "reconciles": self.reconciles,
+                    "failed_reconciles": self.failed_reconciles, "api_writes": self.api_writes,
+                    "redis_commands": self.redis_commands, "events": self.events,
+                    "final_status": self.final_status.iter().map(|(target, status)| json!({"object": target, "status": status})).collect::<Vec<_>>(),
+                    "violations": failures,
+                }
+            })
+        );
+        text
+    }
+}
+
+fn seconds(time: Milliseconds) -> String {
+    format!("{:>5}.{:03}s", time / 1000, time % 1000)
+}
+
+/// A fault that is on, and how to end it.
+#[derive(Clone, Debug)]
+struct ActiveFault {
+    description: String,
+    end: Option<Milliseconds>,
+    undo: Undo,
+    window: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+enum Undo {
+    RecoverNode(String),
+    DrainRound(String),
+    RejoinOperator(Vec<String>),
+    Rejoin(Vec<(String, String)>),
+    Resume,
+    Thaw,
+}
+
+/// When the operator reconciles a CR next.
+#[derive(Clone, Copy, Debug, Default)]
+struct Schedule {
+    seen_version: Option<u64>,
+    due: Milliseconds,
+    failures: u32,
+}
+
+struct Engine<'a> {
+    world: World,
+    scenario: &'a Scenario,
+    seed: u64,
+    targets: Vec<(Kind, ObjectRef)>,
+    schedules: BTreeMap<ObjectRef, Schedule>,
+    report: RunReport,
+    safety: SafetyMonitor,
+    active: Vec<ActiveFault>,
+    windows: Vec<FaultWindow>,
+    workloads: BTreeMap<Target, usize>,
+    written: usize,
+    seen_crashes: usize,
+    paused: bool,
+    step: usize,
+    quiet_rounds: usize,
+    seen_writes: usize,
+    seen_events: usize,
+    last_status: BTreeMap<ObjectRef, String>,
+    last_topology: String,
+}
+
+fn kind_of(target: &Target) -> Option<(Kind, ObjectRef)> {
+    let kind = Kind::from_name(&target.kind)?;
+    let resource = match kind {
+        Kind::Redis => ResourceType::Redis,
+        Kind::RedisReplication => ResourceType::RedisReplication,
+        Kind::RedisSentinel => ResourceType::RedisSentinel,
+        Kind::RedisCluster => ResourceType::RedisCluster,
+    };
+    Some((
+        kind,
+        ObjectRef::new(resource, &target.namespace, &target.name),
+    ))
+}
+
+/// The resource type whose kind is `kind`.
+fn resource_named(kind: &str) -> Option<ResourceType> {
+    ResourceType::ALL
+        .into_iter()
+        .find(|resource| resource.kind() == kind)
+}
+
+/// The status summary of a CR: its Ready condition, state and master.
+pub fn status_line(world: &World, target: &ObjectRef) -> String {
+    let Some(object) = world.api.object(target) else {
+        return "deleted".to_owned();
+    };
+    let status = &object["status"];
+    let mut line = status["conditions"]
+        .as_array()
+        .and_then(|conditions| {
+            conditions
+                .iter()
+                .find(|condition| condition["type"] == "Ready")
+        })
+        .map(|condition| {
+            format!(
+                "Ready={} ({})",
+                condition["status"].as_str().unwrap_or("?"),
+                condition["message"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_default();
+    if let Some(state) = status["state"].as_str() {
+        let _ = write!(line, " state={state}");
+    }
+    if let Some(master) = status["masterNode"].as_str() {
+        let _ = write!(line, " master={master}");
+    }
+    if let Some(address) = status["masterAddress"].as_str() {
+        let _ = write!(line, " sentinels-agree-on={address}");
+    }
+    line
+}
+
+/// A one-line summary of the Redis servers: masters with slots, replicas and whom they follow,
+/// sentinels.
+pub fn topology_line(world: &World) -> String {
+    let servers = world.redis.servers();
+    let by_ip: BTreeMap<&str, &str> = servers
+        .iter()
+        .map(|server| (server.ip.as_str(), server.pod.as_str()))
+        .collect();
+    let mut parts = Vec::new();
+    for server in servers.iter().filter(|server| server.alive) {
+        let part = match (server.kind, &server.master) {
+            (ServerKind::Sentinel, _) => format!("{}=sentinel", server.pod),
+            (_, Some((ip, _))) => format!(
+                "{}→{}",
+                server.pod,
+                by_ip.get(ip.as_str()).copied().unwrap_or(ip.as_str())
+            ),
+            (ServerKind::Cluster, None) => {
+                format!("{}=master[{} slots]", server.pod, server.slots.len())
+            }
+            (ServerKind::Plain, None) => format!("{}=master", server.pod),
+        };
+        parts.push(part);
+    }
+    parts.sort();
+    parts.join(" ")
+}
+
+impl Engine<'_> {
+    fn now(&self) -> Milliseconds {
+        self.world.clock.now().saturating_sub(SIMULATION_EPOCH)
+    }
+
+    fn log(&mut self, kind: &'static str, text: String) {
+        let time = self.now();
+        self.report.entries.push(Entry { time, kind, text });
+    }
+
+    fn fail(&mut self, violation: Violation) {
+        let time = self.now();
+        self.log(
+            "oracle",
+            format!("{}: {}", violation.oracle, violation.message),
+        );
+        self.report.failures.push(Failure {
+            step: self.step,
+            time,
+            violation,
+        });
+    }
+
+    /// Creates the manifests' objects: Secrets and ConfigMaps first, then the CRs.
+    fn apply_documents(&mut self, documents: &[(String, String)]) {
+        let mut ordered: Vec<(String, Value, bool)> = Vec::new();
+        for (file, text) in documents {
+            let values: Vec<Value> = serde_yaml_ng::Deserializer::from_str(text)
+                .filter_map(|document| serde::Deserialize::deserialize(document).ok())
+                .collect();
+            for (document, value) in read_documents(text).into_iter().zip(values) {
+                let label = document.label();
+                match document.outcome {
+                    DocumentOutcome::Invalid(errors) => {
+                        let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                        self.fail(Violation {
+                            oracle: "manifests are valid",
+                            message: format!("{file}: {label} is invalid: {}", listed.join("; ")),
+                        });
+                    }
+                    DocumentOutcome::Valid(_) => ordered.push((file.clone(), value, true)),
+                    DocumentOutcome::Skipped => ordered.push((file.clone(), value, false)),
+                    DocumentOutcome::Empty => {}
+                }
+            }
+        }
+        ordered.sort_by_key(|(_, _, ours)| *ours);
+        for (file, value, _) in ordered {
+            let yaml = serde_yaml_ng::to_string(&value).unwrap_or_default();
+            match self.world.create_yaml(&yaml) {
+                Ok((kind, reference)) => {
+                    self.log("apply", format!("{reference} ({file})"));
+                    if let Some(kind) = kind
+                        && !self.targets.iter().any(|(_, known)| *known == reference)
+                    {
+                        self.targets.push((kind, reference));
+                    }
+                }
+                Err(error) => self.fail(Violation {
+                    oracle: "manifests are accepted",
+                    message: format!("{file}: failed to apply: {error}"),
+                }),
+            }
+        }
+    }
+
+    /// One round: the operator reconciles what is due, the oracles check it, time moves one step,
+    /// clients write, faults that are over heal, and the timeline records what changed.
+    async fn round(&mut self) {
+        let mut writes = 0;
+        if !self.paused {
+            self.safety.before_round(&self.world);
+            let mut order: Vec<usize> = (0..self.targets.len()).collect();
+            // Controllers of different kinds run concurrently: any order may happen.
+            for index in (1..order.len()).rev() {
+                let other = self.world.random.pick(index + 1).unwrap_or(index);
+                order.swap(index, other);
+            }
+            for index in order {
+                let Some((kind, target)) = self.targets.get(index).cloned() else {
+                    continue;
+                };
+                writes += self.reconcile_if_due(kind, &target).await;
+            }
+            let violations = self.safety.after_round(&self.world);
+            for violation in violations {
+                self.fail(violation);
+            }
+            if self.world.crash.crashes() > self.seen_crashes {
+                // The operator restarts with nothing but what the API server and Redis hold.
+                self.seen_crashes = self.world.crash.crashes();
+                self.world.crash.disarm();
+                self.log("operator", "crashed and restarted".to_owned());
+            }
+        }
+        let all_ready = self
+            .targets
+            .iter()
+            .all(|(_, target)| self.world.is_ready(target));
+        self.world.step();
+        self.run_workloads();
+        self.run_faults();
+        self.observe();
+        self.quiet_rounds = if writes == 0 && all_ready && !self.paused {
+            self.quiet_rounds + 1
+        } else {
+            0
+        };
+    }
+
+    /// Reconciles `target` when something changed since its last reconcile or it is due; returns
+    /// the writes it made.
+    async fn reconcile_if_due(&mut self, kind: Kind, target: &ObjectRef) -> usize {
+        let now = self.world.clock.now();
+        let version = self.world.api.version();
+        let schedule = self.schedules.get(target).copied().unwrap_or_default();
+        if schedule.seen_version == Some(version) && now < schedule.due {
+            return 0;
+        }
+        self.report.reconciles += 1;
+        let outcome = self.world.reconcile(kind, target).await;
+        let next = match outcome {
+            Ok(outcome) => {
+                let writes = outcome.writes();
+                let due = outcome
+                    .requeue_after
+                    .map_or(RESYNC_MILLISECONDS, |delay| {
+                        Milliseconds::try_from(delay.as_millis()).unwrap_or(RESYNC_MILLISECONDS)
+                    })
+                    .min(RESYNC_MILLISECONDS);
+                self.schedules.insert(
+                    target.clone(),
+                    Schedule {
+                        seen_version: Some(self.world.api.version()),
+                        due: now + due,
+                        failures: 0,
+                    },
+                );
+                writes
+            }
+            Err(error) => {
+                self.report.failed_reconciles += 1;
+                self.log("reconcile", format!("{target} failed: {error}"));
+                // Exponential backoff, capped well below the resync.
+                let failures = schedule.failures.saturating_add(1);
+                let delay = 1000u64 << failures.min(4);
+                self.schedules.insert(
+                    target.clone(),
+                    Schedule {
+                        seen_version: Some(self.world.api.version()),
+                        due: now + delay,
+                        failures,
+                    },
+                );
+                1
+            }
+        };
+        if self.world.api.object(target).is_none() {
+            self.log("deleted", format!("{target} is gone"));
+            self.targets.retain(|(_, known)| known != target);
+            self.schedules.remove(target);
+        }
+        next
+    }
+
+    /// Where a client of `target` sends writes: the pod the `-master` Service selects for a
+    /// replication, any master of a cluster (the client follows redirections), the server of a
+    /// standalone Redis.
+    fn client_entry(&self, target: &Target) -> Option<String> {
+        let (kind, reference) = kind_of(target)?;
+        let servers = self.world.redis.servers();
+        if kind == Kind::RedisReplication {
+            let selected = self.world.pods_selected_by(&ObjectRef::new(
+                ResourceType::Service,
+                &reference.namespace,
+                &format!("{}-master", reference.name),
+            ));
+            let [pod] = selected.as_slice() else {
+                return None;
+            };
+            return servers
+                .iter()
+                .find(|server| &server.pod == pod && server.alive)
+                .map(|server| server.ip.clone());
+        }
+        servers_of(&servers, &reference)
+            .into_iter()
+            .find(|server| {
+                server.alive
+                    && server.master.is_none()
+                    && server.kind != ServerKind::Sentinel
+                    && (server.kind == ServerKind::Plain || !server.slots.is_empty())
+            })
+            .map(|server| server.ip.clone())
+    }
+
+    fn write(&mut self, target: &Target, keys: usize) -> usize {
+        let Some(entry) = self.client_entry(target) else {
+            return 0;
+        };
+        let prefix = format!("{}:{}", target.name, self.written);
+        self.written += keys;
+        self.world.write_keys(&entry, &prefix, keys)
+    }
+
+    fn run_workloads(&mut self) {
+        let workloads: Vec<(Target, usize)> = self
+            .workloads
+            .iter()
+            .map(|(target, rate)| (target.clone(), *rate))
+            .collect();
+        for (target, rate) in workloads {
+            self.write(&target, rate);
+        }
+    }
+
+    fn run_faults(&mut self) {
+        let now = self.world.clock.now();
+        let mut index = 0;
+        while index < self.active.len() {
+            let fault = self.active[index].clone();
+            if let Undo::DrainRound(node) = &fault.undo {
+                let remaining = self.world.drain_node_round(node);
+                if remaining.is_empty() && fault.end.is_none() {
+                    self.log("fault", format!("{} finished", fault.description));
+                }
+            }
+            if fault.end.is_some_and(|end| end <= now) {
+                self.active.remove(index);
+                self.undo(&fault);
+            } else {
+                index += 1;
+            }
+        }
+    }
+
+    fn undo(&mut self, fault: &ActiveFault) {
+        let now = self.world.clock.now();
+        match &fault.undo {
+            Undo::RecoverNode(node) => {
+                self.world.recover_node(node);
+            }
+            Undo::DrainRound(node) => {
+                self.world.cordon_node(node, false);
+            }
+            Undo::RejoinOperator(addresses) => {
+                for address in addresses {
+                    self.world.redis.set_operator_partition(address, false);
+                }
+            }
+            Undo::Rejoin(pairs) => {
+                for (left, right) in pairs {
+                    self.world.redis.set_partition(left, right, false);
+                }
+            }
+            Undo::Resume => self.paused = false,
+            Undo::Thaw => self.world.lag.thaw(),
+        }
+        if let Some(window) = fault.window.and_then(|index| self.windows.get_mut(index)) {
+            window.end = Some(now);
+        }
+        self.log("heal", fault.description.clone());
+    }
+
+    fn observe(&mut self) {
+        let writes = self.world.api.writes_since(self.seen_writes);
+        self.seen_writes += writes.len();
+        for write in writes {
+            let created = matches!(write.verb, "apply" | "create") && write.error.is_none();
+            if created
+                && matches!(
+                    write.object.resource,
+                    ResourceType::StatefulSet
+                        | ResourceType::Service
+                        | ResourceType::ConfigMap
+                        | ResourceType::PodDisruptionBudget
+                )
+            {
+                self.log("write", format!("{} {}", write.verb, write.object));
+            }
+            if write.verb == "delete" && write.error.is_none() {
+                self.log("write", format!("delete {}", write.object));
+            }
+            if let Some(error) = &write.error {
+                self.log(
+                    "rejected",
+                    format!("{} {}: {error}", write.verb, write.object),
+                );
+            }
+        }
+        let events = self.world.api.events_since(self.seen_events);
+        self.seen_events += events.len();
+        for event in events {
+            self.log(
+                "event",
+                format!(
+                    "{} {} {}: {}",
+                    event.event_type.as_str(),
+                    event.regarding,
+                    event.reason,
+                    event.message
+                ),
+            );
+        }
+        let targets: Vec<ObjectRef> = self
+            .targets
+            .iter()
+            .map(|(_, target)| target.clone())
+            .collect();
+        for target in targets {
+            let status = status_line(&self.world, &target);
+            if self.last_status.get(&target) != Some(&status) {
+                self.log("status", format!("{target}: {status}"));
+                self.last_status.insert(target, status);
+            }
+        }
+        let topology = topology_line(&self.world);
+        if topology != self.last_topology {
+            self.log("redis", topology.clone());
+            self.last_topology = topology;
+        }
+    }
+
+    fn resolve_pod(&self, choice: &PodChoice) -> Option<ObjectRef> {
+        match choice {
+            PodChoice::Named(name) => self
+                .world
+                .objects(ResourceType::Pod)
+                .iter()
+                .filter_map(ObjectRef::of)
+                .find(|pod| &pod.name == name),
+            PodChoice::Random { target, role } => {
+                let (_, reference) = kind_of(target)?;
+                let servers = self.world.redis.servers();
+                let candidates: Vec<String> = servers_of(&servers, &reference)
+                    .into_iter()
+                    .filter(|server| server.alive)
+                    .filter(|server| {
+                        let replica =
+                            server.master.is_some() || server.cluster_master_id().is_some();
+                        match role.as_str() {
+                            "master" => {
+                                !replica
+                                    && server.kind != ServerKind::Sentinel
+                                    && (server.kind == ServerKind::Plain
+                                        || !server.slots.is_empty())
+                            }
+                            "replica" => replica,
+                            _ => true,
+                        }
+                    })
+                    .map(|server| server.pod.clone())
+                    .collect();
+                let pod = candidates.get(self.world.random.pick(candidates.len())?)?;
+                Some(ObjectRef::new(ResourceType::Pod, &reference.namespace, pod))
+            }
+        }
+    }
+
+    fn resolve_node(&self, choice: &NodeChoice) -> Option<String> {
+        match choice {
+            NodeChoice::Named(name) => Some(name.clone()),
+            NodeChoice::Random(target) => {
+                let mut candidates: Vec<String> = match target.as_ref().and_then(kind_of) {
+                    Some((_, reference)) => self
+                        .world
+                        .objects(ResourceType::Pod)
+                        .iter()
+                        .filter(|pod| {
+                            pod["metadata"]["namespace"] == reference.namespace.as_str()
+                                && pod["metadata"]["name"].as_str().is_some_and(|name| {
+                                    name.starts_with(&format!("{}-", reference.name))
+                                })
+                        })
+                        .filter_map(|pod| {
+                            pod.pointer("/spec/nodeName")?.as_str().map(str::to_owned)
+                        })
+                        .collect(),
+                    None => self
+                        .world
+                        .nodes()
+                        .into_iter()
+                        .filter(|node| node.up)
+                        .map(|node| node.name)
+                        .collect(),
+                };
+                candidates.sort();
+                candidates.dedup();
+                candidates
+                    .get(self.world.random.pick(candidates.len())?)
+                    .cloned()
+            }
+        }
+    }
+
+    fn pod_address(&self, pod: &ObjectRef) -> Option<String> {
+        self.world
+            .api
+            .object(pod)?
+            .pointer("/status/podIP")?
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    fn start_fault(&mut self, fault: &Fault, duration: u64) {
+        let now = self.world.clock.now();
+        let end = (duration > 0).then(|| now + duration * 1000);
+        let mut risks_data = false;
+        let (description, undo) = match fault {
+            Fault::PodKill(choice) | Fault::ProcessCrash(choice) => {
+                let Some(pod) = self.resolve_pod(choice) else {
+                    self.log("fault", format!("{fault:?}: no such pod; skipped"));
+                    return;
+                };
+                self.windows.push(FaultWindow {
+                    start: now,
+                    end: Some(now),
+                });
+                if matches!(fault, Fault::PodKill(_)) {
+                    self.world.kill_pod(&pod.namespace, &pod.name);
+                    self.log("fault", format!("pod-kill {pod}"));
+                } else {
+                    self.world.crash_process(&pod.namespace, &pod.name);
+                    self.log("fault", format!("process-crash {pod}"));
+                }
+                return;
+            }
+            Fault::NodeCrash(choice) | Fault::NodeDrain(choice) => {
+                let Some(node) = self.resolve_node(choice) else {
+                    self.log("fault", format!("{fault:?}: no such node; skipped"));
+                    return;
+                };
+                risks_data = true;
+                if matches!(fault, Fault::NodeCrash(_)) {
+                    if !self.world.crash_node(&node) {
+                        self.fail(Violation {
+                            oracle: "scenario names existing objects",
+                            message: format!("node-crash: no node {node:?}"),
+                        });
+                        return;
+                    }
+                    (format!("node-crash {node}"), Undo::RecoverNode(node))
+                } else {
+                    self.world.drain_node_round(&node);
+                    (format!("node-drain {node}"), Undo::DrainRound(node))
+                }
+            }
+            Fault::PartitionOperator(choices) => {
+                let addresses: Vec<String> = choices
+                    .iter()
+                    .filter_map(|choice| self.resolve_pod(choice))
+                    .filter_map(|pod| self.pod_address(&pod))
+                    .collect();
+                for address in &addresses {
+                    self.world.redis.set_operator_partition(address, true);
+                }
+                (
+                    format!("partition-operator from {addresses:?}"),
+                    Undo::RejoinOperator(addresses),
+                )
+            }
+            Fault::IsolatePod(choice) => {
+                let Some(pod) = self.resolve_pod(choice) else {
+                    self.log("fault", format!("{fault:?}: no such pod; skipped"));
+                    return;
+                };
+                let Some(address) = self.pod_address(&pod) else {
+                    return;
+                };
+                risks_data = true;
+                let pairs: Vec<(String, String)> = self
+                    .world
+                    .redis
+                    .servers()
+                    .into_iter()
+                    .filter(|server| server.ip != address)
+                    .map(|server| (address.clone(), server.ip))
+                    .collect();
+                for (left, right) in &pairs {
+                    self.world.redis.set_partition(left, right, true);
+                }
+                (format!("isolate-pod {pod}"), Undo::Rejoin(pairs))
+            }
+            Fault::OperatorCrash(count) => {
+                let writes = match count {
+                    WriteCount::Exactly(writes) => *writes,
+                    WriteCount::Random(bound) => usize::try_from(
+                        self.world
+                            .random
+                            .next_below(u64::try_from(*bound).unwrap_or(1)),
+                    )
+                    .unwrap_or(0),
+                };
+                self.world.crash.arm(writes);
+                self.log(
+                    "fault",
+                    format!("operator-crash after {writes} more writes"),
+                );
+                return;
+            }
+            Fault::OperatorPause => {
+                self.paused = true;
+                ("operator-pause".to_owned(), Undo::Resume)
+            }
+            Fault::StaleReads => {
+                self.world.lag.freeze(&self.world.api);
+                ("stale-reads".to_owned(), Undo::Thaw)
+            }
+            Fault::ApiErrors {
+                verb,
+                resource,
+                error,
+                count,
+            } => {
+                let object = resource.clone().unwrap_or_else(|| "any object".to_owned());
+                let api_error = match error.as_str() {
+                    "conflict" => ApiError::Conflict {
+                        object: object.clone(),
+                        message: "the object has been modified; please apply your changes to the latest version and try again".to_owned(),
+                    },
+                    "too-many-requests" => ApiError::TooManyRequests {
+                        object: object.clone(),
+                        action: verb.clone(),
+                        message: "the server is throttling requests".to_owned(),
+                    },
+                    _ => ApiError::Transient {
+                        object: object.clone(),
+                        action: verb.clone(),
+                        message: "the server timed out".to_owned(),
+                    },
+                };
+                let verb: &'static str = match verb.as_str() {
+                    "apply" => "apply",
+                    "apply-status" => "apply-status",
+                    "delete" => "delete",
+                    "evict" => "evict",
+                    "event" => "event",
+                    "remove-finalizer" => "remove-finalizer",
+                    "get" => "get",
+                    _ => "list",
+                };
+                let resource = resource.as_deref().and_then(resource_named);
+                for _ in 0..*count {
+                    self.world.api.inject(Injection {
+                        verb,
+                        resource,
+                        error: api_error.clone(),
+                    });
+                }
+                self.log(
+                    "fault",
+                    format!(
+                        "api-errors: the next {count} {verb} calls on {object} fail with {error}"
+                    ),
+                );
+                return;
+            }
+        };
+        let window = risks_data.then(|| {
+            self.windows.push(FaultWindow {
+                start: now,
+                end: None,
+            });
+            self.windows.len() - 1
+        });
+        self.log(
+            "fault",
+            match end {
+                Some(_) => format!("{description} for {duration} s"),
+                None => format!("{description} until healed"),
+            },
+        );
+        self.active.push(ActiveFault {
+            description,
+            end,
+            undo,
+            window,
+        });
+    }
+
+    fn heal_all(&mut self) {
+        for fault in std::mem::take(&mut self.active) {
+            self.undo(&fault);
+        }
+    }
+
+    /// Runs rounds until every timed fault has ended and every CR is Ready and quiet, at most
+    /// `timeout` seconds; then checks the state oracles.
+    async fn converge(&mut self, timeout: u64) {
+        let limit = self.world.clock.now() + timeout * 1000;
+        while self.active.iter().any(|fault| fault.end.is_some()) && self.world.clock.now() < limit
+        {
+            self.round().await;
+        }
+        self.quiet_rounds = 0;
+        let start = self.world.clock.now();
+        while self.world.clock.now() < limit {
+            self.round().await;
+            if self.quiet_rounds >= QUIET_ROUNDS && self.verify_quiet().await {
+                let took = (self.world.clock.now() - start) / 1000;
+                self.log(
+                    "converged",
+                    format!("every CR is Ready and a reconcile changes nothing ({took} s)"),
+                );
+                for violation in check_converged(&self.world, &self.targets) {
+                    self.fail(violation);
+                }
+                self.check_lost_keys();
+                return;
+            }
+        }
+        let pending: Vec<String> = self
+            .targets
+            .iter()
+            .map(|(_, target)| format!("{target}: {}", status_line(&self.world, target)))
+            .collect();
+        self.fail(Violation {
+            oracle: "converges within the bound",
+            message: format!("not converged after {timeout} s: {}", pending.join("; ")),
+        });
+    }
+
+    /// A reconcile of every CR, now, changes nothing.
+    async fn verify_quiet(&mut self) -> bool {
+        let targets = self.targets.clone();
+        for (kind, target) in &targets {
+            self.report.reconciles += 1;
+            match self.world.reconcile(*kind, target).await {
+                Ok(outcome) if outcome.writes() == 0 => {}
+                _ => {
+                    self.quiet_rounds = 0;
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn check_lost_keys(&mut self) {
+        let targets = self.targets.clone();
+        for (kind, target) in targets {
+            let object = self.world.api.object(&target);
+            let number = |pointer: &str| {
+                object
+                    .as_ref()
+                    .and_then(|object| object.pointer(pointer))
+                    .and_then(Value::as_u64)
+            };
+            let has_replicas = match kind {
+                Kind::RedisCluster => {
+                    number("/spec/redisFollower/replicas")
+                        .or_else(|| number("/spec/clusterSize"))
+                        .unwrap_or(0)
+                        > 0
+                }
+                Kind::RedisReplication => number("/spec/clusterSize").unwrap_or(1) > 1,
+                Kind::Redis | Kind::RedisSentinel => false,
+            };
+            let lost = lost_keys(&self.world, &target, &self.windows, has_replicas);
+            if !lost.is_empty() {
+                let sample: Vec<&String> = lost.iter().take(5).collect();
+                self.fail(Violation {
+                    oracle: "no acknowledged write lost",
+                    message: format!(
+                        "{target}: {} acknowledged keys lost, e.g. {sample:?}",
+                        lost.len()
+                    ),
+                });
+            }
+        }
+    }
+
+    fn expect(&mut self, expectations: &Expectations) {
+        for target in &expectations.ready {
+            let Some((_, reference)) = kind_of(target) else {
+                continue;
+            };
+            if !self.world.is_ready(&reference) {
+                let status = status_line(&self.world, &reference);
+                self.fail(Violation {
+                    oracle: "expectation",
+                    message: format!("{reference} is not Ready: {status}"),
+                });
+            }
+        }
+        for (target, count) in &expectations.masters {
+            let Some((_, reference)) = kind_of(target) else {
+                continue;
+            };
+            let masters = crate::oracles::masters_of(&self.world, &reference);
+            if masters.len() != *count {
+                self.fail(Violation {
+                    oracle: "expectation",
+                    message: format!("{reference} has masters {masters:?}, expected {count}"),
+                });
+            }
+        }
+        if let Some(allowed) = expectations.lost_keys {
+            let targets = self.targets.clone();
+            let lost: usize = targets
+                .iter()
+                .map(|(_, target)| lost_keys(&self.world, target, &self.windows, true).len())
+                .sum();
+            if lost > allowed {
+                self.fail(Violation {
+                    oracle: "expectation",
+                    message: format!("{lost} acknowledged keys lost, at most {allowed} allowed"),
+                });
+            }
+        }
+        for (objects, present) in [(&expectations.absent, false), (&expectations.present, true)] {
+            for text in objects {
+                let parts: Vec<&str> = text.split('/').collect();
+                let [kind, namespace, name] = parts.as_slice() else {
+                    continue;
+                };
+                let exists = resource_named(kind)
+                    .and_then(|resource| {
+                        self.world
+                            .api
+                            .object(&ObjectRef::new(resource, namespace, name))
+                    })
+                    .is_some();
+                if exists != present {
+                    self.fail(Violation {
+                        oracle: "expectation",
+                        message: format!(
+                            "{text} should {}exist",
+                            if present { "" } else { "not " }
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn play(&mut self, index: usize) {
+        let Some(step) = self.scenario.steps.get(index).cloned() else {
+            return;
+        };
+        self.step = step.index;
+        if step.jitter > 0 {
+            let delay = self.world.random.next_below(step.jitter + 1);
+            for _ in 0..delay {
+                self.round().await;
+            }
+        }
+        match &step.action {
+            Action::Wait(seconds) => {
+                self.log("step", format!("wait {seconds} s"));
+                for _ in 0..*seconds {
+                    self.round().await;
+                }
+            }
+            Action::Converge(timeout) => {
+                self.log("step", format!("converge (at most {timeout} s)"));
+                self.converge(*timeout).await;
+            }
+            Action::Apply(documents) => {
+                self.log("step", "apply".to_owned());
+                self.apply_documents(documents);
+            }
+            Action::Patch {
+                target,
+                spec,
+                metadata,
+            } => {
+                self.log(
+                    "step",
+                    format!(
+                        "patch {}/{}: spec {spec} metadata {metadata}",
+                        target.kind, target.name
+                    ),
+                );
+                let Some((_, reference)) = kind_of(target) else {
+                    return;
+                };
+                match self.world.api.object(&reference) {
+                    Some(mut object) => {
+                        if !spec.is_null() {
+                            merge_patch(&mut object["spec"], spec);
+                        }
+                        if !metadata.is_null() {
+                            merge_patch(&mut object["metadata"], metadata);
+                        }
+                        if let Err(error) = self.world.api.update(object) {
+                            self.log("rejected", format!("patch of {reference}: {error}"));
+                        }
+                    }
+                    None => self.fail(Violation {
+                        oracle: "scenario names existing objects",
+                        message: format!("patch: {reference} does not exist"),
+                    }),
+                }
+            }
+            Action::Delete(target) => {
+                self.log("step", format!("delete {}/{}", target.kind, target.name));
+                if let Some((_, reference)) = kind_of(target) {
+                    let _ = redis_operator::ports::kube::KubeApi::delete(
+                        &self.world.api,
+                        &reference,
+                        Propagation::Background,
+                    )
+                    .await;
+                }
+            }
+            Action::Write { target, keys } => {
+                let acknowledged = self.write(target, *keys);
+                self.log(
+                    "step",
+                    format!(
+                        "write {keys} keys to {}/{}: {acknowledged} acknowledged",
+                        target.kind, target.name
+                    ),
+                );
+            }
+            Action::Workload { target, per_second } => {
+                self.log(
+                    "step",
+                    format!(
+                        "workload {per_second} keys/s to {}/{}",
+                        target.kind, target.name
+                    ),
+                );
+                if *per_second == 0 {
+                    self.workloads.remove(target);
+                } else {
+                    self.workloads.insert(target.clone(), *per_second);
+                }
+            }
+            Action::Fault { fault, duration } => self.start_fault(fault, *duration),
+            Action::Heal => {
+                self.log("step", "heal".to_owned());
+                self.heal_all();
+            }
+            Action::Expect(expectations) => {
+                self.log("step", "expect".to_owned());
+                self.expect(expectations);
+            }
+        }
+    }
+}
+
+/// Runs `scenario` from `seed`.
+pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
+    let world = World::with_settings(seed, scenario.nodes.clone(), scenario.settings.clone());
+    let mut engine = Engine {
+        world,
+        scenario,
+        seed,
+        targets: Vec::new(),
+        schedules: BTreeMap::new(),
+        report: RunReport {
+            scenario: scenario.name.clone(),
+            seed,
+            ..RunReport::default()
+        },
+        safety: SafetyMonitor::default(),
+        active: Vec::new(),
+        windows: Vec::new(),
+        workloads: BTreeMap::new(),
+        written: 0,
+        seen_crashes: 0,
+        paused: false,
+        step: 0,
+        quiet_rounds: 0,
+        seen_writes: 0,
+        seen_events: 0,
+        last_status: BTreeMap::new(),
+        last_topology: String::new(),
+    };
+    engine.apply_documents(&scenario.resources);
+    if engine.targets.is_empty() && !scenario.resources.is_empty() {
+        engine.fail(Violation {
+            oracle: "manifests are valid",
+            message: "no Redis, RedisReplication, RedisSentinel or RedisCluster to run".to_owned(),
+        });
+    }
+    for index in 0..scenario.steps.len() {
+        engine.play(index).await;
+    }
+    engine.heal_all();
+    engine.report.simulated = engine.now();
+    engine.report.api_writes = engine.world.api.writes_since(0).len();
+    engine.report.redis_commands = engine.world.redis.commands_since(0).len();
+    engine.report.events = engine.world.api.events_since(0).len();
+    engine.report.final_status = engine
+        .targets
+        .iter()
+        .map(|(_, target)| (target.to_string(), status_line(&engine.world, target)))
+        .collect();
+    let _ = engine.seed;
+    engine.report
+}
+
+/// Runs `scenario` under each seed in `seeds`; returns the reports of the runs that failed and
+/// how many ran. A panic in a run is reported as a failure of the "no panic" oracle.
+pub fn explore(scenario: &Scenario, seeds: std::ops::Range<u64>) -> (Vec<RunReport>, usize) {
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for seed in seeds {
+        ran += 1;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block_on(run(scenario, seed))
+        }));
+        match outcome {
+            Ok(Some(report)) if report.success() => {}
+            Ok(Some(report)) => failed.push(report),
+            Ok(None) => failed.push(RunReport {
+                scenario: scenario.name.clone(),
+                seed,
+                failures: vec![Failure {
+                    step: 0,
+                    time: 0,
+                    violation: Violation {
+                        oracle: "the runtime starts",
+                        message: "failed to start the runtime".to_owned(),
+                    },
+                }],
+                ..RunReport::default()
+            }),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+                    .unwrap_or_default();
+                failed.push(RunReport {
+                    scenario: scenario.name.clone(),
+                    seed,
+                    failures: vec![Failure {
+                        step: 0,
+                        time: 0,
+                        violation: Violation {
+                            oracle: "no panic",
+                            message,
+                        },
+                    }],
+                    ..RunReport::default()
+                });
+            }
+        }
+    }
+    (failed, ran)
+}
+
+/// Runs a future on a fresh single-threaded runtime (the simulator never waits on real time).
+pub fn block_on<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().ok()?;
+    Some(runtime.block_on(future))
+}

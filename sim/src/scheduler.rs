@@ -1,0 +1,460 @@
+//! The scheduler of the fake cluster: picks a node for a pod the way kube-scheduler's filters and
+//! scores would for the fields the operator sets — nodeSelector, required node affinity, taints
+//! and tolerations, required and preferred pod anti-affinity, topologySpreadConstraints with
+//! maxSkew and whenUnsatisfiable, and the default spreading of a set's pods over nodes and zones.
+//!
+//! Pure: it reads the nodes and the placed pods it is given and never touches the API server.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// The node label holding the node's name.
+pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+/// The node label the kubelet sets to the operating system.
+pub const OPERATING_SYSTEM_LABEL: &str = "kubernetes.io/os";
+/// The node label the kubelet sets to the processor architecture.
+pub const ARCHITECTURE_LABEL: &str = "kubernetes.io/arch";
+/// The node label holding the node's zone.
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+/// A taint on a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Taint {
+    /// Taint key.
+    pub key: String,
+    /// Taint value.
+    pub value: String,
+    /// NoSchedule, PreferNoSchedule or NoExecute.
+    pub effect: String,
+}
+
+/// A node of the fake cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// Node name.
+    pub name: String,
+    /// Labels, including the hostname and zone labels.
+    pub labels: BTreeMap<String, String>,
+    /// Taints.
+    pub taints: Vec<Taint>,
+    /// Whether the node runs (a crashed node runs nothing).
+    pub up: bool,
+    /// Whether new pods may be scheduled on it.
+    pub cordoned: bool,
+}
+
+impl Node {
+    /// A Linux amd64 node named `name` in `zone`, up and schedulable, with the well-known labels
+    /// a kubelet sets.
+    pub fn new(name: &str, zone: &str) -> Node {
+        let labels = BTreeMap::from([
+            (HOSTNAME_LABEL.to_owned(), name.to_owned()),
+            (OPERATING_SYSTEM_LABEL.to_owned(), "linux".to_owned()),
+            (ARCHITECTURE_LABEL.to_owned(), "amd64".to_owned()),
+            (ZONE_LABEL.to_owned(), zone.to_owned()),
+        ]);
+        Node {
+            name: name.to_owned(),
+            labels,
+            taints: Vec::new(),
+            up: true,
+            cordoned: false,
+        }
+    }
+
+    /// The node's zone.
+    pub fn zone(&self) -> &str {
+        self.labels.get(ZONE_LABEL).map_or("", String::as_str)
+    }
+}
+
+/// A pod already placed on a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlacedPod {
+    /// Namespace.
+    pub namespace: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Node it runs on.
+    pub node: String,
+}
+
+/// What the scheduler needs of the pod to place.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodToPlace<'a> {
+    /// Namespace.
+    pub namespace: &'a str,
+    /// Labels.
+    pub labels: &'a BTreeMap<String, String>,
+    /// The pod spec (nodeSelector, affinity, tolerations, topologySpreadConstraints).
+    pub spec: &'a Value,
+}
+
+fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
+    value
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn array(value: Option<&Value>) -> &[Value] {
+    value.and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+/// Whether one requirement (`key`, `operator`, `values`) holds for `labels`.
+fn requirement_holds(requirement: &Value, labels: &BTreeMap<String, String>) -> bool {
+    let key = requirement["key"].as_str().unwrap_or_default();
+    let values: Vec<&str> = array(requirement.get("values"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let present = labels.get(key).map(String::as_str);
+    match requirement["operator"].as_str().unwrap_or_default() {
+        "In" => present.is_some_and(|value| values.contains(&value)),
+        "NotIn" => present.is_none_or(|value| !values.contains(&value)),
+        "Exists" => present.is_some(),
+        "DoesNotExist" => present.is_none(),
+        "Gt" | "Lt" => {
+            let threshold = values.first().and_then(|value| value.parse::<i64>().ok());
+            let actual = present.and_then(|value| value.parse::<i64>().ok());
+            match (actual, threshold, requirement["operator"].as_str()) {
+                (Some(actual), Some(threshold), Some("Gt")) => actual > threshold,
+                (Some(actual), Some(threshold), _) => actual < threshold,
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Whether a label selector (matchLabels and matchExpressions) selects `labels`. An absent
+/// selector selects nothing, as in pod affinity terms.
+pub fn selector_matches(selector: Option<&Value>, labels: &BTreeMap<String, String>) -> bool {
+    let Some(selector) = selector.filter(|selector| selector.is_object()) else {
+        return false;
+    };
+    string_map(selector.get("matchLabels"))
+        .iter()
+        .all(|(key, value)| labels.get(key) == Some(value))
+        && array(selector.get("matchExpressions"))
+            .iter()
+            .all(|requirement| requirement_holds(requirement, labels))
+}
+
+fn tolerates(tolerations: &[Value], taint: &Taint) -> bool {
+    tolerations.iter().any(|toleration| {
+        let effect_matches = toleration["effect"]
+            .as_str()
+            .is_none_or(|effect| effect.is_empty() || effect == taint.effect);
+        let key = toleration["key"].as_str().unwrap_or_default();
+        let key_matches = key.is_empty() || key == taint.key;
+        let value_matches = match toleration["operator"].as_str().unwrap_or("Equal") {
+            "Exists" => true,
+            _ => toleration["value"].as_str().unwrap_or_default() == taint.value,
+        };
+        effect_matches && key_matches && value_matches
+    })
+}
+
+/// Filters that depend only on the node: up, schedulable, nodeSelector, required node affinity,
+/// taints.
+fn node_fits(node: &Node, spec: &Value) -> bool {
+    if !node.up || node.cordoned {
+        return false;
+    }
+    let node_selector = string_map(spec.get("nodeSelector"));
+    if !node_selector
+        .iter()
+        .all(|(key, value)| node.labels.get(key) == Some(value))
+    {
+        return false;
+    }
+    let terms = array(spec.pointer(
+        "/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
+    ));
+    if !terms.is_empty()
+        && !terms.iter().any(|term| {
+            array(term.get("matchExpressions"))
+                .iter()
+                .all(|requirement| requirement_holds(requirement, &node.labels))
+        })
+    {
+        return false;
+    }
+    let tolerations = array(spec.get("tolerations"));
+    node.taints
+        .iter()
+        .filter(|taint| taint.effect != "PreferNoSchedule")
+        .all(|taint| tolerates(tolerations, taint))
+}
+
+/// Pods in the term's namespaces (the pod's own unless the term names others) that it selects.
+fn term_selects(term: &Value, pod_namespace: &str, other: &PlacedPod) -> bool {
+    let namespaces: Vec<&str> = array(term.get("namespaces"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let namespace_matches = if namespaces.is_empty() {
+        other.namespace == pod_namespace
+    } else {
+        namespaces.contains(&other.namespace.as_str())
+    };
+    namespace_matches && selector_matches(term.get("labelSelector"), &other.labels)
+}
+
+fn domain<'a>(nodes: &'a BTreeMap<&str, &Node>, node: &str, key: &str) -> Option<&'a str> {
+    nodes
+        .get(node)
+        .and_then(|node| node.labels.get(key))
+        .map(String::as_str)
+}
+
+/// The node for `pod`, or `None` when no node passes the filters (the pod stays Pending).
+pub fn choose_node(pod: &PodToPlace<'_>, nodes: &[Node], placed: &[PlacedPod]) -> Option<String> {
+    let by_name: BTreeMap<&str, &Node> = nodes
+        .iter()
+        .map(|node| (node.name.as_str(), node))
+        .collect();
+    let spec = pod.spec;
+    let anti_affinity_required = array(
+        spec.pointer("/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution"),
+    );
+    let anti_affinity_preferred = array(
+        spec.pointer("/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution"),
+    );
+    let spread = array(spec.get("topologySpreadConstraints"));
+    let eligible: Vec<&Node> = nodes.iter().filter(|node| node_fits(node, spec)).collect();
+    // Domains for spreading come from the nodes the pod could go to by its node filters.
+    let spread_domains = |key: &str| -> BTreeMap<String, usize> {
+        eligible
+            .iter()
+            .filter_map(|node| node.labels.get(key).cloned())
+            .map(|value| (value, 0))
+            .collect()
+    };
+    let mut best: Option<(i64, &str)> = None;
+    for node in &eligible {
+        let mut feasible = true;
+        let mut score: i64 = 0;
+        for term in anti_affinity_required {
+            let key = term["topologyKey"].as_str().unwrap_or(HOSTNAME_LABEL);
+            let here = node.labels.get(key).map(String::as_str);
+            let clash = placed.iter().any(|other| {
+                here.is_some()
+                    && domain(&by_name, &other.node, key) == here
+                    && term_selects(term, pod.namespace, other)
+            });
+            if clash {
+                feasible = false;
+            }
+        }
+        for weighted in anti_affinity_preferred {
+            let term = &weighted["podAffinityTerm"];
+            let weight = weighted["weight"].as_i64().unwrap_or(1);
+            let key = term["topologyKey"].as_str().unwrap_or(HOSTNAME_LABEL);
+            let here = node.labels.get(key).map(String::as_str);
+            let clashes = placed
+                .iter()
+                .filter(|other| {
+                    here.is_some()
+                        && domain(&by_name, &other.node, key) == here
+                        && term_selects(term, pod.namespace, other)
+                })
+                .count();
+            score -= weight * i64::try_from(clashes).unwrap_or(i64::MAX / 1024) * 10;
+        }
+        for constraint in spread {
+            let key = constraint["topologyKey"].as_str().unwrap_or(HOSTNAME_LABEL);
+            let Some(here) = node.labels.get(key) else {
+                feasible = false;
+                continue;
+            };
+            let mut counts = spread_domains(key);
+            for other in placed.iter().filter(|other| {
+                other.namespace == pod.namespace
+                    && selector_matches(constraint.get("labelSelector"), &other.labels)
+            }) {
+                if let Some(value) = domain(&by_name, &other.node, key)
+                    && let Some(count) = counts.get_mut(value)
+                {
+                    *count += 1;
+                }
+            }
+            let minimum = counts.values().copied().min().unwrap_or(0);
+            let after = counts.get(here).copied().unwrap_or(0) + 1;
+            let skew = i64::try_from(after - minimum.min(after)).unwrap_or(i64::MAX);
+            let maximum_skew = constraint["maxSkew"].as_i64().unwrap_or(1);
+            if skew > maximum_skew {
+                if constraint["whenUnsatisfiable"].as_str() == Some("ScheduleAnyway") {
+                    score -= (skew - maximum_skew) * 100;
+                } else {
+                    feasible = false;
+                }
+            }
+        }
+        if !feasible {
+            continue;
+        }
+        // Default spreading: fewer pods of the same set on the node and in the zone score higher.
+        let siblings = |same_domain: &dyn Fn(&PlacedPod) -> bool| {
+            placed
+                .iter()
+                .filter(|other| {
+                    other.namespace == pod.namespace
+                        && other.labels.get("app") == pod.labels.get("app")
+                        && same_domain(other)
+                })
+                .count()
+        };
+        let on_node = siblings(&|other| other.node == node.name);
+        let in_zone =
+            siblings(&|other| domain(&by_name, &other.node, ZONE_LABEL) == Some(node.zone()));
+        score -= i64::try_from(on_node * 3 + in_zone).unwrap_or(i64::MAX / 4);
+        if node
+            .taints
+            .iter()
+            .any(|taint| taint.effect == "PreferNoSchedule")
+        {
+            score -= 1;
+        }
+        if best.is_none_or(|(best_score, _)| score > best_score) {
+            best = Some((score, node.name.as_str()));
+        }
+    }
+    best.map(|(_, name)| name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn nodes() -> Vec<Node> {
+        vec![
+            Node::new("node-a1", "zone-a"),
+            Node::new("node-b1", "zone-b"),
+            Node::new("node-c1", "zone-c"),
+        ]
+    }
+
+    fn labels(app: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([("app".to_owned(), app.to_owned())])
+    }
+
+    fn placed(app: &str, node: &str) -> PlacedPod {
+        PlacedPod {
+            namespace: "default".to_owned(),
+            labels: labels(app),
+            node: node.to_owned(),
+        }
+    }
+
+    #[test]
+    fn spreads_a_set_over_nodes() {
+        let pod_labels = labels("cache");
+        let spec = json!({});
+        let pod = PodToPlace {
+            namespace: "default",
+            labels: &pod_labels,
+            spec: &spec,
+        };
+        let existing = vec![placed("cache", "node-a1"), placed("cache", "node-b1")];
+        assert_eq!(
+            choose_node(&pod, &nodes(), &existing).as_deref(),
+            Some("node-c1")
+        );
+    }
+
+    #[test]
+    fn required_anti_affinity_leaves_the_pod_pending_when_every_node_has_one() {
+        let pod_labels = labels("cache");
+        let spec = json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "cache"}}, "topologyKey": HOSTNAME_LABEL}
+        ]}}});
+        let pod = PodToPlace {
+            namespace: "default",
+            labels: &pod_labels,
+            spec: &spec,
+        };
+        let existing = vec![
+            placed("cache", "node-a1"),
+            placed("cache", "node-b1"),
+            placed("cache", "node-c1"),
+        ];
+        assert_eq!(choose_node(&pod, &nodes(), &existing), None);
+        assert_eq!(
+            choose_node(&pod, &nodes(), &existing[..2]).as_deref(),
+            Some("node-c1")
+        );
+    }
+
+    #[test]
+    fn node_selector_taints_and_cordon_filter_nodes() {
+        let pod_labels = labels("cache");
+        let mut all = nodes();
+        all[0].cordoned = true;
+        all[1].taints.push(Taint {
+            key: "dedicated".to_owned(),
+            value: "redis".to_owned(),
+            effect: "NoSchedule".to_owned(),
+        });
+        all[2].up = false;
+        let spec = json!({});
+        let pod = PodToPlace {
+            namespace: "default",
+            labels: &pod_labels,
+            spec: &spec,
+        };
+        assert_eq!(choose_node(&pod, &all, &[]), None);
+        let tolerant = json!({"tolerations": [{"key": "dedicated", "operator": "Equal", "value": "redis", "effect": "NoSchedule"}]});
+        let pod = PodToPlace {
+            spec: &tolerant,
+            ..pod
+        };
+        assert_eq!(choose_node(&pod, &all, &[]).as_deref(), Some("node-b1"));
+        let selected = json!({"nodeSelector": {ZONE_LABEL: "zone-a"}});
+        let pod = PodToPlace {
+            spec: &selected,
+            ..pod
+        };
+        all[0].cordoned = false;
+        assert_eq!(choose_node(&pod, &all, &[]).as_deref(), Some("node-a1"));
+    }
+
+    #[test]
+    fn topology_spread_with_do_not_schedule_respects_max_skew() {
+        let pod_labels = labels("cache");
+        let mut all = nodes();
+        all.push(Node::new("node-a2", "zone-a"));
+        let spec = json!({"topologySpreadConstraints": [{
+            "maxSkew": 1, "topologyKey": ZONE_LABEL, "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "cache"}}
+        }], "nodeSelector": {ZONE_LABEL: "zone-a"}});
+        let pod = PodToPlace {
+            namespace: "default",
+            labels: &pod_labels,
+            spec: &spec,
+        };
+        // Only zone-a is eligible, so it is the only domain and any count there has skew 0.
+        let existing = vec![placed("cache", "node-a1"), placed("cache", "node-a2")];
+        assert!(choose_node(&pod, &all, &existing).is_some());
+        let spec = json!({"topologySpreadConstraints": [{
+            "maxSkew": 1, "topologyKey": ZONE_LABEL, "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "cache"}}
+        }], "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": ZONE_LABEL, "operator": "In", "values": ["zone-a", "zone-b"]}]}
+        ]}}}});
+        let pod = PodToPlace { spec: &spec, ..pod };
+        // zone-a holds 2 and zone-b 0: zone-a would make skew 3, so zone-b is the only choice.
+        assert_eq!(
+            choose_node(&pod, &all, &existing).as_deref(),
+            Some("node-b1")
+        );
+    }
+}
