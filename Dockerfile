@@ -3,8 +3,8 @@
 #   docker build -t redis-operator:0.1.0 .
 
 FROM rust:1.95-alpine AS build
-# ring (TLS to the API server) compiles C code; musl-dev provides the static C library.
-RUN apk add --no-cache musl-dev
+# ring (TLS to the API server) compiles C code: a C compiler and the static musl C library.
+RUN apk add --no-cache gcc musl-dev
 WORKDIR /build
 COPY . .
 # crt-static: the binary needs no libc at run time (the final image has none).

@@ -399,7 +399,32 @@ def container_args(documents, source):
     return deployment["spec"]["template"]["spec"]["containers"][0].get("args") or []
 
 
+def check_image_build():
+    """The Dockerfile's build context holds every workspace member and the final stage runs the
+    binary as the non-root user the pod security settings expect (the image itself cannot be
+    built without a container runtime)."""
+    with open(os.path.join(ROOT, ".dockerignore")) as handle:
+        ignored = {line.strip().rstrip("/") for line in handle if line.strip() and not line.startswith("#")}
+    with open(os.path.join(ROOT, "Cargo.toml")) as handle:
+        manifest = handle.read()
+    members = re.search(r"^members = \[([^\]]*)\]", manifest, re.MULTILINE).group(1)
+    needed = {"Cargo.toml", "Cargo.lock", "src"} | {
+        member.strip().strip('"') for member in members.split(",") if member.strip() not in ("", '"."')
+    }
+    for path in sorted(needed):
+        check(path not in ignored, f".dockerignore leaves out {path}, which the build needs")
+    with open(os.path.join(ROOT, "Dockerfile")) as handle:
+        lines = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+    final_stage = lines[max(index for index, line in enumerate(lines) if line.startswith("FROM ")):]
+    check(final_stage[0].startswith("FROM gcr.io/distroless/static"), f"Dockerfile: final stage {final_stage[0]!r}")
+    check("USER 65532:65532" in final_stage, "Dockerfile: the final stage does not run as 65532:65532")
+    check('ENTRYPOINT ["/redis-operator"]' in final_stage, "Dockerfile: the entrypoint is not /redis-operator")
+    check('CMD ["run"]' in final_stage, "Dockerfile: the default command is not run")
+    check(any("crt-static" in line for line in lines), "Dockerfile: the binary is not linked statically")
+
+
 def main():
+    check_image_build()
     crds = generated_crds()
 
     # deploy/crds: exactly the generated files.
@@ -553,7 +578,7 @@ def main():
         for failure in failures:
             sys.stderr.write(f"  - {failure}\n")
         sys.exit(1)
-    print(f"check-deploy: {checks} checks passed (3 kustomizations, 8 chart renderings, 6 refused value sets, helm lint)")
+    print(f"check-deploy: {checks} checks passed (Dockerfile, 3 kustomizations, 8 chart renderings, 6 refused value sets, helm lint)")
 
 
 if __name__ == "__main__":
