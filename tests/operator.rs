@@ -13,7 +13,9 @@ use http::{Request, Response, StatusCode};
 use kube::Client;
 use kube::client::Body;
 use redis_operator::api::Kind;
-use redis_operator::operator::controller::{MAXIMUM_BACKOFF, backoff, is_permanent};
+use redis_operator::operator::controller::{
+    MAXIMUM_BACKOFF, api_resource, backoff, is_permanent, pod_owner, sentinels_monitoring,
+};
 use redis_operator::operator::health::{Health, Role};
 use redis_operator::operator::http::{bind, health_page, metrics_page, serve};
 use redis_operator::operator::leader::{LeaseLock, LeaseOutcome};
@@ -475,4 +477,51 @@ async fn releasing_hands_the_lease_over_only_when_held() {
     let theirs = lease("operator-b", "2026-01-01T00:00:00.000000Z", "61", 0);
     let (result, _) = tokio::join!(lock.release(), answer(&mut handle, 200, theirs));
     result.unwrap();
+}
+
+#[test]
+fn a_pod_triggers_the_cr_its_instance_label_names() {
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": {
+            "name": "cache-leader-0", "namespace": "shop",
+            "labels": { "app.kubernetes.io/instance": "cache", "redis_setup_type": "cluster" },
+        },
+    }))
+    .unwrap();
+    assert_eq!(
+        pod_owner(&pod),
+        Some(("shop".to_owned(), "cache".to_owned()))
+    );
+    let unlabelled: k8s_openapi::api::core::v1::Pod =
+        serde_json::from_value(json!({ "metadata": { "name": "other", "namespace": "shop" } }))
+            .unwrap();
+    assert_eq!(pod_owner(&unlabelled), None);
+}
+
+#[test]
+fn a_replication_change_triggers_the_sentinels_in_its_namespace_that_monitor_it() {
+    let sentinel = |namespace: &str, name: &str, replication: &str| {
+        let object: kube::api::DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "redis.redis.opstreelabs.in/v1beta2", "kind": "RedisSentinel",
+            "metadata": { "name": name, "namespace": namespace },
+            "spec": { "redisSentinelConfig": { "redisReplicationName": replication } },
+        }))
+        .unwrap();
+        Arc::new(object)
+    };
+    let sentinels = [
+        sentinel("shop", "watcher", "cache"),
+        sentinel("shop", "elsewhere", "sessions"),
+        sentinel("billing", "same-name-other-namespace", "cache"),
+        sentinel("shop", "second-watcher", "cache"),
+    ];
+    let replication = kube::api::DynamicObject::new("cache", &api_resource(Kind::RedisReplication))
+        .within("shop");
+    assert_eq!(
+        sentinels_monitoring(&sentinels, &replication),
+        [
+            ("shop".to_owned(), "watcher".to_owned()),
+            ("shop".to_owned(), "second-watcher".to_owned()),
+        ]
+    );
 }

@@ -259,6 +259,34 @@ fn dynamic_api(
     }
 }
 
+/// The namespace and name of the CR a pod belongs to, from its instance label.
+pub fn pod_owner(pod: &Pod) -> Option<(String, String)> {
+    let namespace = pod.metadata.namespace.clone()?;
+    let instance = pod.metadata.labels.as_ref()?.get(INSTANCE_LABEL)?.clone();
+    Some((namespace, instance))
+}
+
+/// The namespace and name of every RedisSentinel among `sentinels` that monitors `replication`.
+pub fn sentinels_monitoring(
+    sentinels: &[Arc<DynamicObject>],
+    replication: &DynamicObject,
+) -> Vec<(String, String)> {
+    let (Some(namespace), Some(name)) = (
+        replication.metadata.namespace.as_deref(),
+        replication.metadata.name.as_deref(),
+    ) else {
+        return Vec::new();
+    };
+    sentinels
+        .iter()
+        .filter(|sentinel| {
+            sentinel.metadata.namespace.as_deref() == Some(namespace)
+                && monitored_replication(sentinel) == Some(name)
+        })
+        .filter_map(|sentinel| Some((namespace.to_owned(), sentinel.metadata.name.clone()?)))
+        .collect()
+}
+
 /// The name a RedisSentinel's spec gives the RedisReplication it monitors.
 fn monitored_replication(sentinel: &DynamicObject) -> Option<&str> {
     sentinel
@@ -287,9 +315,8 @@ pub fn build(client: &Client, kind: Kind, namespace: Option<&str>) -> Controller
     .owns::<PodDisruptionBudget>(api_for(client, namespace), owned);
     let pod_resource = resource.clone();
     controller = controller.watches(api_for::<Pod>(client, namespace), pods, move |pod| {
-        let namespace = pod.metadata.namespace?;
-        let instance = pod.metadata.labels?.remove(INSTANCE_LABEL)?;
-        Some(RuntimeObjectRef::new_with(&instance, pod_resource.clone()).within(&namespace))
+        let (namespace, name) = pod_owner(&pod)?;
+        Some(RuntimeObjectRef::new_with(&name, pod_resource.clone()).within(&namespace))
     });
     if kind == Kind::RedisSentinel {
         let sentinels: Store<DynamicObject> = controller.store();
@@ -300,21 +327,11 @@ pub fn build(client: &Client, kind: Kind, namespace: Option<&str>) -> Controller
             replication.clone(),
             watcher::Config::default(),
             move |replication| {
-                let namespace = replication.metadata.namespace.clone().unwrap_or_default();
-                let name = replication.metadata.name.clone().unwrap_or_default();
-                sentinels
-                    .state()
+                sentinels_monitoring(&sentinels.state(), &replication)
                     .into_iter()
-                    .filter(|sentinel| {
-                        sentinel.metadata.namespace.as_deref() == Some(namespace.as_str())
-                            && monitored_replication(sentinel) == Some(name.as_str())
-                    })
-                    .filter_map(|sentinel| {
-                        let sentinel_name = sentinel.metadata.name.clone()?;
-                        Some(
-                            RuntimeObjectRef::new_with(&sentinel_name, sentinel_resource.clone())
-                                .within(&namespace),
-                        )
+                    .map(|(namespace, name)| {
+                        RuntimeObjectRef::new_with(&name, sentinel_resource.clone())
+                            .within(&namespace)
                     })
                     .collect::<Vec<_>>()
             },
