@@ -1,13 +1,17 @@
-//! The `redis-operator` command line: `crd` prints the CRDs, `validate` checks manifests offline.
+//! The `redis-operator` command line: `run` runs the controllers, `crd` prints the CRDs,
+//! `validate` checks manifests offline, `render` prints the objects a CR becomes.
 //!
 //! Commands return the text to print and an exit code so that tests can run them without a
 //! process; only `main` touches stdout and the exit status.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::api::Kind;
 use crate::api::crd::{file_name, render_all_yaml, render_yaml};
 use crate::api::document::{Document, DocumentOutcome, read_documents};
+use crate::operator::options::{LogFormat, RUN_USAGE, RunOptions};
+use crate::ports::redis::{RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply};
 use crate::resources::desired_objects;
 
 /// What a command printed and the exit code it asks for.
@@ -26,6 +30,7 @@ pub const USAGE: &str = "\
 usage: redis-operator <command> [arguments]
 
 commands:
+  run [flags]         run the controllers against the cluster (see `redis-operator run --help`)
   crd                 print the four CustomResourceDefinitions as YAML
   crd --output-dir DIR
                       write them into DIR, one file per kind (how crds/ is regenerated)
@@ -40,6 +45,7 @@ commands:
 pub fn run(arguments: &[String]) -> CommandOutput {
     match arguments.split_first() {
         Some((command, rest)) => match command.as_str() {
+            "run" => run_operator(rest),
             "crd" if rest.is_empty() => print_crds(),
             "crd" if rest.len() == 2 && rest[0] == "--output-dir" => write_crds(&rest[1]),
             "validate" if !rest.is_empty() => validate_files(rest),
@@ -54,6 +60,81 @@ pub fn run(arguments: &[String]) -> CommandOutput {
             )),
         },
         None => usage_error("no command given"),
+    }
+}
+
+/// `run [flags]`: parses the flags, sets up logging and runs the operator until it is stopped.
+fn run_operator(arguments: &[String]) -> CommandOutput {
+    let options = match RunOptions::parse(arguments, &|name| std::env::var(name).ok()) {
+        Ok(options) => options,
+        Err(message) => {
+            return CommandOutput {
+                stderr: format!("redis-operator run: {message}\n{RUN_USAGE}"),
+                exit_code: 2,
+                ..CommandOutput::default()
+            };
+        }
+    };
+    if options.help {
+        return CommandOutput {
+            stdout: RUN_USAGE.to_owned(),
+            ..CommandOutput::default()
+        };
+    }
+    let failed = |message: String| CommandOutput {
+        stderr: format!("redis-operator run: {message}\n"),
+        exit_code: 1,
+        ..CommandOutput::default()
+    };
+    if let Err(message) = install_logging(&options) {
+        return failed(message);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return failed(format!("failed to start the async runtime: {error}")),
+    };
+    let redis: Arc<dyn RedisAdmin> = Arc::new(RedisAdapterNotBuiltIn);
+    match runtime.block_on(crate::operator::run(options, redis)) {
+        Ok(()) => CommandOutput::default(),
+        Err(error) => failed(error.to_string()),
+    }
+}
+
+/// Logs to standard error, as text or JSON, filtered by `--log-level`.
+fn install_logging(options: &RunOptions) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&options.log_level)
+        .map_err(|error| format!("--log-level: {error}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match options.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    installed.map_err(|error| format!("failed to set up logging: {error}"))
+}
+
+/// Stands in for the Redis adapter in builds that do not include one: every command fails as
+/// unreachable, saying so, and nothing is sent anywhere.
+struct RedisAdapterNotBuiltIn;
+
+#[async_trait::async_trait]
+impl RedisAdmin for RedisAdapterNotBuiltIn {
+    async fn execute(
+        &self,
+        endpoint: &RedisEndpoint,
+        command: &RedisCommand,
+    ) -> Result<RedisReply, RedisError> {
+        Err(RedisError::Unreachable {
+            endpoint: endpoint.to_string(),
+            message: format!(
+                "failed to send {}: the Redis adapter is not built into this binary",
+                command.name()
+            ),
+        })
     }
 }
 

@@ -4,8 +4,10 @@
 //! The reconcile logic is written against ports (traits for the Kubernetes API and for Redis) so
 //! that production and the deterministic simulator run the same code.
 
+pub mod adapters;
 pub mod api;
 pub mod cli;
+pub mod operator;
 pub mod ports;
 pub mod reconcile;
 pub mod resources;

@@ -134,3 +134,74 @@ fn render_prints_the_objects_of_every_reference_example() {
         );
     }
 }
+
+#[test]
+fn run_help_lists_every_flag() {
+    let output = run(&arguments(&["run", "--help"]));
+    assert_eq!(output.exit_code, 0, "{}", output.stderr);
+    for flag in [
+        "--namespace",
+        "--log-format",
+        "--log-level",
+        "--metrics-address",
+        "--health-address",
+        "--leader-election",
+        "--no-leader-election",
+        "--lease-namespace",
+    ] {
+        assert!(
+            output.stdout.contains(flag),
+            "{flag} missing:\n{}",
+            output.stdout
+        );
+    }
+    for variable in [
+        "REDIS_OPERATOR_NAMESPACES",
+        "REDIS_OPERATOR_LOG_FORMAT",
+        "REDIS_OPERATOR_LOG_LEVEL",
+        "REDIS_OPERATOR_METRICS_ADDRESS",
+        "REDIS_OPERATOR_HEALTH_ADDRESS",
+        "REDIS_OPERATOR_LEADER_ELECTION",
+        "REDIS_OPERATOR_LEASE_NAMESPACE",
+    ] {
+        assert!(output.stdout.contains(variable), "{variable} missing");
+    }
+}
+
+#[test]
+fn run_with_a_bad_flag_value_names_the_flag_and_exits_two() {
+    for (words, expected) in [
+        (
+            &["run", "--log-format", "xml"][..],
+            "redis-operator run: --log-format: \"xml\" is not a log format (json or text)",
+        ),
+        (
+            &["run", "--metrics-address=localhost"][..],
+            "redis-operator run: --metrics-address: \"localhost\" is not a listen address",
+        ),
+        (
+            &["run", "--namespace", "Shop"][..],
+            "redis-operator run: --namespace: \"Shop\" is not a namespace name",
+        ),
+        (
+            &["run", "--log-level", "info,,=["][..],
+            "redis-operator run: --log-level: \"info,,=[\" is not a log level or filter",
+        ),
+        (
+            &["run", "--lease-namespace"][..],
+            "redis-operator run: --lease-namespace: a value is required",
+        ),
+        (
+            &["run", "--leader"][..],
+            "redis-operator run: unknown flag \"--leader\"",
+        ),
+    ] {
+        let output = run(&arguments(words));
+        assert_eq!(output.exit_code, 2, "{words:?}");
+        assert!(
+            output.stderr.starts_with(expected),
+            "{words:?}: {}",
+            output.stderr
+        );
+    }
+}

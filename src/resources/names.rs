@@ -153,3 +153,10 @@ pub const CONFIG_MAP_SUFFIX: &str = "-redis-conf";
 pub const LEADER_ROLE: &str = "leader";
 /// The cluster follower role.
 pub const FOLLOWER_ROLE: &str = "follower";
+
+/// The controller name Events are reported under (`reportingController`).
+pub const EVENT_REPORTING_CONTROLLER: &str = "redis-operator";
+/// The `action` of every Event the operator publishes: what it was doing to the object.
+pub const EVENT_ACTION: &str = "Reconcile";
+/// Name of the Lease the operator's replicas compete for.
+pub const LEADER_LEASE_NAME: &str = "redis-operator-leader";

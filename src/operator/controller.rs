@@ -1,0 +1,370 @@
+//! One kube-runtime `Controller` per kind and watched namespace: it watches the CRs, the objects
+//! they own (StatefulSets, Services, ConfigMaps, PodDisruptionBudgets), their pods (mapped back to
+//! the CR by label) and, for RedisSentinel, the RedisReplication it monitors; each trigger runs the
+//! reconcile driver once.
+//!
+//! It decides only when to run again: the requeue interval the reconcile asks for, exponential
+//! backoff after transient errors, and waiting for a change after permanent ones. It must not
+//! look inside objects beyond what mapping a trigger to its CR needs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef as RuntimeObjectRef, Store};
+use kube::runtime::watcher;
+use serde_json::Value;
+use tracing::{debug, warn};
+
+use super::metrics::Metrics;
+use crate::api::{API_GROUP, API_VERSION, Kind};
+use crate::ports::kube::{ApiError, ObjectRef, ResourceType};
+use crate::reconcile::driver::{ReconcileError, reconcile};
+use crate::reconcile::execute::ExecutionError;
+use crate::reconcile::{Context, Request};
+use crate::resources::kinds::pod_identity;
+use crate::resources::names::{
+    INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_LABEL_VALUE, SETUP_TYPE_LABEL,
+};
+
+/// The first wait after a transient failure; it doubles with each further failure.
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+/// The longest wait after transient failures.
+pub const MAXIMUM_BACKOFF: Duration = Duration::from_secs(300);
+/// CRs of one kind reconciled at the same time (different CRs only; one CR never runs twice at
+/// once).
+pub const CONCURRENT_RECONCILES: u16 = 4;
+
+/// The port's resource type of a kind.
+pub fn resource_type(kind: Kind) -> ResourceType {
+    match kind {
+        Kind::Redis => ResourceType::Redis,
+        Kind::RedisReplication => ResourceType::RedisReplication,
+        Kind::RedisSentinel => ResourceType::RedisSentinel,
+        Kind::RedisCluster => ResourceType::RedisCluster,
+    }
+}
+
+/// The API resource of a kind, for dynamic watches (CRs are read as JSON so that one malformed
+/// object cannot break the watch of all others; the reconcile validates it).
+pub fn api_resource(kind: Kind) -> ApiResource {
+    let resource = resource_type(kind);
+    ApiResource {
+        group: API_GROUP.to_owned(),
+        version: API_VERSION.to_owned(),
+        api_version: resource.api_version().to_owned(),
+        kind: resource.kind().to_owned(),
+        plural: resource.plural().to_owned(),
+    }
+}
+
+/// Whether a reconcile error will not go away by trying again (the API server rejected what the
+/// spec asks for): such CRs wait for a change instead of backing off.
+pub fn is_permanent(error: &ReconcileError) -> bool {
+    matches!(
+        error,
+        ReconcileError::Execute {
+            source: ExecutionError::Api(ApiError::Invalid { .. }) | ExecutionError::Unnamed(_),
+            ..
+        } | ReconcileError::Observe {
+            source: ApiError::Invalid { .. },
+            ..
+        }
+    )
+}
+
+/// The reason label of a failed reconcile.
+pub fn error_reason(error: &ReconcileError) -> &'static str {
+    let api_reason = |error: &ApiError| match error {
+        ApiError::Conflict { .. } => "conflict",
+        ApiError::Invalid { .. } => "invalid",
+        ApiError::NotFound { .. } => "not_found",
+        ApiError::TooManyRequests { .. } => "too_many_requests",
+        ApiError::Transient { .. } => "api_transient",
+    };
+    match error {
+        ReconcileError::Observe { source, .. } => api_reason(source),
+        ReconcileError::Execute { source, .. } => match source {
+            ExecutionError::Api(error) => api_reason(error),
+            ExecutionError::Redis(crate::ports::redis::RedisError::Unreachable { .. }) => {
+                "redis_unreachable"
+            }
+            ExecutionError::Redis(crate::ports::redis::RedisError::Rejected { .. }) => {
+                "redis_rejected"
+            }
+            ExecutionError::Redis(crate::ports::redis::RedisError::Authentication { .. }) => {
+                "redis_authentication"
+            }
+            ExecutionError::Unnamed(_) => "unnamed_object",
+        },
+    }
+}
+
+/// The wait before retrying after the `failures`-th consecutive transient failure.
+pub fn backoff(failures: u32) -> Duration {
+    let factor = 2_u32.saturating_pow(failures.saturating_sub(1).min(16));
+    FIRST_BACKOFF.saturating_mul(factor).min(MAXIMUM_BACKOFF)
+}
+
+/// What every controller shares.
+pub struct Shared {
+    /// The ports.
+    pub context: Context,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Consecutive failures per CR, for the backoff.
+    failures: Mutex<HashMap<ObjectRef, u32>>,
+}
+
+impl Shared {
+    /// Shared state over `context`, recording into `metrics`.
+    pub fn new(context: Context, metrics: Arc<Metrics>) -> Shared {
+        Shared {
+            context,
+            metrics,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef, u32>> {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One controller's context: the shared state and its kind.
+struct KindContext {
+    shared: Arc<Shared>,
+    kind: Kind,
+}
+
+fn target_of(kind: Kind, object: &DynamicObject) -> ObjectRef {
+    ObjectRef::new(
+        resource_type(kind),
+        object.metadata.namespace.as_deref().unwrap_or_default(),
+        object.metadata.name.as_deref().unwrap_or_default(),
+    )
+}
+
+async fn reconcile_object(
+    object: Arc<DynamicObject>,
+    context: Arc<KindContext>,
+) -> Result<Action, ReconcileError> {
+    let kind = context.kind;
+    let shared = &context.shared;
+    let target = target_of(kind, &object);
+    let started = Instant::now();
+    let result = reconcile(&shared.context, kind, &target).await;
+    let elapsed = started.elapsed();
+    let executed: &[Request] = match &result {
+        Ok(outcome) => &outcome.executed,
+        Err(ReconcileError::Execute { executed, .. }) => executed,
+        Err(ReconcileError::Observe { .. }) => &[],
+    };
+    shared.metrics.record_reconcile(
+        kind,
+        elapsed,
+        executed,
+        result.as_ref().err().map(error_reason),
+    );
+    record_conditions(shared, kind, &target, &object, executed);
+    match result {
+        Ok(outcome) => {
+            shared.failures().remove(&target);
+            debug!(writes = outcome.writes(), requeue_after = ?outcome.requeue_after, "reconciled");
+            Ok(outcome
+                .requeue_after
+                .map_or_else(Action::await_change, Action::requeue))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Ready and degraded gauges from the status just written, or else the one the CR carries; none
+/// once the CR's finalizer is gone (it is being deleted).
+fn record_conditions(
+    shared: &Shared,
+    kind: Kind,
+    target: &ObjectRef,
+    object: &DynamicObject,
+    executed: &[Request],
+) {
+    if executed.iter().any(
+        |request| matches!(request, Request::RemoveFinalizer { object, .. } if object == target),
+    ) {
+        shared.metrics.forget(kind, &target.namespace, &target.name);
+        return;
+    }
+    let written = executed.iter().rev().find_map(|request| match request {
+        Request::ApplyStatus { object, status } if object == target => Some(status.clone()),
+        _ => None,
+    });
+    let status = written
+        .or_else(|| object.data.get("status").cloned())
+        .unwrap_or(Value::Null);
+    shared
+        .metrics
+        .record_conditions(kind, &target.namespace, &target.name, &status);
+}
+
+fn error_policy(
+    object: Arc<DynamicObject>,
+    error: &ReconcileError,
+    context: Arc<KindContext>,
+) -> Action {
+    let target = target_of(context.kind, &object);
+    if is_permanent(error) {
+        warn!(object = %target, %error, "reconcile failed permanently; waiting for a change");
+        context.shared.failures().remove(&target);
+        return Action::await_change();
+    }
+    let failures = {
+        let mut failures = context.shared.failures();
+        let count = failures.entry(target.clone()).or_default();
+        *count = count.saturating_add(1);
+        *count
+    };
+    let wait = backoff(failures);
+    warn!(object = %target, %error, failures, retry_in_seconds = wait.as_secs(), "reconcile failed");
+    Action::requeue(wait)
+}
+
+fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn dynamic_api(
+    client: &Client,
+    namespace: Option<&str>,
+    resource: &ApiResource,
+) -> Api<DynamicObject> {
+    match namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
+}
+
+/// The namespace and name of the CR a pod belongs to, from its instance label.
+pub fn pod_owner(pod: &Pod) -> Option<(String, String)> {
+    let namespace = pod.metadata.namespace.clone()?;
+    let instance = pod.metadata.labels.as_ref()?.get(INSTANCE_LABEL)?.clone();
+    Some((namespace, instance))
+}
+
+/// The namespace and name of every RedisSentinel among `sentinels` that monitors `replication`.
+pub fn sentinels_monitoring(
+    sentinels: &[Arc<DynamicObject>],
+    replication: &DynamicObject,
+) -> Vec<(String, String)> {
+    let (Some(namespace), Some(name)) = (
+        replication.metadata.namespace.as_deref(),
+        replication.metadata.name.as_deref(),
+    ) else {
+        return Vec::new();
+    };
+    sentinels
+        .iter()
+        .filter(|sentinel| {
+            sentinel.metadata.namespace.as_deref() == Some(namespace)
+                && monitored_replication(sentinel) == Some(name)
+        })
+        .filter_map(|sentinel| Some((namespace.to_owned(), sentinel.metadata.name.clone()?)))
+        .collect()
+}
+
+/// The name a RedisSentinel's spec gives the RedisReplication it monitors.
+fn monitored_replication(sentinel: &DynamicObject) -> Option<&str> {
+    sentinel
+        .data
+        .pointer("/spec/redisSentinelConfig/redisReplicationName")
+        .and_then(Value::as_str)
+}
+
+/// A controller for `kind` in `namespace` (all when `None`), ready to run.
+pub fn build(client: &Client, kind: Kind, namespace: Option<&str>) -> Controller<DynamicObject> {
+    let resource = api_resource(kind);
+    let owned =
+        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_LABEL_VALUE}"));
+    let (setup_type, _) = pod_identity(kind, "");
+    let pods = watcher::Config::default().labels(&format!(
+        "{MANAGED_BY_LABEL}={MANAGED_BY_LABEL_VALUE},{SETUP_TYPE_LABEL}={setup_type}"
+    ));
+    let mut controller = Controller::new_with(
+        dynamic_api(client, namespace, &resource),
+        watcher::Config::default(),
+        resource.clone(),
+    )
+    .owns::<StatefulSet>(api_for(client, namespace), owned.clone())
+    .owns::<Service>(api_for(client, namespace), owned.clone())
+    .owns::<ConfigMap>(api_for(client, namespace), owned.clone())
+    .owns::<PodDisruptionBudget>(api_for(client, namespace), owned);
+    let pod_resource = resource.clone();
+    controller = controller.watches(api_for::<Pod>(client, namespace), pods, move |pod| {
+        let (namespace, name) = pod_owner(&pod)?;
+        Some(RuntimeObjectRef::new_with(&name, pod_resource.clone()).within(&namespace))
+    });
+    if kind == Kind::RedisSentinel {
+        let sentinels: Store<DynamicObject> = controller.store();
+        let replication = api_resource(Kind::RedisReplication);
+        let sentinel_resource = resource;
+        controller = controller.watches_with(
+            dynamic_api(client, namespace, &replication),
+            replication.clone(),
+            watcher::Config::default(),
+            move |replication| {
+                sentinels_monitoring(&sentinels.state(), &replication)
+                    .into_iter()
+                    .map(|(namespace, name)| {
+                        RuntimeObjectRef::new_with(&name, sentinel_resource.clone())
+                            .within(&namespace)
+                    })
+                    .collect::<Vec<_>>()
+            },
+        );
+    }
+    controller.with_config(
+        kube::runtime::controller::Config::default().concurrency(CONCURRENT_RECONCILES),
+    )
+}
+
+/// Runs `controller` for `kind` until `shutdown` resolves (then finishes the reconciles in
+/// flight).
+pub async fn run(
+    controller: Controller<DynamicObject>,
+    kind: Kind,
+    shared: Arc<Shared>,
+    shutdown: tokio::sync::oneshot::Receiver<()>,
+) {
+    let context = Arc::new(KindContext { shared, kind });
+    controller
+        .graceful_shutdown_on(async move {
+            let _ = shutdown.await;
+        })
+        .run(reconcile_object, error_policy, context)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => debug!(kind = kind.name(), %object, "reconcile done"),
+                Err(kube::runtime::controller::Error::ReconcilerFailed(..)) => {}
+                Err(kube::runtime::controller::Error::ObjectNotFound(object)) => {
+                    debug!(kind = kind.name(), %object, "the object is gone")
+                }
+                Err(error) => warn!(kind = kind.name(), %error, "watch failed; retrying"),
+            }
+        })
+        .await;
+}

@@ -1,0 +1,206 @@
+//! The `redis-operator run` process: connects to the API server, serves metrics and health,
+//! takes the leader Lease when asked to, runs the controllers, and stops on SIGTERM or SIGINT
+//! (finishing the reconciles in flight and handing the Lease over) or when leadership is lost.
+//!
+//! It must not hold reconcile logic; the Redis port is handed in so that the process does not
+//! depend on how Redis is reached.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use kube::Client;
+use tracing::{error, info, warn};
+
+use super::controller::{self, Shared};
+use super::health::{Health, Role};
+use super::http::{self, health_page, metrics_page};
+use super::leader::LeaseLock;
+use super::metrics::{CountingRedis, Metrics};
+use super::options::{POD_NAME_ENV, RunOptions};
+use crate::adapters::kube::KubeAdapter;
+use crate::api::Kind;
+use crate::ports::RedisAdmin;
+use crate::ports::clock::{Clock, SystemClock};
+use crate::reconcile::Context;
+use crate::resources::names::LEADER_LEASE_NAME;
+
+/// Why the process stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// No API server could be reached or configured.
+    #[error("failed to configure the Kubernetes client: {0}")]
+    Client(String),
+    /// An endpoint could not listen.
+    #[error("{0}")]
+    Listen(String),
+    /// Signal handlers could not be installed.
+    #[error("failed to install the signal handlers: {0}")]
+    Signals(String),
+    /// This replica led and lost the Lease; it exits so it never reconciles beside the new leader.
+    #[error("failed to keep the leader lease: {0}")]
+    LeadershipLost(String),
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn termination() -> Result<impl std::future::Future<Output = &'static str>, ProcessError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|error| ProcessError::Signals(error.to_string()))?;
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|error| ProcessError::Signals(error.to_string()))?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        }
+    })
+}
+
+/// This replica's name in the Lease and in Events: the pod name when the Deployment sets
+/// `POD_NAME`, else the host name, with the process id so two local runs differ.
+fn identity() -> String {
+    let host = std::env::var(POD_NAME_ENV)
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .or_else(|_| std::fs::read_to_string("/etc/hostname").map(|name| name.trim().to_owned()))
+        .unwrap_or_else(|_| "redis-operator".to_owned());
+    format!("{host}_{}", std::process::id())
+}
+
+/// Runs the operator until a signal (Ok) or a lost Lease (Err).
+pub async fn run(options: RunOptions, redis: Arc<dyn RedisAdmin>) -> Result<(), ProcessError> {
+    let client = Client::try_default()
+        .await
+        .map_err(|error| ProcessError::Client(error.to_string()))?;
+    let identity = identity();
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::new(if options.leader_election {
+        Role::Standby
+    } else {
+        Role::Alone
+    }));
+    metrics.set_leader(options.leader_election.then_some(false));
+    let metrics_listener = http::bind(options.metrics_address, "--metrics-address")
+        .await
+        .map_err(ProcessError::Listen)?;
+    let health_listener = http::bind(options.health_address, "--health-address")
+        .await
+        .map_err(ProcessError::Listen)?;
+    let served_metrics = Arc::clone(&metrics);
+    tokio::spawn(http::serve(
+        metrics_listener,
+        Arc::new(move |path: &str| metrics_page(&served_metrics, path)),
+    ));
+    let served_health = Arc::clone(&health);
+    tokio::spawn(http::serve(
+        health_listener,
+        Arc::new(move |path: &str| health_page(&served_health, path)),
+    ));
+    info!(
+        metrics = %options.metrics_address,
+        health = %options.health_address,
+        namespaces = ?options.namespaces,
+        leader_election = options.leader_election,
+        %identity,
+        "redis-operator starting"
+    );
+    let mut termination = Box::pin(termination().await?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+
+    let lease = if options.leader_election {
+        let namespace = options
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let lease = Arc::new(LeaseLock::new(
+            client.clone(),
+            &namespace,
+            LEADER_LEASE_NAME,
+            &identity,
+            Arc::clone(&clock),
+        ));
+        tokio::select! {
+            () = lease.acquire() => {}
+            signal = &mut termination => {
+                info!(signal, "stopping before acquiring the leader lease");
+                return Ok(());
+            }
+        }
+        health.set_role(Role::Leader);
+        metrics.set_leader(Some(true));
+        Some(lease)
+    } else {
+        None
+    };
+
+    let kube = Arc::new(KubeAdapter::new(client.clone(), Some(identity.clone())));
+    let context = Context {
+        kube,
+        redis: Arc::new(CountingRedis::new(redis, Arc::clone(&metrics))),
+        clock,
+    };
+    let shared = Arc::new(Shared::new(context, Arc::clone(&metrics)));
+    let namespaces: Vec<Option<&str>> = if options.namespaces.is_empty() {
+        vec![None]
+    } else {
+        options
+            .namespaces
+            .iter()
+            .map(|name| Some(name.as_str()))
+            .collect()
+    };
+    let mut stops = Vec::new();
+    let mut runs = Vec::new();
+    let mut stores = Vec::new();
+    for kind in Kind::ALL {
+        for namespace in &namespaces {
+            let built = controller::build(&client, kind, *namespace);
+            stores.push(built.store());
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            stops.push(stop);
+            runs.push(controller::run(built, kind, Arc::clone(&shared), stopped));
+        }
+    }
+    let synced_health = Arc::clone(&health);
+    tokio::spawn(async move {
+        for store in stores {
+            if store.wait_until_ready().await.is_err() {
+                return;
+            }
+        }
+        info!("watch caches synced");
+        synced_health.set_synced();
+    });
+    let mut controllers = tokio::spawn(join_all(runs));
+    let lost = async {
+        match &lease {
+            Some(lease) => lease.hold().await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        signal = &mut termination => {
+            info!(signal, "stopping: finishing the reconciles in flight");
+            Ok(())
+        }
+        loss = lost => {
+            error!(%loss, "lost the leader lease; stopping");
+            Err(ProcessError::LeadershipLost(loss.to_string()))
+        }
+        _ = &mut controllers => {
+            warn!("the controllers stopped");
+            Ok(())
+        }
+    };
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    if outcome.is_ok() {
+        let _ = controllers.await;
+        if let Some(lease) = &lease
+            && let Err(error) = lease.release().await
+        {
+            warn!(%error, "failed to release the leader lease");
+        }
+    }
+    outcome
+}
