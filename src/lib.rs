@@ -4,6 +4,7 @@
 //! The reconcile logic is written against ports (traits for the Kubernetes API and for Redis) so
 //! that production and the deterministic simulator run the same code.
 
+pub mod adapters;
 pub mod api;
 pub mod cli;
 pub mod ports;
