@@ -5,13 +5,11 @@
 //! process; only `main` touches stdout and the exit status.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use crate::api::Kind;
 use crate::api::crd::{file_name, render_all_yaml, render_yaml};
 use crate::api::document::{Document, DocumentOutcome, read_documents};
 use crate::operator::options::{LogFormat, RUN_USAGE, RunOptions};
-use crate::ports::redis::{RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply};
 use crate::resources::desired_objects;
 
 /// What a command printed and the exit code it asks for.
@@ -96,8 +94,7 @@ fn run_operator(arguments: &[String]) -> CommandOutput {
         Ok(runtime) => runtime,
         Err(error) => return failed(format!("failed to start the async runtime: {error}")),
     };
-    let redis: Arc<dyn RedisAdmin> = Arc::new(RedisAdapterNotBuiltIn);
-    match runtime.block_on(crate::operator::run(options, redis)) {
+    match runtime.block_on(crate::operator::run(options)) {
         Ok(()) => CommandOutput::default(),
         Err(error) => failed(error.to_string()),
     }
@@ -115,27 +112,6 @@ fn install_logging(options: &RunOptions) -> Result<(), String> {
         LogFormat::Text => builder.try_init(),
     };
     installed.map_err(|error| format!("failed to set up logging: {error}"))
-}
-
-/// Stands in for the Redis adapter in builds that do not include one: every command fails as
-/// unreachable, saying so, and nothing is sent anywhere.
-struct RedisAdapterNotBuiltIn;
-
-#[async_trait::async_trait]
-impl RedisAdmin for RedisAdapterNotBuiltIn {
-    async fn execute(
-        &self,
-        endpoint: &RedisEndpoint,
-        command: &RedisCommand,
-    ) -> Result<RedisReply, RedisError> {
-        Err(RedisError::Unreachable {
-            endpoint: endpoint.to_string(),
-            message: format!(
-                "failed to send {}: the Redis adapter is not built into this binary",
-                command.name()
-            ),
-        })
-    }
 }
 
 fn usage_error(message: &str) -> CommandOutput {

@@ -129,7 +129,8 @@ fn endpoint() -> RedisEndpoint {
         host: "10.0.0.1".to_owned(),
         port: 6379,
         password: None,
-        tls: false,
+        user: None,
+        tls: None,
     }
 }
 

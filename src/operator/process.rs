@@ -17,6 +17,7 @@ use super::http::{self, health_page, metrics_page};
 use super::leader::LeaseLock;
 use super::metrics::{CountingRedis, Metrics};
 use super::options::{POD_NAME_ENV, RunOptions};
+use crate::adapters::RedisAdapter;
 use crate::adapters::kube::KubeAdapter;
 use crate::api::Kind;
 use crate::ports::RedisAdmin;
@@ -67,7 +68,7 @@ fn identity() -> String {
 }
 
 /// Runs the operator until a signal (Ok) or a lost Lease (Err).
-pub async fn run(options: RunOptions, redis: Arc<dyn RedisAdmin>) -> Result<(), ProcessError> {
+pub async fn run(options: RunOptions) -> Result<(), ProcessError> {
     let client = Client::try_default()
         .await
         .map_err(|error| ProcessError::Client(error.to_string()))?;
@@ -133,6 +134,8 @@ pub async fn run(options: RunOptions, redis: Arc<dyn RedisAdmin>) -> Result<(), 
     };
 
     let kube = Arc::new(KubeAdapter::new(client.clone(), Some(identity.clone())));
+    // The Redis adapter reads password and TLS Secrets through the same API client.
+    let redis: Arc<dyn RedisAdmin> = Arc::new(RedisAdapter::new(kube.clone()));
     let context = Context {
         kube,
         redis: Arc::new(CountingRedis::new(redis, Arc::clone(&metrics))),

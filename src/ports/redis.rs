@@ -23,8 +23,24 @@ pub struct RedisEndpoint {
     pub port: u16,
     /// The Secret key holding the password, read by the adapter, never carried as text.
     pub password: Option<SecretKey>,
-    /// Whether the server speaks TLS.
-    pub tls: bool,
+    /// The ACL user to authenticate as; `None` authenticates as the `default` user.
+    pub user: Option<String>,
+    /// Where the certificates are when the server speaks TLS; `None` for plain TCP.
+    pub tls: Option<TlsSecret>,
+}
+
+/// The Secret holding the CA certificate, and the client certificate and key, a client presents
+/// to a server that speaks TLS (the CR's `spec.TLS`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TlsSecret {
+    /// Name of the Secret, in the endpoint's namespace.
+    pub name: String,
+    /// Key of the PEM CA certificate the server's certificate must chain to.
+    pub ca_key: String,
+    /// Key of the PEM certificate presented to the server.
+    pub certificate_key: String,
+    /// Key of the PEM private key of that certificate.
+    pub private_key_key: String,
 }
 
 impl fmt::Display for RedisEndpoint {

@@ -207,7 +207,8 @@ fn endpoint_of(pod: &PodInfo, group: &PodGroup<'_>, target: &ObjectRef) -> Optio
         host: pod.ip.clone()?,
         port: u16::try_from(group.port).ok()?,
         password: group.password.clone(),
-        tls: group.tls.is_some(),
+        user: None,
+        tls: crate::resources::config::tls_secret(group),
     })
 }
 
@@ -225,7 +226,8 @@ async fn observe_server(
         host: String::new(),
         port: 0,
         password: None,
-        tls: false,
+        user: None,
+        tls: None,
     });
     let mut view = ServerView {
         pod,

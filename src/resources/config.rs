@@ -16,8 +16,10 @@ use super::names::{
     ACL_FILE_KEY, ACL_MOUNT_PATH, CLUSTER_BUS_PORT_OFFSET, CONFIG_MAP_SUFFIX, CONFIG_MOUNT_PATH,
     DATA_MOUNT_PATH, EXTERNAL_CONFIG_MOUNT_PATH, EXTERNAL_REDIS_CONFIG_KEY,
     EXTERNAL_SENTINEL_CONFIG_KEY, NODE_CONF_MOUNT_PATH, PASSWORD_ENV, POD_IP_ENV, PROBE_SCRIPT_KEY,
-    RUNTIME_MOUNT_PATH, SERVER_CONFIG_KEY, START_SCRIPT_KEY, TLS_MOUNT_PATH,
+    RUNTIME_MOUNT_PATH, SERVER_CONFIG_KEY, START_SCRIPT_KEY, TLS_CA_KEY, TLS_CERTIFICATE_KEY,
+    TLS_MOUNT_PATH, TLS_PRIVATE_KEY_KEY,
 };
+use crate::ports::redis::TlsSecret;
 
 /// Milliseconds without an answer before cluster nodes deem a peer failed.
 pub const CLUSTER_NODE_TIMEOUT_MILLISECONDS: u32 = 5000;
@@ -34,10 +36,22 @@ pub fn tls_paths(group: &PodGroup<'_>) -> Option<(String, String, String)> {
         format!("{TLS_MOUNT_PATH}/{}", key.as_deref().unwrap_or(default))
     };
     Some((
-        file(&tls.ca, "ca.crt"),
-        file(&tls.cert, "tls.crt"),
-        file(&tls.key, "tls.key"),
+        file(&tls.ca, TLS_CA_KEY),
+        file(&tls.cert, TLS_CERTIFICATE_KEY),
+        file(&tls.key, TLS_PRIVATE_KEY_KEY),
     ))
+}
+
+/// The Secret and keys a client reads to speak TLS to the group's servers.
+pub fn tls_secret(group: &PodGroup<'_>) -> Option<TlsSecret> {
+    let tls = group.tls?;
+    let key = |key: &Option<String>, default: &str| key.as_deref().unwrap_or(default).to_owned();
+    Some(TlsSecret {
+        name: tls.secret.secret_name.clone().unwrap_or_default(),
+        ca_key: key(&tls.ca, TLS_CA_KEY),
+        certificate_key: key(&tls.cert, TLS_CERTIFICATE_KEY),
+        private_key_key: key(&tls.key, TLS_PRIVATE_KEY_KEY),
+    })
 }
 
 /// The server configuration (without the password, the pod IP or the user's include).

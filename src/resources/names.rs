@@ -104,6 +104,12 @@ pub const NODE_CONF_MOUNT_PATH: &str = "/node-conf";
 pub const TLS_VOLUME: &str = "tls-certs";
 /// Where the TLS Secret is mounted.
 pub const TLS_MOUNT_PATH: &str = "/tls";
+/// Default key of the CA certificate in the TLS Secret.
+pub const TLS_CA_KEY: &str = "ca.crt";
+/// Default key of the certificate in the TLS Secret.
+pub const TLS_CERTIFICATE_KEY: &str = "tls.crt";
+/// Default key of the private key in the TLS Secret.
+pub const TLS_PRIVATE_KEY_KEY: &str = "tls.key";
 /// Volume of the ACL Secret.
 pub const ACL_VOLUME: &str = "acl-secret";
 /// Where the ACL Secret is mounted.
