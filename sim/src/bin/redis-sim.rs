@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use redis_operator_sim::apply::{DEFAULT_TIME_LIMIT_SECONDS, apply};
+use redis_operator_sim::bench::bench;
 use redis_operator_sim::run::{block_on, explore, run};
 use redis_operator_sim::scenario::Scenario;
 
@@ -11,6 +12,7 @@ const USAGE: &str = "\
 usage: redis-sim apply [--time-limit SECONDS] CR.yaml...
        redis-sim run SCENARIO.yaml [--seed N] [--json]
        redis-sim explore SCENARIO.yaml [--seeds N] [--first-seed N]
+       redis-sim bench [SCENARIO.yaml] [--runs N] [--json]
 
   apply    applies the manifests (CRs with their Secrets and ConfigMaps) to a fresh simulated
            cluster, runs the operator until every CR is Ready and nothing changes, and prints the
@@ -19,7 +21,12 @@ usage: redis-sim apply [--time-limit SECONDS] CR.yaml...
            and summary (JSON lines with --json); exits 1 on any oracle violation
   explore  plays a scenario under N seeds (default 100) and prints the seeds that violate an
            oracle, to replay with `run --seed`; exits 1 when any does
+  bench    plays a scenario (default sim/scenarios/cluster-lifecycle.yaml) under N seeds
+           (default 20) and prints scenarios per core-minute and simulated seconds per wall second
 ";
+
+/// The lifecycle scenario the benchmark plays by default (relative to the repository root).
+const DEFAULT_BENCH_SCENARIO: &str = "sim/scenarios/cluster-lifecycle.yaml";
 
 fn usage_error(message: &str) -> ExitCode {
     eprint!("redis-sim: {message}\n{USAGE}");
@@ -50,6 +57,7 @@ fn main() -> ExitCode {
         "apply" => apply_command(rest),
         "run" => run_command(rest),
         "explore" => explore_command(rest),
+        "bench" => bench_command(rest),
         "--help" | "-h" | "help" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -185,6 +193,44 @@ fn explore_command(rest: &[String]) -> Result<ExitCode, ExitCode> {
         failed.len()
     );
     Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn bench_command(rest: &[String]) -> Result<ExitCode, ExitCode> {
+    let mut runs = 20;
+    let mut json = false;
+    let mut file = None;
+    let mut words = rest.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "--runs" => runs = number(&mut words, "--runs")?,
+            "--json" => json = true,
+            flag if flag.starts_with("--") => {
+                return Err(usage_error(&format!("bench: unknown flag {flag:?}")));
+            }
+            path if file.is_none() => file = Some(path.to_owned()),
+            extra => {
+                return Err(usage_error(&format!(
+                    "bench takes one scenario, got also {extra:?}"
+                )));
+            }
+        }
+    }
+    if runs == 0 {
+        return Err(usage_error("--runs must be at least 1"));
+    }
+    let file = file.unwrap_or_else(|| DEFAULT_BENCH_SCENARIO.to_owned());
+    let scenario = read_scenario(&file)?;
+    let report = bench(&scenario, runs);
+    if json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(if report.failed_runs == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
