@@ -9,4 +9,5 @@ pub mod apply;
 pub mod clock;
 pub mod crash;
 pub mod redis;
+pub mod transition;
 pub mod world;
