@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use redis_operator::api::document::check_reading_is_total;
 use redis_operator::topology::reply_checks::check_reply_parsing_is_total;
-use redis_operator_sim::transition::{Scenario, check_transition};
+use redis_operator_sim::transition::{Scenario, check_transition, run_scenario};
 
 /// The files of `fuzz/<kind>/<target>/`, sorted; an empty list when the directory is absent.
 fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
@@ -95,6 +95,24 @@ fn the_reconcile_seeds_decode_to_the_scenarios_their_names_promise() {
         assert!(matches, "{name} decodes to {scenario:?}");
         assert!(!scenario.events.is_empty(), "{name} has events");
     }
+}
+
+#[test]
+fn a_master_restarting_without_data_before_promotion_is_the_fakes_known_limit_not_a_stall() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "fuzz/regressions/reconcile_transition/cluster-master-restarts-without-data-before-promotion",
+    );
+    let scenario = Scenario::decode(&std::fs::read(path).unwrap());
+    let report = run_scenario(&scenario);
+    assert!(report.violations.is_empty(), "{report}");
+    assert!(
+        report
+            .timeline
+            .iter()
+            .any(|entry| entry.contains("follows a master the fake has forgotten")),
+        "the scenario still reaches the fake's known limit: {:#?}",
+        report.timeline
+    );
 }
 
 /// Text that looks like Redis replies, or bytes, or a seed with a few bytes changed.

@@ -47,8 +47,10 @@ pub const MAXIMUM_EVENTS: usize = 10;
 pub const MAXIMUM_WARM_UP_ROUNDS: u8 = 24;
 /// Reconcile rounds allowed, once the faults stop, to converge or to say why not.
 pub const SETTLE_ROUNDS: usize = 300;
-/// Extra rounds after convergence in which a reconcile must write nothing.
-pub const QUIET_ROUNDS_AFTER_CONVERGENCE: usize = 3;
+/// Rounds run after convergence to look for an oscillation.
+pub const ROUNDS_AFTER_CONVERGENCE: usize = 20;
+/// Rounds of those that may still write (the fakes' gossip and bans may still change the world).
+pub const MAXIMUM_WRITING_ROUNDS_AFTER_CONVERGENCE: usize = 5;
 /// How many reconciles may see the same write rejected, once the faults stop, before it counts
 /// as a loop.
 pub const REJECTION_LOOP_LIMIT: usize = 8;
@@ -770,7 +772,7 @@ impl Run {
                 .note(format!("  reconcile {} failed: {error}", self.reconciles));
         }
         for write in self.world.api.writes().iter().skip(writes_before) {
-            if write.verb != "apply-status" {
+            {
                 self.findings.note(format!(
                     "  api {} {}{}",
                     write.verb,
@@ -1175,14 +1177,38 @@ impl Run {
             }
         }
         if converged {
-            for _ in 0..QUIET_ROUNDS_AFTER_CONVERGENCE {
-                let (writes, ready) = self.round(Phase::Settling).await;
-                if writes > 0 || !ready {
-                    self.violations.push(format!(
-                        "a converged world did not stay converged: a later reconcile wrote {writes} times (ready: {ready})"
-                    ));
-                    break;
+            // Idempotence: once a reconcile writes nothing (the last round's step may have
+            // changed the world), reconciling the unchanged world again writes nothing.
+            for index in 0..self.targets.len() {
+                let mut quiet = false;
+                for _ in 0..MAXIMUM_EVENTS {
+                    if self.reconcile_checked(index, Phase::Settling).await == 0 {
+                        quiet = true;
+                        break;
+                    }
                 }
+                let writes = self.reconcile_checked(index, Phase::Settling).await;
+                if quiet && writes > 0 {
+                    let statuses = self.statuses();
+                    self.violations.push(format!(
+                        "a reconcile right after one that wrote nothing, with nothing changed between, wrote {writes} times; {statuses}"
+                    ));
+                }
+            }
+            // No oscillation: the world may still settle (gossip, bans expiring), but the
+            // operator must not keep writing round after round.
+            let mut writing_rounds = 0;
+            for _ in 0..ROUNDS_AFTER_CONVERGENCE {
+                let (writes, _) = self.round(Phase::Settling).await;
+                if writes > 0 {
+                    writing_rounds += 1;
+                }
+            }
+            if writing_rounds > MAXIMUM_WRITING_ROUNDS_AFTER_CONVERGENCE {
+                let statuses = self.statuses();
+                self.violations.push(format!(
+                    "the operator wrote in {writing_rounds} of {ROUNDS_AFTER_CONVERGENCE} rounds after converging (an oscillation); {statuses}"
+                ));
             }
         } else {
             self.check_stated_reason();
@@ -1200,6 +1226,23 @@ impl Run {
             }
         }
         converged
+    }
+
+    /// Every target's status, for messages.
+    fn statuses(&self) -> String {
+        self.targets
+            .iter()
+            .map(|(_, target)| {
+                let status = self
+                    .world
+                    .api
+                    .object(target)
+                    .and_then(|object| object.get("status").cloned())
+                    .unwrap_or(Value::Null);
+                format!("{target}: {status}")
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// A live cluster replica whose master's server is gone from the fleet, if any.
