@@ -16,4 +16,5 @@ pub mod redis;
 pub mod run;
 pub mod scenario;
 pub mod scheduler;
+pub mod transition;
 pub mod world;

@@ -165,6 +165,10 @@ fn describe(value: &Value) -> String {
 
 /// `parent.child`, or `child` at the root.
 pub fn join(parent: &str, child: &str) -> String {
+    // An empty key is legal in YAML and JSON; the path must still show where it is.
+    if child.is_empty() {
+        return format!("{parent}[\"\"]");
+    }
     if parent.is_empty() {
         child.to_owned()
     } else {
@@ -189,6 +193,13 @@ mod tests {
                 "names": {"type": "array", "items": {"type": "string"}}
             }
         })
+    }
+
+    #[test]
+    fn an_unknown_empty_key_is_reported_at_a_visible_path() {
+        let errors = check(&schema(), &json!({"size": 1, "": "two"}), "");
+        let paths: Vec<&str> = errors.iter().map(|error| error.path.as_str()).collect();
+        assert_eq!(paths, ["[\"\"]"]);
     }
 
     #[test]

@@ -8,5 +8,6 @@ pub mod cluster;
 pub mod observation;
 pub mod parse;
 pub mod replication;
+pub mod reply_checks;
 pub mod sentinel;
 pub mod slots;

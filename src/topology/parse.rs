@@ -350,6 +350,16 @@ fn parse_node_address(field: &str, location: &str) -> Result<Option<NodeAddress>
         })?
     };
     let port = parse_number::<u16>(CLUSTER_NODES, location, "port", port_text)?;
+    // Brackets only ever enclose the whole address; one left inside is no address at all.
+    if ip.contains(['[', ']']) {
+        return Err(invalid(
+            CLUSTER_NODES,
+            location,
+            "address",
+            field,
+            "ip:port@cport[,hostname]",
+        ));
+    }
     if ip.is_empty() {
         return Ok(None);
     }
@@ -803,11 +813,19 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
             ));
         }
     };
-    let master_host = find_info_line(&lines, "master_host").map(|line| line.value.to_owned());
-    let master_port = find_info_line(&lines, "master_port")
+    // The replica block (master_host .. slave_repl_offset) means something only for a replica;
+    // a master never prints it, and lines that look like it are ignored.
+    let replica_lines: &[InfoLine<'_>] = if role == ReplicationRole::Replica {
+        &lines
+    } else {
+        &[]
+    };
+    let master_host =
+        find_info_line(replica_lines, "master_host").map(|line| line.value.to_owned());
+    let master_port = find_info_line(replica_lines, "master_port")
         .map(|line| parse_number(INFO_REPLICATION, &line.location, "master_port", line.value))
         .transpose()?;
-    let master_link_up = match find_info_line(&lines, "master_link_status") {
+    let master_link_up = match find_info_line(replica_lines, "master_link_status") {
         None => false,
         Some(line) => match line.value {
             "up" => true,
@@ -823,7 +841,7 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
             }
         },
     };
-    let master_sync_in_progress = match find_info_line(&lines, "master_sync_in_progress") {
+    let master_sync_in_progress = match find_info_line(replica_lines, "master_sync_in_progress") {
         None => false,
         Some(line) => match line.value {
             "1" => true,
@@ -839,7 +857,7 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
             }
         },
     };
-    let replica_offset = find_info_line(&lines, "slave_repl_offset")
+    let replica_offset = find_info_line(replica_lines, "slave_repl_offset")
         .map(|line| {
             parse_number(
                 INFO_REPLICATION,

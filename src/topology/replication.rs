@@ -99,6 +99,25 @@ fn best<'a>(candidates: impl Iterator<Item = &'a ServerView>) -> Option<&'a Serv
     })
 }
 
+/// Whether the sentinels' master `host` is no pod of the set and no answering server replicates
+/// from it.
+fn sentinels_follow_a_vanished_master(
+    input: &ReplicationInput<'_>,
+    answered: &[&ServerView],
+    host: &str,
+) -> bool {
+    !input
+        .servers
+        .iter()
+        .any(|server| server.endpoint.host == host)
+        && !answered.iter().any(|server| {
+            server
+                .replication
+                .as_ref()
+                .is_some_and(|info| info.master_host.as_deref() == Some(host))
+        })
+}
+
 /// Plans the replication set.
 pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     let answered: Vec<&ServerView> = input
@@ -113,6 +132,12 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     }
     let master = if input.managed_by_sentinel {
         match input.sentinel_master {
+            // Sentinels that follow an address no pod of the set has any more, and that no server
+            // replicates from, can never fail over (they know no replica to promote): the set
+            // needs a master they can be told about, as when they monitor nothing.
+            Some((host, _)) if sentinels_follow_a_vanished_master(&input, &answered, host) => {
+                best(answered.iter().copied().filter(|server| is_master(server)))
+            }
             Some((host, port)) => answered
                 .iter()
                 .copied()

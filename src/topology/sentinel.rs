@@ -113,10 +113,27 @@ pub fn plan_sentinels(input: SentinelInput<'_>) -> SentinelPlan {
             failing_over |= failover_in_progress(master);
         }
     }
+    // An address no pod of the set has any more, and that no server replicates from, is a master
+    // the sentinels can never fail over from (they know no replica): the set's observed master
+    // replaces it.
+    let vanished = |host: &str| {
+        !input.replication.is_empty()
+            && !input
+                .replication
+                .iter()
+                .any(|server| server.endpoint.host == host)
+            && !input.replication.iter().any(|server| {
+                server
+                    .replication
+                    .as_ref()
+                    .is_some_and(|info| info.master_host.as_deref() == Some(host))
+            })
+    };
     let majority = votes
         .iter()
         .max_by_key(|(address, count)| (**count, std::cmp::Reverse((*address).clone())))
         .filter(|(_, count)| **count * 2 > answering.len())
+        .filter(|(address, _)| failing_over || !vanished(&address.0))
         .map(|(address, _)| address.clone());
     let observed_master = input
         .replication

@@ -1,0 +1,1324 @@
+//! The body of the `reconcile_transition` fuzz target (and of its proptest): bytes become a
+//! bounded world — a CR of any kind with a valid spec, its children and Redis nodes in whatever
+//! state a few reconciles and faults leave them — and a short sequence of events and faults; the
+//! real reconcile runs against it and the simulator's oracles are checked after every reconcile.
+//!
+//! The oracles:
+//! - no panic anywhere in the reconcile or the fakes;
+//! - no destructive Redis command: a node holding keys no other live node holds is never made to
+//!   follow a master that holds no keys (its keys would be discarded by the resync);
+//! - no PodDisruptionBudget violation: the operator's evictions and deletions never take the
+//!   ready pods a budget selects below what it requires;
+//! - no write loop: once the faults stop, the same write is not rejected again and again, and a
+//!   converged reconcile writes nothing, round after round;
+//! - progress or a stated reason: once the faults stop, every CR becomes Ready, or its status
+//!   says why not (a `Degraded` condition with a message);
+//! - when the events cannot lose data by themselves (no pod killed, no node partitioned from its
+//!   peers, no rolling restart, no command sent behind the operator's back), every key a client
+//!   wrote and Redis acknowledged can still be read.
+//!
+//! Decoding is total: every byte string is a scenario (missing bytes read as zero), and every
+//! scenario is bounded (at most [`MAXIMUM_EVENTS`] events, [`SETTLE_ROUNDS`] rounds to settle).
+//! This module drives the world only through its public API; it must not change the fakes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use redis_operator::api::Kind;
+use redis_operator::api::document::validate_value;
+use redis_operator::ports::clock::Clock;
+use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
+use redis_operator::ports::redis::{
+    FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
+};
+use redis_operator::reconcile::driver::{ReconcileError, reconcile};
+use redis_operator::reconcile::{Context, Request};
+use serde_json::{Value, json};
+
+use crate::api_server::Injection;
+use crate::redis::{FakeRedis, Server, ServerKind};
+use crate::world::World;
+
+/// The most events one scenario holds after its warm-up.
+pub const MAXIMUM_EVENTS: usize = 10;
+/// The most reconcile rounds of the warm-up before the events.
+pub const MAXIMUM_WARM_UP_ROUNDS: u8 = 24;
+/// Reconcile rounds allowed, once the faults stop, to converge or to say why not.
+pub const SETTLE_ROUNDS: usize = 300;
+/// Rounds run after convergence to look for an oscillation.
+pub const ROUNDS_AFTER_CONVERGENCE: usize = 20;
+/// Rounds of those that may still write (the fakes' gossip and bans may still change the world).
+pub const MAXIMUM_WRITING_ROUNDS_AFTER_CONVERGENCE: usize = 5;
+/// How many reconciles may see the same write rejected, once the faults stop, before it counts
+/// as a loop.
+pub const REJECTION_LOOP_LIMIT: usize = 8;
+/// The namespace every object of a scenario lives in.
+const NAMESPACE: &str = "default";
+/// The two images a scenario switches between (a change means a rolling restart).
+const IMAGES: [&str; 2] = ["redis:7.2", "redis:7.0"];
+/// The sentinels' master group name (the API default).
+const MASTER_GROUP: &str = "myMaster";
+
+/// Reads a scenario from bytes; once the bytes run out every read gives zero.
+struct ByteReader<'input> {
+    bytes: &'input [u8],
+    position: usize,
+}
+
+impl ByteReader<'_> {
+    fn byte(&mut self) -> u8 {
+        let byte = self.bytes.get(self.position).copied().unwrap_or(0);
+        self.position = self.position.saturating_add(1);
+        byte
+    }
+
+    /// A number in `0..bound` (`bound` > 0).
+    fn below(&mut self, bound: u8) -> u8 {
+        self.byte() % bound.max(1)
+    }
+
+    fn flag(&mut self) -> bool {
+        self.byte() & 1 == 1
+    }
+
+    fn exhausted(&self) -> bool {
+        self.position >= self.bytes.len()
+    }
+}
+
+/// A PodDisruptionBudget setting of the spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BudgetChoice {
+    /// `pdb: {enabled: true}` (the API's majority default).
+    Default,
+    /// `minAvailable`.
+    MinAvailable(i32),
+    /// `maxUnavailable`.
+    MaxUnavailable(i32),
+}
+
+/// The CR (and, for a sentinel, the replication set it watches) a scenario starts from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// The kind of the CR under test.
+    pub kind: Kind,
+    /// Pods of a replication set (for a sentinel: of the set it watches), or cluster shards.
+    pub size: i32,
+    /// Followers per shard of a cluster.
+    pub followers_per_shard: i32,
+    /// Sentinels of a RedisSentinel.
+    pub sentinels: i32,
+    /// Whether the data lives on volumes (and, for a cluster, `persistenceEnabled`).
+    pub persistent: bool,
+    /// The disruption budget, when enabled.
+    pub budget: Option<BudgetChoice>,
+    /// Index into the images.
+    pub image: usize,
+}
+
+/// One thing that happens to the world between reconciles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Reconcile rounds with nothing else happening.
+    Rounds(u8),
+    /// A pod dies; its node stays down for some seconds before the pod can come back.
+    KillPod {
+        /// Which pod (modulo the pods there are).
+        pod: u8,
+        /// Seconds the pod is held down.
+        held_seconds: u8,
+    },
+    /// A pod's readiness changes (a failing probe, or it passing again).
+    PodReadiness {
+        /// Which pod.
+        pod: u8,
+        /// Ready or not.
+        ready: bool,
+    },
+    /// The operator loses (or regains) its connection to a pod's Redis.
+    OperatorPartition {
+        /// Which pod.
+        pod: u8,
+        /// Cut or healed.
+        cut: bool,
+    },
+    /// Two pods' Redis servers lose (or regain) their link.
+    PeerPartition {
+        /// One pod.
+        left: u8,
+        /// The other.
+        right: u8,
+        /// Cut or healed.
+        cut: bool,
+    },
+    /// The operator crashes after some writes and restarts a few rounds later.
+    Crash {
+        /// Writes that go through before the crash.
+        after_writes: u8,
+    },
+    /// The next call of an API verb fails.
+    ApiFault {
+        /// Which verb.
+        verb: u8,
+        /// Which error.
+        error: u8,
+    },
+    /// The CR's size changes (replication pods, cluster shards, or sentinels).
+    Resize {
+        /// The new size, mapped into the kind's valid range.
+        size: u8,
+    },
+    /// The image changes: every pod is restarted by the StatefulSet controller.
+    ChangeImage,
+    /// The data volume grows in the spec: the StatefulSet update is forbidden by the API server.
+    GrowStorage,
+    /// A client writes keys through the current master.
+    ClientWrites {
+        /// How many keys.
+        count: u8,
+    },
+    /// Someone sends a Redis command to a pod behind the operator's back.
+    AdminCommand {
+        /// The pod receiving it.
+        pod: u8,
+        /// Another pod the command names.
+        other: u8,
+        /// Which command.
+        action: u8,
+        /// A slot, for slot commands.
+        slot: u16,
+    },
+}
+
+/// A decoded scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    /// The starting CR.
+    pub shape: Shape,
+    /// Reconcile rounds (with the world stepping) before the events.
+    pub warm_up_rounds: u8,
+    /// The events, in order.
+    pub events: Vec<Event>,
+}
+
+impl Scenario {
+    /// Decodes any bytes into a bounded scenario.
+    pub fn decode(bytes: &[u8]) -> Scenario {
+        let mut reader = ByteReader { bytes, position: 0 };
+        let kind = Kind::ALL[usize::from(reader.below(4))];
+        let size = match kind {
+            Kind::Redis => 1,
+            Kind::RedisReplication => 1 + i32::from(reader.below(4)),
+            Kind::RedisSentinel => 2 + i32::from(reader.below(2)),
+            Kind::RedisCluster => 3 + i32::from(reader.below(2)),
+        };
+        let followers_per_shard = i32::from(reader.below(3));
+        let sentinels = if reader.flag() { 3 } else { 1 };
+        let persistent = reader.flag();
+        let budget_pods = match kind {
+            Kind::RedisSentinel => sentinels,
+            _ => size,
+        };
+        let budget = match (kind, reader.below(4)) {
+            (Kind::Redis, _) | (_, 0) => None,
+            (_, 1) => Some(BudgetChoice::Default),
+            (_, 2) => Some(BudgetChoice::MinAvailable(
+                i32::from(reader.byte()) % (budget_pods + 1),
+            )),
+            _ => Some(BudgetChoice::MaxUnavailable(i32::from(reader.below(3)))),
+        };
+        let image = usize::from(reader.below(2));
+        let warm_up_rounds = reader.below(MAXIMUM_WARM_UP_ROUNDS + 1);
+        let mut events = Vec::new();
+        while events.len() < MAXIMUM_EVENTS && !reader.exhausted() {
+            let event = match reader.below(12) {
+                0 => Event::Rounds(1 + reader.below(6)),
+                1 => Event::KillPod {
+                    pod: reader.byte(),
+                    held_seconds: reader.below(20),
+                },
+                2 => Event::PodReadiness {
+                    pod: reader.byte(),
+                    ready: reader.flag(),
+                },
+                3 => Event::OperatorPartition {
+                    pod: reader.byte(),
+                    cut: !reader.flag(),
+                },
+                4 => Event::PeerPartition {
+                    left: reader.byte(),
+                    right: reader.byte(),
+                    cut: !reader.flag(),
+                },
+                5 => Event::Crash {
+                    after_writes: reader.below(24),
+                },
+                6 => Event::ApiFault {
+                    verb: reader.byte(),
+                    error: reader.byte(),
+                },
+                7 => Event::Resize {
+                    size: reader.byte(),
+                },
+                8 => Event::ChangeImage,
+                9 => Event::GrowStorage,
+                10 => Event::ClientWrites {
+                    count: 1 + reader.below(40),
+                },
+                _ => Event::AdminCommand {
+                    pod: reader.byte(),
+                    other: reader.byte(),
+                    action: reader.byte(),
+                    slot: u16::from_le_bytes([reader.byte(), reader.byte()]) % 16384,
+                },
+            };
+            events.push(event);
+        }
+        Scenario {
+            shape: Shape {
+                kind,
+                size,
+                followers_per_shard,
+                sentinels,
+                persistent,
+                budget,
+                image,
+            },
+            warm_up_rounds,
+            events,
+        }
+    }
+}
+
+/// Why a scenario failed: one line per violated oracle.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransitionReport {
+    /// Oracles violated, each with the object, pod or command concerned.
+    pub violations: Vec<String>,
+    /// Whether every CR converged once the faults stopped.
+    pub converged: bool,
+    /// Reconciles run.
+    pub reconciles: usize,
+    /// Redis commands the operator sent that change state.
+    pub redis_writes: usize,
+    /// Keys clients wrote and Redis acknowledged.
+    pub acknowledged_keys: usize,
+    /// What happened, in order: events, the operator's Redis writes and API writes (the last
+    /// [`TIMELINE_LIMIT`] entries), for reading a failure.
+    pub timeline: Vec<String>,
+}
+
+/// How many timeline entries a report keeps.
+pub const TIMELINE_LIMIT: usize = 120;
+
+impl fmt::Display for TransitionReport {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{} reconciles, {} Redis writes, {} acknowledged keys, {}",
+            self.reconciles,
+            self.redis_writes,
+            self.acknowledged_keys,
+            if self.converged {
+                "converged"
+            } else {
+                "did not converge"
+            }
+        )?;
+        if !self.violations.is_empty() {
+            write!(
+                formatter,
+                "\ntimeline (last {} entries):",
+                self.timeline.len()
+            )?;
+            for entry in &self.timeline {
+                write!(formatter, "\n  {entry}")?;
+            }
+        }
+        for violation in &self.violations {
+            write!(formatter, "\n  violated: {violation}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the scenario `bytes` decode to and panics (the fuzz target's crash) when an oracle is
+/// violated, printing the scenario and every violation.
+pub fn check_transition(bytes: &[u8]) -> TransitionReport {
+    let scenario = Scenario::decode(bytes);
+    let report = run_scenario(&scenario);
+    assert!(
+        report.violations.is_empty(),
+        "scenario {scenario:#?}\n{report}"
+    );
+    report
+}
+
+/// Runs a scenario and reports the oracles it violated.
+pub fn run_scenario(scenario: &Scenario) -> TransitionReport {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(Run::new(scenario).play(scenario)),
+        Err(error) => TransitionReport {
+            violations: vec![format!("failed to start the async runtime: {error}")],
+            ..TransitionReport::default()
+        },
+    }
+}
+
+/// The spec of the CR under test (and of the replication set a sentinel watches).
+fn manifests(shape: &Shape) -> Vec<Value> {
+    let budget = shape.budget.map(|budget| match budget {
+        BudgetChoice::Default => json!({"enabled": true}),
+        BudgetChoice::MinAvailable(count) => json!({"enabled": true, "minAvailable": count}),
+        BudgetChoice::MaxUnavailable(count) => json!({"enabled": true, "maxUnavailable": count}),
+    });
+    let mut common = json!({"kubernetesConfig": {"image": IMAGES[shape.image % IMAGES.len()]}});
+    if shape.persistent {
+        common["storage"] = json!({"volumeClaimTemplate": {"spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}});
+    }
+    let resource = |kind: Kind, name: &str, spec: Value| {
+        json!({
+            "apiVersion": "redis.redis.opstreelabs.in/v1beta2",
+            "kind": kind.name(),
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": spec,
+        })
+    };
+    match shape.kind {
+        Kind::Redis => vec![resource(Kind::Redis, "cache", common)],
+        Kind::RedisReplication => {
+            let mut spec = common;
+            spec["clusterSize"] = json!(shape.size);
+            if let Some(budget) = budget {
+                spec["pdb"] = budget;
+            }
+            vec![resource(Kind::RedisReplication, "sessions", spec)]
+        }
+        Kind::RedisSentinel => {
+            let mut replication = common.clone();
+            replication["clusterSize"] = json!(shape.size);
+            let mut sentinel = json!({
+                "clusterSize": shape.sentinels,
+                "kubernetesConfig": {"image": IMAGES[shape.image % IMAGES.len()]},
+                "redisSentinelConfig": {
+                    "redisReplicationName": "sessions",
+                    "quorum": if shape.sentinels >= 3 { "2" } else { "1" },
+                    "downAfterMilliseconds": "5000",
+                },
+            });
+            if let Some(budget) = budget {
+                sentinel["pdb"] = budget;
+            }
+            vec![
+                resource(Kind::RedisReplication, "sessions", replication),
+                resource(Kind::RedisSentinel, "watch", sentinel),
+            ]
+        }
+        Kind::RedisCluster => {
+            let mut spec = common;
+            spec["clusterSize"] = json!(shape.size);
+            spec["clusterVersion"] = json!("v7");
+            spec["persistenceEnabled"] = json!(shape.persistent);
+            spec["redisFollower"] = json!({"replicas": shape.size * shape.followers_per_shard});
+            if let Some(budget) = budget {
+                spec["redisLeader"]["pdb"] = budget.clone();
+                if shape.followers_per_shard > 0 {
+                    // The followers' budget covers their own pods.
+                    spec["redisFollower"]["pdb"] = match shape.budget {
+                        Some(BudgetChoice::MinAvailable(count)) => json!({"enabled": true,
+                            "minAvailable": count.min(shape.size * shape.followers_per_shard)}),
+                        _ => budget,
+                    };
+                }
+            }
+            vec![resource(Kind::RedisCluster, "shop", spec)]
+        }
+    }
+}
+
+/// Shared, lockable list of what the watching Redis port saw.
+#[derive(Clone, Default)]
+struct Findings {
+    inner: Arc<Mutex<FindingsInner>>,
+}
+
+#[derive(Default)]
+struct FindingsInner {
+    timeline: std::collections::VecDeque<String>,
+    destructive: Vec<String>,
+    rejected: Vec<String>,
+    writes: usize,
+}
+
+impl Findings {
+    fn note(&self, entry: String) {
+        let mut findings = self.lock();
+        if findings.timeline.len() >= TIMELINE_LIMIT {
+            findings.timeline.pop_front();
+        }
+        findings.timeline.push_back(entry);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FindingsInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The Redis port the operator runs against in a scenario: the world's own (crashes included),
+/// with every write judged against the fake fleet's state just before it runs.
+struct WatchedRedis {
+    inner: Arc<dyn RedisAdmin>,
+    fleet: FakeRedis,
+    findings: Findings,
+}
+
+/// Why a command that replaces a node's dataset would lose keys, if it would.
+fn discards_keys(
+    fleet: &FakeRedis,
+    endpoint: &RedisEndpoint,
+    command: &RedisCommand,
+) -> Option<String> {
+    let servers = fleet.servers();
+    let node = servers.iter().find(|server| server.ip == endpoint.host)?;
+    let new_master: Option<&Server> = match command {
+        RedisCommand::ReplicaOf { host, port } => {
+            if node.master.as_ref() == Some(&(host.clone(), *port)) {
+                return None;
+            }
+            servers.iter().find(|server| &server.ip == host)
+        }
+        RedisCommand::ClusterReplicate(master_id) => {
+            let master = servers
+                .iter()
+                .find(|server| server.kind == ServerKind::Cluster && &server.node_id == master_id);
+            if master
+                .is_some_and(|master| node.master.as_ref().map(|(ip, _)| ip) == Some(&master.ip))
+            {
+                return None;
+            }
+            master
+        }
+        _ => return None,
+    };
+    if new_master.is_some_and(|master| !master.data.is_empty()) {
+        return None;
+    }
+    let only_here = node
+        .data
+        .iter()
+        .filter(|(key, _)| {
+            !servers
+                .iter()
+                .any(|other| other.ip != node.ip && other.alive && other.data.contains_key(key))
+        })
+        .count();
+    (only_here > 0).then(|| {
+        format!(
+            "{} sent to {} ({}), which alone holds {only_here} keys: the master it would follow holds none, so the resync discards them",
+            command.name(),
+            endpoint.pod,
+            endpoint.host
+        )
+    })
+}
+
+#[async_trait]
+impl RedisAdmin for WatchedRedis {
+    async fn execute(
+        &self,
+        endpoint: &RedisEndpoint,
+        command: &RedisCommand,
+    ) -> Result<RedisReply, RedisError> {
+        let judgement = if command.is_write() {
+            discards_keys(&self.fleet, endpoint, command)
+        } else {
+            None
+        };
+        let result = self.inner.execute(endpoint, command).await;
+        let mut findings = self.findings.lock();
+        match &result {
+            Ok(_) if command.is_write() => {
+                findings.writes += 1;
+                if findings.timeline.len() >= TIMELINE_LIMIT {
+                    findings.timeline.pop_front();
+                }
+                findings
+                    .timeline
+                    .push_back(format!("  redis {} <- {command:?}", endpoint.pod));
+                if let Some(finding) = judgement {
+                    findings.destructive.push(finding);
+                }
+            }
+            Err(RedisError::Rejected { message, .. }) => {
+                findings.rejected.push(format!(
+                    "{} to {}: {message}",
+                    command.name(),
+                    endpoint.pod
+                ));
+            }
+            _ => {}
+        }
+        result
+    }
+}
+
+/// A pod as seen before a reconcile.
+struct PodSnapshot {
+    labels: BTreeMap<String, String>,
+    ready: bool,
+}
+
+fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
+    value
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pod_is_ready(pod: &Value) -> bool {
+    pod.pointer("/metadata/deletionTimestamp").is_none()
+        && pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|condition| condition["type"] == "Ready" && condition["status"] == "True")
+            })
+}
+
+/// Whether the scenario has started settling (faults stopped).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Faults,
+    Settling,
+}
+
+/// One scenario run.
+struct Run {
+    world: World,
+    context: Context,
+    findings: Findings,
+    targets: Vec<(Kind, ObjectRef)>,
+    violations: Vec<String>,
+    reconciles: usize,
+    /// Rejections seen while settling, with how many reconciles saw each.
+    settling_rejections: BTreeMap<String, usize>,
+    operator_cuts: BTreeSet<String>,
+    peer_cuts: BTreeSet<(String, String)>,
+    /// Whether an event happened that may lose acknowledged keys by itself.
+    data_at_risk: bool,
+    /// Simulated time until which some pod is held down (its return changes the world).
+    held_until: u64,
+    shape: Shape,
+}
+
+impl Run {
+    fn new(scenario: &Scenario) -> Run {
+        let world = World::new();
+        let findings = Findings::default();
+        let context = Context {
+            kube: world.context.kube.clone(),
+            redis: Arc::new(WatchedRedis {
+                inner: world.context.redis.clone(),
+                fleet: world.redis.clone(),
+                findings: findings.clone(),
+            }),
+            clock: world.context.clock.clone(),
+        };
+        Run {
+            world,
+            context,
+            findings,
+            targets: Vec::new(),
+            violations: Vec::new(),
+            reconciles: 0,
+            settling_rejections: BTreeMap::new(),
+            operator_cuts: BTreeSet::new(),
+            peer_cuts: BTreeSet::new(),
+            data_at_risk: false,
+            held_until: 0,
+            shape: scenario.shape.clone(),
+        }
+    }
+
+    async fn play(mut self, scenario: &Scenario) -> TransitionReport {
+        for manifest in manifests(&scenario.shape) {
+            let kind = manifest["kind"].as_str().and_then(Kind::from_name);
+            if let Some(kind) = kind
+                && let Err(errors) = validate_value(kind, &manifest)
+            {
+                self.violations.push(format!(
+                    "the scenario's own spec is invalid ({errors:?}): {manifest}"
+                ));
+            }
+            match self.world.create_yaml(&manifest.to_string()) {
+                Ok((Some(kind), reference)) => self.targets.push((kind, reference)),
+                Ok((None, reference)) => self
+                    .violations
+                    .push(format!("{reference} is not one of the operator's kinds")),
+                Err(error) => self
+                    .violations
+                    .push(format!("failed to create the scenario's CR: {error}")),
+            }
+        }
+        if !self.violations.is_empty() {
+            return self.report(false);
+        }
+        for _ in 0..scenario.warm_up_rounds {
+            self.round(Phase::Faults).await;
+        }
+        for event in &scenario.events {
+            self.apply(event).await;
+        }
+        let converged = self.settle().await;
+        self.report(converged)
+    }
+
+    fn report(self, converged: bool) -> TransitionReport {
+        let findings = self.findings.lock();
+        TransitionReport {
+            violations: self.violations.clone(),
+            converged,
+            reconciles: self.reconciles,
+            redis_writes: findings.writes,
+            acknowledged_keys: self.world.acknowledged.borrow().len(),
+            timeline: findings.timeline.iter().cloned().collect(),
+        }
+    }
+
+    /// The pods of the scenario, by name.
+    fn pods(&self) -> Vec<Value> {
+        self.world
+            .objects(ResourceType::Pod)
+            .into_iter()
+            .filter(|pod| {
+                pod.pointer("/metadata/namespace").and_then(Value::as_str) == Some(NAMESPACE)
+            })
+            .collect()
+    }
+
+    fn pod(&self, index: u8) -> Option<(String, String)> {
+        let pods = self.pods();
+        if pods.is_empty() {
+            return None;
+        }
+        let pod = pods.get(usize::from(index) % pods.len())?;
+        Some((
+            pod.pointer("/metadata/name")?.as_str()?.to_owned(),
+            pod.pointer("/status/podIP")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        ))
+    }
+
+    /// Reconciles every target once, then steps the world.
+    async fn round(&mut self, phase: Phase) -> (usize, bool) {
+        let mut writes = 0;
+        for index in 0..self.targets.len() {
+            writes += self.reconcile_checked(index, phase).await;
+        }
+        let ready = self
+            .targets
+            .iter()
+            .all(|(_, target)| self.world.is_ready(target));
+        self.world.step();
+        (writes, ready)
+    }
+
+    /// One reconcile of a target, with the per-reconcile oracles; returns its writes (a failed
+    /// reconcile counts as one).
+    async fn reconcile_checked(&mut self, index: usize, phase: Phase) -> usize {
+        let Some((kind, target)) = self.targets.get(index).cloned() else {
+            return 0;
+        };
+        let pods: BTreeMap<String, PodSnapshot> = self
+            .pods()
+            .iter()
+            .filter_map(|pod| {
+                Some((
+                    pod.pointer("/metadata/name")?.as_str()?.to_owned(),
+                    PodSnapshot {
+                        labels: string_map(pod.pointer("/metadata/labels")),
+                        ready: pod_is_ready(pod),
+                    },
+                ))
+            })
+            .collect();
+        let budgets = self.world.objects(ResourceType::PodDisruptionBudget);
+        let writes_before = self.world.api.writes().len();
+        {
+            let mut findings = self.findings.lock();
+            findings.destructive.clear();
+            findings.rejected.clear();
+        }
+        let result = reconcile(&self.context, kind, &target).await;
+        self.reconciles += 1;
+        if let Err(error) = &result {
+            self.findings
+                .note(format!("  reconcile {} failed: {error}", self.reconciles));
+        }
+        for write in self.world.api.writes().iter().skip(writes_before) {
+            {
+                self.findings.note(format!(
+                    "  api {} {}{}",
+                    write.verb,
+                    write.object,
+                    write
+                        .error
+                        .as_ref()
+                        .map(|error| format!(" rejected: {error}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        let (executed, writes) = match &result {
+            Ok(outcome) => (outcome.executed.clone(), outcome.writes()),
+            Err(ReconcileError::Execute { executed, .. }) => (executed.clone(), 1),
+            Err(ReconcileError::Observe { .. }) => (Vec::new(), 1),
+        };
+
+        let (destructive, mut rejected) = {
+            let findings = self.findings.lock();
+            (findings.destructive.clone(), findings.rejected.clone())
+        };
+        for finding in destructive {
+            self.violations.push(format!(
+                "reconcile {} of {target}: {finding}",
+                self.reconciles
+            ));
+        }
+        self.check_budgets(&target, &pods, &budgets, &executed);
+
+        if phase == Phase::Settling {
+            for write in self.world.api.writes().iter().skip(writes_before) {
+                let Some(error) = &write.error else { continue };
+                if matches!(
+                    error,
+                    ApiError::TooManyRequests { .. } | ApiError::Transient { .. }
+                ) {
+                    // Waiting on a budget or a flaky call is retried by design.
+                    continue;
+                }
+                rejected.push(format!("{} {}: {error}", write.verb, write.object));
+            }
+            rejected.sort();
+            rejected.dedup();
+            for rejection in rejected {
+                let count = self
+                    .settling_rejections
+                    .entry(rejection.clone())
+                    .or_insert(0);
+                *count += 1;
+                if *count == REJECTION_LOOP_LIMIT {
+                    self.violations.push(format!(
+                        "{target}: the same write was rejected in {REJECTION_LOOP_LIMIT} reconciles after the faults stopped (a write loop): {rejection}"
+                    ));
+                }
+            }
+        }
+        writes
+    }
+
+    /// The operator's evictions and pod deletions in one reconcile never take a budget's ready
+    /// pods below what it requires.
+    fn check_budgets(
+        &mut self,
+        target: &ObjectRef,
+        pods: &BTreeMap<String, PodSnapshot>,
+        budgets: &[Value],
+        executed: &[Request],
+    ) {
+        let removed: BTreeSet<&str> = executed
+            .iter()
+            .filter_map(|request| match request {
+                Request::Evict(pod) => Some(pod.name.as_str()),
+                Request::Delete { object, .. } if object.resource == ResourceType::Pod => {
+                    Some(object.name.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        if removed.is_empty() {
+            return;
+        }
+        for budget in budgets {
+            let selector = string_map(budget.pointer("/spec/selector/matchLabels"));
+            if selector.is_empty() {
+                continue;
+            }
+            let selected: Vec<(&String, &PodSnapshot)> = pods
+                .iter()
+                .filter(|(_, pod)| {
+                    selector
+                        .iter()
+                        .all(|(key, value)| pod.labels.get(key) == Some(value))
+                })
+                .collect();
+            let healthy = selected.iter().filter(|(_, pod)| pod.ready).count();
+            let removed_ready = selected
+                .iter()
+                .filter(|(name, pod)| pod.ready && removed.contains(name.as_str()))
+                .count();
+            if removed_ready == 0 {
+                continue;
+            }
+            let number = |pointer: &str| {
+                budget
+                    .pointer(pointer)
+                    .and_then(Value::as_i64)
+                    .and_then(|number| usize::try_from(number).ok())
+            };
+            let required = match (number("/spec/minAvailable"), number("/spec/maxUnavailable")) {
+                (Some(minimum), _) => minimum,
+                (None, Some(maximum)) => selected.len().saturating_sub(maximum),
+                (None, None) => continue,
+            };
+            if healthy.saturating_sub(removed_ready) < required {
+                self.violations.push(format!(
+                    "reconcile {} of {target}: removed {removed_ready} ready pods ({removed:?}) of {} selected by {}, leaving {} ready where it requires {required}",
+                    self.reconciles,
+                    selected.len(),
+                    budget.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?"),
+                    healthy.saturating_sub(removed_ready),
+                ));
+            }
+        }
+    }
+
+    /// The address of a master clients write to: a cluster master serving slots, or the
+    /// replication set's (or standalone server's) master.
+    fn client_entry(&self) -> Option<String> {
+        self.world
+            .redis
+            .servers()
+            .into_iter()
+            .filter(|server| server.alive && server.master.is_none())
+            .find(|server| match server.kind {
+                ServerKind::Cluster => !server.slots.is_empty(),
+                ServerKind::Plain => true,
+                ServerKind::Sentinel => false,
+            })
+            .map(|server| server.ip)
+    }
+
+    fn patch(&mut self, patch: &Value) {
+        let Some((_, target)) = self.targets.last().cloned() else {
+            return;
+        };
+        if let Err(error) = self.world.patch_spec(&target, patch) {
+            self.violations
+                .push(format!("failed to patch {target} with {patch}: {error}"));
+        }
+    }
+
+    async fn apply(&mut self, event: &Event) {
+        self.findings.note(format!(
+            "t={}s event {event:?}",
+            self.world
+                .clock
+                .now()
+                .saturating_sub(crate::clock::SIMULATION_EPOCH)
+                / 1000
+        ));
+        match event {
+            Event::Rounds(rounds) => {
+                for _ in 0..*rounds {
+                    self.round(Phase::Faults).await;
+                }
+                return;
+            }
+            Event::KillPod { pod, held_seconds } => {
+                if let Some((name, _)) = self.pod(*pod) {
+                    self.data_at_risk = true;
+                    self.world.kill_pod(NAMESPACE, &name);
+                    if *held_seconds > 0 {
+                        let milliseconds = u64::from(*held_seconds) * 1000;
+                        self.world.hold_down(&name, milliseconds);
+                        self.held_until = self
+                            .held_until
+                            .max(self.world.clock.now().saturating_add(milliseconds));
+                    }
+                }
+            }
+            Event::PodReadiness { pod, ready } => {
+                if let Some((name, _)) = self.pod(*pod) {
+                    self.set_ready(&name, *ready);
+                }
+            }
+            Event::OperatorPartition { pod, cut } => {
+                if let Some((_, ip)) = self.pod(*pod) {
+                    self.world.redis.set_operator_partition(&ip, *cut);
+                    if *cut {
+                        self.operator_cuts.insert(ip);
+                    }
+                }
+            }
+            Event::PeerPartition { left, right, cut } => {
+                if let (Some((_, left)), Some((_, right))) = (self.pod(*left), self.pod(*right)) {
+                    self.data_at_risk = true;
+                    self.world.redis.set_partition(&left, &right, *cut);
+                    if *cut {
+                        self.peer_cuts.insert((left, right));
+                    }
+                }
+            }
+            Event::Crash { after_writes } => {
+                self.world.crash.arm(usize::from(*after_writes));
+                for _ in 0..3 {
+                    self.round(Phase::Faults).await;
+                }
+                self.world.crash.disarm();
+            }
+            Event::ApiFault { verb, error } => {
+                let verbs = ["apply", "apply-status", "delete", "evict", "list", "get"];
+                let verb = verbs[usize::from(*verb) % verbs.len()];
+                let error = if error.is_multiple_of(2) {
+                    ApiError::Transient {
+                        object: "injected".to_owned(),
+                        action: verb.to_owned(),
+                        message: "connection reset".to_owned(),
+                    }
+                } else {
+                    ApiError::Conflict {
+                        object: "injected".to_owned(),
+                        message: "the object has been modified".to_owned(),
+                    }
+                };
+                self.world.api.inject(Injection {
+                    verb,
+                    resource: None,
+                    error,
+                });
+            }
+            Event::Resize { size } => self.resize(*size),
+            Event::ChangeImage => {
+                self.data_at_risk = true;
+                self.shape.image = (self.shape.image + 1) % IMAGES.len();
+                let image = IMAGES[self.shape.image];
+                self.patch(&json!({"kubernetesConfig": {"image": image}}));
+            }
+            Event::GrowStorage => {
+                if self.shape.persistent && self.shape.kind != Kind::RedisSentinel {
+                    self.patch(&json!({"storage": {"volumeClaimTemplate": {"spec": {
+                        "resources": {"requests": {"storage": "2Gi"}}}}}}));
+                }
+            }
+            Event::ClientWrites { count } => {
+                if let Some(entry) = self.client_entry() {
+                    let prefix = format!("k{}", self.world.acknowledged.borrow().len());
+                    self.world.write_keys(&entry, &prefix, usize::from(*count));
+                }
+            }
+            Event::AdminCommand {
+                pod,
+                other,
+                action,
+                slot,
+            } => self.admin_command(*pod, *other, *action, *slot).await,
+        }
+        // Every event is followed by one round, so the operator sees each state.
+        self.round(Phase::Faults).await;
+    }
+
+    fn resize(&mut self, size: u8) {
+        let minimum_for_budget = match self.shape.budget {
+            Some(BudgetChoice::MinAvailable(count)) => count,
+            _ => 0,
+        };
+        match self.shape.kind {
+            Kind::Redis => {}
+            Kind::RedisReplication => {
+                let size = (1 + i32::from(size % 5)).max(minimum_for_budget);
+                self.shape.size = size;
+                self.patch(&json!({"clusterSize": size}));
+            }
+            Kind::RedisSentinel => {
+                let sentinels = if size.is_multiple_of(2) { 1 } else { 3 };
+                let sentinels = sentinels.max(minimum_for_budget);
+                self.shape.sentinels = sentinels;
+                let quorum = if sentinels >= 3 { "2" } else { "1" };
+                self.patch(&json!({"clusterSize": sentinels,
+                    "redisSentinelConfig": {"quorum": quorum}}));
+            }
+            Kind::RedisCluster => {
+                let shards = (3 + i32::from(size % 3)).max(minimum_for_budget);
+                self.shape.size = shards;
+                self.patch(&json!({"clusterSize": shards,
+                    "redisFollower": {"replicas": shards * self.shape.followers_per_shard}}));
+            }
+        }
+    }
+
+    fn set_ready(&mut self, name: &str, ready: bool) {
+        let reference = ObjectRef::new(ResourceType::Pod, NAMESPACE, name);
+        let Some(mut pod) = self.world.api.object(&reference) else {
+            return;
+        };
+        let status = if ready { "True" } else { "False" };
+        if let Some(conditions) = pod
+            .pointer_mut("/status/conditions")
+            .and_then(Value::as_array_mut)
+        {
+            for condition in conditions.iter_mut() {
+                if condition["type"] == "Ready" {
+                    condition["status"] = json!(status);
+                }
+            }
+        }
+        let _ = self.world.api.update(pod);
+    }
+
+    /// Sends a command to a pod's server behind the operator's back: the roles and slot states
+    /// a scenario can start from are whatever these leave.
+    async fn admin_command(&mut self, pod: u8, other: u8, action: u8, slot: u16) {
+        let (Some((name, ip)), Some((_, other_ip))) = (self.pod(pod), self.pod(other)) else {
+            return;
+        };
+        let Some(server) = self.world.redis.server(&ip) else {
+            return;
+        };
+        let other_server = self.world.redis.server(&other_ip);
+        let other_id = other_server
+            .as_ref()
+            .map(|server| server.node_id.clone())
+            .unwrap_or_default();
+        let command = match server.kind {
+            ServerKind::Plain => match action % 2 {
+                0 => RedisCommand::ReplicaOf {
+                    host: other_ip.clone(),
+                    port: other_server.map_or(6379, |server| server.port),
+                },
+                _ => RedisCommand::ReplicaOfNoOne,
+            },
+            ServerKind::Cluster => match action % 4 {
+                0 => RedisCommand::ClusterFailover(FailoverMode::Force),
+                1 => RedisCommand::ClusterSetSlot {
+                    slot,
+                    state: SlotState::Migrating(other_id),
+                },
+                2 => RedisCommand::ClusterSetSlot {
+                    slot,
+                    state: SlotState::Importing(other_id),
+                },
+                _ => RedisCommand::ClusterForget(other_id),
+            },
+            ServerKind::Sentinel => match action % 2 {
+                0 => RedisCommand::SentinelFailover(MASTER_GROUP.to_owned()),
+                _ => RedisCommand::SentinelRemove(MASTER_GROUP.to_owned()),
+            },
+        };
+        self.data_at_risk = true;
+        let endpoint = RedisEndpoint {
+            namespace: NAMESPACE.to_owned(),
+            pod: name,
+            host: ip,
+            port: server.port,
+            password: None,
+            tls: false,
+        };
+        // The fleet itself, not the operator's port: this is not the operator's command.
+        let _ = self.world.redis.execute(&endpoint, &command).await;
+    }
+
+    /// Stops every fault, then runs until every CR converges or the rounds run out, and checks
+    /// the end-state oracles.
+    async fn settle(&mut self) -> bool {
+        self.findings.note(format!(
+            "t={}s faults stop",
+            self.world
+                .clock
+                .now()
+                .saturating_sub(crate::clock::SIMULATION_EPOCH)
+                / 1000
+        ));
+        self.world.crash.disarm();
+        for ip in std::mem::take(&mut self.operator_cuts) {
+            self.world.redis.set_operator_partition(&ip, false);
+        }
+        for (left, right) in std::mem::take(&mut self.peer_cuts) {
+            self.world.redis.set_partition(&left, &right, false);
+        }
+        let names: Vec<String> = self
+            .pods()
+            .iter()
+            .filter_map(|pod| Some(pod.pointer("/metadata/name")?.as_str()?.to_owned()))
+            .collect();
+        for name in names {
+            self.set_ready(&name, true);
+        }
+        let mut quiet = 0;
+        let mut converged = false;
+        for _ in 0..SETTLE_ROUNDS {
+            let (writes, ready) = self.round(Phase::Settling).await;
+            // A pod still held down comes back later: the world is not done changing.
+            let returned = self.world.clock.now() > self.held_until;
+            quiet = if writes == 0 && ready && returned {
+                quiet + 1
+            } else {
+                0
+            };
+            if quiet >= 2 {
+                converged = true;
+                break;
+            }
+        }
+        if converged {
+            // Idempotence: once a reconcile writes nothing (the last round's step may have
+            // changed the world), reconciling the unchanged world again writes nothing.
+            for index in 0..self.targets.len() {
+                let mut quiet = false;
+                for _ in 0..MAXIMUM_EVENTS {
+                    if self.reconcile_checked(index, Phase::Settling).await == 0 {
+                        quiet = true;
+                        break;
+                    }
+                }
+                let writes = self.reconcile_checked(index, Phase::Settling).await;
+                if quiet && writes > 0 {
+                    let statuses = self.statuses();
+                    self.violations.push(format!(
+                        "a reconcile right after one that wrote nothing, with nothing changed between, wrote {writes} times; {statuses}"
+                    ));
+                }
+            }
+            // No oscillation: the world may still settle (gossip, bans expiring), but the
+            // operator must not keep writing round after round.
+            let mut writing_rounds = 0;
+            for _ in 0..ROUNDS_AFTER_CONVERGENCE {
+                let (writes, _) = self.round(Phase::Settling).await;
+                if writes > 0 {
+                    writing_rounds += 1;
+                }
+            }
+            if writing_rounds > MAXIMUM_WRITING_ROUNDS_AFTER_CONVERGENCE {
+                let statuses = self.statuses();
+                self.violations.push(format!(
+                    "the operator wrote in {writing_rounds} of {ROUNDS_AFTER_CONVERGENCE} rounds after converging (an oscillation); {statuses}"
+                ));
+            }
+        } else {
+            self.check_stated_reason();
+        }
+        if !self.data_at_risk
+            && let Some(entry) = self.client_entry()
+        {
+            let lost = self.world.lost_keys(&entry);
+            if !lost.is_empty() {
+                self.violations.push(format!(
+                    "{} acknowledged keys lost without any fault that could lose them (first: {:?})",
+                    lost.len(),
+                    lost.first()
+                ));
+            }
+        }
+        converged
+    }
+
+    /// Every target's status, for messages.
+    fn statuses(&self) -> String {
+        self.targets
+            .iter()
+            .map(|(_, target)| {
+                let status = self
+                    .world
+                    .api
+                    .object(target)
+                    .and_then(|object| object.get("status").cloned())
+                    .unwrap_or(Value::Null);
+                format!("{target}: {status}")
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// A live cluster replica whose master's server is gone from the fleet, if any.
+    fn replica_of_a_vanished_master(&self) -> Option<String> {
+        let servers = self.world.redis.servers();
+        servers
+            .iter()
+            .filter(|server| server.alive && server.kind == ServerKind::Cluster)
+            .find(|server| {
+                server.master.as_ref().is_some_and(|(ip, _)| {
+                    !servers
+                        .iter()
+                        .any(|master| &master.ip == ip && master.kind == ServerKind::Cluster)
+                })
+            })
+            .map(|server| server.pod.clone())
+    }
+
+    /// A CR that did not become Ready says why in a `Degraded` condition.
+    fn check_stated_reason(&mut self) {
+        if let Some(replica) = self.replica_of_a_vanished_master() {
+            // A known limit of the fake: it promotes a replica only while its failed master's
+            // server is in the fleet, and a master pod that restarts without its data (a new
+            // identity) replaces that server. Real Redis would still promote the replica (the
+            // old node id stays failed in every table), so the operator is right to wait.
+            self.findings.note(format!(
+                "progress not checked: {replica} follows a master the fake has forgotten"
+            ));
+            return;
+        }
+        for (_, target) in self.targets.clone() {
+            if self.world.is_ready(&target) {
+                continue;
+            }
+            let status = self
+                .world
+                .api
+                .object(&target)
+                .and_then(|object| object.get("status").cloned())
+                .unwrap_or(Value::Null);
+            let stated = status
+                .get("conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|conditions| {
+                    conditions.iter().any(|condition| {
+                        condition["type"] == "Degraded"
+                            && condition["status"] == "True"
+                            && condition["message"]
+                                .as_str()
+                                .is_some_and(|message| !message.is_empty())
+                    })
+                });
+            if !stated {
+                let servers: Vec<String> = self
+                    .world
+                    .redis
+                    .servers()
+                    .iter()
+                    .map(|server| {
+                        format!(
+                            "{} {} alive={} id={:.8} master={:?} slots={} keys={}",
+                            server.pod,
+                            server.ip,
+                            server.alive,
+                            server.node_id,
+                            server.master,
+                            server.slots.len(),
+                            server.data.len()
+                        )
+                    })
+                    .collect();
+                self.violations.push(format!(
+                    "{target} made no progress in {SETTLE_ROUNDS} rounds after the faults stopped and states no reason (no Degraded condition): status {status}; servers: {}",
+                    servers.join(", ")
+                ));
+            }
+        }
+    }
+}
