@@ -1128,7 +1128,8 @@ impl Run {
             host: ip,
             port: server.port,
             password: None,
-            tls: false,
+            user: None,
+            tls: None,
         };
         // The fleet itself, not the operator's port: this is not the operator's command.
         let _ = self.world.redis.execute(&endpoint, &command).await;
