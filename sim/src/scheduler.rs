@@ -91,7 +91,8 @@ pub struct PodToPlace<'a> {
     pub spec: &'a Value,
 }
 
-fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
+/// A JSON object of strings (labels, a node selector) as a map; anything else is empty.
+pub fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
     value
         .and_then(Value::as_object)
         .map(|map| {

@@ -38,7 +38,9 @@ use redis_operator::reconcile::{Context, Request};
 use serde_json::{Value, json};
 
 use crate::api_server::Injection;
+use crate::api_server::pod_is_ready;
 use crate::redis::{FakeRedis, Server, ServerKind};
+use crate::scheduler::string_map;
 use crate::world::World;
 
 /// The most events one scenario holds after its warm-up.
@@ -574,29 +576,6 @@ impl RedisAdmin for WatchedRedis {
 struct PodSnapshot {
     labels: BTreeMap<String, String>,
     ready: bool,
-}
-
-fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
-    value
-        .and_then(Value::as_object)
-        .map(|map| {
-            map.iter()
-                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn pod_is_ready(pod: &Value) -> bool {
-    pod.pointer("/metadata/deletionTimestamp").is_none()
-        && pod
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|conditions| {
-                conditions
-                    .iter()
-                    .any(|condition| condition["type"] == "Ready" && condition["status"] == "True")
-            })
 }
 
 /// Whether the scenario has started settling (faults stopped).
