@@ -58,15 +58,7 @@ impl KubeAdapter {
         object: &str,
         action: &str,
     ) -> Result<Value, ApiError> {
-        let request = request.map_err(|error| ApiError::Transient {
-            object: object.to_owned(),
-            action: action.to_owned(),
-            message: format!("failed to build the request: {error}"),
-        })?;
-        self.client
-            .request::<Value>(request)
-            .await
-            .map_err(|error| api_error(error, object, action))
+        send_request(&self.client, request, object, action).await
     }
 }
 
@@ -85,6 +77,25 @@ pub fn collection_path(resource: ResourceType, namespace: &str) -> String {
 
 fn builder(object: &ObjectRef) -> RequestBuilder {
     RequestBuilder::new(collection_path(object.resource, &object.namespace))
+}
+
+/// Sends a built request and reads the JSON reply; a request that could not be built, or an API
+/// error, becomes the port's error naming `object` and `action`.
+pub async fn send_request<E: std::fmt::Display>(
+    client: &Client,
+    request: Result<http::Request<Vec<u8>>, E>,
+    object: &str,
+    action: &str,
+) -> Result<Value, ApiError> {
+    let request = request.map_err(|error| ApiError::Transient {
+        object: object.to_owned(),
+        action: action.to_owned(),
+        message: format!("failed to build the request: {error}"),
+    })?;
+    client
+        .request::<Value>(request)
+        .await
+        .map_err(|error| api_error(error, object, action))
 }
 
 /// Maps a client error onto the port's classes, naming `object` and what was attempted.

@@ -14,7 +14,7 @@ use kube::Client;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::adapters::kube::api_error;
+use crate::adapters::kube::send_request;
 use crate::ports::clock::{Clock, Milliseconds, rfc3339};
 use crate::ports::kube::ApiError;
 
@@ -86,15 +86,7 @@ impl LeaseLock {
         request: Result<http::Request<Vec<u8>>, http::Error>,
         action: &str,
     ) -> Result<Value, ApiError> {
-        let request = request.map_err(|error| ApiError::Transient {
-            object: self.described(),
-            action: action.to_owned(),
-            message: format!("failed to build the request: {error}"),
-        })?;
-        self.client
-            .request::<Value>(request)
-            .await
-            .map_err(|error| api_error(error, &self.described(), action))
+        send_request(&self.client, request, &self.described(), action).await
     }
 
     fn json_request(
