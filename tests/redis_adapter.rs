@@ -387,17 +387,22 @@ async fn cluster_commands_build_a_cluster_and_move_a_slot() {
         ok()
     );
     eventually(
-        "the cluster is ok and the first node sees the replica",
+        "every node says the cluster is ok and the first node sees the replica",
         Duration::from_secs(20),
         || async {
+            // MIGRATE needs its target to be ok too, so one node's view is not enough.
+            for endpoint in &endpoints {
+                if !cluster_is_ok(&adapter, endpoint).await {
+                    return false;
+                }
+            }
             let nodes = parse_cluster_nodes(
                 &text(&adapter, &endpoints[0], RedisCommand::ClusterNodes).await,
             )
             .unwrap();
-            cluster_is_ok(&adapter, &endpoints[0]).await
-                && nodes
-                    .iter()
-                    .any(|node| node.master_id.as_deref() == Some(ids[0].as_str()))
+            nodes
+                .iter()
+                .any(|node| node.master_id.as_deref() == Some(ids[0].as_str()))
         },
     )
     .await;
