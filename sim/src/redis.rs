@@ -117,18 +117,21 @@ impl Dataset {
     }
 }
 
-/// A set of slots as a bitmap: cheap to copy, compare and intersect, as the fake clones node
-/// tables on every gossip round.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// A set of slots as a bitmap shared until changed: cheap to clone, compare and intersect, as
+/// the fake copies node tables on every gossip round and a server on every command.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SlotSet {
-    bits: [u64; 256],
+    bits: Arc<[u64; SLOT_WORDS]>,
     count: u16,
 }
+
+/// Words of the slot bitmap.
+const SLOT_WORDS: usize = 256;
 
 impl Default for SlotSet {
     fn default() -> Self {
         SlotSet {
-            bits: [0; 256],
+            bits: Arc::new([0; SLOT_WORDS]),
             count: 0,
         }
     }
@@ -153,9 +156,11 @@ impl SlotSet {
 
     /// Adds a slot.
     pub fn insert(&mut self, slot: u16) {
+        if self.contains(&slot) {
+            return;
+        }
         if let Some((word, bit)) = Self::position(slot)
-            && let Some(value) = self.bits.get_mut(word)
-            && *value & bit == 0
+            && let Some(value) = Arc::make_mut(&mut self.bits).get_mut(word)
         {
             *value |= bit;
             self.count += 1;
@@ -164,9 +169,11 @@ impl SlotSet {
 
     /// Removes a slot.
     pub fn remove(&mut self, slot: &u16) {
+        if !self.contains(slot) {
+            return;
+        }
         if let Some((word, bit)) = Self::position(*slot)
-            && let Some(value) = self.bits.get_mut(word)
-            && *value & bit != 0
+            && let Some(value) = Arc::make_mut(&mut self.bits).get_mut(word)
         {
             *value &= !bit;
             self.count -= 1;
@@ -188,9 +195,17 @@ impl SlotSet {
         *self = SlotSet::default();
     }
 
-    /// Slots in ascending order.
+    /// Slots in ascending order; empty words are skipped whole.
     pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        (0..SLOT_COUNT).filter(|slot| self.contains(slot))
+        self.bits
+            .iter()
+            .zip(0u16..)
+            .filter(|(bits, _)| **bits != 0)
+            .flat_map(|(bits, word)| {
+                (0u16..64)
+                    .filter(move |bit| bits & (1u64 << bit) != 0)
+                    .map(move |bit| word * 64 + bit)
+            })
     }
 
     /// Adds every slot of `slots`.
@@ -210,10 +225,14 @@ impl SlotSet {
 
     /// Removes the slots of `other`.
     pub fn subtract(&mut self, other: &SlotSet) {
-        for (left, right) in self.bits.iter_mut().zip(other.bits.iter()) {
+        if !self.intersects(other) {
+            return;
+        }
+        let bits = Arc::make_mut(&mut self.bits);
+        for (left, right) in bits.iter_mut().zip(other.bits.iter()) {
             *left &= !right;
         }
-        self.count = u16::try_from(self.bits.iter().map(|word| word.count_ones()).sum::<u32>())
+        self.count = u16::try_from(bits.iter().map(|word| word.count_ones()).sum::<u32>())
             .unwrap_or(u16::MAX);
     }
 
@@ -228,10 +247,24 @@ impl SlotSet {
     /// Inclusive ranges, ascending.
     pub fn ranges(&self) -> Vec<(u16, u16)> {
         let mut ranges: Vec<(u16, u16)> = Vec::new();
-        for slot in self.iter() {
-            match ranges.last_mut() {
-                Some((_, end)) if *end + 1 == slot => *end = slot,
-                _ => ranges.push((slot, slot)),
+        for (bits, word) in self.bits.iter().zip(0u16..) {
+            let first = word * 64;
+            if *bits == u64::MAX {
+                match ranges.last_mut() {
+                    Some((_, end)) if *end + 1 == first => *end = first + 63,
+                    _ => ranges.push((first, first + 63)),
+                }
+                continue;
+            }
+            if *bits == 0 {
+                continue;
+            }
+            for bit in (0u16..64).filter(|bit| bits & (1u64 << bit) != 0) {
+                let slot = first + bit;
+                match ranges.last_mut() {
+                    Some((_, end)) if *end + 1 == slot => *end = slot,
+                    _ => ranges.push((slot, slot)),
+                }
             }
         }
         ranges
@@ -301,13 +334,15 @@ pub struct Server {
     epoch: u64,
     /// Slots it owns (cluster).
     pub slots: SlotSet,
-    migrating: BTreeMap<u16, String>,
-    importing: BTreeMap<u16, String>,
+    // Persistent maps: every command the operator sends copies the server it reaches, and a
+    // migration keeps up to a batch of slots in these.
+    migrating: imbl::OrdMap<u16, String>,
+    importing: imbl::OrdMap<u16, String>,
     cluster_master: Option<String>,
     /// Shared until changed: every command the operator sends copies the server it reaches.
     peers: Arc<BTreeMap<String, Peer>>,
-    banned: BTreeMap<String, Milliseconds>,
-    last_seen: BTreeMap<String, Milliseconds>,
+    banned: imbl::OrdMap<String, Milliseconds>,
+    last_seen: imbl::OrdMap<String, Milliseconds>,
     // Sentinel state.
     monitors: BTreeMap<String, Monitor>,
 }
@@ -385,12 +420,13 @@ impl Fleet {
         let alive = |ip: &str| self.servers.get(ip).is_some_and(|server| server.alive);
         alive(left)
             && alive(right)
-            && !self
-                .cut_between
-                .contains(&(left.to_owned(), right.to_owned()))
-            && !self
-                .cut_between
-                .contains(&(right.to_owned(), left.to_owned()))
+            && (self.cut_between.is_empty()
+                || !self
+                    .cut_between
+                    .contains(&(left.to_owned(), right.to_owned()))
+                    && !self
+                        .cut_between
+                        .contains(&(right.to_owned(), left.to_owned())))
     }
 
     fn id_to_ip(&self, id: &str) -> Option<String> {
@@ -496,12 +532,12 @@ impl FakeRedis {
             node_id: fresh_id,
             epoch: 0,
             slots: SlotSet::default(),
-            migrating: BTreeMap::new(),
-            importing: BTreeMap::new(),
+            migrating: imbl::OrdMap::new(),
+            importing: imbl::OrdMap::new(),
             cluster_master: None,
             peers: Arc::default(),
-            banned: BTreeMap::new(),
-            last_seen: BTreeMap::new(),
+            banned: imbl::OrdMap::new(),
+            last_seen: imbl::OrdMap::new(),
             monitors: BTreeMap::new(),
         };
         if let Some((_, old)) = previous {
@@ -686,7 +722,7 @@ impl FakeRedis {
 type GossipUpdate = (
     String,
     BTreeMap<String, Peer>,
-    BTreeMap<String, Milliseconds>,
+    imbl::OrdMap<String, Milliseconds>,
 );
 
 fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
@@ -703,45 +739,42 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
         .collect();
     // Gossip: every live node refreshes what it knows of the peers it can reach, and learns the
     // peers they know (a node it banned stays unknown until the ban ends).
-    let snapshot: BTreeMap<String, Server> = cluster
+    // Every node's round reads the state before the round: the updates are applied after it.
+    let snapshot: Vec<(&String, &Server)> = cluster
         .iter()
-        .filter_map(|address| {
-            fleet
-                .servers
-                .get(address)
-                .map(|server| (address.clone(), server.clone()))
-        })
+        .filter_map(|address| fleet.servers.get_key_value(address))
         .collect();
-    let by_id: BTreeMap<String, &Server> = snapshot
-        .values()
-        .map(|server| (server.node_id.clone(), server))
+    let by_id: BTreeMap<&str, &Server> = snapshot
+        .iter()
+        .map(|(_, server)| (server.node_id.as_str(), *server))
         .collect();
     let mut updates: Vec<GossipUpdate> = Vec::new();
-    for (address, server) in &snapshot {
+    for &(address, server) in &snapshot {
         if !server.alive {
             continue;
         }
         let mut peers = (*server.peers).clone();
         let mut last_seen = server.last_seen.clone();
-        let known: Vec<String> = peers.keys().cloned().collect();
-        for id in known {
-            let Some(peer_server) = by_id.get(&id).copied() else {
+        // Lookups before inserts: ids are 40-character strings, and a round touches every pair.
+        for id in server.peers.keys() {
+            let Some(peer_server) = by_id.get(id.as_str()).copied() else {
                 continue;
             };
-            if peer_server.ip
-                != peers
-                    .get(&id)
-                    .map(|peer| peer.ip.clone())
-                    .unwrap_or_default()
-                && !fleet.connected(address, &peer_server.ip)
-            {
-                continue;
-            }
             if !fleet.connected(address, &peer_server.ip) {
                 continue;
             }
-            last_seen.insert(id.clone(), now);
-            peers.insert(id.clone(), peer_of(peer_server));
+            match last_seen.get_mut(id) {
+                Some(seen) => *seen = now,
+                None => {
+                    last_seen.insert(id.clone(), now);
+                }
+            }
+            match peers.get_mut(id) {
+                Some(peer) => *peer = peer_of(peer_server),
+                None => {
+                    peers.insert(id.clone(), peer_of(peer_server));
+                }
+            }
             // Learn the peer's peers (and their failure marks).
             for (other_id, other) in peer_server.peers.iter() {
                 if other_id == &server.node_id
@@ -752,21 +785,29 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
                 {
                     continue;
                 }
-                peers.entry(other_id.clone()).or_insert_with(|| Peer {
-                    handshake: false,
-                    ..other.clone()
-                });
-                if other.failed
-                    && let Some(mine) = peers.get_mut(other_id)
-                {
-                    mine.failed = true;
+                match peers.get_mut(other_id) {
+                    Some(mine) => mine.failed |= other.failed,
+                    None => {
+                        peers.insert(
+                            other_id.clone(),
+                            Peer {
+                                handshake: false,
+                                ..other.clone()
+                            },
+                        );
+                    }
                 }
             }
         }
         // Failure detection.
         for (id, peer) in peers.iter_mut() {
-            let seen = last_seen.get(id).copied().unwrap_or(now);
-            last_seen.entry(id.clone()).or_insert(now);
+            let seen = match last_seen.get(id) {
+                Some(seen) => *seen,
+                None => {
+                    last_seen.insert(id.clone(), now);
+                    now
+                }
+            };
             if now.saturating_sub(seen) >= NODE_TIMEOUT_MILLISECONDS {
                 peer.failed = true;
             } else if seen == now {
@@ -886,7 +927,7 @@ fn peer_of(server: &Server) -> Peer {
         ip: server.ip.clone(),
         port: server.port,
         master_id: server.cluster_master.clone(),
-        slots: server.slots,
+        slots: server.slots.clone(),
         epoch: server.epoch,
         failed: false,
         handshake: false,
@@ -897,14 +938,18 @@ fn peer_of(server: &Server) -> Peer {
 /// highest config epoch; the others' claims are dropped.
 fn resolve_ownership(peers: &mut BTreeMap<String, Peer>, myself: &Server) {
     // Fast path: no two claims overlap, nothing to resolve.
-    let mut claimed = myself.slots;
+    let mut claimed: [u64; SLOT_WORDS] = *myself.slots.bits;
     let mut overlapping = false;
     for peer in peers.values() {
-        if claimed.intersects(&peer.slots) {
+        if claimed
+            .iter()
+            .zip(peer.slots.bits.iter())
+            .any(|(left, right)| left & right != 0)
+        {
             overlapping = true;
             break;
         }
-        for (word, bits) in claimed.bits.iter_mut().zip(peer.slots.bits.iter()) {
+        for (word, bits) in claimed.iter_mut().zip(peer.slots.bits.iter()) {
             *word |= bits;
         }
     }
@@ -1572,7 +1617,7 @@ impl Fleet {
         let slots = master_ip
             .as_ref()
             .and_then(|ip| self.servers.get(ip))
-            .map(|master| master.slots)
+            .map(|master| master.slots.clone())
             .unwrap_or_default();
         let epoch = self.max_epoch() + 1;
         let my_id = server.node_id.clone();

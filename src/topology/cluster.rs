@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::observation::ServerView;
 use super::parse::ClusterNode;
-use super::slots::{NodeId, SLOT_COUNT, even_ranges, plan_rebalance, slots_of};
+use super::slots::{NodeId, SLOT_COUNT, SlotBits, even_ranges, plan_rebalance, slots_of};
 use crate::ports::redis::{FailoverMode, RedisCommand, RedisEndpoint, SlotState};
 
 /// Slots migrated per reconcile at most, so that one reconcile stays short and observation stays
@@ -509,13 +509,15 @@ fn step_finish_migrations(members: &[Member<'_>]) -> Option<ClusterPlan> {
 /// only those) are given to the leader whose even range holds them, when no node holds keys
 /// outside the slots it owns.
 fn step_resume_bootstrap(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Option<ClusterPlan> {
-    let claimed: BTreeSet<u16> = members
+    let mut claimed = SlotBits::new();
+    for node in members
         .iter()
         .flat_map(|member| member.table.iter())
         .filter(|node| node.is_master())
-        .flat_map(|node| slots_of(&node.slots))
-        .collect();
-    if claimed.len() == usize::from(SLOT_COUNT) {
+    {
+        claimed.insert_ranges(&node.slots);
+    }
+    if claimed.count() == u32::from(SLOT_COUNT) {
         return None;
     }
     if members.iter().any(|member| {
@@ -537,7 +539,7 @@ fn step_resume_bootstrap(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Op
             continue;
         };
         let unclaimed: BTreeSet<u16> = (start..=end)
-            .filter(|slot| !claimed.contains(slot))
+            .filter(|slot| !claimed.contains(*slot))
             .collect();
         if unclaimed.is_empty() {
             continue;
@@ -554,8 +556,11 @@ fn step_resume_bootstrap(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Op
 
 /// Slots no answering master owns: reported, and fixed only from a node that has them.
 fn step_lost_slots(members: &[Member<'_>]) -> Option<ClusterPlan> {
-    let owned: BTreeSet<u16> = members.iter().flat_map(|member| member.owned()).collect();
-    if owned.len() == usize::from(SLOT_COUNT) {
+    let mut owned = SlotBits::new();
+    for member in members.iter().filter(|member| member.myself.is_master()) {
+        owned.insert_ranges(&member.myself.slots);
+    }
+    if owned.count() == u32::from(SLOT_COUNT) {
         return None;
     }
     // Slots a failed master still owns in the others' tables are the cluster's own failover to
@@ -577,7 +582,7 @@ fn step_lost_slots(members: &[Member<'_>]) -> Option<ClusterPlan> {
         .copied()
         .filter(|id| !has_replica(id))
         .collect();
-    let missing = usize::from(SLOT_COUNT) - owned.len();
+    let missing = u32::from(SLOT_COUNT) - owned.count();
     if unrecoverable.is_empty() && !failed_owners.is_empty() {
         return Some(plan_with(
             ClusterPhase::Bootstrap,

@@ -283,12 +283,14 @@ fn owned_slots(current: &BTreeMap<NodeId, BTreeSet<u16>>) -> SlotBits {
 /// Number of 64-bit words needed for one bit per `u16` value.
 const SLOT_BIT_WORDS: usize = 1 << 10;
 
-/// A set of `u16` values as a fixed bitmap, for fast whole-cluster scans.
-struct SlotBits([u64; SLOT_BIT_WORDS]);
+/// A set of `u16` values as a fixed bitmap, for fast whole-cluster scans: the planner unions every
+/// node's view of 16384 slots on each reconcile, which a tree of slots makes the costliest part
+/// of planning.
+pub(crate) struct SlotBits([u64; SLOT_BIT_WORDS]);
 
 impl SlotBits {
     /// The empty set.
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self([0; SLOT_BIT_WORDS])
     }
 
@@ -297,8 +299,25 @@ impl SlotBits {
         (usize::from(slot >> 6), 1_u64 << (slot & 63))
     }
 
+    /// Adds the slots of inclusive `ranges`; reversed ranges and slots beyond the last slot are
+    /// left out, as in [`slots_of`].
+    pub(crate) fn insert_ranges<'range>(
+        &mut self,
+        ranges: impl IntoIterator<Item = &'range (u16, u16)>,
+    ) {
+        let last_slot = SLOT_COUNT - 1;
+        for &(start, end) in ranges {
+            if start > end || start > last_slot {
+                continue;
+            }
+            for slot in start..=end.min(last_slot) {
+                self.insert(slot);
+            }
+        }
+    }
+
     /// Adds `slot`; returns whether it was absent before.
-    fn insert(&mut self, slot: u16) -> bool {
+    pub(crate) fn insert(&mut self, slot: u16) -> bool {
         let (word, mask) = Self::position(slot);
         match self.0.get_mut(word) {
             Some(bits) => {
@@ -311,13 +330,13 @@ impl SlotBits {
     }
 
     /// Whether `slot` is in the set.
-    fn contains(&self, slot: u16) -> bool {
+    pub(crate) fn contains(&self, slot: u16) -> bool {
         let (word, mask) = Self::position(slot);
         self.0.get(word).is_some_and(|bits| bits & mask != 0)
     }
 
     /// Number of values in the set.
-    fn count(&self) -> u32 {
+    pub(crate) fn count(&self) -> u32 {
         self.0.iter().map(|bits| bits.count_ones()).sum()
     }
 }
