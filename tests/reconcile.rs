@@ -387,3 +387,99 @@ async fn deletion_removes_claims_unless_kept_and_then_the_finalizer() {
         assert!(harness.world.get(&target).await.is_none());
     }
 }
+
+const REPLICATION_OF_TWO_WITH_A_STRICT_BUDGET: &str = "
+apiVersion: redis.redis.opstreelabs.in/v1beta2
+kind: RedisReplication
+metadata: {name: sessions, namespace: default}
+spec:
+  clusterSize: 2
+  kubernetesConfig: {image: redis:7.2}
+  pdb: {enabled: true, minAvailable: 2}
+";
+
+fn condition(harness: &Harness, target: &ObjectRef, condition_type: &str) -> Value {
+    let status = harness.api.object(target).unwrap()["status"].clone();
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|condition| condition["type"] == condition_type)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {condition_type} condition in {status}"))
+}
+
+fn evictions(outcome: &ReconcileOutcome) -> usize {
+    outcome
+        .executed
+        .iter()
+        .filter(|request| matches!(request, Request::Evict(_)))
+        .count()
+}
+
+#[tokio::test]
+async fn a_rollout_held_by_a_budget_that_allows_no_disruption_says_so_and_resumes_when_it_does() {
+    let harness = Harness::new();
+    let (kind, target) = harness.create(REPLICATION_OF_TWO_WITH_A_STRICT_BUDGET);
+    harness.converge(kind, &target).await;
+
+    harness
+        .world
+        .patch_spec(
+            &target,
+            &json!({"kubernetesConfig": {"image": "redis:7.4"}}),
+        )
+        .unwrap();
+    // The StatefulSet takes the new template; the operator then restarts the pods one at a time
+    // through the Eviction API, which the budget (2 of 2 must stay available) refuses.
+    let mut refused = false;
+    for _ in 0..20 {
+        // A refused eviction ends the reconcile normally: it is a state, not an error.
+        harness.reconcile(kind, &target).await;
+        harness.run_pods();
+        let degraded = condition(&harness, &target, "Degraded");
+        if degraded["reason"] == "DisruptionBlocked" {
+            assert_eq!(degraded["status"], "True");
+            let message = degraded["message"].as_str().unwrap();
+            assert!(
+                message.contains("refused to evict pod sessions-"),
+                "{message}"
+            );
+            assert!(message.contains("disruption budget"), "{message}");
+            assert_eq!(condition(&harness, &target, "Ready")["status"], "False");
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the refused eviction never reached the status");
+    for _ in 0..3 {
+        let outcome = harness.reconcile(kind, &target).await;
+        assert!(
+            evictions(&outcome) <= 1,
+            "a refused eviction is asked once per reconcile: {:?}",
+            outcome.executed
+        );
+        assert_eq!(
+            condition(&harness, &target, "Degraded")["reason"],
+            "DisruptionBlocked"
+        );
+    }
+
+    // The budget now allows one pod down: the rollout finishes.
+    harness
+        .world
+        .patch_spec(&target, &json!({"pdb": {"minAvailable": 1}}))
+        .unwrap();
+    harness.converge(kind, &target).await;
+    let degraded = condition(&harness, &target, "Degraded");
+    assert_eq!(degraded["status"], "False", "{degraded}");
+    let pods = harness.api.objects(ResourceType::Pod);
+    assert_eq!(pods.len(), 2);
+    for pod in pods {
+        assert_eq!(
+            pod["spec"]["containers"][0]["image"], "redis:7.4",
+            "{} runs the new image",
+            pod["metadata"]["name"]
+        );
+    }
+}

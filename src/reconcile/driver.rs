@@ -1,6 +1,7 @@
 //! The driver: one reconcile of one CR. Observe, plan, execute; when the API server rejects an
 //! update as invalid, observe and plan once more knowing it, so the rejection is recorded (or the
-//! StatefulSet recreated) in the same reconcile instead of being retried.
+//! StatefulSet recreated) in the same reconcile instead of being retried. An eviction refused by a
+//! PodDisruptionBudget is handled the same way: the next plan reports it and does not repeat it.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use tracing::{debug, instrument, warn};
 
 use super::execute::{ExecutionError, ExecutionReport, execute};
 use super::observe::{Observed, observe, observe_redis};
-use super::plan::{PlanInput, describe, plan};
+use super::plan::{PlanInput, RefusedEviction, describe, plan};
 use super::{Context, Request};
 use crate::api::Kind;
 use crate::api::common::RejectedUpdate;
@@ -72,6 +73,7 @@ pub async fn reconcile(
 ) -> Result<ReconcileOutcome, ReconcileError> {
     let mut outcome = ReconcileOutcome::default();
     let mut rejections: Vec<RejectedUpdate> = Vec::new();
+    let mut refused_evictions: Vec<RefusedEviction> = Vec::new();
     for _ in 0..=MAXIMUM_REPLANS {
         let observe_error = |source| ReconcileError::Observe {
             object: target.to_string(),
@@ -98,6 +100,7 @@ pub async fn reconcile(
             observed: &observed,
             now: context.clock.now(),
             new_rejections: &rejections,
+            refused_evictions: &refused_evictions,
             validated: validated.as_ref(),
             redis: &redis,
         });
@@ -126,6 +129,21 @@ pub async fn reconcile(
                 rejections.push(RejectedUpdate {
                     object: describe(&reference),
                     desired_hash: desired_hash(object),
+                    message: message.clone(),
+                });
+            }
+            // A PodDisruptionBudget that allows no disruption now is a state to report and wait
+            // out, not a failure to back off from: the next plan says so in the status.
+            (
+                Request::Evict(pod),
+                ExecutionError::Api(ApiError::TooManyRequests { message, .. }),
+            ) if !refused_evictions
+                .iter()
+                .any(|refused| refused.pod == pod.name) =>
+            {
+                warn!(pod = %pod, %message, "eviction refused");
+                refused_evictions.push(RefusedEviction {
+                    pod: pod.name.clone(),
                     message: message.clone(),
                 });
             }

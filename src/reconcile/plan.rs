@@ -57,6 +57,15 @@ pub fn finalizer_of(kind: Kind) -> &'static str {
     }
 }
 
+/// An eviction the API server refused with 429: the pod and the API server's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusedEviction {
+    /// The pod's name.
+    pub pod: String,
+    /// Why the API server refused it.
+    pub message: String,
+}
+
 /// Everything the plan reads.
 #[derive(Clone, Copy, Debug)]
 pub struct PlanInput<'a> {
@@ -70,6 +79,9 @@ pub struct PlanInput<'a> {
     pub now: Milliseconds,
     /// Updates rejected as invalid during this reconcile, not yet in the status.
     pub new_rejections: &'a [RejectedUpdate],
+    /// Evictions the API server refused during this reconcile (a PodDisruptionBudget allows no
+    /// disruption now): not asked again in this reconcile, and reported in the status.
+    pub refused_evictions: &'a [RefusedEviction],
     /// The CR's spec validated (when the CR exists).
     pub validated: Option<&'a Result<ValidatedResource, Vec<FieldError>>>,
     /// What the Redis servers and sentinels said.
@@ -381,7 +393,18 @@ fn plan_valid(
     for (reason, message) in &topology.events {
         requests.push(event(input, EventType::Normal, reason, message.clone()));
     }
-    requests.extend(topology.requests.iter().cloned());
+    // An eviction refused in this reconcile is not asked again until the next one: the budget
+    // changes only as pods become ready or unready.
+    requests.extend(
+        topology
+            .requests
+            .iter()
+            .filter(|request| {
+                !matches!(request, Request::Evict(pod)
+                    if input.refused_evictions.iter().any(|refused| refused.pod == pod.name))
+            })
+            .cloned(),
+    );
     if topology.requests.iter().any(Request::is_write) {
         writes_pending = true;
     }
@@ -554,6 +577,11 @@ fn status_facts(
             "UpdateRejected",
             "an update was rejected; see the Degraded condition".to_owned(),
         )
+    } else if !input.refused_evictions.is_empty() {
+        (
+            "DisruptionBlocked",
+            "an eviction was refused; see the Degraded condition".to_owned(),
+        )
     } else if !waiting.is_empty() {
         ("NotReady", waiting.join(", "))
     } else if !topology.ready {
@@ -566,10 +594,18 @@ fn status_facts(
         .map(|rejection| format!("{}: {}", rejection.object, rejection.message))
         .collect();
     problems.extend(topology.degraded.clone());
+    problems.extend(input.refused_evictions.iter().map(|refused| {
+        format!(
+            "the API server refused to evict pod {} ({}); the operator waits until the PodDisruptionBudget allows it",
+            refused.pod, refused.message
+        )
+    }));
     let degraded_reason = if !rejections.is_empty() {
         "UpdateRejected"
     } else if topology.degraded.is_some() {
         "TopologyFailed"
+    } else if !input.refused_evictions.is_empty() {
+        "DisruptionBlocked"
     } else {
         "Healthy"
     };
