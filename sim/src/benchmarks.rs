@@ -423,11 +423,16 @@ impl BenchmarkTable {
             );
         }
         for row in &self.planner {
-            if !row.decision.starts_with("Ready") && row.situation == "converged" {
+            let expected = if row.situation == "converged" {
+                row.decision.starts_with("Ready")
+            } else {
+                row.steps > 0
+            };
+            if !expected {
                 let _ = writeln!(
                     text,
-                    "   note: the converged {}-shard cluster was planned as {}",
-                    row.shards, row.decision
+                    "   note: the {}-shard cluster ({}) was planned as {}",
+                    row.shards, row.situation, row.decision
                 );
             }
         }

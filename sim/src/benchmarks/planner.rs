@@ -48,8 +48,10 @@ pub struct PlannerRow {
     pub plan_microseconds: f64,
     /// Allocations per reconcile (observe and plan), when counted.
     pub allocations: Option<u64>,
-    /// What the planner decided (phase and steps), to show which path was timed.
+    /// What the planner decided (phase, steps and activity), to show which path was timed.
     pub decision: String,
+    /// Redis steps the planner returned.
+    pub steps: usize,
     /// Repetitions timed.
     pub repetitions: u64,
 }
@@ -65,7 +67,7 @@ impl PlannerRow {
             "observe_cpu_microseconds_per_shard": self.observe_microseconds / f64::from(self.shards.max(1)),
             "plan_cpu_microseconds_per_shard": self.plan_microseconds / f64::from(self.shards.max(1)),
             "allocations_per_shard": self.allocations.map(|count| count as f64 / f64::from(self.shards.max(1))),
-            "decision": self.decision, "repetitions": self.repetitions,
+            "decision": self.decision, "steps": self.steps, "repetitions": self.repetitions,
         })
     }
 }
@@ -85,9 +87,12 @@ fn address(index: u32) -> String {
     )
 }
 
+/// What one server answers: its pod, `INFO replication`, `CLUSTER NODES` and DBSIZE.
+type Replies = (PodInfo, String, String, u64);
+
 /// What every server of a cluster with `masters` masters (the first `slotted` of them owning
-/// slots evenly) and one replica per master answers: `(pod, INFO replication, CLUSTER NODES)`.
-fn cluster_replies(masters: u32, slotted: u32) -> Vec<(PodInfo, String, String)> {
+/// slots evenly, and keys) and one replica per master answers.
+fn cluster_replies(masters: u32, slotted: u32) -> Vec<Replies> {
     let ranges = even_ranges(usize::try_from(slotted).unwrap_or(0));
     let mut nodes = Vec::new();
     for ordinal in 0..masters {
@@ -152,10 +157,13 @@ fn cluster_replies(masters: u32, slotted: u32) -> Vec<(PodInfo, String, String)>
             terminating: false,
             revision: None,
         };
+        // A master that owns no slot yet holds no key, nor does its replica.
+        let keys = if ordinal < slotted { 1000 } else { 0 };
         replies.push((
             pod,
             render_info_replication(&info),
             render_cluster_nodes(&table),
+            keys,
         ));
     }
     replies
@@ -193,10 +201,10 @@ fn node(
 }
 
 /// Observe's pure half: the replies parsed into server views.
-fn observe(replies: &[(PodInfo, String, String)]) -> Vec<ServerView> {
+fn observe(replies: &[Replies]) -> Vec<ServerView> {
     replies
         .iter()
-        .map(|(pod, info, nodes)| {
+        .map(|(pod, info, nodes, keys)| {
             let replication = parse_info_replication(info);
             let cluster_nodes = parse_cluster_nodes(nodes);
             let error = match (&replication, &cluster_nodes) {
@@ -216,7 +224,7 @@ fn observe(replies: &[(PodInfo, String, String)]) -> Vec<ServerView> {
                 pod: pod.clone(),
                 replication: replication.ok(),
                 cluster_nodes: cluster_nodes.ok(),
-                keys: Some(1000),
+                keys: Some(*keys),
                 error,
             }
         })
@@ -264,7 +272,7 @@ pub fn measure_planner(
         let replies = cluster_replies(masters, slotted);
         let lines_parsed = replies
             .iter()
-            .map(|(_, _, nodes)| nodes.lines().count() as u64)
+            .map(|(_, _, nodes, _)| nodes.lines().count() as u64)
             .sum();
         let allocations_per_reconcile = allocations.map(|count| {
             let before = count();
@@ -278,6 +286,7 @@ pub fn measure_planner(
         let mut observe_seconds = 0.0;
         let mut plan_seconds = 0.0;
         let mut decision = String::new();
+        let mut planned_steps = 0;
         let cpu_started = process_cpu_seconds();
         loop {
             // Wall time splits the work between observe and plan; CPU time of the whole loop
@@ -292,6 +301,7 @@ pub fn measure_planner(
             repetitions += 1;
             if decision.is_empty() {
                 decision = format!("{phase:?}, {steps} steps: {activity}");
+                planned_steps = steps;
             }
             let spent = match (cpu_started, process_cpu_seconds()) {
                 (Some(before), Some(after)) => after - before,
@@ -320,6 +330,7 @@ pub fn measure_planner(
             plan_microseconds: plan_seconds * scale * per_repetition,
             allocations: allocations_per_reconcile,
             decision,
+            steps: planned_steps,
             repetitions,
         });
     }
