@@ -60,6 +60,8 @@ struct State {
     events: Vec<EventRecord>,
     writes: Vec<WriteRecord>,
     injections: Vec<Injection>,
+    /// Gets and lists served through the Kubernetes port (the operator's reads).
+    reads: u64,
     next_resource_version: u64,
     next_uid: u64,
 }
@@ -187,6 +189,13 @@ impl FakeApiServer {
     /// The Events published after the first `skip`.
     pub fn events_since(&self, skip: usize) -> Vec<EventRecord> {
         self.lock().events.iter().skip(skip).cloned().collect()
+    }
+
+    /// Gets and lists served so far through the Kubernetes port, the way the operator reads
+    /// (the simulator's own look-ups with [`FakeApiServer::object`] and
+    /// [`FakeApiServer::objects`] are not counted).
+    pub fn reads(&self) -> u64 {
+        self.lock().reads
     }
 
     /// Every write so far.
@@ -520,6 +529,7 @@ pub fn statefulset_update_allowed(live: &Value, next: &Value) -> bool {
 impl KubeApi for FakeApiServer {
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, ApiError> {
         let mut state = self.lock();
+        state.reads += 1;
         if let Some(error) = self.take_injection(&mut state, "get", object.resource) {
             return Err(error);
         }
@@ -533,6 +543,7 @@ impl KubeApi for FakeApiServer {
         labels: &BTreeMap<String, String>,
     ) -> Result<Vec<Value>, ApiError> {
         let mut state = self.lock();
+        state.reads += 1;
         if let Some(error) = self.take_injection(&mut state, "list", resource) {
             return Err(error);
         }

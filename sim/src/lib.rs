@@ -7,6 +7,7 @@
 pub mod api_server;
 pub mod apply;
 pub mod bench;
+pub mod benchmarks;
 pub mod clock;
 pub mod crash;
 pub mod lagging;

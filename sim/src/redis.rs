@@ -382,6 +382,8 @@ struct Fleet {
     now: Milliseconds,
     next_id: u64,
     commands: Vec<CommandRecord>,
+    /// Every command the operator sent, reads included, whether or not the server answered.
+    commands_sent: u64,
     /// Counts starts and stops of servers, so that a kubelet can tell when nothing changed.
     liveness_version: u64,
     /// Addresses the operator cannot reach (partition operator ↔ pod).
@@ -607,6 +609,11 @@ impl FakeRedis {
     /// Every command the operator sent that writes, with the keys its target held.
     pub fn command_log(&self) -> Vec<CommandRecord> {
         self.lock().commands.clone()
+    }
+
+    /// How many commands the operator has sent, reads included, answered or not.
+    pub fn commands_sent(&self) -> u64 {
+        self.lock().commands_sent
     }
 
     /// The commands recorded after the first `skip`.
@@ -1238,6 +1245,7 @@ impl Fleet {
         endpoint: &RedisEndpoint,
         command: &RedisCommand,
     ) -> Result<RedisReply, RedisError> {
+        self.commands_sent += 1;
         let address = endpoint.host.clone();
         let Some(server) = self.servers.get(&address).cloned() else {
             return Err(unreachable(endpoint, "connection refused"));

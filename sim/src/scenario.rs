@@ -16,6 +16,13 @@ use crate::world::{WorldSettings, default_nodes};
 /// Simulated seconds `converge` waits when the step names no timeout.
 pub const DEFAULT_CONVERGE_TIMEOUT_SECONDS: u64 = 900;
 
+/// Shortest pod start latency (binding to server answering) of a scenario that does not set
+/// `cluster.startLatencySeconds`.
+pub const DEFAULT_MINIMUM_START_LATENCY_MILLISECONDS: u64 = 2000;
+
+/// Longest pod start latency of a scenario that does not set `cluster.startLatencySeconds`.
+pub const DEFAULT_MAXIMUM_START_LATENCY_MILLISECONDS: u64 = 4000;
+
 /// A scenario as read from its file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
@@ -655,8 +662,8 @@ impl Scenario {
         };
         let mut nodes = default_nodes();
         let mut settings = WorldSettings {
-            minimum_start_latency_milliseconds: 2000,
-            maximum_start_latency_milliseconds: 4000,
+            minimum_start_latency_milliseconds: DEFAULT_MINIMUM_START_LATENCY_MILLISECONDS,
+            maximum_start_latency_milliseconds: DEFAULT_MAXIMUM_START_LATENCY_MILLISECONDS,
             ..WorldSettings::default()
         };
         if let Some(cluster) = map.get("cluster") {

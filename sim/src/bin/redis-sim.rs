@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use redis_operator_sim::apply::{DEFAULT_TIME_LIMIT_SECONDS, apply};
 use redis_operator_sim::bench::bench;
+use redis_operator_sim::benchmarks::{BenchmarkOptions, measure, read_redis_cli_counts};
 use redis_operator_sim::run::{block_on, explore, run};
 use redis_operator_sim::scenario::Scenario;
 
@@ -12,7 +13,8 @@ const USAGE: &str = "\
 usage: redis-sim apply [--time-limit SECONDS] CR.yaml...
        redis-sim run SCENARIO.yaml [--seed N] [--json]
        redis-sim explore SCENARIO.yaml [--seeds N] [--first-seed N]
-       redis-sim bench [SCENARIO.yaml] [--runs N] [--json]
+       redis-sim bench [--runs N] [--json [FILE.json]] [--redis-cli-counts FILE.json]
+       redis-sim bench SCENARIO.yaml [--runs N] [--json]
 
   apply    applies the manifests (CRs with their Secrets and ConfigMaps) to a fresh simulated
            cluster, runs the operator until every CR is Ready and nothing changes, and prints the
@@ -21,12 +23,30 @@ usage: redis-sim apply [--time-limit SECONDS] CR.yaml...
            and summary (JSON lines with --json); exits 1 on any oracle violation
   explore  plays a scenario under N seeds (default 100) and prints the seeds that violate an
            oracle, to replay with `run --seed`; exits 1 when any does
-  bench    plays a scenario (default sim/scenarios/cluster-lifecycle.yaml) under N seeds
-           (default 20) and prints scenarios per core-minute and simulated seconds per wall second
+  bench    without a scenario: measures the whole benchmark table (BENCHMARKS.md) — Time to
+           Ready against the reference schedule, time to heal, steady-state cost, planner
+           scaling, slot movement, and the simulator's throughput on
+           sim/scenarios/cluster-lifecycle.yaml under N seeds (default 20) — and prints it;
+           --json prints it as JSON instead, --json FILE.json also writes the JSON there;
+           --redis-cli-counts reads the slots `redis-cli --cluster rebalance` moved on real
+           Redis (JSON: a cases list of from, to and slots_moved); a missed target
+           is printed, not an error
+           with a scenario: plays it under N seeds (default 20) and prints scenarios per
+           core-minute and simulated seconds per wall second
 ";
 
 /// The lifecycle scenario the benchmark plays by default (relative to the repository root).
 const DEFAULT_BENCH_SCENARIO: &str = "sim/scenarios/cluster-lifecycle.yaml";
+
+/// Counts allocations for the planner benchmark; only this binary replaces the allocator.
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+/// Allocations (and reallocations) made so far by this process.
+fn allocations() -> u64 {
+    let stats = ALLOCATOR.stats();
+    u64::try_from(stats.allocations + stats.reallocations).unwrap_or(u64::MAX)
+}
 
 fn usage_error(message: &str) -> ExitCode {
     eprint!("redis-sim: {message}\n{USAGE}");
@@ -202,12 +222,30 @@ fn explore_command(rest: &[String]) -> Result<ExitCode, ExitCode> {
 fn bench_command(rest: &[String]) -> Result<ExitCode, ExitCode> {
     let mut runs = 20;
     let mut json = false;
+    let mut json_file = None;
+    let mut redis_cli_file = None;
     let mut file = None;
-    let mut words = rest.iter();
+    let mut words = rest.iter().peekable();
     while let Some(word) = words.next() {
         match word.as_str() {
-            "--runs" => runs = number(&mut words, "--runs")?,
-            "--json" => json = true,
+            "--runs" => {
+                runs = words
+                    .next()
+                    .and_then(|value| value.parse().ok())
+                    .ok_or_else(|| usage_error("--runs needs a whole number"))?;
+            }
+            "--json" => {
+                json = true;
+                if let Some(path) = words.next_if(|next| next.ends_with(".json")) {
+                    json_file = Some(path.clone());
+                }
+            }
+            "--redis-cli-counts" => {
+                let Some(path) = words.next() else {
+                    return Err(usage_error("--redis-cli-counts needs a file"));
+                };
+                redis_cli_file = Some(path.clone());
+            }
             flag if flag.starts_with("--") => {
                 return Err(usage_error(&format!("bench: unknown flag {flag:?}")));
             }
@@ -222,7 +260,14 @@ fn bench_command(rest: &[String]) -> Result<ExitCode, ExitCode> {
     if runs == 0 {
         return Err(usage_error("--runs must be at least 1"));
     }
-    let file = file.unwrap_or_else(|| DEFAULT_BENCH_SCENARIO.to_owned());
+    let Some(file) = file else {
+        return table_command(runs, json, json_file, redis_cli_file);
+    };
+    if json_file.is_some() || redis_cli_file.is_some() {
+        return Err(usage_error(
+            "bench SCENARIO takes --runs and --json only; FILE.json and --redis-cli-counts are for the table",
+        ));
+    }
     let scenario = read_scenario(&file)?;
     let report = bench(&scenario, runs);
     if json {
@@ -235,4 +280,41 @@ fn bench_command(rest: &[String]) -> Result<ExitCode, ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The whole benchmark table.
+fn table_command(
+    runs: u64,
+    json: bool,
+    json_file: Option<String>,
+    redis_cli_file: Option<String>,
+) -> Result<ExitCode, ExitCode> {
+    let scenario = read_scenario(DEFAULT_BENCH_SCENARIO)?;
+    let mut options = BenchmarkOptions::full(Some((scenario, runs)));
+    if let Some(path) = redis_cli_file {
+        let counts = std::fs::read_to_string(&path)
+            .map_err(|error| error.to_string())
+            .and_then(|text| read_redis_cli_counts(&text));
+        match counts {
+            Ok(counts) => options.redis_cli_counts = counts,
+            Err(error) => {
+                eprintln!("redis-sim: failed to read {path}: {error}");
+                return Err(ExitCode::from(1));
+            }
+        }
+    }
+    let table = measure(&options, Some(allocations));
+    let document = format!("{:#}\n", table.json());
+    if let Some(path) = &json_file
+        && let Err(error) = std::fs::write(path, &document)
+    {
+        eprintln!("redis-sim: failed to write {path}: {error}");
+        return Err(ExitCode::from(1));
+    }
+    if json && json_file.is_none() {
+        print!("{document}");
+    } else {
+        print!("{}", table.text());
+    }
+    Ok(ExitCode::SUCCESS)
 }

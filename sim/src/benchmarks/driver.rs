@@ -1,0 +1,249 @@
+//! The operator loop the benchmarks measure with: a fresh simulated cluster, the CRs created in
+//! it, and the operator reconciling each CR the way its controller does in `redis-sim run` — when
+//! anything it watches changed since its last reconcile, or when the delay the reconcile asked
+//! for (at most the resync) has passed, with exponential backoff after a failure — one round per
+//! simulated step. Conditions are checked before and after the reconciles of every round, so a
+//! measurement reads the simulated clock at the round a change became visible.
+//!
+//! It measures nothing on its own and never reads wall time.
+
+use std::collections::BTreeMap;
+
+use redis_operator::api::Kind;
+use redis_operator::ports::clock::{Clock, Milliseconds};
+use redis_operator::ports::kube::ObjectRef;
+use serde_json::Value;
+
+use super::BenchmarkError;
+use crate::clock::SIMULATION_EPOCH;
+use crate::run::RESYNC_MILLISECONDS;
+use crate::world::{World, WorldSettings, default_nodes};
+
+/// When the operator reconciles a CR next.
+#[derive(Clone, Copy, Debug, Default)]
+struct Schedule {
+    seen_version: Option<u64>,
+    due: Milliseconds,
+    failures: u32,
+}
+
+/// A simulated cluster with the operator running in it.
+pub struct Driver {
+    /// The simulated cluster.
+    pub world: World,
+    targets: Vec<(Kind, ObjectRef)>,
+    schedules: BTreeMap<ObjectRef, Schedule>,
+    /// Reconciles run so far.
+    pub reconciles: u64,
+}
+
+/// Where a round is when a condition is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moment {
+    /// Before the operator reconciled in this round (what Redis and the kubelets did last step).
+    BeforeReconciles,
+    /// After the operator reconciled in this round.
+    AfterReconciles,
+}
+
+impl Driver {
+    /// An empty cluster with the default nodes, pods starting after `settings`' latencies, and
+    /// random choices from `seed`.
+    pub fn new(seed: u64, settings: WorldSettings) -> Driver {
+        Driver {
+            world: World::with_settings(seed, default_nodes(), settings),
+            targets: Vec::new(),
+            schedules: BTreeMap::new(),
+            reconciles: 0,
+        }
+    }
+
+    /// Simulated milliseconds since the start.
+    pub fn now(&self) -> Milliseconds {
+        self.world.clock.now().saturating_sub(SIMULATION_EPOCH)
+    }
+
+    /// Creates every object of a YAML or JSON document (several separated by `---`), Secrets
+    /// and ConfigMaps first; the operator starts watching the CRs among them. Returns the CRs.
+    pub fn create(&mut self, documents: &[Value]) -> Result<Vec<ObjectRef>, BenchmarkError> {
+        let mut ordered: Vec<&Value> = documents.iter().collect();
+        ordered.sort_by_key(|document| {
+            document
+                .get("kind")
+                .and_then(Value::as_str)
+                .and_then(Kind::from_name)
+                .is_some()
+        });
+        let mut created = Vec::new();
+        for document in ordered {
+            let text = document.to_string();
+            let (kind, reference) =
+                self.world
+                    .create_yaml(&text)
+                    .map_err(|source| BenchmarkError::Create {
+                        object: describe(document),
+                        message: source.to_string(),
+                    })?;
+            if let Some(kind) = kind {
+                self.targets.push((kind, reference.clone()));
+                created.push(reference);
+            }
+        }
+        Ok(created)
+    }
+
+    /// Merges `patch` into the CR's spec, as `kubectl patch --type merge` would.
+    pub fn patch_spec(&self, target: &ObjectRef, patch: &Value) -> Result<(), BenchmarkError> {
+        self.world
+            .patch_spec(target, patch)
+            .map_err(|source| BenchmarkError::Create {
+                object: target.to_string(),
+                message: format!("failed to patch the spec: {source}"),
+            })
+    }
+
+    /// Reconciles every CR that is due; returns the writes made (a failed reconcile counts as
+    /// one).
+    async fn reconcile_due(&mut self) -> usize {
+        let mut writes = 0;
+        for (kind, target) in self.targets.clone() {
+            let now = self.world.clock.now();
+            let version = self.world.api.version();
+            let schedule = self.schedules.get(&target).copied().unwrap_or_default();
+            if schedule.seen_version == Some(version) && now < schedule.due {
+                continue;
+            }
+            self.reconciles += 1;
+            let next = match self.world.reconcile(kind, &target).await {
+                Ok(outcome) => {
+                    writes += outcome.writes();
+                    let delay = outcome
+                        .requeue_after
+                        .map_or(RESYNC_MILLISECONDS, |delay| {
+                            Milliseconds::try_from(delay.as_millis()).unwrap_or(RESYNC_MILLISECONDS)
+                        })
+                        .min(RESYNC_MILLISECONDS);
+                    Schedule {
+                        seen_version: Some(self.world.api.version()),
+                        due: now + delay,
+                        failures: 0,
+                    }
+                }
+                Err(_) => {
+                    writes += 1;
+                    let failures = schedule.failures.saturating_add(1);
+                    Schedule {
+                        seen_version: Some(self.world.api.version()),
+                        due: now + (1000 << failures.min(4)),
+                        failures,
+                    }
+                }
+            };
+            self.schedules.insert(target, next);
+        }
+        writes
+    }
+
+    /// Plays rounds for at most `limit` simulated milliseconds, calling `observe` with the world,
+    /// the time and the moment before and after the reconciles of every round, until it returns
+    /// true. Returns whether it did.
+    pub async fn play_until(
+        &mut self,
+        limit: Milliseconds,
+        mut observe: impl FnMut(&World, Milliseconds, Moment) -> bool,
+    ) -> bool {
+        let end = self.now() + limit;
+        while self.now() <= end {
+            if observe(&self.world, self.now(), Moment::BeforeReconciles) {
+                return true;
+            }
+            self.reconcile_due().await;
+            if observe(&self.world, self.now(), Moment::AfterReconciles) {
+                return true;
+            }
+            self.world.step();
+        }
+        false
+    }
+
+    /// The first simulated time, within `limit` milliseconds, at which `condition` holds.
+    pub async fn time_until(
+        &mut self,
+        limit: Milliseconds,
+        mut condition: impl FnMut(&World) -> bool,
+    ) -> Option<Milliseconds> {
+        let mut reached = None;
+        self.play_until(limit, |world, now, _| {
+            let holds = condition(world);
+            if holds {
+                reached = Some(now);
+            }
+            holds
+        })
+        .await;
+        reached
+    }
+
+    /// Plays rounds until every CR is Ready and two rounds in a row wrote nothing, at most
+    /// `limit` simulated milliseconds; fails naming `what` otherwise.
+    pub async fn converge(
+        &mut self,
+        limit: Milliseconds,
+        what: &str,
+    ) -> Result<(), BenchmarkError> {
+        let end = self.now() + limit;
+        let mut quiet_rounds = 0;
+        while self.now() <= end {
+            let writes = self.reconcile_due().await;
+            let all_ready = self
+                .targets
+                .iter()
+                .all(|(_, target)| self.world.is_ready(target));
+            self.world.step();
+            quiet_rounds = if writes == 0 && all_ready {
+                quiet_rounds + 1
+            } else {
+                0
+            };
+            if quiet_rounds >= 2 {
+                return Ok(());
+            }
+        }
+        Err(BenchmarkError::NotReached {
+            what: what.to_owned(),
+            seconds: limit / 1000,
+        })
+    }
+
+    /// The CRs the operator watches.
+    pub fn targets(&self) -> &[(Kind, ObjectRef)] {
+        &self.targets
+    }
+}
+
+/// `Kind name` of a manifest, for messages.
+fn describe(document: &Value) -> String {
+    format!(
+        "{} {}",
+        document.get("kind").and_then(Value::as_str).unwrap_or("?"),
+        document
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+    )
+}
+
+/// Whether the CR's status says Ready for its current spec (its `observedGeneration` is the
+/// object's generation).
+pub fn ready_for_current_spec(world: &World, target: &ObjectRef) -> bool {
+    let Some(object) = world.api.object(target) else {
+        return false;
+    };
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_u64);
+    let observed = object
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_u64);
+    world.is_ready(target) && observed.is_some() && observed == generation
+}
