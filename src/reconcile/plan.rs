@@ -33,6 +33,11 @@ use crate::topology::observation::{PodInfo, RedisObservation};
 
 /// How soon to look again while something is changing.
 pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(5);
+/// How soon to look again after this reconcile sent Redis a write: the topology moves in steps
+/// that each wait for the last to take effect (a slot batch moved, a node met, a replica
+/// attached), which Redis applies within about a second; waiting the full progress interval
+/// between batches would make a scale-out last many times the pods' start.
+pub const STEP_REQUEUE: Duration = Duration::from_secs(1);
 /// How soon to look again once converged (watches bring changes sooner).
 pub const RESYNC_REQUEUE: Duration = Duration::from_secs(300);
 /// How soon to look again at a CR whose reconcile is paused by annotation.
@@ -434,10 +439,26 @@ fn plan_valid(
         requests,
         requeue_after: Some(if converged {
             RESYNC_REQUEUE
+        } else if topology.requests.iter().any(|request| {
+            matches!(
+                request,
+                Request::Redis { .. } | Request::MoveSlotKeys { .. }
+            ) && request.is_write()
+        }) || awaits_a_master(input.kind, &topology)
+        {
+            STEP_REQUEUE
         } else {
             PROGRESS_REQUEUE
         }),
     }
+}
+
+/// A replication set without a master that answers: the sentinels (or the operator's own
+/// failover) promote one within seconds, and the `-master` Service and the status should name it
+/// as soon as it answers. Nothing the operator watches changes when Redis promotes, so it looks
+/// again every step rather than at the progress interval.
+fn awaits_a_master(kind: Kind, topology: &TopologyOutcome) -> bool {
+    kind == Kind::RedisReplication && topology.master_node.is_none()
 }
 
 impl PlanInput<'_> {

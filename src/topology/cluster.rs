@@ -363,11 +363,21 @@ fn step_meet(members: &[Member<'_>], seed: &Member<'_>) -> Option<ClusterPlan> {
         plan.steps = steps;
         return Some(plan);
     }
+    // Each table is indexed once: scanning it per pair would make this cubic in the node count.
     let strangers = members.iter().any(|member| {
+        let known: BTreeSet<(&str, &str)> = member
+            .table
+            .iter()
+            .filter(|node| !node.flags.handshake)
+            .filter_map(|node| {
+                let address = node.address.as_ref()?;
+                Some((node.id.as_str(), address.ip.as_str()))
+            })
+            .collect();
         members
             .iter()
             .filter(|other| other.id() != member.id())
-            .any(|other| !knows_at(member.table, other.id(), &other.view.endpoint.host))
+            .any(|other| !known.contains(&(other.id(), other.view.endpoint.host.as_str())))
     });
     strangers.then(|| {
         plan_with(
