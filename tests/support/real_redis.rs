@@ -102,7 +102,8 @@ pub fn temporary_directory(label: &str) -> PathBuf {
     directory
 }
 
-fn require_binary(name: &str) {
+/// Fails loudly, naming the packages to install, when `name` cannot be run.
+pub fn require_binary(name: &str) {
     let found = Command::new(name)
         .arg("--version")
         .stdout(Stdio::null())
