@@ -164,7 +164,8 @@ fn redis_cli_cluster(arguments: &[String]) -> String {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let not_agreed = text.contains("Please fix your cluster problems");
+        let not_agreed = text.contains("Please fix your cluster problems")
+            || text.contains("Nodes don't agree about configuration");
         if output.status.success() && !not_agreed {
             return text;
         }
