@@ -17,9 +17,9 @@ use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
 use redis_operator::topology::parse::{
-    ClusterNode, NodeAddress, NodeFlags, ReplicaEntry, ReplicationInfo, ReplicationRole,
-    SentinelMaster, render_cluster_nodes, render_info_replication, render_master_address,
-    render_sentinel_masters,
+    ClusterInfo, ClusterNode, NodeAddress, NodeFlags, ReplicaEntry, ReplicationInfo,
+    ReplicationRole, SentinelMaster, render_cluster_info, render_cluster_nodes,
+    render_info_replication, render_master_address, render_sentinel_masters,
 };
 use redis_operator::topology::slots::SLOT_COUNT;
 
@@ -324,6 +324,9 @@ pub struct Server {
     pub data: Arc<Dataset>,
     /// Offset of the replication stream it has applied.
     pub offset: u64,
+    /// Whether it has a replication backlog: created when it first serves or follows a master,
+    /// as in Redis. Without one, writes do not advance the offset.
+    backlog: bool,
     replication_id: String,
     /// Master it replicates from, when a replica.
     pub master: Option<(String, u16)>,
@@ -477,11 +480,19 @@ impl Fleet {
                 (true, Some((data, offset, replication_id))) => {
                     replica.data = data;
                     replica.offset = offset;
+                    replica.backlog = true;
                     replica.replication_id = replication_id;
                     replica.link_up = true;
                 }
                 _ => replica.link_up = false,
             }
+        }
+        let linked = self
+            .servers
+            .get(replica_ip)
+            .is_some_and(|replica| replica.link_up);
+        if linked && let Some(master) = self.servers.get_mut(&master_ip) {
+            master.backlog = true;
         }
     }
 }
@@ -528,6 +539,7 @@ impl FakeRedis {
             alive: true,
             data: Arc::new(Dataset::default()),
             offset: 0,
+            backlog: false,
             replication_id,
             master: None,
             link_up: false,
@@ -675,7 +687,9 @@ impl FakeRedis {
         match fleet.servers.get_mut(&target) {
             Some(server) if server.alive => {
                 Arc::make_mut(&mut server.data).insert(key.to_owned(), value.to_owned());
-                server.offset += 1;
+                if server.backlog {
+                    server.offset += 1;
+                }
                 true
             }
             _ => false,
@@ -1194,7 +1208,62 @@ fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
     nodes
 }
 
+/// CLUSTER INFO as `server` sees the cluster: the state is ok when every slot is served by a
+/// master not marked failed (the fake has no possibly-failed state, so that count stays zero).
+fn cluster_info(server: &Server) -> ClusterInfo {
+    let masters = cluster_nodes(server)
+        .into_iter()
+        .filter(|node| node.flags.master)
+        .collect::<Vec<_>>();
+    let assigned: u32 = masters.iter().map(ClusterNode::slot_count).sum();
+    let failed: u32 = masters
+        .iter()
+        .filter(|node| node.flags.failed)
+        .map(ClusterNode::slot_count)
+        .sum();
+    let size = masters.iter().filter(|node| node.slot_count() > 0).count();
+    let current_epoch = server
+        .peers
+        .values()
+        .map(|peer| peer.epoch)
+        .chain(std::iter::once(server.epoch))
+        .max()
+        .unwrap_or(0);
+    ClusterInfo {
+        state_ok: assigned == u32::from(SLOT_COUNT) && failed == 0,
+        slots_assigned: assigned,
+        slots_ok: assigned - failed,
+        slots_possibly_failed: 0,
+        slots_failed: failed,
+        known_nodes: u32::try_from(server.peers.len() + 1).unwrap_or(u32::MAX),
+        size: u32::try_from(size).unwrap_or(u32::MAX),
+        current_epoch,
+        my_epoch: server.epoch,
+    }
+}
+
 fn info_replication(fleet: &Fleet, server: &Server) -> ReplicationInfo {
+    // Replicas attached to this server, whether it is a master or itself a replica (chained
+    // replication, as after FAILOVER TO).
+    let replicas = fleet
+        .servers
+        .values()
+        .filter(|replica| {
+            replica.alive
+                && replica
+                    .master
+                    .as_ref()
+                    .is_some_and(|(ip, _)| ip == &server.ip)
+        })
+        .filter(|replica| fleet.connected(&replica.ip, &server.ip))
+        .map(|replica| ReplicaEntry {
+            ip: replica.ip.clone(),
+            port: replica.port,
+            state: "online".to_owned(),
+            offset: replica.offset,
+            lag: 0,
+        })
+        .collect();
     match &server.master {
         Some((host, port)) => ReplicationInfo {
             role: ReplicationRole::Replica,
@@ -1205,7 +1274,7 @@ fn info_replication(fleet: &Fleet, server: &Server) -> ReplicationInfo {
             replica_offset: Some(server.offset),
             master_replication_id: server.replication_id.clone(),
             master_offset: server.offset,
-            replicas: Vec::new(),
+            replicas,
         },
         None => ReplicationInfo {
             role: ReplicationRole::Master,
@@ -1216,25 +1285,7 @@ fn info_replication(fleet: &Fleet, server: &Server) -> ReplicationInfo {
             replica_offset: None,
             master_replication_id: server.replication_id.clone(),
             master_offset: server.offset,
-            replicas: fleet
-                .servers
-                .values()
-                .filter(|replica| {
-                    replica.alive
-                        && replica
-                            .master
-                            .as_ref()
-                            .is_some_and(|(ip, _)| ip == &server.ip)
-                })
-                .filter(|replica| fleet.connected(&replica.ip, &server.ip))
-                .map(|replica| ReplicaEntry {
-                    ip: replica.ip.clone(),
-                    port: replica.port,
-                    state: "online".to_owned(),
-                    offset: replica.offset,
-                    lag: 0,
-                })
-                .collect(),
+            replicas,
         },
     }
 }
@@ -1314,25 +1365,16 @@ impl Fleet {
                 }
                 // The replica catches up first: no acknowledged write is lost.
                 self.sync_replica(host);
-                let followers: Vec<String> = self
-                    .servers
-                    .values()
-                    .filter(|other| {
-                        other.master.as_ref().is_some_and(|(ip, _)| ip == &address)
-                            && &other.ip != host
-                    })
-                    .map(|other| other.ip.clone())
-                    .collect();
                 if let Some(promoted) = self.servers.get_mut(host) {
                     promoted.master = None;
                     promoted.link_up = false;
                 }
-                for follower in followers.iter().chain(std::iter::once(&address)) {
-                    if let Some(other) = self.servers.get_mut(follower) {
-                        other.master = Some((host.clone(), *port));
-                    }
-                    self.sync_replica(follower);
+                // Only the old master turns into a replica of the new one; its other replicas
+                // stay attached to it and so replicate through it (chained), as in Redis.
+                if let Some(old) = self.servers.get_mut(&address) {
+                    old.master = Some((host.clone(), *port));
                 }
+                self.sync_replica(&address);
                 Ok(ok())
             }
             RedisCommand::ConfigSet { .. } => Ok(ok()),
@@ -1437,13 +1479,17 @@ impl Fleet {
                 if let Some(target) = self.servers.get_mut(host) {
                     for (key, value) in &moved {
                         Arc::make_mut(&mut target.data).insert(key.clone(), value.clone());
-                        target.offset += 1;
+                        if target.backlog {
+                            target.offset += 1;
+                        }
                     }
                 }
                 if let Some(source) = self.servers.get_mut(&address) {
                     for (key, _) in &moved {
                         Arc::make_mut(&mut source.data).remove(key);
-                        source.offset += 1;
+                        if source.backlog {
+                            source.offset += 1;
+                        }
                     }
                 }
                 Ok(if moved.is_empty() {
@@ -1473,9 +1519,10 @@ impl Fleet {
                 }
                 Ok(ok())
             }
-            RedisCommand::ClusterInfo | RedisCommand::ClusterShards if cluster => {
-                reject("ERR not modelled by the simulator")
-            }
+            RedisCommand::ClusterInfo if cluster => Ok(RedisReply::Text(render_cluster_info(
+                &cluster_info(&server),
+            ))),
+            RedisCommand::ClusterShards if cluster => reject("ERR not modelled by the simulator"),
             command if sentinel => self.sentinel(endpoint, &address, command),
             _ => reject("ERR unknown command or wrong mode for this server"),
         }

@@ -1,5 +1,6 @@
 //! Real `redis-server` and `redis-sentinel` processes for tests: each bound to 127.0.0.1 on a free
-//! port (never 6379), in its own temporary directory, with optional password, ACL user, TLS and
+//! port (never 6379), or to another loopback address of 127.0.0.0/8 on a port shared with other
+//! processes, as pods with their own IPs listen on one port, in its own temporary directory, with optional password, ACL user, TLS and
 //! cluster mode; killed and cleaned up on drop, also when a test panics.
 //!
 //! A missing `redis-server` fails the test with the packages to install; it never skips.
@@ -19,7 +20,11 @@ use redis_operator::api::validation::SecretKey;
 use redis_operator::ports::kube::{
     ApiError, EventRecord, KubeApi, ObjectRef, Propagation, ResourceType,
 };
-use redis_operator::ports::redis::{RedisEndpoint, TlsSecret};
+use redis_operator::ports::redis::{
+    RedisAdmin, RedisCommand, RedisEndpoint, RedisReply, TlsSecret,
+};
+use redis_operator::topology::observation::{PodInfo, ServerView};
+use redis_operator::topology::parse::{parse_cluster_nodes, parse_info_replication};
 use serde_json::{Value, json};
 
 /// What to install when a Redis binary is missing.
@@ -48,6 +53,21 @@ fn handed_out() -> &'static Mutex<BTreeSet<u16>> {
 
 fn port_is_free(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// A port free on every one of `hosts` (loopback addresses), with its cluster bus port free too:
+/// processes on different loopback addresses can then listen on the same port, as pods do.
+pub fn free_port_on(hosts: &[&str]) -> u16 {
+    loop {
+        let port = free_port();
+        let free_everywhere = hosts.iter().all(|host| {
+            TcpListener::bind((*host, port)).is_ok()
+                && TcpListener::bind((*host, port + 10_000)).is_ok()
+        });
+        if free_everywhere {
+            return port;
+        }
+    }
 }
 
 /// A free port whose cluster bus port (port + 10000) is free too.
@@ -82,7 +102,8 @@ pub fn temporary_directory(label: &str) -> PathBuf {
     directory
 }
 
-fn require_binary(name: &str) {
+/// Fails loudly, naming the packages to install, when `name` cannot be run.
+pub fn require_binary(name: &str) {
     let found = Command::new(name)
         .arg("--version")
         .stdout(Stdio::null())
@@ -260,6 +281,8 @@ impl ServerOptions {
 /// A running `redis-server` or `redis-sentinel`.
 #[derive(Debug)]
 pub struct RedisProcess {
+    /// The loopback address it listens on (127.0.0.1 unless started with [`RedisProcess::start_at`]).
+    pub host: String,
     /// The port it listens on (TLS port when TLS is on).
     pub port: u16,
     /// How it was started.
@@ -274,8 +297,16 @@ pub struct RedisProcess {
 impl RedisProcess {
     /// Starts a process with `options` and waits until it answers PING.
     pub fn start(name: &str, options: ServerOptions) -> RedisProcess {
+        RedisProcess::start_at(name, options, "127.0.0.1", free_port())
+    }
+
+    /// Starts a process listening on `host:port` (a loopback address and a port free there; see
+    /// [`free_port_on`]) and waits until it answers PING. Its outgoing connections (replication,
+    /// cluster bus) leave from `host` too, so that masters and sentinels see it at that address.
+    pub fn start_at(name: &str, options: ServerOptions, host: &str, port: u16) -> RedisProcess {
         let mut process = RedisProcess {
-            port: free_port(),
+            host: host.to_owned(),
+            port,
             directory: temporary_directory(name),
             name: name.to_owned(),
             options,
@@ -314,7 +345,13 @@ impl RedisProcess {
             }
             None => lines.push(format!("port {}", self.port)),
         }
-        lines.push("bind 127.0.0.1".to_owned());
+        lines.push(format!("bind {}", self.host));
+        // Protected mode refuses clients from other loopback addresses than 127.0.0.1.
+        lines.push("protected-mode no".to_owned());
+        if !self.options.sentinel && self.host != "127.0.0.1" {
+            lines.push(format!("bind-source-addr {}", self.host));
+            lines.push(format!("replica-announce-ip {}", self.host));
+        }
         lines.push(format!("dir {}", self.directory.display()));
         lines.push(format!(
             "logfile {}",
@@ -384,7 +421,7 @@ impl RedisProcess {
                     self.log()
                 );
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            if TcpStream::connect((self.host.as_str(), self.port)).is_ok()
                 && self.cli(&["PING"]).trim() == "PONG"
             {
                 return;
@@ -412,6 +449,11 @@ impl RedisProcess {
         }
     }
 
+    /// The operating system's id of the running process, `None` once it was killed.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the process and starts it again on the same port and directory.
     pub fn restart(&mut self) {
         self.kill();
@@ -422,7 +464,7 @@ impl RedisProcess {
     fn cli_arguments(&self) -> Vec<String> {
         let mut arguments = vec![
             "-h".to_owned(),
-            "127.0.0.1".to_owned(),
+            self.host.clone(),
             "-p".to_owned(),
             self.port.to_string(),
         ];
@@ -505,7 +547,7 @@ impl RedisProcess {
         RedisEndpoint {
             namespace: NAMESPACE.to_owned(),
             pod: self.name.clone(),
-            host: "127.0.0.1".to_owned(),
+            host: self.host.clone(),
             port: self.port,
             password: self.options.password.as_ref().map(|_| SecretKey {
                 name: PASSWORD_SECRET.to_owned(),
@@ -646,4 +688,72 @@ impl KubeApi for SecretStore {
     ) -> Result<(), ApiError> {
         Err(not_supported("remove a finalizer from"))
     }
+}
+
+/// A Ready pod `group-ordinal` at `ip`, as the topology planners see pods.
+pub fn pod_info(group: &str, ordinal: u32, ip: &str) -> PodInfo {
+    PodInfo {
+        name: format!("{group}-{ordinal}"),
+        group: group.to_owned(),
+        ordinal,
+        ip: Some(ip.to_owned()),
+        node_name: Some("loopback".to_owned()),
+        ready: true,
+        ready_since: None,
+        terminating: false,
+        revision: None,
+    }
+}
+
+/// What the operator's observe step reads of one server: INFO replication, DBSIZE and, for a
+/// cluster node, CLUSTER NODES, parsed by the operator's parsers; a failure leaves the view with
+/// an error and no replication facts, as observe does.
+pub async fn observe_server(
+    redis: &dyn RedisAdmin,
+    pod: PodInfo,
+    endpoint: RedisEndpoint,
+    cluster: bool,
+) -> ServerView {
+    let mut view = ServerView {
+        pod,
+        endpoint: endpoint.clone(),
+        replication: None,
+        cluster_nodes: None,
+        keys: None,
+        error: None,
+    };
+    let result: Result<(), String> = async {
+        let reply = redis
+            .execute(&endpoint, &RedisCommand::InfoReplication)
+            .await
+            .map_err(|error| error.to_string())?;
+        view.replication = Some(
+            parse_info_replication(reply.as_text().unwrap_or_default())
+                .map_err(|error| error.to_string())?,
+        );
+        if let RedisReply::Integer(count) = redis
+            .execute(&endpoint, &RedisCommand::DatabaseSize)
+            .await
+            .map_err(|error| error.to_string())?
+        {
+            view.keys = u64::try_from(count).ok();
+        }
+        if cluster {
+            let reply = redis
+                .execute(&endpoint, &RedisCommand::ClusterNodes)
+                .await
+                .map_err(|error| error.to_string())?;
+            view.cluster_nodes = Some(
+                parse_cluster_nodes(reply.as_text().unwrap_or_default())
+                    .map_err(|error| error.to_string())?,
+            );
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(error) = result {
+        view.replication = None;
+        view.error = Some(error);
+    }
+    view
 }

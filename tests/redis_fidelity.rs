@@ -1,0 +1,878 @@
+//! Fidelity of the simulator's fake Redis: the same scripted command sequences run against the
+//! fake (`redis_operator_sim::redis::FakeRedis`) and against real `redis-server` processes
+//! (through the production adapter), and what the operator would observe is compared: roles and
+//! master links from INFO replication, replicas in sync and offsets advancing after writes,
+//! CLUSTER NODES slot ownership, flags and migration markers, CLUSTER INFO state and counts, key
+//! counts (DBSIZE, COUNTKEYSINSLOT, GETKEYSINSLOT), and the replies and error lines of rejected
+//! commands.
+//!
+//! What legitimately differs is normalised away: node ids, addresses and ports become node
+//! indexes; epochs, ping times and replication ids are not compared. Everything else must match,
+//! except the differences `docs/simulator.md` lists as known limits, which the test asserts as
+//! they are so that a change in either side is noticed. Needs the Debian packages redis-server
+//! and redis-tools (`scripts/test-all` installs them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code states its assumptions
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis_operator::adapters::RedisAdapter;
+use redis_operator::ports::redis::{
+    FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
+};
+use redis_operator::topology::parse::{
+    ClusterInfo, ReplicationRole, parse_cluster_info, parse_cluster_nodes, parse_info_replication,
+};
+use redis_operator_sim::redis::{FakeRedis, ServerKind, key_slot};
+use support::real_redis::{RedisProcess, SecretStore, ServerOptions};
+
+/// How long the real servers may take to reach a checkpoint's state (gossip, replication).
+const REAL_SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Simulated milliseconds per tick of the fake, and ticks before a checkpoint gives up.
+const FAKE_TICK_MILLISECONDS: u64 = 100;
+const FAKE_SETTLE_TICKS: u64 = 600;
+
+/// One node's line of CLUSTER NODES, with ids and addresses replaced by node indexes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct LineFacts {
+    node: usize,
+    myself: bool,
+    master: bool,
+    replica: bool,
+    master_of: Option<usize>,
+    possibly_failed: bool,
+    failed: bool,
+    handshake: bool,
+    connected: bool,
+    slots: Vec<(u16, u16)>,
+    migrating: Vec<(u16, usize)>,
+    importing: Vec<(u16, usize)>,
+}
+
+/// CLUSTER INFO without the epochs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct InfoFacts {
+    state_ok: bool,
+    slots_assigned: u32,
+    slots_ok: u32,
+    slots_possibly_failed: u32,
+    slots_failed: u32,
+    known_nodes: u32,
+    size: u32,
+}
+
+impl From<ClusterInfo> for InfoFacts {
+    fn from(info: ClusterInfo) -> InfoFacts {
+        InfoFacts {
+            // A real node reports the cluster_size it starts with (1) until its first state
+            // update after the cluster has slots: only meaningful once slots are assigned.
+            state_ok: info.state_ok,
+            slots_assigned: info.slots_assigned,
+            slots_ok: info.slots_ok,
+            slots_possibly_failed: info.slots_possibly_failed,
+            slots_failed: info.slots_failed,
+            known_nodes: info.known_nodes,
+            size: if info.slots_assigned == 0 {
+                0
+            } else {
+                info.size
+            },
+        }
+    }
+}
+
+/// What the operator observes of one node, normalised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct NodeFacts {
+    role: ReplicationRole,
+    master: Option<usize>,
+    link_up: bool,
+    replicas: Vec<usize>,
+    /// A replica's offset equals its master's; true for masters.
+    in_sync: bool,
+    keys: u64,
+    cluster: Option<Vec<LineFacts>>,
+    cluster_info: Option<Result<InfoFacts, String>>,
+}
+
+/// Fake or real servers, reached through the `RedisAdmin` the operator would use.
+enum Side {
+    Fake {
+        redis: FakeRedis,
+        now: u64,
+    },
+    Real {
+        processes: Vec<RedisProcess>,
+        adapter: Arc<RedisAdapter>,
+    },
+}
+
+/// One side of the comparison: its servers, their endpoints, and their cluster node ids.
+struct Bench {
+    side: Side,
+    endpoints: Vec<RedisEndpoint>,
+    ids: Vec<String>,
+    cluster: bool,
+    /// What the script observed, by step: the transcript compared between the sides.
+    transcript: Vec<(String, String)>,
+    /// Replication offsets at the last checkpoint, by node.
+    offsets: Vec<u64>,
+}
+
+impl Bench {
+    fn fake(count: usize, cluster: bool) -> Bench {
+        let redis = FakeRedis::new();
+        let kind = if cluster {
+            ServerKind::Cluster
+        } else {
+            ServerKind::Plain
+        };
+        let endpoints: Vec<RedisEndpoint> = (0..count)
+            .map(|index| RedisEndpoint {
+                namespace: "fidelity".to_owned(),
+                pod: format!("node-{index}"),
+                host: format!("10.0.0.{}", index + 1),
+                port: 6379,
+                password: None,
+                user: None,
+                tls: None,
+            })
+            .collect();
+        for endpoint in &endpoints {
+            redis.start(
+                &endpoint.pod,
+                &endpoint.host,
+                endpoint.port,
+                kind,
+                false,
+                false,
+            );
+        }
+        Bench::with(Side::Fake { redis, now: 0 }, endpoints, cluster)
+    }
+
+    fn real(count: usize, cluster: bool) -> Bench {
+        let options = if cluster {
+            ServerOptions::plain().cluster()
+        } else {
+            ServerOptions::plain()
+        };
+        let processes: Vec<RedisProcess> = (0..count)
+            .map(|index| RedisProcess::start(&format!("node-{index}"), options.clone()))
+            .collect();
+        let endpoints = processes.iter().map(RedisProcess::endpoint).collect();
+        let adapter = Arc::new(RedisAdapter::new(SecretStore::new()));
+        Bench::with(Side::Real { processes, adapter }, endpoints, cluster)
+    }
+
+    fn with(side: Side, endpoints: Vec<RedisEndpoint>, cluster: bool) -> Bench {
+        let count = endpoints.len();
+        Bench {
+            side,
+            endpoints,
+            ids: Vec::new(),
+            cluster,
+            transcript: Vec::new(),
+            offsets: vec![0; count],
+        }
+    }
+
+    fn admin(&self) -> &dyn RedisAdmin {
+        match &self.side {
+            Side::Fake { redis, .. } => redis,
+            Side::Real { adapter, .. } => adapter.as_ref(),
+        }
+    }
+
+    async fn send(&self, node: usize, command: &RedisCommand) -> Result<RedisReply, RedisError> {
+        self.admin().execute(&self.endpoints[node], command).await
+    }
+
+    /// Sends a command and records its reply (or error line) in the transcript.
+    async fn step(&mut self, label: &str, node: usize, command: RedisCommand) {
+        let outcome = match self.send(node, &command).await {
+            // The order of GETKEYSINSLOT is unspecified (real Redis lists the newest key
+            // first, the fake in key order): compared as a set.
+            Ok(RedisReply::Array(mut keys))
+                if matches!(command, RedisCommand::ClusterGetKeysInSlot { .. }) =>
+            {
+                keys.sort_by_key(|key| key.as_text().map(str::to_owned));
+                format!("reply {:?}", RedisReply::Array(keys))
+            }
+            Ok(reply) => format!("reply {}", self.normalise(&format!("{reply:?}"))),
+            Err(RedisError::Rejected { message, .. }) => {
+                format!("rejected {}", self.normalise(&message))
+            }
+            Err(error) => format!("failed {error}"),
+        };
+        self.transcript
+            .push((format!("{label} (node {node})"), outcome));
+    }
+
+    /// Replaces node ids by `<node i>`.
+    fn normalise(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for (index, id) in self.ids.iter().enumerate() {
+            text = text.replace(id, &format!("<node {index}>"));
+        }
+        text
+    }
+
+    async fn learn_ids(&mut self) {
+        let mut ids = Vec::new();
+        for node in 0..self.endpoints.len() {
+            let reply = self.send(node, &RedisCommand::ClusterMyId).await.unwrap();
+            ids.push(reply.as_text().unwrap().to_owned());
+        }
+        self.ids = ids;
+    }
+
+    /// A client writes `key` to `node` (which must serve it).
+    fn write(&self, node: usize, key: &str, value: &str) {
+        match &self.side {
+            Side::Fake { redis, .. } => assert!(
+                redis.client_write(&self.endpoints[node].host, key, value),
+                "the fake refused a write of {key} to node {node}"
+            ),
+            Side::Real { processes, .. } => {
+                let reply = processes[node].cli(&["SET", key, value]);
+                assert_eq!(reply.trim(), "OK", "SET {key} on node {node}");
+            }
+        }
+    }
+
+    fn index_of(&self, host: &str, port: u16) -> Option<usize> {
+        self.endpoints
+            .iter()
+            .position(|endpoint| endpoint.host == host && endpoint.port == port)
+    }
+
+    fn index_of_id(&self, id: &str) -> usize {
+        self.ids
+            .iter()
+            .position(|known| known == id)
+            .unwrap_or(usize::MAX)
+    }
+
+    /// What the operator observes of every node, normalised, and the raw offsets.
+    async fn observe(&self) -> (Vec<NodeFacts>, Vec<u64>) {
+        let mut facts = Vec::new();
+        let mut offsets = Vec::new();
+        let mut infos = Vec::new();
+        for node in 0..self.endpoints.len() {
+            let reply = self
+                .send(node, &RedisCommand::InfoReplication)
+                .await
+                .unwrap();
+            infos.push(parse_info_replication(reply.as_text().unwrap()).unwrap());
+        }
+        for (node, info) in infos.iter().enumerate() {
+            let master = info
+                .master_host
+                .as_ref()
+                .and_then(|host| self.index_of(host, info.master_port.unwrap_or(0)));
+            let in_sync = match (info.role, master) {
+                (ReplicationRole::Master, _) => true,
+                (ReplicationRole::Replica, Some(master)) => {
+                    info.replica_offset == Some(infos[master].master_offset)
+                }
+                (ReplicationRole::Replica, None) => false,
+            };
+            let mut replicas: Vec<usize> = info
+                .replicas
+                .iter()
+                .map(|entry| self.index_of(&entry.ip, entry.port).unwrap_or(usize::MAX))
+                .collect();
+            replicas.sort_unstable();
+            let keys = match self.send(node, &RedisCommand::DatabaseSize).await.unwrap() {
+                RedisReply::Integer(count) => u64::try_from(count).unwrap(),
+                other => panic!("DBSIZE replied {other:?}"),
+            };
+            let (cluster, cluster_info) = if self.cluster {
+                let text = self.send(node, &RedisCommand::ClusterNodes).await.unwrap();
+                let mut lines: Vec<LineFacts> = parse_cluster_nodes(text.as_text().unwrap())
+                    .unwrap()
+                    .into_iter()
+                    .map(|line| LineFacts {
+                        node: self.index_of_id(&line.id),
+                        myself: line.flags.myself,
+                        master: line.flags.master,
+                        replica: line.flags.replica,
+                        master_of: line.master_id.as_deref().map(|id| self.index_of_id(id)),
+                        possibly_failed: line.flags.possibly_failed,
+                        failed: line.flags.failed,
+                        handshake: line.flags.handshake,
+                        connected: line.link_connected,
+                        slots: line.slots,
+                        migrating: line
+                            .migrating
+                            .iter()
+                            .map(|(slot, id)| (*slot, self.index_of_id(id)))
+                            .collect(),
+                        importing: line
+                            .importing
+                            .iter()
+                            .map(|(slot, id)| (*slot, self.index_of_id(id)))
+                            .collect(),
+                    })
+                    .collect();
+                lines.sort_by_key(|line| line.node);
+                let info = match self.send(node, &RedisCommand::ClusterInfo).await {
+                    Ok(reply) => parse_cluster_info(reply.as_text().unwrap_or_default())
+                        .map(InfoFacts::from)
+                        .map_err(|error| error.to_string()),
+                    Err(error) => Err(error.to_string()),
+                };
+                (Some(lines), Some(info))
+            } else {
+                (None, None)
+            };
+            offsets.push(info.master_offset);
+            facts.push(NodeFacts {
+                role: info.role,
+                master,
+                link_up: info.master_link_up,
+                replicas,
+                in_sync,
+                keys,
+                cluster,
+                cluster_info,
+            });
+        }
+        (facts, offsets)
+    }
+
+    /// Lets time pass (ticks for the fake, waiting for the real servers) until `settled` holds,
+    /// then records what the operator observes; records that it never settled otherwise.
+    ///
+    /// Offsets are compared (as advanced or not since the last checkpoint) only when
+    /// `compare_offsets`: real masters also advance them with the PINGs they send their replicas
+    /// every few seconds, so without writes in between whether they moved is a matter of timing.
+    async fn checkpoint(
+        &mut self,
+        label: &str,
+        compare_offsets: bool,
+        settled: impl Fn(&[NodeFacts]) -> bool,
+    ) {
+        let deadline = Instant::now() + REAL_SETTLE_TIMEOUT;
+        let mut ticks = 0;
+        let (facts, offsets, reached) = loop {
+            let (facts, offsets) = self.observe().await;
+            if settled(&facts) {
+                break (facts, offsets, true);
+            }
+            match &mut self.side {
+                Side::Fake { redis, now } => {
+                    if ticks == FAKE_SETTLE_TICKS {
+                        break (facts, offsets, false);
+                    }
+                    ticks += 1;
+                    *now += FAKE_TICK_MILLISECONDS;
+                    redis.tick(*now);
+                }
+                Side::Real { .. } => {
+                    if Instant::now() > deadline {
+                        break (facts, offsets, false);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        let advanced: Vec<bool> = offsets
+            .iter()
+            .zip(&self.offsets)
+            .map(|(now, before)| now > before)
+            .collect();
+        self.offsets = offsets;
+        self.transcript
+            .push((format!("{label}: settled"), reached.to_string()));
+        if compare_offsets {
+            self.transcript.push((
+                format!("{label}: offsets advanced"),
+                format!("{advanced:?}"),
+            ));
+        }
+        for (node, facts) in facts.iter().enumerate() {
+            self.transcript
+                .push((format!("{label}: node {node}"), format!("{facts:?}")));
+        }
+    }
+}
+
+/// Every node sees the same slot owners and replica links as every other (gossip has spread),
+/// nobody is in handshake, and every replica is in sync.
+fn agreed(facts: &[NodeFacts]) -> bool {
+    /// Each node's line as (node, master, master of, slots).
+    type Shape = Vec<(usize, bool, Option<usize>, Vec<(u16, u16)>)>;
+    let shape = |node: &NodeFacts| -> Option<Shape> {
+        node.cluster.as_ref().map(|lines| {
+            lines
+                .iter()
+                .map(|line| (line.node, line.master, line.master_of, line.slots.clone()))
+                .collect()
+        })
+    };
+    let first = shape(&facts[0]);
+    facts.iter().all(|node| {
+        shape(node) == first
+            && node.in_sync
+            && (node.role == ReplicationRole::Master || node.link_up)
+            && node.cluster.as_ref().is_none_or(|lines| {
+                lines.len() == facts.len()
+                    && lines
+                        .iter()
+                        .all(|line| !line.handshake && line.connected && !line.possibly_failed)
+            })
+    })
+}
+
+/// `agreed`, and every node says the cluster is ok.
+fn agreed_and_ok(facts: &[NodeFacts]) -> bool {
+    agreed(facts)
+        && facts.iter().all(|node| {
+            node.cluster_info
+                .as_ref()
+                .is_none_or(|info| info.as_ref().is_ok_and(|info| info.state_ok))
+        })
+}
+
+/// The replication script: three plain servers become a master and two replicas, take writes,
+/// hand the master over with FAILOVER TO, and one replica is detached; rejected FAILOVERs.
+async fn replication_script(bench: &mut Bench) {
+    let endpoint = |bench: &Bench, node: usize| bench.endpoints[node].clone();
+    bench.checkpoint("fresh", false, |_| true).await;
+    for replica in [1, 2] {
+        let master = endpoint(bench, 0);
+        bench
+            .step(
+                "REPLICAOF node 0",
+                replica,
+                RedisCommand::ReplicaOf {
+                    host: master.host,
+                    port: master.port,
+                },
+            )
+            .await;
+    }
+    bench
+        .checkpoint("replicas attached", false, |facts| {
+            agreed(facts) && facts[0].replicas.len() == 2
+        })
+        .await;
+    for index in 0..20 {
+        bench.write(0, &format!("key:{index}"), &format!("value-{index}"));
+    }
+    bench
+        .checkpoint("after 20 writes", true, |facts| {
+            agreed(facts) && facts.iter().all(|node| node.keys == 20)
+        })
+        .await;
+    let target = endpoint(bench, 1);
+    bench
+        .step(
+            "FAILOVER TO node 1, sent to a replica",
+            2,
+            RedisCommand::FailoverTo {
+                host: target.host.clone(),
+                port: target.port,
+            },
+        )
+        .await;
+    let myself = endpoint(bench, 0);
+    bench
+        .step(
+            "FAILOVER TO itself",
+            0,
+            RedisCommand::FailoverTo {
+                host: myself.host,
+                port: myself.port,
+            },
+        )
+        .await;
+    bench
+        .step(
+            "FAILOVER TO node 1",
+            0,
+            RedisCommand::FailoverTo {
+                host: target.host,
+                port: target.port,
+            },
+        )
+        .await;
+    bench
+        .checkpoint("after the handover", false, |facts| {
+            agreed(facts)
+                && facts[1].role == ReplicationRole::Master
+                && facts[0].role == ReplicationRole::Replica
+        })
+        .await;
+    bench
+        .step("REPLICAOF NO ONE", 2, RedisCommand::ReplicaOfNoOne)
+        .await;
+    for index in 20..25 {
+        bench.write(1, &format!("key:{index}"), &format!("value-{index}"));
+    }
+    bench
+        .checkpoint("node 2 detached, 5 more writes", true, |facts| {
+            agreed(facts) && facts[1].replicas.len() == 1 && facts[0].keys == 25
+        })
+        .await;
+}
+
+/// Keys whose slot is `slot`'s, made with a hash tag found by search.
+fn keys_in_one_slot(range: std::ops::RangeInclusive<u16>, count: usize) -> (u16, Vec<String>) {
+    let tag = (0..)
+        .map(|number| format!("tag{number}"))
+        .find(|tag| range.contains(&key_slot(tag)))
+        .unwrap();
+    let keys = (0..count)
+        .map(|index| format!("{{{tag}}}:{index}"))
+        .collect();
+    (key_slot(&tag), keys)
+}
+
+/// The cluster script: four nodes meet, three take the slots, the fourth replicates the first;
+/// keys are written, one slot migrates with MIGRATING/IMPORTING and MIGRATE, the replica takes
+/// over with CLUSTER FAILOVER; rejected ADDSLOTS, REPLICATE, FAILOVER, FORGET and SETSLOT.
+async fn cluster_script(bench: &mut Bench) {
+    bench.learn_ids().await;
+    for node in 1..4 {
+        let other = bench.endpoints[node].clone();
+        bench
+            .step(
+                &format!("CLUSTER MEET node {node}"),
+                0,
+                RedisCommand::ClusterMeet {
+                    host: other.host,
+                    port: other.port,
+                    bus_port: other.port + 10_000,
+                },
+            )
+            .await;
+    }
+    bench.checkpoint("met", false, agreed).await;
+    for (node, range) in [(0, (0, 5460)), (1, (5461, 10922)), (2, (10923, 16383))] {
+        bench
+            .step(
+                "CLUSTER ADDSLOTSRANGE",
+                node,
+                RedisCommand::ClusterAddSlotsRange(vec![range]),
+            )
+            .await;
+    }
+    bench
+        .checkpoint("slots assigned", false, agreed_and_ok)
+        .await;
+    bench
+        .step(
+            "ADDSLOTS of an owned slot",
+            1,
+            RedisCommand::ClusterAddSlots(vec![0]),
+        )
+        .await;
+    bench
+        .step(
+            "ADDSLOTSRANGE over owned slots",
+            3,
+            RedisCommand::ClusterAddSlotsRange(vec![(100, 200)]),
+        )
+        .await;
+    let ids = bench.ids.clone();
+    bench
+        .step(
+            "REPLICATE itself",
+            3,
+            RedisCommand::ClusterReplicate(ids[3].clone()),
+        )
+        .await;
+    bench
+        .step(
+            "REPLICATE from a master with slots",
+            0,
+            RedisCommand::ClusterReplicate(ids[1].clone()),
+        )
+        .await;
+    bench
+        .step(
+            "CLUSTER FAILOVER on a master",
+            0,
+            RedisCommand::ClusterFailover(FailoverMode::Coordinated),
+        )
+        .await;
+    bench
+        .step(
+            "CLUSTER FORGET itself",
+            0,
+            RedisCommand::ClusterForget(ids[0].clone()),
+        )
+        .await;
+    bench
+        .step(
+            "REPLICATE node 0",
+            3,
+            RedisCommand::ClusterReplicate(ids[0].clone()),
+        )
+        .await;
+    bench
+        .checkpoint("replica attached", false, agreed_and_ok)
+        .await;
+
+    let (slot, moving) = keys_in_one_slot(0..=5460, 10);
+    for key in &moving {
+        bench.write(0, key, "moving");
+    }
+    let staying: Vec<String> = (0..)
+        .map(|index| format!("staying:{index}"))
+        .filter(|key| key_slot(key) <= 5460 && key_slot(key) != slot)
+        .take(20)
+        .collect();
+    for key in &staying {
+        bench.write(0, key, "staying");
+    }
+    bench
+        .checkpoint("30 keys written", true, agreed_and_ok)
+        .await;
+    bench
+        .step(
+            "COUNTKEYSINSLOT",
+            0,
+            RedisCommand::ClusterCountKeysInSlot(slot),
+        )
+        .await;
+    bench
+        .step(
+            "SETSLOT IMPORTING",
+            1,
+            RedisCommand::ClusterSetSlot {
+                slot,
+                state: SlotState::Importing(ids[0].clone()),
+            },
+        )
+        .await;
+    bench
+        .step(
+            "SETSLOT MIGRATING",
+            0,
+            RedisCommand::ClusterSetSlot {
+                slot,
+                state: SlotState::Migrating(ids[1].clone()),
+            },
+        )
+        .await;
+    bench.checkpoint("slot migrating", false, |_| true).await;
+    bench
+        .step(
+            "SETSLOT NODE while keys remain",
+            0,
+            RedisCommand::ClusterSetSlot {
+                slot,
+                state: SlotState::Node(ids[1].clone()),
+            },
+        )
+        .await;
+    bench
+        .step(
+            "GETKEYSINSLOT",
+            0,
+            RedisCommand::ClusterGetKeysInSlot { slot, count: 100 },
+        )
+        .await;
+    let target = bench.endpoints[1].clone();
+    bench
+        .step(
+            "MIGRATE",
+            0,
+            RedisCommand::Migrate {
+                host: target.host.clone(),
+                port: target.port,
+                keys: moving.clone(),
+                timeout_milliseconds: 5000,
+            },
+        )
+        .await;
+    bench
+        .step(
+            "MIGRATE of keys already moved",
+            0,
+            RedisCommand::Migrate {
+                host: target.host,
+                port: target.port,
+                keys: moving.clone(),
+                timeout_milliseconds: 5000,
+            },
+        )
+        .await;
+    for node in [0, 1] {
+        bench
+            .step(
+                "COUNTKEYSINSLOT after MIGRATE",
+                node,
+                RedisCommand::ClusterCountKeysInSlot(slot),
+            )
+            .await;
+    }
+    for node in [1, 0, 2] {
+        bench
+            .step(
+                "SETSLOT NODE node 1",
+                node,
+                RedisCommand::ClusterSetSlot {
+                    slot,
+                    state: SlotState::Node(ids[1].clone()),
+                },
+            )
+            .await;
+    }
+    bench.checkpoint("slot moved", true, agreed_and_ok).await;
+    bench
+        .step(
+            "SETSLOT IMPORTING of an owned slot",
+            1,
+            RedisCommand::ClusterSetSlot {
+                slot,
+                state: SlotState::Importing(ids[0].clone()),
+            },
+        )
+        .await;
+    bench
+        .step(
+            "SETSLOT MIGRATING of a slot not owned",
+            0,
+            RedisCommand::ClusterSetSlot {
+                slot,
+                state: SlotState::Migrating(ids[1].clone()),
+            },
+        )
+        .await;
+    bench
+        .step(
+            "CLUSTER FAILOVER",
+            3,
+            RedisCommand::ClusterFailover(FailoverMode::Coordinated),
+        )
+        .await;
+    bench
+        .checkpoint("replica took over", false, |facts| {
+            agreed_and_ok(facts) && facts[3].role == ReplicationRole::Master
+        })
+        .await;
+    bench
+        .step("CLUSTER SHARDS", 0, RedisCommand::ClusterShards)
+        .await;
+}
+
+/// Differences `docs/simulator.md` lists as known limits of the fake: (step, what the fake
+/// answers). The operator never sends CLUSTER SHARDS; the fake does not model it.
+const KNOWN_CLUSTER_DIFFERENCES: [(&str, &str); 1] = [(
+    "CLUSTER SHARDS (node 0)",
+    "rejected ERR not modelled by the simulator",
+)];
+
+/// The steps whose outcome differs, as (step, fake, real).
+fn differences(fake: &Bench, real: &Bench) -> Vec<(String, String, String)> {
+    assert_eq!(
+        fake.transcript.len(),
+        real.transcript.len(),
+        "both sides ran the same steps"
+    );
+    fake.transcript
+        .iter()
+        .zip(&real.transcript)
+        .filter(|((_, fake), (_, real))| fake != real)
+        .map(|((step, fake), (_, real))| (step.clone(), fake.clone(), real.clone()))
+        .collect()
+}
+
+/// The part of `left` and `right` that differs, with some context before it.
+fn differing_parts(left: &str, right: &str) -> (String, String) {
+    let prefix = left
+        .chars()
+        .zip(right.chars())
+        .take_while(|(left, right)| left == right)
+        .count();
+    let suffix = left
+        .chars()
+        .rev()
+        .zip(right.chars().rev())
+        .take_while(|(left, right)| left == right)
+        .count();
+    let start = prefix.saturating_sub(60);
+    let cut = |text: &str| -> String {
+        let length = text.chars().count();
+        let end = length.saturating_sub(suffix).max(prefix);
+        text.chars().skip(start).take(end - start).collect()
+    };
+    (cut(left), cut(right))
+}
+
+fn report(script: &str, found: &[(String, String, String)]) -> String {
+    let mut text = format!("{script}: {} differences\n", found.len());
+    for (step, fake, real) in found {
+        let (fake, real) = differing_parts(fake, real);
+        text.push_str(&format!(
+            "  {step}\n    fake: …{fake}…\n    real: …{real}…\n"
+        ));
+    }
+    text
+}
+
+#[tokio::test]
+async fn replication_observations_match_real_redis() {
+    let mut fake = Bench::fake(3, false);
+    replication_script(&mut fake).await;
+    let mut real = Bench::real(3, false);
+    replication_script(&mut real).await;
+    let found = differences(&fake, &real);
+    assert!(
+        real.transcript
+            .iter()
+            .all(|(step, outcome)| !step.ends_with("settled") || outcome == "true"),
+        "every checkpoint settled on real Redis: {:?}",
+        real.transcript
+            .iter()
+            .filter(|(step, _)| step.ends_with("settled"))
+            .collect::<Vec<_>>()
+    );
+    assert!(found.is_empty(), "{}", report("replication", &found));
+}
+
+#[tokio::test]
+async fn cluster_observations_match_real_redis() {
+    let mut fake = Bench::fake(4, true);
+    cluster_script(&mut fake).await;
+    let mut real = Bench::real(4, true);
+    cluster_script(&mut real).await;
+    let found = differences(&fake, &real);
+    assert!(
+        real.transcript
+            .iter()
+            .all(|(step, outcome)| !step.ends_with("settled") || outcome == "true"),
+        "every checkpoint settled on real Redis: {:?}",
+        real.transcript
+            .iter()
+            .filter(|(step, _)| step.ends_with("settled"))
+            .collect::<Vec<_>>()
+    );
+    let unexpected: Vec<(String, String, String)> = found
+        .iter()
+        .filter(|(step, fake, real)| {
+            !KNOWN_CLUSTER_DIFFERENCES.iter().any(|(known, answer)| {
+                step == known && fake == answer && real.starts_with("reply Array([")
+            })
+        })
+        .cloned()
+        .collect();
+    assert!(unexpected.is_empty(), "{}", report("cluster", &unexpected));
+    let steps: Vec<&str> = found.iter().map(|(step, _, _)| step.as_str()).collect();
+    let known: Vec<&str> = KNOWN_CLUSTER_DIFFERENCES
+        .iter()
+        .map(|(step, _)| *step)
+        .collect();
+    assert_eq!(
+        steps, known,
+        "a known difference went away: update docs/simulator.md and this list"
+    );
+}
