@@ -9,6 +9,7 @@ pub mod apply;
 pub mod bench;
 pub mod clock;
 pub mod crash;
+pub mod http_api;
 pub mod lagging;
 pub mod oracles;
 pub mod random;
