@@ -1100,7 +1100,14 @@ fn event_record(event: &Value) -> Option<EventRecord> {
     let regarding = event
         .get("regarding")
         .or_else(|| event.get("involvedObject"))?;
-    let reference = ObjectRef::of(regarding)?;
+    // An ObjectReference names the object at its top level, not under metadata.
+    let text = |field: &str| regarding.get(field).and_then(Value::as_str);
+    let resource = ResourceType::from_api_version_and_kind(text("apiVersion")?, text("kind")?)?;
+    let reference = ObjectRef::new(
+        resource,
+        text("namespace").unwrap_or_default(),
+        text("name")?,
+    );
     let event_type = match event.get("type").and_then(Value::as_str) {
         Some("Warning") => EventType::Warning,
         _ => EventType::Normal,
