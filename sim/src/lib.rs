@@ -10,6 +10,7 @@ pub mod bench;
 pub mod benchmarks;
 pub mod clock;
 pub mod crash;
+pub mod http_api;
 pub mod lagging;
 pub mod oracles;
 pub mod random;
