@@ -388,9 +388,10 @@ async fn the_operator_process_reconciles_every_example_against_the_facade() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let metrics = http_get(metrics_port, "/metrics");
-    for kind in Kind::ALL {
-        let counted = metrics.lines().any(|line| {
+    // A reconcile is counted when it ends; a cluster's may still be waiting on its pods' Redis
+    // (which nothing serves here) after its objects exist, so the counts are polled.
+    let counted = |metrics: &str, kind: Kind| {
+        metrics.lines().any(|line| {
             line.starts_with(&format!(
                 "redis_operator_reconciles_total{{kind=\"{}\"}}",
                 kind.name()
@@ -399,9 +400,19 @@ async fn the_operator_process_reconciles_every_example_against_the_facade() {
                 .next()
                 .and_then(|count| count.parse::<f64>().ok())
                 .is_some_and(|count| count >= 1.0)
-        });
+        })
+    };
+    let metrics_deadline = Instant::now() + Duration::from_secs(30);
+    let mut metrics = http_get(metrics_port, "/metrics");
+    while !Kind::ALL.iter().all(|kind| counted(&metrics, *kind))
+        && Instant::now() < metrics_deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        metrics = http_get(metrics_port, "/metrics");
+    }
+    for kind in Kind::ALL {
         assert!(
-            counted,
+            counted(&metrics, kind),
             "no reconcile of {} counted:\n{metrics}",
             kind.name()
         );
