@@ -277,10 +277,14 @@ pub async fn compare(from: u32, to: u32, keys: usize) -> (Comparison, Comparison
     wait_for_agreement(&entry);
     settle(&theirs);
     let their_grown = theirs.slot_owners(&leader(0));
-    let mut arguments = vec!["rebalance".to_owned(), entry.clone()];
+    // redis-cli takes `--cluster-weight` once, followed by every `node=weight` pair.
+    let mut arguments = vec![
+        "rebalance".to_owned(),
+        entry.clone(),
+        "--cluster-weight".to_owned(),
+    ];
     for ordinal in from..to {
         let id = theirs.process(&leader(ordinal)).cli(&["CLUSTER", "MYID"]);
-        arguments.push("--cluster-weight".to_owned());
         arguments.push(format!("{}=0", id.trim()));
     }
     let output = redis_cli_cluster(&arguments);
