@@ -30,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::api_server::FakeApiServer;
+use crate::world::merge_patch;
 
 /// How often the change log looks for changes in the fake.
 const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(20);
@@ -1127,21 +1128,6 @@ fn event_record(event: &Value) -> Option<EventRecord> {
             .unwrap_or_default()
             .to_owned(),
     })
-}
-
-fn merge_patch(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                if value.is_null() {
-                    target.remove(key);
-                } else {
-                    merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
-                }
-            }
-        }
-        (target, patch) => *target = patch.clone(),
-    }
 }
 
 fn handle_extra(shared: &Shared, route: &Route, request: &Request) -> Result<Reply, Reply> {

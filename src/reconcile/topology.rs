@@ -36,18 +36,21 @@ pub struct TopologyOutcome {
     pub events: Vec<(String, String)>,
 }
 
-fn redis_step(step: RedisStep) -> Request {
-    match step {
-        RedisStep::Command(endpoint, command) => Request::Redis { endpoint, command },
-        RedisStep::MoveSlotKeys {
-            source,
-            target,
-            slot,
-        } => Request::MoveSlotKeys {
-            source,
-            target,
-            slot,
-        },
+/// A planner step becomes the request that carries it out.
+impl From<RedisStep> for Request {
+    fn from(step: RedisStep) -> Request {
+        match step {
+            RedisStep::Command(endpoint, command) => Request::Redis { endpoint, command },
+            RedisStep::MoveSlotKeys {
+                source,
+                target,
+                slot,
+            } => Request::MoveSlotKeys {
+                source,
+                target,
+                slot,
+            },
+        }
     }
 }
 
@@ -193,7 +196,7 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
                 target_revisions: &target_revisions,
                 live_replicas: &live_replicas,
             });
-            let mut requests: Vec<Request> = decided.steps.into_iter().map(redis_step).collect();
+            let mut requests: Vec<Request> = decided.steps.into_iter().map(Request::from).collect();
             requests.extend(decided.evictions.iter().map(|pod| {
                 Request::Evict(ObjectRef::new(
                     ResourceType::Pod,

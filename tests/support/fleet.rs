@@ -13,7 +13,7 @@ use redis_operator::ports::clock::{Clock, SystemClock};
 use redis_operator::ports::redis::{RedisAdmin, RedisCommand, RedisReply};
 use redis_operator::reconcile::execute::execute;
 use redis_operator::reconcile::{Context, Request};
-use redis_operator::topology::cluster::{ClusterInput, ClusterPhase, RedisStep, plan_cluster};
+use redis_operator::topology::cluster::{ClusterInput, ClusterPhase, plan_cluster};
 use redis_operator::topology::observation::{PodInfo, ServerView};
 use redis_operator::topology::parse::{parse_cluster_nodes, parse_info_replication};
 use redis_operator::topology::replication::{ReplicationInput, plan_replication};
@@ -191,22 +191,7 @@ impl Fleet {
                     removed = true;
                 }
             }
-            let requests: Vec<Request> = plan
-                .steps
-                .into_iter()
-                .map(|step| match step {
-                    RedisStep::Command(endpoint, command) => Request::Redis { endpoint, command },
-                    RedisStep::MoveSlotKeys {
-                        source,
-                        target,
-                        slot,
-                    } => Request::MoveSlotKeys {
-                        source,
-                        target,
-                        slot,
-                    },
-                })
-                .collect();
+            let requests: Vec<Request> = plan.steps.into_iter().map(Request::from).collect();
             if requests.is_empty() && plan.phase == ClusterPhase::Ready && !removed {
                 return round;
             }
