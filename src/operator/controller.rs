@@ -18,8 +18,9 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef as RuntimeObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::Value;
 use tracing::{debug, warn};
 
@@ -295,24 +296,49 @@ fn monitored_replication(sentinel: &DynamicObject) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-/// A controller for `kind` in `namespace` (all when `None`), ready to run.
-pub fn build(client: &Client, kind: Kind, namespace: Option<&str>) -> Controller<DynamicObject> {
+/// Called once, when the watch cache of a controller's CRs has had its first complete list.
+pub type FirstSync = Box<dyn FnOnce() + Send>;
+
+/// A controller for `kind` in `namespace` (all when `None`), ready to run; `first_sync` runs when
+/// its CR cache has first synced.
+///
+/// The controller is built on a reflector of its own so that the first sync is reported from the
+/// watch stream itself: kube-runtime's `Store::wait_until_ready` keeps a single waker per store,
+/// and the controller's runner already waits on it, so a second waiter could steal its wakeup.
+pub fn build(
+    client: &Client,
+    kind: Kind,
+    namespace: Option<&str>,
+    first_sync: FirstSync,
+) -> Controller<DynamicObject> {
     let resource = api_resource(kind);
+    let writer = Writer::new(resource.clone());
+    let reader = writer.as_reader();
+    let mut first_sync = Some(first_sync);
+    let main = watcher::watcher(
+        dynamic_api(client, namespace, &resource),
+        watcher::Config::default(),
+    )
+    .reflect(writer)
+    .inspect(move |event| {
+        if matches!(event, Ok(watcher::Event::InitDone))
+            && let Some(report) = first_sync.take()
+        {
+            report();
+        }
+    })
+    .applied_objects();
     let owned =
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_LABEL_VALUE}"));
     let (setup_type, _) = pod_identity(kind, "");
     let pods = watcher::Config::default().labels(&format!(
         "{MANAGED_BY_LABEL}={MANAGED_BY_LABEL_VALUE},{SETUP_TYPE_LABEL}={setup_type}"
     ));
-    let mut controller = Controller::new_with(
-        dynamic_api(client, namespace, &resource),
-        watcher::Config::default(),
-        resource.clone(),
-    )
-    .owns::<StatefulSet>(api_for(client, namespace), owned.clone())
-    .owns::<Service>(api_for(client, namespace), owned.clone())
-    .owns::<ConfigMap>(api_for(client, namespace), owned.clone())
-    .owns::<PodDisruptionBudget>(api_for(client, namespace), owned);
+    let mut controller = Controller::for_stream_with(main, reader, resource.clone())
+        .owns::<StatefulSet>(api_for(client, namespace), owned.clone())
+        .owns::<Service>(api_for(client, namespace), owned.clone())
+        .owns::<ConfigMap>(api_for(client, namespace), owned.clone())
+        .owns::<PodDisruptionBudget>(api_for(client, namespace), owned);
     let pod_resource = resource.clone();
     controller = controller.watches(api_for::<Pod>(client, namespace), pods, move |pod| {
         let (namespace, name) = pod_owner(&pod)?;

@@ -6,10 +6,11 @@
 //! depend on how Redis is reached.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::join_all;
 use kube::Client;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::controller::{self, Shared};
 use super::health::{Health, Role};
@@ -153,26 +154,25 @@ pub async fn run(options: RunOptions) -> Result<(), ProcessError> {
     };
     let mut stops = Vec::new();
     let mut runs = Vec::new();
-    let mut stores = Vec::new();
+    let unsynced = Arc::new(AtomicUsize::new(Kind::ALL.len() * namespaces.len()));
     for kind in Kind::ALL {
         for namespace in &namespaces {
-            let built = controller::build(&client, kind, *namespace);
-            stores.push(built.store());
+            let report_health = Arc::clone(&health);
+            let report_unsynced = Arc::clone(&unsynced);
+            let watched = namespace.map(str::to_owned);
+            let first_sync: controller::FirstSync = Box::new(move || {
+                debug!(kind = kind.name(), namespace = ?watched, "watch cache synced");
+                if report_unsynced.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    info!("watch caches synced");
+                    report_health.set_synced();
+                }
+            });
+            let built = controller::build(&client, kind, *namespace, first_sync);
             let (stop, stopped) = tokio::sync::oneshot::channel();
             stops.push(stop);
             runs.push(controller::run(built, kind, Arc::clone(&shared), stopped));
         }
     }
-    let synced_health = Arc::clone(&health);
-    tokio::spawn(async move {
-        for store in stores {
-            if store.wait_until_ready().await.is_err() {
-                return;
-            }
-        }
-        info!("watch caches synced");
-        synced_health.set_synced();
-    });
     let mut controllers = tokio::spawn(join_all(runs));
     let lost = async {
         match &lease {
