@@ -425,6 +425,22 @@ async fn the_operator_process_reconciles_every_example_against_the_facade() {
         metrics.contains("redis_operator_leader 1"),
         "the metrics do not say this replica leads:\n{metrics}"
     );
+    // Reconciles read owned objects from the shared watch caches: the StatefulSets were listed
+    // by the watch, not by each reconcile (of which there were at least one per CR).
+    let statefulset_lists = server
+        .requests()
+        .iter()
+        .filter(|request| {
+            request.starts_with("GET ")
+                && request.contains("/statefulsets")
+                && !request.contains("\"watch\"")
+        })
+        .count();
+    assert!(
+        (1..=2).contains(&statefulset_lists),
+        "{statefulset_lists} StatefulSet lists; the watch lists them, reconciles read its cache:\n{:#?}",
+        server.requests()
+    );
     // Ready once every controller's CR cache has had its first list.
     let ready_deadline = Instant::now() + Duration::from_secs(30);
     let mut ready = http_get(health_port, "/readyz");

@@ -19,11 +19,12 @@ use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::store::Writer;
-use kube::runtime::reflector::{ObjectRef as RuntimeObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef as RuntimeObjectRef, ReflectHandle, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::Value;
 use tracing::{debug, warn};
 
+use super::caches::{FirstSync, OwnedWatches};
 use super::metrics::Metrics;
 use crate::api::{API_GROUP, API_VERSION, Kind};
 use crate::ports::kube::{ApiError, ObjectRef, ResourceType};
@@ -31,9 +32,7 @@ use crate::reconcile::driver::{ReconcileError, reconcile};
 use crate::reconcile::execute::ExecutionError;
 use crate::reconcile::{Context, Request};
 use crate::resources::kinds::pod_identity;
-use crate::resources::names::{
-    INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_LABEL_VALUE, SETUP_TYPE_LABEL,
-};
+use crate::resources::names::{INSTANCE_LABEL, SETUP_TYPE_LABEL};
 
 /// The first wait after a transient failure; it doubles with each further failure.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(5);
@@ -238,17 +237,6 @@ fn error_policy(
     Action::requeue(wait)
 }
 
-fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    }
-}
-
 fn dynamic_api(
     client: &Client,
     namespace: Option<&str>,
@@ -296,11 +284,36 @@ fn monitored_replication(sentinel: &DynamicObject) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-/// Called once, when the watch cache of a controller's CRs has had its first complete list.
-pub type FirstSync = Box<dyn FnOnce() + Send>;
+/// The changes of the shared watches of owned objects, for one controller.
+pub struct OwnedChanges {
+    /// StatefulSet changes.
+    pub stateful_sets: ReflectHandle<StatefulSet>,
+    /// Service changes.
+    pub services: ReflectHandle<Service>,
+    /// ConfigMap changes.
+    pub config_maps: ReflectHandle<ConfigMap>,
+    /// PodDisruptionBudget changes.
+    pub budgets: ReflectHandle<PodDisruptionBudget>,
+    /// Pod changes.
+    pub pods: ReflectHandle<Pod>,
+}
+
+impl OwnedChanges {
+    /// Subscribes to `watches`; `None` once they have started.
+    pub fn subscribe(watches: &OwnedWatches) -> Option<OwnedChanges> {
+        Some(OwnedChanges {
+            stateful_sets: watches.stateful_sets.subscribe()?,
+            services: watches.services.subscribe()?,
+            config_maps: watches.config_maps.subscribe()?,
+            budgets: watches.budgets.subscribe()?,
+            pods: watches.pods.subscribe()?,
+        })
+    }
+}
 
 /// A controller for `kind` in `namespace` (all when `None`), ready to run; `first_sync` runs when
-/// its CR cache has first synced.
+/// its CR cache has first synced. Owned objects and pods come from the shared watches (`owned`),
+/// so one watch per type serves every kind.
 ///
 /// The controller is built on a reflector of its own so that the first sync is reported from the
 /// watch stream itself: kube-runtime's `Store::wait_until_ready` keeps a single waker per store,
@@ -309,6 +322,7 @@ pub fn build(
     client: &Client,
     kind: Kind,
     namespace: Option<&str>,
+    owned: OwnedChanges,
     first_sync: FirstSync,
 ) -> Controller<DynamicObject> {
     let resource = api_resource(kind);
@@ -328,22 +342,25 @@ pub fn build(
         }
     })
     .applied_objects();
-    let owned =
-        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_LABEL_VALUE}"));
     let (setup_type, _) = pod_identity(kind, "");
-    let pods = watcher::Config::default().labels(&format!(
-        "{MANAGED_BY_LABEL}={MANAGED_BY_LABEL_VALUE},{SETUP_TYPE_LABEL}={setup_type}"
-    ));
-    let mut controller = Controller::for_stream_with(main, reader, resource.clone())
-        .owns::<StatefulSet>(api_for(client, namespace), owned.clone())
-        .owns::<Service>(api_for(client, namespace), owned.clone())
-        .owns::<ConfigMap>(api_for(client, namespace), owned.clone())
-        .owns::<PodDisruptionBudget>(api_for(client, namespace), owned);
     let pod_resource = resource.clone();
-    controller = controller.watches(api_for::<Pod>(client, namespace), pods, move |pod| {
-        let (namespace, name) = pod_owner(&pod)?;
-        Some(RuntimeObjectRef::new_with(&name, pod_resource.clone()).within(&namespace))
-    });
+    let mut controller = Controller::for_stream_with(main, reader, resource.clone())
+        .owns_shared_stream(owned.stateful_sets)
+        .owns_shared_stream(owned.services)
+        .owns_shared_stream(owned.config_maps)
+        .owns_shared_stream(owned.budgets)
+        .watches_shared_stream_with(
+            owned.pods,
+            move |pod: Arc<Pod>| {
+                let labels = pod.metadata.labels.as_ref()?;
+                if labels.get(SETUP_TYPE_LABEL).map(String::as_str) != Some(setup_type) {
+                    return None;
+                }
+                let (namespace, name) = pod_owner(&pod)?;
+                Some(RuntimeObjectRef::new_with(&name, pod_resource.clone()).within(&namespace))
+            },
+            (),
+        );
     if kind == Kind::RedisSentinel {
         let sentinels: Store<DynamicObject> = controller.store();
         let replication = api_resource(Kind::RedisReplication);

@@ -4,6 +4,7 @@
 //! Everything here is wiring. It decides when a CR is reconciled and what happens after a failure
 //! (backoff), never what a reconcile does: that is the driver's, over the ports.
 
+pub mod caches;
 pub mod controller;
 pub mod health;
 pub mod http;

@@ -12,7 +12,8 @@ use futures::future::join_all;
 use kube::Client;
 use tracing::{debug, error, info, warn};
 
-use super::controller::{self, Shared};
+use super::caches::{CachedKubeApi, FirstSync, OWNED_WATCHES, OwnedWatches};
+use super::controller::{self, OwnedChanges, Shared};
 use super::health::{Health, Role};
 use super::http::{self, health_page, metrics_page};
 use super::leader::LeaseLock;
@@ -38,6 +39,9 @@ pub enum ProcessError {
     /// Signal handlers could not be installed.
     #[error("failed to install the signal handlers: {0}")]
     Signals(String),
+    /// The shared watches could not be set up.
+    #[error("{0}")]
+    Watch(String),
     /// This replica led and lost the Lease; it exits so it never reconciles beside the new leader.
     #[error("failed to keep the leader lease: {0}")]
     LeadershipLost(String),
@@ -134,15 +138,6 @@ pub async fn run(options: RunOptions) -> Result<(), ProcessError> {
         None
     };
 
-    let kube = Arc::new(KubeAdapter::new(client.clone(), Some(identity.clone())));
-    // The Redis adapter reads password and TLS Secrets through the same API client.
-    let redis: Arc<dyn RedisAdmin> = Arc::new(RedisAdapter::new(kube.clone()));
-    let context = Context {
-        kube,
-        redis: Arc::new(CountingRedis::new(redis, Arc::clone(&metrics))),
-        clock,
-    };
-    let shared = Arc::new(Shared::new(context, Arc::clone(&metrics)));
     let namespaces: Vec<Option<&str>> = if options.namespaces.is_empty() {
         vec![None]
     } else {
@@ -152,26 +147,56 @@ pub async fn run(options: RunOptions) -> Result<(), ProcessError> {
             .map(|name| Some(name.as_str()))
             .collect()
     };
+    let owned: Vec<Arc<OwnedWatches>> = namespaces
+        .iter()
+        .map(|namespace| Arc::new(OwnedWatches::new(*namespace)))
+        .collect();
+    let api = Arc::new(KubeAdapter::new(client.clone(), Some(identity.clone())));
+    // The Redis adapter reads password and TLS Secrets through the same API client.
+    let redis: Arc<dyn RedisAdmin> = Arc::new(RedisAdapter::new(api.clone()));
+    let context = Context {
+        kube: Arc::new(CachedKubeApi::new(api, owned.clone())),
+        redis: Arc::new(CountingRedis::new(redis, Arc::clone(&metrics))),
+        clock,
+    };
+    let shared = Arc::new(Shared::new(context, Arc::clone(&metrics)));
+    let unsynced = Arc::new(AtomicUsize::new(
+        (Kind::ALL.len() + OWNED_WATCHES) * namespaces.len(),
+    ));
+    let first_sync = |what: &'static str, namespace: Option<&str>| -> FirstSync {
+        let report_health = Arc::clone(&health);
+        let report_unsynced = Arc::clone(&unsynced);
+        let watched = namespace.map(str::to_owned);
+        Box::new(move || {
+            debug!(what, namespace = ?watched, "watch cache synced");
+            if report_unsynced.fetch_sub(1, Ordering::AcqRel) == 1 {
+                info!("watch caches synced");
+                report_health.set_synced();
+            }
+        })
+    };
     let mut stops = Vec::new();
     let mut runs = Vec::new();
-    let unsynced = Arc::new(AtomicUsize::new(Kind::ALL.len() * namespaces.len()));
-    for kind in Kind::ALL {
-        for namespace in &namespaces {
-            let report_health = Arc::clone(&health);
-            let report_unsynced = Arc::clone(&unsynced);
-            let watched = namespace.map(str::to_owned);
-            let first_sync: controller::FirstSync = Box::new(move || {
-                debug!(kind = kind.name(), namespace = ?watched, "watch cache synced");
-                if report_unsynced.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    info!("watch caches synced");
-                    report_health.set_synced();
-                }
-            });
-            let built = controller::build(&client, kind, *namespace, first_sync);
+    for (namespace, watches) in namespaces.iter().zip(&owned) {
+        for kind in Kind::ALL {
+            let Some(changes) = OwnedChanges::subscribe(watches) else {
+                return Err(ProcessError::Watch(format!(
+                    "failed to subscribe the {} controller to the shared watches",
+                    kind.name()
+                )));
+            };
+            let built = controller::build(
+                &client,
+                kind,
+                *namespace,
+                changes,
+                first_sync(kind.name(), *namespace),
+            );
             let (stop, stopped) = tokio::sync::oneshot::channel();
             stops.push(stop);
             runs.push(controller::run(built, kind, Arc::clone(&shared), stopped));
         }
+        watches.start(&client, &|what| first_sync(what, *namespace));
     }
     let mut controllers = tokio::spawn(join_all(runs));
     let lost = async {
