@@ -73,9 +73,24 @@ def parse(text, source):
     return [document for document in documents if isinstance(document, dict)]
 
 
+def keep_rendering(source, text):
+    """Writes a rendering to $RENDERED_DIRECTORY (when set), so that the control-plane tests can
+    validate the very manifests checked here against a real API server."""
+    directory = os.environ.get("RENDERED_DIRECTORY")
+    if not directory:
+        return
+    os.makedirs(directory, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", source).strip("-").lower()[:80]
+    index = len(os.listdir(directory))
+    with open(os.path.join(directory, f"{index:02}-{slug}.yaml"), "w") as rendered:
+        rendered.write(text)
+
+
 def kustomize(directory):
     command = shlex.split(os.environ["KUSTOMIZE"]) + [os.path.join(ROOT, directory)]
-    return parse(run(command).stdout, f"kustomize {directory}")
+    output = run(command).stdout
+    keep_rendering(f"kustomize {directory}", output)
+    return parse(output, f"kustomize {directory}")
 
 
 def helm_command(values):
@@ -87,7 +102,10 @@ def helm_command(values):
 
 
 def helm(values):
-    return parse(run(helm_command(values)).stdout, f"helm template {values or '(defaults)'}")
+    source = f"helm template {values or '(defaults)'}"
+    output = run(helm_command(values)).stdout
+    keep_rendering(source, output)
+    return parse(output, source)
 
 
 def describe(document):
