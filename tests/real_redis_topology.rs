@@ -60,9 +60,9 @@ async fn replication_promotes_the_most_advanced_replica_when_the_master_is_gone(
         || fleet.process(ahead).cli(&["DBSIZE"]).trim() == "200",
     );
 
-    // The master's pod is gone (its node was lost).
+    // The master's pod is gone (its node was lost); the set's size is still 3.
     fleet.remove(&master);
-    let promoted = fleet.converge_replication(2, Some(&master)).await;
+    let promoted = fleet.converge_replication(3, Some(&master)).await;
     assert_eq!(
         &promoted, ahead,
         "the replica with the highest offset is promoted"

@@ -1,9 +1,12 @@
 //! The oracles: properties checked while a scenario runs. Safety oracles run after every
 //! reconcile round (no destructive command on a node holding keys, no empty master over data, no
 //! bare delete of a ready pod, no eviction beyond a disruption budget, no rejected write retried
-//! unchanged); state oracles run once the cluster has converged (the `-master` Service and
-//! `status.masterNode` name the real master, slots owned exactly once and balanced, every master
-//! has its replicas, sentinels agree, no acknowledged write lost outside a fault's window).
+//! unchanged, no scale-in of a pod still holding slots or a master's keys, no pod template change
+//! without a change of its owner CR); the serving oracle (every shard keeps a ready master) runs
+//! after every round while no fault is on; state oracles run once the cluster has converged (the
+//! `-master` Service and `status.masterNode` name the real master, slots owned exactly once and
+//! balanced, every master has its replicas, sentinels agree, disruption budgets follow the CR's
+//! settings, no acknowledged write lost outside a fault's window).
 //!
 //! Oracles only read the world; they never change it.
 
@@ -48,6 +51,47 @@ pub struct SafetyMonitor {
     generations: BTreeMap<ObjectRef, Value>,
     pods_before: BTreeMap<ObjectRef, (BTreeMap<String, String>, bool)>,
     pods_version: Option<u64>,
+    statefulsets: BTreeMap<ObjectRef, StatefulSetSeen>,
+}
+
+/// What the safety oracles remember of a StatefulSet between rounds.
+#[derive(Clone, Debug)]
+struct StatefulSetSeen {
+    replicas: u64,
+    template: Value,
+    /// The owner CR's generation, labels and annotations when the template last changed: the
+    /// template is built from these alone.
+    owner_when_templated: Option<Value>,
+}
+
+/// The owner CR of an object (its first ownerReference), as a reference.
+fn owner_of(object: &Value) -> Option<ObjectRef> {
+    let owner = object.pointer("/metadata/ownerReferences/0")?;
+    let kind = owner.get("kind")?.as_str()?;
+    let resource = ResourceType::ALL
+        .into_iter()
+        .find(|resource| resource.kind() == kind)?;
+    Some(ObjectRef::new(
+        resource,
+        object.pointer("/metadata/namespace")?.as_str()?,
+        owner.get("name")?.as_str()?,
+    ))
+}
+
+/// What a pod template is built from: the CR's generation (its spec), labels and annotations.
+fn template_inputs(world: &World, owner: &ObjectRef) -> Option<Value> {
+    let object = world.api.object(owner)?;
+    Some(serde_json::json!([
+        object.pointer("/metadata/generation"),
+        object.pointer("/metadata/labels"),
+        object.pointer("/metadata/annotations"),
+    ]))
+}
+
+/// Whether a server is a master that would take data with it: a cluster master owning slots,
+/// or any master holding keys.
+fn holds_what_must_move(server: &Server) -> bool {
+    is_master(server) && (!server.slots.is_empty() || !server.data.is_empty())
 }
 
 fn labels_of(object: &Value, pointer: &str) -> BTreeMap<String, String> {
@@ -103,7 +147,8 @@ impl SafetyMonitor {
                 ));
             }
         }
-        // A spec change resets what counts as "the same" rejected write.
+        // A change of a CR's spec, labels or annotations (which its objects are built from)
+        // resets what counts as "the same" rejected write.
         let generations: BTreeMap<ObjectRef, Value> = [
             ResourceType::Redis,
             ResourceType::RedisReplication,
@@ -115,10 +160,11 @@ impl SafetyMonitor {
         .filter_map(|object| {
             Some((
                 ObjectRef::of(&object)?,
-                object
-                    .pointer("/metadata/generation")
-                    .cloned()
-                    .unwrap_or(Value::Null),
+                serde_json::json!([
+                    object.pointer("/metadata/generation"),
+                    object.pointer("/metadata/labels"),
+                    object.pointer("/metadata/annotations"),
+                ]),
             ))
         })
         .collect();
@@ -164,6 +210,73 @@ impl SafetyMonitor {
         if !evicted.is_empty() {
             violations.extend(self.check_budgets(world, &evicted));
         }
+        violations.extend(self.check_statefulsets(world));
+        violations
+    }
+
+    /// A StatefulSet shrinks only past pods whose servers hold no slots and, as masters, no
+    /// keys (scale-in after the keys moved); its pod template changes only when its owner CR's
+    /// spec, labels or annotations changed since the last template change (no restart of pods,
+    /// sentinels included, for anything else).
+    fn check_statefulsets(&mut self, world: &World) -> Vec<Violation> {
+        let mut violations = Vec::new();
+        let servers = world.redis.servers();
+        let mut current = BTreeMap::new();
+        for statefulset in world.objects(ResourceType::StatefulSet) {
+            let Some(reference) = ObjectRef::of(&statefulset) else {
+                continue;
+            };
+            let replicas = statefulset
+                .pointer("/spec/replicas")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
+            let template = statefulset
+                .pointer("/spec/template")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let owner = owner_of(&statefulset);
+            let owner_now = owner
+                .as_ref()
+                .and_then(|owner| template_inputs(world, owner));
+            let mut seen = StatefulSetSeen {
+                replicas,
+                template: template.clone(),
+                owner_when_templated: owner_now.clone(),
+            };
+            if let Some(previous) = self.statefulsets.get(&reference) {
+                for ordinal in replicas..previous.replicas {
+                    let pod = format!("{}-{ordinal}", reference.name);
+                    if let Some(server) = servers
+                        .iter()
+                        .find(|server| server.pod == pod && server.alive)
+                        .filter(|server| holds_what_must_move(server))
+                    {
+                        violations.push(Violation::new(
+                            "scale-in only after the keys moved",
+                            format!(
+                                "{reference} shrank from {} to {replicas} while {pod} was a master holding {} slots and {} keys",
+                                previous.replicas,
+                                server.slots.len(),
+                                server.data.len()
+                            ),
+                        ));
+                    }
+                }
+                if previous.template == template {
+                    seen.owner_when_templated = previous.owner_when_templated.clone();
+                } else if owner_now.is_some() && previous.owner_when_templated == owner_now {
+                    violations.push(Violation::new(
+                        "no pod restart without a change of the CR",
+                        format!(
+                            "the pod template of {reference} changed while {} kept its spec, labels and annotations",
+                            owner.map(|owner| owner.to_string()).unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+            current.insert(reference, seen);
+        }
+        self.statefulsets = current;
         violations
     }
 
@@ -270,8 +383,113 @@ pub fn check_converged(world: &World, targets: &[(Kind, ObjectRef)]) -> Vec<Viol
             }
             Kind::Redis => {}
         }
+        check_disruption_budgets(world, *kind, target, &object, &mut violations);
     }
     violations
+}
+
+/// The PodDisruptionBudgets of a CR are there exactly when its `pdb` settings enable them, each
+/// group's with its own `minAvailable` or `maxUnavailable`.
+fn check_disruption_budgets(
+    world: &World,
+    kind: Kind,
+    target: &ObjectRef,
+    object: &Value,
+    violations: &mut Vec<Violation>,
+) {
+    let groups: Vec<(String, &str)> = match kind {
+        Kind::RedisCluster => vec![
+            (format!("{}-leader", target.name), "/spec/redisLeader/pdb"),
+            (
+                format!("{}-follower", target.name),
+                "/spec/redisFollower/pdb",
+            ),
+        ],
+        Kind::RedisReplication => vec![(format!("{}-replication", target.name), "/spec/pdb")],
+        Kind::RedisSentinel => vec![(format!("{}-sentinel", target.name), "/spec/pdb")],
+        Kind::Redis => Vec::new(),
+    };
+    for (name, pointer) in groups {
+        let settings = object.pointer(pointer);
+        let enabled = settings
+            .and_then(|settings| settings.get("enabled"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let budget = world.api.object(&ObjectRef::new(
+            ResourceType::PodDisruptionBudget,
+            &target.namespace,
+            &name,
+        ));
+        let problem = match (&budget, enabled) {
+            (None, true) => Some("is enabled but the budget does not exist".to_owned()),
+            (Some(_), false) => Some("is not enabled but the budget exists".to_owned()),
+            (Some(budget), true) => ["minAvailable", "maxUnavailable"].iter().find_map(|field| {
+                let wanted = settings
+                    .and_then(|settings| settings.get(*field))
+                    .and_then(Value::as_i64);
+                let actual = budget
+                    .pointer(&format!("/spec/{field}"))
+                    .and_then(Value::as_i64);
+                (wanted != actual)
+                    .then(|| format!("sets {field} {wanted:?} but the budget has {actual:?}"))
+            }),
+            (None, false) => None,
+        };
+        if let Some(problem) = problem {
+            violations.push(Violation::new(
+                "disruption budgets follow the CR's settings",
+                format!(
+                    "{target}: {} {problem} (PodDisruptionBudget {name})",
+                    &pointer[1..].replace('/', ".")
+                ),
+            ));
+        }
+    }
+}
+
+/// The serving oracle: every shard of a CR has a master whose pod is ready — for a replication
+/// set, a ready master pod; for a cluster, every slot owned by a live master with a ready pod.
+/// Meant for moments with no fault on: the operator's own changes (scaling, rolling restarts,
+/// StatefulSet recreation) must never leave a shard without a ready master.
+pub fn check_serving(world: &World, kind: Kind, target: &ObjectRef) -> Option<Violation> {
+    let object = world.api.object(target)?;
+    if object.pointer("/metadata/deletionTimestamp").is_some() {
+        return None;
+    }
+    let servers = world.redis.servers();
+    let ready_pods: Vec<String> = world
+        .objects(ResourceType::Pod)
+        .iter()
+        .filter(|pod| pod_is_ready(pod))
+        .filter(|pod| pod["metadata"]["namespace"] == target.namespace.as_str())
+        .filter_map(|pod| pod["metadata"]["name"].as_str().map(str::to_owned))
+        .collect();
+    let serving: Vec<&Server> = servers_of(&servers, target)
+        .into_iter()
+        .filter(|server| is_master(server) && ready_pods.contains(&server.pod))
+        .collect();
+    let problem = match kind {
+        Kind::RedisReplication => serving
+            .is_empty()
+            .then(|| "no master pod is ready".to_owned()),
+        Kind::RedisCluster => {
+            let mut served = vec![false; 16384];
+            for server in &serving {
+                for slot in server.slots.iter() {
+                    if let Some(flag) = served.get_mut(usize::from(slot)) {
+                        *flag = true;
+                    }
+                }
+            }
+            let unserved = served.iter().filter(|flag| !**flag).count();
+            (unserved > 0).then(|| format!("{unserved} slots have no ready master"))
+        }
+        Kind::Redis | Kind::RedisSentinel => None,
+    }?;
+    Some(Violation::new(
+        "every shard keeps a ready master",
+        format!("{target}: {problem}"),
+    ))
 }
 
 fn check_replication(

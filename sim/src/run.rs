@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::api_server::Injection;
 use crate::clock::SIMULATION_EPOCH;
 use crate::oracles::{
-    FaultWindow, SafetyMonitor, Violation, check_converged, lost_keys, servers_of,
+    FaultWindow, SafetyMonitor, Violation, check_converged, check_serving, lost_keys, servers_of,
 };
 use crate::redis::ServerKind;
 use crate::scenario::{
@@ -217,6 +217,9 @@ struct Engine<'a> {
     seen_events: usize,
     last_status: BTreeMap<ObjectRef, String>,
     last_topology: String,
+    /// CRs the serving oracle watches: those converged since the last fault that may take a
+    /// master away (pod kill, process crash, node crash or drain, isolation).
+    serving: Vec<(Kind, ObjectRef)>,
 }
 
 fn kind_of(target: &Target) -> Option<(Kind, ObjectRef)> {
@@ -404,6 +407,7 @@ impl Engine<'_> {
         self.run_workloads();
         self.run_faults();
         self.observe();
+        self.check_serving();
         self.quiet_rounds = if writes == 0 && all_ready && !self.paused {
             self.quiet_rounds + 1
         } else {
@@ -504,6 +508,54 @@ impl Engine<'_> {
         let prefix = format!("{}:{}", target.name, self.written);
         self.written += keys;
         self.world.write_keys(&entry, &prefix, keys)
+    }
+
+    /// Every CR converged since the last fault that may take a master away still has a ready
+    /// master per shard; a CR that fails this is reported once, then left until it converges.
+    fn check_serving(&mut self) {
+        let mut failed = Vec::new();
+        for (kind, target) in &self.serving {
+            if let Some(violation) = check_serving(&self.world, *kind, target) {
+                failed.push((target.clone(), violation));
+            }
+        }
+        for (target, violation) in failed {
+            self.serving.retain(|(_, known)| *known != target);
+            self.fail(violation);
+        }
+    }
+
+    /// A node drain with no end that is still on must have emptied its node by the time every
+    /// CR converged: the operator moved what the disruption budgets were waiting for.
+    fn check_drains_finished(&mut self) {
+        let drained: Vec<String> = self
+            .active
+            .iter()
+            .filter(|fault| fault.end.is_none())
+            .filter_map(|fault| match &fault.undo {
+                Undo::DrainRound(node) => Some(node.clone()),
+                _ => None,
+            })
+            .collect();
+        for node in drained {
+            let left: Vec<String> = self
+                .world
+                .objects(ResourceType::Pod)
+                .iter()
+                .filter(|pod| {
+                    pod.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str())
+                })
+                .filter_map(|pod| pod["metadata"]["name"].as_str().map(str::to_owned))
+                .collect();
+            if !left.is_empty() {
+                self.fail(Violation {
+                    oracle: "a blocked drain finishes",
+                    message: format!(
+                        "node {node} is still draining after convergence; pods left: {left:?}"
+                    ),
+                });
+            }
+        }
     }
 
     fn run_workloads(&mut self) {
@@ -719,6 +771,7 @@ impl Engine<'_> {
                     start: now,
                     end: Some(now),
                 });
+                self.serving.clear();
                 if matches!(fault, Fault::PodKill(_)) {
                     self.world.kill_pod(&pod.namespace, &pod.name);
                     self.log("fault", format!("pod-kill {pod}"));
@@ -859,6 +912,9 @@ impl Engine<'_> {
                 return;
             }
         };
+        if risks_data {
+            self.serving.clear();
+        }
         let window = risks_data.then(|| {
             self.windows.push(FaultWindow {
                 start: now,
@@ -909,6 +965,15 @@ impl Engine<'_> {
                     self.fail(violation);
                 }
                 self.check_lost_keys();
+                self.check_drains_finished();
+                if !self.active.iter().any(|fault| {
+                    matches!(
+                        fault.undo,
+                        Undo::DrainRound(_) | Undo::Rejoin(_) | Undo::RecoverNode(_)
+                    )
+                }) {
+                    self.serving = self.targets.clone();
+                }
                 return;
             }
         }
@@ -1011,6 +1076,17 @@ impl Engine<'_> {
                 });
             }
         }
+        for target in &expectations.rejected {
+            let Some((_, reference)) = kind_of(target) else {
+                continue;
+            };
+            if let Some(problem) = self.rejection_unreported(&reference) {
+                self.fail(Violation {
+                    oracle: "a rejected update is reported",
+                    message: format!("{reference}: {problem}"),
+                });
+            }
+        }
         for (objects, present) in [(&expectations.absent, false), (&expectations.present, true)] {
             for text in objects {
                 let parts: Vec<&str> = text.split('/').collect();
@@ -1035,6 +1111,37 @@ impl Engine<'_> {
                 }
             }
         }
+    }
+
+    /// Why a CR's rejected StatefulSet update is not reported as it must be (a True Degraded
+    /// condition naming the StatefulSet, and a Warning Event `UpdateRejected` about the CR), or
+    /// `None` when it is.
+    fn rejection_unreported(&self, reference: &ObjectRef) -> Option<String> {
+        let object = self.world.api.object(reference)?;
+        let degraded = object
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|conditions| {
+                conditions.iter().find(|condition| {
+                    condition["type"] == "Degraded" && condition["status"] == "True"
+                })
+            })
+            .and_then(|condition| condition["message"].as_str().map(str::to_owned));
+        match degraded {
+            None => return Some("no True Degraded condition".to_owned()),
+            Some(message) if !message.contains("StatefulSet") => {
+                return Some(format!(
+                    "the Degraded condition does not name the StatefulSet: {message}"
+                ));
+            }
+            Some(_) => {}
+        }
+        let reported = self.world.api.events_since(0).iter().any(|event| {
+            &event.regarding == reference
+                && event.event_type.as_str() == "Warning"
+                && event.reason == "UpdateRejected"
+        });
+        (!reported).then(|| "no Warning Event UpdateRejected".to_owned())
     }
 
     async fn play(&mut self, index: usize) {
@@ -1171,6 +1278,7 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
         seen_events: 0,
         last_status: BTreeMap::new(),
         last_topology: String::new(),
+        serving: Vec::new(),
     };
     engine.apply_documents(&scenario.resources);
     if engine.targets.is_empty() && !scenario.resources.is_empty() {

@@ -123,6 +123,12 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
                 degraded: decided.blocked.filter(|reason| reason.contains("refusing")),
                 master_node: decided.master,
                 events: decided.events,
+                hold_replicas: groups_of(validated)
+                    .first()
+                    .zip(decided.hold_replicas)
+                    .map(|(group, minimum)| (group.statefulset_name.clone(), minimum))
+                    .into_iter()
+                    .collect(),
                 ..TopologyOutcome::default()
             }
         }

@@ -110,6 +110,12 @@ impl Member<'_> {
         self.view.keys.unwrap_or(0)
     }
 
+    /// Whether the node still holds data that exists nowhere else: slots, or keys as a master.
+    /// A replica's keys are copies of its master's, so a departing replica may go at once.
+    fn holds_data_to_move(&self) -> bool {
+        self.owns_any() || (self.myself.is_master() && self.keys() > 0)
+    }
+
     fn owned(&self) -> BTreeSet<u16> {
         if self.myself.is_master() {
             slots_of(&self.myself.slots)
@@ -215,8 +221,7 @@ fn hold_for_departing(input: &ClusterInput<'_>, members: &[Member<'_>]) -> BTree
     let mut hold = BTreeMap::new();
     let staying: Vec<&Member<'_>> = members.iter().filter(|member| !member.departing).collect();
     for departing in members.iter().filter(|member| member.departing) {
-        let still_needed = departing.owns_any()
-            || departing.keys() > 0
+        let still_needed = departing.holds_data_to_move()
             || staying
                 .iter()
                 .any(|member| member.table.iter().any(|node| node.id == departing.id()));
@@ -828,7 +833,7 @@ fn step_rebalance(
 fn step_forget_departing(members: &[Member<'_>]) -> Option<ClusterPlan> {
     let mut steps = Vec::new();
     for departing in members.iter().filter(|member| member.departing) {
-        if departing.owns_any() || departing.keys() > 0 {
+        if departing.holds_data_to_move() {
             return Some(plan_with(
                 ClusterPhase::Bootstrap,
                 format!(

@@ -50,6 +50,9 @@ pub struct ReplicationPlan {
     pub blocked: Option<String>,
     /// Pods to evict for a rolling restart, one at a time.
     pub evictions: Vec<String>,
+    /// Pods the StatefulSet must keep while the master runs on a pod a scale-in removes: it
+    /// shrinks only once the master has handed over to a pod that stays.
+    pub hold_replicas: Option<i32>,
 }
 
 fn keys(server: &ServerView) -> u64 {
@@ -207,6 +210,14 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     }
     let all_present = i32::try_from(answered.len()).is_ok_and(|count| count >= input.size);
     plan.converged = in_place && all_present && plan.blocked.is_none();
+    let master_departs = i64::from(master.pod.ordinal) >= i64::from(input.size);
+    if master_departs {
+        plan.hold_replicas = Some(i32::try_from(master.pod.ordinal + 1).unwrap_or(i32::MAX));
+        plan.converged = false;
+        if in_place && plan.blocked.is_none() {
+            hand_over_before_scale_in(input, &answered, master, &mut plan);
+        }
+    }
     if plan.converged {
         rolling_restart(input, &answered, master, &mut plan);
     }
@@ -297,6 +308,60 @@ fn choose_master<'a>(
         }
     }
     best(answered.iter().copied().filter(|server| !is_master(server)))
+}
+
+/// The master runs on a pod a scale-in removes: it hands over to the most advanced in-sync
+/// replica among the pods that stay (FAILOVER TO, or SENTINEL FAILOVER when sentinels manage the
+/// set), and the StatefulSet keeps its pod until then.
+fn hand_over_before_scale_in(
+    input: ReplicationInput<'_>,
+    answered: &[&ServerView],
+    master: &ServerView,
+    plan: &mut ReplicationPlan,
+) {
+    let successor = answered
+        .iter()
+        .copied()
+        .filter(|server| i64::from(server.pod.ordinal) < i64::from(input.size))
+        .filter(|server| {
+            server
+                .replication
+                .as_ref()
+                .is_some_and(|info| info.master_link_up)
+        })
+        .max_by_key(|server| (offset(server), std::cmp::Reverse(server.pod.ordinal)));
+    let Some(successor) = successor else {
+        plan.blocked = Some(format!(
+            "waiting for a replica that stays to be in sync with {} before scaling in",
+            master.pod.name
+        ));
+        return;
+    };
+    let command = match input.failover_sentinel {
+        Some((sentinel, group)) => (
+            sentinel.clone(),
+            RedisCommand::SentinelFailover(group.to_owned()),
+        ),
+        None => (
+            master.endpoint.clone(),
+            RedisCommand::FailoverTo {
+                host: successor.endpoint.host.clone(),
+                port: successor.endpoint.port,
+            },
+        ),
+    };
+    plan.commands.push(command);
+    plan.blocked = Some(format!(
+        "handing the master over from {} to {} before scaling in",
+        master.pod.name, successor.pod.name
+    ));
+    plan.events.push((
+        "PlannedFailover".to_owned(),
+        format!(
+            "{} takes over from {} before the scale-in removes its pod",
+            successor.pod.name, master.pod.name
+        ),
+    ));
 }
 
 /// Pods running an old template restart one at a time once the set is in place: replicas first,

@@ -236,8 +236,13 @@ impl Fleet {
                 target_revision: None,
                 failover_sentinel: None,
             });
-            if plan.converged && plan.commands.is_empty() {
-                return plan.master.unwrap();
+            // The harness never recreates a removed pod, so a set missing pods counts as
+            // converged once nothing is left to send and nothing blocks.
+            if plan.commands.is_empty()
+                && plan.blocked.is_none()
+                && let Some(master) = plan.master
+            {
+                return master;
             }
             last_blocked.clone_from(&plan.blocked);
             let requests = plan
