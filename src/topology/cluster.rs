@@ -625,10 +625,14 @@ fn step_forget_stale(members: &[Member<'_>]) -> Option<ClusterPlan> {
     for member in members {
         for node in member.table {
             let gone = node.flags.failed || node.flags.no_address;
+            // A replica refuses to forget its own master ("Can't forget my master!"); it is
+            // attached to a live master first (the replica step), and forgets the old one after.
+            let own_master = member.myself.master_id.as_deref() == Some(node.id.as_str());
             if gone
                 && node.slots.is_empty()
                 && !live.contains(node.id.as_str())
                 && !node.flags.myself
+                && !own_master
             {
                 steps.push(member.command(RedisCommand::ClusterForget(node.id.clone())));
             }
