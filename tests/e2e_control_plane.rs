@@ -14,12 +14,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::Discovery;
 use kube::{Client, ResourceExt};
+use redis_operator::api::RECREATE_STATEFULSET_ANNOTATION;
 use serde_json::Value;
 use support::control_plane::{ControlPlane, default_nodes, free_port, log_tail};
 
@@ -248,6 +251,17 @@ async fn pods_with(client: &Client, selector: &str) -> Vec<Pod> {
         .items
 }
 
+fn pod_is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|status| status.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|condition| condition.type_ == "Ready" && condition.status == "True")
+        })
+}
+
 fn pod_ip(pod: &Pod) -> String {
     pod.status
         .as_ref()
@@ -310,86 +324,193 @@ async fn reference_and_example_manifests_are_accepted_by_the_api_server() {
     eprintln!("{accepted} documents from {} files accepted", files.len());
 }
 
+/// A control plane with the CRDs installed and the operator running.
+struct Cluster {
+    // Dropped first: the operator stops before the control plane.
+    operator: Operator,
+    client: Client,
+    discovery: Discovery,
+    plane: ControlPlane,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let started = Instant::now();
+        let plane = ControlPlane::start(default_nodes()).await;
+        let client = plane.client().await;
+        install_crds(&client).await;
+        let discovery = Discovery::new(client.clone()).run().await.unwrap();
+        eprintln!("control plane up in {:?}", started.elapsed());
+        let operator = Operator::start(&plane);
+        Cluster {
+            operator,
+            client,
+            discovery,
+            plane,
+        }
+    }
+
+    /// Applies every document of the example `file` of `deploy/examples/`; returns the CRs.
+    async fn apply_example(&self, file: &str) -> Vec<Value> {
+        let path = workspace_root().join("deploy/examples").join(file);
+        let mut resources = Vec::new();
+        for document in documents(&path) {
+            apply(&self.client, &self.discovery, &document, NAMESPACE, false)
+                .await
+                .unwrap_or_else(|error| panic!("{} rejected: {error}", path.display()));
+            if document["apiVersion"]
+                .as_str()
+                .is_some_and(|version| version.starts_with("redis.redis.opstreelabs.in/"))
+            {
+                resources.push(document);
+            }
+        }
+        resources
+    }
+
+    /// The live object of a CR document.
+    async fn live(&self, document: &Value) -> DynamicObject {
+        let api = api_for(&self.client, &self.discovery, document, NAMESPACE);
+        api.get(document["metadata"]["name"].as_str().unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Waits until every CR has `Ready=True`; fails after `limit` with what each says, the pods,
+    /// the kubelet's errors and the operator's log.
+    async fn wait_until_ready(&mut self, resources: &[Value], limit: Duration) {
+        let started = Instant::now();
+        loop {
+            self.operator.assert_running();
+            self.plane.assert_components_running();
+            let mut waiting = Vec::new();
+            for document in resources {
+                let object = self.live(document).await;
+                match ready_condition(&object) {
+                    Some((status, _)) if status == "True" => {}
+                    condition => waiting.push(format!(
+                        "{} {}: {condition:?}",
+                        document["kind"],
+                        object.name_any()
+                    )),
+                }
+            }
+            if waiting.is_empty() {
+                return;
+            }
+            if started.elapsed() > limit {
+                panic!(
+                    "not Ready after {limit:?}:\n{}\npods:\n{}\nkubelet errors: {:#?}\noperator log:\n{}",
+                    waiting.join("\n"),
+                    self.describe_pods().await,
+                    self.plane.kubelet().errors(),
+                    self.operator.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// One line per pod: node, phase, address, readiness, labels.
+    async fn describe_pods(&self) -> String {
+        pods_with(&self.client, "")
+            .await
+            .iter()
+            .map(|pod| {
+                let status = pod.status.clone().unwrap_or_default();
+                format!(
+                    "{} node={:?} phase={:?} ip={:?} ready={:?} labels={:?}",
+                    pod.name_any(),
+                    pod.spec.as_ref().and_then(|spec| spec.node_name.clone()),
+                    status.phase,
+                    status.pod_ip,
+                    status
+                        .conditions
+                        .unwrap_or_default()
+                        .iter()
+                        .find(|condition| condition.type_ == "Ready")
+                        .map(|condition| condition.status.clone()),
+                    pod.labels()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The pods the Service `name` selects, by name.
+    async fn selected_by(&self, name: &str) -> Vec<String> {
+        self.selected_by_matching(name, false).await
+    }
+
+    /// The Ready pods the Service `name` selects, by name: those a Service routes to.
+    async fn ready_selected_by(&self, name: &str) -> Vec<String> {
+        self.selected_by_matching(name, true).await
+    }
+
+    async fn selected_by_matching(&self, name: &str, only_ready: bool) -> Vec<String> {
+        let services: Api<Service> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let selector = services
+            .get(name)
+            .await
+            .unwrap()
+            .spec
+            .and_then(|spec| spec.selector)
+            .unwrap_or_default();
+        assert!(!selector.is_empty(), "Service {name} has no selector");
+        let selector = selector
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut names: Vec<String> = pods_with(&self.client, &selector)
+            .await
+            .iter()
+            .filter(|pod| !only_ready || pod_is_ready(pod))
+            .map(ResourceExt::name_any)
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The replication set's pods that say `role:master`, by name with their address.
+    async fn replication_masters(&self, app: &str, password: &str) -> Vec<(String, String)> {
+        let mut masters = Vec::new();
+        for pod in pods_with(&self.client, &format!("app={app}")).await {
+            let Some(address) = pod.status.as_ref().and_then(|status| status.pod_ip.clone()) else {
+                continue;
+            };
+            let reply = redis_cli(&address, 6379, Some(password), &["info", "replication"]);
+            if info_field(&reply, "role").as_deref() == Some("master") {
+                masters.push((pod.name_any(), address));
+            }
+        }
+        masters
+    }
+}
+
 /// Every CR of `deploy/examples/` reaches Ready on the real control plane with real servers:
 /// the standalone server answers, the replication set has one master with two replicas, the
-/// sentinels monitor that master, and the cluster's six nodes agree on a healthy cluster.
+/// master Service selects it alone, the sentinels monitor that master, and the cluster's six
+/// nodes agree on a healthy cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_reaches_ready_with_real_servers() {
     let _one = ONE_AT_A_TIME.lock().await;
     let started = Instant::now();
-    let mut plane = ControlPlane::start(default_nodes()).await;
-    let client = plane.client().await;
-    install_crds(&client).await;
-    let discovery = Discovery::new(client.clone()).run().await.unwrap();
-    eprintln!("control plane up in {:?}", started.elapsed());
-    let mut operator = Operator::start(&plane);
-
+    let mut cluster = Cluster::start().await;
     let mut resources = Vec::new();
     for path in yaml_files(&workspace_root().join("deploy/examples")) {
-        for document in documents(&path) {
-            apply(&client, &discovery, &document, NAMESPACE, false)
-                .await
-                .unwrap_or_else(|error| panic!("{} rejected: {error}", path.display()));
-            if document["kind"] != "Secret" {
-                resources.push(document);
-            }
-        }
+        let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+        resources.extend(cluster.apply_example(&file).await);
     }
     assert_eq!(resources.len(), 4);
-
-    let examples_applied = Instant::now();
-    loop {
-        operator.assert_running();
-        plane.assert_components_running();
-        let mut waiting = Vec::new();
-        for document in &resources {
-            let api = api_for(&client, &discovery, document, NAMESPACE);
-            let name = document["metadata"]["name"].as_str().unwrap();
-            let object = api.get(name).await.unwrap();
-            match ready_condition(&object) {
-                Some((status, _)) if status == "True" => {}
-                condition => waiting.push(format!("{} {name}: {condition:?}", document["kind"])),
-            }
-        }
-        if waiting.is_empty() {
-            break;
-        }
-        if examples_applied.elapsed() > READY_LIMIT {
-            let pods = pods_with(&client, "").await;
-            let pod_lines: Vec<String> = pods
-                .iter()
-                .map(|pod| {
-                    let status = pod.status.clone().unwrap_or_default();
-                    format!(
-                        "{} node={:?} phase={:?} ip={:?} ready={:?}",
-                        pod.name_any(),
-                        pod.spec.as_ref().and_then(|spec| spec.node_name.clone()),
-                        status.phase,
-                        status.pod_ip,
-                        status
-                            .conditions
-                            .unwrap_or_default()
-                            .iter()
-                            .find(|condition| condition.type_ == "Ready")
-                            .map(|condition| condition.status.clone())
-                    )
-                })
-                .collect();
-            panic!(
-                "not Ready after {READY_LIMIT:?}:\n{}\npods:\n{}\nkubelet errors: {:#?}\noperator log:\n{}",
-                waiting.join("\n"),
-                pod_lines.join("\n"),
-                plane.kubelet().errors(),
-                operator.log_tail()
-            );
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    let applied = Instant::now();
+    cluster.wait_until_ready(&resources, READY_LIMIT).await;
     eprintln!(
         "every example Ready {:?} after it was applied ({:?} in all)",
-        examples_applied.elapsed(),
+        applied.elapsed(),
         started.elapsed()
     );
+    let client = cluster.client.clone();
 
     // Standalone: the server answers on its pod's address.
     let cache = pods_with(&client, "app=cache").await;
@@ -399,64 +520,27 @@ async fn every_example_reaches_ready_with_real_servers() {
         "PONG"
     );
 
-    // Replication: one master (labelled so) with both replicas attached, and the master
-    // Service selects exactly that pod.
+    // Replication: one master with both replicas attached, selected alone by the master Service.
     let sessions = pods_with(&client, "app=sessions").await;
     assert_eq!(sessions.len(), 3);
-    let mut masters = Vec::new();
-    for pod in &sessions {
-        let reply = redis_cli(
-            &pod_ip(pod),
-            6379,
-            Some("change-me"),
-            &["info", "replication"],
-        );
-        if info_field(&reply, "role").as_deref() == Some("master") {
-            assert_eq!(
-                info_field(&reply, "connected_slaves").as_deref(),
-                Some("2"),
-                "{reply}"
-            );
-            masters.push(pod.clone());
-        }
-    }
+    let masters = cluster.replication_masters("sessions", "change-me").await;
+    assert_eq!(masters.len(), 1, "masters: {masters:?}");
+    let (master, master_address) = masters[0].clone();
+    let reply = redis_cli(
+        &master_address,
+        6379,
+        Some("change-me"),
+        &["info", "replication"],
+    );
     assert_eq!(
-        masters.len(),
-        1,
-        "masters: {:?}",
-        masters
-            .iter()
-            .map(ResourceExt::name_any)
-            .collect::<Vec<_>>()
+        info_field(&reply, "connected_slaves").as_deref(),
+        Some("2"),
+        "{reply}"
     );
-    let master = &masters[0];
-    let services: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
-    let master_service = services.get("sessions-master").await.unwrap();
-    let selector = master_service
-        .spec
-        .and_then(|spec| spec.selector)
-        .unwrap_or_default();
-    let master_labels = master.labels();
-    assert!(
-        !selector.is_empty()
-            && selector
-                .iter()
-                .all(|(key, value)| master_labels.get(key) == Some(value)),
-        "master Service selector {selector:?} does not select master {} {master_labels:?}",
-        master.name_any()
+    assert_eq!(
+        cluster.selected_by("sessions-master").await,
+        vec![master.clone()]
     );
-    for pod in &sessions {
-        if pod.name_any() != master.name_any() {
-            let labels = pod.labels();
-            assert!(
-                !selector
-                    .iter()
-                    .all(|(key, value)| labels.get(key) == Some(value)),
-                "the master Service also selects replica {}",
-                pod.name_any()
-            );
-        }
-    }
 
     // Sentinel: every sentinel monitors the replication set's master.
     let sentinels = pods_with(&client, "app=sessions-sentinel").await;
@@ -469,10 +553,9 @@ async fn every_example_reaches_ready_with_real_servers() {
             &["sentinel", "masters"],
         );
         assert!(
-            reply.contains(&pod_ip(master)),
-            "sentinel {} does not monitor {}: {reply}",
-            sentinel.name_any(),
-            pod_ip(master)
+            reply.contains(&master_address),
+            "sentinel {} does not monitor {master_address}: {reply}",
+            sentinel.name_any()
         );
     }
 
@@ -496,5 +579,262 @@ async fn every_example_reaches_ready_with_real_servers() {
         Some("6"),
         "{reply}"
     );
-    drop(operator);
+}
+
+/// The master's process of the sentinel-watched replication set dies and stays down: the
+/// sentinels promote a replica, the operator labels it so the master Service routes to it alone
+/// (the down pod is not Ready), and when the old pod's server comes back it replicates from the
+/// new master with every acknowledged key and the master Service selects the new master only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_master_fails_over_and_the_master_service_follows() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = Cluster::start().await;
+    let mut resources = cluster.apply_example("redis-replication.yaml").await;
+    // The sentinels get the replication set's password as their own too: the operator sends
+    // `SENTINEL SET auth-pass` with the sentinels' password Secret, and `redisReplicationPassword`
+    // alone leaves the sentinels unable to authenticate to the servers they monitor.
+    let mut sentinel =
+        documents(&workspace_root().join("deploy/examples/redis-sentinel.yaml")).remove(0);
+    sentinel["spec"]["kubernetesConfig"]["redisSecret"] =
+        serde_json::json!({"name": "sessions-password", "key": "password"});
+    apply(
+        &cluster.client,
+        &cluster.discovery,
+        &sentinel,
+        NAMESPACE,
+        false,
+    )
+    .await
+    .unwrap();
+    resources.push(sentinel);
+    cluster.wait_until_ready(&resources, READY_LIMIT).await;
+
+    let masters = cluster.replication_masters("sessions", "change-me").await;
+    assert_eq!(masters.len(), 1, "masters: {masters:?}");
+    let (old_master, old_address) = masters[0].clone();
+    assert_eq!(
+        cluster.selected_by("sessions-master").await,
+        vec![old_master.clone()]
+    );
+    let written = redis_cli(
+        &old_address,
+        6379,
+        Some("change-me"),
+        &[
+            "eval",
+            "for i=1,500 do redis.call('set','key:'..i,i) end return 500",
+            "0",
+        ],
+    );
+    assert_eq!(written.trim(), "500");
+    let acknowledged = redis_cli(
+        &old_address,
+        6379,
+        Some("change-me"),
+        &["wait", "2", "5000"],
+    );
+    assert_eq!(
+        acknowledged.trim(),
+        "2",
+        "both replicas acknowledge the keys"
+    );
+
+    let killed = Instant::now();
+    cluster.plane.kubelet().hold_down(NAMESPACE, &old_master);
+    let (new_master, new_address) = loop {
+        cluster.operator.assert_running();
+        let masters = cluster.replication_masters("sessions", "change-me").await;
+        // The down pod may keep its label (nobody can ask it its role), but it is not Ready,
+        // so the Service routes to the new master alone.
+        let selected = cluster.ready_selected_by("sessions-master").await;
+        if let [(name, address)] = masters.as_slice()
+            && *name != old_master
+            && selected == vec![name.clone()]
+        {
+            break (name.clone(), address.clone());
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(90),
+            "no failover 90 s after {old_master} went down: masters {masters:?}, master Service routes to {selected:?}\npods:\n{}\noperator log:\n{}",
+            cluster.describe_pods().await,
+            cluster.operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    eprintln!(
+        "{new_master} is master and the only Ready pod the master Service selects {:?} after {old_master} went down",
+        killed.elapsed()
+    );
+    let keys = redis_cli(&new_address, 6379, Some("change-me"), &["dbsize"]);
+    assert_eq!(
+        keys.trim(),
+        "500",
+        "the new master has every acknowledged key"
+    );
+
+    // The old master's server comes back (empty: no persistence) and follows the new master.
+    cluster.plane.kubelet().release(NAMESPACE, &old_master);
+    let released = Instant::now();
+    loop {
+        cluster.operator.assert_running();
+        let address = pods_with(
+            &cluster.client,
+            &format!("statefulset.kubernetes.io/pod-name={old_master}"),
+        )
+        .await
+        .first()
+        .and_then(|pod| pod.status.as_ref()?.pod_ip.clone())
+        .unwrap();
+        let reply = redis_cli(&address, 6379, Some("change-me"), &["info", "replication"]);
+        let size = redis_cli(&address, 6379, Some("change-me"), &["dbsize"]);
+        if info_field(&reply, "role").as_deref() == Some("slave")
+            && info_field(&reply, "master_host").as_deref() == Some(new_address.as_str())
+            && info_field(&reply, "master_link_status").as_deref() == Some("up")
+            && size.trim() == "500"
+        {
+            break;
+        }
+        assert!(
+            released.elapsed() < Duration::from_secs(90),
+            "{old_master} does not follow {new_master} 90 s after it came back: {reply}\noperator log:\n{}",
+            cluster.operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Once the operator sees the old master's server as a replica, it relabels the pod.
+    loop {
+        let selected = cluster.selected_by("sessions-master").await;
+        if selected == vec![new_master.clone()] {
+            break;
+        }
+        assert!(
+            released.elapsed() < Duration::from_secs(120),
+            "the master Service still selects {selected:?}, not only {new_master}\noperator log:\n{}",
+            cluster.operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    cluster.wait_until_ready(&resources, READY_LIMIT).await;
+}
+
+/// A change the API server refuses on a StatefulSet (a larger volume claim template) gets the
+/// real 422: the operator reports it in a Warning Event and keeps the old StatefulSet; with the
+/// recreate annotation it deletes the StatefulSet leaving its pod running and creates the new
+/// one, which adopts the pod, and the CR is Ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_statefulset_update_is_reported_then_recreated_with_the_annotation() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = Cluster::start().await;
+    let resources = cluster.apply_example("redis-standalone.yaml").await;
+    cluster.wait_until_ready(&resources, READY_LIMIT).await;
+    let statefulsets: Api<StatefulSet> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let original = statefulsets.get("cache").await.unwrap();
+    let pod_before = pods_with(&cluster.client, "app=cache").await;
+    assert_eq!(pod_before.len(), 1);
+    let claim_size = |statefulset: &StatefulSet| {
+        statefulset
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.volume_claim_templates.as_ref())
+            .and_then(|templates| templates.first())
+            .and_then(|claim| claim.spec.as_ref()?.resources.as_ref()?.requests.as_ref())
+            .and_then(|requests| requests.get("storage"))
+            .map(|quantity| quantity.0.clone())
+    };
+    assert_eq!(claim_size(&original).as_deref(), Some("1Gi"));
+
+    // A larger claim template: the API server forbids that change of a StatefulSet.
+    let redis = api_for(
+        &cluster.client,
+        &cluster.discovery,
+        &resources[0],
+        NAMESPACE,
+    );
+    redis
+        .patch(
+            "cache",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"storage": {"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": "2Gi"}}}}}}})),
+        )
+        .await
+        .unwrap();
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let changed = Instant::now();
+    let rejection = loop {
+        cluster.operator.assert_running();
+        let found = events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|event| event.reason.as_deref() == Some("UpdateRejected"));
+        if let Some(event) = found {
+            break event.note.unwrap_or_default();
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(60),
+            "no UpdateRejected Event 60 s after the claim template grew\noperator log:\n{}",
+            cluster.operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        rejection.contains("Forbidden") && rejection.contains("StatefulSet"),
+        "the Event carries the API server's message: {rejection}"
+    );
+    let kept = statefulsets.get("cache").await.unwrap();
+    assert_eq!(kept.metadata.uid, original.metadata.uid);
+    assert_eq!(claim_size(&kept).as_deref(), Some("1Gi"));
+
+    // With the annotation the StatefulSet is recreated around its running pod.
+    redis
+        .patch(
+            "cache",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations": {RECREATE_STATEFULSET_ANNOTATION: "true"}}})),
+        )
+        .await
+        .unwrap();
+    let annotated = Instant::now();
+    loop {
+        cluster.operator.assert_running();
+        if let Some(recreated) = statefulsets.get_opt("cache").await.unwrap()
+            && recreated.metadata.uid != original.metadata.uid
+            && claim_size(&recreated).as_deref() == Some("2Gi")
+        {
+            break;
+        }
+        assert!(
+            annotated.elapsed() < Duration::from_secs(60),
+            "the StatefulSet was not recreated 60 s after the annotation\noperator log:\n{}",
+            cluster.operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    cluster.wait_until_ready(&resources, READY_LIMIT).await;
+    let pod_after = pods_with(&cluster.client, "app=cache").await;
+    assert_eq!(
+        pod_after
+            .iter()
+            .map(|pod| pod.metadata.uid.clone())
+            .collect::<Vec<_>>(),
+        pod_before
+            .iter()
+            .map(|pod| pod.metadata.uid.clone())
+            .collect::<Vec<_>>(),
+        "the pod kept running through the recreation"
+    );
+    let current = statefulsets.get("cache").await.unwrap().metadata.uid;
+    let owner = pod_after[0]
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        owner
+            .iter()
+            .any(|reference| Some(&reference.uid) == current.as_ref()),
+        "the new StatefulSet adopted the pod: {owner:?}"
+    );
 }

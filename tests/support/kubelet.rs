@@ -104,6 +104,7 @@ pub struct Kubelet {
     thread: Option<JoinHandle<()>>,
     pods: Arc<Mutex<BTreeMap<String, PodRun>>>,
     errors: Arc<Mutex<Vec<String>>>,
+    held: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Kubelet {
@@ -112,6 +113,7 @@ impl Kubelet {
         let stop = Arc::new(AtomicBool::new(false));
         let pods = Arc::new(Mutex::new(BTreeMap::new()));
         let errors = Arc::new(Mutex::new(Vec::new()));
+        let held = Arc::new(Mutex::new(BTreeSet::new()));
         let state = State {
             directory,
             nodes,
@@ -120,6 +122,7 @@ impl Kubelet {
             tools: Tools::find(),
             pods: pods.clone(),
             errors: errors.clone(),
+            held: held.clone(),
         };
         let thread_stop = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -134,6 +137,7 @@ impl Kubelet {
             thread: Some(thread),
             pods,
             errors,
+            held,
         }
     }
 
@@ -157,6 +161,21 @@ impl Kubelet {
             return false;
         };
         signal(process_id, "KILL")
+    }
+
+    /// Keeps the container of pod `namespace/name` down: its process is killed (SIGKILL) and not
+    /// restarted until [`Kubelet::release`], as a container that crashes on every start.
+    pub fn hold_down(&self, namespace: &str, name: &str) {
+        if let Ok(mut held) = self.held.lock() {
+            held.insert(format!("{namespace}/{name}"));
+        }
+    }
+
+    /// Lets a held-down container start again.
+    pub fn release(&self, namespace: &str, name: &str) {
+        if let Ok(mut held) = self.held.lock() {
+            held.remove(&format!("{namespace}/{name}"));
+        }
     }
 
     /// What went wrong so far (API errors, pods that could not be started), newest last.
@@ -262,6 +281,7 @@ struct State {
     tools: Tools,
     pods: Arc<Mutex<BTreeMap<String, PodRun>>>,
     errors: Arc<Mutex<Vec<String>>>,
+    held: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl State {
@@ -450,11 +470,11 @@ async fn sync_pods(client: &Client, state: &mut State) -> Result<(), String> {
                 }
             }
         }
-        let tools = state.tools.clone();
+        let held = state.held.lock().is_ok_and(|held| held.contains(&key));
         let Some(running) = state.running.get_mut(&key) else {
             continue;
         };
-        supervise(running, &tools);
+        supervise(running, held);
         probe(running);
         let status = pod_status(running, &pod);
         if running.reported.as_ref() != Some(&status) {
@@ -490,8 +510,17 @@ async fn sync_pods(client: &Client, state: &mut State) -> Result<(), String> {
 }
 
 /// Starts, or restarts after a crash, the container process.
-fn supervise(running: &mut Running, tools: &Tools) {
+fn supervise(running: &mut Running, held: bool) {
     if running.stopping.is_some() {
+        return;
+    }
+    if held {
+        if let Some(mut child) = running.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            running.exited_at = Some(Instant::now());
+        }
+        running.ready = false;
         return;
     }
     if let Some(child) = &mut running.child
@@ -511,14 +540,13 @@ fn supervise(running: &mut Running, tools: &Tools) {
         running.restarts += 1;
     }
     running.exited_at = None;
-    match spawn(running, tools) {
+    match spawn(running) {
         Ok(child) => running.child = Some(child),
         Err(_) => running.exited_at = Some(Instant::now()),
     }
 }
 
-fn spawn(running: &Running, tools: &Tools) -> std::io::Result<Child> {
-    let _ = tools;
+fn spawn(running: &Running) -> std::io::Result<Child> {
     let log = std::fs::File::options()
         .create(true)
         .append(true)
