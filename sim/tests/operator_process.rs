@@ -421,11 +421,17 @@ async fn the_operator_process_reconciles_every_example_against_the_facade() {
         metrics.contains("redis_operator_leader 1"),
         "the metrics do not say this replica leads:\n{metrics}"
     );
-    // `/readyz` is not asserted here: against this facade the leader keeps answering "waiting for
-    // the caches to sync" although every controller reconciles from its cache (an open question
-    // between the facade's watches and the process's sync wait, recorded in docs/testing.md).
     let health = http_get(health_port, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "/healthz: {health}");
+    // The leader is ready once its caches have synced (the process asks the stores every half
+    // second, so allow a moment).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut ready = http_get(health_port, "/readyz");
+    while !ready.starts_with("HTTP/1.1 200") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        ready = http_get(health_port, "/readyz");
+    }
+    assert!(ready.starts_with("HTTP/1.1 200"), "/readyz: {ready}");
     assert!(
         child.0.try_wait().unwrap().is_none(),
         "the operator stopped:\n{}",

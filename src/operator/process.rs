@@ -6,6 +6,7 @@
 //! depend on how Redis is reached.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::join_all;
 use kube::Client;
@@ -24,6 +25,9 @@ use crate::ports::RedisAdmin;
 use crate::ports::clock::{Clock, SystemClock};
 use crate::reconcile::Context;
 use crate::resources::names::LEADER_LEASE_NAME;
+
+/// How often the cache-sync watch asks the controllers' stores again whether they are ready.
+const CACHE_SYNC_POLL: Duration = Duration::from_millis(500);
 
 /// Why the process stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -166,8 +170,15 @@ pub async fn run(options: RunOptions) -> Result<(), ProcessError> {
     let synced_health = Arc::clone(&health);
     tokio::spawn(async move {
         for store in stores {
-            if store.wait_until_ready().await.is_err() {
-                return;
+            // A store's readiness signal wakes only the task that polled it last, and each
+            // controller's own runner waits on it too: ask again every half second rather than
+            // wait for a wake-up that may go to the runner.
+            loop {
+                match tokio::time::timeout(CACHE_SYNC_POLL, store.wait_until_ready()).await {
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => return,
+                    Err(_) => {}
+                }
             }
         }
         info!("watch caches synced");
