@@ -10,11 +10,14 @@
 
 mod support;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -23,6 +26,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::Discovery;
 use kube::{Client, ResourceExt};
 use redis_operator::api::RECREATE_STATEFULSET_ANNOTATION;
+use redis_operator::resources::names::LEADER_LEASE_NAME;
 use serde_json::Value;
 use support::control_plane::{ControlPlane, default_nodes, free_port, log_tail};
 
@@ -157,18 +161,20 @@ async fn apply(
 struct Operator {
     child: Child,
     log: PathBuf,
+    health_port: u16,
 }
 
 impl Operator {
     fn start(plane: &ControlPlane) -> Operator {
         let log = plane.directory().join("operator.log");
         let file = std::fs::File::create(&log).unwrap();
+        let health_port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_redis-operator"))
             .arg("run")
             .args(["--metrics-address", &format!("127.0.0.1:{}", free_port())])
-            .args(["--health-address", &format!("127.0.0.1:{}", free_port())])
+            .args(["--health-address", &format!("127.0.0.1:{health_port}")])
             .args([
-                "--no-leader-election",
+                "--leader-election",
                 "--log-level",
                 "info,redis_operator=debug",
             ])
@@ -180,7 +186,11 @@ impl Operator {
             .stderr(Stdio::from(file))
             .spawn()
             .expect("failed to start the operator process");
-        Operator { child, log }
+        Operator {
+            child,
+            log,
+            health_port,
+        }
     }
 
     fn assert_running(&mut self) {
@@ -194,6 +204,22 @@ impl Operator {
 
     fn log_tail(&self) -> String {
         log_tail(&self.log, 60)
+    }
+
+    /// The status line and body of a GET on the health endpoint.
+    fn health(&self, path: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.health_port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply
     }
 }
 
@@ -511,6 +537,22 @@ async fn every_example_reaches_ready_with_real_servers() {
         started.elapsed()
     );
     let client = cluster.client.clone();
+
+    // The operator holds the leader Lease and, its caches synced, says it is ready.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);
+    let holder = leases
+        .get(LEADER_LEASE_NAME)
+        .await
+        .unwrap()
+        .spec
+        .and_then(|spec| spec.holder_identity)
+        .unwrap_or_default();
+    assert!(
+        holder.starts_with("operator-under-test"),
+        "the Lease is held by {holder:?}"
+    );
+    let ready = cluster.operator.health("/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200"), "/readyz: {ready}");
 
     // Standalone: the server answers on its pod's address.
     let cache = pods_with(&client, "app=cache").await;
