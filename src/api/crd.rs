@@ -54,9 +54,14 @@ fn add_object_envelope(schema: &mut JSONSchemaProps) {
             "Kind is a string value representing the REST resource this object represents.",
         )
     });
+    // The API server owns the schema of `metadata`: at the root it accepts `type: object` and
+    // nothing else (a description is rejected as "metadata is implicitly specified").
     properties
         .entry("metadata".to_owned())
-        .or_insert_with(|| field("object", "Standard object metadata."));
+        .or_insert_with(|| JSONSchemaProps {
+            type_: Some("object".to_owned()),
+            ..JSONSchemaProps::default()
+        });
 }
 
 /// The file in `crds/` that holds the CRD of `kind`: `<group>_<plural>.yaml`.
