@@ -350,6 +350,104 @@ async fn reference_and_example_manifests_are_accepted_by_the_api_server() {
     eprintln!("{accepted} documents from {} files accepted", files.len());
 }
 
+/// Kinds a rendering may hold whose API the bare control plane does not serve (they belong to
+/// add-ons, e.g. the Prometheus operator's ServiceMonitor).
+const ADD_ON_KINDS: &[&str] = &["ServiceMonitor"];
+
+/// Every manifest `scripts/check-deploy` rendered from deploy/ (the CRD kustomization, the
+/// kustomize base and overlay, the Helm chart with its defaults and value variants) is accepted by
+/// the real API server: server-side apply, dry run, strict field validation, each object in its
+/// own namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendered_deployment_manifests_are_accepted_by_the_api_server() {
+    let rendered = workspace_root().join("target/deploy-rendered");
+    assert!(
+        rendered.is_dir(),
+        "{} is missing: run scripts/check-deploy (scripts/test-all does) to render deploy/",
+        rendered.display()
+    );
+    let files = yaml_files(&rendered);
+    assert!(
+        files.len() >= 5,
+        "only {} renderings in {}",
+        files.len(),
+        rendered.display()
+    );
+
+    let _one = ONE_AT_A_TIME.lock().await;
+    let plane = ControlPlane::start(default_nodes()).await;
+    let client = plane.client().await;
+    install_crds(&client).await;
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    // A dry run cannot create an object in a namespace that does not exist: the namespaces the
+    // renderings use are created first.
+    let mut namespaces: Vec<String> = files
+        .iter()
+        .flat_map(|path| documents(path))
+        .filter_map(|document| {
+            if document["kind"] == "Namespace" {
+                document["metadata"]["name"].as_str().map(str::to_owned)
+            } else {
+                document["metadata"]["namespace"]
+                    .as_str()
+                    .map(str::to_owned)
+            }
+        })
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    for namespace in &namespaces {
+        let document = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": { "name": namespace },
+        });
+        apply(&client, &discovery, &document, NAMESPACE, false)
+            .await
+            .unwrap_or_else(|error| panic!("failed to create namespace {namespace}: {error}"));
+    }
+
+    let mut accepted = 0;
+    let mut add_ons = 0;
+    let mut rejected = Vec::new();
+    for path in &files {
+        for document in documents(path) {
+            let kind = document["kind"].as_str().unwrap_or_default().to_owned();
+            if ADD_ON_KINDS.contains(&kind.as_str()) {
+                add_ons += 1;
+                continue;
+            }
+            let namespace = document["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or(NAMESPACE)
+                .to_owned();
+            match apply(&client, &discovery, &document, &namespace, true).await {
+                Ok(_) => accepted += 1,
+                Err(error) => rejected.push(format!(
+                    "{} {kind} {namespace}/{}: {error}",
+                    path.display(),
+                    document["metadata"]["name"].as_str().unwrap_or_default()
+                )),
+            }
+        }
+    }
+    assert!(
+        rejected.is_empty(),
+        "{} rendered documents rejected ({accepted} accepted):\n{}",
+        rejected.len(),
+        rejected.join("\n")
+    );
+    assert!(
+        accepted >= 50,
+        "only {accepted} rendered documents were checked"
+    );
+    eprintln!(
+        "{accepted} rendered documents from {} renderings accepted; {add_ons} of add-on kinds ({}) not checked",
+        files.len(),
+        ADD_ON_KINDS.join(", ")
+    );
+}
+
 /// A control plane with the CRDs installed and the operator running.
 struct Cluster {
     // Dropped first: the operator stops before the control plane.
