@@ -337,31 +337,14 @@ fn hand_over_before_scale_in(
         ));
         return;
     };
-    let command = match input.failover_sentinel {
-        Some((sentinel, group)) => (
-            sentinel.clone(),
-            RedisCommand::SentinelFailover(group.to_owned()),
-        ),
-        None => (
-            master.endpoint.clone(),
-            RedisCommand::FailoverTo {
-                host: successor.endpoint.host.clone(),
-                port: successor.endpoint.port,
-            },
-        ),
-    };
-    plan.commands.push(command);
-    plan.blocked = Some(format!(
-        "handing the master over from {} to {} before scaling in",
-        master.pod.name, successor.pod.name
-    ));
-    plan.events.push((
-        "PlannedFailover".to_owned(),
-        format!(
-            "{} takes over from {} before the scale-in removes its pod",
-            successor.pod.name, master.pod.name
-        ),
-    ));
+    hand_over(
+        plan,
+        &input,
+        master,
+        successor,
+        " before scaling in",
+        "before the scale-in removes its pod",
+    );
 }
 
 /// Pods running an old template restart one at a time once the set is in place: replicas first,
@@ -428,6 +411,27 @@ fn rolling_restart(
         }
         return;
     };
+    hand_over(
+        plan,
+        &input,
+        master,
+        successor,
+        "",
+        "before it restarts for a new template",
+    );
+}
+
+/// A planned failover from `master` to `successor`: through the sentinels when they manage the
+/// set (they must agree on the new master), else `FAILOVER TO` on the master, which waits for the
+/// successor to catch up before it steps down. `why` ends the status line and `before` the Event.
+fn hand_over(
+    plan: &mut ReplicationPlan,
+    input: &ReplicationInput<'_>,
+    master: &ServerView,
+    successor: &ServerView,
+    why: &str,
+    before: &str,
+) {
     let command = match input.failover_sentinel {
         Some((sentinel, group)) => (
             sentinel.clone(),
@@ -443,13 +447,13 @@ fn rolling_restart(
     };
     plan.commands.push(command);
     plan.blocked = Some(format!(
-        "handing the master over from {} to {}",
+        "handing the master over from {} to {}{why}",
         master.pod.name, successor.pod.name
     ));
     plan.events.push((
         "PlannedFailover".to_owned(),
         format!(
-            "{} takes over from {} before it restarts for a new template",
+            "{} takes over from {} {before}",
             successor.pod.name, master.pod.name
         ),
     ));
