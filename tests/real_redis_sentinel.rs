@@ -105,6 +105,7 @@ impl SentinelFleet {
                 parallel_syncs: 1,
                 failover_timeout_milliseconds: 6000,
                 down_after_milliseconds: 1000,
+                auth_password: None,
             },
             sent: Vec::new(),
         }
@@ -204,7 +205,6 @@ impl SentinelFleet {
             sentinels: &sentinel_views,
             monitor: &self.settings,
             replication: &servers,
-            password: false,
             size: 3,
         });
         let commands: Vec<(RedisEndpoint, RedisCommand)> = replication

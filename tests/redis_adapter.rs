@@ -634,9 +634,9 @@ async fn sentinel_commands_monitor_configure_and_fail_over_a_set() {
         || async { role(&adapter, &replica_endpoint).await == (ReplicationRole::Replica, true) },
     )
     .await;
-    // The sentinels share the replication set's password: auth-pass is read from the Secret the
-    // sentinel's endpoint names.
-    let sentinel_endpoint = sentinel.endpoint();
+    // auth-pass is read from the Secret that holds the replication set's password
+    // (`redisReplicationPassword`), not from the sentinel's own.
+    let replication_password = master.endpoint().password.unwrap();
     let group = "shop".to_owned();
 
     assert_eq!(
@@ -689,29 +689,31 @@ async fn sentinel_commands_monitor_configure_and_fail_over_a_set() {
             ok()
         );
     }
-    // An endpoint that names no Secret cannot send auth-pass.
+    // A Secret that does not exist cannot give auth-pass, and the error names it.
     let missing = adapter
         .execute(
-            &RedisEndpoint {
-                password: None,
-                ..sentinel.endpoint()
-            },
+            &sentinel.endpoint(),
             &RedisCommand::SentinelSetAuthPass {
                 group: group.clone(),
+                password: SecretKey {
+                    name: "no-such-secret".to_owned(),
+                    key: "password".to_owned(),
+                },
             },
         )
         .await
         .unwrap_err();
     assert!(
-        matches!(missing, RedisError::Authentication { .. }),
+        matches!(&missing, RedisError::Authentication { message, .. } if message.contains("no-such-secret")),
         "{missing:?}"
     );
     assert_eq!(
         run(
             &adapter,
-            &sentinel_endpoint,
+            &sentinel.endpoint(),
             RedisCommand::SentinelSetAuthPass {
                 group: group.clone(),
+                password: replication_password,
             },
         )
         .await,

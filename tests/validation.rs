@@ -255,6 +255,18 @@ fn each_invalid_spec_names_exactly_the_offending_field() {
         ),
         (
             RedisSentinel,
+            json!({"spec": {"redisSentinelConfig": {"redisReplicationPassword": {
+                "configMapKeyRef": {"name": "settings", "key": "password"}}}}}),
+            "spec.redisSentinelConfig.redisReplicationPassword",
+        ),
+        (
+            RedisSentinel,
+            json!({"spec": {"redisSentinelConfig": {"redisReplicationPassword": {
+                "secretKeyRef": {"name": "", "key": "password"}}}}}),
+            "spec.redisSentinelConfig.redisReplicationPassword.secretKeyRef",
+        ),
+        (
+            RedisSentinel,
             json!({"spec": {"redisSentinelConfig": {"downAfterMilliseconds": "0"}}}),
             "spec.redisSentinelConfig.downAfterMilliseconds",
         ),

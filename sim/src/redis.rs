@@ -1840,7 +1840,8 @@ impl Fleet {
                     ))
                 }
             }
-            RedisCommand::SentinelSetAuthPass { group } | RedisCommand::SentinelReset(group) => {
+            RedisCommand::SentinelSetAuthPass { group, .. }
+            | RedisCommand::SentinelReset(group) => {
                 if !server.monitors.contains_key(group) {
                     return Err(rejected(
                         endpoint,

@@ -231,21 +231,28 @@ impl RedisAdapter {
 
     /// The endpoint's password, if it has one.
     async fn password(&self, endpoint: &RedisEndpoint) -> Result<Option<String>, RedisError> {
-        let Some(secret) = &endpoint.password else {
-            return Ok(None);
-        };
+        match &endpoint.password {
+            Some(secret) => self.secret_text(endpoint, secret).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A password kept in a Secret of the endpoint's namespace, as text.
+    async fn secret_text(
+        &self,
+        endpoint: &RedisEndpoint,
+        secret: &SecretKey,
+    ) -> Result<String, RedisError> {
         let bytes = self
             .secret_value(endpoint, &secret.name, &secret.key)
             .await?;
-        String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| RedisError::Authentication {
-                endpoint: endpoint.to_string(),
-                message: format!(
-                    "failed to read the password in key {} of Secret {}/{}: not UTF-8",
-                    secret.key, endpoint.namespace, secret.name
-                ),
-            })
+        String::from_utf8(bytes).map_err(|_| RedisError::Authentication {
+            endpoint: endpoint.to_string(),
+            message: format!(
+                "failed to read the password in key {} of Secret {}/{}: not UTF-8",
+                secret.key, endpoint.namespace, secret.name
+            ),
+        })
     }
 
     /// The certificates a TLS connection to the endpoint presents and trusts.
@@ -506,17 +513,8 @@ impl RedisAdapter {
                 wire.arg(option).arg(value);
                 wire
             }
-            RedisCommand::SentinelSetAuthPass { group } => {
-                // The monitored servers share the endpoint's credentials.
-                let password = self
-                    .password(endpoint)
-                    .await?
-                    .ok_or_else(|| RedisError::Authentication {
-                        endpoint: endpoint.to_string(),
-                        message: format!(
-                            "failed to set auth-pass for {group}: the endpoint names no password Secret"
-                        ),
-                    })?;
+            RedisCommand::SentinelSetAuthPass { group, password } => {
+                let password = self.secret_text(endpoint, password).await?;
                 let mut wire = sentinel("SET", group);
                 if let Some(user) = &endpoint.user {
                     wire.arg("auth-user").arg(user);

@@ -10,7 +10,8 @@ use std::fmt;
 
 use k8s_openapi::api::apps::v1::StatefulSetUpdateStrategy;
 use k8s_openapi::api::core::v1::{
-    EnvVar, PersistentVolumeClaim, ResourceRequirements, SecretVolumeSource, VolumeMount,
+    EnvVar, EnvVarSource, PersistentVolumeClaim, ResourceRequirements, SecretVolumeSource,
+    VolumeMount,
 };
 
 use super::cluster::RedisClusterSpec;
@@ -123,6 +124,10 @@ pub struct SentinelMonitorSettings {
     pub failover_timeout_milliseconds: u64,
     /// Milliseconds without an answer before the master is deemed down.
     pub down_after_milliseconds: u64,
+    /// The Secret key holding the monitored servers' password
+    /// (`spec.redisSentinelConfig.redisReplicationPassword`), given to the sentinels as
+    /// auth-pass; `None` when the replication set has no password.
+    pub auth_password: Option<SecretKey>,
 }
 
 /// A sentinel spec that passed validation.
@@ -836,6 +841,11 @@ fn check_sentinel_config(
         1,
         errors,
     );
+    let auth_password = replication_password(
+        config.redis_replication_password.as_ref(),
+        &join(path, "redisReplicationPassword"),
+        errors,
+    );
     Some(SentinelMonitorSettings {
         replication_name: config.redis_replication_name.clone(),
         master_group_name: config.master_group_name.clone(),
@@ -844,7 +854,44 @@ fn check_sentinel_config(
         parallel_syncs: u32::try_from(parallel_syncs?).ok()?,
         failover_timeout_milliseconds: failover_timeout?,
         down_after_milliseconds: down_after?,
+        auth_password: auth_password?,
     })
+}
+
+/// The Secret key a `redisReplicationPassword` names: only `secretKeyRef` is meaningful, since
+/// the operator reads the password itself and hands it to the sentinels at run time.
+fn replication_password(
+    source: Option<&EnvVarSource>,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<Option<SecretKey>> {
+    let Some(source) = source else {
+        return Some(None);
+    };
+    match &source.secret_key_ref {
+        Some(reference)
+            if !reference.name.trim().is_empty() && !reference.key.trim().is_empty() =>
+        {
+            Some(Some(SecretKey {
+                name: reference.name.clone(),
+                key: reference.key.clone(),
+            }))
+        }
+        Some(_) => {
+            errors.add(
+                &join(path, "secretKeyRef"),
+                "must give both the Secret's name and the key holding the password",
+            );
+            None
+        }
+        None => {
+            errors.add(
+                path,
+                "must be a secretKeyRef naming the Secret and key that hold the replication set's password",
+            );
+            None
+        }
+    }
 }
 
 fn check_claim_template(template: Option<&PersistentVolumeClaim>, path: &str, errors: &mut Errors) {

@@ -195,6 +195,8 @@ pub enum RedisCommand {
     SentinelSetAuthPass {
         /// Master group name.
         group: String,
+        /// The Secret key holding the monitored servers' password, in the endpoint's namespace.
+        password: SecretKey,
     },
     /// SENTINEL RESET group: forget replicas and sentinels that are gone (never touches data).
     SentinelReset(String),

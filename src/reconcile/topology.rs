@@ -137,11 +137,6 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
                 sentinels: &redis.sentinels,
                 monitor: &spec.monitor,
                 replication: &redis.monitored,
-                password: spec
-                    .spec
-                    .redis_sentinel_config
-                    .as_ref()
-                    .is_some_and(|config| config.redis_replication_password.is_some()),
                 size: spec.size,
             });
             TopologyOutcome {

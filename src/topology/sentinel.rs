@@ -21,8 +21,6 @@ pub struct SentinelInput<'a> {
     pub monitor: &'a SentinelMonitorSettings,
     /// The servers of the monitored replication set.
     pub replication: &'a [ServerView],
-    /// Whether the replication set has a password (auth-pass must be set).
-    pub password: bool,
     /// Desired number of sentinels.
     pub size: i32,
 }
@@ -197,11 +195,12 @@ pub fn plan_sentinels(input: SentinelInput<'_>) -> SentinelPlan {
                         .into_iter()
                         .map(|command| (view.endpoint.clone(), command)),
                 );
-                if input.password {
+                if let Some(password) = &settings.auth_password {
                     plan.commands.push((
                         view.endpoint.clone(),
                         RedisCommand::SentinelSetAuthPass {
                             group: group.clone(),
+                            password: password.clone(),
                         },
                     ));
                 }
