@@ -536,7 +536,8 @@ fn keys_in_one_slot(range: std::ops::RangeInclusive<u16>, count: usize) -> (u16,
 
 /// The cluster script: four nodes meet, three take the slots, the fourth replicates the first;
 /// keys are written, one slot migrates with MIGRATING/IMPORTING and MIGRATE, the replica takes
-/// over with CLUSTER FAILOVER; rejected ADDSLOTS, REPLICATE, FAILOVER, FORGET and SETSLOT.
+/// over with CLUSTER FAILOVER; rejected ADDSLOTS, REPLICATE, FAILOVER, FORGET and SETSLOT (on a
+/// replica, naming a replica or an unknown node, of an owned or a foreign slot).
 async fn cluster_script(bench: &mut Bench) {
     bench.learn_ids().await;
     for node in 1..4 {
@@ -619,6 +620,45 @@ async fn cluster_script(bench: &mut Bench) {
     bench
         .checkpoint("replica attached", false, agreed_and_ok)
         .await;
+    // SETSLOT is for masters only, and names masters only (node 3 is now a replica).
+    let unknown = "0123456789abcdef0123456789abcdef01234567".to_owned();
+    let misdirected_slot_states = [
+        (
+            "SETSLOT on a replica",
+            3,
+            SlotState::Importing(ids[1].clone()),
+        ),
+        (
+            "SETSLOT MIGRATING to a replica",
+            0,
+            SlotState::Migrating(ids[3].clone()),
+        ),
+        (
+            "SETSLOT IMPORTING from a replica",
+            1,
+            SlotState::Importing(ids[3].clone()),
+        ),
+        (
+            "SETSLOT NODE to a replica",
+            0,
+            SlotState::Node(ids[3].clone()),
+        ),
+        (
+            "SETSLOT IMPORTING from an unknown node",
+            1,
+            SlotState::Importing(unknown.clone()),
+        ),
+        (
+            "SETSLOT NODE to an unknown node",
+            0,
+            SlotState::Node(unknown),
+        ),
+    ];
+    for (step, node, state) in misdirected_slot_states {
+        bench
+            .step(step, node, RedisCommand::ClusterSetSlot { slot: 0, state })
+            .await;
+    }
 
     let (slot, moving) = keys_in_one_slot(0..=5460, 10);
     for key in &moving {

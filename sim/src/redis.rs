@@ -1575,27 +1575,39 @@ impl Fleet {
         let Some(server) = self.servers.get(address).cloned() else {
             return Ok(ok());
         };
+        let reject = |message: &str| Err(rejected(endpoint, command, message));
+        if server.cluster_master.is_some() {
+            return reject("ERR Please use SETSLOT only with masters.");
+        }
+        // Whether this node knows `id`, and as a master (itself included), as Redis checks the
+        // node a SETSLOT names.
+        let known_master = |id: &str| {
+            if id == server.node_id {
+                Some(true)
+            } else {
+                server.peers.get(id).map(|peer| peer.master_id.is_none())
+            }
+        };
+        let check_peer = |id: &str, unknown: &str| match known_master(id) {
+            None => reject(&format!("ERR {unknown} {id}")),
+            Some(false) => reject("ERR Target node is not a master"),
+            Some(true) => Ok(ok()),
+        };
         match state {
             SlotState::Importing(source) => {
                 if server.slots.contains(&slot) {
-                    return Err(rejected(
-                        endpoint,
-                        command,
-                        &format!("ERR I'm already the owner of hash slot {slot}"),
-                    ));
+                    return reject(&format!("ERR I'm already the owner of hash slot {slot}"));
                 }
+                check_peer(source, "I don't know about node")?;
                 if let Some(server) = self.servers.get_mut(address) {
                     server.importing.insert(slot, source.clone());
                 }
             }
             SlotState::Migrating(target) => {
                 if !server.slots.contains(&slot) {
-                    return Err(rejected(
-                        endpoint,
-                        command,
-                        &format!("ERR I'm not the owner of hash slot {slot}"),
-                    ));
+                    return reject(&format!("ERR I'm not the owner of hash slot {slot}"));
                 }
+                check_peer(target, "I don't know about node")?;
                 if let Some(server) = self.servers.get_mut(address) {
                     server.migrating.insert(slot, target.clone());
                 }
@@ -1607,14 +1619,11 @@ impl Fleet {
                 }
             }
             SlotState::Node(owner) => {
+                check_peer(owner, "Unknown node")?;
                 let keys_left = server.data.keys_in_slot(slot).next().is_some();
                 if owner != &server.node_id && server.slots.contains(&slot) && keys_left {
-                    return Err(rejected(
-                        endpoint,
-                        command,
-                        &format!(
-                            "ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."
-                        ),
+                    return reject(&format!(
+                        "ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."
                     ));
                 }
                 let epoch = self.max_epoch() + 1;

@@ -475,33 +475,55 @@ fn migration_steps(slot: u16, source: &Member<'_>, target: &Member<'_>) -> Vec<R
     steps
 }
 
-/// Migrations a crash left half done are finished before anything else changes.
+/// Migrations a crash left half done are finished before anything else changes. Only masters
+/// take part in a migration (Redis refuses SETSLOT on a replica and towards one), so a marker
+/// whose peer is not a master is closed with SETSLOT STABLE instead of being followed: a slot is
+/// never handed to a replica. An import whose source no longer owns the slot is closed by claiming
+/// the slot only when no other master owns it; otherwise the stray marker is dropped, as claiming
+/// would take the slot, and the keys behind it, from its real owner.
 fn step_finish_migrations(members: &[Member<'_>]) -> Option<ClusterPlan> {
     let by_id: BTreeMap<&str, &Member<'_>> =
         members.iter().map(|member| (member.id(), member)).collect();
+    let master = |id: &str| {
+        by_id
+            .get(id)
+            .copied()
+            .filter(|peer| peer.myself.is_master())
+    };
+    let stable = |member: &Member<'_>, slot: u16| {
+        member.command(RedisCommand::ClusterSetSlot {
+            slot,
+            state: SlotState::Stable,
+        })
+    };
     let mut steps = Vec::new();
     let mut handled = BTreeSet::new();
-    for member in members {
+    for member in members.iter().filter(|member| member.myself.is_master()) {
         for (slot, peer) in &member.myself.migrating {
             if !handled.insert(*slot) {
                 continue;
             }
-            let Some(target) = by_id.get(peer.as_str()) else {
-                continue;
-            };
-            steps.extend(migration_steps(*slot, member, target));
+            match master(peer) {
+                Some(target) => steps.extend(migration_steps(*slot, member, target)),
+                None if by_id.contains_key(peer.as_str()) => steps.push(stable(member, *slot)),
+                // The target does not answer: it may still be importing; wait for it.
+                None => {}
+            }
         }
         for (slot, peer) in &member.myself.importing {
             if !handled.insert(*slot) {
                 continue;
             }
-            match by_id.get(peer.as_str()) {
+            match master(peer) {
                 // The source still owns the slot: finish the move from the top.
                 Some(source) if source.owns(*slot) => {
                     steps.extend(migration_steps(*slot, source, member));
                 }
-                // The source already gave the slot away (or is gone): close the import on the node
-                // that now owns it, which is this one when it claims it.
+                _ if owned_by_another_master(members, member, *slot) => {
+                    steps.push(stable(member, *slot));
+                }
+                // The source already gave the slot away (or is gone) and no other master claims
+                // it: close the import by claiming the slot.
                 _ => steps.push(member.command(RedisCommand::ClusterSetSlot {
                     slot: *slot,
                     state: SlotState::Node(member.id().to_owned()),
@@ -517,6 +539,15 @@ fn step_finish_migrations(members: &[Member<'_>]) -> Option<ClusterPlan> {
         plan.steps = steps;
         plan
     })
+}
+
+/// Whether an answering master other than `member` owns `slot` by its own account. Tables are
+/// not asked: a source that gave the slot away still owns it in the others' tables until the new
+/// owner's claim reaches them.
+fn owned_by_another_master(members: &[Member<'_>], member: &Member<'_>, slot: u16) -> bool {
+    members
+        .iter()
+        .any(|other| other.id() != member.id() && other.owns(slot))
 }
 
 /// A bootstrap interrupted between its ADDSLOTSRANGE commands leaves slots that no node has ever
@@ -934,4 +965,266 @@ fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Opt
     }
     plan.evictions.push(next.view.pod.name.clone());
     Some(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::observation::PodInfo;
+    use crate::topology::parse::{ReplicationInfo, ReplicationRole, parse_cluster_nodes};
+
+    const LEADERS: &str = "shop-leader";
+    const FOLLOWERS: &str = "shop-follower";
+
+    /// One node of a hand-written cluster: pod, node id, master (for replicas), slots, markers.
+    struct Node {
+        pod: String,
+        id: String,
+        master: Option<String>,
+        slots: Vec<(u16, u16)>,
+        markers: Vec<String>,
+    }
+
+    fn node_id(pod: &str) -> String {
+        format!("{:0>40}", pod.replace('-', ""))
+    }
+
+    /// Three leaders with their even ranges and one replica each.
+    fn three_shards() -> Vec<Node> {
+        let mut nodes = Vec::new();
+        for (ordinal, range) in even_ranges(3).into_iter().enumerate() {
+            let leader = format!("{LEADERS}-{ordinal}");
+            let follower = format!("{FOLLOWERS}-{ordinal}");
+            nodes.push(Node {
+                id: node_id(&leader),
+                pod: leader.clone(),
+                master: None,
+                slots: vec![range],
+                markers: Vec::new(),
+            });
+            nodes.push(Node {
+                id: node_id(&follower),
+                pod: follower,
+                master: Some(node_id(&leader)),
+                slots: Vec::new(),
+                markers: Vec::new(),
+            });
+        }
+        nodes
+    }
+
+    fn address(index: usize) -> String {
+        format!("10.0.0.{}", index + 1)
+    }
+
+    /// What every node answers: all see the same table, each marks itself and its own markers.
+    fn views(nodes: &[Node]) -> Vec<ServerView> {
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(index, node)| {
+                let table: String = nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(other_index, other)| {
+                        let role = if other.master.is_some() {
+                            "slave"
+                        } else {
+                            "master"
+                        };
+                        let flags = if other_index == index {
+                            format!("myself,{role}")
+                        } else {
+                            role.to_owned()
+                        };
+                        let mut line = format!(
+                            "{} {}:6379@16379 {flags} {} 0 0 1 connected",
+                            other.id,
+                            address(other_index),
+                            other.master.as_deref().unwrap_or("-"),
+                        );
+                        for (start, end) in &other.slots {
+                            line.push_str(&format!(" {start}-{end}"));
+                        }
+                        if other_index == index {
+                            for marker in &other.markers {
+                                line.push_str(&format!(" {marker}"));
+                            }
+                        }
+                        line + "\n"
+                    })
+                    .collect();
+                let (group, ordinal) = node.pod.rsplit_once('-').unwrap();
+                ServerView {
+                    pod: PodInfo {
+                        name: node.pod.clone(),
+                        group: group.to_owned(),
+                        ordinal: ordinal.parse().unwrap(),
+                        ip: Some(address(index)),
+                        node_name: None,
+                        ready: true,
+                        ready_since: None,
+                        terminating: false,
+                        revision: None,
+                    },
+                    endpoint: RedisEndpoint {
+                        namespace: "default".to_owned(),
+                        pod: node.pod.clone(),
+                        host: address(index),
+                        port: 6379,
+                        password: None,
+                        user: None,
+                        tls: None,
+                    },
+                    replication: Some(ReplicationInfo {
+                        role: if node.master.is_some() {
+                            ReplicationRole::Replica
+                        } else {
+                            ReplicationRole::Master
+                        },
+                        master_host: None,
+                        master_port: None,
+                        master_link_up: node.master.is_some(),
+                        master_sync_in_progress: false,
+                        replica_offset: None,
+                        master_replication_id: "0".repeat(40),
+                        master_offset: 0,
+                        replicas: Vec::new(),
+                    }),
+                    cluster_nodes: Some(parse_cluster_nodes(&table).unwrap()),
+                    keys: Some(0),
+                    error: None,
+                }
+            })
+            .collect()
+    }
+
+    fn plan(nodes: &[Node]) -> ClusterPlan {
+        let servers = views(nodes);
+        let no_revisions = BTreeMap::new();
+        let live_replicas = BTreeMap::from([(LEADERS.to_owned(), 3), (FOLLOWERS.to_owned(), 3)]);
+        plan_cluster(&ClusterInput {
+            servers: &servers,
+            leader_group: LEADERS,
+            follower_group: FOLLOWERS,
+            shards: 3,
+            replicas_per_shard: 1,
+            major_version: 7,
+            target_revisions: &no_revisions,
+            live_replicas: &live_replicas,
+        })
+    }
+
+    /// The SETSLOT commands of a plan, as (pod, slot, state).
+    fn slot_commands(plan: &ClusterPlan) -> Vec<(String, u16, SlotState)> {
+        plan.steps
+            .iter()
+            .filter_map(|step| match step {
+                RedisStep::Command(endpoint, RedisCommand::ClusterSetSlot { slot, state }) => {
+                    Some((endpoint.pod.clone(), *slot, state.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_converged_cluster_plans_nothing() {
+        let plan = plan(&three_shards());
+        assert_eq!(plan.phase, ClusterPhase::Ready, "{plan:?}");
+        assert!(plan.steps.is_empty());
+    }
+
+    #[test]
+    fn a_migration_towards_a_replica_is_closed_not_followed() {
+        let mut nodes = three_shards();
+        let replica = node_id("shop-follower-1");
+        nodes[0].markers.push(format!("[5->-{replica}]"));
+        let plan = plan(&nodes);
+        assert_eq!(
+            slot_commands(&plan),
+            vec![("shop-leader-0".to_owned(), 5, SlotState::Stable)],
+            "{plan:?}"
+        );
+        assert!(
+            !plan
+                .steps
+                .iter()
+                .any(|step| matches!(step, RedisStep::MoveSlotKeys { .. })),
+            "no key moves towards a replica: {plan:?}"
+        );
+    }
+
+    #[test]
+    fn an_import_of_a_slot_another_master_owns_is_dropped_not_claimed() {
+        let mut nodes = three_shards();
+        // leader-1 imports slot 5 "from" leader-2, but leader-0 owns it.
+        let source = node_id("shop-leader-2");
+        nodes[2].markers.push(format!("[5-<-{source}]"));
+        let plan = plan(&nodes);
+        assert_eq!(
+            slot_commands(&plan),
+            vec![("shop-leader-1".to_owned(), 5, SlotState::Stable)],
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn an_import_whose_source_still_owns_the_slot_is_finished_with_its_keys() {
+        let mut nodes = three_shards();
+        let source = node_id("shop-leader-0");
+        nodes[2].markers.push(format!("[5-<-{source}]"));
+        let plan = plan(&nodes);
+        let target = node_id("shop-leader-1");
+        assert_eq!(
+            slot_commands(&plan),
+            vec![
+                (
+                    "shop-leader-0".to_owned(),
+                    5,
+                    SlotState::Migrating(target.clone())
+                ),
+                (
+                    "shop-leader-1".to_owned(),
+                    5,
+                    SlotState::Node(target.clone())
+                ),
+                ("shop-leader-0".to_owned(), 5, SlotState::Node(target)),
+            ],
+            "{plan:?}"
+        );
+        assert!(
+            plan.steps
+                .iter()
+                .any(|step| matches!(step, RedisStep::MoveSlotKeys { slot: 5, .. }))
+        );
+    }
+
+    #[test]
+    fn an_import_whose_slot_no_master_owns_is_closed_by_claiming_it() {
+        let mut nodes = three_shards();
+        // The source gave slot 5 away and nobody claimed it yet.
+        nodes[0].slots[0].0 = 6;
+        let source = node_id("shop-leader-0");
+        nodes[2].markers.push(format!("[5-<-{source}]"));
+        let plan = plan(&nodes);
+        assert_eq!(
+            slot_commands(&plan),
+            vec![(
+                "shop-leader-1".to_owned(),
+                5,
+                SlotState::Node(node_id("shop-leader-1"))
+            )],
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn markers_on_a_replica_are_left_alone() {
+        let mut nodes = three_shards();
+        let source = node_id("shop-leader-0");
+        nodes[3].markers.push(format!("[5-<-{source}]"));
+        let plan = plan(&nodes);
+        assert!(slot_commands(&plan).is_empty(), "{plan:?}");
+    }
 }
