@@ -213,9 +213,18 @@ impl Operator {
         log_tail(&self.log, 60)
     }
 
-    /// The status line and body of a GET on the health endpoint.
+    /// The status line and body of a GET on the health endpoint, or why it could not be reached
+    /// (the operator may not listen yet).
     pub fn health(&self, path: &str) -> String {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.health_port)).unwrap();
+        let mut stream = match TcpStream::connect(("127.0.0.1", self.health_port)) {
+            Ok(stream) => stream,
+            Err(error) => {
+                return format!(
+                    "failed to connect to the health endpoint 127.0.0.1:{}: {error}",
+                    self.health_port
+                );
+            }
+        };
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
