@@ -74,9 +74,16 @@ fn identity() -> String {
 
 /// Runs the operator until a signal (Ok) or a lost Lease (Err).
 pub async fn run(options: RunOptions) -> Result<(), ProcessError> {
-    let client = Client::try_default()
+    let mut config = kube::Config::infer()
         .await
         .map_err(|error| ProcessError::Client(error.to_string()))?;
+    // A 429 is an answer the reconcile acts on (an eviction a PodDisruptionBudget refuses), not a
+    // request to try again: kube-client's default retry repeats it with exponential backoff, up
+    // to 15 times, so a refused eviction held the reconcile for minutes before it was seen.
+    // Failed reconciles are requeued with the controller's own backoff instead.
+    config.default_retry = false;
+    let client =
+        Client::try_from(config).map_err(|error| ProcessError::Client(error.to_string()))?;
     let identity = identity();
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::new(if options.leader_election {

@@ -509,21 +509,9 @@ impl RedisProcess {
 
     /// Runs many commands (one per line, redis-cli syntax) through one redis-cli, for bulk writes.
     pub fn cli_batch(&self, commands: &str) -> String {
-        use std::io::Write as _;
-        let mut child = Command::new("redis-cli")
-            .args(self.cli_arguments())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|error| panic!("{MISSING_REDIS} (redis-cli: {error})"));
-        let mut input = child.stdin.take().unwrap();
-        let commands = commands.to_owned();
-        let writer = std::thread::spawn(move || {
-            input.write_all(commands.as_bytes()).unwrap();
-        });
-        let output = child.wait_with_output().unwrap();
-        writer.join().unwrap();
+        let mut command = Command::new("redis-cli");
+        command.args(self.cli_arguments());
+        let output = output_with_input(command, commands);
         format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
@@ -756,4 +744,22 @@ pub async fn observe_server(
         view.error = Some(error);
     }
     view
+}
+
+/// Runs `command` (a `redis-cli`) with `input` as its standard input and returns its output; fails
+/// naming the packages to install when it cannot start.
+pub fn output_with_input(mut command: Command, input: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{MISSING_REDIS} ({command:?}: {error})"));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    output
 }
