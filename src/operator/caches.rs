@@ -17,6 +17,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt as _;
@@ -36,6 +37,12 @@ use tracing::debug;
 use crate::ports::kube::{ApiError, EventRecord, KubeApi, ObjectRef, Propagation, ResourceType};
 use crate::resources::names::{MANAGED_BY_LABEL, MANAGED_BY_LABEL_VALUE, SETUP_TYPE_LABEL};
 
+/// How long a read of an owned type waits for its watch's first list before it asks the API
+/// server instead (a watch that cannot list, e.g. for lack of permission, must not stall
+/// reconciles for good).
+pub const FIRST_LIST_WAIT: Duration = Duration::from_secs(10);
+/// How often a waiting read looks again.
+const FIRST_LIST_POLL: Duration = Duration::from_millis(20);
 /// Changes a shared watch holds for its slowest subscriber before it waits for it.
 const SUBSCRIBER_BUFFER: usize = 1024;
 
@@ -241,6 +248,22 @@ impl OwnedWatches {
             .start(api_for(client, namespace), first_sync("Pod"));
     }
 
+    /// Whether a watch of this namespace serves `resource` but has not finished its first list.
+    fn awaiting_first_list(&self, resource: ResourceType, namespace: &str) -> bool {
+        if !self.covers(namespace) {
+            return false;
+        }
+        let synced = match resource {
+            ResourceType::StatefulSet => &self.stateful_sets.synced,
+            ResourceType::Service => &self.services.synced,
+            ResourceType::ConfigMap => &self.config_maps.synced,
+            ResourceType::PodDisruptionBudget => &self.budgets.synced,
+            ResourceType::Pod => &self.pods.synced,
+            _ => return false,
+        };
+        !synced.load(Ordering::Acquire)
+    }
+
     fn covers(&self, namespace: &str) -> bool {
         self.namespace
             .as_deref()
@@ -304,18 +327,50 @@ where
 pub struct CachedKubeApi {
     api: Arc<dyn KubeApi>,
     watches: Vec<Arc<OwnedWatches>>,
+    first_list_wait: Duration,
 }
 
 impl CachedKubeApi {
     /// Reads through `watches` (one per watched namespace) in front of `api`.
     pub fn new(api: Arc<dyn KubeApi>, watches: Vec<Arc<OwnedWatches>>) -> CachedKubeApi {
-        CachedKubeApi { api, watches }
+        CachedKubeApi {
+            api,
+            watches,
+            first_list_wait: FIRST_LIST_WAIT,
+        }
+    }
+
+    /// The same, waiting at most `wait` for a watch's first list (instead of
+    /// [`FIRST_LIST_WAIT`]).
+    pub fn with_first_list_wait(self, wait: Duration) -> CachedKubeApi {
+        CachedKubeApi {
+            first_list_wait: wait,
+            ..self
+        }
+    }
+
+    /// Waits (at most `first_list_wait`) for the watch serving `resource` in `namespace` to
+    /// finish its first list. The controllers start reconciling as soon as their CRs are listed,
+    /// usually before the owned objects' watches are; without the wait, every reconcile of the
+    /// start-up burst would list from the API server what the watch is about to hold.
+    async fn wait_for_first_list(&self, resource: ResourceType, namespace: &str) {
+        let deadline = tokio::time::Instant::now() + self.first_list_wait;
+        while self
+            .watches
+            .iter()
+            .any(|watches| watches.awaiting_first_list(resource, namespace))
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(FIRST_LIST_POLL).await;
+        }
     }
 }
 
 #[async_trait]
 impl KubeApi for CachedKubeApi {
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, ApiError> {
+        self.wait_for_first_list(object.resource, &object.namespace)
+            .await;
         if let Some(cached) = self.watches.iter().find_map(|watches| watches.get(object)) {
             return Ok(Some(cached));
         }
@@ -328,6 +383,7 @@ impl KubeApi for CachedKubeApi {
         namespace: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<Vec<Value>, ApiError> {
+        self.wait_for_first_list(resource, namespace).await;
         if let Some(cached) = self
             .watches
             .iter()
@@ -407,6 +463,95 @@ mod tests {
             .iter()
             .map(|object| object["metadata"]["name"].as_str().unwrap())
             .collect()
+    }
+
+    /// An API server that answers every list with nothing and counts the lists.
+    #[derive(Default)]
+    struct CountingApi {
+        lists: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl KubeApi for CountingApi {
+        async fn get(&self, _: &ObjectRef) -> Result<Option<Value>, ApiError> {
+            Ok(None)
+        }
+        async fn list(
+            &self,
+            _: ResourceType,
+            _: &str,
+            _: &BTreeMap<String, String>,
+        ) -> Result<Vec<Value>, ApiError> {
+            self.lists.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+        async fn apply(&self, object: &Value) -> Result<Value, ApiError> {
+            Ok(object.clone())
+        }
+        async fn apply_status(&self, _: &ObjectRef, status: &Value) -> Result<Value, ApiError> {
+            Ok(status.clone())
+        }
+        async fn delete(&self, _: &ObjectRef, _: Propagation) -> Result<(), ApiError> {
+            Ok(())
+        }
+        async fn evict(&self, _: &ObjectRef) -> Result<(), ApiError> {
+            Ok(())
+        }
+        async fn publish_event(&self, _: &EventRecord) -> Result<(), ApiError> {
+            Ok(())
+        }
+        async fn remove_finalizer(&self, _: &ObjectRef, _: &str) -> Result<(), ApiError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_during_the_first_list_waits_for_it_instead_of_asking_the_api_server() {
+        let watches = Arc::new(OwnedWatches::new(Some("default")));
+        let api = Arc::new(CountingApi::default());
+        let cached = CachedKubeApi::new(api.clone(), vec![Arc::clone(&watches)]);
+        let syncing = Arc::clone(&watches);
+        let first_list = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut writer = syncing.pods.writer.lock().unwrap().take().unwrap();
+            writer.apply_watcher_event(&Event::Init);
+            writer.apply_watcher_event(&Event::InitApply(pod(
+                "default",
+                "cache-0",
+                &[(SETUP_TYPE_LABEL, "standalone")],
+            )));
+            writer.apply_watcher_event(&Event::InitDone);
+            syncing.pods.synced.store(true, Ordering::Release);
+        });
+        let listed = cached
+            .list(
+                ResourceType::Pod,
+                "default",
+                &labels(&[(SETUP_TYPE_LABEL, "standalone")]),
+            )
+            .await
+            .unwrap();
+        first_list.await.unwrap();
+        assert_eq!(names(&listed), ["cache-0"]);
+        assert_eq!(api.lists.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_watch_that_never_lists_does_not_stall_reads_for_good() {
+        let watches = Arc::new(OwnedWatches::new(Some("default")));
+        let api = Arc::new(CountingApi::default());
+        let cached = CachedKubeApi::new(api.clone(), vec![watches])
+            .with_first_list_wait(Duration::from_millis(50));
+        cached
+            .list(ResourceType::StatefulSet, "default", &labels(&[]))
+            .await
+            .unwrap();
+        // Types no watch serves, and other namespaces, go to the API server without waiting.
+        cached
+            .list(ResourceType::Pod, "elsewhere", &labels(&[]))
+            .await
+            .unwrap();
+        assert_eq!(api.lists.load(Ordering::SeqCst), 2);
     }
 
     #[test]
