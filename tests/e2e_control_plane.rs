@@ -320,19 +320,24 @@ async fn every_example_reaches_ready_with_real_servers() {
     // The sentinels learn the replicas from the master's INFO, which the master answers only
     // to a client that authenticated: both replicas listed proves the auth-pass works.
     for sentinel in &sentinels {
-        let deadline = Instant::now() + SENTINEL_DISCOVERY_LIMIT;
-        let reply = loop {
-            let reply = redis_cli(&pod_ip(sentinel), 26379, None, &["sentinel", "masters"]);
-            if reply.contains("num-slaves\n2\n") || Instant::now() > deadline {
-                break reply;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        };
-        assert!(
-            reply.contains("num-slaves\n2\n"),
-            "sentinel {} does not see both replicas of {master_address}: {reply}",
-            sentinel.name_any()
-        );
+        let address = pod_ip(sentinel);
+        cluster
+            .wait_for(
+                &format!(
+                    "sentinel {} sees both replicas of {master_address}",
+                    sentinel.name_any()
+                ),
+                SENTINEL_DISCOVERY_LIMIT,
+                async |_: &Cluster| {
+                    let reply = redis_cli(&address, 26379, None, &["sentinel", "masters"]);
+                    if reply.contains("num-slaves\n2\n") {
+                        Ok(())
+                    } else {
+                        Err(reply)
+                    }
+                },
+            )
+            .await;
     }
 
     // Cluster: six nodes, every slot served, state ok.
@@ -342,20 +347,21 @@ async fn every_example_reaches_ready_with_real_servers() {
     // A master whose slots were just assigned reports cluster_state:fail until Redis's own
     // writable delay (about two seconds after it started) has passed; the operator may already
     // have reported Ready by then, so the state is polled for a bounded time.
-    let deadline = Instant::now() + CLUSTER_STATE_LIMIT;
-    let reply = loop {
-        let reply = redis_cli(&pod_ip(&leaders[0]), 6379, None, &["cluster", "info"]);
-        if info_field(&reply, "cluster_state").as_deref() == Some("ok") || Instant::now() > deadline
-        {
-            break reply;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(
-        info_field(&reply, "cluster_state").as_deref(),
-        Some("ok"),
-        "{reply}"
-    );
+    let leader_address = pod_ip(&leaders[0]);
+    let reply = cluster
+        .wait_for(
+            "the cluster reports cluster_state:ok",
+            CLUSTER_STATE_LIMIT,
+            async |_: &Cluster| {
+                let reply = redis_cli(&leader_address, 6379, None, &["cluster", "info"]);
+                if info_field(&reply, "cluster_state").as_deref() == Some("ok") {
+                    Ok(reply)
+                } else {
+                    Err(reply)
+                }
+            },
+        )
+        .await;
     assert_eq!(
         info_field(&reply, "cluster_slots_assigned").as_deref(),
         Some("16384"),
