@@ -287,6 +287,8 @@ pub enum ServerKind {
 struct Peer {
     ip: String,
     port: u16,
+    /// The hostname it announces (its pod's name), which Redis 7 spreads in ping extensions.
+    hostname: String,
     master_id: Option<String>,
     slots: SlotSet,
     epoch: u64,
@@ -806,8 +808,20 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
                 {
                     continue;
                 }
+                // Redis' UPDATE message: a peer that knows a higher-epoch owner of slots this
+                // node still claims tells it that owner's slots and epoch, whether or not the
+                // owner is reachable; without it a master back from a partition would keep
+                // serving slots its replica took over while the new owner is down.
+                let newer_owner_of_mine =
+                    other.epoch > server.epoch && other.slots.intersects(&server.slots);
                 match peers.get_mut(other_id) {
-                    Some(mine) => mine.failed |= other.failed,
+                    Some(mine) => {
+                        mine.failed |= other.failed;
+                        if newer_owner_of_mine && other.epoch > mine.epoch {
+                            mine.slots = other.slots.clone();
+                            mine.epoch = other.epoch;
+                        }
+                    }
                     None => {
                         peers.insert(
                             other_id.clone(),
@@ -857,7 +871,8 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
         let mut lost_to: Option<String> = None;
         let mut slots = server.slots;
         for (id, peer) in server.peers.iter() {
-            if peer.epoch > server.epoch && !peer.failed && slots.intersects(&peer.slots) {
+            // Like Redis, a higher config epoch wins whether or not its owner is reachable.
+            if peer.epoch > server.epoch && slots.intersects(&peer.slots) {
                 slots.subtract(&peer.slots);
                 lost_to = Some(id.clone());
             }
@@ -946,6 +961,7 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
 fn peer_of(server: &Server) -> Peer {
     Peer {
         ip: server.ip.clone(),
+        hostname: server.pod.clone(),
         port: server.port,
         master_id: server.cluster_master.clone(),
         slots: server.slots.clone(),
@@ -1182,7 +1198,7 @@ fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
                 ip: peer.ip.clone(),
                 port: peer.port,
                 bus_port: peer.port.saturating_add(10000),
-                hostname: None,
+                hostname: Some(peer.hostname.clone()),
             }),
             flags: NodeFlags {
                 master: peer.master_id.is_none(),

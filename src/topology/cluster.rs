@@ -182,10 +182,8 @@ fn plan_with(phase: ClusterPhase, activity: impl Into<String>) -> ClusterPlan {
 pub fn plan_cluster(input: &ClusterInput<'_>) -> ClusterPlan {
     let leaders = input.shards;
     let followers = input.shards * input.replicas_per_shard;
-    let is_departing = |server: &ServerView| {
-        (server.pod.group == input.leader_group && server.pod.ordinal >= leaders)
-            || (server.pod.group == input.follower_group && server.pod.ordinal >= followers)
-    };
+    let is_departing =
+        |server: &ServerView| server.pod.ordinal >= desired_replicas(input, &server.pod.group);
     let expected_missing: Vec<String> = (0..leaders)
         .map(|ordinal| format!("{}-{ordinal}", input.leader_group))
         .chain((0..followers).map(|ordinal| format!("{}-{ordinal}", input.follower_group)))
@@ -231,6 +229,43 @@ fn hold_for_departing(input: &ClusterInput<'_>, members: &[Member<'_>]) -> BTree
             *entry = (*entry).max(minimum);
         }
     }
+    // A slot owner no staying member accounts for may be a departing pod that is not running
+    // (killed, evicted, its node down): its slots live on its volume, so its StatefulSet must keep
+    // (or get back) its ordinal until they have moved. Redis 7 names the pod in the announced
+    // hostname; without one the owner's pod is unknown and no StatefulSet shrinks.
+    let staying_ids: BTreeSet<&str> = staying.iter().map(|member| member.id()).collect();
+    let departing_ids: BTreeSet<&str> = members
+        .iter()
+        .filter(|member| member.departing)
+        .map(|member| member.id())
+        .collect();
+    let unaccounted_owners = staying
+        .iter()
+        .flat_map(|member| member.table.iter())
+        .filter(|node| node.is_master() && !node.slots.is_empty())
+        .filter(|node| !staying_ids.contains(node.id.as_str()))
+        .filter(|node| !departing_ids.contains(node.id.as_str()));
+    for owner in unaccounted_owners {
+        let hostname = owner
+            .address
+            .as_ref()
+            .and_then(|address| address.hostname.as_deref());
+        match hostname.and_then(|hostname| pod_of_hostname(input, hostname)) {
+            Some((group, ordinal)) => {
+                if ordinal >= desired_replicas(input, group) {
+                    let minimum = i32::try_from(ordinal + 1).unwrap_or(i32::MAX);
+                    let entry = hold.entry(group.to_owned()).or_insert(0);
+                    *entry = (*entry).max(minimum);
+                }
+            }
+            None => {
+                for (group, replicas) in input.live_replicas {
+                    let entry = hold.entry(group.clone()).or_insert(0);
+                    *entry = (*entry).max(*replicas);
+                }
+            }
+        }
+    }
     // Departing pods that did not answer are held too while their StatefulSet still counts them:
     // their data is unknown. A pod already being removed is not brought back for that.
     for server in input
@@ -238,10 +273,7 @@ fn hold_for_departing(input: &ClusterInput<'_>, members: &[Member<'_>]) -> BTree
         .iter()
         .filter(|server| !server.answered() && !server.pod.terminating)
     {
-        let departing = (server.pod.group == input.leader_group
-            && server.pod.ordinal >= input.shards)
-            || (server.pod.group == input.follower_group
-                && server.pod.ordinal >= input.shards * input.replicas_per_shard);
+        let departing = server.pod.ordinal >= desired_replicas(input, &server.pod.group);
         let counted = input
             .live_replicas
             .get(&server.pod.group)
@@ -253,6 +285,30 @@ fn hold_for_departing(input: &ClusterInput<'_>, members: &[Member<'_>]) -> BTree
         }
     }
     hold
+}
+
+/// Pods the spec asks for in `group`.
+fn desired_replicas(input: &ClusterInput<'_>, group: &str) -> u32 {
+    if group == input.leader_group {
+        input.shards
+    } else {
+        input.shards * input.replicas_per_shard
+    }
+}
+
+/// The group and ordinal of the pod a node announces as its hostname (`<statefulset>-<ordinal>`,
+/// the pod's name), when it is one of this cluster's pods.
+fn pod_of_hostname<'a>(input: &ClusterInput<'a>, hostname: &str) -> Option<(&'a str, u32)> {
+    [input.leader_group, input.follower_group]
+        .into_iter()
+        .find_map(|group| {
+            let ordinal = hostname
+                .strip_prefix(group)?
+                .strip_prefix('-')?
+                .parse()
+                .ok()?;
+            Some((group, ordinal))
+        })
 }
 
 fn step(
@@ -1017,8 +1073,9 @@ mod tests {
         format!("10.0.0.{}", index + 1)
     }
 
-    /// What every node answers: all see the same table, each marks itself and its own markers.
-    fn views(nodes: &[Node]) -> Vec<ServerView> {
+    /// What every node answers: all see the same table, each marks itself and its own markers;
+    /// with `hostnames` every line carries the pod's name as Redis 7 announces it.
+    fn views(nodes: &[Node], hostnames: bool) -> Vec<ServerView> {
         nodes
             .iter()
             .enumerate()
@@ -1037,8 +1094,13 @@ mod tests {
                         } else {
                             role.to_owned()
                         };
+                        let hostname = if hostnames {
+                            format!(",{}", other.pod)
+                        } else {
+                            String::new()
+                        };
                         let mut line = format!(
-                            "{} {}:6379@16379 {flags} {} 0 0 1 connected",
+                            "{} {}:6379@16379{hostname} {flags} {} 0 0 1 connected",
                             other.id,
                             address(other_index),
                             other.master.as_deref().unwrap_or("-"),
@@ -1100,14 +1162,46 @@ mod tests {
     }
 
     fn plan(nodes: &[Node]) -> ClusterPlan {
-        let servers = views(nodes);
+        plan_scaled(nodes, &Scaled::converged())
+    }
+
+    /// A cluster being scaled: the shards asked for, each StatefulSet's live replicas, pods that
+    /// do not run (their nodes stay in the others' tables), whether hostnames are announced.
+    struct Scaled<'a> {
+        shards: u32,
+        live_leaders: i32,
+        live_followers: i32,
+        absent: &'a [&'a str],
+        hostnames: bool,
+    }
+
+    impl Scaled<'_> {
+        fn converged() -> Self {
+            Scaled {
+                shards: 3,
+                live_leaders: 3,
+                live_followers: 3,
+                absent: &[],
+                hostnames: true,
+            }
+        }
+    }
+
+    fn plan_scaled(nodes: &[Node], scaled: &Scaled<'_>) -> ClusterPlan {
+        let servers: Vec<ServerView> = views(nodes, scaled.hostnames)
+            .into_iter()
+            .filter(|view| !scaled.absent.contains(&view.pod.name.as_str()))
+            .collect();
         let no_revisions = BTreeMap::new();
-        let live_replicas = BTreeMap::from([(LEADERS.to_owned(), 3), (FOLLOWERS.to_owned(), 3)]);
+        let live_replicas = BTreeMap::from([
+            (LEADERS.to_owned(), scaled.live_leaders),
+            (FOLLOWERS.to_owned(), scaled.live_followers),
+        ]);
         plan_cluster(&ClusterInput {
             servers: &servers,
             leader_group: LEADERS,
             follower_group: FOLLOWERS,
-            shards: 3,
+            shards: scaled.shards,
             replicas_per_shard: 1,
             major_version: 7,
             target_revisions: &no_revisions,
@@ -1226,5 +1320,86 @@ mod tests {
         nodes[3].markers.push(format!("[5-<-{source}]"));
         let plan = plan(&nodes);
         assert!(slot_commands(&plan).is_empty(), "{plan:?}");
+    }
+
+    /// Four leaders with even ranges, the first three with a replica: a cluster asked to go back
+    /// to three shards before the fourth leader's slots moved.
+    fn four_leaders() -> Vec<Node> {
+        let mut nodes = three_shards();
+        let ranges = even_ranges(4);
+        let mut leaders = nodes.iter_mut().filter(|node| node.master.is_none());
+        for range in ranges.iter().take(3) {
+            leaders.next().unwrap().slots = vec![*range];
+        }
+        let leader = format!("{LEADERS}-3");
+        nodes.push(Node {
+            id: node_id(&leader),
+            pod: leader,
+            master: None,
+            slots: vec![ranges[3]],
+            markers: Vec::new(),
+        });
+        nodes
+    }
+
+    #[test]
+    fn a_departing_owner_whose_pod_is_missing_keeps_its_ordinal() {
+        let plan = plan_scaled(
+            &four_leaders(),
+            &Scaled {
+                live_leaders: 4,
+                absent: &["shop-leader-3"],
+                ..Scaled::converged()
+            },
+        );
+        assert_eq!(plan.hold_replicas.get(LEADERS), Some(&4), "{plan:?}");
+        assert_eq!(plan.hold_replicas.get(FOLLOWERS), None, "{plan:?}");
+    }
+
+    #[test]
+    fn a_departing_owner_is_brought_back_when_its_statefulset_already_shrank() {
+        let plan = plan_scaled(
+            &four_leaders(),
+            &Scaled {
+                absent: &["shop-leader-3"],
+                ..Scaled::converged()
+            },
+        );
+        assert_eq!(plan.hold_replicas.get(LEADERS), Some(&4), "{plan:?}");
+    }
+
+    #[test]
+    fn without_hostnames_an_unaccounted_owner_stops_every_shrink() {
+        let plan = plan_scaled(
+            &four_leaders(),
+            &Scaled {
+                live_leaders: 4,
+                absent: &["shop-leader-3"],
+                hostnames: false,
+                ..Scaled::converged()
+            },
+        );
+        assert_eq!(plan.hold_replicas.get(LEADERS), Some(&4), "{plan:?}");
+        assert_eq!(plan.hold_replicas.get(FOLLOWERS), Some(&3), "{plan:?}");
+    }
+
+    #[test]
+    fn a_missing_departing_node_without_slots_does_not_hold_its_statefulset() {
+        let mut nodes = four_leaders();
+        let ranges = even_ranges(3);
+        let mut leaders = nodes.iter_mut().filter(|node| node.master.is_none());
+        for range in &ranges {
+            leaders.next().unwrap().slots = vec![*range];
+        }
+        leaders.next().unwrap().slots = Vec::new();
+        let plan = plan_scaled(
+            &nodes,
+            &Scaled {
+                live_leaders: 4,
+                absent: &["shop-leader-3"],
+                ..Scaled::converged()
+            },
+        );
+        assert!(plan.hold_replicas.is_empty(), "{plan:?}");
     }
 }
