@@ -73,6 +73,46 @@ pub struct FakeApiServer {
     clock: Arc<dyn Clock>,
 }
 
+/// What the API server keeps of a new object's status: nothing (the status subresource is
+/// written separately), except that a pod starts `Pending`.
+fn reset_status_for_create(object: &mut Value, resource: ResourceType) {
+    let Value::Object(map) = object else {
+        return;
+    };
+    match resource {
+        ResourceType::Pod => {
+            map.insert("status".to_owned(), json!({"phase": "Pending"}));
+        }
+        ResourceType::ConfigMap | ResourceType::Secret | ResourceType::Event => {}
+        _ => {
+            map.remove("status");
+        }
+    }
+}
+
+/// `plural.group` as the API server names a resource in its messages (`configmaps`,
+/// `statefulsets.apps`).
+fn qualified_resource(resource: ResourceType) -> String {
+    match resource.api_version().split_once('/') {
+        Some((group, _)) => format!("{}.{group}", resource.plural()),
+        None => resource.plural().to_owned(),
+    }
+}
+
+/// Whether objects of `resource` carry `metadata.generation`: kinds with a spec the API server
+/// versions (ConfigMaps, Secrets, Services and claims have none).
+fn tracks_generation(resource: ResourceType) -> bool {
+    !matches!(
+        resource,
+        ResourceType::ConfigMap
+            | ResourceType::Secret
+            | ResourceType::Service
+            | ResourceType::PersistentVolumeClaim
+            | ResourceType::Event
+            | ResourceType::Node
+    )
+}
+
 fn not_found(object: &ObjectRef) -> ApiError {
     ApiError::NotFound {
         object: object.to_string(),
@@ -231,12 +271,23 @@ impl FakeApiServer {
             message: "metadata.name: Required value".to_owned(),
         })?;
         let mut state = self.lock();
-        if state.objects.contains_key(&reference) {
+        if let Some(live) = state.objects.get(&reference) {
+            let deleting = if live.pointer("/metadata/deletionTimestamp").is_some() {
+                "object is being deleted: "
+            } else {
+                ""
+            };
             return Err(ApiError::Conflict {
                 object: reference.to_string(),
-                message: "already exists".to_owned(),
+                message: format!(
+                    "{deleting}{} \"{}\" already exists",
+                    qualified_resource(reference.resource),
+                    reference.name
+                ),
             });
         }
+        let mut object = object;
+        reset_status_for_create(&mut object, reference.resource);
         let stored = self.initialise(&mut state, object, &reference);
         state.objects.insert(reference.clone(), stored.clone());
         state.writes.push(WriteRecord {
@@ -267,6 +318,37 @@ impl FakeApiServer {
         self.finish_write(&mut state, &reference, &live, next, "update")
     }
 
+    /// A client's update (PUT): like [`FakeApiServer::update`], but a resourceVersion in the
+    /// request is a precondition, and the write is refused with the API server's conflict when
+    /// the object changed since that version was read. The simulated controllers use `update`:
+    /// they write what they have just read.
+    pub fn replace(&self, object: Value) -> Result<Value, ApiError> {
+        let reference = ObjectRef::of(&object).ok_or_else(|| ApiError::Invalid {
+            object: object.to_string(),
+            message: "metadata.name: Required value".to_owned(),
+        })?;
+        let precondition = object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str);
+        let live_version = self
+            .object(&reference)
+            .and_then(|live| live.pointer("/metadata/resourceVersion").cloned());
+        if let Some(version) = precondition
+            && live_version.is_some()
+            && live_version.as_ref().and_then(Value::as_str) != Some(version)
+        {
+            return Err(ApiError::Conflict {
+                object: reference.to_string(),
+                message: format!(
+                    "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
+                    qualified_resource(reference.resource),
+                    reference.name
+                ),
+            });
+        }
+        self.update(object)
+    }
+
     fn initialise(&self, state: &mut State, mut object: Value, reference: &ObjectRef) -> Value {
         strip_nulls(&mut object);
         state.next_uid += 1;
@@ -287,7 +369,9 @@ impl FakeApiServer {
                 "creationTimestamp".to_owned(),
                 Value::from(rfc3339(self.clock.now())),
             );
-            metadata.insert("generation".to_owned(), Value::from(1));
+            if tracks_generation(reference.resource) {
+                metadata.insert("generation".to_owned(), Value::from(1));
+            }
             if reference.resource.namespaced() {
                 metadata.insert(
                     "namespace".to_owned(),
@@ -332,7 +416,7 @@ impl FakeApiServer {
             });
             return Ok(next);
         }
-        if live.get("spec") != next.get("spec") {
+        if tracks_generation(reference.resource) && live.get("spec") != next.get("spec") {
             let generation = live
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -430,6 +514,13 @@ impl FakeApiServer {
                 && stored.pointer("/metadata/deletionTimestamp").is_none()
             {
                 stored["metadata"]["deletionTimestamp"] = Value::from(now);
+                // The API server counts a pending deletion as a change of the desired state.
+                if let Some(generation) = stored
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                {
+                    stored["metadata"]["generation"] = Value::from(generation + 1);
+                }
                 state.next_resource_version += 1;
             }
             return;
@@ -453,62 +544,88 @@ pub fn pod_is_ready(pod: &Value) -> bool {
             })
 }
 
-/// The name of a PodDisruptionBudget that forbids evicting `pod` now, as the disruption
-/// controller and the Eviction API decide: the budget's healthy pods minus the ones it needs must
-/// leave room for one more disruption. An unready pod may always be evicted while its budget is
-/// otherwise met.
-fn blocking_budget(state: &State, pod: &Value, reference: &ObjectRef) -> Option<String> {
+/// The Eviction API's refusal of `pod`, if it refuses, following its rules: a pod that is
+/// pending, finished or already being deleted goes without a budget check; a pod that two
+/// budgets select cannot be evicted at all; an unready pod goes while its budget has the healthy
+/// pods it needs (unless it needs none); otherwise the budget's healthy pods minus the ones it
+/// needs must leave room for one more disruption. The disruption controller's counts are computed
+/// on the spot (Kubernetes evicts against the budget's status, which its controller keeps current).
+fn eviction_refusal(state: &State, pod: &Value, reference: &ObjectRef) -> Option<ApiError> {
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("Pending");
+    if matches!(phase, "Pending" | "Succeeded" | "Failed")
+        || pod.pointer("/metadata/deletionTimestamp").is_some()
+    {
+        return None;
+    }
     let labels = pod
         .pointer("/metadata/labels")
         .cloned()
         .unwrap_or(Value::Null);
-    state
+    let budgets: Vec<(&Value, BTreeMap<String, String>)> = state
         .objects
         .iter()
         .filter(|(key, _)| {
             key.resource == ResourceType::PodDisruptionBudget
                 && key.namespace == reference.namespace
         })
-        .find_map(|(key, budget)| {
+        .filter_map(|(_, budget)| {
             let selector: BTreeMap<String, String> =
                 serde_json::from_value(budget.pointer("/spec/selector/matchLabels").cloned()?)
                     .ok()?;
-            if !selector
+            selector
                 .iter()
                 .all(|(name, value)| labels.get(name).and_then(Value::as_str) == Some(value))
-            {
-                return None;
-            }
-            let covered: Vec<&Value> = state
-                .objects
-                .iter()
-                .filter(|(other, _)| {
-                    other.resource == ResourceType::Pod && other.namespace == reference.namespace
-                })
-                .map(|(_, other)| other)
-                .filter(|other| labels_match(other, &selector))
-                .collect();
-            let healthy =
-                i64::try_from(covered.iter().filter(|other| pod_is_ready(other)).count()).ok()?;
-            let expected = i64::try_from(covered.len()).ok()?;
-            let needed = match (
-                budget.pointer("/spec/minAvailable").and_then(Value::as_i64),
-                budget
-                    .pointer("/spec/maxUnavailable")
-                    .and_then(Value::as_i64),
-            ) {
-                (Some(minimum), _) => minimum,
-                (None, Some(maximum)) => expected - maximum,
-                (None, None) => return None,
-            };
-            let allowed = healthy - needed;
-            let blocked = if pod_is_ready(pod) {
-                allowed <= 0
-            } else {
-                allowed < 0
-            };
-            blocked.then(|| key.name.clone())
+                .then_some((budget, selector))
         })
+        .collect();
+    let (budget, selector) = match budgets.as_slice() {
+        [] => return None,
+        [only] => only,
+        _ => {
+            return Some(ApiError::Transient {
+                object: reference.to_string(),
+                action: "evict".to_owned(),
+                message: "Internal error occurred: This pod has more than one PodDisruptionBudget, which the eviction subresource does not support. (HTTP 500, reason Some(\"InternalError\"))".to_owned(),
+            });
+        }
+    };
+    let covered: Vec<&Value> = state
+        .objects
+        .iter()
+        .filter(|(other, _)| {
+            other.resource == ResourceType::Pod && other.namespace == reference.namespace
+        })
+        .map(|(_, other)| other)
+        .filter(|other| labels_match(other, selector))
+        .collect();
+    let healthy = i64::try_from(covered.iter().filter(|other| pod_is_ready(other)).count()).ok()?;
+    let expected = i64::try_from(covered.len()).ok()?;
+    let desired = match (
+        budget.pointer("/spec/minAvailable").and_then(Value::as_i64),
+        budget
+            .pointer("/spec/maxUnavailable")
+            .and_then(Value::as_i64),
+    ) {
+        (Some(minimum), _) => minimum,
+        (None, Some(maximum)) => (expected - maximum).max(0),
+        (None, None) => return None,
+    };
+    let always_allow_unready = budget
+        .pointer("/spec/unhealthyPodEvictionPolicy")
+        .and_then(Value::as_str)
+        == Some("AlwaysAllow");
+    if !pod_is_ready(pod) && (always_allow_unready || (healthy >= desired && desired > 0)) {
+        return None;
+    }
+    (healthy - desired <= 0).then(|| ApiError::TooManyRequests {
+        object: reference.to_string(),
+        action: "evict".to_owned(),
+        // The API server names the budget and its counts only in the Status' causes.
+        message: "Cannot evict pod as it would violate the pod's disruption budget.".to_owned(),
+    })
 }
 
 /// Whether a StatefulSet update changes only the fields Kubernetes lets an update change.
@@ -588,7 +705,9 @@ impl KubeApi for FakeApiServer {
                         message: "metadata.namespace: Required value".to_owned(),
                     });
                 }
-                let stored = self.initialise(&mut state, applied.clone(), &reference);
+                let mut created = applied.clone();
+                reset_status_for_create(&mut created, reference.resource);
+                let stored = self.initialise(&mut state, created, &reference);
                 state.objects.insert(reference.clone(), stored.clone());
                 state.writes.push(WriteRecord {
                     verb: "apply",
@@ -720,14 +839,7 @@ impl FakeApiServer {
         let Some(target) = state.objects.get(pod).cloned() else {
             return Err(not_found(pod));
         };
-        if let Some(budget) = blocking_budget(&state, &target, pod) {
-            let error = ApiError::TooManyRequests {
-                object: pod.to_string(),
-                action: "evict".to_owned(),
-                message: format!(
-                    "Cannot evict pod as it would violate the pod's disruption budget {budget}."
-                ),
-            };
+        if let Some(error) = eviction_refusal(&state, &target, pod) {
             state.writes.push(WriteRecord {
                 verb,
                 object: pod.clone(),
@@ -793,13 +905,16 @@ mod tests {
     fn server_with_pods(ready: usize) -> FakeApiServer {
         let server = FakeApiServer::new(Arc::new(SimulatedClock::new()));
         for index in 0..ready {
-            server
+            let mut pod = server
                 .create(json!({
                     "apiVersion": "v1", "kind": "Pod",
                     "metadata": {"name": format!("cache-{index}"), "namespace": "default", "labels": {"app": "cache"}},
-                    "status": {"conditions": [{"type": "Ready", "status": "True"}]},
                 }))
                 .unwrap();
+            // The kubelet's status write: a new pod is Pending, which no budget protects.
+            pod["status"] =
+                json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
+            server.update(pod).unwrap();
         }
         server
             .create(json!({

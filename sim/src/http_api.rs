@@ -488,10 +488,10 @@ fn success(body: Value) -> Reply {
 fn error_reply(error: &ApiError) -> Reply {
     match error {
         ApiError::NotFound { object } => status(404, "NotFound", &format!("{object} not found")),
-        ApiError::Conflict { message, .. } if message == "already exists" => {
-            status(409, "AlreadyExists", &error.to_string())
+        ApiError::Conflict { message, .. } if message.ends_with("already exists") => {
+            status(409, "AlreadyExists", message)
         }
-        ApiError::Conflict { .. } => status(409, "Conflict", &error.to_string()),
+        ApiError::Conflict { message, .. } => status(409, "Conflict", message),
         ApiError::Invalid { message, .. } => status(422, "Invalid", message),
         ApiError::TooManyRequests { message, .. } => status(429, "TooManyRequests", message),
         ApiError::Transient { .. } => status(500, "InternalError", &error.to_string()),
@@ -906,25 +906,7 @@ async fn handle_fake(
                     "the name of the object does not match the name on the URL",
                 ));
             }
-            let reference = route.reference(resource);
-            let live = api.get(&reference).await.map_err(error)?.ok_or_else(|| {
-                error_reply(&ApiError::NotFound {
-                    object: reference.to_string(),
-                })
-            })?;
-            if let Some(expected) = object.pointer("/metadata/resourceVersion")
-                && Some(expected) != live.pointer("/metadata/resourceVersion")
-            {
-                return Err(status(
-                    409,
-                    "Conflict",
-                    &format!(
-                        "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
-                        route.plural
-                    ),
-                ));
-            }
-            Ok(success(api.update(object).map_err(error)?))
+            Ok(success(api.replace(object).map_err(error)?))
         }
         ("PATCH", Some(name), subresource) => {
             patch_fake(shared, route, resource, name, subresource, request).await

@@ -27,6 +27,10 @@ const DESTRUCTIVE_COMMANDS: [&str; 3] = ["CLUSTER RESET", "FLUSHALL", "FLUSHDB"]
 /// asynchronously and the fake applies replication once per step.
 pub const REPLICATION_WINDOW_MILLISECONDS: Milliseconds = 2000;
 
+/// How long after a fault heals (beyond the pods' start latency) Redis may still lose writes to
+/// it: a gossip round for a returning node's higher-epoch claims to reach an outdated master.
+pub const HEAL_SETTLE_MILLISECONDS: Milliseconds = 2000;
+
 /// One oracle that did not hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {

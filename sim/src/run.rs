@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 use crate::api_server::Injection;
 use crate::clock::SIMULATION_EPOCH;
 use crate::oracles::{
-    FaultWindow, SafetyMonitor, Violation, check_converged, check_serving, lost_keys, servers_of,
+    FaultWindow, HEAL_SETTLE_MILLISECONDS, SafetyMonitor, Violation, check_converged,
+    check_serving, lost_keys, servers_of,
 };
 use crate::redis::ServerKind;
 use crate::scenario::{
@@ -611,8 +612,13 @@ impl Engine<'_> {
             Undo::Resume => self.paused = false,
             Undo::Thaw => self.world.lag.thaw(),
         }
+        // Redis keeps acting on a fault after it heals: a crashed node's servers start again
+        // (the start latency) and their claims reach the other nodes a gossip round later, so a
+        // write an outdated master acknowledges meanwhile is Redis' own loss, not the operator's.
+        let settle =
+            self.world.settings().maximum_start_latency_milliseconds + HEAL_SETTLE_MILLISECONDS;
         if let Some(window) = fault.window.and_then(|index| self.windows.get_mut(index)) {
-            window.end = Some(now);
+            window.end = Some(now + settle);
         }
         self.log("heal", fault.description.clone());
     }

@@ -730,6 +730,11 @@ impl World {
         }
     }
 
+    /// The knobs the world runs with.
+    pub fn settings(&self) -> WorldSettings {
+        self.settings.borrow().clone()
+    }
+
     /// A start latency drawn from the settings' range.
     fn start_latency(&self) -> Milliseconds {
         let settings = self.settings.borrow();

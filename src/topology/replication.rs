@@ -248,28 +248,52 @@ fn choose_master<'a>(
         .filter(|server| is_master(server))
         .collect();
     // A replica with a live link proves its master is alive, whether or not the operator can
-    // reach it; the operator then changes nothing about who is master.
-    let followed_master = answered.iter().find_map(|server| {
-        let info = server.replication.as_ref()?;
-        (info.role == ReplicationRole::Replica && info.master_link_up).then(|| {
-            (
-                info.master_host.clone().unwrap_or_default(),
-                info.master_port.unwrap_or(0),
-            )
+    // reach it; the operator then changes nothing about who is master. A replica may follow
+    // another replica (the old master's replicas stay on it after FAILOVER TO hands over): the
+    // master is the end of that chain, never a replica the chain passes through.
+    let followed: Vec<(String, u16)> = answered
+        .iter()
+        .filter_map(|server| {
+            let info = server.replication.as_ref()?;
+            (info.role == ReplicationRole::Replica && info.master_link_up).then(|| {
+                (
+                    info.master_host.clone().unwrap_or_default(),
+                    info.master_port.unwrap_or(0),
+                )
+            })
         })
-    });
-    if let Some((host, port)) = &followed_master {
-        if let Some(master) = answered
+        .collect();
+    let find = |host: &str, port: u16| {
+        answered
             .iter()
             .copied()
-            .find(|server| &server.endpoint.host == host && server.endpoint.port == *port)
-        {
-            return Some(master);
-        }
+            .find(|server| server.endpoint.host == host && server.endpoint.port == port)
+    };
+    if let Some((host, port)) = followed
+        .iter()
+        .find(|(host, port)| find(host, *port).is_none())
+    {
         plan.blocked = Some(format!(
             "replicas follow {host}:{port}, which the operator cannot reach"
         ));
         return None;
+    }
+    if let Some(master) = followed
+        .iter()
+        .filter_map(|(host, port)| find(host, *port))
+        .find(|server| is_master(server))
+    {
+        return Some(master);
+    }
+    // The recorded master, still a master with data, stays: clients write to it through the
+    // master Service, and the offsets of servers with different replication histories (two
+    // masters after restarts) say nothing about which holds the newer writes.
+    if let Some(recorded) = input
+        .previous_master
+        .and_then(|name| masters.iter().copied().find(|server| server.pod.name == name))
+        .filter(|recorded| keys(recorded) > 0)
+    {
+        return Some(recorded);
     }
     if let Some(master) = best(masters.iter().copied()) {
         // A master holding no data while replicas hold some is a restarted, emptied master: a
@@ -457,4 +481,149 @@ fn hand_over(
             successor.pod.name, master.pod.name
         ),
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::observation::PodInfo;
+    use crate::topology::parse::ReplicationInfo;
+
+    fn address(ordinal: u32) -> String {
+        format!("10.0.0.{}", ordinal + 1)
+    }
+
+    /// Pod `sessions-<ordinal>` answering as a master (`follows: None`) or as a replica of the
+    /// pod with ordinal `follows`, link up, holding keys.
+    fn server(ordinal: u32, follows: Option<u32>, offset: u64) -> ServerView {
+        let name = format!("sessions-{ordinal}");
+        ServerView {
+            pod: PodInfo {
+                name: name.clone(),
+                group: "sessions".to_owned(),
+                ordinal,
+                ip: Some(address(ordinal)),
+                node_name: None,
+                ready: true,
+                ready_since: None,
+                terminating: false,
+                revision: None,
+            },
+            endpoint: RedisEndpoint {
+                namespace: "default".to_owned(),
+                pod: name,
+                host: address(ordinal),
+                port: 6379,
+                password: None,
+                user: None,
+                tls: None,
+            },
+            replication: Some(ReplicationInfo {
+                role: if follows.is_some() {
+                    ReplicationRole::Replica
+                } else {
+                    ReplicationRole::Master
+                },
+                master_host: follows.map(address),
+                master_port: follows.map(|_| 6379),
+                master_link_up: follows.is_some(),
+                master_sync_in_progress: false,
+                replica_offset: follows.map(|_| offset),
+                master_replication_id: "0".repeat(40),
+                master_offset: offset,
+                replicas: Vec::new(),
+            }),
+            cluster_nodes: None,
+            keys: Some(10),
+            error: None,
+        }
+    }
+
+    fn plan(servers: &[ServerView], size: i32, previous_master: &str) -> ReplicationPlan {
+        plan_replication(ReplicationInput {
+            servers,
+            size,
+            managed_by_sentinel: false,
+            sentinel_master: None,
+            previous_master: Some(previous_master),
+            now: 0,
+            target_revision: None,
+            failover_sentinel: None,
+        })
+    }
+
+    #[test]
+    fn a_converged_set_plans_nothing() {
+        let servers = [
+            server(0, None, 40),
+            server(1, Some(0), 40),
+            server(2, Some(0), 40),
+        ];
+        let plan = plan(&servers, 3, "sessions-0");
+        assert!(plan.converged, "{plan:?}");
+        assert!(plan.commands.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn after_a_hand_over_the_chain_of_replicas_ends_at_the_new_master() {
+        // FAILOVER TO moved the master from sessions-2 to sessions-0; sessions-1 still follows
+        // sessions-2, now a replica, and sessions-2 reports a higher offset than its new master.
+        let servers = [
+            server(0, None, 30),
+            server(1, Some(2), 40),
+            server(2, Some(0), 40),
+        ];
+        let plan = plan(&servers, 1, "sessions-2");
+        assert_eq!(plan.master.as_deref(), Some("sessions-0"), "{plan:?}");
+        assert_eq!(
+            plan.commands,
+            vec![(
+                servers[1].endpoint.clone(),
+                RedisCommand::ReplicaOf {
+                    host: address(0),
+                    port: 6379
+                }
+            )],
+            "sessions-1 is re-pointed; nobody is promoted"
+        );
+        assert!(
+            plan.events
+                .iter()
+                .all(|(reason, _)| reason != "FailoverPerformed"),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn of_two_masters_after_restarts_the_recorded_one_stays_whatever_the_offsets() {
+        // Both pods restarted: sessions-1 came back first, was elected and took writes on a new
+        // replication history; sessions-0 returned with its older data and a larger offset.
+        let servers = [server(0, None, 500), server(1, None, 20)];
+        let plan = plan(&servers, 2, "sessions-1");
+        assert_eq!(plan.master.as_deref(), Some("sessions-1"), "{plan:?}");
+        assert_eq!(
+            plan.commands,
+            vec![(
+                servers[0].endpoint.clone(),
+                RedisCommand::ReplicaOf {
+                    host: address(1),
+                    port: 6379
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn a_replica_following_a_server_the_operator_cannot_reach_blocks_any_promotion() {
+        let mut servers = vec![server(1, Some(0), 40), server(2, None, 10)];
+        servers[1].keys = Some(0);
+        let plan = plan(&servers, 3, "sessions-0");
+        assert_eq!(plan.master, None, "{plan:?}");
+        assert!(
+            plan.blocked
+                .as_deref()
+                .is_some_and(|why| why.contains("cannot reach")),
+            "{plan:?}"
+        );
+    }
 }
