@@ -185,6 +185,19 @@ fn strip_nulls(value: &mut Value) {
     }
 }
 
+/// Drops empty metadata lists and maps, as the API server's serialisation omits them.
+fn omit_empty_metadata(object: &mut Value) {
+    if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
+        metadata.retain(|field, value| {
+            !(matches!(
+                field.as_str(),
+                "labels" | "annotations" | "finalizers" | "ownerReferences"
+            ) && (value.as_array().is_some_and(Vec::is_empty)
+                || value.as_object().is_some_and(Map::is_empty)))
+        });
+    }
+}
+
 impl FakeApiServer {
     /// An empty API server reading time from `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> FakeApiServer {
@@ -351,6 +364,7 @@ impl FakeApiServer {
 
     fn initialise(&self, state: &mut State, mut object: Value, reference: &ObjectRef) -> Value {
         strip_nulls(&mut object);
+        omit_empty_metadata(&mut object);
         state.next_uid += 1;
         state.next_resource_version += 1;
         let metadata = object
@@ -391,6 +405,7 @@ impl FakeApiServer {
         verb: &'static str,
     ) -> Result<Value, ApiError> {
         strip_nulls(&mut next);
+        omit_empty_metadata(&mut next);
         if reference.resource == ResourceType::StatefulSet
             && !statefulset_update_allowed(live, &next)
         {
@@ -853,6 +868,27 @@ impl FakeApiServer {
             error: None,
         });
         let now = rfc3339(self.clock.now());
+        // The Eviction API marks the pod before deleting it (seen while finalizers hold it).
+        if let Some(stored) = state.objects.get_mut(pod) {
+            let condition = json!({
+                "type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
+                "message": "Eviction API: evicting", "lastTransitionTime": now,
+            });
+            match stored
+                .pointer_mut("/status/conditions")
+                .and_then(Value::as_array_mut)
+            {
+                Some(conditions) => {
+                    if !conditions
+                        .iter()
+                        .any(|existing| existing["type"] == "DisruptionTarget")
+                    {
+                        conditions.push(condition);
+                    }
+                }
+                None => stored["status"]["conditions"] = json!([condition]),
+            }
+        }
         Self::remove_or_mark(&mut state, pod, Propagation::Background, &now);
         Ok(())
     }

@@ -1026,7 +1026,6 @@ fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::observation::PodInfo;
     use crate::topology::parse::{ReplicationInfo, ReplicationRole, parse_cluster_nodes};
 
     const LEADERS: &str = "shop-leader";
@@ -1118,26 +1117,6 @@ mod tests {
                     .collect();
                 let (group, ordinal) = node.pod.rsplit_once('-').unwrap();
                 ServerView {
-                    pod: PodInfo {
-                        name: node.pod.clone(),
-                        group: group.to_owned(),
-                        ordinal: ordinal.parse().unwrap(),
-                        ip: Some(address(index)),
-                        node_name: None,
-                        ready: true,
-                        ready_since: None,
-                        terminating: false,
-                        revision: None,
-                    },
-                    endpoint: RedisEndpoint {
-                        namespace: "default".to_owned(),
-                        pod: node.pod.clone(),
-                        host: address(index),
-                        port: 6379,
-                        password: None,
-                        user: None,
-                        tls: None,
-                    },
                     replication: Some(ReplicationInfo {
                         role: if node.master.is_some() {
                             ReplicationRole::Replica
@@ -1155,7 +1134,12 @@ mod tests {
                     }),
                     cluster_nodes: Some(parse_cluster_nodes(&table).unwrap()),
                     keys: Some(0),
-                    error: None,
+                    ..ServerView::ready_pod(
+                        &node.pod,
+                        group,
+                        ordinal.parse().unwrap(),
+                        &address(index),
+                    )
                 }
             })
             .collect()

@@ -91,6 +91,37 @@ pub struct ServerView {
 }
 
 impl ServerView {
+    /// A ready pod's server at `ip:6379` with nothing read from it yet, for the planners' tests.
+    #[cfg(test)]
+    pub(crate) fn ready_pod(name: &str, group: &str, ordinal: u32, ip: &str) -> ServerView {
+        ServerView {
+            pod: PodInfo {
+                name: name.to_owned(),
+                group: group.to_owned(),
+                ordinal,
+                ip: Some(ip.to_owned()),
+                node_name: None,
+                ready: true,
+                ready_since: None,
+                terminating: false,
+                revision: None,
+            },
+            endpoint: RedisEndpoint {
+                namespace: "default".to_owned(),
+                pod: name.to_owned(),
+                host: ip.to_owned(),
+                port: 6379,
+                password: None,
+                user: None,
+                tls: None,
+            },
+            replication: None,
+            cluster_nodes: None,
+            keys: None,
+            error: None,
+        }
+    }
+
     /// Whether the server answered every read.
     pub fn answered(&self) -> bool {
         self.error.is_none() && self.replication.is_some()

@@ -290,7 +290,12 @@ fn choose_master<'a>(
     // masters after restarts) say nothing about which holds the newer writes.
     if let Some(recorded) = input
         .previous_master
-        .and_then(|name| masters.iter().copied().find(|server| server.pod.name == name))
+        .and_then(|name| {
+            masters
+                .iter()
+                .copied()
+                .find(|server| server.pod.name == name)
+        })
         .filter(|recorded| keys(recorded) > 0)
     {
         return Some(recorded);
@@ -486,7 +491,6 @@ fn hand_over(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::observation::PodInfo;
     use crate::topology::parse::ReplicationInfo;
 
     fn address(ordinal: u32) -> String {
@@ -498,26 +502,7 @@ mod tests {
     fn server(ordinal: u32, follows: Option<u32>, offset: u64) -> ServerView {
         let name = format!("sessions-{ordinal}");
         ServerView {
-            pod: PodInfo {
-                name: name.clone(),
-                group: "sessions".to_owned(),
-                ordinal,
-                ip: Some(address(ordinal)),
-                node_name: None,
-                ready: true,
-                ready_since: None,
-                terminating: false,
-                revision: None,
-            },
-            endpoint: RedisEndpoint {
-                namespace: "default".to_owned(),
-                pod: name,
-                host: address(ordinal),
-                port: 6379,
-                password: None,
-                user: None,
-                tls: None,
-            },
+            keys: Some(10),
             replication: Some(ReplicationInfo {
                 role: if follows.is_some() {
                     ReplicationRole::Replica
@@ -533,9 +518,7 @@ mod tests {
                 master_offset: offset,
                 replicas: Vec::new(),
             }),
-            cluster_nodes: None,
-            keys: Some(10),
-            error: None,
+            ..ServerView::ready_pod(&name, "sessions", ordinal, &address(ordinal))
         }
     }
 
