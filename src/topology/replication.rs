@@ -300,18 +300,10 @@ fn choose_master<'a>(
     {
         return Some(recorded);
     }
-    if let Some(master) = best(masters.iter().copied()) {
-        // A master holding no data while replicas hold some is a restarted, emptied master: a
-        // replica with the data must win instead.
-        let richest_replica = best(answered.iter().copied().filter(|server| !is_master(server)));
-        match richest_replica {
-            Some(replica) if keys(master) == 0 && keys(replica) > 0 => {}
-            _ => return Some(master),
-        }
-    }
-    // The recorded master did not answer (or is not a master any more). Promote only when its
-    // pod is verifiably away: gone, or not ready for the grace period. A ready pod that does not
-    // answer the operator may be cut off from the operator alone.
+    // The recorded master does not answer. Choose another (promote a replica, or take a server
+    // that answers as a master, such as a restarted or new pod) only when its pod is verifiably
+    // away: gone, or not ready for the grace period. A ready pod that does not answer the operator
+    // may be cut off from the operator alone, and a restarting one comes back with its data.
     let previous = input
         .previous_master
         .and_then(|name| input.servers.iter().find(|server| server.pod.name == name));
@@ -330,10 +322,19 @@ fn choose_master<'a>(
         };
         if away_for.is_none_or(|away| away < MASTER_LOSS_GRACE_MILLISECONDS) {
             plan.blocked = Some(format!(
-                "the master {} does not answer; waiting before promoting a replica",
+                "the master {} does not answer; waiting before choosing another",
                 previous.pod.name
             ));
             return None;
+        }
+    }
+    if let Some(master) = best(masters.iter().copied()) {
+        // A master holding no data while replicas hold some is a restarted, emptied master: a
+        // replica with the data must win instead.
+        let richest_replica = best(answered.iter().copied().filter(|server| !is_master(server)));
+        match richest_replica {
+            Some(replica) if keys(master) == 0 && keys(replica) > 0 => {}
+            _ => return Some(master),
         }
     }
     best(answered.iter().copied().filter(|server| !is_master(server)))
@@ -522,8 +523,12 @@ mod tests {
         }
     }
 
-    fn plan(servers: &[ServerView], size: i32, previous_master: &str) -> ReplicationPlan {
-        plan_replication(ReplicationInput {
+    fn input<'a>(
+        servers: &'a [ServerView],
+        size: i32,
+        previous_master: &'a str,
+    ) -> ReplicationInput<'a> {
+        ReplicationInput {
             servers,
             size,
             managed_by_sentinel: false,
@@ -532,7 +537,11 @@ mod tests {
             now: 0,
             target_revision: None,
             failover_sentinel: None,
-        })
+        }
+    }
+
+    fn plan(servers: &[ServerView], size: i32, previous_master: &str) -> ReplicationPlan {
+        plan_replication(input(servers, size, previous_master))
     }
 
     #[test]
@@ -594,6 +603,27 @@ mod tests {
                 }
             )]
         );
+    }
+
+    #[test]
+    fn while_the_recorded_master_restarts_no_other_master_is_chosen() {
+        // The only master (size 1) is restarting; a new pod of a scale-out answers as an empty
+        // master: electing it would later erase the returning master's data.
+        let mut away = server(0, None, 500);
+        away.replication = None;
+        away.keys = None;
+        away.error = Some("connection refused".to_owned());
+        away.pod.ready = false;
+        away.pod.ready_since = Some("1970-01-01T00:00:16Z".to_owned());
+        let mut fresh = server(2, None, 0);
+        fresh.keys = Some(0);
+        let servers = [away, fresh];
+        let plan = plan_replication(ReplicationInput {
+            now: 20_000,
+            ..input(&servers, 3, "sessions-0")
+        });
+        assert_eq!(plan.master, None, "{plan:?}");
+        assert!(plan.commands.is_empty(), "{plan:?}");
     }
 
     #[test]
