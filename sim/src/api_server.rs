@@ -314,6 +314,20 @@ impl FakeApiServer {
     /// Replaces an object's content (as a controller's update would), keeping its identity and
     /// bumping its resourceVersion (and generation when the spec changed).
     pub fn update(&self, object: Value) -> Result<Value, ApiError> {
+        self.write_update(object, false)
+    }
+
+    /// A client's update (PUT): like [`FakeApiServer::update`], but a resourceVersion in the
+    /// request is a precondition, and the write is refused with the API server's conflict when
+    /// the object changed since that version was read. The simulated controllers use `update`:
+    /// they write what they have just read.
+    pub fn replace(&self, object: Value) -> Result<Value, ApiError> {
+        self.write_update(object, true)
+    }
+
+    /// An update, with the request's resourceVersion checked under the same lock as the write
+    /// when `versioned`.
+    fn write_update(&self, object: Value, versioned: bool) -> Result<Value, ApiError> {
         let reference = ObjectRef::of(&object).ok_or_else(|| ApiError::Invalid {
             object: object.to_string(),
             message: "metadata.name: Required value".to_owned(),
@@ -322,33 +336,15 @@ impl FakeApiServer {
         let Some(live) = state.objects.get(&reference).cloned() else {
             return Err(not_found(&reference));
         };
-        let mut next = object;
-        for field in ["uid", "creationTimestamp", "generation"] {
-            if let Some(value) = live.pointer(&format!("/metadata/{field}")) {
-                next["metadata"][field] = value.clone();
-            }
-        }
-        self.finish_write(&mut state, &reference, &live, next, "update")
-    }
-
-    /// A client's update (PUT): like [`FakeApiServer::update`], but a resourceVersion in the
-    /// request is a precondition, and the write is refused with the API server's conflict when
-    /// the object changed since that version was read. The simulated controllers use `update`:
-    /// they write what they have just read.
-    pub fn replace(&self, object: Value) -> Result<Value, ApiError> {
-        let reference = ObjectRef::of(&object).ok_or_else(|| ApiError::Invalid {
-            object: object.to_string(),
-            message: "metadata.name: Required value".to_owned(),
-        })?;
         let precondition = object
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str);
-        let live_version = self
-            .object(&reference)
-            .and_then(|live| live.pointer("/metadata/resourceVersion").cloned());
-        if let Some(version) = precondition
-            && live_version.is_some()
-            && live_version.as_ref().and_then(Value::as_str) != Some(version)
+        if versioned
+            && precondition.is_some_and(|version| {
+                live.pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    != Some(version)
+            })
         {
             return Err(ApiError::Conflict {
                 object: reference.to_string(),
@@ -359,7 +355,13 @@ impl FakeApiServer {
                 ),
             });
         }
-        self.update(object)
+        let mut next = object;
+        for field in ["uid", "creationTimestamp", "generation"] {
+            if let Some(value) = live.pointer(&format!("/metadata/{field}")) {
+                next["metadata"][field] = value.clone();
+            }
+        }
+        self.finish_write(&mut state, &reference, &live, next, "update")
     }
 
     fn initialise(&self, state: &mut State, mut object: Value, reference: &ObjectRef) -> Value {

@@ -239,13 +239,16 @@ fn hold_for_departing(input: &ClusterInput<'_>, members: &[Member<'_>]) -> BTree
         .filter(|member| member.departing)
         .map(|member| member.id())
         .collect();
-    let unaccounted_owners = staying
+    // Every staying node lists the same owners: each is looked at once.
+    let unaccounted_owners: BTreeMap<&str, &ClusterNode> = staying
         .iter()
         .flat_map(|member| member.table.iter())
         .filter(|node| node.is_master() && !node.slots.is_empty())
         .filter(|node| !staying_ids.contains(node.id.as_str()))
-        .filter(|node| !departing_ids.contains(node.id.as_str()));
-    for owner in unaccounted_owners {
+        .filter(|node| !departing_ids.contains(node.id.as_str()))
+        .map(|node| (node.id.as_str(), node))
+        .collect();
+    for owner in unaccounted_owners.into_values() {
         let hostname = owner
             .address
             .as_ref()
