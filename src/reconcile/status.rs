@@ -122,10 +122,16 @@ pub fn build_status(
             }
         }
     }
+    // While no master answers, the status keeps naming the last one: the replication planner
+    // waits for that pod to come back with its data before it chooses any other.
     if kind == Kind::RedisReplication
-        && let Some(master) = &facts.master_node
+        && let Some(master) = facts.master_node.as_deref().or_else(|| {
+            previous
+                .and_then(|status| status.get("masterNode"))
+                .and_then(Value::as_str)
+        })
     {
-        status.insert("masterNode".to_owned(), Value::from(master.clone()));
+        status.insert("masterNode".to_owned(), Value::from(master));
     }
     if kind == Kind::RedisSentinel
         && let Some(address) = &facts.master_address
@@ -166,7 +172,8 @@ pub fn recorded_rejections(status: Option<&Value>) -> Vec<RejectedUpdate> {
 mod tests {
     use serde_json::json;
 
-    use super::{ConditionUpdate, merge_conditions};
+    use super::{ConditionUpdate, StatusFacts, build_status, merge_conditions};
+    use crate::api::Kind;
 
     fn ready(status: bool) -> ConditionUpdate {
         ConditionUpdate {
@@ -188,5 +195,29 @@ mod tests {
         );
         let flipped = merge_conditions(Some(&previous), &[ready(true)], Some(1), 99_000);
         assert_eq!(flipped[0]["lastTransitionTime"], "1970-01-01T00:01:39Z");
+    }
+
+    #[test]
+    fn a_replication_status_keeps_its_master_while_none_answers() {
+        let previous = json!({"masterNode": "sessions-0", "readyReplicas": 1});
+        let unknown = build_status(
+            Kind::RedisReplication,
+            &StatusFacts::default(),
+            Some(&previous),
+            Some(2),
+            5_000,
+        );
+        assert_eq!(unknown["masterNode"], "sessions-0");
+        let moved = build_status(
+            Kind::RedisReplication,
+            &StatusFacts {
+                master_node: Some("sessions-2".to_owned()),
+                ..StatusFacts::default()
+            },
+            Some(&previous),
+            Some(2),
+            5_000,
+        );
+        assert_eq!(moved["masterNode"], "sessions-2");
     }
 }

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::parse::{ClusterNode, ReplicationInfo, SentinelMaster};
+use crate::ports::clock::{Milliseconds, parse_rfc3339};
 use crate::ports::redis::RedisEndpoint;
 use crate::resources::names::APP_LABEL;
 
@@ -27,8 +28,13 @@ pub struct PodInfo {
     pub ready: bool,
     /// When the Ready condition last changed (RFC 3339).
     pub ready_since: Option<String>,
+    /// When the pod was created (RFC 3339).
+    pub created_at: Option<String>,
     /// Whether the pod is being deleted.
     pub terminating: bool,
+    /// When its deletion was requested: the deletion timestamp less the grace period the
+    /// API server added to it.
+    pub deletion_requested_at: Option<Milliseconds>,
     /// The template revision the pod runs.
     pub revision: Option<String>,
 }
@@ -65,9 +71,20 @@ impl PodInfo {
                 .and_then(|condition| condition.get("lastTransitionTime"))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            created_at: text("/metadata/creationTimestamp"),
             terminating: pod
                 .pointer("/metadata/deletionTimestamp")
                 .is_some_and(|time| !time.is_null()),
+            deletion_requested_at: text("/metadata/deletionTimestamp")
+                .as_deref()
+                .and_then(parse_rfc3339)
+                .map(|deadline| {
+                    let grace_seconds = pod
+                        .pointer("/metadata/deletionGracePeriodSeconds")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    deadline.saturating_sub(grace_seconds.saturating_mul(1000))
+                }),
             revision: text(&format!("/metadata/labels/{REVISION_LABEL}")),
         })
     }
@@ -103,7 +120,9 @@ impl ServerView {
                 node_name: None,
                 ready: true,
                 ready_since: None,
+                created_at: None,
                 terminating: false,
+                deletion_requested_at: None,
                 revision: None,
             },
             endpoint: RedisEndpoint {

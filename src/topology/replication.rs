@@ -6,7 +6,7 @@
 //! has a live link to the master, or while sentinels manage the set; a master that disappeared is
 //! replaced by the replica with the highest replication offset.
 
-use super::observation::ServerView;
+use super::observation::{PodInfo, ServerView};
 use super::parse::ReplicationRole;
 use crate::ports::clock::{Milliseconds, parse_rfc3339};
 use crate::ports::redis::{RedisCommand, RedisEndpoint};
@@ -302,31 +302,16 @@ fn choose_master<'a>(
     }
     // The recorded master does not answer. Choose another (promote a replica, or take a server
     // that answers as a master, such as a restarted or new pod) only when its pod is verifiably
-    // away: gone, or not ready for the grace period. A ready pod that does not answer the operator
-    // may be cut off from the operator alone, and a restarting one comes back with its data.
-    let previous = input
+    // away: not ready for the grace period, counted from the pod's latest change (it went unready,
+    // its deletion was requested, or its replacement was created), or gone from a StatefulSet that
+    // no longer keeps its ordinal. A ready pod that does not answer the operator may be cut off
+    // from the operator alone, and a restarting or recreated one comes back with its data.
+    if let Some(reason) = input
         .previous_master
-        .and_then(|name| input.servers.iter().find(|server| server.pod.name == name));
-    if let Some(previous) = previous.filter(|previous| !previous.answered()) {
-        let away_for = if previous.pod.ready && !previous.pod.terminating {
-            None
-        } else {
-            Some(
-                previous
-                    .pod
-                    .ready_since
-                    .as_deref()
-                    .and_then(parse_rfc3339)
-                    .map_or(u64::MAX, |since| input.now.saturating_sub(since)),
-            )
-        };
-        if away_for.is_none_or(|away| away < MASTER_LOSS_GRACE_MILLISECONDS) {
-            plan.blocked = Some(format!(
-                "the master {} does not answer; waiting before choosing another",
-                previous.pod.name
-            ));
-            return None;
-        }
+        .and_then(|name| recorded_master_may_return(&input, name))
+    {
+        plan.blocked = Some(reason);
+        return None;
     }
     if let Some(master) = best(masters.iter().copied()) {
         // A master holding no data while replicas hold some is a restarted, emptied master: a
@@ -338,6 +323,48 @@ fn choose_master<'a>(
         }
     }
     best(answered.iter().copied().filter(|server| !is_master(server)))
+}
+
+/// Why the recorded master `name` may still come back with its data, when it may: its pod is
+/// ready but does not answer the operator, it has been away for less than the grace period, or
+/// it is gone while the StatefulSet keeps its ordinal and will recreate it (the time between a
+/// pod's removal and its replacement's creation is not observable; the grace period starts at
+/// the replacement's creation).
+fn recorded_master_may_return(input: &ReplicationInput<'_>, name: &str) -> Option<String> {
+    let Some(previous) = input.servers.iter().find(|server| server.pod.name == name) else {
+        let kept = name
+            .rsplit_once('-')
+            .and_then(|(_, ordinal)| ordinal.parse::<i64>().ok())
+            .is_some_and(|ordinal| ordinal < i64::from(input.size));
+        return kept.then(|| {
+            format!("the master {name} has no pod; waiting for its StatefulSet to recreate it")
+        });
+    };
+    if previous.answered() {
+        return None;
+    }
+    if previous.pod.ready && !previous.pod.terminating {
+        return Some(format!(
+            "the master {name} does not answer; waiting before choosing another"
+        ));
+    }
+    let away_for =
+        away_since(&previous.pod).map_or(u64::MAX, |since| input.now.saturating_sub(since));
+    (away_for < MASTER_LOSS_GRACE_MILLISECONDS)
+        .then(|| format!("the master {name} does not answer; waiting before choosing another"))
+}
+
+/// The latest change that took the pod away: it went unready, its deletion was requested, or
+/// it was created (a replacement that has not been ready yet).
+fn away_since(pod: &PodInfo) -> Option<Milliseconds> {
+    let ready_changed = (!pod.ready)
+        .then(|| pod.ready_since.as_deref().and_then(parse_rfc3339))
+        .flatten();
+    let created = pod.created_at.as_deref().and_then(parse_rfc3339);
+    [ready_changed, created, pod.deletion_requested_at]
+        .into_iter()
+        .flatten()
+        .max()
 }
 
 /// The master runs on a pod a scale-in removes: it hands over to the most advanced in-sync
@@ -638,5 +665,76 @@ mod tests {
                 .is_some_and(|why| why.contains("cannot reach")),
             "{plan:?}"
         );
+    }
+
+    /// sessions-0, the only master with data, restarting; sessions-2, a new pod of a scale-out,
+    /// answers as an empty master.
+    fn master_away_and_an_empty_newcomer(away: ServerView) -> [ServerView; 2] {
+        let mut fresh = server(2, None, 0);
+        fresh.keys = Some(0);
+        [away, fresh]
+    }
+
+    fn recreated_pod(created_at: &str) -> ServerView {
+        let mut recreated = ServerView::ready_pod("sessions-0", "sessions", 0, "");
+        recreated.error = Some("the pod has no address".to_owned());
+        recreated.pod.ip = None;
+        recreated.pod.ready = false;
+        recreated.pod.created_at = Some(created_at.to_owned());
+        recreated
+    }
+
+    #[test]
+    fn a_recreated_master_pod_gets_the_grace_period_from_its_creation() {
+        // The replacement pod has no Ready condition yet, only its creation time.
+        let servers = master_away_and_an_empty_newcomer(recreated_pod("1970-01-01T00:00:16Z"));
+        let waiting = plan_replication(ReplicationInput {
+            now: 20_000,
+            ..input(&servers, 3, "sessions-0")
+        });
+        assert_eq!(waiting.master, None, "{waiting:?}");
+        assert!(waiting.commands.is_empty(), "{waiting:?}");
+        let given_up = plan_replication(ReplicationInput {
+            now: 16_000 + MASTER_LOSS_GRACE_MILLISECONDS,
+            ..input(&servers, 3, "sessions-0")
+        });
+        assert_eq!(
+            given_up.master.as_deref(),
+            Some("sessions-2"),
+            "{given_up:?}"
+        );
+    }
+
+    #[test]
+    fn a_terminating_master_pod_gets_the_grace_period_from_its_deletion() {
+        let mut terminating = server(0, None, 500);
+        terminating.replication = None;
+        terminating.error = Some("connection refused".to_owned());
+        terminating.pod.terminating = true;
+        terminating.pod.ready_since = Some("1970-01-01T00:00:01Z".to_owned());
+        terminating.pod.deletion_requested_at = Some(15_000);
+        let servers = master_away_and_an_empty_newcomer(terminating);
+        let plan = plan_replication(ReplicationInput {
+            now: 20_000,
+            ..input(&servers, 3, "sessions-0")
+        });
+        assert_eq!(plan.master, None, "{plan:?}");
+    }
+
+    #[test]
+    fn a_master_without_a_pod_is_awaited_only_while_the_statefulset_keeps_its_ordinal() {
+        // Two new pods answer as masters; neither follows the other.
+        let servers = [server(1, None, 0), server(2, None, 0)];
+        let kept = plan(&servers, 3, "sessions-0");
+        assert_eq!(kept.master, None, "{kept:?}");
+        assert!(
+            kept.blocked
+                .as_deref()
+                .is_some_and(|why| why.contains("recreate")),
+            "{kept:?}"
+        );
+        let servers = [server(0, None, 0), server(1, Some(0), 0)];
+        let removed = plan(&servers, 2, "sessions-3");
+        assert_eq!(removed.master.as_deref(), Some("sessions-0"), "{removed:?}");
     }
 }

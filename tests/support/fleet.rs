@@ -68,7 +68,9 @@ impl Fleet {
             node_name: Some("loopback".to_owned()),
             ready: true,
             ready_since: None,
+            created_at: None,
             terminating: false,
+            deletion_requested_at: None,
             revision: None,
         };
         self.pods.insert(name, (pod, process));

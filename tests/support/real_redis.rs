@@ -688,7 +688,9 @@ pub fn pod_info(group: &str, ordinal: u32, ip: &str) -> PodInfo {
         node_name: Some("loopback".to_owned()),
         ready: true,
         ready_since: None,
+        created_at: None,
         terminating: false,
+        deletion_requested_at: None,
         revision: None,
     }
 }

@@ -154,7 +154,9 @@ fn cluster_replies(masters: u32, slotted: u32) -> Vec<Replies> {
             node_name: Some(format!("node-{}", index % 6)),
             ready: true,
             ready_since: None,
+            created_at: None,
             terminating: false,
+            deletion_requested_at: None,
             revision: None,
         };
         // A master that owns no slot yet holds no key, nor does its replica.
