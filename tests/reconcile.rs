@@ -128,7 +128,7 @@ spec:
 /// Grows the data volume in the CR: the StatefulSet's volumeClaimTemplates change, which the API
 /// server forbids in an update.
 fn grow_storage(harness: &Harness, target: &ObjectRef, annotation: Option<&str>) {
-    let mut resource = harness.api.object(target).unwrap();
+    let mut resource = serde_json::Value::clone(&harness.api.object(target).unwrap());
     resource["spec"]["storage"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] =
         json!("2Gi");
     if let Some(value) = annotation {

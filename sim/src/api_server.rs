@@ -55,7 +55,9 @@ pub struct Injection {
 
 #[derive(Clone, Default)]
 struct State {
-    objects: BTreeMap<ObjectRef, Value>,
+    /// Shared until changed: the simulated controllers and the oracles read every object of a
+    /// kind every step, and copying them was most of the simulator's time.
+    objects: BTreeMap<ObjectRef, Arc<Value>>,
     applied: BTreeMap<(ObjectRef, String), Value>,
     events: Vec<EventRecord>,
     writes: Vec<WriteRecord>,
@@ -262,17 +264,17 @@ impl FakeApiServer {
     }
 
     /// Every stored object of `resource`, sorted by namespace and name.
-    pub fn objects(&self, resource: ResourceType) -> Vec<Value> {
+    pub fn objects(&self, resource: ResourceType) -> Vec<Arc<Value>> {
         self.lock()
             .objects
-            .iter()
-            .filter(|(reference, _)| reference.resource == resource)
-            .map(|(_, object)| object.clone())
+            .range(ObjectRef::new(resource, "", "")..)
+            .take_while(|(reference, _)| reference.resource == resource)
+            .map(|(_, object)| Arc::clone(object))
             .collect()
     }
 
     /// The stored object, if any.
-    pub fn object(&self, reference: &ObjectRef) -> Option<Value> {
+    pub fn object(&self, reference: &ObjectRef) -> Option<Arc<Value>> {
         self.lock().objects.get(reference).cloned()
     }
 
@@ -302,7 +304,9 @@ impl FakeApiServer {
         let mut object = object;
         reset_status_for_create(&mut object, reference.resource);
         let stored = self.initialise(&mut state, object, &reference);
-        state.objects.insert(reference.clone(), stored.clone());
+        state
+            .objects
+            .insert(reference.clone(), Arc::new(stored.clone()));
         state.writes.push(WriteRecord {
             verb: "create",
             object: reference,
@@ -462,7 +466,9 @@ impl FakeApiServer {
                 &rfc3339(self.clock.now()),
             );
         } else {
-            state.objects.insert(reference.clone(), next.clone());
+            state
+                .objects
+                .insert(reference.clone(), Arc::new(next.clone()));
         }
         Ok(next)
     }
@@ -499,7 +505,7 @@ impl FakeApiServer {
             match propagation {
                 Propagation::Orphan => {
                     if let Some(object) = state.objects.get_mut(&dependent)
-                        && let Some(owners) = object
+                        && let Some(owners) = Arc::make_mut(object)
                             .pointer_mut("/metadata/ownerReferences")
                             .and_then(Value::as_array_mut)
                     {
@@ -527,7 +533,7 @@ impl FakeApiServer {
             .and_then(Value::as_array)
             .is_some_and(|finalizers| !finalizers.is_empty());
         if has_finalizers {
-            if let Some(stored) = state.objects.get_mut(reference)
+            if let Some(stored) = state.objects.get_mut(reference).map(Arc::make_mut)
                 && stored.pointer("/metadata/deletionTimestamp").is_none()
             {
                 stored["metadata"]["deletionTimestamp"] = Value::from(now);
@@ -595,7 +601,7 @@ fn eviction_refusal(state: &State, pod: &Value, reference: &ObjectRef) -> Option
             selector
                 .iter()
                 .all(|(name, value)| labels.get(name).and_then(Value::as_str) == Some(value))
-                .then_some((budget, selector))
+                .then_some((budget.as_ref(), selector))
         })
         .collect();
     let (budget, selector) = match budgets.as_slice() {
@@ -615,7 +621,7 @@ fn eviction_refusal(state: &State, pod: &Value, reference: &ObjectRef) -> Option
         .filter(|(other, _)| {
             other.resource == ResourceType::Pod && other.namespace == reference.namespace
         })
-        .map(|(_, other)| other)
+        .map(|(_, other)| other.as_ref())
         .filter(|other| labels_match(other, selector))
         .collect();
     let healthy = i64::try_from(covered.iter().filter(|other| pod_is_ready(other)).count()).ok()?;
@@ -667,7 +673,7 @@ impl KubeApi for FakeApiServer {
         if let Some(error) = self.take_injection(&mut state, "get", object.resource) {
             return Err(error);
         }
-        Ok(state.objects.get(object).cloned())
+        Ok(state.objects.get(object).map(|object| Value::clone(object)))
     }
 
     async fn list(
@@ -689,7 +695,7 @@ impl KubeApi for FakeApiServer {
                     && (namespace.is_empty() || reference.namespace == namespace)
                     && labels_match(object, labels)
             })
-            .map(|(_, object)| object.clone())
+            .map(|(_, object)| Value::clone(object))
             .collect())
     }
 
@@ -725,7 +731,9 @@ impl KubeApi for FakeApiServer {
                 let mut created = applied.clone();
                 reset_status_for_create(&mut created, reference.resource);
                 let stored = self.initialise(&mut state, created, &reference);
-                state.objects.insert(reference.clone(), stored.clone());
+                state
+                    .objects
+                    .insert(reference.clone(), Arc::new(stored.clone()));
                 state.writes.push(WriteRecord {
                     verb: "apply",
                     object: reference.clone(),
@@ -734,7 +742,7 @@ impl KubeApi for FakeApiServer {
                 Ok(stored)
             }
             Some(live) => {
-                let mut next = live.clone();
+                let mut next = Value::clone(&live);
                 if let Some(previous) = state.applied.get(&key) {
                     remove_dropped(&mut next, previous, &applied);
                 }
@@ -761,7 +769,7 @@ impl KubeApi for FakeApiServer {
         let Some(live) = state.objects.get(object).cloned() else {
             return Err(not_found(object));
         };
-        let mut next = live.clone();
+        let mut next = Value::clone(&live);
         if let Value::Object(map) = &mut next {
             map.insert("status".to_owned(), status.clone());
         }
@@ -815,7 +823,7 @@ impl KubeApi for FakeApiServer {
         let Some(live) = state.objects.get(object).cloned() else {
             return Ok(());
         };
-        let mut next = live.clone();
+        let mut next = Value::clone(&live);
         if let Some(finalizers) = next
             .pointer_mut("/metadata/finalizers")
             .and_then(Value::as_array_mut)
@@ -871,7 +879,7 @@ impl FakeApiServer {
         });
         let now = rfc3339(self.clock.now());
         // The Eviction API marks the pod before deleting it (seen while finalizers hold it).
-        if let Some(stored) = state.objects.get_mut(pod) {
+        if let Some(stored) = state.objects.get_mut(pod).map(Arc::make_mut) {
             let condition = json!({
                 "type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
                 "message": "Eviction API: evicting", "lastTransitionTime": now,

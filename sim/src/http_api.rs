@@ -182,6 +182,7 @@ fn all_objects(api: &FakeApiServer) -> BTreeMap<ObjectRef, Value> {
     ResourceType::ALL
         .into_iter()
         .flat_map(|resource| api.objects(resource))
+        .map(Arc::unwrap_or_clone)
         .filter_map(|object| ObjectRef::of(&object).map(|reference| (reference, object)))
         .collect()
 }

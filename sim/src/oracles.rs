@@ -10,14 +10,14 @@
 //!
 //! Oracles only read the world; they never change it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use redis_operator::api::Kind;
 use redis_operator::ports::clock::Milliseconds;
 use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
 use serde_json::Value;
 
-use crate::redis::{Server, ServerKind};
+use crate::redis::{Server, ServerKind, SlotSet};
 use crate::world::{World, pod_is_ready};
 
 /// Commands that wipe a node's data or cluster state.
@@ -56,6 +56,9 @@ pub struct SafetyMonitor {
     pods_before: BTreeMap<ObjectRef, (BTreeMap<String, String>, bool)>,
     pods_version: Option<u64>,
     statefulsets: BTreeMap<ObjectRef, StatefulSetSeen>,
+    /// The API server's version when CRs and StatefulSets were last looked at: what is checked
+    /// of them can only change with a write.
+    objects_version: Option<u64>,
 }
 
 /// What the safety oracles remember of a StatefulSet between rounds.
@@ -151,30 +154,11 @@ impl SafetyMonitor {
                 ));
             }
         }
-        // A change of a CR's spec, labels or annotations (which its objects are built from)
-        // resets what counts as "the same" rejected write.
-        let generations: BTreeMap<ObjectRef, Value> = [
-            ResourceType::Redis,
-            ResourceType::RedisReplication,
-            ResourceType::RedisSentinel,
-            ResourceType::RedisCluster,
-        ]
-        .into_iter()
-        .flat_map(|resource| world.objects(resource))
-        .filter_map(|object| {
-            Some((
-                ObjectRef::of(&object)?,
-                serde_json::json!([
-                    object.pointer("/metadata/generation"),
-                    object.pointer("/metadata/labels"),
-                    object.pointer("/metadata/annotations"),
-                ]),
-            ))
-        })
-        .collect();
-        if generations != self.generations {
-            self.rejected.clear();
-            self.generations = generations;
+        let version = world.api.version();
+        let objects_changed = self.objects_version != Some(version);
+        self.objects_version = Some(version);
+        if objects_changed {
+            self.note_generations(world);
         }
         let writes = world.api.writes_since(self.seen_writes);
         self.seen_writes += writes.len();
@@ -214,8 +198,38 @@ impl SafetyMonitor {
         if !evicted.is_empty() {
             violations.extend(self.check_budgets(world, &evicted));
         }
-        violations.extend(self.check_statefulsets(world));
+        if objects_changed {
+            violations.extend(self.check_statefulsets(world));
+        }
         violations
+    }
+
+    /// A change of a CR's spec, labels or annotations (which its objects are built from) resets
+    /// what counts as "the same" rejected write.
+    fn note_generations(&mut self, world: &World) {
+        let generations: BTreeMap<ObjectRef, Value> = [
+            ResourceType::Redis,
+            ResourceType::RedisReplication,
+            ResourceType::RedisSentinel,
+            ResourceType::RedisCluster,
+        ]
+        .into_iter()
+        .flat_map(|resource| world.objects(resource))
+        .filter_map(|object| {
+            Some((
+                ObjectRef::of(&object)?,
+                serde_json::json!([
+                    object.pointer("/metadata/generation"),
+                    object.pointer("/metadata/labels"),
+                    object.pointer("/metadata/annotations"),
+                ]),
+            ))
+        })
+        .collect();
+        if generations != self.generations {
+            self.rejected.clear();
+            self.generations = generations;
+        }
     }
 
     /// A StatefulSet shrinks only past pods whose servers hold no slots and, as masters, no
@@ -224,7 +238,6 @@ impl SafetyMonitor {
     /// sentinels included, for anything else).
     fn check_statefulsets(&mut self, world: &World) -> Vec<Violation> {
         let mut violations = Vec::new();
-        let servers = world.redis.servers();
         let mut current = BTreeMap::new();
         for statefulset in world.objects(ResourceType::StatefulSet) {
             let Some(reference) = ObjectRef::of(&statefulset) else {
@@ -250,18 +263,19 @@ impl SafetyMonitor {
             if let Some(previous) = self.statefulsets.get(&reference) {
                 for ordinal in replicas..previous.replicas {
                     let pod = format!("{}-{ordinal}", reference.name);
-                    if let Some(server) = servers
-                        .iter()
-                        .find(|server| server.pod == pod && server.alive)
-                        .filter(|server| holds_what_must_move(server))
-                    {
+                    let holding = world.redis.with_servers(|servers| {
+                        servers
+                            .values()
+                            .find(|server| server.pod == pod && server.alive)
+                            .filter(|server| holds_what_must_move(server))
+                            .map(|server| (server.slots.len(), server.data.len()))
+                    });
+                    if let Some((slots, keys)) = holding {
                         violations.push(Violation::new(
                             "scale-in only after the keys moved",
                             format!(
-                                "{reference} shrank from {} to {replicas} while {pod} was a master holding {} slots and {} keys",
+                                "{reference} shrank from {} to {replicas} while {pod} was a master holding {slots} slots and {keys} keys",
                                 previous.replicas,
-                                server.slots.len(),
-                                server.data.len()
                             ),
                         ));
                     }
@@ -460,36 +474,33 @@ pub fn check_serving(world: &World, kind: Kind, target: &ObjectRef) -> Option<Vi
     if object.pointer("/metadata/deletionTimestamp").is_some() {
         return None;
     }
-    let servers = world.redis.servers();
-    let ready_pods: Vec<String> = world
+    let ready_pods: BTreeSet<String> = world
         .objects(ResourceType::Pod)
         .iter()
         .filter(|pod| pod_is_ready(pod))
         .filter(|pod| pod["metadata"]["namespace"] == target.namespace.as_str())
         .filter_map(|pod| pod["metadata"]["name"].as_str().map(str::to_owned))
         .collect();
-    let serving: Vec<&Server> = servers_of(&servers, target)
-        .into_iter()
-        .filter(|server| is_master(server) && ready_pods.contains(&server.pod))
-        .collect();
-    let problem = match kind {
-        Kind::RedisReplication => serving
-            .is_empty()
-            .then(|| "no master pod is ready".to_owned()),
-        Kind::RedisCluster => {
-            let mut served = vec![false; 16384];
-            for server in &serving {
-                for slot in server.slots.iter() {
-                    if let Some(flag) = served.get_mut(usize::from(slot)) {
-                        *flag = true;
-                    }
-                }
+    let prefix = format!("{}-", target.name);
+    let problem = world.redis.with_servers(|servers| {
+        let serving = servers.values().filter(|server| {
+            server.pod.starts_with(&prefix) && is_master(server) && ready_pods.contains(&server.pod)
+        });
+        match kind {
+            Kind::RedisReplication => {
+                (serving.count() == 0).then(|| "no master pod is ready".to_owned())
             }
-            let unserved = served.iter().filter(|flag| !**flag).count();
-            (unserved > 0).then(|| format!("{unserved} slots have no ready master"))
+            Kind::RedisCluster => {
+                let mut served = SlotSet::default();
+                for server in serving {
+                    served.union(&server.slots);
+                }
+                let unserved = 16384 - served.len();
+                (unserved > 0).then(|| format!("{unserved} slots have no ready master"))
+            }
+            Kind::Redis | Kind::RedisSentinel => None,
         }
-        Kind::Redis | Kind::RedisSentinel => None,
-    }?;
+    })?;
     Some(Violation::new(
         "every shard keeps a ready master",
         format!("{target}: {problem}"),

@@ -223,6 +223,19 @@ impl SlotSet {
             .any(|(left, right)| left & right != 0)
     }
 
+    /// Adds the slots of `other`.
+    pub fn union(&mut self, other: &SlotSet) {
+        if other.is_empty() {
+            return;
+        }
+        let bits = Arc::make_mut(&mut self.bits);
+        for (left, right) in bits.iter_mut().zip(other.bits.iter()) {
+            *left |= right;
+        }
+        self.count = u16::try_from(bits.iter().map(|word| word.count_ones()).sum::<u32>())
+            .unwrap_or(u16::MAX);
+    }
+
     /// Removes the slots of `other`.
     pub fn subtract(&mut self, other: &SlotSet) {
         if !self.intersects(other) {
@@ -640,6 +653,20 @@ impl FakeRedis {
         self.lock().servers.get(ip).cloned()
     }
 
+    /// Whether a server process runs at `ip`.
+    pub fn is_alive(&self, ip: &str) -> bool {
+        self.lock()
+            .servers
+            .get(ip)
+            .is_some_and(|server| server.alive)
+    }
+
+    /// Reads every server, by address, without copying them (the oracles look at every server
+    /// every step). `read` must not call back into the fleet.
+    pub fn with_servers<T>(&self, read: impl FnOnce(&BTreeMap<String, Server>) -> T) -> T {
+        read(&self.lock().servers)
+    }
+
     /// Copies of every server, by address.
     pub fn servers(&self) -> Vec<Server> {
         self.lock().servers.values().cloned().collect()
@@ -744,7 +771,7 @@ impl FakeRedis {
 /// What one node learnt in a gossip round: its address, peers and when it last saw each.
 type GossipUpdate = (
     String,
-    BTreeMap<String, Peer>,
+    Arc<BTreeMap<String, Peer>>,
     imbl::OrdMap<String, Milliseconds>,
 );
 
@@ -776,7 +803,9 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
         if !server.alive {
             continue;
         }
-        let mut peers = (*server.peers).clone();
+        // Copied only when something in the table changes: in a steady cluster a round only
+        // refreshes when each peer was last seen.
+        let mut peers = Arc::clone(&server.peers);
         let mut last_seen = server.last_seen.clone();
         // Lookups before inserts: ids are 40-character strings, and a round touches every pair.
         for id in server.peers.keys() {
@@ -792,11 +821,11 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
                     last_seen.insert(id.clone(), now);
                 }
             }
-            match peers.get_mut(id) {
-                Some(peer) => *peer = peer_of(peer_server),
-                None => {
-                    peers.insert(id.clone(), peer_of(peer_server));
-                }
+            if peers
+                .get(id)
+                .is_none_or(|peer| !describes(peer, peer_server))
+            {
+                Arc::make_mut(&mut peers).insert(id.clone(), peer_of(peer_server));
             }
             // Learn the peer's peers (and their failure marks).
             for (other_id, other) in peer_server.peers.iter() {
@@ -814,16 +843,22 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
                 // serving slots its replica took over while the new owner is down.
                 let newer_owner_of_mine =
                     other.epoch > server.epoch && other.slots.intersects(&server.slots);
-                match peers.get_mut(other_id) {
+                match peers.get(other_id) {
                     Some(mine) => {
-                        mine.failed |= other.failed;
-                        if newer_owner_of_mine && other.epoch > mine.epoch {
-                            mine.slots = other.slots.clone();
-                            mine.epoch = other.epoch;
+                        let learns_failure = other.failed && !mine.failed;
+                        let learns_owner = newer_owner_of_mine && other.epoch > mine.epoch;
+                        if (learns_failure || learns_owner)
+                            && let Some(mine) = Arc::make_mut(&mut peers).get_mut(other_id)
+                        {
+                            mine.failed |= other.failed;
+                            if learns_owner {
+                                mine.slots = other.slots.clone();
+                                mine.epoch = other.epoch;
+                            }
                         }
                     }
                     None => {
-                        peers.insert(
+                        Arc::make_mut(&mut peers).insert(
                             other_id.clone(),
                             Peer {
                                 handshake: false,
@@ -835,7 +870,8 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             }
         }
         // Failure detection.
-        for (id, peer) in peers.iter_mut() {
+        let mut flips: Vec<(String, bool)> = Vec::new();
+        for (id, peer) in peers.iter() {
             let seen = match last_seen.get(id) {
                 Some(seen) => *seen,
                 None => {
@@ -844,9 +880,19 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
                 }
             };
             if now.saturating_sub(seen) >= NODE_TIMEOUT_MILLISECONDS {
-                peer.failed = true;
-            } else if seen == now {
-                peer.failed = false;
+                if !peer.failed {
+                    flips.push((id.clone(), true));
+                }
+            } else if seen == now && peer.failed {
+                flips.push((id.clone(), false));
+            }
+        }
+        if !flips.is_empty() {
+            let table = Arc::make_mut(&mut peers);
+            for (id, failed) in flips {
+                if let Some(peer) = table.get_mut(&id) {
+                    peer.failed = failed;
+                }
             }
         }
         // Ownership by epoch: a slot belongs to the claimant with the highest epoch.
@@ -855,7 +901,7 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
     }
     for (address, peers, last_seen) in updates {
         if let Some(server) = fleet.servers.get_mut(&address) {
-            server.peers = Arc::new(peers);
+            server.peers = peers;
             server.last_seen = last_seen;
         }
     }
@@ -958,6 +1004,18 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
     }
 }
 
+/// Whether `peer` is what [`peer_of`] makes of `server`.
+fn describes(peer: &Peer, server: &Server) -> bool {
+    !peer.failed
+        && !peer.handshake
+        && peer.port == server.port
+        && peer.epoch == server.epoch
+        && peer.ip == server.ip
+        && peer.hostname == server.pod
+        && peer.master_id == server.cluster_master
+        && peer.slots == server.slots
+}
+
 fn peer_of(server: &Server) -> Peer {
     Peer {
         ip: server.ip.clone(),
@@ -973,7 +1031,7 @@ fn peer_of(server: &Server) -> Peer {
 
 /// Within one node's table: a slot claimed by several peers belongs to the claimant with the
 /// highest config epoch; the others' claims are dropped.
-fn resolve_ownership(peers: &mut BTreeMap<String, Peer>, myself: &Server) {
+fn resolve_ownership(peers: &mut Arc<BTreeMap<String, Peer>>, myself: &Server) {
     // Fast path: no two claims overlap, nothing to resolve.
     let mut claimed: [u64; SLOT_WORDS] = *myself.slots.bits;
     let mut overlapping = false;
@@ -993,6 +1051,7 @@ fn resolve_ownership(peers: &mut BTreeMap<String, Peer>, myself: &Server) {
     if !overlapping {
         return;
     }
+    let peers = Arc::make_mut(peers);
     // Owner per slot: (epoch, claimant index), claimant 0 being this node itself.
     let ids: Vec<String> = peers.keys().cloned().collect();
     let mut owner: Vec<Option<(u64, usize)>> = vec![None; usize::from(SLOT_COUNT)];

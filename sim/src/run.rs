@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use redis_operator::api::Kind;
 use redis_operator::api::document::{DocumentOutcome, read_documents};
@@ -688,7 +689,7 @@ impl Engine<'_> {
                 .world
                 .objects(ResourceType::Pod)
                 .iter()
-                .filter_map(ObjectRef::of)
+                .filter_map(|pod| ObjectRef::of(pod))
                 .find(|pod| &pod.name == name),
             PodChoice::Random { target, role } => {
                 let (_, reference) = kind_of(target)?;
@@ -1191,7 +1192,7 @@ impl Engine<'_> {
                 let Some((_, reference)) = kind_of(target) else {
                     return;
                 };
-                match self.world.api.object(&reference) {
+                match self.world.api.object(&reference).map(Arc::unwrap_or_clone) {
                     Some(mut object) => {
                         if !spec.is_null() {
                             merge_patch(&mut object["spec"], spec);

@@ -679,7 +679,7 @@ impl Run {
     }
 
     /// The pods of the scenario, by name.
-    fn pods(&self) -> Vec<Value> {
+    fn pods(&self) -> Vec<Arc<Value>> {
         self.world
             .objects(ResourceType::Pod)
             .into_iter()
@@ -818,7 +818,7 @@ impl Run {
         &mut self,
         target: &ObjectRef,
         pods: &BTreeMap<String, PodSnapshot>,
-        budgets: &[Value],
+        budgets: &[Arc<Value>],
         executed: &[Request],
     ) {
         let removed: BTreeSet<&str> = executed
@@ -1044,7 +1044,7 @@ impl Run {
 
     fn set_ready(&mut self, name: &str, ready: bool) {
         let reference = ObjectRef::new(ResourceType::Pod, NAMESPACE, name);
-        let Some(mut pod) = self.world.api.object(&reference) else {
+        let Some(mut pod) = self.world.api.object(&reference).map(Arc::unwrap_or_clone) else {
             return;
         };
         let status = if ready { "True" } else { "False" };

@@ -362,8 +362,8 @@ impl World {
             .and_then(Value::as_i64)
             .unwrap_or(0);
         let pods = self.pods_of(&namespace, &name);
-        let all_ready =
-            pods.len() == usize::try_from(replicas).unwrap_or(0) && pods.values().all(pod_is_ready);
+        let all_ready = pods.len() == usize::try_from(replicas).unwrap_or(0)
+            && pods.values().all(|pod| pod_is_ready(pod));
         // RollingUpdate replaces the highest outdated ordinal at or above the partition, one at a
         // time, and only while every pod is Running and Ready.
         let outdated = pods
@@ -395,7 +395,7 @@ impl World {
                 .cloned()
                 .unwrap_or_default();
             if owners.is_empty() {
-                let mut adopted = pod.clone();
+                let mut adopted = Value::clone(pod);
                 adopted["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": uid, "controller": true}]);
                 let _ = self.api.update(adopted);
             }
@@ -406,7 +406,7 @@ impl World {
             }
             // OrderedReady creates an ordinal only once every lower one is Running and Ready.
             if ordered_ready
-                && (0..ordinal).any(|lower| !pods.get(&lower).is_some_and(pod_is_ready))
+                && (0..ordinal).any(|lower| !pods.get(&lower).is_some_and(|pod| pod_is_ready(pod)))
             {
                 break;
             }
@@ -507,7 +507,7 @@ impl World {
     }
 
     /// Pods of StatefulSet `name`, by ordinal.
-    fn pods_of(&self, namespace: &str, name: &str) -> BTreeMap<i64, Value> {
+    fn pods_of(&self, namespace: &str, name: &str) -> BTreeMap<i64, Arc<Value>> {
         self.api
             .objects(ResourceType::Pod)
             .into_iter()
@@ -540,10 +540,11 @@ impl World {
             })
             .collect();
         let nodes = self.nodes.borrow().clone();
-        for mut pod in pods {
+        for pod in pods {
             if pod.pointer("/spec/nodeName").is_some() {
                 continue;
             }
+            let mut pod = Value::clone(&pod);
             let namespace = pod["metadata"]["namespace"]
                 .as_str()
                 .unwrap_or_default()
@@ -619,17 +620,19 @@ impl World {
                     restart_at: None,
                 });
             let mut status_changed = false;
-            let mut next = pod.clone();
+            // Copied only when the kubelet changes the pod's status.
+            let mut next = Arc::clone(&pod);
             if node_up && runtime.ip.is_none() && now >= runtime.start_at {
                 let ip = self.new_address();
                 self.start_server(&reference.name, &ip, &launch);
                 runtime.ip = Some(ip.clone());
-                next["status"]["podIP"] = json!(ip);
-                next["status"]["phase"] = json!("Running");
+                let status = &mut Arc::make_mut(&mut next)["status"];
+                status["podIP"] = json!(ip);
+                status["phase"] = json!("Running");
                 status_changed = true;
             }
             if let Some(ip) = runtime.ip.clone() {
-                let alive = self.redis.server(&ip).is_some_and(|server| server.alive);
+                let alive = self.redis.is_alive(&ip);
                 if !node_up && alive {
                     self.redis.stop(&ip);
                 } else if node_up && !alive {
@@ -649,10 +652,9 @@ impl World {
                 && runtime
                     .ip
                     .as_ref()
-                    .and_then(|ip| self.redis.server(ip))
-                    .is_some_and(|server| server.alive);
+                    .is_some_and(|ip| self.redis.is_alive(ip));
             if pod_is_ready(&pod) != ready {
-                next["status"]["conditions"] = json!([{
+                Arc::make_mut(&mut next)["status"]["conditions"] = json!([{
                     "type": "Ready", "status": if ready { "True" } else { "False" },
                     "lastTransitionTime": redis_operator::ports::clock::rfc3339(now),
                 }]);
@@ -660,7 +662,7 @@ impl World {
             }
             drop(runtimes);
             if status_changed {
-                let _ = self.api.update(next);
+                let _ = self.api.update(Arc::unwrap_or_clone(next));
             }
         }
         // Servers of pods that are gone stop.
@@ -706,7 +708,7 @@ impl World {
                 "observedGeneration": statefulset.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
             });
             if statefulset.get("status") != Some(&status) {
-                let mut next = statefulset.clone();
+                let mut next = Value::clone(&statefulset);
                 next["status"] = status;
                 let _ = self.api.update(next);
             }
@@ -816,7 +818,7 @@ impl World {
     }
 
     /// The pods bound to `node`.
-    pub fn pods_on(&self, node: &str) -> Vec<Value> {
+    pub fn pods_on(&self, node: &str) -> Vec<Arc<Value>> {
         self.api
             .objects(ResourceType::Pod)
             .into_iter()
@@ -895,7 +897,7 @@ impl World {
 
     /// Merges `patch` into the CR's spec, as `kubectl patch --type merge` would.
     pub fn patch_spec(&self, target: &ObjectRef, patch: &Value) -> Result<(), ApiError> {
-        let Some(mut object) = self.api.object(target) else {
+        let Some(mut object) = self.api.object(target).map(Arc::unwrap_or_clone) else {
             return Err(ApiError::NotFound {
                 object: target.to_string(),
             });
@@ -931,7 +933,7 @@ impl World {
     }
 
     /// Stored objects of one type.
-    pub fn objects(&self, resource: ResourceType) -> Vec<Value> {
+    pub fn objects(&self, resource: ResourceType) -> Vec<Arc<Value>> {
         self.api.objects(resource)
     }
 
