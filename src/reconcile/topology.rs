@@ -226,11 +226,14 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
 /// Pod label updates so that `redis-role` names the real master and the `-master` and
 /// `-replica` Services select the right pods.
 fn role_labels(input: PlanInput<'_>, master: &str) -> Vec<Request> {
+    // Every other pod is labelled a replica, answering or not: a former master cut off from the
+    // operator (its node down) still carries the master label, and the `-master` Service would
+    // send clients to it the moment it is back, before anything makes it a replica.
     input
         .redis
         .servers
         .iter()
-        .filter(|server| server.answered())
+        .filter(|server| server.answered() || server.pod.name != master)
         .filter_map(|server| {
             let wanted = if server.pod.name == master {
                 REDIS_ROLE_MASTER
@@ -258,4 +261,78 @@ fn role_labels(input: PlanInput<'_>, master: &str) -> Vec<Request> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::Kind;
+    use crate::reconcile::observe::Observed;
+    use crate::topology::observation::{RedisObservation, ServerView};
+
+    fn pod(name: &str, role: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": "default", "labels": {REDIS_ROLE_LABEL: role}}})
+    }
+
+    #[test]
+    fn a_former_master_that_does_not_answer_loses_its_master_label() {
+        // sessions-1 was the master until its node went down; sessions-0 took over.
+        let observed = Observed {
+            pods: vec![
+                pod("sessions-0", REDIS_ROLE_REPLICA),
+                pod("sessions-1", REDIS_ROLE_MASTER),
+            ],
+            ..Observed::default()
+        };
+        let mut answering = ServerView::ready_pod("sessions-0", "sessions", 0, "10.0.0.1");
+        answering.replication = Some(crate::topology::parse::ReplicationInfo {
+            role: crate::topology::parse::ReplicationRole::Master,
+            master_host: None,
+            master_port: None,
+            master_link_up: false,
+            master_sync_in_progress: false,
+            replica_offset: None,
+            master_replication_id: "0".repeat(40),
+            master_offset: 0,
+            replicas: Vec::new(),
+        });
+        let mut away = ServerView::ready_pod("sessions-1", "sessions", 1, "10.0.0.2");
+        away.error = Some("timed out".to_owned());
+        let redis = RedisObservation {
+            servers: vec![answering, away],
+            ..RedisObservation::default()
+        };
+        let target = ObjectRef::new(ResourceType::RedisReplication, "default", "sessions");
+        let input = PlanInput {
+            kind: Kind::RedisReplication,
+            target: &target,
+            observed: &observed,
+            now: 0,
+            new_rejections: &[],
+            refused_evictions: &[],
+            validated: None,
+            redis: &redis,
+        };
+        let labels: Vec<(String, String)> = role_labels(input, "sessions-0")
+            .into_iter()
+            .filter_map(|request| match request {
+                Request::Apply(object) => Some((
+                    object["metadata"]["name"].as_str()?.to_owned(),
+                    object["metadata"]["labels"][REDIS_ROLE_LABEL]
+                        .as_str()?
+                        .to_owned(),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            vec![
+                ("sessions-0".to_owned(), REDIS_ROLE_MASTER.to_owned()),
+                ("sessions-1".to_owned(), REDIS_ROLE_REPLICA.to_owned()),
+            ]
+        );
+    }
 }

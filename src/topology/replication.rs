@@ -329,29 +329,34 @@ fn choose_master<'a>(
 /// ready but does not answer the operator, it has been away for less than the grace period, or
 /// it is gone while the StatefulSet keeps its ordinal and will recreate it (the time between a
 /// pod's removal and its replacement's creation is not observable; the grace period starts at
-/// the replacement's creation).
+/// the replacement's creation). A recorded master that is away on an ordinal the spec no longer
+/// keeps is not waited for: a scale-in removes its pod whatever it holds (a master that answers
+/// hands over first), and a status read from a lagging cache can name such a master after it
+/// handed over.
 fn recorded_master_may_return(input: &ReplicationInput<'_>, name: &str) -> Option<String> {
-    let Some(previous) = input.servers.iter().find(|server| server.pod.name == name) else {
-        let kept = name
-            .rsplit_once('-')
-            .and_then(|(_, ordinal)| ordinal.parse::<i64>().ok())
-            .is_some_and(|ordinal| ordinal < i64::from(input.size));
-        return kept.then(|| {
-            format!("the master {name} has no pod; waiting for its StatefulSet to recreate it")
-        });
-    };
-    if previous.answered() {
+    let waiting = || format!("the master {name} does not answer; waiting before choosing another");
+    let previous = input.servers.iter().find(|server| server.pod.name == name);
+    if previous.is_some_and(ServerView::answered) {
         return None;
     }
-    if previous.pod.ready && !previous.pod.terminating {
-        return Some(format!(
-            "the master {name} does not answer; waiting before choosing another"
-        ));
+    if previous.is_some_and(|previous| previous.pod.ready && !previous.pod.terminating) {
+        return Some(waiting());
     }
+    let kept = name
+        .rsplit_once('-')
+        .and_then(|(_, ordinal)| ordinal.parse::<i64>().ok())
+        .is_some_and(|ordinal| ordinal < i64::from(input.size));
+    if !kept {
+        return None;
+    }
+    let Some(previous) = previous else {
+        return Some(format!(
+            "the master {name} has no pod; waiting for its StatefulSet to recreate it"
+        ));
+    };
     let away_for =
         away_since(&previous.pod).map_or(u64::MAX, |since| input.now.saturating_sub(since));
-    (away_for < MASTER_LOSS_GRACE_MILLISECONDS)
-        .then(|| format!("the master {name} does not answer; waiting before choosing another"))
+    (away_for < MASTER_LOSS_GRACE_MILLISECONDS).then(waiting)
 }
 
 /// The latest change that took the pod away: it went unready, its deletion was requested, or
@@ -736,5 +741,22 @@ mod tests {
         let servers = [server(0, None, 0), server(1, Some(0), 0)];
         let removed = plan(&servers, 2, "sessions-3");
         assert_eq!(removed.master.as_deref(), Some("sessions-0"), "{removed:?}");
+    }
+
+    #[test]
+    fn a_recorded_master_away_on_a_departing_ordinal_is_not_awaited() {
+        // A status read from a lagging cache still names sessions-1, which handed over to
+        // sessions-0 before the scale-in to one pod began deleting it.
+        let mut departing = server(1, Some(0), 40);
+        departing.replication = None;
+        departing.error = Some("connection refused".to_owned());
+        departing.pod.terminating = true;
+        departing.pod.deletion_requested_at = Some(14_000);
+        let servers = [server(0, None, 40), departing];
+        let plan = plan_replication(ReplicationInput {
+            now: 15_000,
+            ..input(&servers, 1, "sessions-1")
+        });
+        assert_eq!(plan.master.as_deref(), Some("sessions-0"), "{plan:?}");
     }
 }
