@@ -326,10 +326,8 @@ fn choose_master<'a>(
 }
 
 /// Why the recorded master `name` may still come back with its data, when it may: its pod is
-/// ready but does not answer the operator, it has been away for less than the grace period, or
-/// it is gone while the StatefulSet keeps its ordinal and will recreate it (the time between a
-/// pod's removal and its replacement's creation is not observable; the grace period starts at
-/// the replacement's creation). A recorded master that is away on an ordinal the spec no longer
+/// ready but does not answer the operator, or it has been away for less than the grace period
+/// (counted from the pod's latest change, so a replacement pod gets its own). A recorded master that is away on an ordinal the spec no longer
 /// keeps is not waited for: a scale-in removes its pod whatever it holds (a master that answers
 /// hands over first), and a status read from a lagging cache can name such a master after it
 /// handed over.
@@ -342,18 +340,14 @@ fn recorded_master_may_return(input: &ReplicationInput<'_>, name: &str) -> Optio
     if previous.is_some_and(|previous| previous.pod.ready && !previous.pod.terminating) {
         return Some(waiting());
     }
+    // A master with no pod at all is not waited for, as nothing says whether its pod will come
+    // back (the StatefulSet recreates a deleted pod within a second, and the replacement has its
+    // own grace period); nor one away on an ordinal the spec no longer keeps.
     let kept = name
         .rsplit_once('-')
         .and_then(|(_, ordinal)| ordinal.parse::<i64>().ok())
         .is_some_and(|ordinal| ordinal < i64::from(input.size));
-    if !kept {
-        return None;
-    }
-    let Some(previous) = previous else {
-        return Some(format!(
-            "the master {name} has no pod; waiting for its StatefulSet to recreate it"
-        ));
-    };
+    let previous = previous.filter(|_| kept)?;
     let away_for =
         away_since(&previous.pod).map_or(u64::MAX, |since| input.now.saturating_sub(since));
     (away_for < MASTER_LOSS_GRACE_MILLISECONDS).then(waiting)
@@ -727,20 +721,11 @@ mod tests {
     }
 
     #[test]
-    fn a_master_without_a_pod_is_awaited_only_while_the_statefulset_keeps_its_ordinal() {
-        // Two new pods answer as masters; neither follows the other.
+    fn a_master_without_a_pod_is_not_awaited() {
+        // Two new pods answer as masters; neither follows the other; sessions-0 has no pod.
         let servers = [server(1, None, 0), server(2, None, 0)];
-        let kept = plan(&servers, 3, "sessions-0");
-        assert_eq!(kept.master, None, "{kept:?}");
-        assert!(
-            kept.blocked
-                .as_deref()
-                .is_some_and(|why| why.contains("recreate")),
-            "{kept:?}"
-        );
-        let servers = [server(0, None, 0), server(1, Some(0), 0)];
-        let removed = plan(&servers, 2, "sessions-3");
-        assert_eq!(removed.master.as_deref(), Some("sessions-0"), "{removed:?}");
+        let plan = plan(&servers, 3, "sessions-0");
+        assert_eq!(plan.master.as_deref(), Some("sessions-1"), "{plan:?}");
     }
 
     #[test]
