@@ -228,6 +228,23 @@ async fn failover_to_hands_the_master_role_to_a_replica() {
         || async { role(&adapter, &replica_endpoint).await == (ReplicationRole::Replica, true) },
     )
     .await;
+    // The master counts the replica online only once it has acknowledged the synchronisation,
+    // a moment after the replica's own link is up; FAILOVER TO refuses a replica not yet online.
+    eventually(
+        "the master sees its replica online",
+        Duration::from_secs(15),
+        || async {
+            parse_info_replication(
+                &text(&adapter, &master_endpoint, RedisCommand::InfoReplication).await,
+            )
+            .is_ok_and(|info| {
+                info.replicas
+                    .iter()
+                    .any(|replica| replica.state == "online")
+            })
+        },
+    )
+    .await;
 
     assert_eq!(
         run(
