@@ -348,10 +348,13 @@ impl SafetyMonitor {
 }
 
 /// The servers of a CR's pods (`<name>-...`), alive or not.
-pub fn servers_of<'a>(servers: &'a [Server], target: &ObjectRef) -> Vec<&'a Server> {
+pub fn servers_of<'a>(
+    servers: impl IntoIterator<Item = &'a Server>,
+    target: &ObjectRef,
+) -> Vec<&'a Server> {
     let prefix = format!("{}-", target.name);
     servers
-        .iter()
+        .into_iter()
         .filter(|server| server.pod.starts_with(&prefix))
         .collect()
 }
@@ -481,11 +484,10 @@ pub fn check_serving(world: &World, kind: Kind, target: &ObjectRef) -> Option<Vi
         .filter(|pod| pod["metadata"]["namespace"] == target.namespace.as_str())
         .filter_map(|pod| pod["metadata"]["name"].as_str().map(str::to_owned))
         .collect();
-    let prefix = format!("{}-", target.name);
     let problem = world.redis.with_servers(|servers| {
-        let serving = servers.values().filter(|server| {
-            server.pod.starts_with(&prefix) && is_master(server) && ready_pods.contains(&server.pod)
-        });
+        let serving = servers_of(servers.values(), target)
+            .into_iter()
+            .filter(|server| is_master(server) && ready_pods.contains(&server.pod));
         match kind {
             Kind::RedisReplication => {
                 (serving.count() == 0).then(|| "no master pod is ready".to_owned())

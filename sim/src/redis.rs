@@ -125,6 +125,11 @@ pub struct SlotSet {
     count: u16,
 }
 
+/// Slots set in a bitmap.
+fn count_of(bits: &[u64; SLOT_WORDS]) -> u16 {
+    u16::try_from(bits.iter().map(|word| word.count_ones()).sum::<u32>()).unwrap_or(u16::MAX)
+}
+
 /// Words of the slot bitmap.
 const SLOT_WORDS: usize = 256;
 
@@ -232,8 +237,7 @@ impl SlotSet {
         for (left, right) in bits.iter_mut().zip(other.bits.iter()) {
             *left |= right;
         }
-        self.count = u16::try_from(bits.iter().map(|word| word.count_ones()).sum::<u32>())
-            .unwrap_or(u16::MAX);
+        self.count = count_of(bits);
     }
 
     /// Removes the slots of `other`.
@@ -245,8 +249,7 @@ impl SlotSet {
         for (left, right) in bits.iter_mut().zip(other.bits.iter()) {
             *left &= !right;
         }
-        self.count = u16::try_from(bits.iter().map(|word| word.count_ones()).sum::<u32>())
-            .unwrap_or(u16::MAX);
+        self.count = count_of(bits);
     }
 
     /// Keeps the slots `keep` accepts.

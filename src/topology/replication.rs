@@ -303,8 +303,8 @@ fn choose_master<'a>(
     // The recorded master does not answer. Choose another (promote a replica, or take a server
     // that answers as a master, such as a restarted or new pod) only when its pod is verifiably
     // away: not ready for the grace period, counted from the pod's latest change (it went unready,
-    // its deletion was requested, or its replacement was created), or gone from a StatefulSet that
-    // no longer keeps its ordinal. A ready pod that does not answer the operator may be cut off
+    // its deletion was requested, or its replacement was created), gone, or on an ordinal the
+    // spec no longer keeps. A ready pod that does not answer the operator may be cut off
     // from the operator alone, and a restarting or recreated one comes back with its data.
     if let Some(reason) = input
         .previous_master
@@ -327,10 +327,11 @@ fn choose_master<'a>(
 
 /// Why the recorded master `name` may still come back with its data, when it may: its pod is
 /// ready but does not answer the operator, or it has been away for less than the grace period
-/// (counted from the pod's latest change, so a replacement pod gets its own). A recorded master that is away on an ordinal the spec no longer
-/// keeps is not waited for: a scale-in removes its pod whatever it holds (a master that answers
-/// hands over first), and a status read from a lagging cache can name such a master after it
-/// handed over.
+/// (counted from the pod's latest change, so a replacement pod gets its own). A master with no
+/// pod at all is not waited for, as nothing says whether its pod will come back; nor one away on
+/// an ordinal the spec no longer keeps: a scale-in removes its pod whatever it holds (a master
+/// that answers hands over first), and a status read from a lagging cache can name such a master
+/// after it handed over.
 fn recorded_master_may_return(input: &ReplicationInput<'_>, name: &str) -> Option<String> {
     let waiting = || format!("the master {name} does not answer; waiting before choosing another");
     let previous = input.servers.iter().find(|server| server.pod.name == name);
@@ -340,14 +341,8 @@ fn recorded_master_may_return(input: &ReplicationInput<'_>, name: &str) -> Optio
     if previous.is_some_and(|previous| previous.pod.ready && !previous.pod.terminating) {
         return Some(waiting());
     }
-    // A master with no pod at all is not waited for, as nothing says whether its pod will come
-    // back (the StatefulSet recreates a deleted pod within a second, and the replacement has its
-    // own grace period); nor one away on an ordinal the spec no longer keeps.
-    let kept = name
-        .rsplit_once('-')
-        .and_then(|(_, ordinal)| ordinal.parse::<i64>().ok())
-        .is_some_and(|ordinal| ordinal < i64::from(input.size));
-    let previous = previous.filter(|_| kept)?;
+    let previous =
+        previous.filter(|previous| i64::from(previous.pod.ordinal) < i64::from(input.size))?;
     let away_for =
         away_since(&previous.pod).map_or(u64::MAX, |since| input.now.saturating_sub(since));
     (away_for < MASTER_LOSS_GRACE_MILLISECONDS).then(waiting)
