@@ -226,14 +226,14 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
 /// Pod label updates so that `redis-role` names the real master and the `-master` and
 /// `-replica` Services select the right pods.
 fn role_labels(input: PlanInput<'_>, master: &str) -> Vec<Request> {
-    // Every other pod is labelled a replica, answering or not: a former master cut off from the
-    // operator (its node down) still carries the master label, and the `-master` Service would
-    // send clients to it the moment it is back, before anything makes it a replica.
+    // Every pod is labelled, answering or not: a former master cut off from the operator (its
+    // node down) still carries the master label, and the `-master` Service would send clients to
+    // it the moment it is back, before anything makes it a replica; and the master the sentinels
+    // agree on may be one the operator cannot reach while clients can.
     input
         .redis
         .servers
         .iter()
-        .filter(|server| server.answered() || server.pod.name != master)
         .filter_map(|server| {
             let wanted = if server.pod.name == master {
                 REDIS_ROLE_MASTER
@@ -276,14 +276,11 @@ mod tests {
         json!({"metadata": {"name": name, "namespace": "default", "labels": {REDIS_ROLE_LABEL: role}}})
     }
 
-    #[test]
-    fn a_former_master_that_does_not_answer_loses_its_master_label() {
-        // sessions-1 was the master until its node went down; sessions-0 took over.
+    /// The labels `role_labels` writes for `master` when sessions-0 answers as a master and
+    /// sessions-1 does not answer, the pods carrying `current` labels.
+    fn planned_labels(current: [&str; 2], master: &str) -> Vec<(String, String)> {
         let observed = Observed {
-            pods: vec![
-                pod("sessions-0", REDIS_ROLE_REPLICA),
-                pod("sessions-1", REDIS_ROLE_MASTER),
-            ],
+            pods: vec![pod("sessions-0", current[0]), pod("sessions-1", current[1])],
             ..Observed::default()
         };
         let mut answering = ServerView::ready_pod("sessions-0", "sessions", 0, "10.0.0.1");
@@ -315,7 +312,7 @@ mod tests {
             validated: None,
             redis: &redis,
         };
-        let labels: Vec<(String, String)> = role_labels(input, "sessions-0")
+        role_labels(input, master)
             .into_iter()
             .filter_map(|request| match request {
                 Request::Apply(object) => Some((
@@ -326,12 +323,29 @@ mod tests {
                 )),
                 _ => None,
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn a_former_master_that_does_not_answer_loses_its_master_label() {
+        // sessions-1 was the master until its node went down; sessions-0 took over.
         assert_eq!(
-            labels,
+            planned_labels([REDIS_ROLE_REPLICA, REDIS_ROLE_MASTER], "sessions-0"),
             vec![
                 ("sessions-0".to_owned(), REDIS_ROLE_MASTER.to_owned()),
                 ("sessions-1".to_owned(), REDIS_ROLE_REPLICA.to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_master_the_operator_cannot_reach_gets_the_master_label() {
+        // The sentinels promoted sessions-1, which the operator is cut off from.
+        assert_eq!(
+            planned_labels([REDIS_ROLE_MASTER, REDIS_ROLE_REPLICA], "sessions-1"),
+            vec![
+                ("sessions-0".to_owned(), REDIS_ROLE_REPLICA.to_owned()),
+                ("sessions-1".to_owned(), REDIS_ROLE_MASTER.to_owned()),
             ]
         );
     }

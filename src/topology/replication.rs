@@ -121,6 +121,21 @@ fn sentinels_follow_a_vanished_master(
         })
 }
 
+/// The pod the sentinels agree is the master, when the set is theirs to fail over and the address
+/// is one of its pods, whether or not that pod answers the operator. The operator can be cut off
+/// from a master the clients and sentinels still reach: the `-master` Service and the status must
+/// then follow the sentinels, or clients write to a server the sentinels will turn into a replica.
+fn sentinels_master_pod(input: &ReplicationInput<'_>) -> Option<String> {
+    let (host, port) = input
+        .sentinel_master
+        .filter(|_| input.managed_by_sentinel)?;
+    input
+        .servers
+        .iter()
+        .find(|server| server.endpoint.host == host && server.endpoint.port == port)
+        .map(|server| server.pod.name.clone())
+}
+
 /// Plans the replication set.
 pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     let answered: Vec<&ServerView> = input
@@ -131,6 +146,7 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     let mut plan = ReplicationPlan::default();
     if answered.is_empty() {
         plan.blocked = Some("no Redis server answers yet".to_owned());
+        plan.master = sentinels_master_pod(&input);
         return plan;
     }
     let master = if input.managed_by_sentinel {
@@ -160,6 +176,7 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
                 "no master, and no replica may be promoted yet".to_owned()
             });
         }
+        plan.master = sentinels_master_pod(&input);
         return plan;
     };
     plan.master = Some(master.pod.name.clone());
@@ -313,6 +330,16 @@ fn choose_master<'a>(
         plan.blocked = Some(reason);
         return None;
     }
+    // The recorded master is gone. Its replicas carry its history up to its last writes; a server
+    // answering as a master is a restarted or new pod whose history ended earlier, so it does not
+    // win over them unless they hold nothing and it holds data.
+    if let Some(heir) = input
+        .previous_master
+        .and_then(|name| best(heirs_of(&input, answered, name)))
+        && (keys(heir) > 0 || masters.iter().all(|master| keys(master) == 0))
+    {
+        return Some(heir);
+    }
     if let Some(master) = best(masters.iter().copied()) {
         // A master holding no data while replicas hold some is a restarted, emptied master: a
         // replica with the data must win instead.
@@ -323,6 +350,33 @@ fn choose_master<'a>(
         }
     }
     best(answered.iter().copied().filter(|server| !is_master(server)))
+}
+
+/// The answering replicas of the recorded master `name`: they follow its pod's address, or an
+/// address no pod has any more (its pod was replaced since).
+fn heirs_of<'a>(
+    input: &ReplicationInput<'_>,
+    answered: &[&'a ServerView],
+    name: &str,
+) -> impl Iterator<Item = &'a ServerView> {
+    let recorded_host = input
+        .servers
+        .iter()
+        .find(|server| server.pod.name == name)
+        .map(|server| server.endpoint.host.clone());
+    let known_hosts: Vec<String> = input
+        .servers
+        .iter()
+        .map(|server| server.endpoint.host.clone())
+        .collect();
+    answered.iter().copied().filter(move |server| {
+        server.replication.as_ref().is_some_and(|info| {
+            info.role == ReplicationRole::Replica
+                && info.master_host.as_ref().is_some_and(|host| {
+                    Some(host) == recorded_host.as_ref() || !known_hosts.contains(host)
+                })
+        })
+    })
 }
 
 /// Why the recorded master `name` may still come back with its data, when it may: its pod is
@@ -566,6 +620,30 @@ mod tests {
     }
 
     #[test]
+    fn the_sentinels_master_cut_off_from_the_operator_is_still_named_the_master() {
+        // The sentinels promoted sessions-2, which the operator cannot reach; sessions-1, the
+        // master it knew, answers as a master.
+        let mut unreachable = server(2, None, 40);
+        unreachable.replication = None;
+        unreachable.keys = None;
+        unreachable.error = Some("connection timed out".to_owned());
+        let servers = [server(0, Some(1), 40), server(1, None, 40), unreachable];
+        let master_host = address(2);
+        let plan = plan_replication(ReplicationInput {
+            managed_by_sentinel: true,
+            sentinel_master: Some((master_host.as_str(), 6379)),
+            ..input(&servers, 3, "sessions-1")
+        });
+        assert_eq!(plan.master.as_deref(), Some("sessions-2"), "{plan:?}");
+        assert!(plan.commands.is_empty(), "{plan:?}");
+        assert!(!plan.converged, "{plan:?}");
+        assert_eq!(
+            plan.blocked.as_deref(),
+            Some("waiting for the sentinels' master to answer")
+        );
+    }
+
+    #[test]
     fn a_converged_set_plans_nothing() {
         let servers = [
             server(0, None, 40),
@@ -645,6 +723,43 @@ mod tests {
         });
         assert_eq!(plan.master, None, "{plan:?}");
         assert!(plan.commands.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn a_replica_of_the_lost_master_wins_over_a_restarted_former_master() {
+        // sessions-1 was the master until it was killed; sessions-0 was promoted and took
+        // writes, then its node went down for longer than the grace period. sessions-1 came back
+        // as a master with its older data; sessions-2 still follows sessions-0, link down.
+        let mut away = server(0, None, 900);
+        away.replication = None;
+        away.keys = None;
+        away.error = Some("no route to host".to_owned());
+        away.pod.ready = false;
+        away.pod.ready_since = Some("1970-01-01T00:00:26Z".to_owned());
+        let restarted = server(1, None, 500);
+        let mut heir = server(2, Some(0), 880);
+        if let Some(info) = heir.replication.as_mut() {
+            info.master_link_up = false;
+        }
+        let servers = [away, restarted, heir];
+        let plan = plan_replication(ReplicationInput {
+            now: 37_000,
+            ..input(&servers, 3, "sessions-0")
+        });
+        assert_eq!(plan.master.as_deref(), Some("sessions-2"), "{plan:?}");
+        assert_eq!(
+            plan.commands,
+            vec![
+                (servers[2].endpoint.clone(), RedisCommand::ReplicaOfNoOne),
+                (
+                    servers[1].endpoint.clone(),
+                    RedisCommand::ReplicaOf {
+                        host: address(2),
+                        port: 6379
+                    }
+                ),
+            ]
+        );
     }
 
     #[test]
