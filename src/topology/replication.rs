@@ -330,11 +330,13 @@ fn choose_master<'a>(
         plan.blocked = Some(reason);
         return None;
     }
-    // The recorded master is gone. Its replicas carry its history up to its last writes; a server
-    // answering as a master is a restarted or new pod whose history ended earlier, so it does not
-    // win over them unless they hold nothing and it holds data.
+    // The recorded master does not answer and is gone. Its replicas carry its history up to its
+    // last writes; a server answering as a master is a restarted or new pod whose history ended
+    // earlier, so it does not win over them unless they hold nothing and it holds data. (A
+    // recorded master that answers keeps its replicas, even while their first sync runs.)
     if let Some(heir) = input
         .previous_master
+        .filter(|name| !answered.iter().any(|server| server.pod.name == *name))
         .and_then(|name| best(heirs_of(&input, answered, name)))
         && (keys(heir) > 0 || masters.iter().all(|master| keys(master) == 0))
     {
@@ -760,6 +762,26 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn replicas_still_syncing_from_an_empty_recorded_master_leave_it_the_master() {
+        // A new set: sessions-0 was elected while every server was empty; its replicas' first
+        // sync has not finished, so their links are down.
+        let mut servers = [
+            server(0, None, 0),
+            server(1, Some(0), 0),
+            server(2, Some(0), 0),
+        ];
+        for server in &mut servers {
+            server.keys = Some(0);
+            if let Some(info) = server.replication.as_mut() {
+                info.master_link_up = false;
+            }
+        }
+        let plan = plan(&servers, 3, "sessions-0");
+        assert_eq!(plan.master.as_deref(), Some("sessions-0"), "{plan:?}");
+        assert!(plan.commands.is_empty(), "{plan:?}");
     }
 
     #[test]
