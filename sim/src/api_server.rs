@@ -121,29 +121,6 @@ fn not_found(object: &ObjectRef) -> ApiError {
     }
 }
 
-/// The optimistic-concurrency precondition of a write: a conflict, worded as the API server words
-/// it, when `precondition` names a resourceVersion other than the live object's.
-fn check_resource_version(
-    reference: &ObjectRef,
-    live: &Value,
-    precondition: Option<&str>,
-) -> Result<(), ApiError> {
-    let current = live
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str);
-    match precondition {
-        Some(version) if current != Some(version) => Err(ApiError::Conflict {
-            object: reference.to_string(),
-            message: format!(
-                "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
-                qualified_resource(reference.resource),
-                reference.name
-            ),
-        }),
-        _ => Ok(()),
-    }
-}
-
 fn labels_match(object: &Value, selector: &BTreeMap<String, String>) -> bool {
     selector.iter().all(|(key, value)| {
         object
@@ -363,11 +340,24 @@ impl FakeApiServer {
         let Some(live) = state.objects.get(&reference).cloned() else {
             return Err(not_found(&reference));
         };
-        if versioned {
-            let precondition = object
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str);
-            check_resource_version(&reference, &live, precondition)?;
+        let precondition = object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str);
+        if versioned
+            && precondition.is_some_and(|version| {
+                live.pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    != Some(version)
+            })
+        {
+            return Err(ApiError::Conflict {
+                object: reference.to_string(),
+                message: format!(
+                    "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
+                    qualified_resource(reference.resource),
+                    reference.name
+                ),
+            });
         }
         let mut next = object;
         for field in ["uid", "creationTimestamp", "generation"] {
@@ -729,11 +719,6 @@ impl KubeApi for FakeApiServer {
         if let Value::Object(map) = &mut applied {
             map.remove("status");
         }
-        // A resourceVersion in the applied object is a precondition, not a field anyone owns.
-        let precondition = applied
-            .get_mut("metadata")
-            .and_then(Value::as_object_mut)
-            .and_then(|metadata| metadata.remove("resourceVersion"));
         let key = (reference.clone(), FIELD_MANAGER.to_owned());
         let result = match state.objects.get(&reference).cloned() {
             None => {
@@ -757,18 +742,6 @@ impl KubeApi for FakeApiServer {
                 Ok(stored)
             }
             Some(live) => {
-                if let Err(conflict) = check_resource_version(
-                    &reference,
-                    &live,
-                    precondition.as_ref().and_then(Value::as_str),
-                ) {
-                    state.writes.push(WriteRecord {
-                        verb: "apply",
-                        object: reference.clone(),
-                        error: Some(conflict.clone()),
-                    });
-                    return Err(conflict);
-                }
                 let mut next = Value::clone(&live);
                 if let Some(previous) = state.applied.get(&key) {
                     remove_dropped(&mut next, previous, &applied);
@@ -783,12 +756,7 @@ impl KubeApi for FakeApiServer {
         result
     }
 
-    async fn apply_status(
-        &self,
-        object: &ObjectRef,
-        status: &Value,
-        resource_version: Option<&str>,
-    ) -> Result<Value, ApiError> {
+    async fn apply_status(&self, object: &ObjectRef, status: &Value) -> Result<Value, ApiError> {
         let mut state = self.lock();
         if let Some(error) = self.take_injection(&mut state, "apply-status", object.resource) {
             state.writes.push(WriteRecord {
@@ -801,14 +769,6 @@ impl KubeApi for FakeApiServer {
         let Some(live) = state.objects.get(object).cloned() else {
             return Err(not_found(object));
         };
-        if let Err(conflict) = check_resource_version(object, &live, resource_version) {
-            state.writes.push(WriteRecord {
-                verb: "apply-status",
-                object: object.clone(),
-                error: Some(conflict.clone()),
-            });
-            return Err(conflict);
-        }
         let mut next = Value::clone(&live);
         if let Value::Object(map) = &mut next {
             map.insert("status".to_owned(), status.clone());

@@ -102,18 +102,11 @@ impl KubeApi for CrashingKube {
         self.inner.apply(object).await
     }
 
-    async fn apply_status(
-        &self,
-        object: &ObjectRef,
-        status: &Value,
-        resource_version: Option<&str>,
-    ) -> Result<Value, ApiError> {
+    async fn apply_status(&self, object: &ObjectRef, status: &Value) -> Result<Value, ApiError> {
         if !self.switch.admit() {
             return Err(crashed(object, "apply status of"));
         }
-        self.inner
-            .apply_status(object, status, resource_version)
-            .await
+        self.inner.apply_status(object, status).await
     }
 
     async fn delete(&self, object: &ObjectRef, propagation: Propagation) -> Result<(), ApiError> {

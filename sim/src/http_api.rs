@@ -996,11 +996,8 @@ async fn patch_fake(
             None => Ok(success(api.apply(&object).await.map_err(error)?)),
             Some("status") => {
                 let status_value = object.get("status").cloned().unwrap_or(Value::Null);
-                let precondition = object
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str);
                 Ok(success(
-                    api.apply_status(&reference, &status_value, precondition)
+                    api.apply_status(&reference, &status_value)
                         .await
                         .map_err(error)?,
                 ))

@@ -234,21 +234,13 @@ impl KubeApi for KubeAdapter {
         self.send(request, &reference.to_string(), "apply").await
     }
 
-    async fn apply_status(
-        &self,
-        object: &ObjectRef,
-        status: &Value,
-        resource_version: Option<&str>,
-    ) -> Result<Value, ApiError> {
-        let mut body = json!({
+    async fn apply_status(&self, object: &ObjectRef, status: &Value) -> Result<Value, ApiError> {
+        let body = json!({
             "apiVersion": object.resource.api_version(),
             "kind": object.resource.kind(),
             "metadata": { "name": object.name, "namespace": object.namespace },
             "status": status,
         });
-        if let Some(version) = resource_version {
-            body["metadata"]["resourceVersion"] = json!(version);
-        }
         let request = builder(object).patch_subresource(
             "status",
             &object.name,

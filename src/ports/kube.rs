@@ -293,16 +293,8 @@ pub trait KubeApi: Send + Sync {
     /// forcing conflicts; returns the stored object.
     async fn apply(&self, object: &Value) -> Result<Value, ApiError>;
 
-    /// Server-side apply of `status` to the status subresource of `object`. With
-    /// `resource_version`, the apply carries it as a precondition: the API server refuses the write
-    /// with a conflict when the object changed since the read the status was computed from, so a
-    /// status built from a lagging read cannot overwrite a newer one.
-    async fn apply_status(
-        &self,
-        object: &ObjectRef,
-        status: &Value,
-        resource_version: Option<&str>,
-    ) -> Result<Value, ApiError>;
+    /// Server-side apply of `status` to the status subresource of `object`.
+    async fn apply_status(&self, object: &ObjectRef, status: &Value) -> Result<Value, ApiError>;
 
     /// Deletes the object; a missing object is not an error.
     async fn delete(&self, object: &ObjectRef, propagation: Propagation) -> Result<(), ApiError>;

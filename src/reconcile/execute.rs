@@ -1,10 +1,6 @@
 //! Execution: runs the plan's requests through the ports, in order, and stops at the first
 //! failure. It decides nothing: what a failure means is the driver's and the next plan's concern.
 
-use std::collections::BTreeMap;
-
-use serde_json::Value;
-
 use super::{Context, Request};
 use crate::ports::kube::{ApiError, ObjectRef};
 use crate::ports::redis::{RedisCommand, RedisEndpoint, RedisError, RedisReply};
@@ -35,9 +31,8 @@ pub struct ExecutionReport {
 /// Runs `requests` in order until one fails.
 pub async fn execute(context: &Context, requests: Vec<Request>) -> ExecutionReport {
     let mut report = ExecutionReport::default();
-    let mut written_versions = BTreeMap::new();
     for request in requests {
-        match run(context, &request, &mut written_versions).await {
+        match run(context, &request).await {
             Ok(reply) => report.completed.push((request, reply)),
             Err(error) => {
                 report.failure = Some((request, error));
@@ -48,39 +43,17 @@ pub async fn execute(context: &Context, requests: Vec<Request>) -> ExecutionRepo
     report
 }
 
-/// Runs one request. `written_versions` holds the resourceVersion each object applied earlier in
-/// this execution was stored at: a status write planned from the read before the operator's own
-/// write (its finalizer on the CR) carries that version instead, since that write does not make
-/// the status stale.
-async fn run(
-    context: &Context,
-    request: &Request,
-    written_versions: &mut BTreeMap<ObjectRef, String>,
-) -> Result<Option<RedisReply>, ExecutionError> {
+async fn run(context: &Context, request: &Request) -> Result<Option<RedisReply>, ExecutionError> {
     let kube = context.kube.as_ref();
     match request {
         Request::Apply(object) => {
-            let Some(reference) = ObjectRef::of(object) else {
+            if ObjectRef::of(object).is_none() {
                 return Err(ExecutionError::Unnamed(object.to_string()));
-            };
-            let stored = kube.apply(object).await?;
-            if let Some(version) = stored
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-            {
-                written_versions.insert(reference, version.to_owned());
             }
+            kube.apply(object).await?;
         }
-        Request::ApplyStatus {
-            object,
-            status,
-            resource_version,
-        } => {
-            let precondition = written_versions
-                .get(object)
-                .or(resource_version.as_ref())
-                .map(String::as_str);
-            kube.apply_status(object, status, precondition).await?;
+        Request::ApplyStatus { object, status } => {
+            kube.apply_status(object, status).await?;
         }
         Request::RemoveFinalizer { object, finalizer } => {
             kube.remove_finalizer(object, finalizer).await?

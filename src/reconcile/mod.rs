@@ -42,9 +42,6 @@ pub enum Request {
         object: ObjectRef,
         /// The whole status.
         status: Value,
-        /// The CR's resourceVersion when the status was computed: the write is refused if the CR
-        /// changed since, so a status built from a lagging read never overwrites a newer one.
-        resource_version: Option<String>,
     },
     /// Removes a finalizer from a CR.
     RemoveFinalizer {

@@ -127,12 +127,6 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
     }
 }
 
-fn resource_version_of(resource: &Value) -> Option<&str> {
-    resource
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-}
-
 fn generation_of(resource: &Value) -> Option<i64> {
     resource
         .pointer("/metadata/generation")
@@ -167,7 +161,6 @@ fn write_status(
         requests.push(Request::ApplyStatus {
             object: input.target.clone(),
             status,
-            resource_version: resource_version_of(resource).map(str::to_owned),
         });
     }
 }
@@ -287,7 +280,7 @@ fn plan_valid(
     let mut requests = Vec::new();
     let finalizer = finalizer_of(input.kind);
     if !has_finalizer(resource, finalizer) {
-        let mut apply = json!({
+        requests.push(Request::Apply(json!({
             "apiVersion": input.kind_api_version(),
             "kind": input.kind.name(),
             "metadata": {
@@ -295,13 +288,7 @@ fn plan_valid(
                 "namespace": input.target.namespace,
                 "finalizers": [finalizer],
             },
-        });
-        // Carries the version read, as the status write does: the status write that follows
-        // takes the version this apply stores, which is sound only if nothing came in between.
-        if let Some(version) = resource_version_of(resource) {
-            apply["metadata"]["resourceVersion"] = json!(version);
-        }
-        requests.push(Request::Apply(apply));
+        })));
     }
     let topology = plan_topology(input, validated);
     let mut desired = desired_objects(validated);
