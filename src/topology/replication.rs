@@ -121,6 +121,11 @@ fn sentinels_follow_a_vanished_master(
         })
 }
 
+/// Whether `server` is the one at `host`:`port`.
+fn listens_at(server: &ServerView, host: &str, port: u16) -> bool {
+    server.endpoint.host == host && server.endpoint.port == port
+}
+
 /// The pod the sentinels agree is the master, when the set is theirs to fail over and the address
 /// is one of its pods, whether or not that pod answers the operator. The operator can be cut off
 /// from a master the clients and sentinels still reach: the `-master` Service and the status must
@@ -132,7 +137,7 @@ fn sentinels_master_pod(input: &ReplicationInput<'_>) -> Option<String> {
     input
         .servers
         .iter()
-        .find(|server| server.endpoint.host == host && server.endpoint.port == port)
+        .find(|server| listens_at(server, host, port))
         .map(|server| server.pod.name.clone())
 }
 
@@ -160,7 +165,7 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
             Some((host, port)) => answered
                 .iter()
                 .copied()
-                .find(|server| server.endpoint.host == host && server.endpoint.port == port),
+                .find(|server| listens_at(server, host, port)),
             // Sentinels are not monitoring yet: the set must first have a master they can be
             // told about; choosing one among masters is not a failover.
             None => best(answered.iter().copied().filter(|server| is_master(server))),
@@ -284,7 +289,7 @@ fn choose_master<'a>(
         answered
             .iter()
             .copied()
-            .find(|server| server.endpoint.host == host && server.endpoint.port == port)
+            .find(|server| listens_at(server, host, port))
     };
     if let Some((host, port)) = followed
         .iter()
@@ -365,17 +370,17 @@ fn heirs_of<'a>(
         .servers
         .iter()
         .find(|server| server.pod.name == name)
-        .map(|server| server.endpoint.host.clone());
-    let known_hosts: Vec<String> = input
+        .map(|server| server.endpoint.host.as_str());
+    let known_hosts: Vec<&str> = input
         .servers
         .iter()
-        .map(|server| server.endpoint.host.clone())
+        .map(|server| server.endpoint.host.as_str())
         .collect();
     answered.iter().copied().filter(move |server| {
         server.replication.as_ref().is_some_and(|info| {
             info.role == ReplicationRole::Replica
                 && info.master_host.as_ref().is_some_and(|host| {
-                    Some(host) == recorded_host.as_ref() || !known_hosts.contains(host)
+                    Some(host.as_str()) == recorded_host || !known_hosts.contains(&host.as_str())
                 })
         })
     })
