@@ -441,15 +441,18 @@ fn ok() -> RedisReply {
 impl Fleet {
     fn connected(&self, left: &str, right: &str) -> bool {
         let alive = |ip: &str| self.servers.get(ip).is_some_and(|server| server.alive);
-        alive(left)
-            && alive(right)
-            && (self.cut_between.is_empty()
-                || !self
+        alive(left) && alive(right) && !self.cut(left, right)
+    }
+
+    /// Whether a partition separates the two addresses.
+    fn cut(&self, left: &str, right: &str) -> bool {
+        !self.cut_between.is_empty()
+            && (self
+                .cut_between
+                .contains(&(left.to_owned(), right.to_owned()))
+                || self
                     .cut_between
-                    .contains(&(left.to_owned(), right.to_owned()))
-                    && !self
-                        .cut_between
-                        .contains(&(right.to_owned(), left.to_owned())))
+                    .contains(&(right.to_owned(), left.to_owned())))
     }
 
     fn id_to_ip(&self, id: &str) -> Option<String> {
@@ -646,6 +649,11 @@ impl FakeRedis {
         self.lock().commands_sent
     }
 
+    /// How many writing commands the operator has sent (the length of [`FakeRedis::command_log`]).
+    pub fn writes_sent(&self) -> usize {
+        self.lock().commands.len()
+    }
+
     /// The commands recorded after the first `skip`.
     pub fn commands_since(&self, skip: usize) -> Vec<CommandRecord> {
         self.lock().commands.iter().skip(skip).cloned().collect()
@@ -815,7 +823,9 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             let Some(peer_server) = by_id.get(id.as_str()).copied() else {
                 continue;
             };
-            if !fleet.connected(address, &peer_server.ip) {
+            // The server is alive and keyed by its address, so this is `connected` without the
+            // two address lookups.
+            if !peer_server.alive || fleet.cut(address, &peer_server.ip) {
                 continue;
             }
             match last_seen.get_mut(id) {
@@ -830,47 +840,7 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             {
                 Arc::make_mut(&mut peers).insert(id.clone(), peer_of(peer_server));
             }
-            // Learn the peer's peers (and their failure marks).
-            for (other_id, other) in peer_server.peers.iter() {
-                if other_id == &server.node_id
-                    || server
-                        .banned
-                        .get(other_id)
-                        .is_some_and(|until| *until > now)
-                {
-                    continue;
-                }
-                // Redis' UPDATE message: a peer that knows a higher-epoch owner of slots this
-                // node still claims tells it that owner's slots and epoch, whether or not the
-                // owner is reachable; without it a master back from a partition would keep
-                // serving slots its replica took over while the new owner is down.
-                let newer_owner_of_mine =
-                    other.epoch > server.epoch && other.slots.intersects(&server.slots);
-                match peers.get(other_id) {
-                    Some(mine) => {
-                        let learns_failure = other.failed && !mine.failed;
-                        let learns_owner = newer_owner_of_mine && other.epoch > mine.epoch;
-                        if (learns_failure || learns_owner)
-                            && let Some(mine) = Arc::make_mut(&mut peers).get_mut(other_id)
-                        {
-                            mine.failed |= other.failed;
-                            if learns_owner {
-                                mine.slots = other.slots.clone();
-                                mine.epoch = other.epoch;
-                            }
-                        }
-                    }
-                    None => {
-                        Arc::make_mut(&mut peers).insert(
-                            other_id.clone(),
-                            Peer {
-                                handshake: false,
-                                ..other.clone()
-                            },
-                        );
-                    }
-                }
-            }
+            learn_peers_of(&mut peers, server, peer_server, now);
         }
         // Failure detection.
         let mut flips: Vec<(String, bool)> = Vec::new();
@@ -911,14 +881,14 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
     // A node that learns a higher-epoch owner of its slots loses them; a master left without
     // slots whose slots went to another node follows that node (the old master rejoining).
     for address in &cluster {
-        let Some(server) = fleet.servers.get(address).cloned() else {
+        let Some(server) = fleet.servers.get(address) else {
             continue;
         };
         if !server.alive {
             continue;
         }
         let mut lost_to: Option<String> = None;
-        let mut slots = server.slots;
+        let mut slots = server.slots.clone();
         for (id, peer) in server.peers.iter() {
             // Like Redis, a higher config epoch wins whether or not its owner is reachable.
             if peer.epoch > server.epoch && slots.intersects(&peer.slots) {
@@ -963,7 +933,7 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
         .cloned()
         .collect();
     for failed_address in &masters_with_slots {
-        let Some(failed) = fleet.servers.get(failed_address).cloned() else {
+        let Some(failed) = fleet.servers.get(failed_address) else {
             continue;
         };
         let voters = masters_with_slots
@@ -991,18 +961,99 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
             .map(|server| server.ip.clone());
         let Some(candidate) = candidate else { continue };
+        let failed_slots = failed.slots.clone();
         let epoch = fleet.max_epoch() + 1;
         if let Some(server) = fleet.servers.get_mut(&candidate) {
             server.cluster_master = None;
             server.master = None;
             server.link_up = false;
-            server.slots = failed.slots;
+            server.slots = failed_slots;
             server.epoch = epoch;
         }
         if let Some(server) = fleet.servers.get_mut(failed_address) {
             // The failed master keeps its stale claim until it comes back and learns the new
             // epoch; live nodes stop counting it.
             server.epoch = server.epoch.min(epoch.saturating_sub(1));
+        }
+    }
+}
+
+/// Gossip from one reachable peer: `server` learns the nodes `peer_server` knows and their failure
+/// marks (a node it banned stays unknown until the ban ends). Walks both tables in id order
+/// together rather than looking each id up, as a round touches every pair of nodes.
+fn learn_peers_of(
+    peers: &mut Arc<BTreeMap<String, Peer>>,
+    server: &Server,
+    peer_server: &Server,
+    now: Milliseconds,
+) {
+    /// What `server` takes from one entry of the peer's table.
+    enum Learnt<'a> {
+        Unknown(&'a String, &'a Peer),
+        Failure(&'a String),
+        Owner(&'a String, &'a Peer),
+    }
+    let mut learnt: Vec<Learnt<'_>> = Vec::new();
+    let mut known = peers.iter().peekable();
+    for (other_id, other) in peer_server.peers.iter() {
+        if other_id == &server.node_id
+            || server
+                .banned
+                .get(other_id)
+                .is_some_and(|until| *until > now)
+        {
+            continue;
+        }
+        while known.next_if(|(id, _)| *id < other_id).is_some() {}
+        let mine = known
+            .peek()
+            .filter(|(id, _)| *id == other_id)
+            .map(|(_, mine)| *mine);
+        // Redis' UPDATE message: a peer that knows a higher-epoch owner of slots this node still
+        // claims tells it that owner's slots and epoch, whether or not the owner is reachable;
+        // without it a master back from a partition would keep serving slots its replica took
+        // over while the new owner is down.
+        let newer_owner_of_mine =
+            other.epoch > server.epoch && other.slots.intersects(&server.slots);
+        match mine {
+            Some(mine) => {
+                if newer_owner_of_mine && other.epoch > mine.epoch {
+                    learnt.push(Learnt::Owner(other_id, other));
+                } else if other.failed && !mine.failed {
+                    learnt.push(Learnt::Failure(other_id));
+                }
+            }
+            None => learnt.push(Learnt::Unknown(other_id, other)),
+        }
+    }
+    drop(known);
+    if learnt.is_empty() {
+        return;
+    }
+    let table = Arc::make_mut(peers);
+    for entry in learnt {
+        match entry {
+            Learnt::Unknown(id, other) => {
+                table.insert(
+                    id.clone(),
+                    Peer {
+                        handshake: false,
+                        ..other.clone()
+                    },
+                );
+            }
+            Learnt::Failure(id) => {
+                if let Some(mine) = table.get_mut(id) {
+                    mine.failed = true;
+                }
+            }
+            Learnt::Owner(id, other) => {
+                if let Some(mine) = table.get_mut(id) {
+                    mine.failed |= other.failed;
+                    mine.slots = other.slots.clone();
+                    mine.epoch = other.epoch;
+                }
+            }
         }
     }
 }
@@ -1368,6 +1419,53 @@ fn info_replication(fleet: &Fleet, server: &Server) -> ReplicationInfo {
     }
 }
 
+/// Why `server` refuses `CLUSTER SETSLOT slot state`, as Redis words it; `None` when it accepts.
+fn set_slot_refusal(server: &Server, slot: u16, state: &SlotState) -> Option<String> {
+    if server.cluster_master.is_some() {
+        return Some("ERR Please use SETSLOT only with masters.".to_owned());
+    }
+    // Whether this node knows `id`, and as a master (itself included), as Redis checks the node
+    // a SETSLOT names.
+    let peer_refusal = |id: &str, unknown: &str| {
+        let known_master = if id == server.node_id {
+            Some(true)
+        } else {
+            server.peers.get(id).map(|peer| peer.master_id.is_none())
+        };
+        match known_master {
+            None => Some(format!("ERR {unknown} {id}")),
+            Some(false) => Some("ERR Target node is not a master".to_owned()),
+            Some(true) => None,
+        }
+    };
+    match state {
+        SlotState::Importing(source) => {
+            if server.slots.contains(&slot) {
+                return Some(format!("ERR I'm already the owner of hash slot {slot}"));
+            }
+            peer_refusal(source, "I don't know about node")
+        }
+        SlotState::Migrating(target) => {
+            if !server.slots.contains(&slot) {
+                return Some(format!("ERR I'm not the owner of hash slot {slot}"));
+            }
+            peer_refusal(target, "I don't know about node")
+        }
+        SlotState::Stable => None,
+        SlotState::Node(owner) => {
+            if let Some(refusal) = peer_refusal(owner, "Unknown node") {
+                return Some(refusal);
+            }
+            let keys_left = server.data.keys_in_slot(slot).next().is_some();
+            (owner != &server.node_id && server.slots.contains(&slot) && keys_left).then(|| {
+                format!(
+                    "ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."
+                )
+            })
+        }
+    }
+}
+
 impl Fleet {
     fn run(
         &mut self,
@@ -1375,11 +1473,11 @@ impl Fleet {
         command: &RedisCommand,
     ) -> Result<RedisReply, RedisError> {
         self.commands_sent += 1;
-        let address = endpoint.host.clone();
-        let Some(server) = self.servers.get(&address).cloned() else {
+        let address = endpoint.host.as_str();
+        let Some(server) = self.servers.get(address) else {
             return Err(unreachable(endpoint, "connection refused"));
         };
-        if !server.alive || self.cut_from_operator.contains(&address) {
+        if !server.alive || self.cut_from_operator.contains(address) {
             return Err(unreachable(endpoint, "timed out"));
         }
         if command.is_write() {
@@ -1411,7 +1509,7 @@ impl Fleet {
                 i64::try_from(server.data.len()).unwrap_or(i64::MAX),
             )),
             RedisCommand::ReplicaOf { host, port } if !cluster && !sentinel => {
-                if let Some(server) = self.servers.get_mut(&address) {
+                if let Some(server) = self.servers.get_mut(address) {
                     server.master = Some((host.clone(), *port));
                     server.link_up = false;
                 }
@@ -1420,7 +1518,7 @@ impl Fleet {
             }
             RedisCommand::ReplicaOfNoOne if !cluster && !sentinel => {
                 let replication_id = self.new_id();
-                if let Some(server) = self.servers.get_mut(&address) {
+                if let Some(server) = self.servers.get_mut(address) {
                     server.master = None;
                     server.link_up = false;
                     server.replication_id = replication_id;
@@ -1449,7 +1547,7 @@ impl Fleet {
                 }
                 // Only the old master turns into a replica of the new one; its other replicas
                 // stay attached to it and so replicate through it (chained), as in Redis.
-                if let Some(old) = self.servers.get_mut(&address) {
+                if let Some(old) = self.servers.get_mut(address) {
                     old.master = Some((host.clone(), *port));
                 }
                 self.sync_replica(&address);
@@ -1473,7 +1571,9 @@ impl Fleet {
                     return Ok(ok());
                 }
                 let now = self.now;
-                if let Some(me) = self.servers.get_mut(&address) {
+                let my_id = server.node_id.clone();
+                let me_as_peer = peer_of(server);
+                if let Some(me) = self.servers.get_mut(address) {
                     me.banned.remove(&other.node_id);
                     Arc::make_mut(&mut me.peers).insert(
                         other.node_id.clone(),
@@ -1485,9 +1585,9 @@ impl Fleet {
                     me.last_seen.insert(other.node_id.clone(), now);
                 }
                 if let Some(them) = self.servers.get_mut(host) {
-                    them.banned.remove(&server.node_id);
-                    Arc::make_mut(&mut them.peers).insert(server.node_id.clone(), peer_of(&server));
-                    them.last_seen.insert(server.node_id.clone(), now);
+                    them.banned.remove(&my_id);
+                    Arc::make_mut(&mut them.peers).insert(my_id.clone(), me_as_peer);
+                    them.last_seen.insert(my_id, now);
                 }
                 Ok(ok())
             }
@@ -1520,7 +1620,7 @@ impl Fleet {
                     .as_ref()
                     .and_then(|ip| self.servers.get(ip))
                     .map_or(0, |master| master.port);
-                if let Some(server) = self.servers.get_mut(&address) {
+                if let Some(server) = self.servers.get_mut(address) {
                     server.cluster_master = Some(master_id.clone());
                     server.master = master_ip.map(|ip| (ip, master_port));
                 }
@@ -1562,7 +1662,7 @@ impl Fleet {
                         }
                     }
                 }
-                if let Some(source) = self.servers.get_mut(&address) {
+                if let Some(source) = self.servers.get_mut(address) {
                     for (key, _) in &moved {
                         Arc::make_mut(&mut source.data).remove(key);
                         if source.backlog {
@@ -1590,7 +1690,7 @@ impl Fleet {
                     return reject(&format!("ERR Unknown node {id}"));
                 }
                 let until = self.now + FORGET_BAN_MILLISECONDS;
-                if let Some(server) = self.servers.get_mut(&address) {
+                if let Some(server) = self.servers.get_mut(address) {
                     Arc::make_mut(&mut server.peers).remove(id);
                     server.last_seen.remove(id);
                     server.banned.insert(id.clone(), until);
@@ -1650,72 +1750,41 @@ impl Fleet {
         slot: u16,
         state: &SlotState,
     ) -> Result<RedisReply, RedisError> {
-        let Some(server) = self.servers.get(address).cloned() else {
+        let Some(server) = self.servers.get(address) else {
             return Ok(ok());
         };
-        let reject = |message: &str| Err(rejected(endpoint, command, message));
-        if server.cluster_master.is_some() {
-            return reject("ERR Please use SETSLOT only with masters.");
+        if let Some(message) = set_slot_refusal(server, slot, state) {
+            return Err(rejected(endpoint, command, &message));
         }
-        // Whether this node knows `id`, and as a master (itself included), as Redis checks the
-        // node a SETSLOT names.
-        let known_master = |id: &str| {
-            if id == server.node_id {
-                Some(true)
-            } else {
-                server.peers.get(id).map(|peer| peer.master_id.is_none())
-            }
+        // Only a node that takes a slot bumps its epoch, so only it needs the fleet's highest.
+        let epoch = match state {
+            SlotState::Node(owner) if owner == &server.node_id => self.max_epoch() + 1,
+            _ => 0,
         };
-        let check_peer = |id: &str, unknown: &str| match known_master(id) {
-            None => reject(&format!("ERR {unknown} {id}")),
-            Some(false) => reject("ERR Target node is not a master"),
-            Some(true) => Ok(ok()),
+        let Some(server) = self.servers.get_mut(address) else {
+            return Ok(ok());
         };
         match state {
             SlotState::Importing(source) => {
-                if server.slots.contains(&slot) {
-                    return reject(&format!("ERR I'm already the owner of hash slot {slot}"));
-                }
-                check_peer(source, "I don't know about node")?;
-                if let Some(server) = self.servers.get_mut(address) {
-                    server.importing.insert(slot, source.clone());
-                }
+                server.importing.insert(slot, source.clone());
             }
             SlotState::Migrating(target) => {
-                if !server.slots.contains(&slot) {
-                    return reject(&format!("ERR I'm not the owner of hash slot {slot}"));
-                }
-                check_peer(target, "I don't know about node")?;
-                if let Some(server) = self.servers.get_mut(address) {
-                    server.migrating.insert(slot, target.clone());
-                }
+                server.migrating.insert(slot, target.clone());
             }
             SlotState::Stable => {
-                if let Some(server) = self.servers.get_mut(address) {
-                    server.migrating.remove(&slot);
-                    server.importing.remove(&slot);
-                }
+                server.migrating.remove(&slot);
+                server.importing.remove(&slot);
             }
             SlotState::Node(owner) => {
-                check_peer(owner, "Unknown node")?;
-                let keys_left = server.data.keys_in_slot(slot).next().is_some();
-                if owner != &server.node_id && server.slots.contains(&slot) && keys_left {
-                    return reject(&format!(
-                        "ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."
-                    ));
-                }
-                let epoch = self.max_epoch() + 1;
-                if let Some(server) = self.servers.get_mut(address) {
-                    server.migrating.remove(&slot);
-                    server.importing.remove(&slot);
-                    if owner == &server.node_id {
-                        server.slots.insert(slot);
-                        server.epoch = epoch;
-                    } else {
-                        server.slots.remove(&slot);
-                        if let Some(peer) = Arc::make_mut(&mut server.peers).get_mut(owner) {
-                            peer.slots.insert(slot);
-                        }
+                server.migrating.remove(&slot);
+                server.importing.remove(&slot);
+                if owner == &server.node_id {
+                    server.slots.insert(slot);
+                    server.epoch = epoch;
+                } else {
+                    server.slots.remove(&slot);
+                    if let Some(peer) = Arc::make_mut(&mut server.peers).get_mut(owner) {
+                        peer.slots.insert(slot);
                     }
                 }
             }

@@ -1300,7 +1300,7 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
     engine.heal_all();
     engine.report.simulated = engine.now();
     engine.report.api_writes = engine.world.api.writes_since(0).len();
-    engine.report.redis_commands = engine.world.redis.commands_since(0).len();
+    engine.report.redis_commands = engine.world.redis.writes_sent();
     engine.report.events = engine.world.api.events_since(0).len();
     engine.report.final_status = engine
         .targets

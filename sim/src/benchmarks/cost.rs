@@ -73,7 +73,7 @@ async fn measure_set(
             let writes_before = world.api.writes().len();
             let reads_before = world.api.reads();
             let commands_before = world.redis.commands_sent();
-            let redis_writes_before = world.redis.command_log().len();
+            let redis_writes_before = world.redis.writes_sent();
             world
                 .reconcile(kind, &target)
                 .await
@@ -84,7 +84,7 @@ async fn measure_set(
             writes += world.api.writes().len() - writes_before;
             reads += world.api.reads() - reads_before;
             commands += world.redis.commands_sent() - commands_before;
-            redis_writes += world.redis.command_log().len() - redis_writes_before;
+            redis_writes += world.redis.writes_sent() - redis_writes_before;
             world.step();
         }
         let per = |count: u64| count as f64 / reconciles.max(1) as f64;
