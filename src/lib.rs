@@ -7,6 +7,7 @@
 pub mod adapters;
 pub mod api;
 pub mod cli;
+pub mod json_pointer;
 pub mod operator;
 pub mod ports;
 pub mod reconcile;

@@ -6,6 +6,7 @@
 //! It stores JSON objects exactly as the real one would return them (minus managedFields). It is
 //! deterministic: no clocks or randomness of its own; time comes from the simulator's clock.
 
+use redis_operator::json_pointer::JsonPointer;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -124,7 +125,7 @@ fn not_found(object: &ObjectRef) -> ApiError {
 fn labels_match(object: &Value, selector: &BTreeMap<String, String>) -> bool {
     selector.iter().all(|(key, value)| {
         object
-            .pointer("/metadata/labels")
+            .at("/metadata/labels")
             .and_then(|labels| labels.get(key))
             .and_then(Value::as_str)
             == Some(value.as_str())
@@ -287,7 +288,7 @@ impl FakeApiServer {
         })?;
         let mut state = self.lock();
         if let Some(live) = state.objects.get(&reference) {
-            let deleting = if live.pointer("/metadata/deletionTimestamp").is_some() {
+            let deleting = if live.at("/metadata/deletionTimestamp").is_some() {
                 "object is being deleted: "
             } else {
                 ""
@@ -341,13 +342,11 @@ impl FakeApiServer {
             return Err(not_found(&reference));
         };
         let precondition = object
-            .pointer("/metadata/resourceVersion")
+            .at("/metadata/resourceVersion")
             .and_then(Value::as_str);
         if versioned
             && precondition.is_some_and(|version| {
-                live.pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-                    != Some(version)
+                live.at("/metadata/resourceVersion").and_then(Value::as_str) != Some(version)
             })
         {
             return Err(ApiError::Conflict {
@@ -361,7 +360,7 @@ impl FakeApiServer {
         }
         let mut next = object;
         for field in ["uid", "creationTimestamp", "generation"] {
-            if let Some(value) = live.pointer(&format!("/metadata/{field}")) {
+            if let Some(value) = live.at(&format!("/metadata/{field}")) {
                 next["metadata"][field] = value.clone();
             }
         }
@@ -439,16 +438,16 @@ impl FakeApiServer {
         }
         if tracks_generation(reference.resource) && live.get("spec") != next.get("spec") {
             let generation = live
-                .pointer("/metadata/generation")
+                .at("/metadata/generation")
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
             next["metadata"]["generation"] = Value::from(generation + 1);
         }
         state.next_resource_version += 1;
         next["metadata"]["resourceVersion"] = Value::from(state.next_resource_version.to_string());
-        let finished = next.pointer("/metadata/deletionTimestamp").is_some()
+        let finished = next.at("/metadata/deletionTimestamp").is_some()
             && next
-                .pointer("/metadata/finalizers")
+                .at("/metadata/finalizers")
                 .and_then(Value::as_array)
                 .is_none_or(Vec::is_empty);
         state.writes.push(WriteRecord {
@@ -487,7 +486,7 @@ impl FakeApiServer {
 
     /// Deletes dependents of `owner` (or orphans them).
     fn collect_garbage(state: &mut State, owner: &Value, propagation: Propagation, now: &str) {
-        let Some(uid) = owner.pointer("/metadata/uid").and_then(Value::as_str) else {
+        let Some(uid) = owner.at("/metadata/uid").and_then(Value::as_str) else {
             return;
         };
         let dependents: Vec<ObjectRef> = state
@@ -495,7 +494,7 @@ impl FakeApiServer {
             .iter()
             .filter(|(_, object)| {
                 object
-                    .pointer("/metadata/ownerReferences")
+                    .at("/metadata/ownerReferences")
                     .and_then(Value::as_array)
                     .is_some_and(|owners| owners.iter().any(|reference| reference["uid"] == uid))
             })
@@ -529,18 +528,16 @@ impl FakeApiServer {
             return;
         };
         let has_finalizers = object
-            .pointer("/metadata/finalizers")
+            .at("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_some_and(|finalizers| !finalizers.is_empty());
         if has_finalizers {
             if let Some(stored) = state.objects.get_mut(reference).map(Arc::make_mut)
-                && stored.pointer("/metadata/deletionTimestamp").is_none()
+                && stored.at("/metadata/deletionTimestamp").is_none()
             {
                 stored["metadata"]["deletionTimestamp"] = Value::from(now);
                 // The API server counts a pending deletion as a change of the desired state.
-                if let Some(generation) = stored
-                    .pointer("/metadata/generation")
-                    .and_then(Value::as_i64)
+                if let Some(generation) = stored.at("/metadata/generation").and_then(Value::as_i64)
                 {
                     stored["metadata"]["generation"] = Value::from(generation + 1);
                 }
@@ -556,9 +553,9 @@ impl FakeApiServer {
 
 /// Whether a pod's Ready condition is True and it is not being deleted.
 pub fn pod_is_ready(pod: &Value) -> bool {
-    pod.pointer("/metadata/deletionTimestamp").is_none()
+    pod.at("/metadata/deletionTimestamp").is_none()
         && pod
-            .pointer("/status/conditions")
+            .at("/status/conditions")
             .and_then(Value::as_array)
             .is_some_and(|conditions| {
                 conditions
@@ -575,18 +572,15 @@ pub fn pod_is_ready(pod: &Value) -> bool {
 /// on the spot (Kubernetes evicts against the budget's status, which its controller keeps current).
 fn eviction_refusal(state: &State, pod: &Value, reference: &ObjectRef) -> Option<ApiError> {
     let phase = pod
-        .pointer("/status/phase")
+        .at("/status/phase")
         .and_then(Value::as_str)
         .unwrap_or("Pending");
     if matches!(phase, "Pending" | "Succeeded" | "Failed")
-        || pod.pointer("/metadata/deletionTimestamp").is_some()
+        || pod.at("/metadata/deletionTimestamp").is_some()
     {
         return None;
     }
-    let labels = pod
-        .pointer("/metadata/labels")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let labels = pod.at("/metadata/labels").cloned().unwrap_or(Value::Null);
     let budgets: Vec<(&Value, BTreeMap<String, String>)> = state
         .objects
         .iter()
@@ -596,8 +590,7 @@ fn eviction_refusal(state: &State, pod: &Value, reference: &ObjectRef) -> Option
         })
         .filter_map(|(_, budget)| {
             let selector: BTreeMap<String, String> =
-                serde_json::from_value(budget.pointer("/spec/selector/matchLabels").cloned()?)
-                    .ok()?;
+                serde_json::from_value(budget.at("/spec/selector/matchLabels").cloned()?).ok()?;
             selector
                 .iter()
                 .all(|(name, value)| labels.get(name).and_then(Value::as_str) == Some(value))
@@ -627,17 +620,15 @@ fn eviction_refusal(state: &State, pod: &Value, reference: &ObjectRef) -> Option
     let healthy = i64::try_from(covered.iter().filter(|other| pod_is_ready(other)).count()).ok()?;
     let expected = i64::try_from(covered.len()).ok()?;
     let desired = match (
-        budget.pointer("/spec/minAvailable").and_then(Value::as_i64),
-        budget
-            .pointer("/spec/maxUnavailable")
-            .and_then(Value::as_i64),
+        budget.at("/spec/minAvailable").and_then(Value::as_i64),
+        budget.at("/spec/maxUnavailable").and_then(Value::as_i64),
     ) {
         (Some(minimum), _) => minimum,
         (None, Some(maximum)) => (expected - maximum).max(0),
         (None, None) => return None,
     };
     let always_allow_unready = budget
-        .pointer("/spec/unhealthyPodEvictionPolicy")
+        .at("/spec/unhealthyPodEvictionPolicy")
         .and_then(Value::as_str)
         == Some("AlwaysAllow");
     if !pod_is_ready(pod) && (always_allow_unready || (healthy >= desired && desired > 0)) {

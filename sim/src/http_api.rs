@@ -14,6 +14,7 @@
 //! selectors, pagination, JSON patches other than the finalizer removal, and field managers other
 //! than the operator's are refused with an error rather than served wrongly.
 
+use redis_operator::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -189,7 +190,7 @@ fn all_objects(api: &FakeApiServer) -> BTreeMap<ObjectRef, Value> {
 
 fn resource_version(object: &Value) -> u64 {
     object
-        .pointer("/metadata/resourceVersion")
+        .at("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .and_then(|text| text.parse().ok())
         .unwrap_or(0)
@@ -717,7 +718,7 @@ fn parse_selector(text: &str) -> Result<Vec<Requirement>, Reply> {
 fn selector_matches(requirements: &[Requirement], object: &Value) -> bool {
     let label = |key: &str| {
         object
-            .pointer("/metadata/labels")
+            .at("/metadata/labels")
             .and_then(|labels| labels.get(key))
             .and_then(Value::as_str)
             .map(str::to_owned)
@@ -777,7 +778,7 @@ fn in_namespace(mut object: Value, route: &Route) -> Result<Value, Reply> {
         return Ok(object);
     }
     let given = object
-        .pointer("/metadata/namespace")
+        .at("/metadata/namespace")
         .and_then(Value::as_str)
         .map(str::to_owned);
     match given {
@@ -900,7 +901,7 @@ async fn handle_fake(
         }
         ("PUT", Some(name), None) => {
             let object = in_namespace(parse_body(request)?, route)?;
-            if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+            if object.at("/metadata/name").and_then(Value::as_str) != Some(name) {
                 return Err(status(
                     400,
                     "BadRequest",
@@ -985,7 +986,7 @@ async fn patch_fake(
             ));
         }
         let object = in_namespace(parse_body(request)?, route)?;
-        if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+        if object.at("/metadata/name").and_then(Value::as_str) != Some(name) {
             return Err(status(
                 400,
                 "BadRequest",
@@ -1059,7 +1060,7 @@ async fn remove_finalizer_patch(
                 object: reference.to_string(),
             })
         })?;
-    if live.pointer(path).and_then(Value::as_str) != Some(finalizer) {
+    if live.at(path).and_then(Value::as_str) != Some(finalizer) {
         return Err(status(
             422,
             "Invalid",
@@ -1161,11 +1162,11 @@ fn handle_extra(shared: &Shared, route: &Route, request: &Request) -> Result<Rep
         ("POST", None) => {
             let mut object = in_namespace(parse_body(request)?, route)?;
             let generated = object
-                .pointer("/metadata/generateName")
+                .at("/metadata/generateName")
                 .and_then(Value::as_str)
                 .map(|prefix| format!("{prefix}{:05x}", extra.next_uid + 1));
             let Some(name) = object
-                .pointer("/metadata/name")
+                .at("/metadata/name")
                 .and_then(Value::as_str)
                 .map(str::to_owned)
                 .or(generated)
@@ -1198,13 +1199,11 @@ fn handle_extra(shared: &Shared, route: &Route, request: &Request) -> Result<Rep
             let Some(live) = extra.objects.get(&key) else {
                 return Err(missing(name));
             };
-            if object.pointer("/metadata/resourceVersion")
-                != live.pointer("/metadata/resourceVersion")
-            {
+            if object.at("/metadata/resourceVersion") != live.at("/metadata/resourceVersion") {
                 return Err(conflict(name));
             }
             for field in ["uid", "creationTimestamp"] {
-                if let Some(value) = live.pointer(&format!("/metadata/{field}")).cloned() {
+                if let Some(value) = live.at(&format!("/metadata/{field}")).cloned() {
                     object["metadata"][field] = value;
                 }
             }

@@ -10,6 +10,7 @@
 //!
 //! Oracles only read the world; they never change it.
 
+use redis_operator::json_pointer::JsonPointer;
 use std::collections::{BTreeMap, BTreeSet};
 
 use redis_operator::api::Kind;
@@ -73,14 +74,14 @@ struct StatefulSetSeen {
 
 /// The owner CR of an object (its first ownerReference), as a reference.
 fn owner_of(object: &Value) -> Option<ObjectRef> {
-    let owner = object.pointer("/metadata/ownerReferences/0")?;
+    let owner = object.at("/metadata/ownerReferences/0")?;
     let kind = owner.get("kind")?.as_str()?;
     let resource = ResourceType::ALL
         .into_iter()
         .find(|resource| resource.kind() == kind)?;
     Some(ObjectRef::new(
         resource,
-        object.pointer("/metadata/namespace")?.as_str()?,
+        object.at("/metadata/namespace")?.as_str()?,
         owner.get("name")?.as_str()?,
     ))
 }
@@ -89,9 +90,9 @@ fn owner_of(object: &Value) -> Option<ObjectRef> {
 fn template_inputs(world: &World, owner: &ObjectRef) -> Option<Value> {
     let object = world.api.object(owner)?;
     Some(serde_json::json!([
-        object.pointer("/metadata/generation"),
-        object.pointer("/metadata/labels"),
-        object.pointer("/metadata/annotations"),
+        object.at("/metadata/generation"),
+        object.at("/metadata/labels"),
+        object.at("/metadata/annotations"),
     ]))
 }
 
@@ -103,7 +104,7 @@ fn holds_what_must_move(server: &Server) -> bool {
 
 fn labels_of(object: &Value, pointer: &str) -> BTreeMap<String, String> {
     object
-        .pointer(pointer)
+        .at(pointer)
         .cloned()
         .and_then(|labels| serde_json::from_value(labels).ok())
         .unwrap_or_default()
@@ -219,9 +220,9 @@ impl SafetyMonitor {
             Some((
                 ObjectRef::of(&object)?,
                 serde_json::json!([
-                    object.pointer("/metadata/generation"),
-                    object.pointer("/metadata/labels"),
-                    object.pointer("/metadata/annotations"),
+                    object.at("/metadata/generation"),
+                    object.at("/metadata/labels"),
+                    object.at("/metadata/annotations"),
                 ]),
             ))
         })
@@ -244,11 +245,11 @@ impl SafetyMonitor {
                 continue;
             };
             let replicas = statefulset
-                .pointer("/spec/replicas")
+                .at("/spec/replicas")
                 .and_then(Value::as_u64)
                 .unwrap_or(1);
             let template = statefulset
-                .pointer("/spec/template")
+                .at("/spec/template")
                 .cloned()
                 .unwrap_or(Value::Null);
             let owner = owner_of(&statefulset);
@@ -322,10 +323,8 @@ impl SafetyMonitor {
                 .count();
             let ready_before = covered.iter().filter(|(_, ready)| *ready).count();
             let minimum_available = match (
-                budget.pointer("/spec/minAvailable").and_then(Value::as_u64),
-                budget
-                    .pointer("/spec/maxUnavailable")
-                    .and_then(Value::as_u64),
+                budget.at("/spec/minAvailable").and_then(Value::as_u64),
+                budget.at("/spec/maxUnavailable").and_then(Value::as_u64),
             ) {
                 (Some(minimum), _) => usize::try_from(minimum).unwrap_or(usize::MAX),
                 (None, Some(maximum)) => covered
@@ -381,7 +380,7 @@ pub fn masters_of(world: &World, target: &ObjectRef) -> Vec<String> {
 
 fn spec_number(object: &Value, pointer: &str) -> Option<usize> {
     object
-        .pointer(pointer)
+        .at(pointer)
         .and_then(Value::as_u64)
         .and_then(|number| usize::try_from(number).ok())
 }
@@ -431,7 +430,7 @@ fn check_disruption_budgets(
         Kind::Redis => Vec::new(),
     };
     for (name, pointer) in groups {
-        let settings = object.pointer(pointer);
+        let settings = object.at(pointer);
         let enabled = settings
             .and_then(|settings| settings.get("enabled"))
             .and_then(Value::as_bool)
@@ -448,9 +447,7 @@ fn check_disruption_budgets(
                 let wanted = settings
                     .and_then(|settings| settings.get(*field))
                     .and_then(Value::as_i64);
-                let actual = budget
-                    .pointer(&format!("/spec/{field}"))
-                    .and_then(Value::as_i64);
+                let actual = budget.at(&format!("/spec/{field}")).and_then(Value::as_i64);
                 (wanted != actual)
                     .then(|| format!("sets {field} {wanted:?} but the budget has {actual:?}"))
             }),
@@ -474,7 +471,7 @@ fn check_disruption_budgets(
 /// StatefulSet recreation) must never leave a shard without a ready master.
 pub fn check_serving(world: &World, kind: Kind, target: &ObjectRef) -> Option<Violation> {
     let object = world.api.object(target)?;
-    if object.pointer("/metadata/deletionTimestamp").is_some() {
+    if object.at("/metadata/deletionTimestamp").is_some() {
         return None;
     }
     let ready_pods: BTreeSet<String> = world
@@ -530,7 +527,7 @@ fn check_replication(
             ),
         ));
     }
-    let status_master = object.pointer("/status/masterNode").and_then(Value::as_str);
+    let status_master = object.at("/status/masterNode").and_then(Value::as_str);
     if masters.len() == 1 && status_master != masters.first().map(String::as_str) {
         violations.push(Violation::new(
             "status.masterNode names the real master",
@@ -648,7 +645,7 @@ fn check_sentinels(
     violations: &mut Vec<Violation>,
 ) {
     let Some(replication) = object
-        .pointer("/spec/redisSentinelConfig/redisReplicationName")
+        .at("/spec/redisSentinelConfig/redisReplicationName")
         .and_then(Value::as_str)
     else {
         return;

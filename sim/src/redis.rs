@@ -687,7 +687,7 @@ impl FakeRedis {
     /// Returns whether it was acknowledged.
     pub fn client_write(&self, ip: &str, key: &str, value: &str) -> bool {
         let mut fleet = self.lock();
-        let Some(server) = fleet.servers.get(ip).cloned() else {
+        let Some(server) = fleet.servers.get(ip) else {
             return false;
         };
         if !server.alive || server.master.is_some() || server.cluster_master.is_some() {
@@ -704,8 +704,7 @@ impl FakeRedis {
                 .map(|candidate| candidate.ip.clone());
             let Some(owner) = owner else { return false };
             // A slot being migrated: a key already moved lives on the importing node (ASK).
-            let owner_server = fleet.servers.get(&owner).cloned();
-            match owner_server {
+            match fleet.servers.get(&owner) {
                 Some(owner_server)
                     if owner_server.migrating.contains_key(&slot)
                         && !owner_server.data.contains_key(key) =>

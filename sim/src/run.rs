@@ -7,6 +7,7 @@
 //! Everything is deterministic: the same scenario and seed give the same timeline, byte for byte.
 //! It must not reach outside the simulated cluster.
 
+use redis_operator::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -545,7 +546,7 @@ impl Engine<'_> {
                 .objects(ResourceType::Pod)
                 .iter()
                 .filter(|pod| {
-                    pod.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str())
+                    pod.at("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str())
                 })
                 .filter_map(|pod| pod["metadata"]["name"].as_str().map(str::to_owned))
                 .collect();
@@ -734,9 +735,7 @@ impl Engine<'_> {
                                     name.starts_with(&format!("{}-", reference.name))
                                 })
                         })
-                        .filter_map(|pod| {
-                            pod.pointer("/spec/nodeName")?.as_str().map(str::to_owned)
-                        })
+                        .filter_map(|pod| pod.at("/spec/nodeName")?.as_str().map(str::to_owned))
                         .collect(),
                     None => self
                         .world
@@ -759,7 +758,7 @@ impl Engine<'_> {
         self.world
             .api
             .object(pod)?
-            .pointer("/status/podIP")?
+            .at("/status/podIP")?
             .as_str()
             .map(str::to_owned)
     }
@@ -1018,7 +1017,7 @@ impl Engine<'_> {
             let number = |pointer: &str| {
                 object
                     .as_ref()
-                    .and_then(|object| object.pointer(pointer))
+                    .and_then(|object| object.at(pointer))
                     .and_then(Value::as_u64)
             };
             let has_replicas = match kind {
@@ -1126,7 +1125,7 @@ impl Engine<'_> {
     fn rejection_unreported(&self, reference: &ObjectRef) -> Option<String> {
         let object = self.world.api.object(reference)?;
         let degraded = object
-            .pointer("/status/conditions")
+            .at("/status/conditions")
             .and_then(Value::as_array)
             .and_then(|conditions| {
                 conditions.iter().find(|condition| {

@@ -5,6 +5,7 @@
 //!
 //! Pure: it reads the nodes and the placed pods it is given and never touches the API server.
 
+use redis_operator::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -175,7 +176,7 @@ fn node_fits(node: &Node, spec: &Value) -> bool {
     {
         return false;
     }
-    let terms = array(spec.pointer(
+    let terms = array(spec.at(
         "/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
     ));
     if !terms.is_empty()
@@ -222,12 +223,10 @@ pub fn choose_node(pod: &PodToPlace<'_>, nodes: &[Node], placed: &[PlacedPod]) -
         .map(|node| (node.name.as_str(), node))
         .collect();
     let spec = pod.spec;
-    let anti_affinity_required = array(
-        spec.pointer("/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution"),
-    );
-    let anti_affinity_preferred = array(
-        spec.pointer("/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution"),
-    );
+    let anti_affinity_required =
+        array(spec.at("/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution"));
+    let anti_affinity_preferred =
+        array(spec.at("/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution"));
     let spread = array(spec.get("topologySpreadConstraints"));
     let eligible: Vec<&Node> = nodes.iter().filter(|node| node_fits(node, spec)).collect();
     // Domains for spreading come from the nodes the pod could go to by its node filters.

@@ -21,6 +21,7 @@
 //! scenario is bounded (at most [`MAXIMUM_EVENTS`] events, [`SETTLE_ROUNDS`] rounds to settle).
 //! This module drives the world only through its public API; it must not change the fakes.
 
+use redis_operator::json_pointer::JsonPointer;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -683,9 +684,7 @@ impl Run {
         self.world
             .objects(ResourceType::Pod)
             .into_iter()
-            .filter(|pod| {
-                pod.pointer("/metadata/namespace").and_then(Value::as_str) == Some(NAMESPACE)
-            })
+            .filter(|pod| pod.at("/metadata/namespace").and_then(Value::as_str) == Some(NAMESPACE))
             .collect()
     }
 
@@ -696,8 +695,8 @@ impl Run {
         }
         let pod = pods.get(usize::from(index) % pods.len())?;
         Some((
-            pod.pointer("/metadata/name")?.as_str()?.to_owned(),
-            pod.pointer("/status/podIP")
+            pod.at("/metadata/name")?.as_str()?.to_owned(),
+            pod.at("/status/podIP")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
@@ -729,9 +728,9 @@ impl Run {
             .iter()
             .filter_map(|pod| {
                 Some((
-                    pod.pointer("/metadata/name")?.as_str()?.to_owned(),
+                    pod.at("/metadata/name")?.as_str()?.to_owned(),
                     PodSnapshot {
-                        labels: string_map(pod.pointer("/metadata/labels")),
+                        labels: string_map(pod.at("/metadata/labels")),
                         ready: pod_is_ready(pod),
                     },
                 ))
@@ -835,7 +834,7 @@ impl Run {
             return;
         }
         for budget in budgets {
-            let selector = string_map(budget.pointer("/spec/selector/matchLabels"));
+            let selector = string_map(budget.at("/spec/selector/matchLabels"));
             if selector.is_empty() {
                 continue;
             }
@@ -857,7 +856,7 @@ impl Run {
             }
             let number = |pointer: &str| {
                 budget
-                    .pointer(pointer)
+                    .at(pointer)
                     .and_then(Value::as_i64)
                     .and_then(|number| usize::try_from(number).ok())
             };
@@ -871,7 +870,7 @@ impl Run {
                     "reconcile {} of {target}: removed {removed_ready} ready pods ({removed:?}) of {} selected by {}, leaving {} ready where it requires {required}",
                     self.reconciles,
                     selected.len(),
-                    budget.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?"),
+                    budget.at("/metadata/name").and_then(Value::as_str).unwrap_or("?"),
                     healthy.saturating_sub(removed_ready),
                 ));
             }
@@ -1135,7 +1134,7 @@ impl Run {
         let names: Vec<String> = self
             .pods()
             .iter()
-            .filter_map(|pod| Some(pod.pointer("/metadata/name")?.as_str()?.to_owned()))
+            .filter_map(|pod| Some(pod.at("/metadata/name")?.as_str()?.to_owned()))
             .collect();
         for name in names {
             self.set_ready(&name, true);

@@ -3,6 +3,7 @@
 //! fake Redis fleet, and simulated time. Deterministic: one thread, ordered maps, addresses from a
 //! counter.
 
+use redis_operator::json_pointer::JsonPointer;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -102,11 +103,11 @@ struct PodRuntime {
 /// The revision name of a StatefulSet's current template.
 fn statefulset_revision(statefulset: &Value) -> String {
     let name = statefulset
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let template = statefulset
-        .pointer("/spec/template")
+        .at("/spec/template")
         .cloned()
         .unwrap_or(Value::Null);
     format!("{name}-{}", &content_hash(&template.to_string())[..10])
@@ -189,7 +190,7 @@ impl World {
                 object: "<yaml>".to_owned(),
                 message: error.to_string(),
             })?;
-        if object.pointer("/metadata/namespace").is_none() {
+        if object.at("/metadata/namespace").is_none() {
             object["metadata"]["namespace"] = json!("default");
         }
         let kind = object["kind"].as_str().and_then(Kind::from_name);
@@ -251,7 +252,7 @@ impl World {
     pub fn is_ready(&self, target: &ObjectRef) -> bool {
         self.api
             .object(target)
-            .and_then(|object| object.pointer("/status/conditions").cloned())
+            .and_then(|object| object.at("/status/conditions").cloned())
             .and_then(|conditions| conditions.as_array().cloned())
             .is_some_and(|conditions| {
                 conditions
@@ -290,7 +291,7 @@ impl World {
             return;
         }
         for statefulset in self.api.objects(ResourceType::StatefulSet) {
-            if statefulset.pointer("/metadata/deletionTimestamp").is_some() {
+            if statefulset.at("/metadata/deletionTimestamp").is_some() {
                 continue;
             }
             self.run_statefulset(&statefulset);
@@ -322,7 +323,7 @@ impl World {
     fn run_statefulset(&self, statefulset: &Value) {
         let text = |pointer: &str| {
             statefulset
-                .pointer(pointer)
+                .at(pointer)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned()
@@ -331,34 +332,34 @@ impl World {
         let namespace = text("/metadata/namespace");
         let uid = text("/metadata/uid");
         let replicas = statefulset
-            .pointer("/spec/replicas")
+            .at("/spec/replicas")
             .and_then(Value::as_i64)
             .unwrap_or(1);
         let template = statefulset
-            .pointer("/spec/template")
+            .at("/spec/template")
             .cloned()
             .unwrap_or(Value::Null);
         let revision = statefulset_revision(statefulset);
         let labels = template
-            .pointer("/metadata/labels")
+            .at("/metadata/labels")
             .cloned()
             .unwrap_or(json!({}));
         let claim_templates: Vec<Value> = statefulset
-            .pointer("/spec/volumeClaimTemplates")
+            .at("/spec/volumeClaimTemplates")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
         let launch = self.launch_settings(&namespace, &template, !claim_templates.is_empty());
         let ordered_ready = statefulset
-            .pointer("/spec/podManagementPolicy")
+            .at("/spec/podManagementPolicy")
             .and_then(Value::as_str)
             .is_none_or(|policy| policy == "OrderedReady");
         let on_delete = statefulset
-            .pointer("/spec/updateStrategy/type")
+            .at("/spec/updateStrategy/type")
             .and_then(Value::as_str)
             == Some("OnDelete");
         let partition = statefulset
-            .pointer("/spec/updateStrategy/rollingUpdate/partition")
+            .at("/spec/updateStrategy/rollingUpdate/partition")
             .and_then(Value::as_i64)
             .unwrap_or(0);
         let pods = self.pods_of(&namespace, &name);
@@ -373,7 +374,7 @@ impl World {
                 **ordinal >= partition
                     && **ordinal < replicas
                     && pod
-                        .pointer("/metadata/labels/controller-revision-hash")
+                        .at("/metadata/labels/controller-revision-hash")
                         .and_then(Value::as_str)
                         != Some(revision.as_str())
             })
@@ -382,7 +383,7 @@ impl World {
             let pod_reference =
                 ObjectRef::new(ResourceType::Pod, &namespace, &format!("{name}-{ordinal}"));
             if *ordinal >= replicas
-                || pod.pointer("/metadata/deletionTimestamp").is_some()
+                || pod.at("/metadata/deletionTimestamp").is_some()
                 || (!on_delete && all_ready && outdated == Some(*ordinal))
             {
                 self.stop_pod_server(pod);
@@ -390,7 +391,7 @@ impl World {
                 continue;
             }
             let owners = pod
-                .pointer("/metadata/ownerReferences")
+                .at("/metadata/ownerReferences")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
@@ -421,7 +422,7 @@ impl World {
             }
             for claim_template in &claim_templates {
                 let template_name = claim_template
-                    .pointer("/metadata/name")
+                    .at("/metadata/name")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 let claim = json!({
@@ -429,7 +430,7 @@ impl World {
                     "metadata": {
                         "name": format!("{template_name}-{pod_name}"),
                         "namespace": namespace,
-                        "labels": claim_template.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
+                        "labels": claim_template.at("/metadata/labels").cloned().unwrap_or(json!({})),
                     },
                     "spec": claim_template.get("spec").cloned().unwrap_or(json!({})),
                 });
@@ -442,7 +443,7 @@ impl World {
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {
                     "name": pod_name, "namespace": namespace, "labels": pod_labels,
-                    "annotations": template.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
+                    "annotations": template.at("/metadata/annotations").cloned().unwrap_or(json!({})),
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": uid, "controller": true}],
                 },
                 "spec": template.get("spec").cloned().unwrap_or(json!({})),
@@ -461,21 +462,21 @@ impl World {
     /// whether data and cluster identity survive a restart (a claim, and persistence configured).
     fn launch_settings(&self, namespace: &str, template: &Value, has_claim: bool) -> Launch {
         let setup_type = template
-            .pointer("/metadata/labels/redis_setup_type")
+            .at("/metadata/labels/redis_setup_type")
             .and_then(Value::as_str)
             .unwrap_or("standalone");
         let port = template
-            .pointer("/spec/containers/0/ports/0/containerPort")
+            .at("/spec/containers/0/ports/0/containerPort")
             .and_then(Value::as_u64)
             .and_then(|port| u16::try_from(port).ok())
             .unwrap_or(6379);
         let config_map_name = template
-            .pointer("/spec/volumes")
+            .at("/spec/volumes")
             .and_then(Value::as_array)
             .and_then(|volumes| {
                 volumes
                     .iter()
-                    .find_map(|volume| volume.pointer("/configMap/name").and_then(Value::as_str))
+                    .find_map(|volume| volume.at("/configMap/name").and_then(Value::as_str))
             })
             .unwrap_or_default()
             .to_owned();
@@ -488,7 +489,7 @@ impl World {
             ))
             .and_then(|config| {
                 config
-                    .pointer("/data/server.conf")
+                    .at("/data/server.conf")
                     .and_then(Value::as_str)
                     .map(|text| text.contains("appendonly yes"))
             })
@@ -511,14 +512,9 @@ impl World {
         self.api
             .objects(ResourceType::Pod)
             .into_iter()
-            .filter(|pod| {
-                pod.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace)
-            })
+            .filter(|pod| pod.at("/metadata/namespace").and_then(Value::as_str) == Some(namespace))
             .filter_map(|pod| {
-                let pod_name = pod
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)?
-                    .to_owned();
+                let pod_name = pod.at("/metadata/name").and_then(Value::as_str)?.to_owned();
                 let ordinal = pod_name.strip_prefix(&format!("{name}-"))?.parse().ok()?;
                 Some((ordinal, pod))
             })
@@ -532,16 +528,15 @@ impl World {
             .iter()
             .filter_map(|pod| {
                 Some(PlacedPod {
-                    namespace: pod.pointer("/metadata/namespace")?.as_str()?.to_owned(),
-                    labels: serde_json::from_value(pod.pointer("/metadata/labels")?.clone())
-                        .ok()?,
-                    node: pod.pointer("/spec/nodeName")?.as_str()?.to_owned(),
+                    namespace: pod.at("/metadata/namespace")?.as_str()?.to_owned(),
+                    labels: serde_json::from_value(pod.at("/metadata/labels")?.clone()).ok()?,
+                    node: pod.at("/spec/nodeName")?.as_str()?.to_owned(),
                 })
             })
             .collect();
         let nodes = self.nodes.borrow().clone();
         for pod in pods {
-            if pod.pointer("/spec/nodeName").is_some() {
+            if pod.at("/spec/nodeName").is_some() {
                 continue;
             }
             let mut pod = Value::clone(&pod);
@@ -587,7 +582,7 @@ impl World {
                 .unwrap_or_default()
                 .to_owned();
             present.insert((reference.clone(), uid.clone()));
-            let Some(node_name) = pod.pointer("/spec/nodeName").and_then(Value::as_str) else {
+            let Some(node_name) = pod.at("/spec/nodeName").and_then(Value::as_str) else {
                 continue;
             };
             let node = self
@@ -688,7 +683,7 @@ impl World {
                 .unwrap_or_default();
             let name = statefulset["metadata"]["name"].as_str().unwrap_or_default();
             let replicas = statefulset
-                .pointer("/spec/replicas")
+                .at("/spec/replicas")
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
             let revision = statefulset_revision(&statefulset);
@@ -697,7 +692,7 @@ impl World {
             let ready = in_range().filter(|(_, pod)| pod_is_ready(pod)).count();
             let updated = in_range()
                 .filter(|(_, pod)| {
-                    pod.pointer("/metadata/labels/controller-revision-hash")
+                    pod.at("/metadata/labels/controller-revision-hash")
                         .and_then(Value::as_str)
                         == Some(revision.as_str())
                 })
@@ -705,7 +700,7 @@ impl World {
             let status = json!({
                 "replicas": pods.len(), "readyReplicas": ready, "updatedReplicas": updated,
                 "currentRevision": revision, "updateRevision": revision,
-                "observedGeneration": statefulset.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+                "observedGeneration": statefulset.at("/metadata/generation").cloned().unwrap_or(json!(1)),
             });
             if statefulset.get("status") != Some(&status) {
                 let mut next = Value::clone(&statefulset);
@@ -727,7 +722,7 @@ impl World {
     }
 
     fn stop_pod_server(&self, pod: &Value) {
-        if let Some(ip) = pod.pointer("/status/podIP").and_then(Value::as_str) {
+        if let Some(ip) = pod.at("/status/podIP").and_then(Value::as_str) {
             self.redis.stop(ip);
         }
     }
@@ -822,7 +817,7 @@ impl World {
         self.api
             .objects(ResourceType::Pod)
             .into_iter()
-            .filter(|pod| pod.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+            .filter(|pod| pod.at("/spec/nodeName").and_then(Value::as_str) == Some(node))
             .collect()
     }
 
@@ -830,7 +825,7 @@ impl World {
     pub fn crash_process(&self, namespace: &str, name: &str) -> bool {
         let reference = ObjectRef::new(ResourceType::Pod, namespace, name);
         match self.api.object(&reference) {
-            Some(pod) if pod.pointer("/status/podIP").is_some() => {
+            Some(pod) if pod.at("/status/podIP").is_some() => {
                 self.stop_pod_server(&pod);
                 true
             }
@@ -843,7 +838,7 @@ impl World {
     pub fn kill_pod(&self, namespace: &str, name: &str) {
         let reference = ObjectRef::new(ResourceType::Pod, namespace, name);
         if let Some(pod) = self.api.object(&reference) {
-            if let Some(ip) = pod.pointer("/status/podIP").and_then(Value::as_str) {
+            if let Some(ip) = pod.at("/status/podIP").and_then(Value::as_str) {
                 self.redis.stop(ip);
             }
             let _ = self.api.remove_pod_now(&reference);
@@ -855,11 +850,11 @@ impl World {
         self.api
             .objects(ResourceType::Pod)
             .into_iter()
-            .filter(|pod| pod.pointer("/metadata/labels/app").and_then(Value::as_str) == Some(app))
+            .filter(|pod| pod.at("/metadata/labels/app").and_then(Value::as_str) == Some(app))
             .filter_map(|pod| {
                 Some((
-                    pod.pointer("/metadata/name")?.as_str()?.to_owned(),
-                    pod.pointer("/status/podIP")?.as_str()?.to_owned(),
+                    pod.at("/metadata/name")?.as_str()?.to_owned(),
+                    pod.at("/status/podIP")?.as_str()?.to_owned(),
                 ))
             })
             .collect()
@@ -920,7 +915,7 @@ impl World {
             .objects(ResourceType::Pod)
             .into_iter()
             .filter(|pod| {
-                pod.pointer("/metadata/namespace").and_then(Value::as_str)
+                pod.at("/metadata/namespace").and_then(Value::as_str)
                     == Some(service.namespace.as_str())
             })
             .filter(|pod| {

@@ -7,6 +7,7 @@
 //! are mapped onto the port's `ApiError` classes with the object named. This module must not
 //! retry, cache decisions or interpret objects: the reconcile decides what every error means.
 
+use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -156,7 +157,7 @@ fn list_items(list: Value, resource: ResourceType) -> Vec<Value> {
     }
     items.sort_by(|left, right| {
         let name = |item: &Value| {
-            item.pointer("/metadata/name")
+            item.at("/metadata/name")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned()
@@ -221,7 +222,7 @@ impl KubeApi for KubeAdapter {
         let Some(reference) = ObjectRef::of(object) else {
             return Err(ApiError::Invalid {
                 object: object
-                    .pointer("/metadata/name")
+                    .at("/metadata/name")
                     .and_then(Value::as_str)
                     .unwrap_or("an unnamed object")
                     .to_owned(),
@@ -302,7 +303,7 @@ impl KubeApi for KubeAdapter {
         // the object still exists.
         let uid = self.get(regarding).await.ok().flatten().and_then(|object| {
             object
-                .pointer("/metadata/uid")
+                .at("/metadata/uid")
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         });
@@ -335,7 +336,7 @@ impl KubeApi for KubeAdapter {
             return Ok(());
         };
         let Some(index) = live
-            .pointer("/metadata/finalizers")
+            .at("/metadata/finalizers")
             .and_then(Value::as_array)
             .and_then(|entries| entries.iter().position(|entry| entry == finalizer))
         else {

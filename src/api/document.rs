@@ -2,6 +2,7 @@
 //! CRD schema and then by semantic validation. This is what `redis-operator validate` and
 //! `redis-operator render` run on files; it is pure (the caller reads the files).
 
+use crate::json_pointer::JsonPointer;
 use serde_json::Value;
 
 use super::schema::check;
@@ -96,12 +97,7 @@ pub fn read_documents(text: &str) -> Vec<Document> {
 
 /// Checks one parsed document.
 pub fn check_document(index: usize, value: &Value) -> Document {
-    let text_at = |pointer: &str| {
-        value
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let text_at = |pointer: &str| value.at(pointer).and_then(Value::as_str).map(str::to_owned);
     let kind = text_at("/kind");
     let name = text_at("/metadata/name");
     let outcome = if value.is_null() {
@@ -149,7 +145,7 @@ fn classify(value: &Value, kind_name: Option<&str>) -> DocumentOutcome {
 pub fn validate_value(kind: Kind, value: &Value) -> Result<ValidatedResource, Vec<FieldError>> {
     let mut errors = Vec::new();
     if value
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .is_none_or(str::is_empty)
     {

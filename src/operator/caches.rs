@@ -12,6 +12,7 @@
 //! it reads with what it wants and applies the difference, which is idempotent). This module must
 //! not decide anything about reconciles.
 
+use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -176,9 +177,9 @@ where
             .filter_map(|object| serde_json::to_value(object.as_ref()).ok())
             .collect();
         matching.sort_by(|left, right| {
-            left.pointer("/metadata/name")
+            left.at("/metadata/name")
                 .and_then(Value::as_str)
-                .cmp(&right.pointer("/metadata/name").and_then(Value::as_str))
+                .cmp(&right.at("/metadata/name").and_then(Value::as_str))
         });
         Some(matching)
     }

@@ -7,6 +7,7 @@
 //! backoff after transient errors, and waiting for a change after permanent ones. It must not
 //! look inside objects beyond what mapping a trigger to its CR needs.
 
+use crate::json_pointer::JsonPointer;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -280,7 +281,7 @@ pub fn sentinels_monitoring(
 fn monitored_replication(sentinel: &DynamicObject) -> Option<&str> {
     sentinel
         .data
-        .pointer("/spec/redisSentinelConfig/redisReplicationName")
+        .at("/spec/redisSentinelConfig/redisReplicationName")
         .and_then(Value::as_str)
 }
 

@@ -7,6 +7,7 @@
 //! the timestamps in the Lease), so clock skew between nodes cannot hand the Lease out early.
 //! A leader that cannot renew within the renew deadline steps down; the process then exits.
 
+use crate::json_pointer::JsonPointer;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -223,11 +224,7 @@ impl LeaseLock {
         let mut current = self
             .send(http::Request::get(&path).body(Vec::new()), "read")
             .await?;
-        if current
-            .pointer("/spec/holderIdentity")
-            .and_then(Value::as_str)
-            != Some(&self.identity)
-        {
+        if current.at("/spec/holderIdentity").and_then(Value::as_str) != Some(&self.identity) {
             return Ok(());
         }
         current["spec"]["holderIdentity"] = Value::from("");

@@ -5,6 +5,7 @@
 //! store and compare exactly what the API server would. Implementations must not retry: the
 //! reconcile decides what to do with each error.
 
+use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -147,7 +148,7 @@ impl ObjectRef {
 
     /// The reference an object names in its own `apiVersion`, `kind` and `metadata`.
     pub fn of(object: &Value) -> Option<ObjectRef> {
-        let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+        let text = |pointer: &str| object.at(pointer).and_then(Value::as_str);
         let resource =
             ResourceType::from_api_version_and_kind(text("/apiVersion")?, text("/kind")?)?;
         Some(ObjectRef {

@@ -6,6 +6,7 @@
 //! removes; a subset comparison catches drift made by others. Fields the API server adds
 //! (defaults, status, metadata) never count as a difference.
 
+use crate::json_pointer::JsonPointer;
 use serde_json::Value;
 
 use crate::api::quantity::parse_quantity;
@@ -45,7 +46,7 @@ pub fn needs_apply(desired: &Value, live: Option<&Value>) -> bool {
     let Some(live) = live else { return true };
     let hash_of = |object: &Value| {
         object
-            .pointer(&format!(
+            .at(&format!(
                 "/metadata/annotations/{}",
                 APPLIED_HASH_ANNOTATION.replace('/', "~1")
             ))

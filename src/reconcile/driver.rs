@@ -3,6 +3,7 @@
 //! StatefulSet recreated) in the same reconcile instead of being retried. An eviction refused by a
 //! PodDisruptionBudget is handled the same way: the next plan reports it and does not repeat it.
 
+use crate::json_pointer::JsonPointer;
 use std::time::Duration;
 
 use tracing::{debug, instrument, warn};
@@ -163,6 +164,6 @@ fn deleting(observed: &Observed) -> bool {
     observed
         .resource
         .as_ref()
-        .and_then(|resource| resource.pointer("/metadata/deletionTimestamp"))
+        .and_then(|resource| resource.at("/metadata/deletionTimestamp"))
         .is_some_and(|time| !time.is_null())
 }

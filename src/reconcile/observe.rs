@@ -3,6 +3,7 @@
 //!
 //! It must not write anything and must not decide anything.
 
+use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -61,7 +62,7 @@ pub async fn observe(
         return Ok(Observed::default());
     };
     let uid = resource
-        .pointer("/metadata/uid")
+        .at("/metadata/uid")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
@@ -89,7 +90,7 @@ pub async fn observe(
     let setup_labels = BTreeMap::from([(SETUP_TYPE_LABEL.to_owned(), setup_type.to_owned())]);
     let ours = |object: &Value| {
         object
-            .pointer(&format!("/metadata/labels/{APP_LABEL}"))
+            .at(&format!("/metadata/labels/{APP_LABEL}"))
             .and_then(Value::as_str)
             .is_some_and(|app| apps.iter().any(|expected| expected == app))
     };
@@ -116,7 +117,7 @@ pub async fn observe(
 /// as with objects rendered offline).
 fn is_owned_by(object: &Value, uid: &str) -> bool {
     object
-        .pointer("/metadata/ownerReferences")
+        .at("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .is_some_and(|owners| {
             owners.iter().any(|owner| {
@@ -393,7 +394,7 @@ async fn list_pods(
         .await?
         .into_iter()
         .filter(|pod| {
-            pod.pointer(&format!("/metadata/labels/{APP_LABEL}"))
+            pod.at(&format!("/metadata/labels/{APP_LABEL}"))
                 .and_then(Value::as_str)
                 .is_some_and(|app| apps.iter().any(|expected| expected == app))
         })

@@ -6,6 +6,7 @@
 //! as invalid is not sent again until the spec changes what would be written; with the recreate
 //! annotation a rejected StatefulSet is deleted with its pods orphaned, to be created anew.
 
+use crate::json_pointer::JsonPointer;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -128,9 +129,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
 }
 
 fn generation_of(resource: &Value) -> Option<i64> {
-    resource
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
+    resource.at("/metadata/generation").and_then(Value::as_i64)
 }
 
 fn event(input: PlanInput<'_>, event_type: EventType, reason: &str, message: String) -> Request {
@@ -168,7 +167,7 @@ fn write_status(
 fn plan_invalid(input: PlanInput<'_>, resource: &Value, message: &str) -> Plan {
     let mut requests = Vec::new();
     let previous_message = resource
-        .pointer("/status/conditions")
+        .at("/status/conditions")
         .and_then(Value::as_array)
         .and_then(|conditions| {
             conditions
@@ -225,7 +224,7 @@ fn condition(
 
 fn has_finalizer(resource: &Value, finalizer: &str) -> bool {
     resource
-        .pointer("/metadata/finalizers")
+        .at("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_some_and(|finalizers| finalizers.iter().any(|entry| entry == finalizer))
 }
@@ -237,10 +236,10 @@ fn plan_deletion(input: PlanInput<'_>, resource: &Value) -> Plan {
     }
     let mut requests = Vec::new();
     // Read straight from the object: a CR whose spec never validated must still be deletable.
-    let keep_claims = resource.pointer("/spec/storage/keepAfterDelete") == Some(&Value::Bool(true));
+    let keep_claims = resource.at("/spec/storage/keepAfterDelete") == Some(&Value::Bool(true));
     if !keep_claims {
         for claim in &input.observed.claims {
-            if claim.pointer("/metadata/deletionTimestamp").is_none()
+            if claim.at("/metadata/deletionTimestamp").is_none()
                 && let Some(reference) = ObjectRef::of(claim)
             {
                 requests.push(Request::Delete {
@@ -290,7 +289,7 @@ fn plan_valid(
             },
         })));
     }
-    let topology = plan_topology(input, validated);
+    let mut topology = plan_topology(input, validated);
     let mut desired = desired_objects(validated);
     hold_statefulset_replicas(&mut desired, &topology);
     let recreate = annotation_is_true(annotations, RECREATE_STATEFULSET_ANNOTATION);
@@ -398,21 +397,26 @@ fn plan_valid(
     for (reason, message) in &topology.events {
         requests.push(event(input, EventType::Normal, reason, message.clone()));
     }
-    // An eviction refused in this reconcile is not asked again until the next one: the budget
-    // changes only as pods become ready or unready.
-    requests.extend(
-        topology
-            .requests
-            .iter()
-            .filter(|request| {
-                !matches!(request, Request::Evict(pod)
-                    if input.refused_evictions.iter().any(|refused| refused.pod == pod.name))
-            })
-            .cloned(),
-    );
     if topology.requests.iter().any(Request::is_write) {
         writes_pending = true;
     }
+    let redis_writes_pending = topology.requests.iter().any(|request| {
+        matches!(
+            request,
+            Request::Redis { .. } | Request::MoveSlotKeys { .. }
+        ) && request.is_write()
+    });
+    // An eviction refused in this reconcile is not asked again until the next one: the budget
+    // changes only as pods become ready or unready. Moved, not copied: a migration batch holds
+    // thousands of commands.
+    requests.extend(
+        std::mem::take(&mut topology.requests)
+            .into_iter()
+            .filter(|request| {
+                !matches!(request, Request::Evict(pod)
+                    if input.refused_evictions.iter().any(|refused| refused.pod == pod.name))
+            }),
+    );
     for resize in claim_resizes(input, &desired) {
         writes_pending = true;
         requests.push(resize);
@@ -439,13 +443,7 @@ fn plan_valid(
         requests,
         requeue_after: Some(if converged {
             RESYNC_REQUEUE
-        } else if topology.requests.iter().any(|request| {
-            matches!(
-                request,
-                Request::Redis { .. } | Request::MoveSlotKeys { .. }
-            ) && request.is_write()
-        }) || awaits_a_master(input.kind, &topology)
-        {
+        } else if redis_writes_pending || awaits_a_master(input.kind, &topology) {
             STEP_REQUEUE
         } else {
             PROGRESS_REQUEUE
@@ -509,8 +507,7 @@ fn change_event(reference: &ObjectRef, desired: &Value, live: Option<&Value>) ->
     };
     match reference.resource {
         ResourceType::StatefulSet => {
-            let replicas =
-                |object: &Value| object.pointer("/spec/replicas").and_then(Value::as_i64);
+            let replicas = |object: &Value| object.at("/spec/replicas").and_then(Value::as_i64);
             let (before, after) = (replicas(live), replicas(desired));
             (before != after).then(|| {
                 format!(
@@ -531,7 +528,7 @@ fn change_event(reference: &ObjectRef, desired: &Value, live: Option<&Value>) ->
 fn hold_statefulset_replicas(desired: &mut DesiredObjects, topology: &TopologyOutcome) {
     for object in &mut desired.objects {
         let Some(name) = object
-            .pointer("/metadata/name")
+            .at("/metadata/name")
             .and_then(Value::as_str)
             .map(str::to_owned)
         else {
@@ -685,7 +682,7 @@ fn status_facts(
 /// Requested storage of a claim (template) in bytes.
 fn requested_storage(claim: &Value) -> Option<(String, f64)> {
     let text = claim
-        .pointer("/spec/resources/requests/storage")?
+        .at("/spec/resources/requests/storage")?
         .as_str()?
         .to_owned();
     let bytes = crate::api::quantity::parse_quantity(&text).ok()?;
@@ -697,20 +694,16 @@ fn requested_storage(claim: &Value) -> Option<(String, f64)> {
 fn claim_resizes(input: PlanInput<'_>, desired: &DesiredObjects) -> Vec<Request> {
     let mut requests = Vec::new();
     for statefulset in desired.of_type(ResourceType::StatefulSet) {
-        let Some(name) = statefulset
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-        else {
+        let Some(name) = statefulset.at("/metadata/name").and_then(Value::as_str) else {
             continue;
         };
         for template in statefulset
-            .pointer("/spec/volumeClaimTemplates")
+            .at("/spec/volumeClaimTemplates")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            let Some(template_name) = template.pointer("/metadata/name").and_then(Value::as_str)
-            else {
+            let Some(template_name) = template.at("/metadata/name").and_then(Value::as_str) else {
                 continue;
             };
             let Some((wanted_text, wanted)) = requested_storage(template) else {
@@ -718,14 +711,13 @@ fn claim_resizes(input: PlanInput<'_>, desired: &DesiredObjects) -> Vec<Request>
             };
             let prefix = format!("{template_name}-{name}-");
             for claim in &input.observed.claims {
-                let Some(claim_name) = claim.pointer("/metadata/name").and_then(Value::as_str)
-                else {
+                let Some(claim_name) = claim.at("/metadata/name").and_then(Value::as_str) else {
                     continue;
                 };
                 let is_ordinal = claim_name.strip_prefix(&prefix).is_some_and(|ordinal| {
                     !ordinal.is_empty() && ordinal.bytes().all(|byte| byte.is_ascii_digit())
                 });
-                if !is_ordinal || claim.pointer("/metadata/deletionTimestamp").is_some() {
+                if !is_ordinal || claim.at("/metadata/deletionTimestamp").is_some() {
                     continue;
                 }
                 if requested_storage(claim).is_some_and(|(_, current)| current < wanted) {

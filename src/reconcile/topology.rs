@@ -1,6 +1,7 @@
 //! The bridge between the reconcile plan and the Redis planners: picks the planner for the kind,
 //! feeds it what was observed, and turns its decisions into requests and status facts. Pure.
 
+use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
@@ -72,7 +73,7 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
                         &input.target.namespace,
                         &group.statefulset_name,
                     ))
-                    .and_then(|statefulset| statefulset.pointer("/status/updateRevision"))
+                    .and_then(|statefulset| statefulset.at("/status/updateRevision"))
                     .and_then(Value::as_str)
                     .map(str::to_owned)
             });
@@ -80,7 +81,7 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
                 .observed
                 .resource
                 .as_ref()
-                .and_then(|resource| resource.pointer("/status/masterNode"))
+                .and_then(|resource| resource.at("/status/masterNode"))
                 .and_then(Value::as_str);
             let decided = plan_replication(ReplicationInput {
                 servers: &redis.servers,
@@ -168,14 +169,12 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
                 );
                 if let Some(statefulset) = input.observed.children.get(&reference) {
                     if let Some(revision) = statefulset
-                        .pointer("/status/updateRevision")
+                        .at("/status/updateRevision")
                         .and_then(Value::as_str)
                     {
                         target_revisions.insert(group.app.clone(), revision.to_owned());
                     }
-                    if let Some(replicas) = statefulset
-                        .pointer("/spec/replicas")
-                        .and_then(Value::as_i64)
+                    if let Some(replicas) = statefulset.at("/spec/replicas").and_then(Value::as_i64)
                     {
                         live_replicas.insert(
                             group.app.clone(),
@@ -241,11 +240,10 @@ fn role_labels(input: PlanInput<'_>, master: &str) -> Vec<Request> {
                 REDIS_ROLE_REPLICA
             };
             let pod = input.observed.pods.iter().find(|pod| {
-                pod.pointer("/metadata/name").and_then(Value::as_str)
-                    == Some(server.pod.name.as_str())
+                pod.at("/metadata/name").and_then(Value::as_str) == Some(server.pod.name.as_str())
             })?;
             let current = pod
-                .pointer("/metadata/labels")
+                .at("/metadata/labels")
                 .and_then(|labels| labels.get(REDIS_ROLE_LABEL))
                 .and_then(Value::as_str);
             (current != Some(wanted)).then(|| {

@@ -1,6 +1,7 @@
 //! What the operator knows of each pod and of the Redis server or sentinel in it, as typed values
 //! built from what observation read. Pure: no I/O.
 
+use crate::json_pointer::JsonPointer;
 use serde_json::Value;
 
 use super::parse::{ClusterNode, ReplicationInfo, SentinelMaster};
@@ -42,18 +43,14 @@ pub struct PodInfo {
 impl PodInfo {
     /// Reads a pod object; `None` for objects that are not pods of a StatefulSet.
     pub fn from_pod(pod: &Value) -> Option<PodInfo> {
-        let text = |pointer: &str| {
-            pod.pointer(pointer)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
+        let text = |pointer: &str| pod.at(pointer).and_then(Value::as_str).map(str::to_owned);
         let name = text("/metadata/name")?;
         let group = text(&format!("/metadata/labels/{APP_LABEL}"))?;
         let ordinal = name
             .rsplit_once('-')
             .and_then(|(_, ordinal)| ordinal.parse().ok())?;
         let ready_condition = pod
-            .pointer("/status/conditions")
+            .at("/status/conditions")
             .and_then(Value::as_array)
             .and_then(|conditions| {
                 conditions
@@ -73,14 +70,14 @@ impl PodInfo {
                 .map(str::to_owned),
             created_at: text("/metadata/creationTimestamp"),
             terminating: pod
-                .pointer("/metadata/deletionTimestamp")
+                .at("/metadata/deletionTimestamp")
                 .is_some_and(|time| !time.is_null()),
             deletion_requested_at: text("/metadata/deletionTimestamp")
                 .as_deref()
                 .and_then(parse_rfc3339)
                 .map(|deadline| {
                     let grace_seconds = pod
-                        .pointer("/metadata/deletionGracePeriodSeconds")
+                        .at("/metadata/deletionGracePeriodSeconds")
                         .and_then(Value::as_u64)
                         .unwrap_or(0);
                     deadline.saturating_sub(grace_seconds.saturating_mul(1000))

@@ -7,6 +7,7 @@
 //!
 //! It measures nothing on its own and never reads wall time.
 
+use redis_operator::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
 
 use redis_operator::api::Kind;
@@ -227,7 +228,7 @@ fn describe(document: &Value) -> String {
         "{} {}",
         document.get("kind").and_then(Value::as_str).unwrap_or("?"),
         document
-            .pointer("/metadata/name")
+            .at("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or("?")
     )
@@ -239,11 +240,9 @@ pub fn ready_for_current_spec(world: &World, target: &ObjectRef) -> bool {
     let Some(object) = world.api.object(target) else {
         return false;
     };
-    let generation = object
-        .pointer("/metadata/generation")
-        .and_then(Value::as_u64);
+    let generation = object.at("/metadata/generation").and_then(Value::as_u64);
     let observed = object
-        .pointer("/status/observedGeneration")
+        .at("/status/observedGeneration")
         .and_then(Value::as_u64);
     world.is_ready(target) && observed.is_some() && observed == generation
 }

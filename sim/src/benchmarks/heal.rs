@@ -7,6 +7,7 @@
 //! within the cluster's node timeout is never failed over, so the cluster's killed pod is kept
 //! from restarting for [`CLUSTER_HOLD_DOWN_MILLISECONDS`] (as when its node is down).
 
+use redis_operator::json_pointer::JsonPointer;
 use redis_operator::ports::clock::Milliseconds;
 use redis_operator::ports::kube::{ObjectRef, ResourceType};
 use redis_operator::resources::names::MASTER_SUFFIX;
@@ -84,7 +85,7 @@ fn status_master(world: &World, replication: &ObjectRef) -> Option<String> {
     world
         .api
         .object(replication)?
-        .pointer("/status/masterNode")?
+        .at("/status/masterNode")?
         .as_str()
         .map(str::to_owned)
 }
