@@ -963,15 +963,17 @@ async fn a_node_drain_through_the_eviction_api_is_held_by_the_disruption_budget(
         let pods_api = pods_api.clone();
         async move { pods_api.evict(&name, &EvictParams::default()).await }
     };
-    // The first pod's replacement is kept from starting until it is released, as a pod slow to
-    // start on its new node: the stand-in kubelet otherwise has it Ready again within about two
-    // seconds, and the budget with it. Its server stops now; the API server still sees the pod
-    // Ready until the kubelet's probe has failed three times.
-    cluster.plane.kubelet().hold_down(NAMESPACE, &drained[0]);
     let first_evicted = Instant::now();
     evict(drained[0].clone())
         .await
         .unwrap_or_else(|error| panic!("the first eviction, within the budget, failed: {error}"));
+    // The first pod's replacement is kept from starting until it is released, as a pod slow to
+    // start on its new node: the stand-in kubelet otherwise has it Ready again within about two
+    // seconds, and the budget with it. The hold is by name, so it covers the replacement the
+    // StatefulSet controller creates once the evicted pod is gone. It starts after the eviction:
+    // held before, the pod's server stops at once, and under load its probe could fail three
+    // times before the eviction arrives, leaving the budget no disruption to allow.
+    cluster.plane.kubelet().hold_down(NAMESPACE, &drained[0]);
     let refused = |result: Result<_, kube::Error>, when: &str| match result {
         Err(kube::Error::Api(response)) if response.code == 429 => assert!(
             response.message.contains("disruption budget"),
