@@ -18,7 +18,7 @@ use redis_operator::ports::clock::Milliseconds;
 use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
 use serde_json::Value;
 
-use crate::redis::{Server, ServerKind, SlotSet};
+use crate::redis::{CommandRecord, Server, ServerKind, SlotSet};
 use crate::world::{World, pod_is_ready};
 
 /// Commands that wipe a node's data or cluster state.
@@ -133,28 +133,13 @@ impl SafetyMonitor {
     /// Checks what the operator did in the round since [`SafetyMonitor::before_round`].
     pub fn after_round(&mut self, world: &World) -> Vec<Violation> {
         let mut violations = Vec::new();
-        let commands = world.redis.commands_since(self.seen_commands);
-        self.seen_commands += commands.len();
-        for record in &commands {
-            if DESTRUCTIVE_COMMANDS.contains(&record.command) && record.keys_held > 0 {
-                violations.push(Violation::new(
-                    "no destructive command on a node holding keys",
-                    format!(
-                        "{} sent to {} holding {} keys",
-                        record.command, record.pod, record.keys_held
-                    ),
-                ));
-            }
-            if record.master_keys == Some(0) && record.keys_held > 0 {
-                violations.push(Violation::new(
-                    "no empty master over data",
-                    format!(
-                        "REPLICAOF made {} (holding {} keys) follow a master holding none",
-                        record.pod, record.keys_held
-                    ),
-                ));
-            }
-        }
+        let (count, command_violations) = world
+            .redis
+            .with_commands_since(self.seen_commands, |commands| {
+                (commands.len(), command_violations(commands))
+            });
+        self.seen_commands += count;
+        violations.extend(command_violations);
         let version = world.api.version();
         let objects_changed = self.objects_version != Some(version);
         self.objects_version = Some(version);
@@ -356,6 +341,33 @@ pub fn servers_of<'a>(
         .into_iter()
         .filter(|server| server.pod.starts_with(&prefix))
         .collect()
+}
+
+/// What the commands the operator sent break: destructive commands on nodes holding keys, and a
+/// REPLICAOF that puts an empty master over data.
+fn command_violations(commands: &[CommandRecord]) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for record in commands {
+        if DESTRUCTIVE_COMMANDS.contains(&record.command) && record.keys_held > 0 {
+            violations.push(Violation::new(
+                "no destructive command on a node holding keys",
+                format!(
+                    "{} sent to {} holding {} keys",
+                    record.command, record.pod, record.keys_held
+                ),
+            ));
+        }
+        if record.master_keys == Some(0) && record.keys_held > 0 {
+            violations.push(Violation::new(
+                "no empty master over data",
+                format!(
+                    "REPLICAOF made {} (holding {} keys) follow a master holding none",
+                    record.pod, record.keys_held
+                ),
+            ));
+        }
+    }
+    violations
 }
 
 fn is_master(server: &Server) -> bool {

@@ -654,9 +654,14 @@ impl FakeRedis {
         self.lock().commands.len()
     }
 
-    /// The commands recorded after the first `skip`.
-    pub fn commands_since(&self, skip: usize) -> Vec<CommandRecord> {
-        self.lock().commands.iter().skip(skip).cloned().collect()
+    /// Reads the commands recorded after the first `skip` in place.
+    pub fn with_commands_since<T>(
+        &self,
+        skip: usize,
+        read: impl FnOnce(&[CommandRecord]) -> T,
+    ) -> T {
+        let fleet = self.lock();
+        read(fleet.commands.get(skip..).unwrap_or_default())
     }
 
     /// A copy of the server at `ip`.
@@ -778,12 +783,8 @@ impl FakeRedis {
     }
 }
 
-/// What one node learnt in a gossip round: its address, peers and when it last saw each.
-type GossipUpdate = (
-    String,
-    Arc<BTreeMap<String, Peer>>,
-    imbl::OrdMap<String, Milliseconds>,
-);
+/// What one node learnt in a gossip round: its address and peers.
+type GossipUpdate = (String, Arc<BTreeMap<String, Peer>>);
 
 fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
     let now = fleet.now;
@@ -800,6 +801,18 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
     // Gossip: every live node refreshes what it knows of the peers it can reach, and learns the
     // peers they know (a node it banned stays unknown until the ban ends).
     // Every node's round reads the state before the round: the updates are applied after it.
+    // When each node last saw its peers is read by its own round only, so the tables are taken
+    // out for the round and changed in place rather than copied.
+    let mut last_seen_tables: Vec<imbl::OrdMap<String, Milliseconds>> = cluster
+        .iter()
+        .map(|address| {
+            fleet
+                .servers
+                .get_mut(address)
+                .map(|server| std::mem::take(&mut server.last_seen))
+                .unwrap_or_default()
+        })
+        .collect();
     let snapshot: Vec<(&String, &Server)> = cluster
         .iter()
         .filter_map(|address| fleet.servers.get_key_value(address))
@@ -809,14 +822,13 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
         .map(|(_, server)| (server.node_id.as_str(), *server))
         .collect();
     let mut updates: Vec<GossipUpdate> = Vec::new();
-    for &(address, server) in &snapshot {
+    for (&(address, server), last_seen) in snapshot.iter().zip(last_seen_tables.iter_mut()) {
         if !server.alive {
             continue;
         }
         // Copied only when something in the table changes: in a steady cluster a round only
         // refreshes when each peer was last seen.
         let mut peers = Arc::clone(&server.peers);
-        let mut last_seen = server.last_seen.clone();
         // Lookups before inserts: ids are 40-character strings, and a round touches every pair.
         for id in server.peers.keys() {
             let Some(peer_server) = by_id.get(id.as_str()).copied() else {
@@ -869,12 +881,16 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
         }
         // Ownership by epoch: a slot belongs to the claimant with the highest epoch.
         resolve_ownership(&mut peers, server);
-        updates.push((address.clone(), peers, last_seen));
+        updates.push((address.clone(), peers));
     }
-    for (address, peers, last_seen) in updates {
+    for (address, last_seen) in cluster.iter().zip(last_seen_tables) {
+        if let Some(server) = fleet.servers.get_mut(address) {
+            server.last_seen = last_seen;
+        }
+    }
+    for (address, peers) in updates {
         if let Some(server) = fleet.servers.get_mut(&address) {
             server.peers = peers;
-            server.last_seen = last_seen;
         }
     }
     // A node that learns a higher-epoch owner of its slots loses them; a master left without

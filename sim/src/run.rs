@@ -24,7 +24,7 @@ use crate::oracles::{
     FaultWindow, HEAL_SETTLE_MILLISECONDS, SafetyMonitor, Violation, check_converged,
     check_serving, lost_keys, servers_of,
 };
-use crate::redis::ServerKind;
+use crate::redis::{Server, ServerKind};
 use crate::scenario::{
     Action, Expectations, Fault, NodeChoice, PodChoice, Scenario, Target, WriteCount,
 };
@@ -282,13 +282,17 @@ pub fn status_line(world: &World, target: &ObjectRef) -> String {
 /// A one-line summary of the Redis servers: masters with slots, replicas and whom they follow,
 /// sentinels.
 pub fn topology_line(world: &World) -> String {
-    let servers = world.redis.servers();
+    world.redis.with_servers(describe_servers)
+}
+
+/// [`topology_line`] of the servers, read in place: it runs after every step.
+fn describe_servers(servers: &BTreeMap<String, Server>) -> String {
     let by_ip: BTreeMap<&str, &str> = servers
-        .iter()
+        .values()
         .map(|server| (server.ip.as_str(), server.pod.as_str()))
         .collect();
     let mut parts = Vec::new();
-    for server in servers.iter().filter(|server| server.alive) {
+    for server in servers.values().filter(|server| server.alive) {
         let part = match (server.kind, &server.master) {
             (ServerKind::Sentinel, _) => format!("{}=sentinel", server.pod),
             (_, Some((ip, _))) => format!(
@@ -478,7 +482,6 @@ impl Engine<'_> {
     /// standalone Redis.
     fn client_entry(&self, target: &Target) -> Option<String> {
         let (kind, reference) = kind_of(target)?;
-        let servers = self.world.redis.servers();
         if kind == Kind::RedisReplication {
             let selected = self.world.pods_selected_by(&ObjectRef::new(
                 ResourceType::Service,
@@ -488,20 +491,24 @@ impl Engine<'_> {
             let [pod] = selected.as_slice() else {
                 return None;
             };
-            return servers
-                .iter()
-                .find(|server| &server.pod == pod && server.alive)
-                .map(|server| server.ip.clone());
+            return self.world.redis.with_servers(|servers| {
+                servers
+                    .values()
+                    .find(|server| &server.pod == pod && server.alive)
+                    .map(|server| server.ip.clone())
+            });
         }
-        servers_of(&servers, &reference)
-            .into_iter()
-            .find(|server| {
-                server.alive
-                    && server.master.is_none()
-                    && server.kind != ServerKind::Sentinel
-                    && (server.kind == ServerKind::Plain || !server.slots.is_empty())
-            })
-            .map(|server| server.ip.clone())
+        self.world.redis.with_servers(|servers| {
+            servers_of(servers.values(), &reference)
+                .into_iter()
+                .find(|server| {
+                    server.alive
+                        && server.master.is_none()
+                        && server.kind != ServerKind::Sentinel
+                        && (server.kind == ServerKind::Plain || !server.slots.is_empty())
+                })
+                .map(|server| server.ip.clone())
+        })
     }
 
     fn write(&mut self, target: &Target, keys: usize) -> usize {

@@ -250,15 +250,16 @@ impl World {
 
     /// Whether the CR's Ready condition is True.
     pub fn is_ready(&self, target: &ObjectRef) -> bool {
-        self.api
-            .object(target)
-            .and_then(|object| object.at("/status/conditions").cloned())
-            .and_then(|conditions| conditions.as_array().cloned())
-            .is_some_and(|conditions| {
-                conditions
-                    .iter()
-                    .any(|condition| condition["type"] == "Ready" && condition["status"] == "True")
-            })
+        self.api.object(target).is_some_and(|object| {
+            object
+                .at("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|conditions| {
+                    conditions.iter().any(|condition| {
+                        condition["type"] == "Ready" && condition["status"] == "True"
+                    })
+                })
+        })
     }
 
     /// Keeps `pod` from being recreated for `milliseconds` (its node is down).
