@@ -55,37 +55,43 @@ pub fn key_slot(key: &str) -> u16 {
 
 /// A dataset of string keys with an index by slot, so that slot queries do not hash every key.
 /// Persistent maps make a copy cost nothing until one side changes: replicas share their master's
-/// dataset, and a write after a sync copies only the path to the changed key.
+/// dataset, and a write after a sync copies only the path to the changed key. Keys and values are
+/// shared strings, so copying a path copies pointers, not text.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Dataset {
-    values: imbl::OrdMap<String, String>,
-    by_slot: imbl::OrdMap<u16, imbl::OrdSet<String>>,
+    values: imbl::OrdMap<Arc<str>, Arc<str>>,
+    by_slot: imbl::OrdMap<u16, imbl::OrdSet<Arc<str>>>,
 }
 
 impl Dataset {
     /// Stores a key.
-    pub fn insert(&mut self, key: String, value: String) {
+    pub fn insert(&mut self, key: &str, value: &str) {
+        let key: Arc<str> = Arc::from(key);
         let slot = key_slot(&key);
-        let mut keys = self.by_slot.get(&slot).cloned().unwrap_or_default();
-        keys.insert(key.clone());
-        self.by_slot.insert(slot, keys);
-        self.values.insert(key, value);
+        match self.by_slot.get_mut(&slot) {
+            Some(keys) => {
+                keys.insert(Arc::clone(&key));
+            }
+            None => {
+                self.by_slot
+                    .insert(slot, imbl::OrdSet::unit(Arc::clone(&key)));
+            }
+        }
+        self.values.insert(key, Arc::from(value));
     }
 
-    /// Removes a key.
-    pub fn remove(&mut self, key: &str) -> Option<String> {
-        let removed = self.values.remove(key);
-        if removed.is_some()
-            && let Some(keys) = self.by_slot.get_mut(&key_slot(key))
-        {
+    /// Removes a key; returns whether it was there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let removed = self.values.remove(key).is_some();
+        if removed && let Some(keys) = self.by_slot.get_mut(&key_slot(key)) {
             keys.remove(key);
         }
         removed
     }
 
     /// A key's value.
-    pub fn get(&self, key: &str) -> Option<&String> {
-        self.values.get(key)
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(AsRef::as_ref)
     }
 
     /// Whether the key exists.
@@ -104,16 +110,18 @@ impl Dataset {
     }
 
     /// Keys hashing to `slot`, in order.
-    pub fn keys_in_slot(&self, slot: u16) -> impl Iterator<Item = &String> {
+    pub fn keys_in_slot(&self, slot: u16) -> impl Iterator<Item = &str> {
         self.by_slot
             .get(&slot)
             .into_iter()
-            .flat_map(|keys| keys.iter())
+            .flat_map(|keys| keys.iter().map(AsRef::as_ref))
     }
 
     /// Every key and value, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.values.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values
+            .iter()
+            .map(|(key, value)| (key.as_ref(), value.as_ref()))
     }
 }
 
@@ -730,7 +738,7 @@ impl FakeRedis {
         };
         match fleet.servers.get_mut(&target) {
             Some(server) if server.alive => {
-                Arc::make_mut(&mut server.data).insert(key.to_owned(), value.to_owned());
+                Arc::make_mut(&mut server.data).insert(key, value);
                 if server.backlog {
                     server.offset += 1;
                 }
@@ -745,7 +753,7 @@ impl FakeRedis {
         let fleet = self.lock();
         let server = fleet.servers.get(ip)?;
         if server.kind != ServerKind::Cluster {
-            return server.data.get(key).cloned();
+            return server.data.get(key).map(str::to_owned);
         }
         let slot = key_slot(key);
         fleet
@@ -759,7 +767,7 @@ impl FakeRedis {
             .filter(|candidate| {
                 candidate.slots.contains(&slot) || candidate.importing.contains_key(&slot)
             })
-            .find_map(|candidate| candidate.data.get(key).cloned())
+            .find_map(|candidate| candidate.data.get(key).map(str::to_owned))
     }
 
     /// Moves simulated time to `now`: replication, gossip, failure detection, promotions and
@@ -1653,7 +1661,7 @@ impl Fleet {
                     .data
                     .keys_in_slot(*slot)
                     .take(usize::try_from(*count).unwrap_or(usize::MAX))
-                    .map(|key| RedisReply::Text(key.clone()))
+                    .map(|key| RedisReply::Text(key.to_owned()))
                     .collect(),
             )),
             RedisCommand::Migrate { host, keys, .. } => {
@@ -1666,12 +1674,12 @@ impl Fleet {
                         server
                             .data
                             .get(key)
-                            .map(|value| (key.clone(), value.clone()))
+                            .map(|value| (key.clone(), value.to_owned()))
                     })
                     .collect();
                 if let Some(target) = self.servers.get_mut(host) {
                     for (key, value) in &moved {
-                        Arc::make_mut(&mut target.data).insert(key.clone(), value.clone());
+                        Arc::make_mut(&mut target.data).insert(key, value);
                         if target.backlog {
                             target.offset += 1;
                         }
