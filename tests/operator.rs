@@ -148,17 +148,17 @@ async fn the_metrics_endpoint_serves_every_metric_in_the_text_format() {
         .unwrap_err();
     let executed = [
         PlanRequest::Redis {
-            endpoint: endpoint(),
+            endpoint: Arc::new(endpoint()),
             command: RedisCommand::ClusterFailover(FailoverMode::Coordinated),
         },
         PlanRequest::MoveSlotKeys {
-            source: endpoint(),
-            target: endpoint(),
+            source: Arc::new(endpoint()),
+            target: Arc::new(endpoint()),
             slot: 7,
         },
         PlanRequest::MoveSlotKeys {
-            source: endpoint(),
-            target: endpoint(),
+            source: Arc::new(endpoint()),
+            target: Arc::new(endpoint()),
             slot: 8,
         },
     ];

@@ -219,7 +219,10 @@ impl SentinelFleet {
         );
         let requests = commands
             .into_iter()
-            .map(|(endpoint, command)| Request::Redis { endpoint, command })
+            .map(|(endpoint, command)| Request::Redis {
+                endpoint: Arc::new(endpoint),
+                command,
+            })
             .collect();
         let report = execute(&self.context, requests).await;
         let blocked = report

@@ -63,8 +63,8 @@ pub enum Request {
     Event(EventRecord),
     /// Sends a command to a Redis server or sentinel.
     Redis {
-        /// The server.
-        endpoint: RedisEndpoint,
+        /// The server (shared, as a migration batch sends many commands to one server).
+        endpoint: Arc<RedisEndpoint>,
         /// The command.
         command: RedisCommand,
     },
@@ -72,9 +72,9 @@ pub enum Request {
     /// until the source has none left in that slot).
     MoveSlotKeys {
         /// The node the slot migrates from.
-        source: RedisEndpoint,
+        source: Arc<RedisEndpoint>,
         /// The node it imports into.
-        target: RedisEndpoint,
+        target: Arc<RedisEndpoint>,
         /// The slot.
         slot: u16,
     },

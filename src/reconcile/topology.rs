@@ -3,6 +3,7 @@
 
 use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -102,7 +103,10 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
             let mut requests: Vec<Request> = decided
                 .commands
                 .into_iter()
-                .map(|(endpoint, command)| Request::Redis { endpoint, command })
+                .map(|(endpoint, command)| Request::Redis {
+                    endpoint: Arc::new(endpoint),
+                    command,
+                })
                 .collect();
             if let Some(master) = &decided.master {
                 requests.extend(role_labels(input, master));
@@ -144,7 +148,10 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
                 requests: decided
                     .commands
                     .into_iter()
-                    .map(|(endpoint, command)| Request::Redis { endpoint, command })
+                    .map(|(endpoint, command)| Request::Redis {
+                        endpoint: Arc::new(endpoint),
+                        command,
+                    })
                     .collect(),
                 ready: decided.converged,
                 activity: decided

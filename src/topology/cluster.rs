@@ -12,6 +12,7 @@
 //! data exists in the operator's vocabulary.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::observation::ServerView;
 use super::parse::ClusterNode;
@@ -27,15 +28,16 @@ pub const BUS_PORT_OFFSET: u16 = 10000;
 /// One thing to do to Redis.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RedisStep {
-    /// Send a command.
-    Command(RedisEndpoint, RedisCommand),
+    /// Send a command. The endpoint is shared: a migration batch sends thousands of commands to
+    /// a handful of nodes.
+    Command(Arc<RedisEndpoint>, RedisCommand),
     /// Move every key of `slot` from `source` to `target` (GETKEYSINSLOT and MIGRATE until the slot
     /// is empty on the source).
     MoveSlotKeys {
         /// The node the slot is migrating from.
-        source: RedisEndpoint,
+        source: Arc<RedisEndpoint>,
         /// The node it is importing into.
-        target: RedisEndpoint,
+        target: Arc<RedisEndpoint>,
         /// The slot.
         slot: u16,
     },
@@ -96,6 +98,8 @@ pub struct ClusterPlan {
 /// A node of the cluster that answered: its pod, its own line and its view of everyone.
 struct Member<'a> {
     view: &'a ServerView,
+    /// The view's endpoint, shared by every command planned for this node.
+    endpoint: Arc<RedisEndpoint>,
     myself: &'a ClusterNode,
     table: &'a [ClusterNode],
     departing: bool,
@@ -163,7 +167,7 @@ impl Member<'_> {
     }
 
     fn command(&self, command: RedisCommand) -> RedisStep {
-        RedisStep::Command(self.view.endpoint.clone(), command)
+        RedisStep::Command(Arc::clone(&self.endpoint), command)
     }
 }
 
@@ -199,8 +203,9 @@ pub fn plan_cluster(input: &ClusterInput<'_>) -> ClusterPlan {
         .filter_map(|view| {
             let table = view.cluster_nodes.as_deref()?;
             let myself = table.iter().find(|node| node.flags.myself)?;
-            view.answered().then_some(Member {
+            view.answered().then(|| Member {
                 view,
+                endpoint: Arc::new(view.endpoint.clone()),
                 myself,
                 table,
                 departing: is_departing(view),
@@ -517,8 +522,8 @@ fn migration_steps(slot: u16, source: &Member<'_>, target: &Member<'_>) -> Vec<R
         }));
     }
     steps.push(RedisStep::MoveSlotKeys {
-        source: source.view.endpoint.clone(),
-        target: target.view.endpoint.clone(),
+        source: Arc::clone(&source.endpoint),
+        target: Arc::clone(&target.endpoint),
         slot,
     });
     steps.push(target.command(RedisCommand::ClusterSetSlot {

@@ -250,7 +250,10 @@ impl Fleet {
             let requests = plan
                 .commands
                 .into_iter()
-                .map(|(endpoint, command)| Request::Redis { endpoint, command })
+                .map(|(endpoint, command)| Request::Redis {
+                    endpoint: Arc::new(endpoint),
+                    command,
+                })
                 .collect();
             let report = execute(&self.context, requests).await;
             if let Some((request, error)) = report.failure {
