@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::observation::ServerView;
 use super::parse::ClusterNode;
-use super::slots::{NodeId, SLOT_COUNT, SlotBits, even_ranges, plan_rebalance, slots_of};
+use super::slots::{NodeId, SLOT_COUNT, SlotBits, even_ranges, plan_rebalance_batch, slots_of};
 use crate::ports::redis::{FailoverMode, RedisCommand, RedisEndpoint, SlotState};
 
 /// Slots migrated per reconcile at most, so that one reconcile stays short and observation stays
@@ -894,14 +894,14 @@ fn step_rebalance(
         .filter(|member| !member.myself.slots.is_empty() || targets.contains(member.id()))
         .map(|member| (member.id().to_owned(), member.owned()))
         .collect();
-    let moves = plan_rebalance(&current, targets);
-    if moves.is_empty() {
+    let batch = plan_rebalance_batch(&current, targets, MIGRATION_BATCH);
+    if batch.total == 0 {
         return None;
     }
     let by_id: BTreeMap<&str, &Member<'_>> =
         members.iter().map(|member| (member.id(), member)).collect();
     let mut steps = Vec::new();
-    for slot_move in moves.iter().take(MIGRATION_BATCH) {
+    for slot_move in &batch.moves {
         let (Some(source), Some(target)) = (
             by_id.get(slot_move.from.as_str()),
             by_id.get(slot_move.to.as_str()),
@@ -912,14 +912,14 @@ fn step_rebalance(
     }
     let mut plan = plan_with(
         ClusterPhase::Bootstrap,
-        format!("moving slots: {} left to move", moves.len()),
+        format!("moving slots: {} left to move", batch.total),
     );
     plan.events.push((
         "SlotsMigrating".to_owned(),
         format!(
             "moving {} of {} slots to balance {} shards",
-            moves.len().min(MIGRATION_BATCH),
-            moves.len(),
+            batch.moves.len(),
+            batch.total,
             input.shards
         ),
     ));

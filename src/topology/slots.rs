@@ -140,8 +140,33 @@ pub fn plan_rebalance(
     current: &BTreeMap<NodeId, BTreeSet<u16>>,
     targets: &BTreeSet<NodeId>,
 ) -> Vec<SlotMove> {
+    plan_rebalance_batch(current, targets, usize::MAX).moves
+}
+
+/// The first moves of a [`plan_rebalance`] plan and the length of the whole plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RebalanceBatch {
+    /// The plan's first moves, at most the batch size asked for, in the plan's order.
+    pub moves: Vec<SlotMove>,
+    /// How many moves the whole plan has.
+    pub total: usize,
+}
+
+/// [`plan_rebalance`] cut to its first `batch` moves, with the plan's length: a migration moves
+/// one batch per reconcile, and building every move of a large plan to use a few would cost two
+/// node-id copies per slot.
+pub fn plan_rebalance_batch(
+    current: &BTreeMap<NodeId, BTreeSet<u16>>,
+    targets: &BTreeSet<NodeId>,
+    batch: usize,
+) -> RebalanceBatch {
+    let mut moves = Batch {
+        moves: Vec::new(),
+        total: 0,
+        limit: batch,
+    };
     if targets.is_empty() {
-        return Vec::new();
+        return moves.finish();
     }
     let quotas = target_counts(current, targets);
     let mut deficits: BTreeMap<&NodeId, u32> = quotas
@@ -159,8 +184,6 @@ pub fn plan_rebalance(
         .iter()
         .map(|(_, slots)| u64::from(count_of(slots)))
         .sum();
-
-    let mut moves = Vec::new();
 
     // 1. Departing masters' slots, spread evenly over the receivers.
     let intake = spread_evenly(&deficits, departing_total);
@@ -189,7 +212,34 @@ pub fn plan_rebalance(
     for (&receiver, &deficit) in &deficits {
         take_into(&mut surplus_slots, receiver, deficit, &mut moves);
     }
-    moves
+    moves.finish()
+}
+
+/// The moves of a plan being built: the first `limit` kept, all counted.
+struct Batch {
+    moves: Vec<SlotMove>,
+    total: usize,
+    limit: usize,
+}
+
+impl Batch {
+    fn push(&mut self, slot: u16, from: &NodeId, to: &NodeId) {
+        if self.moves.len() < self.limit {
+            self.moves.push(SlotMove {
+                slot,
+                from: from.clone(),
+                to: to.clone(),
+            });
+        }
+        self.total += 1;
+    }
+
+    fn finish(self) -> RebalanceBatch {
+        RebalanceBatch {
+            moves: self.moves,
+            total: self.total,
+        }
+    }
 }
 
 /// The inclusive ranges of slots in `0..SLOT_COUNT` that no master in `current` owns.
@@ -403,15 +453,11 @@ fn take_into<'node>(
     source: &mut impl Iterator<Item = (&'node NodeId, u16)>,
     receiver: &NodeId,
     count: u32,
-    moves: &mut Vec<SlotMove>,
+    moves: &mut Batch,
 ) -> u32 {
     let mut taken = 0_u32;
     for (donor, slot) in source.take(usize::try_from(count).unwrap_or(usize::MAX)) {
-        moves.push(SlotMove {
-            slot,
-            from: donor.clone(),
-            to: receiver.clone(),
-        });
+        moves.push(slot, donor, receiver);
         taken += 1;
     }
     taken
