@@ -419,6 +419,14 @@ struct Fleet {
     cut_from_operator: BTreeSet<String>,
     /// Pairs of addresses that cannot reach each other.
     cut_between: BTreeSet<(String, String)>,
+    /// Counts changes a gossip round reads: commands, servers starting, stopping or going, and
+    /// partitions. Client writes change datasets only and are not counted.
+    membership_version: u64,
+    /// The `membership_version` at the end of a gossip round that changed nothing but when nodes
+    /// last saw each other, and after which nothing can change by time alone: every node reached
+    /// every peer it knows, none is marked failed, no ban is running. Until the version moves,
+    /// later rounds would change nothing either, and only the last-seen times are refreshed.
+    settled_at: Option<u64>,
 }
 
 /// The fake Redis fleet; cheap to clone, all clones share one fleet.
@@ -603,6 +611,7 @@ impl FakeRedis {
         }
         fleet.servers.insert(ip.to_owned(), server);
         fleet.liveness_version += 1;
+        fleet.membership_version += 1;
     }
 
     /// Changes whenever a server starts or stops.
@@ -618,17 +627,21 @@ impl FakeRedis {
         {
             server.alive = false;
             fleet.liveness_version += 1;
+            fleet.membership_version += 1;
         }
     }
 
     /// Forgets the server of `pod` entirely (pod and volumes gone).
     pub fn remove_pod(&self, pod: &str) {
-        self.lock().servers.retain(|_, server| server.pod != pod);
+        let mut fleet = self.lock();
+        fleet.servers.retain(|_, server| server.pod != pod);
+        fleet.membership_version += 1;
     }
 
     /// Cuts (or heals) the operator's access to `ip`.
     pub fn set_operator_partition(&self, ip: &str, cut: bool) {
         let mut fleet = self.lock();
+        fleet.membership_version += 1;
         if cut {
             fleet.cut_from_operator.insert(ip.to_owned());
         } else {
@@ -639,6 +652,7 @@ impl FakeRedis {
     /// Cuts (or heals) the link between two servers.
     pub fn set_partition(&self, left: &str, right: &str, cut: bool) {
         let mut fleet = self.lock();
+        fleet.membership_version += 1;
         let pair = (left.to_owned(), right.to_owned());
         if cut {
             fleet.cut_between.insert(pair);
@@ -796,6 +810,13 @@ type GossipUpdate = (String, Arc<BTreeMap<String, Peer>>);
 
 fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
     let now = fleet.now;
+    if fleet.settled_at == Some(fleet.membership_version) {
+        refresh_last_seen(fleet, now);
+        return;
+    }
+    // Whether this round changes nothing but last-seen times and leaves nothing for time to
+    // change (see `Fleet::settled_at`).
+    let mut settled = true;
     let cluster: Vec<String> = addresses
         .iter()
         .filter(|address| {
@@ -838,13 +859,18 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
         // refreshes when each peer was last seen.
         let mut peers = Arc::clone(&server.peers);
         // Lookups before inserts: ids are 40-character strings, and a round touches every pair.
+        if server.banned.values().any(|until| *until > now) {
+            settled = false;
+        }
         for id in server.peers.keys() {
             let Some(peer_server) = by_id.get(id.as_str()).copied() else {
+                settled = false;
                 continue;
             };
             // The server is alive and keyed by its address, so this is `connected` without the
             // two address lookups.
             if !peer_server.alive || fleet.cut(address, &peer_server.ip) {
+                settled = false;
                 continue;
             }
             match last_seen.get_mut(id) {
@@ -889,6 +915,9 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
         }
         // Ownership by epoch: a slot belongs to the claimant with the highest epoch.
         resolve_ownership(&mut peers, server);
+        if !Arc::ptr_eq(&peers, &server.peers) || peers.values().any(|peer| peer.failed) {
+            settled = false;
+        }
         updates.push((address.clone(), peers));
     }
     for (address, last_seen) in cluster.iter().zip(last_seen_tables) {
@@ -917,6 +946,7 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             if peer.epoch > server.epoch && slots.intersects(&peer.slots) {
                 slots.subtract(&peer.slots);
                 lost_to = Some(id.clone());
+                settled = false;
             }
         }
         if let Some(server) = fleet.servers.get_mut(address) {
@@ -939,7 +969,11 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
                 .get(&master_ip)
                 .map_or(0, |master| master.port);
             if let Some(server) = fleet.servers.get_mut(address) {
-                server.master = Some((master_ip, master_port));
+                let following = Some((master_ip, master_port));
+                if server.master != following {
+                    server.master = following;
+                    settled = false;
+                }
             }
         }
     }
@@ -984,6 +1018,7 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
             .map(|server| server.ip.clone());
         let Some(candidate) = candidate else { continue };
+        settled = false;
         let failed_slots = failed.slots.clone();
         let epoch = fleet.max_epoch() + 1;
         if let Some(server) = fleet.servers.get_mut(&candidate) {
@@ -997,6 +1032,27 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             // The failed master keeps its stale claim until it comes back and learns the new
             // epoch; live nodes stop counting it.
             server.epoch = server.epoch.min(epoch.saturating_sub(1));
+        }
+    }
+    fleet.settled_at = settled.then_some(fleet.membership_version);
+}
+
+/// A settled round: every live node saw every peer it knows, now.
+fn refresh_last_seen(fleet: &mut Fleet, now: Milliseconds) {
+    for server in fleet.servers.values_mut() {
+        if server.kind != ServerKind::Cluster || !server.alive {
+            continue;
+        }
+        let Server {
+            peers, last_seen, ..
+        } = server;
+        for id in peers.keys() {
+            match last_seen.get_mut(id) {
+                Some(seen) => *seen = now,
+                None => {
+                    last_seen.insert(id.clone(), now);
+                }
+            }
         }
     }
 }
@@ -1496,6 +1552,7 @@ impl Fleet {
         command: &RedisCommand,
     ) -> Result<RedisReply, RedisError> {
         self.commands_sent += 1;
+        self.membership_version += 1;
         let address = endpoint.host.as_str();
         let Some(server) = self.servers.get(address) else {
             return Err(unreachable(endpoint, "connection refused"));
