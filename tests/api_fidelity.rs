@@ -410,7 +410,7 @@ impl Side {
                 let name = object.pointer("/metadata/name")?.as_str()?.to_owned();
                 (0..2)
                     .any(|index| kind.object_name(index) == name)
-                    .then_some((name, object))
+                    .then(|| (name, Arc::unwrap_or_clone(object)))
             })
             .collect()
     }

@@ -672,7 +672,7 @@ impl KubeApi for FakeApiServer {
         resource: ResourceType,
         namespace: &str,
         labels: &BTreeMap<String, String>,
-    ) -> Result<Vec<Value>, ApiError> {
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
         let mut state = self.lock();
         state.reads += 1;
         if let Some(error) = self.take_injection(&mut state, "list", resource) {
@@ -686,7 +686,7 @@ impl KubeApi for FakeApiServer {
                     && (namespace.is_empty() || reference.namespace == namespace)
                     && labels_match(object, labels)
             })
-            .map(|(_, object)| Value::clone(object))
+            .map(|(_, object)| Arc::clone(object))
             .collect())
     }
 

@@ -89,7 +89,7 @@ impl KubeApi for CrashingKube {
         resource: ResourceType,
         namespace: &str,
         labels: &BTreeMap<String, String>,
-    ) -> Result<Vec<Value>, ApiError> {
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
         self.inner.list(resource, namespace, labels).await
     }
 

@@ -869,6 +869,7 @@ async fn handle_fake(
                 .map_err(error)?
                 .into_iter()
                 .filter(|object| selector_matches(&requirements, object))
+                .map(Arc::unwrap_or_clone)
                 .collect();
             Ok(success(json!({
                 "apiVersion": resource.api_version(),

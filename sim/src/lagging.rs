@@ -66,7 +66,7 @@ impl KubeApi for LaggingKube {
         resource: ResourceType,
         namespace: &str,
         labels: &BTreeMap<String, String>,
-    ) -> Result<Vec<Value>, ApiError> {
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
         self.switch
             .reader(&self.live)
             .list(resource, namespace, labels)

@@ -1579,7 +1579,7 @@ impl Fleet {
         match command {
             RedisCommand::Ping => Ok(RedisReply::Status("PONG".to_owned())),
             RedisCommand::InfoReplication if !sentinel => Ok(RedisReply::Text(
-                render_info_replication(&info_replication(self, &server)),
+                render_info_replication(&info_replication(self, server)),
             )),
             RedisCommand::InfoKeyspace => Ok(RedisReply::Text(format!(
                 "# Keyspace\r\ndb0:keys={},expires=0,avg_ttl=0\r\n",
@@ -1593,7 +1593,7 @@ impl Fleet {
                     server.master = Some((host.clone(), *port));
                     server.link_up = false;
                 }
-                self.sync_replica(&address);
+                self.sync_replica(address);
                 Ok(ok())
             }
             RedisCommand::ReplicaOfNoOne if !cluster && !sentinel => {
@@ -1610,11 +1610,7 @@ impl Fleet {
                     return reject("ERR FAILOVER is not valid when server is a replica.");
                 }
                 let is_replica = self.servers.get(host).is_some_and(|replica| {
-                    replica.alive
-                        && replica
-                            .master
-                            .as_ref()
-                            .is_some_and(|(ip, _)| ip == &address)
+                    replica.alive && replica.master.as_ref().is_some_and(|(ip, _)| ip == address)
                 });
                 if !is_replica {
                     return reject("ERR FAILOVER target HOST and PORT is not a replica.");
@@ -1630,13 +1626,13 @@ impl Fleet {
                 if let Some(old) = self.servers.get_mut(address) {
                     old.master = Some((host.clone(), *port));
                 }
-                self.sync_replica(&address);
+                self.sync_replica(address);
                 Ok(ok())
             }
             RedisCommand::ConfigSet { .. } => Ok(ok()),
             RedisCommand::ClusterMyId if cluster => Ok(RedisReply::Text(server.node_id.clone())),
             RedisCommand::ClusterNodes if cluster => Ok(RedisReply::Text(render_cluster_nodes(
-                &cluster_nodes(&server),
+                &cluster_nodes(server),
             ))),
             RedisCommand::ClusterMeet { host, port, .. } if cluster => {
                 let Some(other) = self
@@ -1647,7 +1643,7 @@ impl Fleet {
                 else {
                     return Ok(ok());
                 };
-                if !self.connected(&address, host) {
+                if !self.connected(address, host) {
                     return Ok(ok());
                 }
                 let now = self.now;
@@ -1676,10 +1672,10 @@ impl Fleet {
                     .iter()
                     .flat_map(|(start, end)| *start..=*end)
                     .collect();
-                self.add_slots(endpoint, command, &address, &slots)
+                self.add_slots(endpoint, command, address, &slots)
             }
             RedisCommand::ClusterAddSlots(slots) if cluster => {
-                self.add_slots(endpoint, command, &address, slots)
+                self.add_slots(endpoint, command, address, slots)
             }
             RedisCommand::ClusterReplicate(master_id) if cluster => {
                 if master_id == &server.node_id {
@@ -1704,11 +1700,11 @@ impl Fleet {
                     server.cluster_master = Some(master_id.clone());
                     server.master = master_ip.map(|ip| (ip, master_port));
                 }
-                self.sync_replica(&address);
+                self.sync_replica(address);
                 Ok(ok())
             }
             RedisCommand::ClusterSetSlot { slot, state } if cluster => {
-                self.set_slot(endpoint, command, &address, *slot, state)
+                self.set_slot(endpoint, command, address, *slot, state)
             }
             RedisCommand::ClusterCountKeysInSlot(slot) if cluster => Ok(RedisReply::Integer(
                 i64::try_from(server.data.keys_in_slot(*slot).count()).unwrap_or(i64::MAX),
@@ -1722,7 +1718,7 @@ impl Fleet {
                     .collect(),
             )),
             RedisCommand::Migrate { host, keys, .. } => {
-                if !self.connected(&address, host) {
+                if !self.connected(address, host) {
                     return reject("IOERR error or timeout connecting to the target instance");
                 }
                 let moved: Vec<(String, String)> = keys
@@ -1757,7 +1753,7 @@ impl Fleet {
                 })
             }
             RedisCommand::ClusterFailover(mode) if cluster => {
-                self.failover(endpoint, command, &address, *mode)
+                self.failover(endpoint, command, address, *mode)
             }
             RedisCommand::ClusterForget(id) if cluster => {
                 if id == &server.node_id {
@@ -1777,11 +1773,11 @@ impl Fleet {
                 }
                 Ok(ok())
             }
-            RedisCommand::ClusterInfo if cluster => Ok(RedisReply::Text(render_cluster_info(
-                &cluster_info(&server),
-            ))),
+            RedisCommand::ClusterInfo if cluster => {
+                Ok(RedisReply::Text(render_cluster_info(&cluster_info(server))))
+            }
             RedisCommand::ClusterShards if cluster => reject("ERR not modelled by the simulator"),
-            command if sentinel => self.sentinel(endpoint, &address, command),
+            command if sentinel => self.sentinel(endpoint, address, command),
             _ => reject("ERR unknown command or wrong mode for this server"),
         }
     }

@@ -9,6 +9,7 @@
 
 use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -203,7 +204,7 @@ impl KubeApi for KubeAdapter {
         resource: ResourceType,
         namespace: &str,
         labels: &BTreeMap<String, String>,
-    ) -> Result<Vec<Value>, ApiError> {
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
         let described = if namespace.is_empty() {
             format!("{} in all namespaces", resource.plural())
         } else {
@@ -215,7 +216,10 @@ impl KubeApi for KubeAdapter {
         }
         let request = RequestBuilder::new(collection_path(resource, namespace)).list(&parameters);
         let list = self.send(request, &described, "list").await?;
-        Ok(list_items(list, resource))
+        Ok(list_items(list, resource)
+            .into_iter()
+            .map(Arc::new)
+            .collect())
     }
 
     async fn apply(&self, object: &Value) -> Result<Value, ApiError> {

@@ -383,14 +383,14 @@ impl KubeApi for CachedKubeApi {
         resource: ResourceType,
         namespace: &str,
         labels: &BTreeMap<String, String>,
-    ) -> Result<Vec<Value>, ApiError> {
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
         self.wait_for_first_list(resource, namespace).await;
         if let Some(cached) = self
             .watches
             .iter()
             .find_map(|watches| watches.list(resource, namespace, labels))
         {
-            return Ok(cached);
+            return Ok(cached.into_iter().map(Arc::new).collect());
         }
         self.api.list(resource, namespace, labels).await
     }
@@ -459,10 +459,10 @@ mod tests {
             .collect()
     }
 
-    fn names(objects: &[Value]) -> Vec<&str> {
+    fn names<T: std::borrow::Borrow<Value>>(objects: &[T]) -> Vec<&str> {
         objects
             .iter()
-            .map(|object| object["metadata"]["name"].as_str().unwrap())
+            .map(|object| object.borrow()["metadata"]["name"].as_str().unwrap())
             .collect()
     }
 
@@ -482,7 +482,7 @@ mod tests {
             _: ResourceType,
             _: &str,
             _: &BTreeMap<String, String>,
-        ) -> Result<Vec<Value>, ApiError> {
+        ) -> Result<Vec<Arc<Value>>, ApiError> {
             self.lists.fetch_add(1, Ordering::SeqCst);
             Ok(Vec::new())
         }

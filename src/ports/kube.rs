@@ -8,6 +8,7 @@
 use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -283,12 +284,13 @@ pub trait KubeApi: Send + Sync {
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, ApiError>;
 
     /// Objects of `resource` in `namespace` whose labels include all of `labels`, sorted by name.
+    /// Shared: an implementation that holds the objects hands them out without copying them.
     async fn list(
         &self,
         resource: ResourceType,
         namespace: &str,
         labels: &BTreeMap<String, String>,
-    ) -> Result<Vec<Value>, ApiError>;
+    ) -> Result<Vec<Arc<Value>>, ApiError>;
 
     /// Server-side apply of `object` (which names itself) with the operator's field manager,
     /// forcing conflicts; returns the stored object.

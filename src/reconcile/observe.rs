@@ -5,6 +5,7 @@
 
 use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -37,17 +38,19 @@ pub struct Observed {
     /// The CR, or `None` when it is gone.
     pub resource: Option<Value>,
     /// Objects the CR owns (labelled as ours and owned by this CR), by reference.
-    pub children: BTreeMap<ObjectRef, Value>,
+    pub children: BTreeMap<ObjectRef, Arc<Value>>,
     /// The CR's pods, sorted by name.
-    pub pods: Vec<Value>,
+    pub pods: Vec<Arc<Value>>,
     /// The CR's PersistentVolumeClaims, sorted by name.
-    pub claims: Vec<Value>,
+    pub claims: Vec<Arc<Value>>,
 }
 
 impl Observed {
     /// The live object a desired object corresponds to.
     pub fn live(&self, desired: &Value) -> Option<&Value> {
-        ObjectRef::of(desired).and_then(|reference| self.children.get(&reference))
+        ObjectRef::of(desired)
+            .and_then(|reference| self.children.get(&reference))
+            .map(AsRef::as_ref)
     }
 }
 
@@ -142,7 +145,11 @@ pub async fn observe_redis(
             let Some(group) = groups.first() else {
                 return Ok(observation);
             };
-            for pod in observed.pods.iter().filter_map(PodInfo::from_pod) {
+            for pod in observed
+                .pods
+                .iter()
+                .filter_map(|pod| PodInfo::from_pod(pod))
+            {
                 let Some(endpoint) = endpoint_of(&pod, group, target) else {
                     continue;
                 };
@@ -177,7 +184,7 @@ pub async fn observe_redis(
                 for pod in observed
                     .pods
                     .iter()
-                    .filter_map(PodInfo::from_pod)
+                    .filter_map(|pod| PodInfo::from_pod(pod))
                     .filter(|pod| pod.group == group.app)
                 {
                     observation
@@ -299,7 +306,11 @@ async fn observe_monitored_replication(
     let groups = groups_of(&resource);
     let mut servers = Vec::new();
     if let Some(group) = groups.first() {
-        for pod in replication.pods.iter().filter_map(PodInfo::from_pod) {
+        for pod in replication
+            .pods
+            .iter()
+            .filter_map(|pod| PodInfo::from_pod(pod))
+        {
             servers.push(observe_server(context, pod, group, &reference, false).await);
         }
     }
@@ -351,7 +362,7 @@ async fn observe_managing_sentinels(
         for pod in list_pods(context, Kind::RedisSentinel, &sentinel_reference)
             .await?
             .iter()
-            .filter_map(PodInfo::from_pod)
+            .filter_map(|pod| PodInfo::from_pod(pod))
         {
             let Some(endpoint) = endpoint_of(&pod, group, &sentinel_reference) else {
                 continue;
@@ -385,7 +396,7 @@ async fn list_pods(
     context: &Context,
     kind: Kind,
     target: &ObjectRef,
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<Vec<Arc<Value>>, ApiError> {
     let (setup_type, apps) = pod_identity(kind, &target.name);
     let labels = BTreeMap::from([(SETUP_TYPE_LABEL.to_owned(), setup_type.to_owned())]);
     Ok(context

@@ -264,7 +264,7 @@ pub fn ready_pods(observed: &Observed, app: &str) -> i32 {
     let count = observed
         .pods
         .iter()
-        .filter_map(PodInfo::from_pod)
+        .filter_map(|pod| PodInfo::from_pod(pod))
         .filter(|pod| pod.group == app && pod.ready && !pod.terminating)
         .count();
     i32::try_from(count).unwrap_or(i32::MAX)
@@ -377,7 +377,7 @@ fn plan_valid(
         }) {
             continue;
         }
-        let live = input.observed.children.get(&reference);
+        let live = input.observed.children.get(&reference).map(AsRef::as_ref);
         if !needs_apply(&object, live) {
             continue;
         }

@@ -277,8 +277,10 @@ mod tests {
     use crate::reconcile::observe::Observed;
     use crate::topology::observation::{RedisObservation, ServerView};
 
-    fn pod(name: &str, role: &str) -> Value {
-        json!({"metadata": {"name": name, "namespace": "default", "labels": {REDIS_ROLE_LABEL: role}}})
+    fn pod(name: &str, role: &str) -> Arc<Value> {
+        Arc::new(
+            json!({"metadata": {"name": name, "namespace": "default", "labels": {REDIS_ROLE_LABEL: role}}}),
+        )
     }
 
     /// The labels `role_labels` writes for `master` when sessions-0 answers as a master and

@@ -645,7 +645,7 @@ impl KubeApi for SecretStore {
         _resource: ResourceType,
         _namespace: &str,
         _labels: &BTreeMap<String, String>,
-    ) -> Result<Vec<Value>, ApiError> {
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
         Err(not_supported("list"))
     }
 
