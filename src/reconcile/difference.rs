@@ -10,26 +10,46 @@ use crate::json_pointer::JsonPointer;
 use serde_json::Value;
 
 use crate::api::quantity::parse_quantity;
-use crate::resources::config::content_hash;
+use crate::resources::config::ContentHasher;
 
 /// Annotation on every applied object: hash of what the operator applied.
 pub const APPLIED_HASH_ANNOTATION: &str = "redis.opstreelabs.in/applied-hash";
 
 /// Hash of a desired object (without its applied-hash annotation).
 pub fn desired_hash(desired: &Value) -> String {
+    let annotated = desired
+        .at("/metadata/annotations")
+        .and_then(|annotations| annotations.get(APPLIED_HASH_ANNOTATION))
+        .is_some();
+    if !annotated {
+        return hash_of_json(desired);
+    }
     let mut copy = desired.clone();
-    if let Some(annotations) = copy
+    remove_applied_hash(&mut copy);
+    hash_of_json(&copy)
+}
+
+/// [`content_hash`](crate::resources::config::content_hash) of the compact JSON text of `value`, computed as the text is written.
+fn hash_of_json(value: &Value) -> String {
+    let mut hasher = ContentHasher::default();
+    // Writing into the hasher cannot fail, and a `Value` always serializes.
+    let _ = serde_json::to_writer(&mut hasher, value);
+    hasher.finish()
+}
+
+fn remove_applied_hash(object: &mut Value) {
+    if let Some(annotations) = object
         .pointer_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)
     {
         annotations.remove(APPLIED_HASH_ANNOTATION);
     }
-    content_hash(&copy.to_string())
 }
 
 /// The desired object with its applied-hash annotation set.
 pub fn with_applied_hash(mut desired: Value) -> Value {
-    let hash = desired_hash(&desired);
+    remove_applied_hash(&mut desired);
+    let hash = hash_of_json(&desired);
     if let Some(metadata) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
         let annotations = metadata
             .entry("annotations")
@@ -104,7 +124,24 @@ fn same_quantity(left: &str, right: &str) -> bool {
 mod tests {
     use serde_json::json;
 
-    use super::{is_subset, needs_apply, with_applied_hash};
+    use super::{APPLIED_HASH_ANNOTATION, desired_hash, is_subset, needs_apply, with_applied_hash};
+    use crate::resources::config::content_hash;
+
+    #[test]
+    fn the_hash_is_that_of_the_json_text_without_the_applied_hash() {
+        let plain = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"n": [1, 2]}});
+        assert_eq!(desired_hash(&plain), content_hash(&plain.to_string()));
+        let annotated = with_applied_hash(plain.clone());
+        assert_eq!(
+            annotated["metadata"]["annotations"][APPLIED_HASH_ANNOTATION],
+            json!(desired_hash(&plain))
+        );
+        let mut stale = plain.clone();
+        stale["metadata"]["annotations"] = json!({APPLIED_HASH_ANNOTATION: "old", "keep": "me"});
+        let mut expected = plain;
+        expected["metadata"]["annotations"] = json!({"keep": "me"});
+        assert_eq!(desired_hash(&stale), content_hash(&expected.to_string()));
+    }
 
     #[test]
     fn fields_the_api_server_adds_are_not_a_difference() {

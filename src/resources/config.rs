@@ -263,12 +263,46 @@ pub fn build_config_map(group: &PodGroup<'_>) -> ConfigMap {
 /// A stable 64-bit FNV-1a hash in hex: the same input gives the same text on every machine and
 /// every Rust version, so it can be stored in annotations and statuses.
 pub fn content_hash(text: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    let mut hasher = ContentHasher::default();
+    hasher.add(text.as_bytes());
+    hasher.finish()
+}
+
+/// [`content_hash`] fed in pieces: writing text to it in any split gives the hash of the whole,
+/// so a serializer can write into it without building the text.
+#[derive(Clone, Copy, Debug)]
+pub struct ContentHasher(u64);
+
+impl Default for ContentHasher {
+    fn default() -> Self {
+        ContentHasher(0xcbf2_9ce4_8422_2325)
     }
-    format!("{hash:016x}")
+}
+
+impl ContentHasher {
+    /// Adds `bytes` to what has been hashed.
+    pub fn add(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    /// The hash in hex, as [`content_hash`] renders it.
+    pub fn finish(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+impl std::io::Write for ContentHasher {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.add(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Hash of everything that requires a restart when it changes: the rendered files and the

@@ -360,8 +360,24 @@ impl SlotBits {
             if start > end || start > last_slot {
                 continue;
             }
-            for slot in start..=end.min(last_slot) {
-                self.insert(slot);
+            // A word at a time: a master's range covers thousands of slots, and every plan unions
+            // every node's view of every master.
+            let end = end.min(last_slot);
+            let mut slot = start;
+            loop {
+                let last_in_word = (slot | 63).min(end);
+                let width = u32::from(last_in_word - slot) + 1;
+                let mask = u64::MAX
+                    .checked_shr(64 - width)
+                    .unwrap_or(u64::MAX)
+                    .wrapping_shl(u32::from(slot & 63));
+                if let Some(bits) = self.0.get_mut(usize::from(slot >> 6)) {
+                    *bits |= mask;
+                }
+                if last_in_word == end {
+                    break;
+                }
+                slot = last_in_word + 1;
             }
         }
     }
@@ -1073,6 +1089,17 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn ranges_set_a_word_at_a_time_hold_exactly_the_slots_of_the_ranges(
+            ranges in proptest::collection::vec((0_u16..17_000, 0_u16..17_000), 0..6),
+        ) {
+            let mut bits = SlotBits::new();
+            bits.insert_ranges(&ranges);
+            let expected = slots_of(&ranges);
+            let held: BTreeSet<u16> = (0..=u16::MAX).filter(|&slot| bits.contains(slot)).collect();
+            prop_assert_eq!(held, expected);
+        }
 
         #[test]
         fn any_change_of_masters_reaches_a_balanced_layout_with_the_fewest_moves(
