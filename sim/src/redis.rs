@@ -831,7 +831,8 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
     // peers they know (a node it banned stays unknown until the ban ends).
     // Every node's round reads the state before the round: the updates are applied after it.
     // When each node last saw its peers is read by its own round only, so the tables are taken
-    // out for the round and changed in place rather than copied.
+    // out for the round and changed in place rather than copied. Every address of `cluster` has
+    // a server, so the tables and the snapshot below line up one to one.
     let mut last_seen_tables: Vec<imbl::OrdMap<String, Milliseconds>> = cluster
         .iter()
         .map(|address| {
