@@ -17,11 +17,7 @@ pub const APPLIED_HASH_ANNOTATION: &str = "redis.opstreelabs.in/applied-hash";
 
 /// Hash of a desired object (without its applied-hash annotation).
 pub fn desired_hash(desired: &Value) -> String {
-    let annotated = desired
-        .at("/metadata/annotations")
-        .and_then(|annotations| annotations.get(APPLIED_HASH_ANNOTATION))
-        .is_some();
-    if !annotated {
+    if applied_hash(desired).is_none() {
         return hash_of_json(desired);
     }
     let mut copy = desired.clone();
@@ -29,7 +25,15 @@ pub fn desired_hash(desired: &Value) -> String {
     hash_of_json(&copy)
 }
 
-/// [`content_hash`](crate::resources::config::content_hash) of the compact JSON text of `value`, computed as the text is written.
+/// The applied-hash annotation of `object`, when it carries one.
+fn applied_hash(object: &Value) -> Option<&Value> {
+    object
+        .at("/metadata/annotations")?
+        .get(APPLIED_HASH_ANNOTATION)
+}
+
+/// [`content_hash`](crate::resources::config::content_hash) of the compact JSON text of `value`,
+/// computed as the text is written.
 fn hash_of_json(value: &Value) -> String {
     let mut hasher = ContentHasher::default();
     // Writing into the hasher cannot fail, and a `Value` always serializes.
@@ -64,15 +68,7 @@ pub fn with_applied_hash(mut desired: Value) -> Value {
 /// True when applying `desired` (carrying its applied hash) would change `live`.
 pub fn needs_apply(desired: &Value, live: Option<&Value>) -> bool {
     let Some(live) = live else { return true };
-    let hash_of = |object: &Value| {
-        object
-            .at(&format!(
-                "/metadata/annotations/{}",
-                APPLIED_HASH_ANNOTATION.replace('/', "~1")
-            ))
-            .cloned()
-    };
-    hash_of(desired) != hash_of(live) || !is_subset(desired, live)
+    applied_hash(desired) != applied_hash(live) || !is_subset(desired, live)
 }
 
 /// True when every field of `part` is present in `whole` with an equal value.
