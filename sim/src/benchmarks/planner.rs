@@ -23,8 +23,9 @@ use serde_json::{Value, json};
 
 use crate::bench::process_cpu_seconds;
 
-/// Reads a running count of allocations (the caller's global allocator).
-pub type AllocationCounter = fn() -> u64;
+/// Counts the allocations (and reallocations) the work it is given makes on this thread (the
+/// caller's global allocator).
+pub type AllocationCounter = fn(&mut dyn FnMut()) -> u64;
 
 /// Leader group (StatefulSet) name of the modelled cluster.
 const LEADER_GROUP: &str = "bench-leader";
@@ -277,12 +278,13 @@ pub fn measure_planner(
             .map(|(_, _, nodes, _)| nodes.lines().count() as u64)
             .sum();
         let allocations_per_reconcile = allocations.map(|count| {
-            let before = count();
-            let servers = observe(&replies);
-            let decided = plan(&servers, masters);
-            let after = count();
-            drop((servers, decided));
-            after.saturating_sub(before)
+            let mut decided = None;
+            let allocations = count(&mut || {
+                let servers = observe(&replies);
+                decided = Some((plan(&servers, masters), servers));
+            });
+            drop(decided);
+            allocations
         });
         let mut repetitions = 0u64;
         let mut observe_seconds = 0.0;
