@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::observation::ServerView;
 use super::parse::ClusterNode;
-use super::slots::{NodeId, SLOT_COUNT, SlotBits, even_ranges, plan_rebalance_batch, slots_of};
+use super::slots::{NodeId, SLOT_COUNT, SlotBits, even_ranges, plan_rebalance_batch};
 use crate::ports::redis::{FailoverMode, RedisCommand, RedisEndpoint, SlotState};
 
 /// Slots migrated per reconcile at most, so that one reconcile stays short and observation stays
@@ -120,12 +120,12 @@ impl Member<'_> {
         self.owns_any() || (self.myself.is_master() && self.keys() > 0)
     }
 
-    fn owned(&self) -> BTreeSet<u16> {
+    fn owned(&self) -> SlotBits {
+        let mut owned = SlotBits::new();
         if self.myself.is_master() {
-            slots_of(&self.myself.slots)
-        } else {
-            BTreeSet::new()
+            owned.insert_ranges(&self.myself.slots);
         }
+        owned
     }
 
     /// Whether this member is a master owning `slot`; reads the ranges instead of expanding them,
@@ -888,7 +888,7 @@ fn step_rebalance(
             ),
         ));
     }
-    let current: BTreeMap<NodeId, BTreeSet<u16>> = members
+    let current: BTreeMap<NodeId, SlotBits> = members
         .iter()
         .filter(|member| member.myself.is_master())
         .filter(|member| !member.myself.slots.is_empty() || targets.contains(member.id()))

@@ -91,8 +91,8 @@ pub fn slots_of(ranges: &[(u16, u16)]) -> BTreeSet<u16> {
 /// possible over `targets`, so quotas differ by at most one. The larger quotas go to the targets
 /// that already own the most slots (ties broken by node id), which is what makes the number of
 /// moved slots minimal. Empty when `targets` is empty.
-pub fn target_counts(
-    current: &BTreeMap<NodeId, BTreeSet<u16>>,
+pub fn target_counts<Slots: SlotSet>(
+    current: &BTreeMap<NodeId, Slots>,
     targets: &BTreeSet<NodeId>,
 ) -> BTreeMap<NodeId, u32> {
     let mut quotas = BTreeMap::new();
@@ -136,8 +136,8 @@ pub fn target_counts(
 /// Donors are visited in node-id order and give away their highest-numbered slots first, so the
 /// slots a staying master keeps stay contiguous; receivers are filled in node-id order. Slots
 /// owned by no one are not moved (see [`unowned_slots`]). No moves when `targets` is empty.
-pub fn plan_rebalance(
-    current: &BTreeMap<NodeId, BTreeSet<u16>>,
+pub fn plan_rebalance<Slots: SlotSet>(
+    current: &BTreeMap<NodeId, Slots>,
     targets: &BTreeSet<NodeId>,
 ) -> Vec<SlotMove> {
     plan_rebalance_batch(current, targets, usize::MAX).moves
@@ -155,8 +155,8 @@ pub struct RebalanceBatch {
 /// [`plan_rebalance`] cut to its first `batch` moves, with the plan's length: a migration moves
 /// one batch per reconcile, and building every move of a large plan to use a few would cost two
 /// node-id copies per slot.
-pub fn plan_rebalance_batch(
-    current: &BTreeMap<NodeId, BTreeSet<u16>>,
+pub fn plan_rebalance_batch<Slots: SlotSet>(
+    current: &BTreeMap<NodeId, Slots>,
     targets: &BTreeSet<NodeId>,
     batch: usize,
 ) -> RebalanceBatch {
@@ -176,20 +176,20 @@ pub fn plan_rebalance_batch(
             (quota > owned).then(|| (node, quota - owned))
         })
         .collect();
-    let departing: Vec<(&NodeId, &BTreeSet<u16>)> = current
+    let departing: Vec<(&NodeId, &Slots)> = current
         .iter()
         .filter(|(node, _)| !targets.contains(*node))
         .collect();
     let departing_total: u64 = departing
         .iter()
-        .map(|(_, slots)| u64::from(count_of(slots)))
+        .map(|(_, slots)| u64::from(slots.slot_count()))
         .sum();
 
     // 1. Departing masters' slots, spread evenly over the receivers.
     let intake = spread_evenly(&deficits, departing_total);
     let mut departing_slots = departing
         .iter()
-        .flat_map(|&(node, slots)| slots.iter().rev().map(move |&slot| (node, slot)));
+        .flat_map(|&(node, slots)| slots.descending().map(move |slot| (node, slot)));
     for (&receiver, &share) in &intake {
         let taken = take_into(&mut departing_slots, receiver, share, &mut moves);
         if let Some(deficit) = deficits.get_mut(receiver) {
@@ -202,12 +202,11 @@ pub fn plan_rebalance_batch(
         .iter()
         .filter_map(|(node, &quota)| current.get(node).map(|slots| (node, slots, quota)))
         .flat_map(|(node, slots, quota)| {
-            let surplus = count_of(slots).saturating_sub(quota);
+            let surplus = slots.slot_count().saturating_sub(quota);
             slots
-                .iter()
-                .rev()
+                .descending()
                 .take(usize::try_from(surplus).unwrap_or(usize::MAX))
-                .map(move |&slot| (node, slot))
+                .map(move |slot| (node, slot))
         });
     for (&receiver, &deficit) in &deficits {
         take_into(&mut surplus_slots, receiver, deficit, &mut moves);
@@ -264,7 +263,10 @@ pub fn multiply_owned_slots(current: &BTreeMap<NodeId, BTreeSet<u16>>) -> BTreeS
 /// each staying master, its surplus over its quota. This is exactly the length of
 /// [`plan_rebalance`]'s plan for a layout without multiply-owned slots. Zero when `targets` is
 /// empty, since then no layout is planned at all.
-pub fn minimum_moves(current: &BTreeMap<NodeId, BTreeSet<u16>>, targets: &BTreeSet<NodeId>) -> u32 {
+pub fn minimum_moves<Slots: SlotSet>(
+    current: &BTreeMap<NodeId, Slots>,
+    targets: &BTreeSet<NodeId>,
+) -> u32 {
     if targets.is_empty() {
         return 0;
     }
@@ -272,7 +274,7 @@ pub fn minimum_moves(current: &BTreeMap<NodeId, BTreeSet<u16>>, targets: &BTreeS
     current
         .iter()
         .map(|(node, slots)| {
-            let owned = count_of(slots);
+            let owned = slots.slot_count();
             match quotas.get(node) {
                 Some(&quota) => owned.saturating_sub(quota),
                 None => owned,
@@ -322,12 +324,68 @@ pub fn moves_by_pair(moves: &[SlotMove]) -> BTreeMap<(NodeId, NodeId), Vec<u16>>
 }
 
 /// Every slot owned by at least one master.
-fn owned_slots(current: &BTreeMap<NodeId, BTreeSet<u16>>) -> SlotBits {
+fn owned_slots<Slots: SlotSet>(current: &BTreeMap<NodeId, Slots>) -> SlotBits {
     let mut owned = SlotBits::new();
-    for &slot in current.values().flatten() {
-        owned.insert(slot);
+    for slots in current.values() {
+        slots.add_to(&mut owned);
     }
     owned
+}
+
+/// What the rebalance planner reads of the slots a master owns. A tree of slots suits tests and
+/// callers that edit layouts; the planner of a live cluster reads [`SlotBits`], built a word at a
+/// time from the ranges CLUSTER NODES reports, because every reconcile reads every master's
+/// slots.
+pub trait SlotSet {
+    /// How many slots the set holds.
+    fn slot_count(&self) -> u32;
+    /// The slots from the highest down.
+    fn descending(&self) -> impl Iterator<Item = u16> + '_;
+    /// Adds the set's slots to `union`.
+    fn add_to(&self, union: &mut SlotBits);
+}
+
+impl SlotSet for BTreeSet<u16> {
+    fn slot_count(&self) -> u32 {
+        u32::try_from(self.len()).unwrap_or(u32::MAX)
+    }
+
+    fn descending(&self) -> impl Iterator<Item = u16> + '_ {
+        self.iter().rev().copied()
+    }
+
+    fn add_to(&self, union: &mut SlotBits) {
+        for &slot in self {
+            union.insert(slot);
+        }
+    }
+}
+
+impl SlotSet for SlotBits {
+    fn slot_count(&self) -> u32 {
+        self.count()
+    }
+
+    fn descending(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0.iter().enumerate().rev().flat_map(|(word, &bits)| {
+            let base = u16::try_from(word << 6).unwrap_or(u16::MAX);
+            let mut remaining = bits;
+            std::iter::from_fn(move || {
+                if remaining == 0 {
+                    return None;
+                }
+                let highest = 63 - remaining.leading_zeros();
+                remaining &= !(1_u64 << highest);
+                u16::try_from(highest).ok().map(|bit| base | bit)
+            })
+        })
+    }
+
+    fn add_to(&self, union: &mut SlotBits) {
+        for (bits, added) in union.0.iter_mut().zip(&self.0) {
+            *bits |= added;
+        }
+    }
 }
 
 /// Number of 64-bit words needed for one bit per `u16` value.
@@ -336,7 +394,7 @@ const SLOT_BIT_WORDS: usize = 1 << 10;
 /// A set of `u16` values as a fixed bitmap, for fast whole-cluster scans: the planner unions every
 /// node's view of 16384 slots on each reconcile, which a tree of slots makes the costliest part
 /// of planning.
-pub(crate) struct SlotBits([u64; SLOT_BIT_WORDS]);
+pub struct SlotBits([u64; SLOT_BIT_WORDS]);
 
 impl SlotBits {
     /// The empty set.
@@ -407,14 +465,9 @@ impl SlotBits {
     }
 }
 
-/// Number of slots in a set (a set of `u16` always fits in `u32`).
-fn count_of(slots: &BTreeSet<u16>) -> u32 {
-    u32::try_from(slots.len()).unwrap_or(u32::MAX)
-}
-
 /// Number of slots `node` owns in `current` (zero when absent).
-fn owned_count(current: &BTreeMap<NodeId, BTreeSet<u16>>, node: &NodeId) -> u32 {
-    current.get(node).map_or(0, count_of)
+fn owned_count<Slots: SlotSet>(current: &BTreeMap<NodeId, Slots>, node: &NodeId) -> u32 {
+    current.get(node).map_or(0, SlotSet::slot_count)
 }
 
 /// Water-filling: divides `amount` over receivers with the given capacities so that each takes
@@ -948,9 +1001,9 @@ mod tests {
     #[test]
     fn an_empty_cluster_needs_no_moves() {
         let targets = nodes(0..3);
-        assert!(plan_rebalance(&BTreeMap::new(), &targets).is_empty());
+        assert!(plan_rebalance(&BTreeMap::<NodeId, BTreeSet<u16>>::new(), &targets).is_empty());
         assert!(
-            target_counts(&BTreeMap::new(), &targets)
+            target_counts(&BTreeMap::<NodeId, BTreeSet<u16>>::new(), &targets)
                 .values()
                 .all(|&quota| quota == 0)
         );
@@ -1099,6 +1152,36 @@ mod tests {
             let expected = slots_of(&ranges);
             let held: BTreeSet<u16> = (0..=u16::MAX).filter(|&slot| bits.contains(slot)).collect();
             prop_assert_eq!(held, expected);
+        }
+
+        #[test]
+        fn slot_bits_plan_the_same_moves_as_slot_trees(
+            old in 1_usize..=40,
+            new in 1_usize..=40,
+            offset in 0_usize..=40,
+            layout in layout_strategy(),
+            leave_holes in any::<bool>(),
+        ) {
+            let current = build_layout(old, &layout, leave_holes);
+            let as_bits: BTreeMap<NodeId, SlotBits> = current
+                .iter()
+                .map(|(node, slots)| {
+                    let mut bits = SlotBits::new();
+                    for &slot in slots {
+                        bits.insert(slot);
+                    }
+                    (node.clone(), bits)
+                })
+                .collect();
+            for (node, slots) in &current {
+                let descending: Vec<u16> = slots.iter().rev().copied().collect();
+                prop_assert_eq!(as_bits[node].descending().collect::<Vec<u16>>(), descending);
+            }
+            let targets = nodes(offset..offset + new);
+            prop_assert_eq!(
+                plan_rebalance_batch(&as_bits, &targets, 700),
+                plan_rebalance_batch(&current, &targets, 700)
+            );
         }
 
         #[test]
