@@ -52,8 +52,14 @@ fn remove_applied_hash(object: &mut Value) {
 
 /// The desired object with its applied-hash annotation set.
 pub fn with_applied_hash(mut desired: Value) -> Value {
-    remove_applied_hash(&mut desired);
-    let hash = hash_of_json(&desired);
+    set_applied_hash(&mut desired);
+    desired
+}
+
+/// Sets the applied-hash annotation of `desired` to the hash of the rest of it.
+pub fn set_applied_hash(desired: &mut Value) {
+    remove_applied_hash(desired);
+    let hash = hash_of_json(desired);
     if let Some(metadata) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
         let annotations = metadata
             .entry("annotations")
@@ -62,7 +68,6 @@ pub fn with_applied_hash(mut desired: Value) -> Value {
             annotations.insert(APPLIED_HASH_ANNOTATION.to_owned(), Value::from(hash));
         }
     }
-    desired
 }
 
 /// True when applying `desired` (carrying its applied hash) would change `live`.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Request;
-use super::difference::{desired_hash, needs_apply, with_applied_hash};
+use super::difference::{desired_hash, needs_apply, set_applied_hash, with_applied_hash};
 use super::observe::Observed;
 use super::status::{
     ConditionUpdate, DEGRADED_CONDITION, PROGRESSING_CONDITION, READY_CONDITION, StatusFacts,
@@ -363,9 +363,13 @@ fn plan_valid(
         ));
         writes_pending = true;
     }
+    // Annotated in place: copying every desired object to annotate it cost more than the
+    // comparison that follows.
+    for object in &mut desired.objects {
+        set_applied_hash(object);
+    }
     for object in &desired.objects {
-        let object = with_applied_hash(object.clone());
-        let Some(reference) = ObjectRef::of(&object) else {
+        let Some(reference) = ObjectRef::of(object) else {
             continue;
         };
         let name = describe(&reference);
@@ -373,17 +377,17 @@ fn plan_valid(
             continue;
         }
         if rejections.iter().any(|rejection| {
-            rejection.object == name && rejection.desired_hash == desired_hash(&object)
+            rejection.object == name && rejection.desired_hash == desired_hash(object)
         }) {
             continue;
         }
         let live = input.observed.children.get(&reference).map(AsRef::as_ref);
-        if !needs_apply(&object, live) {
+        if !needs_apply(object, live) {
             continue;
         }
         writes_pending = true;
         requests.push(Request::Apply(object.clone()));
-        if let Some(message) = change_event(&reference, &object, live) {
+        if let Some(message) = change_event(&reference, object, live) {
             let reason = if live.is_none() {
                 "Created"
             } else if reference.resource == ResourceType::StatefulSet {
@@ -409,6 +413,7 @@ fn plan_valid(
     // An eviction refused in this reconcile is not asked again until the next one: the budget
     // changes only as pods become ready or unready. Moved, not copied: a migration batch holds
     // thousands of commands.
+    requests.reserve(topology.requests.len());
     requests.extend(
         std::mem::take(&mut topology.requests)
             .into_iter()

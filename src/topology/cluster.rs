@@ -900,7 +900,9 @@ fn step_rebalance(
     }
     let by_id: BTreeMap<&str, &Member<'_>> =
         members.iter().map(|member| (member.id(), member)).collect();
-    let mut steps = Vec::new();
+    // Up to five steps per slot, reserved at once: growing a batch's vector by doubling copied it
+    // into freshly mapped memory several times per reconcile.
+    let mut steps = Vec::with_capacity(batch.moves.len() * 5);
     for slot_move in &batch.moves {
         let (Some(source), Some(target)) = (
             by_id.get(slot_move.from.as_str()),
