@@ -89,6 +89,7 @@ impl SentinelFleet {
             kube: store,
             redis: adapter.clone(),
             clock: Arc::new(SystemClock),
+            designs: Arc::default(),
         };
         SentinelFleet {
             servers,

@@ -403,6 +403,7 @@ impl Engine<'_> {
                 // The operator restarts with nothing but what the API server and Redis hold.
                 self.seen_crashes = self.world.crash.crashes();
                 self.world.crash.disarm();
+                self.world.context.designs = Arc::default();
                 self.log("operator", "crashed and restarted".to_owned());
             }
         }

@@ -617,6 +617,7 @@ impl Run {
                 findings: findings.clone(),
             }),
             clock: world.context.clock.clone(),
+            designs: world.context.designs.clone(),
         };
         Run {
             world,

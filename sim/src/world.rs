@@ -160,6 +160,7 @@ impl World {
                 switch: crash.clone(),
             }),
             clock: Arc::new(clock.clone()),
+            designs: Arc::default(),
         };
         World {
             api,

@@ -165,6 +165,7 @@ pub async fn run(options: RunOptions) -> Result<(), ProcessError> {
         kube: Arc::new(CachedKubeApi::new(api, owned.clone())),
         redis: Arc::new(CountingRedis::new(redis, Arc::clone(&metrics))),
         clock,
+        designs: Arc::default(),
     };
     let shared = Arc::new(Shared::new(context, Arc::clone(&metrics)));
     let unsynced = Arc::new(AtomicUsize::new(

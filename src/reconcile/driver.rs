@@ -14,7 +14,6 @@ use super::plan::{PlanInput, RefusedEviction, describe, plan};
 use super::{Context, Request};
 use crate::api::Kind;
 use crate::api::common::RejectedUpdate;
-use crate::api::document::validate_value;
 use crate::ports::kube::{ApiError, ObjectRef};
 use crate::reconcile::difference::desired_hash;
 use crate::topology::observation::RedisObservation;
@@ -83,11 +82,14 @@ pub async fn reconcile(
         let observed = observe(context, kind, target)
             .await
             .map_err(observe_error)?;
-        let validated = observed
-            .resource
-            .as_ref()
-            .map(|resource| validate_value(kind, resource));
-        let redis = match &validated {
+        let design = match &observed.resource {
+            Some(resource) => Some(context.designs.design(kind, target, resource)),
+            None => {
+                context.designs.forget(target);
+                None
+            }
+        };
+        let redis = match design.as_deref().map(|design| &design.validated) {
             Some(Ok(resource)) if !deleting(&observed) => {
                 observe_redis(context, resource, &observed, target)
                     .await
@@ -102,7 +104,7 @@ pub async fn reconcile(
             now: context.clock.now(),
             new_rejections: &rejections,
             refused_evictions: &refused_evictions,
-            validated: validated.as_ref(),
+            design: design.as_deref(),
             redis: &redis,
         });
         debug!(requests = plan.requests.len(), "planned");

@@ -5,6 +5,7 @@
 //! functions of what was observed. The reconcile is level-triggered: it never branches on why it
 //! ran, a converged run issues no write, and a crash after any write converges on the next run.
 
+pub mod design;
 pub mod difference;
 pub mod driver;
 pub mod execute;
@@ -29,6 +30,9 @@ pub struct Context {
     pub redis: Arc<dyn RedisAdmin>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// The last design of each CR, so that an unchanged manifest is not validated and built
+    /// again on every reconcile.
+    pub designs: Arc<design::DesignMemo>,
 }
 
 /// One write (or Redis command) the plan asks for, as data.

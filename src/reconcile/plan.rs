@@ -7,12 +7,14 @@
 //! annotation a rejected StatefulSet is deleted with its pods orphaned, to be created anew.
 
 use crate::json_pointer::JsonPointer;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::Request;
+use super::design::Design;
 use super::difference::{desired_hash, needs_apply, set_applied_hash, with_applied_hash};
 use super::observe::Observed;
 use super::status::{
@@ -22,14 +24,13 @@ use super::status::{
 use super::topology::{TopologyOutcome, plan_topology};
 use crate::api::common::RejectedUpdate;
 use crate::api::document::ValidatedResource;
-use crate::api::validation::FieldError;
 use crate::api::{Kind, RECREATE_STATEFULSET_ANNOTATION, annotation_is_true, skips_reconcile};
 use crate::ports::clock::Milliseconds;
 use crate::ports::kube::{EventRecord, EventType, ObjectRef, Propagation, ResourceType};
 use crate::resources::names::{
     CLUSTER_FINALIZER, REDIS_FINALIZER, REPLICATION_FINALIZER, SENTINEL_FINALIZER,
 };
-use crate::resources::{DesiredObjects, desired_objects, groups_of};
+use crate::resources::{DesiredObjects, groups_of};
 use crate::topology::observation::{PodInfo, RedisObservation};
 
 /// How soon to look again while something is changing.
@@ -88,8 +89,9 @@ pub struct PlanInput<'a> {
     /// Evictions the API server refused during this reconcile (a PodDisruptionBudget allows no
     /// disruption now): not asked again in this reconcile, and reported in the status.
     pub refused_evictions: &'a [RefusedEviction],
-    /// The CR's spec validated (when the CR exists).
-    pub validated: Option<&'a Result<ValidatedResource, Vec<FieldError>>>,
+    /// What the CR's manifest makes of it (when the CR exists): its validated spec and the
+    /// objects it should own.
+    pub design: Option<&'a Design>,
     /// What the Redis servers and sentinels said.
     pub redis: &'a RedisObservation,
 }
@@ -114,9 +116,14 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             requeue_after: Some(SKIP_REQUEUE),
         };
     }
-    match input.validated {
-        Some(Ok(validated)) => plan_valid(input, resource, validated, annotations.as_ref()),
-        Some(Err(errors)) => {
+    match input
+        .design
+        .map(|design| (&design.validated, &design.desired))
+    {
+        Some((Ok(validated), desired)) => {
+            plan_valid(input, resource, validated, desired, annotations.as_ref())
+        }
+        Some((Err(errors), _)) => {
             let message = errors
                 .iter()
                 .map(ToString::to_string)
@@ -274,6 +281,7 @@ fn plan_valid(
     input: PlanInput<'_>,
     resource: &Value,
     validated: &ValidatedResource,
+    desired: &DesiredObjects,
     annotations: Option<&std::collections::BTreeMap<String, String>>,
 ) -> Plan {
     let mut requests = Vec::new();
@@ -290,8 +298,7 @@ fn plan_valid(
         })));
     }
     let mut topology = plan_topology(input, validated);
-    let mut desired = desired_objects(validated);
-    hold_statefulset_replicas(&mut desired, &topology);
+    let desired = hold_statefulset_replicas(desired, &topology);
     let recreate = annotation_is_true(annotations, RECREATE_STATEFULSET_ANNOTATION);
     let previous_status = resource.get("status").filter(|status| !status.is_null());
     let mut rejections = active_rejections(&desired, recorded_rejections(previous_status));
@@ -362,11 +369,6 @@ fn plan_valid(
             ),
         ));
         writes_pending = true;
-    }
-    // Annotated in place: copying every desired object to annotate it cost more than the
-    // comparison that follows.
-    for object in &mut desired.objects {
-        set_applied_hash(object);
     }
     for object in &desired.objects {
         let Some(reference) = ObjectRef::of(object) else {
@@ -530,27 +532,39 @@ fn change_event(reference: &ObjectRef, desired: &Value, live: Option<&Value>) ->
 }
 
 /// A StatefulSet never shrinks below a pod the topology still needs (scale-in moves data first).
-fn hold_statefulset_replicas(desired: &mut DesiredObjects, topology: &TopologyOutcome) {
-    for object in &mut desired.objects {
-        let Some(name) = object
-            .at("/metadata/name")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-        else {
-            continue;
-        };
+/// The desired objects with each StatefulSet's replicas raised to the number the topology holds
+/// (pods still holding data to move); copied, and the raised ones hashed again, only when a hold
+/// raises one.
+fn hold_statefulset_replicas<'desired>(
+    desired: &'desired DesiredObjects,
+    topology: &TopologyOutcome,
+) -> Cow<'desired, DesiredObjects> {
+    let raised = |object: &Value| -> Option<i64> {
         if object["kind"] != ResourceType::StatefulSet.kind() {
-            continue;
+            return None;
         }
-        if let Some(minimum) = topology.hold_replicas.get(&name)
+        let name = object.at("/metadata/name").and_then(Value::as_str)?;
+        let minimum = i64::from(*topology.hold_replicas.get(name)?);
+        let current = object.at("/spec/replicas").and_then(Value::as_i64)?;
+        (current < minimum).then_some(minimum)
+    };
+    if !desired
+        .objects
+        .iter()
+        .any(|object| raised(object).is_some())
+    {
+        return Cow::Borrowed(desired);
+    }
+    let mut held = desired.clone();
+    for object in &mut held.objects {
+        if let Some(minimum) = raised(object)
             && let Some(replicas) = object.pointer_mut("/spec/replicas")
-            && replicas
-                .as_i64()
-                .is_some_and(|current| current < i64::from(*minimum))
         {
-            *replicas = Value::from(*minimum);
+            *replicas = Value::from(minimum);
+            set_applied_hash(object);
         }
     }
+    Cow::Owned(held)
 }
 
 fn status_facts(

@@ -316,7 +316,7 @@ mod tests {
             now: 0,
             new_rejections: &[],
             refused_evictions: &[],
-            validated: None,
+            design: None,
             redis: &redis,
         };
         role_labels(input, master)

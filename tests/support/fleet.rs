@@ -46,6 +46,7 @@ impl Fleet {
             kube: store,
             redis: adapter.clone(),
             clock: Arc::new(SystemClock),
+            designs: Arc::default(),
         };
         Fleet {
             pods: BTreeMap::new(),
