@@ -192,7 +192,7 @@ async fn a_killed_master_is_replaced_by_its_replica_and_rejoins_as_a_replica() {
     world.step();
     let victim = cluster_members(&world)
         .into_iter()
-        .find(|server| server.pod == "shop-leader-1")
+        .find(|server| &*server.pod == "shop-leader-1")
         .unwrap();
     assert!(victim.master.is_none(), "shop-leader-1 starts as a master");
     world.kill_pod("default", "shop-leader-1");
@@ -201,7 +201,7 @@ async fn a_killed_master_is_replaced_by_its_replica_and_rejoins_as_a_replica() {
     assert_cluster_shape(&world, 3, 1);
     let returned = cluster_members(&world)
         .into_iter()
-        .find(|server| server.pod == "shop-leader-1")
+        .find(|server| &*server.pod == "shop-leader-1")
         .unwrap();
     assert!(
         returned.master.is_some(),
@@ -331,13 +331,10 @@ fn master_service_pods(world: &World) -> Vec<String> {
 
 /// The `-master` Service selects exactly `master`, and the status names it.
 fn assert_master_named(world: &World, target: &ObjectRef, master: &Server) {
-    assert_eq!(
-        master_service_pods(world),
-        std::slice::from_ref(&master.pod)
-    );
+    assert_eq!(master_service_pods(world), [master.pod.to_string()]);
     assert_eq!(
         world.api.object(target).unwrap()["status"]["masterNode"],
-        master.pod.as_str()
+        &*master.pod
     );
 }
 
@@ -466,10 +463,7 @@ async fn sentinels_follow_a_failover_without_restarting_and_the_operator_follows
         "the sentinels promoted a replica"
     );
     assert_eq!(world.lost_keys(&new_master.ip), Vec::<String>::new());
-    assert_eq!(
-        master_service_pods(&world),
-        std::slice::from_ref(&new_master.pod)
-    );
+    assert_eq!(master_service_pods(&world), [new_master.pod.to_string()]);
     assert_eq!(
         world.api.object(&sentinel).unwrap()["status"]["masterAddress"],
         Value::from(format!("{}:6379", new_master.ip))

@@ -252,7 +252,7 @@ impl SafetyMonitor {
                     let holding = world.redis.with_servers(|servers| {
                         servers
                             .values()
-                            .find(|server| server.pod == pod && server.alive)
+                            .find(|server| *server.pod == *pod && server.alive)
                             .filter(|server| holds_what_must_move(server))
                             .map(|server| (server.slots.len(), server.data.len()))
                     });
@@ -384,7 +384,7 @@ pub fn masters_of(world: &World, target: &ObjectRef) -> Vec<String> {
         .into_iter()
         .filter(|server| is_master(server))
         .filter(|server| server.kind == ServerKind::Plain || !server.slots.is_empty())
-        .map(|server| server.pod.clone())
+        .map(|server| server.pod.to_string())
         .collect();
     masters.sort();
     masters
@@ -496,7 +496,7 @@ pub fn check_serving(world: &World, kind: Kind, target: &ObjectRef) -> Option<Vi
     let problem = world.redis.with_servers(|servers| {
         let serving = servers_of(servers.values(), target)
             .into_iter()
-            .filter(|server| is_master(server) && ready_pods.contains(&server.pod));
+            .filter(|server| is_master(server) && ready_pods.contains(&*server.pod));
         match kind {
             Kind::RedisReplication => {
                 (serving.count() == 0).then(|| "no master pod is ready".to_owned())
@@ -552,7 +552,7 @@ fn check_replication(
     if let Some(master) = masters.first() {
         let master_ip = servers
             .iter()
-            .find(|server| &server.pod == master)
+            .find(|server| *server.pod == **master)
             .map(|server| server.ip.clone())
             .unwrap_or_default();
         let following = servers_of(servers, target)
@@ -673,7 +673,7 @@ fn check_sentinels(
     };
     let Some(master_ip) = servers
         .iter()
-        .find(|server| &server.pod == master)
+        .find(|server| *server.pod == **master)
         .map(|server| server.ip.clone())
     else {
         return;

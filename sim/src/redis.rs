@@ -337,7 +337,7 @@ struct Monitor {
 #[derive(Clone, Debug)]
 pub struct Server {
     /// Pod name.
-    pub pod: String,
+    pub pod: Arc<str>,
     /// Address.
     pub ip: String,
     /// Port.
@@ -395,7 +395,7 @@ impl Server {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandRecord {
     /// The pod the command went to.
-    pub pod: String,
+    pub pod: Arc<str>,
     /// The command's name.
     pub command: &'static str,
     /// Keys the target held when the command arrived.
@@ -561,7 +561,7 @@ impl FakeRedis {
         let previous = fleet
             .servers
             .iter()
-            .find(|(_, server)| server.pod == pod)
+            .find(|(_, server)| &*server.pod == pod)
             .map(|(address, server)| (address.clone(), server.clone()));
         if let Some((address, _)) = &previous {
             fleet.servers.remove(address);
@@ -569,7 +569,7 @@ impl FakeRedis {
         let fresh_id = fleet.new_id();
         let replication_id = fleet.new_id();
         let mut server = Server {
-            pod: pod.to_owned(),
+            pod: Arc::from(pod),
             ip: ip.to_owned(),
             port,
             kind,
@@ -634,7 +634,7 @@ impl FakeRedis {
     /// Forgets the server of `pod` entirely (pod and volumes gone).
     pub fn remove_pod(&self, pod: &str) {
         let mut fleet = self.lock();
-        fleet.servers.retain(|_, server| server.pod != pod);
+        fleet.servers.retain(|_, server| &*server.pod != pod);
         fleet.membership_version += 1;
     }
 
@@ -1145,7 +1145,7 @@ fn describes(peer: &Peer, server: &Server) -> bool {
         && peer.port == server.port
         && peer.epoch == server.epoch
         && peer.ip == server.ip
-        && peer.hostname == server.pod
+        && *peer.hostname == *server.pod
         && peer.master_id == server.cluster_master
         && peer.slots == server.slots
 }
@@ -1153,7 +1153,7 @@ fn describes(peer: &Peer, server: &Server) -> bool {
 fn peer_of(server: &Server) -> Peer {
     Peer {
         ip: server.ip.clone(),
-        hostname: server.pod.clone(),
+        hostname: server.pod.to_string(),
         port: server.port,
         master_id: server.cluster_master.clone(),
         slots: server.slots.clone(),
@@ -1355,7 +1355,7 @@ fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
             ip: server.ip.clone(),
             port: server.port,
             bus_port: server.port.saturating_add(10000),
-            hostname: Some(server.pod.clone()),
+            hostname: Some(server.pod.to_string()),
         }),
         flags: NodeFlags {
             myself: true,

@@ -289,7 +289,7 @@ pub fn topology_line(world: &World) -> String {
 fn describe_servers(servers: &BTreeMap<String, Server>) -> String {
     let by_ip: BTreeMap<&str, &str> = servers
         .values()
-        .map(|server| (server.ip.as_str(), server.pod.as_str()))
+        .map(|server| (server.ip.as_str(), &*server.pod))
         .collect();
     let mut parts = Vec::new();
     for server in servers.values().filter(|server| server.alive) {
@@ -495,7 +495,7 @@ impl Engine<'_> {
             return self.world.redis.with_servers(|servers| {
                 servers
                     .values()
-                    .find(|server| &server.pod == pod && server.alive)
+                    .find(|server| *server.pod == **pod && server.alive)
                     .map(|server| server.ip.clone())
             });
         }
@@ -720,7 +720,7 @@ impl Engine<'_> {
                             _ => true,
                         }
                     })
-                    .map(|server| server.pod.clone())
+                    .map(|server| server.pod.to_string())
                     .collect();
                 let pod = candidates.get(self.world.random.pick(candidates.len())?)?;
                 Some(ObjectRef::new(ResourceType::Pod, &reference.namespace, pod))

@@ -1238,7 +1238,7 @@ impl Run {
                         .any(|master| &master.ip == ip && master.kind == ServerKind::Cluster)
                 })
             })
-            .map(|server| server.pod.clone())
+            .map(|server| server.pod.to_string())
     }
 
     /// A CR that did not become Ready says why in a `Degraded` condition.

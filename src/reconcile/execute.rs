@@ -30,7 +30,10 @@ pub struct ExecutionReport {
 
 /// Runs `requests` in order until one fails.
 pub async fn execute(context: &Context, requests: Vec<Request>) -> ExecutionReport {
-    let mut report = ExecutionReport::default();
+    let mut report = ExecutionReport {
+        completed: Vec::with_capacity(requests.len()),
+        failure: None,
+    };
     for request in requests {
         match run(context, &request).await {
             Ok(reply) => report.completed.push((request, reply)),

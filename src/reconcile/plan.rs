@@ -415,7 +415,8 @@ fn plan_valid(
     // An eviction refused in this reconcile is not asked again until the next one: the budget
     // changes only as pods become ready or unready. Moved, not copied: a migration batch holds
     // thousands of commands.
-    requests.reserve(topology.requests.len());
+    // Room for the topology's requests and the few writes that follow (status, deletions).
+    requests.reserve(topology.requests.len() + 16);
     requests.extend(
         std::mem::take(&mut topology.requests)
             .into_iter()

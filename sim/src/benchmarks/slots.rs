@@ -74,7 +74,7 @@ fn owners(world: &World, cluster: &ObjectRef) -> BTreeMap<NodeId, BTreeSet<u16>>
                 && server.cluster_master_id().is_none()
                 && !server.slots.is_empty()
         })
-        .map(|server| (server.pod.clone(), server.slots.iter().collect()))
+        .map(|server| (server.pod.to_string(), server.slots.iter().collect()))
         .collect()
 }
 
