@@ -419,14 +419,20 @@ struct Fleet {
     cut_from_operator: BTreeSet<String>,
     /// Pairs of addresses that cannot reach each other.
     cut_between: BTreeSet<(String, String)>,
-    /// Counts changes a gossip round reads: commands, servers starting, stopping or going, and
-    /// partitions. Client writes change datasets only and are not counted.
+    /// Counts changes a gossip round reads: writing commands, servers starting, stopping or going,
+    /// and partitions. Reads and client writes change no table and are not counted. Moved only by
+    /// [`Fleet::membership_changed`].
     membership_version: u64,
     /// The `membership_version` at the end of a gossip round that changed nothing but when nodes
     /// last saw each other, and after which nothing can change by time alone: every node reached
     /// every peer it knows, none is marked failed, no ban is running. Until the version moves,
     /// later rounds would change nothing either, and only the last-seen times are refreshed.
     settled_at: Option<u64>,
+    /// The time of the latest settled round whose last-seen refresh is not yet written: settled
+    /// rounds only record it, and the refresh is written once, before anything changes what a
+    /// round reads (every node then last saw every peer it knows at that time, exactly as if each
+    /// settled round had written it).
+    pending_refresh: Option<Milliseconds>,
 }
 
 /// The fake Redis fleet; cheap to clone, all clones share one fleet.
@@ -455,6 +461,15 @@ fn ok() -> RedisReply {
 }
 
 impl Fleet {
+    /// Something a gossip round reads is about to change: writes the refresh that settled rounds
+    /// left pending, then moves the membership version.
+    fn membership_changed(&mut self) {
+        if let Some(at) = self.pending_refresh.take() {
+            refresh_last_seen(self, at);
+        }
+        self.membership_version += 1;
+    }
+
     fn connected(&self, left: &str, right: &str) -> bool {
         let alive = |ip: &str| self.servers.get(ip).is_some_and(|server| server.alive);
         alive(left) && alive(right) && !self.cut(left, right)
@@ -611,7 +626,7 @@ impl FakeRedis {
         }
         fleet.servers.insert(ip.to_owned(), server);
         fleet.liveness_version += 1;
-        fleet.membership_version += 1;
+        fleet.membership_changed();
     }
 
     /// Changes whenever a server starts or stops.
@@ -627,7 +642,7 @@ impl FakeRedis {
         {
             server.alive = false;
             fleet.liveness_version += 1;
-            fleet.membership_version += 1;
+            fleet.membership_changed();
         }
     }
 
@@ -635,13 +650,13 @@ impl FakeRedis {
     pub fn remove_pod(&self, pod: &str) {
         let mut fleet = self.lock();
         fleet.servers.retain(|_, server| &*server.pod != pod);
-        fleet.membership_version += 1;
+        fleet.membership_changed();
     }
 
     /// Cuts (or heals) the operator's access to `ip`.
     pub fn set_operator_partition(&self, ip: &str, cut: bool) {
         let mut fleet = self.lock();
-        fleet.membership_version += 1;
+        fleet.membership_changed();
         if cut {
             fleet.cut_from_operator.insert(ip.to_owned());
         } else {
@@ -652,7 +667,7 @@ impl FakeRedis {
     /// Cuts (or heals) the link between two servers.
     pub fn set_partition(&self, left: &str, right: &str, cut: bool) {
         let mut fleet = self.lock();
-        fleet.membership_version += 1;
+        fleet.membership_changed();
         let pair = (left.to_owned(), right.to_owned());
         if cut {
             fleet.cut_between.insert(pair);
@@ -811,7 +826,7 @@ type GossipUpdate = (String, Arc<BTreeMap<String, Peer>>);
 fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
     let now = fleet.now;
     if fleet.settled_at == Some(fleet.membership_version) {
-        refresh_last_seen(fleet, now);
+        fleet.pending_refresh = Some(now);
         return;
     }
     // Whether this round changes nothing but last-seen times and leaves nothing for time to
@@ -1038,7 +1053,7 @@ fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
     fleet.settled_at = settled.then_some(fleet.membership_version);
 }
 
-/// A settled round: every live node saw every peer it knows, now.
+/// What settled rounds leave: every live node saw every peer it knows, at `now`.
 fn refresh_last_seen(fleet: &mut Fleet, now: Milliseconds) {
     for server in fleet.servers.values_mut() {
         if server.kind != ServerKind::Cluster || !server.alive {
@@ -1553,7 +1568,9 @@ impl Fleet {
         command: &RedisCommand,
     ) -> Result<RedisReply, RedisError> {
         self.commands_sent += 1;
-        self.membership_version += 1;
+        if command.is_write() {
+            self.membership_changed();
+        }
         let address = endpoint.host.as_str();
         let Some(server) = self.servers.get(address) else {
             return Err(unreachable(endpoint, "connection refused"));
