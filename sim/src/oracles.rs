@@ -477,22 +477,48 @@ fn check_disruption_budgets(
     }
 }
 
+/// The names of the ready pods of each namespace.
+pub type ReadyPods = BTreeMap<String, BTreeSet<String>>;
+
+/// The ready pods the API server holds now; they change only with a write to it, so a caller may
+/// keep them while its version stays put.
+pub fn ready_pods(world: &World) -> ReadyPods {
+    let mut ready = ReadyPods::new();
+    for pod in world.objects(ResourceType::Pod) {
+        if !pod_is_ready(&pod) {
+            continue;
+        }
+        if let (Some(namespace), Some(name)) = (
+            pod.at("/metadata/namespace").and_then(Value::as_str),
+            pod.at("/metadata/name").and_then(Value::as_str),
+        ) {
+            ready
+                .entry(namespace.to_owned())
+                .or_default()
+                .insert(name.to_owned());
+        }
+    }
+    ready
+}
+
 /// The serving oracle: every shard of a CR has a master whose pod is ready — for a replication
 /// set, a ready master pod; for a cluster, every slot owned by a live master with a ready pod.
 /// Meant for moments with no fault on: the operator's own changes (scaling, rolling restarts,
 /// StatefulSet recreation) must never leave a shard without a ready master.
-pub fn check_serving(world: &World, kind: Kind, target: &ObjectRef) -> Option<Violation> {
+///
+/// `ready_pods` is [`ready_pods`] of the world as it is now.
+pub fn check_serving(
+    world: &World,
+    kind: Kind,
+    target: &ObjectRef,
+    ready_pods: &ReadyPods,
+) -> Option<Violation> {
     let object = world.api.object(target)?;
     if object.at("/metadata/deletionTimestamp").is_some() {
         return None;
     }
-    let ready_pods: BTreeSet<String> = world
-        .objects(ResourceType::Pod)
-        .iter()
-        .filter(|pod| pod_is_ready(pod))
-        .filter(|pod| pod["metadata"]["namespace"] == target.namespace.as_str())
-        .filter_map(|pod| pod["metadata"]["name"].as_str().map(str::to_owned))
-        .collect();
+    let no_pods = BTreeSet::new();
+    let ready_pods = ready_pods.get(&target.namespace).unwrap_or(&no_pods);
     let problem = world.redis.with_servers(|servers| {
         let serving = servers_of(servers.values(), target)
             .into_iter()

@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use crate::api_server::Injection;
 use crate::clock::SIMULATION_EPOCH;
 use crate::oracles::{
-    FaultWindow, HEAL_SETTLE_MILLISECONDS, SafetyMonitor, Violation, check_converged,
-    check_serving, lost_keys, servers_of,
+    FaultWindow, HEAL_SETTLE_MILLISECONDS, ReadyPods, SafetyMonitor, Violation, check_converged,
+    check_serving, lost_keys, ready_pods, servers_of,
 };
 use crate::redis::{Server, ServerKind};
 use crate::scenario::{
@@ -223,6 +223,8 @@ struct Engine<'a> {
     /// CRs the serving oracle watches: those converged since the last fault that may take a
     /// master away (pod kill, process crash, node crash or drain, isolation).
     serving: Vec<(Kind, ObjectRef)>,
+    /// The ready pods at an API server version, for the serving oracle.
+    ready_pods: (Option<u64>, ReadyPods),
 }
 
 fn kind_of(target: &Target) -> Option<(Kind, ObjectRef)> {
@@ -524,9 +526,16 @@ impl Engine<'_> {
     /// Every CR converged since the last fault that may take a master away still has a ready
     /// master per shard; a CR that fails this is reported once, then left until it converges.
     fn check_serving(&mut self) {
+        if self.serving.is_empty() {
+            return;
+        }
+        let version = self.world.api.version();
+        if self.ready_pods.0 != Some(version) {
+            self.ready_pods = (Some(version), ready_pods(&self.world));
+        }
         let mut failed = Vec::new();
         for (kind, target) in &self.serving {
-            if let Some(violation) = check_serving(&self.world, *kind, target) {
+            if let Some(violation) = check_serving(&self.world, *kind, target, &self.ready_pods.1) {
                 failed.push((target.clone(), violation));
             }
         }
@@ -1293,6 +1302,7 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
         last_status: BTreeMap::new(),
         last_topology: String::new(),
         serving: Vec::new(),
+        ready_pods: (None, ReadyPods::new()),
     };
     engine.apply_documents(&scenario.resources);
     if engine.targets.is_empty() && !scenario.resources.is_empty() {
