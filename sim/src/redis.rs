@@ -8,7 +8,8 @@
 //! agree and fail a master over. Time moves only through `tick`. Deterministic: ordered maps, no
 //! randomness; node ids derive from a counter.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -54,39 +55,147 @@ pub fn key_slot(key: &str) -> u16 {
 }
 
 /// A dataset of string keys with an index by slot, so that slot queries do not hash every key.
-/// Persistent maps make a copy cost nothing until one side changes: replicas share their master's
-/// dataset, and a write after a sync copies only the path to the changed key. Keys and values are
-/// shared strings, so copying a path copies pointers, not text.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Replicas follow their master's dataset by replaying its recent changes, as Redis replicas
+/// apply the replication stream: each dataset belongs to a lineage (a history of changes) and
+/// knows how far along it is. A dataset that changes on its own (a client write, MIGRATE) starts
+/// a lineage of its own unless it already owns one, so a follower replays changes only from a
+/// dataset whose history is its own history continued, and copies the whole dataset otherwise
+/// (a full resync). Keys and values are shared strings: a replayed change or a copy copies
+/// pointers, not text. The default dataset is empty and owns no lineage.
+#[derive(Clone, Debug, Default)]
 pub struct Dataset {
-    values: imbl::OrdMap<Arc<str>, Arc<str>>,
-    by_slot: imbl::OrdMap<u16, imbl::OrdSet<Arc<str>>>,
+    values: BTreeMap<Arc<str>, Arc<str>>,
+    by_slot: BTreeMap<u16, BTreeSet<Arc<str>>>,
+    /// The history this dataset is part of; 0 for none.
+    lineage: u64,
+    /// Changes of the lineage this dataset holds.
+    version: u64,
+    /// Whether this dataset's own changes make its lineage (it did not copy or follow it).
+    owns_lineage: bool,
+    /// Its latest changes, each with the version it made, oldest first: what followers replay.
+    changes: VecDeque<(u64, Change)>,
 }
 
+/// One change of a dataset, as its followers replay it.
+#[derive(Clone, Debug)]
+enum Change {
+    Set(Arc<str>, Arc<str>),
+    Remove(Arc<str>),
+}
+
+/// How many changes a dataset keeps for its followers; one further behind copies the whole
+/// dataset, as a Redis replica beyond the backlog does.
+const CHANGES_KEPT: usize = 16_384;
+
+/// The last lineage handed out. Lineages are only compared with each other, never shown, so
+/// where the numbering starts changes nothing a run prints.
+static LAST_LINEAGE: AtomicU64 = AtomicU64::new(0);
+
+impl PartialEq for Dataset {
+    /// Two datasets are equal when they hold the same keys and values, whatever their history.
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+    }
+}
+
+impl Eq for Dataset {}
+
 impl Dataset {
+    /// An empty dataset starting a lineage of its own.
+    pub fn new() -> Dataset {
+        Dataset {
+            lineage: LAST_LINEAGE.fetch_add(1, Ordering::Relaxed) + 1,
+            owns_lineage: true,
+            ..Dataset::default()
+        }
+    }
+
     /// Stores a key.
     pub fn insert(&mut self, key: &str, value: &str) {
         let key: Arc<str> = Arc::from(key);
-        let slot = key_slot(&key);
-        match self.by_slot.get_mut(&slot) {
-            Some(keys) => {
-                keys.insert(Arc::clone(&key));
-            }
-            None => {
-                self.by_slot
-                    .insert(slot, imbl::OrdSet::unit(Arc::clone(&key)));
-            }
-        }
-        self.values.insert(key, Arc::from(value));
+        let value: Arc<str> = Arc::from(value);
+        self.own_lineage();
+        self.apply(Change::Set(key, value));
     }
 
     /// Removes a key; returns whether it was there.
     pub fn remove(&mut self, key: &str) -> bool {
-        let removed = self.values.remove(key).is_some();
-        if removed && let Some(keys) = self.by_slot.get_mut(&key_slot(key)) {
-            keys.remove(key);
+        let Some((key, _)) = self.values.get_key_value(key) else {
+            return false;
+        };
+        let key = Arc::clone(key);
+        self.own_lineage();
+        self.apply(Change::Remove(key));
+        true
+    }
+
+    /// Catches up with `master`: replays the changes it has and this dataset lacks when this
+    /// dataset is an earlier point of the same history, copies it whole otherwise.
+    pub fn follow(&mut self, master: &Dataset) {
+        let same_history =
+            self.lineage == master.lineage && master.lineage != 0 && self.version <= master.version;
+        let replayable = same_history
+            && (self.version == master.version
+                || master
+                    .changes
+                    .front()
+                    .is_some_and(|(first, _)| *first <= self.version + 1));
+        if !replayable {
+            self.values = master.values.clone();
+            self.by_slot = master.by_slot.clone();
+            self.lineage = master.lineage;
+            self.version = master.version;
+            self.owns_lineage = false;
+            self.changes.clear();
+            return;
         }
-        removed
+        let missing = master
+            .changes
+            .iter()
+            .filter(|(version, _)| *version > self.version)
+            .map(|(_, change)| change.clone())
+            .collect::<Vec<_>>();
+        for change in missing {
+            self.apply(change);
+        }
+    }
+
+    /// Starts a lineage of its own before a change of its own, unless it has one.
+    fn own_lineage(&mut self) {
+        if !self.owns_lineage {
+            self.lineage = LAST_LINEAGE.fetch_add(1, Ordering::Relaxed) + 1;
+            self.owns_lineage = true;
+            self.changes.clear();
+        }
+    }
+
+    /// Applies `change` as the next version and keeps it for followers.
+    fn apply(&mut self, change: Change) {
+        match &change {
+            Change::Set(key, value) => {
+                self.by_slot
+                    .entry(key_slot(key))
+                    .or_default()
+                    .insert(Arc::clone(key));
+                self.values.insert(Arc::clone(key), Arc::clone(value));
+            }
+            Change::Remove(key) => {
+                self.values.remove(key);
+                let slot = key_slot(key);
+                if let Some(keys) = self.by_slot.get_mut(&slot) {
+                    keys.remove(key);
+                    if keys.is_empty() {
+                        self.by_slot.remove(&slot);
+                    }
+                }
+            }
+        }
+        self.version += 1;
+        if self.changes.len() == CHANGES_KEPT {
+            self.changes.pop_front();
+        }
+        self.changes.push_back((self.version, change));
     }
 
     /// A key's value.
@@ -347,7 +456,7 @@ pub struct Server {
     /// Whether the process runs.
     pub alive: bool,
     /// Its dataset.
-    pub data: Arc<Dataset>,
+    pub data: Dataset,
     /// Offset of the replication stream it has applied.
     pub offset: u64,
     /// Whether it has a replication backlog: created when it first serves or follows a master,
@@ -520,17 +629,23 @@ impl Fleet {
             return;
         };
         let reachable = self.connected(replica_ip, &master_ip);
+        // Taken out while it follows the master, which lives in the same map.
+        let mut data = match self.servers.get_mut(replica_ip) {
+            Some(replica) if reachable => std::mem::take(&mut replica.data),
+            _ => Dataset::default(),
+        };
         let master = self.servers.get(&master_ip).map(|master| {
-            (
-                master.data.clone(),
-                master.offset,
-                master.replication_id.clone(),
-            )
+            if reachable {
+                data.follow(&master.data);
+            }
+            (master.offset, master.replication_id.clone())
         });
         if let Some(replica) = self.servers.get_mut(replica_ip) {
+            if reachable {
+                replica.data = data;
+            }
             match (reachable, master) {
-                (true, Some((data, offset, replication_id))) => {
-                    replica.data = data;
+                (true, Some((offset, replication_id))) => {
                     replica.offset = offset;
                     replica.backlog = true;
                     replica.replication_id = replication_id;
@@ -573,14 +688,12 @@ impl FakeRedis {
         keep_identity: bool,
     ) {
         let mut fleet = self.lock();
-        let previous = fleet
+        let previous_address = fleet
             .servers
             .iter()
             .find(|(_, server)| &*server.pod == pod)
-            .map(|(address, server)| (address.clone(), server.clone()));
-        if let Some((address, _)) = &previous {
-            fleet.servers.remove(address);
-        }
+            .map(|(address, _)| address.clone());
+        let previous = previous_address.and_then(|address| fleet.servers.remove(&address));
         let fresh_id = fleet.new_id();
         let replication_id = fleet.new_id();
         let mut server = Server {
@@ -589,7 +702,7 @@ impl FakeRedis {
             port,
             kind,
             alive: true,
-            data: Arc::new(Dataset::default()),
+            data: Dataset::new(),
             offset: 0,
             backlog: false,
             replication_id,
@@ -606,9 +719,9 @@ impl FakeRedis {
             last_seen: imbl::OrdMap::new(),
             monitors: BTreeMap::new(),
         };
-        if let Some((_, old)) = previous {
+        if let Some(old) = previous {
             if keep_data {
-                server.data = old.data.clone();
+                server.data = old.data;
                 server.offset = old.offset;
             }
             if keep_identity && kind == ServerKind::Cluster {
@@ -767,7 +880,7 @@ impl FakeRedis {
         };
         match fleet.servers.get_mut(&target) {
             Some(server) if server.alive => {
-                Arc::make_mut(&mut server.data).insert(key, value);
+                server.data.insert(key, value);
                 if server.backlog {
                     server.offset += 1;
                 }
@@ -1750,7 +1863,7 @@ impl Fleet {
                     .collect();
                 if let Some(target) = self.servers.get_mut(host) {
                     for (key, value) in &moved {
-                        Arc::make_mut(&mut target.data).insert(key, value);
+                        target.data.insert(key, value);
                         if target.backlog {
                             target.offset += 1;
                         }
@@ -1758,7 +1871,7 @@ impl Fleet {
                 }
                 if let Some(source) = self.servers.get_mut(address) {
                     for (key, _) in &moved {
-                        Arc::make_mut(&mut source.data).remove(key);
+                        source.data.remove(key);
                         if source.backlog {
                             source.offset += 1;
                         }
@@ -2123,7 +2236,71 @@ impl RedisAdmin for FakeRedis {
 
 #[cfg(test)]
 mod tests {
-    use super::key_slot;
+    use super::{Dataset, key_slot};
+
+    fn keys(dataset: &Dataset) -> Vec<(String, String)> {
+        dataset
+            .iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_follower_replays_what_it_lacks_and_copies_a_foreign_history() {
+        let mut master = Dataset::new();
+        master.insert("a", "1");
+        let mut replica = Dataset::default();
+        replica.follow(&master);
+        assert_eq!(keys(&replica), keys(&master));
+        master.insert("b", "2");
+        master.remove("a");
+        replica.follow(&master);
+        assert_eq!(keys(&replica), vec![("b".to_owned(), "2".to_owned())]);
+        assert_eq!(replica.keys_in_slot(key_slot("a")).count(), 0);
+        // A chained replica follows the replica.
+        let mut chained = Dataset::default();
+        chained.follow(&replica);
+        master.insert("c", "3");
+        replica.follow(&master);
+        chained.follow(&replica);
+        assert_eq!(keys(&chained), keys(&master));
+    }
+
+    #[test]
+    fn a_promoted_replica_starts_its_own_history() {
+        let mut old_master = Dataset::new();
+        old_master.insert("a", "1");
+        let mut promoted = Dataset::default();
+        promoted.follow(&old_master);
+        // Written after the replica's last sync: lost when the old master follows the new one.
+        old_master.insert("late", "x");
+        promoted.insert("b", "2");
+        old_master.follow(&promoted);
+        assert_eq!(keys(&old_master), keys(&promoted));
+        assert!(old_master.get("late").is_none());
+        // Ahead of the master it follows within one history: copied back, not replayed.
+        let mut ahead = Dataset::default();
+        ahead.follow(&promoted);
+        promoted.insert("c", "3");
+        let mut behind = Dataset::default();
+        behind.follow(&promoted);
+        promoted.remove("c");
+        behind.follow(&ahead);
+        assert_eq!(keys(&behind), keys(&ahead));
+    }
+
+    #[test]
+    fn a_follower_beyond_the_kept_changes_copies_the_whole_dataset() {
+        let mut master = Dataset::new();
+        let mut replica = Dataset::default();
+        replica.follow(&master);
+        for index in 0..super::CHANGES_KEPT + 10 {
+            master.insert(&format!("key-{index}"), "v");
+        }
+        replica.follow(&master);
+        assert_eq!(keys(&replica), keys(&master));
+        assert_eq!(replica.len(), super::CHANGES_KEPT + 10);
+    }
 
     #[test]
     fn key_slots_match_redis() {
