@@ -220,6 +220,10 @@ struct Engine<'a> {
     seen_events: usize,
     last_status: BTreeMap<ObjectRef, String>,
     last_topology: String,
+    /// What the last topology line was written from.
+    last_topology_shape: TopologyShape,
+    /// The API server version the statuses were last read at.
+    statuses_seen_at: Option<u64>,
     /// CRs the serving oracle watches: those converged since the last fault that may take a
     /// master away (pod kill, process crash, node crash or drain, isolation).
     serving: Vec<(Kind, ObjectRef)>,
@@ -287,7 +291,26 @@ pub fn topology_line(world: &World) -> String {
     world.redis.with_servers(describe_servers)
 }
 
-/// [`topology_line`] of the servers, read in place: it runs after every step.
+/// What [`topology_line`] shows of each server, without writing it: compared after every step.
+type TopologyShape = Vec<(String, Arc<str>, bool, ServerKind, Option<String>, usize)>;
+
+fn topology_shape(servers: &BTreeMap<String, Server>) -> TopologyShape {
+    servers
+        .values()
+        .map(|server| {
+            (
+                server.ip.clone(),
+                Arc::clone(&server.pod),
+                server.alive,
+                server.kind,
+                server.master.as_ref().map(|(ip, _)| ip.clone()),
+                server.slots.len(),
+            )
+        })
+        .collect()
+}
+
+/// [`topology_line`] of the servers, read in place.
 fn describe_servers(servers: &BTreeMap<String, Server>) -> String {
     let by_ip: BTreeMap<&str, &str> = servers
         .values()
@@ -682,22 +705,32 @@ impl Engine<'_> {
                 ),
             );
         }
-        let targets: Vec<ObjectRef> = self
-            .targets
-            .iter()
-            .map(|(_, target)| target.clone())
-            .collect();
-        for target in targets {
-            let status = status_line(&self.world, &target);
-            if self.last_status.get(&target) != Some(&status) {
-                self.log("status", format!("{target}: {status}"));
-                self.last_status.insert(target, status);
+        // Statuses are read from the API server: unchanged while its version is.
+        let version = self.world.api.version();
+        if self.statuses_seen_at != Some(version) {
+            self.statuses_seen_at = Some(version);
+            let targets: Vec<ObjectRef> = self
+                .targets
+                .iter()
+                .map(|(_, target)| target.clone())
+                .collect();
+            for target in targets {
+                let status = status_line(&self.world, &target);
+                if self.last_status.get(&target) != Some(&status) {
+                    self.log("status", format!("{target}: {status}"));
+                    self.last_status.insert(target, status);
+                }
             }
         }
-        let topology = topology_line(&self.world);
-        if topology != self.last_topology {
-            self.log("redis", topology.clone());
-            self.last_topology = topology;
+        // The line is written only when what it shows changed.
+        let shape = self.world.redis.with_servers(topology_shape);
+        if shape != self.last_topology_shape {
+            let topology = topology_line(&self.world);
+            if topology != self.last_topology {
+                self.log("redis", topology.clone());
+                self.last_topology = topology;
+            }
+            self.last_topology_shape = shape;
         }
     }
 
@@ -1301,6 +1334,8 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
         seen_events: 0,
         last_status: BTreeMap::new(),
         last_topology: String::new(),
+        last_topology_shape: TopologyShape::new(),
+        statuses_seen_at: None,
         serving: Vec::new(),
         ready_pods: (None, ReadyPods::new()),
     };
