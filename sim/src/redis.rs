@@ -150,14 +150,11 @@ impl Dataset {
             self.changes.clear();
             return;
         }
-        let missing = master
-            .changes
-            .iter()
-            .filter(|(version, _)| *version > self.version)
-            .map(|(_, change)| change.clone())
-            .collect::<Vec<_>>();
-        for change in missing {
-            self.apply(change);
+        // Kept changes have consecutive versions, so the first one missing is found by position.
+        let first_kept = master.changes.front().map_or(0, |(version, _)| *version);
+        let skipped = usize::try_from((self.version + 1).saturating_sub(first_kept)).unwrap_or(0);
+        for (_, change) in master.changes.range(skipped.min(master.changes.len())..) {
+            self.apply(change.clone());
         }
     }
 
