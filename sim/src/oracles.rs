@@ -133,11 +133,14 @@ impl SafetyMonitor {
     /// Checks what the operator did in the round since [`SafetyMonitor::before_round`].
     pub fn after_round(&mut self, world: &World) -> Vec<Violation> {
         let mut violations = Vec::new();
-        let (count, command_violations) = world
-            .redis
-            .with_commands_since(self.seen_commands, |commands| {
-                (commands.len(), command_violations(commands))
-            });
+        let (count, command_violations) =
+            world
+                .redis
+                .with_commands_since(self.seen_commands, |commands| {
+                    let mut count = 0;
+                    let violations = command_violations(commands.inspect(|_| count += 1));
+                    (count, violations)
+                });
         self.seen_commands += count;
         violations.extend(command_violations);
         let version = world.api.version();
@@ -345,7 +348,9 @@ pub fn servers_of<'a>(
 
 /// What the commands the operator sent break: destructive commands on nodes holding keys, and a
 /// REPLICAOF that puts an empty master over data.
-fn command_violations(commands: &[CommandRecord]) -> Vec<Violation> {
+fn command_violations<'record>(
+    commands: impl Iterator<Item = &'record CommandRecord>,
+) -> Vec<Violation> {
     let mut violations = Vec::new();
     for record in commands {
         if DESTRUCTIVE_COMMANDS.contains(&record.command) && record.keys_held > 0 {

@@ -511,12 +511,47 @@ pub struct CommandRecord {
     pub master_keys: Option<usize>,
 }
 
+/// The records of writing commands, in chunks of fixed capacity: a migration sends tens of
+/// thousands, and one growing vector copied all it held each time it grew.
+#[derive(Default)]
+struct CommandLog {
+    chunks: Vec<Vec<CommandRecord>>,
+    len: usize,
+}
+
+/// Records per chunk of a [`CommandLog`].
+const COMMAND_LOG_CHUNK: usize = 4096;
+
+impl CommandLog {
+    fn push(&mut self, record: CommandRecord) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < COMMAND_LOG_CHUNK => chunk.push(record),
+            _ => {
+                let mut chunk = Vec::with_capacity(COMMAND_LOG_CHUNK);
+                chunk.push(record);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// The records after the first `skip`, in order.
+    fn since(&self, skip: usize) -> impl Iterator<Item = &CommandRecord> {
+        let first_chunk = skip / COMMAND_LOG_CHUNK;
+        self.chunks
+            .iter()
+            .skip(first_chunk)
+            .flatten()
+            .skip(skip % COMMAND_LOG_CHUNK)
+    }
+}
+
 #[derive(Default)]
 struct Fleet {
     servers: BTreeMap<String, Server>,
     now: Milliseconds,
     next_id: u64,
-    commands: Vec<CommandRecord>,
+    commands: CommandLog,
     /// Every command the operator sent, reads included, whether or not the server answered.
     commands_sent: u64,
     /// Counts starts and stops of servers, so that a kubelet can tell when nothing changed.
@@ -788,7 +823,7 @@ impl FakeRedis {
 
     /// Every command the operator sent that writes, with the keys its target held.
     pub fn command_log(&self) -> Vec<CommandRecord> {
-        self.lock().commands.clone()
+        self.lock().commands.since(0).cloned().collect()
     }
 
     /// How many commands the operator has sent, reads included, answered or not.
@@ -798,17 +833,17 @@ impl FakeRedis {
 
     /// How many writing commands the operator has sent (the length of [`FakeRedis::command_log`]).
     pub fn writes_sent(&self) -> usize {
-        self.lock().commands.len()
+        self.lock().commands.len
     }
 
     /// Reads the commands recorded after the first `skip` in place.
     pub fn with_commands_since<T>(
         &self,
         skip: usize,
-        read: impl FnOnce(&[CommandRecord]) -> T,
+        read: impl FnOnce(&mut dyn Iterator<Item = &CommandRecord>) -> T,
     ) -> T {
         let fleet = self.lock();
-        read(fleet.commands.get(skip..).unwrap_or_default())
+        read(&mut fleet.commands.since(skip))
     }
 
     /// A copy of the server at `ip`.
