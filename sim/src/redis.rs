@@ -62,11 +62,13 @@ pub fn key_slot(key: &str) -> u16 {
 /// a lineage of its own unless it already owns one, so a follower replays changes only from a
 /// dataset whose history is its own history continued, and copies the whole dataset otherwise
 /// (a full resync). Keys and values are shared strings: a replayed change or a copy copies
-/// pointers, not text. The default dataset is empty and owns no lineage.
+/// pointers, not text. The maps are shared until changed, so a copy of a server (the oracles take
+/// them) or a full resync costs nothing until the next change. The default dataset is empty and
+/// owns no lineage.
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {
-    values: BTreeMap<Arc<str>, Arc<str>>,
-    by_slot: BTreeMap<u16, BTreeSet<Arc<str>>>,
+    values: Arc<BTreeMap<Arc<str>, Arc<str>>>,
+    by_slot: Arc<BTreeMap<u16, BTreeSet<Arc<str>>>>,
     /// The history this dataset is part of; 0 for none.
     lineage: u64,
     /// Changes of the lineage this dataset holds.
@@ -74,7 +76,7 @@ pub struct Dataset {
     /// Whether this dataset's own changes make its lineage (it did not copy or follow it).
     owns_lineage: bool,
     /// Its latest changes, each with the version it made, oldest first: what followers replay.
-    changes: VecDeque<(u64, Change)>,
+    changes: Arc<VecDeque<(u64, Change)>>,
 }
 
 /// One change of a dataset, as its followers replay it.
@@ -147,7 +149,7 @@ impl Dataset {
             self.lineage = master.lineage;
             self.version = master.version;
             self.owns_lineage = false;
-            self.changes.clear();
+            self.changes = Arc::default();
             return;
         }
         // Kept changes have consecutive versions, so the first one missing is found by position.
@@ -163,7 +165,7 @@ impl Dataset {
         if !self.owns_lineage {
             self.lineage = LAST_LINEAGE.fetch_add(1, Ordering::Relaxed) + 1;
             self.owns_lineage = true;
-            self.changes.clear();
+            self.changes = Arc::default();
         }
     }
 
@@ -171,28 +173,30 @@ impl Dataset {
     fn apply(&mut self, change: Change) {
         match &change {
             Change::Set(key, value) => {
-                self.by_slot
+                Arc::make_mut(&mut self.by_slot)
                     .entry(key_slot(key))
                     .or_default()
                     .insert(Arc::clone(key));
-                self.values.insert(Arc::clone(key), Arc::clone(value));
+                Arc::make_mut(&mut self.values).insert(Arc::clone(key), Arc::clone(value));
             }
             Change::Remove(key) => {
-                self.values.remove(key);
+                Arc::make_mut(&mut self.values).remove(key);
                 let slot = key_slot(key);
-                if let Some(keys) = self.by_slot.get_mut(&slot) {
+                let by_slot = Arc::make_mut(&mut self.by_slot);
+                if let Some(keys) = by_slot.get_mut(&slot) {
                     keys.remove(key);
                     if keys.is_empty() {
-                        self.by_slot.remove(&slot);
+                        by_slot.remove(&slot);
                     }
                 }
             }
         }
         self.version += 1;
-        if self.changes.len() == CHANGES_KEPT {
-            self.changes.pop_front();
+        let changes = Arc::make_mut(&mut self.changes);
+        if changes.len() == CHANGES_KEPT {
+            changes.pop_front();
         }
-        self.changes.push_back((self.version, change));
+        changes.push_back((self.version, change));
     }
 
     /// A key's value.
