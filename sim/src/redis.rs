@@ -82,8 +82,10 @@ pub struct Dataset {
 /// One change of a dataset, as its followers replay it.
 #[derive(Clone, Debug)]
 enum Change {
-    Set(Arc<str>, Arc<str>),
-    Remove(Arc<str>),
+    /// A key, its value and its slot (hashed once, where the change was made).
+    Set(Arc<str>, Arc<str>, u16),
+    /// A key and its slot.
+    Remove(Arc<str>, u16),
 }
 
 /// How many changes a dataset keeps for its followers; one further behind copies the whole
@@ -118,7 +120,8 @@ impl Dataset {
         let key: Arc<str> = Arc::from(key);
         let value: Arc<str> = Arc::from(value);
         self.own_lineage();
-        self.apply(Change::Set(key, value));
+        let slot = key_slot(&key);
+        self.apply(Change::Set(key, value, slot));
     }
 
     /// Removes a key; returns whether it was there.
@@ -128,7 +131,8 @@ impl Dataset {
         };
         let key = Arc::clone(key);
         self.own_lineage();
-        self.apply(Change::Remove(key));
+        let slot = key_slot(&key);
+        self.apply(Change::Remove(key, slot));
         true
     }
 
@@ -172,21 +176,20 @@ impl Dataset {
     /// Applies `change` as the next version and keeps it for followers.
     fn apply(&mut self, change: Change) {
         match &change {
-            Change::Set(key, value) => {
+            Change::Set(key, value, slot) => {
                 Arc::make_mut(&mut self.by_slot)
-                    .entry(key_slot(key))
+                    .entry(*slot)
                     .or_default()
                     .insert(Arc::clone(key));
                 Arc::make_mut(&mut self.values).insert(Arc::clone(key), Arc::clone(value));
             }
-            Change::Remove(key) => {
+            Change::Remove(key, slot) => {
                 Arc::make_mut(&mut self.values).remove(key);
-                let slot = key_slot(key);
                 let by_slot = Arc::make_mut(&mut self.by_slot);
-                if let Some(keys) = by_slot.get_mut(&slot) {
+                if let Some(keys) = by_slot.get_mut(slot) {
                     keys.remove(key);
                     if keys.is_empty() {
-                        by_slot.remove(&slot);
+                        by_slot.remove(slot);
                     }
                 }
             }

@@ -13,7 +13,7 @@ use redis_operator::ports::clock::{Clock, Milliseconds};
 use redis_operator::ports::kube::{ApiError, KubeApi, ObjectRef, ResourceType};
 use redis_operator::reconcile::Context;
 use redis_operator::reconcile::driver::{ReconcileError, ReconcileOutcome, reconcile};
-use redis_operator::resources::config::content_hash;
+use redis_operator::resources::config::ContentHasher;
 use serde_json::{Value, json};
 
 use crate::api_server::FakeApiServer;
@@ -106,11 +106,12 @@ fn statefulset_revision(statefulset: &Value) -> String {
         .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let template = statefulset
-        .at("/spec/template")
-        .cloned()
-        .unwrap_or(Value::Null);
-    format!("{name}-{}", &content_hash(&template.to_string())[..10])
+    let template = statefulset.at("/spec/template").unwrap_or(&Value::Null);
+    // The hash of the template's compact JSON text, taken as the text is written.
+    let mut hasher = ContentHasher::default();
+    // Writing into the hasher cannot fail, and a `Value` always serializes.
+    let _ = serde_json::to_writer(&mut hasher, template);
+    format!("{name}-{}", &hasher.finish()[..10])
 }
 
 pub use crate::api_server::pod_is_ready;
