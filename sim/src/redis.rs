@@ -2262,6 +2262,17 @@ impl Fleet {
     }
 }
 
+impl FakeRedis {
+    /// The reply of the server at `endpoint` to `command`, as the port's `execute` returns it.
+    pub fn answer(
+        &self,
+        endpoint: &RedisEndpoint,
+        command: &RedisCommand,
+    ) -> Result<RedisReply, RedisError> {
+        self.lock().run(endpoint, command)
+    }
+}
+
 #[async_trait]
 impl RedisAdmin for FakeRedis {
     async fn execute(
@@ -2269,7 +2280,7 @@ impl RedisAdmin for FakeRedis {
         endpoint: &RedisEndpoint,
         command: &RedisCommand,
     ) -> Result<RedisReply, RedisError> {
-        self.lock().run(endpoint, command)
+        self.answer(endpoint, command)
     }
 }
 

@@ -157,7 +157,7 @@ impl World {
                 switch: crash.clone(),
             }),
             redis: Arc::new(CrashingRedis {
-                inner: Arc::new(redis.clone()),
+                inner: redis.clone(),
                 switch: crash.clone(),
             }),
             clock: Arc::new(clock.clone()),
