@@ -180,13 +180,14 @@ pub async fn observe_redis(
         }
         ValidatedResource::RedisReplication(..) | ValidatedResource::RedisCluster(..) => {
             let cluster = matches!(resource, ValidatedResource::RedisCluster(..));
+            // Read once for every group.
+            let pods: Vec<PodInfo> = observed
+                .pods
+                .iter()
+                .filter_map(|pod| PodInfo::from_pod(pod))
+                .collect();
             for group in &groups {
-                for pod in observed
-                    .pods
-                    .iter()
-                    .filter_map(|pod| PodInfo::from_pod(pod))
-                    .filter(|pod| pod.group == group.app)
-                {
+                for pod in pods.iter().filter(|pod| pod.group == group.app).cloned() {
                     observation
                         .servers
                         .push(observe_server(context, pod, group, target, cluster).await);

@@ -267,11 +267,9 @@ fn plan_deletion(input: PlanInput<'_>, resource: &Value) -> Plan {
 }
 
 /// Ready pods of the group whose `app` label is `app`.
-pub fn ready_pods(observed: &Observed, app: &str) -> i32 {
-    let count = observed
-        .pods
+fn ready_pods_of(pods: &[PodInfo], app: &str) -> i32 {
+    let count = pods
         .iter()
-        .filter_map(|pod| PodInfo::from_pod(pod))
         .filter(|pod| pod.group == app && pod.ready && !pod.terminating)
         .count();
     i32::try_from(count).unwrap_or(i32::MAX)
@@ -576,12 +574,19 @@ fn status_facts(
     topology: &TopologyOutcome,
 ) -> StatusFacts {
     let groups = groups_of(validated);
+    // Read once for every group.
+    let pods: Vec<PodInfo> = input
+        .observed
+        .pods
+        .iter()
+        .filter_map(|pod| PodInfo::from_pod(pod))
+        .collect();
     let ready_pods: Vec<(String, i32)> = groups
         .iter()
         .map(|group| {
             (
                 group.statefulset_name.clone(),
-                ready_pods(input.observed, &group.app),
+                ready_pods_of(&pods, &group.app),
             )
         })
         .collect();
