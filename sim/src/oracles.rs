@@ -749,9 +749,9 @@ pub fn lost_keys(
             is_master(server) && (server.kind == ServerKind::Plain || !server.slots.is_empty())
         })
         .map(|server| server.ip.clone());
-    let acknowledged = world.acknowledged.borrow();
+    let acknowledged_keys = world.acknowledged.borrow();
     let written_at = world.acknowledged_at.borrow();
-    acknowledged
+    let acknowledged = acknowledged_keys
         .iter()
         .filter(|(key, _)| key.starts_with(&prefix))
         .filter(|(key, _)| {
@@ -764,12 +764,14 @@ pub fn lost_keys(
                     at <= end
                 }
             })
-        })
-        .filter(|(key, value)| {
-            entry.as_ref().is_none_or(|entry| {
-                world.redis.client_read(entry, key).as_deref() != Some(value.as_str())
-            })
-        })
-        .map(|(key, _)| key.clone())
-        .collect()
+        });
+    let Some(entry) = entry else {
+        return acknowledged.map(|(key, _)| key.clone()).collect();
+    };
+    world.redis.with_client_reads(&entry, |read| {
+        acknowledged
+            .filter(|(key, value)| read(key).as_deref() != Some(value.as_str()))
+            .map(|(key, _)| key.clone())
+            .collect()
+    })
 }

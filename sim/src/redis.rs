@@ -207,6 +207,11 @@ impl Dataset {
         self.values.get(key).map(AsRef::as_ref)
     }
 
+    /// A key's value, shared.
+    fn shared_value(&self, key: &str) -> Option<Arc<str>> {
+        self.values.get(key).map(Arc::clone)
+    }
+
     /// Whether the key exists.
     pub fn contains_key(&self, key: &str) -> bool {
         self.values.contains_key(key)
@@ -931,13 +936,19 @@ impl FakeRedis {
 
     /// The value of `key` wherever the cluster (or the server at `ip`) serves it.
     pub fn client_read(&self, ip: &str, key: &str) -> Option<String> {
+        self.with_client_reads(ip, |read| read(key).map(|value| value.to_string()))
+    }
+
+    /// Hands `reads` a reader that answers as [`FakeRedis::client_read`] does, for reading many
+    /// keys under one look at the fleet.
+    pub fn with_client_reads<T>(
+        &self,
+        ip: &str,
+        reads: impl FnOnce(&dyn Fn(&str) -> Option<Arc<str>>) -> T,
+    ) -> T {
         let fleet = self.lock();
-        let server = fleet.servers.get(ip)?;
-        if server.kind != ServerKind::Cluster {
-            return server.data.get(key).map(str::to_owned);
-        }
-        let slot = key_slot(key);
-        fleet
+        let entry = fleet.servers.get(ip);
+        let masters: Vec<&Server> = fleet
             .servers
             .values()
             .filter(|candidate| {
@@ -945,10 +956,21 @@ impl FakeRedis {
                     && candidate.kind == ServerKind::Cluster
                     && candidate.cluster_master.is_none()
             })
-            .filter(|candidate| {
-                candidate.slots.contains(&slot) || candidate.importing.contains_key(&slot)
-            })
-            .find_map(|candidate| candidate.data.get(key).map(str::to_owned))
+            .collect();
+        let read = |key: &str| -> Option<Arc<str>> {
+            let server = entry?;
+            if server.kind != ServerKind::Cluster {
+                return server.data.shared_value(key);
+            }
+            let slot = key_slot(key);
+            masters
+                .iter()
+                .filter(|candidate| {
+                    candidate.slots.contains(&slot) || candidate.importing.contains_key(&slot)
+                })
+                .find_map(|candidate| candidate.data.shared_value(key))
+        };
+        reads(&read)
     }
 
     /// Moves simulated time to `now`: replication, gossip, failure detection, promotions and
