@@ -14,6 +14,7 @@
 //! arithmetic that can overflow.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::fmt::Write as _;
 use std::str::FromStr;
 
@@ -80,19 +81,23 @@ pub enum ParseError {
 }
 
 /// Builds a [`ParseError::Malformed`].
-fn malformed(reply: &'static str, location: &str, reason: impl Into<String>) -> ParseError {
+fn malformed(
+    reply: &'static str,
+    location: impl fmt::Display + Copy,
+    reason: impl Into<String>,
+) -> ParseError {
     ParseError::Malformed {
         reply,
-        location: location.to_owned(),
+        location: location.to_string(),
         reason: reason.into(),
     }
 }
 
 /// Builds a [`ParseError::MissingField`].
-fn missing(reply: &'static str, location: &str, field: &str) -> ParseError {
+fn missing(reply: &'static str, location: impl fmt::Display + Copy, field: &str) -> ParseError {
     ParseError::MissingField {
         reply,
-        location: location.to_owned(),
+        location: location.to_string(),
         field: field.to_owned(),
     }
 }
@@ -100,7 +105,7 @@ fn missing(reply: &'static str, location: &str, field: &str) -> ParseError {
 /// Builds a [`ParseError::InvalidField`], shortening the value so errors stay readable.
 fn invalid(
     reply: &'static str,
-    location: &str,
+    location: impl fmt::Display + Copy,
     field: &str,
     value: &str,
     expected: &'static str,
@@ -111,7 +116,7 @@ fn invalid(
     }
     ParseError::InvalidField {
         reply,
-        location: location.to_owned(),
+        location: location.to_string(),
         field: field.to_owned(),
         value: shortened,
         expected,
@@ -121,7 +126,7 @@ fn invalid(
 /// Parses a decimal number, reporting the field on failure.
 fn parse_number<Number: FromStr>(
     reply: &'static str,
-    location: &str,
+    location: impl fmt::Display + Copy,
     field: &str,
     value: &str,
 ) -> Result<Number, ParseError> {
@@ -136,9 +141,15 @@ fn parse_number<Number: FromStr>(
     })
 }
 
-/// The location text of a 1-based line number.
-fn line_location(line_number: usize) -> String {
-    format!("line {line_number}")
+/// A line of a reply, numbered from one; written out only when an error names it, as replies
+/// are parsed on every reconcile and errors are rare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Line(usize);
+
+impl fmt::Display for Line {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "line {}", self.0)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,14 +249,17 @@ pub fn parse_cluster_nodes(text: &str) -> Result<Vec<ClusterNode>, ParseError> {
         if line.trim().is_empty() {
             continue;
         }
-        let location = line_location(index.saturating_add(1));
-        nodes.push(parse_cluster_node_line(line, &location)?);
+        let location = Line(index.saturating_add(1));
+        nodes.push(parse_cluster_node_line(line, location)?);
     }
     Ok(nodes)
 }
 
 /// Parses one non-blank `CLUSTER NODES` line.
-fn parse_cluster_node_line(line: &str, location: &str) -> Result<ClusterNode, ParseError> {
+fn parse_cluster_node_line(
+    line: &str,
+    location: impl fmt::Display + Copy,
+) -> Result<ClusterNode, ParseError> {
     let mut fields = line.split_ascii_whitespace();
     let mut next_field = |name: &str| {
         fields
@@ -310,7 +324,10 @@ fn parse_cluster_node_line(line: &str, location: &str) -> Result<ClusterNode, Pa
 }
 
 /// Parses the address field; an empty IP (as in `:0@0`) means the address is unknown.
-fn parse_node_address(field: &str, location: &str) -> Result<Option<NodeAddress>, ParseError> {
+fn parse_node_address(
+    field: &str,
+    location: impl fmt::Display + Copy,
+) -> Result<Option<NodeAddress>, ParseError> {
     let (endpoint, extras) = match field.split_once(',') {
         Some((endpoint, extras)) => (endpoint, Some(extras)),
         None => (field, None),
@@ -391,7 +408,7 @@ fn parse_node_flags(field: &str) -> NodeFlags {
 }
 
 /// Parses a slot number no greater than 16383.
-fn parse_slot(text: &str, location: &str) -> Result<u16, ParseError> {
+fn parse_slot(text: &str, location: impl fmt::Display + Copy) -> Result<u16, ParseError> {
     let slot = parse_number::<u16>(CLUSTER_NODES, location, "slot", text)?;
     if slot > LAST_SLOT {
         return Err(invalid(
@@ -406,7 +423,11 @@ fn parse_slot(text: &str, location: &str) -> Result<u16, ParseError> {
 }
 
 /// Parses one slot entry (`0-5460`, `5461`, `[93->-id]` or `[93-<-id]`) into `node`.
-fn parse_slot_entry(entry: &str, location: &str, node: &mut ClusterNode) -> Result<(), ParseError> {
+fn parse_slot_entry(
+    entry: &str,
+    location: impl fmt::Display + Copy,
+    node: &mut ClusterNode,
+) -> Result<(), ParseError> {
     if let Some(inner) = entry.strip_prefix('[') {
         let inner = inner.strip_suffix(']').ok_or_else(|| {
             invalid(
@@ -551,7 +572,7 @@ fn render_node_flags(flags: NodeFlags) -> String {
 /// One `key:value` line of INFO-style text, with its location.
 struct InfoLine<'text> {
     /// Where the line is, for errors.
-    location: String,
+    location: Line,
     /// The text before the first colon.
     key: &'text str,
     /// The text after the first colon, trimmed.
@@ -569,10 +590,10 @@ fn info_lines<'text>(
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let location = line_location(index.saturating_add(1));
+        let location = Line(index.saturating_add(1));
         let (key, value) = trimmed
             .split_once(':')
-            .ok_or_else(|| malformed(reply, &location, "expected a key:value line"))?;
+            .ok_or_else(|| malformed(reply, location, "expected a key:value line"))?;
         lines.push(InfoLine {
             location,
             key: key.trim(),
@@ -597,7 +618,7 @@ fn required_info_number<Number: FromStr>(
     key: &str,
 ) -> Result<Number, ParseError> {
     let line = find_info_line(lines, key).ok_or_else(|| missing(reply, "reply", key))?;
-    parse_number(reply, &line.location, key, line.value)
+    parse_number(reply, line.location, key, line.value)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -643,7 +664,7 @@ pub fn parse_cluster_info(text: &str) -> Result<ClusterInfo, ParseError> {
         other => {
             return Err(invalid(
                 CLUSTER_INFO,
-                &state_line.location,
+                state_line.location,
                 "cluster_state",
                 other,
                 "ok or fail",
@@ -806,7 +827,7 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
         other => {
             return Err(invalid(
                 INFO_REPLICATION,
-                &role_line.location,
+                role_line.location,
                 "role",
                 other,
                 "master or slave",
@@ -823,7 +844,7 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
     let master_host =
         find_info_line(replica_lines, "master_host").map(|line| line.value.to_owned());
     let master_port = find_info_line(replica_lines, "master_port")
-        .map(|line| parse_number(INFO_REPLICATION, &line.location, "master_port", line.value))
+        .map(|line| parse_number(INFO_REPLICATION, line.location, "master_port", line.value))
         .transpose()?;
     let master_link_up = match find_info_line(replica_lines, "master_link_status") {
         None => false,
@@ -833,7 +854,7 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
             other => {
                 return Err(invalid(
                     INFO_REPLICATION,
-                    &line.location,
+                    line.location,
                     "master_link_status",
                     other,
                     "up or down",
@@ -849,7 +870,7 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
             other => {
                 return Err(invalid(
                     INFO_REPLICATION,
-                    &line.location,
+                    line.location,
                     "master_sync_in_progress",
                     other,
                     "0 or 1",
@@ -861,7 +882,7 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
         .map(|line| {
             parse_number(
                 INFO_REPLICATION,
-                &line.location,
+                line.location,
                 "slave_repl_offset",
                 line.value,
             )
