@@ -6,7 +6,8 @@
 //! detection after the node timeout and replica promotion, slot migration with MIGRATING and
 //! IMPORTING, CLUSTER FAILOVER and its variants, FORGET with its ban, and sentinels that monitor,
 //! agree and fail a master over. Time moves only through `tick`. Deterministic: ordered maps, no
-//! randomness; node ids derive from a counter.
+//! randomness; node ids derive from a counter. Dataset lineages come from a process-wide counter,
+//! but they are only compared with each other, never shown or ordered.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
