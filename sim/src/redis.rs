@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use async_trait::async_trait;
 use redis_operator::ports::clock::Milliseconds;
@@ -245,12 +245,23 @@ impl Dataset {
 }
 
 /// A set of slots as a bitmap shared until changed: cheap to clone, compare and intersect, as
-/// the fake copies node tables on every gossip round and a server on every command.
-#[derive(Clone, PartialEq, Eq)]
+/// the fake copies node tables on every gossip round and a server on every command. Its ranges
+/// are worked out once per version of the bitmap and shared with its copies: every node's
+/// CLUSTER NODES lists every master's ranges, on every reconcile.
+#[derive(Clone)]
 pub struct SlotSet {
     bits: Arc<[u64; SLOT_WORDS]>,
     count: u16,
+    ranges: Arc<OnceLock<Vec<(u16, u16)>>>,
 }
+
+impl PartialEq for SlotSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.count == other.count && self.bits == other.bits
+    }
+}
+
+impl Eq for SlotSet {}
 
 /// Slots set in a bitmap.
 fn count_of(bits: &[u64; SLOT_WORDS]) -> u16 {
@@ -265,6 +276,7 @@ impl Default for SlotSet {
         SlotSet {
             bits: Arc::new([0; SLOT_WORDS]),
             count: 0,
+            ranges: Arc::default(),
         }
     }
 }
@@ -292,7 +304,7 @@ impl SlotSet {
             return;
         }
         if let Some((word, bit)) = Self::position(slot)
-            && let Some(value) = Arc::make_mut(&mut self.bits).get_mut(word)
+            && let Some(value) = self.bits_to_change().get_mut(word)
         {
             *value |= bit;
             self.count += 1;
@@ -305,7 +317,7 @@ impl SlotSet {
             return;
         }
         if let Some((word, bit)) = Self::position(*slot)
-            && let Some(value) = Arc::make_mut(&mut self.bits).get_mut(word)
+            && let Some(value) = self.bits_to_change().get_mut(word)
         {
             *value &= !bit;
             self.count -= 1;
@@ -360,7 +372,7 @@ impl SlotSet {
         if other.is_empty() {
             return;
         }
-        let bits = Arc::make_mut(&mut self.bits);
+        let bits = self.bits_to_change();
         for (left, right) in bits.iter_mut().zip(other.bits.iter()) {
             *left |= right;
         }
@@ -372,7 +384,7 @@ impl SlotSet {
         if !self.intersects(other) {
             return;
         }
-        let bits = Arc::make_mut(&mut self.bits);
+        let bits = self.bits_to_change();
         for (left, right) in bits.iter_mut().zip(other.bits.iter()) {
             *left &= !right;
         }
@@ -387,8 +399,18 @@ impl SlotSet {
         }
     }
 
+    /// The bitmap, to be changed: its own copy, and its ranges forgotten.
+    fn bits_to_change(&mut self) -> &mut [u64; SLOT_WORDS] {
+        self.ranges = Arc::default();
+        Arc::make_mut(&mut self.bits)
+    }
+
     /// Inclusive ranges, ascending.
     pub fn ranges(&self) -> Vec<(u16, u16)> {
+        self.ranges.get_or_init(|| self.compute_ranges()).clone()
+    }
+
+    fn compute_ranges(&self) -> Vec<(u16, u16)> {
         let mut ranges: Vec<(u16, u16)> = Vec::new();
         for (bits, word) in self.bits.iter().zip(0u16..) {
             let first = word * 64;
