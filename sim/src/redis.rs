@@ -401,7 +401,13 @@ impl SlotSet {
 
     /// The bitmap, to be changed: its own copy, and its ranges forgotten.
     fn bits_to_change(&mut self) -> &mut [u64; SLOT_WORDS] {
-        self.ranges = Arc::default();
+        // Emptied in place when this set alone holds the ranges; a copy sharing them keeps them.
+        match Arc::get_mut(&mut self.ranges) {
+            Some(ranges) => {
+                ranges.take();
+            }
+            None => self.ranges = Arc::default(),
+        }
         Arc::make_mut(&mut self.bits)
     }
 
