@@ -145,11 +145,7 @@ pub async fn observe_redis(
             let Some(group) = groups.first() else {
                 return Ok(observation);
             };
-            for pod in observed
-                .pods
-                .iter()
-                .filter_map(|pod| PodInfo::from_pod(pod))
-            {
+            for pod in PodInfo::read_all(&observed.pods) {
                 let Some(endpoint) = endpoint_of(&pod, group, target) else {
                     continue;
                 };
@@ -181,11 +177,7 @@ pub async fn observe_redis(
         ValidatedResource::RedisReplication(..) | ValidatedResource::RedisCluster(..) => {
             let cluster = matches!(resource, ValidatedResource::RedisCluster(..));
             // Read once for every group.
-            let pods: Vec<PodInfo> = observed
-                .pods
-                .iter()
-                .filter_map(|pod| PodInfo::from_pod(pod))
-                .collect();
+            let pods = PodInfo::read_all(&observed.pods);
             for group in &groups {
                 for pod in pods.iter().filter(|pod| pod.group == group.app).cloned() {
                     observation
@@ -307,11 +299,7 @@ async fn observe_monitored_replication(
     let groups = groups_of(&resource);
     let mut servers = Vec::new();
     if let Some(group) = groups.first() {
-        for pod in replication
-            .pods
-            .iter()
-            .filter_map(|pod| PodInfo::from_pod(pod))
-        {
+        for pod in PodInfo::read_all(&replication.pods) {
             servers.push(observe_server(context, pod, group, &reference, false).await);
         }
     }
@@ -360,10 +348,8 @@ async fn observe_managing_sentinels(
         let Some(group) = groups.first() else {
             continue;
         };
-        for pod in list_pods(context, Kind::RedisSentinel, &sentinel_reference)
-            .await?
-            .iter()
-            .filter_map(|pod| PodInfo::from_pod(pod))
+        for pod in
+            PodInfo::read_all(&list_pods(context, Kind::RedisSentinel, &sentinel_reference).await?)
         {
             let Some(endpoint) = endpoint_of(&pod, group, &sentinel_reference) else {
                 continue;

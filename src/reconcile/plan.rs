@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::Request;
 use super::design::Design;
-use super::difference::{desired_hash, needs_apply, set_applied_hash, with_applied_hash};
+use super::difference::{desired_hash, needs_apply, set_applied_hash};
 use super::observe::Observed;
 use super::status::{
     ConditionUpdate, DEGRADED_CONDITION, PROGRESSING_CONDITION, READY_CONDITION, StatusFacts,
@@ -410,11 +410,11 @@ fn plan_valid(
             Request::Redis { .. } | Request::MoveSlotKeys { .. }
         ) && request.is_write()
     });
+    // Room for the topology's requests and the few writes that follow (status, deletions).
+    requests.reserve(topology.requests.len() + 16);
     // An eviction refused in this reconcile is not asked again until the next one: the budget
     // changes only as pods become ready or unready. Moved, not copied: a migration batch holds
     // thousands of commands.
-    // Room for the topology's requests and the few writes that follow (status, deletions).
-    requests.reserve(topology.requests.len() + 16);
     requests.extend(
         std::mem::take(&mut topology.requests)
             .into_iter()
@@ -499,9 +499,7 @@ fn active_rejections(
                     ObjectRef::of(object)
                         .is_some_and(|reference| describe(&reference) == rejection.object)
                 })
-                .any(|object| {
-                    desired_hash(&with_applied_hash(object.clone())) == rejection.desired_hash
-                })
+                .any(|object| desired_hash(object) == rejection.desired_hash)
         })
         .collect()
 }
@@ -530,10 +528,9 @@ fn change_event(reference: &ObjectRef, desired: &Value, live: Option<&Value>) ->
     }
 }
 
-/// A StatefulSet never shrinks below a pod the topology still needs (scale-in moves data first).
-/// The desired objects with each StatefulSet's replicas raised to the number the topology holds
-/// (pods still holding data to move); copied, and the raised ones hashed again, only when a hold
-/// raises one.
+/// A StatefulSet never shrinks below a pod the topology still needs (scale-in moves data first):
+/// the desired objects with each StatefulSet's replicas raised to the number the topology holds,
+/// copied, and the raised ones hashed again, only when a hold raises one.
 fn hold_statefulset_replicas<'desired>(
     desired: &'desired DesiredObjects,
     topology: &TopologyOutcome,
@@ -575,12 +572,7 @@ fn status_facts(
 ) -> StatusFacts {
     let groups = groups_of(validated);
     // Read once for every group.
-    let pods: Vec<PodInfo> = input
-        .observed
-        .pods
-        .iter()
-        .filter_map(|pod| PodInfo::from_pod(pod))
-        .collect();
+    let pods = PodInfo::read_all(&input.observed.pods);
     let ready_pods: Vec<(String, i32)> = groups
         .iter()
         .map(|group| {

@@ -41,6 +41,13 @@ pub struct PodInfo {
 }
 
 impl PodInfo {
+    /// Reads every pod object of `pods` that is a pod of a StatefulSet, in order.
+    pub fn read_all(pods: &[std::sync::Arc<Value>]) -> Vec<PodInfo> {
+        pods.iter()
+            .filter_map(|pod| PodInfo::from_pod(pod))
+            .collect()
+    }
+
     /// Reads a pod object; `None` for objects that are not pods of a StatefulSet.
     pub fn from_pod(pod: &Value) -> Option<PodInfo> {
         let text = |pointer: &str| pod.at(pointer).and_then(Value::as_str).map(str::to_owned);
