@@ -883,14 +883,14 @@ impl World {
 
     /// Acknowledged keys that can no longer be read with their value through `entry`.
     pub fn lost_keys(&self, entry: &str) -> Vec<String> {
-        self.acknowledged
-            .borrow()
-            .iter()
-            .filter(|(key, value)| {
-                self.redis.client_read(entry, key).as_deref() != Some(value.as_str())
-            })
-            .map(|(key, _)| key.clone())
-            .collect()
+        self.redis.with_client_reads(entry, |read| {
+            self.acknowledged
+                .borrow()
+                .iter()
+                .filter(|(key, value)| read(key).as_deref() != Some(value.as_str()))
+                .map(|(key, _)| key.clone())
+                .collect()
+        })
     }
 
     /// Merges `patch` into the CR's spec, as `kubectl patch --type merge` would.
