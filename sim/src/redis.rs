@@ -43,19 +43,35 @@ pub fn key_slot(key: &str) -> u16 {
     };
     let mut crc: u16 = 0;
     for byte in hashed {
-        crc ^= u16::from(*byte) << 8;
-        for _ in 0..8 {
+        crc = (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ *byte)];
+    }
+    crc % SLOT_COUNT
+}
+
+/// CRC16-CCITT (XMODEM, polynomial 0x1021) of every byte value, as Redis's `crc16.c` tabulates
+/// it: one lookup per byte of a key instead of eight shifts.
+const CRC16_TABLE: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut index = 0;
+    while index < 256 {
+        let mut crc = (index as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
             crc = if crc & 0x8000 != 0 {
                 (crc << 1) ^ 0x1021
             } else {
                 crc << 1
             };
+            bit += 1;
         }
+        table[index] = crc;
+        index += 1;
     }
-    crc % SLOT_COUNT
-}
+    table
+};
 
-/// A dataset of string keys with an index by slot, so that slot queries do not hash every key.
+/// A dataset of string keys, grouped by slot: slot queries read one group, and a key is found by
+/// its slot first, so lookups compare small integers rather than keys.
 ///
 /// Replicas follow their master's dataset by replaying its recent changes, as Redis replicas
 /// apply the replication stream: each dataset belongs to a lineage (a history of changes) and
@@ -63,13 +79,15 @@ pub fn key_slot(key: &str) -> u16 {
 /// a lineage of its own unless it already owns one, so a follower replays changes only from a
 /// dataset whose history is its own history continued, and copies the whole dataset otherwise
 /// (a full resync). Keys and values are shared strings: a replayed change or a copy copies
-/// pointers, not text. The maps are shared until changed, so a copy of a server (the oracles take
+/// pointers, not text. The map is shared until changed, so a copy of a server (the oracles take
 /// them) or a full resync costs nothing until the next change. The default dataset is empty and
 /// owns no lineage.
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {
-    values: Arc<BTreeMap<Arc<str>, Arc<str>>>,
-    by_slot: Arc<BTreeMap<u16, BTreeSet<Arc<str>>>>,
+    /// Keys and values by slot; a slot without keys has no entry.
+    by_slot: Arc<BTreeMap<u16, BTreeMap<Arc<str>, Arc<str>>>>,
+    /// Number of keys.
+    len: usize,
     /// The history this dataset is part of; 0 for none.
     lineage: u64,
     /// Changes of the lineage this dataset holds.
@@ -100,7 +118,7 @@ static LAST_LINEAGE: AtomicU64 = AtomicU64::new(0);
 impl PartialEq for Dataset {
     /// Two datasets are equal when they hold the same keys and values, whatever their history.
     fn eq(&self, other: &Self) -> bool {
-        self.values == other.values
+        self.len == other.len && self.by_slot == other.by_slot
     }
 }
 
@@ -127,12 +145,16 @@ impl Dataset {
 
     /// Removes a key; returns whether it was there.
     pub fn remove(&mut self, key: &str) -> bool {
-        let Some((key, _)) = self.values.get_key_value(key) else {
+        let slot = key_slot(key);
+        let Some((key, _)) = self
+            .by_slot
+            .get(&slot)
+            .and_then(|keys| keys.get_key_value(key))
+        else {
             return false;
         };
         let key = Arc::clone(key);
         self.own_lineage();
-        let slot = key_slot(&key);
         self.apply(Change::Remove(key, slot));
         true
     }
@@ -149,8 +171,8 @@ impl Dataset {
                     .front()
                     .is_some_and(|(first, _)| *first <= self.version + 1));
         if !replayable {
-            self.values = master.values.clone();
             self.by_slot = master.by_slot.clone();
+            self.len = master.len;
             self.lineage = master.lineage;
             self.version = master.version;
             self.owns_lineage = false;
@@ -178,17 +200,20 @@ impl Dataset {
     fn apply(&mut self, change: Change) {
         match &change {
             Change::Set(key, value, slot) => {
-                Arc::make_mut(&mut self.by_slot)
+                let replaced = Arc::make_mut(&mut self.by_slot)
                     .entry(*slot)
                     .or_default()
-                    .insert(Arc::clone(key));
-                Arc::make_mut(&mut self.values).insert(Arc::clone(key), Arc::clone(value));
+                    .insert(Arc::clone(key), Arc::clone(value));
+                if replaced.is_none() {
+                    self.len += 1;
+                }
             }
             Change::Remove(key, slot) => {
-                Arc::make_mut(&mut self.values).remove(key);
                 let by_slot = Arc::make_mut(&mut self.by_slot);
                 if let Some(keys) = by_slot.get_mut(slot) {
-                    keys.remove(key);
+                    if keys.remove(key).is_some() {
+                        self.len -= 1;
+                    }
                     if keys.is_empty() {
                         by_slot.remove(slot);
                     }
@@ -203,29 +228,34 @@ impl Dataset {
         changes.push_back((self.version, change));
     }
 
-    /// A key's value.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.values.get(key).map(AsRef::as_ref)
+    /// A key's value, shared.
+    fn shared_value(&self, key: &str) -> Option<&Arc<str>> {
+        self.value_in_slot(key_slot(key), key)
     }
 
-    /// A key's value, shared.
-    fn shared_value(&self, key: &str) -> Option<Arc<str>> {
-        self.values.get(key).map(Arc::clone)
+    /// The value of a key known to hash to `slot`.
+    fn value_in_slot(&self, slot: u16, key: &str) -> Option<&Arc<str>> {
+        self.by_slot.get(&slot)?.get(key)
+    }
+
+    /// A key's value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.shared_value(key).map(AsRef::as_ref)
     }
 
     /// Whether the key exists.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.values.contains_key(key)
+        self.shared_value(key).is_some()
     }
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.len
     }
 
     /// Whether there are no keys.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.len == 0
     }
 
     /// Keys hashing to `slot`, in order.
@@ -233,13 +263,14 @@ impl Dataset {
         self.by_slot
             .get(&slot)
             .into_iter()
-            .flat_map(|keys| keys.iter().map(AsRef::as_ref))
+            .flat_map(|keys| keys.keys().map(AsRef::as_ref))
     }
 
-    /// Every key and value, in key order.
+    /// Every key and value, by slot and then by key.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.values
-            .iter()
+        self.by_slot
+            .values()
+            .flatten()
             .map(|(key, value)| (key.as_ref(), value.as_ref()))
     }
 }
@@ -989,7 +1020,7 @@ impl FakeRedis {
         let read = |key: &str| -> Option<Arc<str>> {
             let server = entry?;
             if server.kind != ServerKind::Cluster {
-                return server.data.shared_value(key);
+                return server.data.shared_value(key).cloned();
             }
             let slot = key_slot(key);
             masters
@@ -997,7 +1028,7 @@ impl FakeRedis {
                 .filter(|candidate| {
                     candidate.slots.contains(&slot) || candidate.importing.contains_key(&slot)
                 })
-                .find_map(|candidate| candidate.data.shared_value(key))
+                .find_map(|candidate| candidate.data.value_in_slot(slot, key).cloned())
         };
         reads(&read)
     }
