@@ -9,6 +9,7 @@
 //! randomness; node ids derive from a counter. Dataset lineages come from a process-wide counter,
 //! but they are only compared with each other, never shown or ordered.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -319,6 +320,11 @@ impl std::fmt::Debug for SlotSet {
 }
 
 impl SlotSet {
+    /// Whether both share one bitmap, which then cannot have changed in either.
+    fn same_bitmap(&self, other: &SlotSet) -> bool {
+        Arc::ptr_eq(&self.bits, &other.bits)
+    }
+
     fn position(slot: u16) -> Option<(usize, u64)> {
         (slot < SLOT_COUNT).then(|| (usize::from(slot / 64), 1u64 << (slot % 64)))
     }
@@ -552,6 +558,40 @@ pub struct Server {
     last_seen: imbl::OrdMap<String, Milliseconds>,
     // Sentinel state.
     monitors: BTreeMap<String, Monitor>,
+    /// Its last CLUSTER NODES reply and what it was rendered from.
+    cluster_nodes_reply: RefCell<Option<RenderedClusterNodes>>,
+}
+
+/// A rendered CLUSTER NODES reply with the state it shows. It holds that state's shared parts
+/// (peer table, slot bitmap, slot markers), so they cannot change in place while it is kept: a
+/// change copies them first, and the reply is rendered again when any part is no longer the
+/// same allocation or a plain field differs. A quiet cluster is observed on every reconcile.
+#[derive(Clone, Debug)]
+struct RenderedClusterNodes {
+    peers: Arc<BTreeMap<String, Peer>>,
+    slots: SlotSet,
+    migrating: imbl::OrdMap<u16, String>,
+    importing: imbl::OrdMap<u16, String>,
+    node_id: String,
+    ip: String,
+    port: u16,
+    epoch: u64,
+    cluster_master: Option<String>,
+    text: String,
+}
+
+impl RenderedClusterNodes {
+    fn shows(&self, server: &Server) -> bool {
+        Arc::ptr_eq(&self.peers, &server.peers)
+            && self.slots.same_bitmap(&server.slots)
+            && self.migrating.ptr_eq(&server.migrating)
+            && self.importing.ptr_eq(&server.importing)
+            && self.node_id == server.node_id
+            && self.ip == server.ip
+            && self.port == server.port
+            && self.epoch == server.epoch
+            && self.cluster_master == server.cluster_master
+    }
 }
 
 impl Server {
@@ -822,6 +862,7 @@ impl FakeRedis {
             banned: imbl::OrdMap::new(),
             last_seen: imbl::OrdMap::new(),
             monitors: BTreeMap::new(),
+            cluster_nodes_reply: RefCell::default(),
         };
         if let Some(old) = previous {
             if keep_data {
@@ -1596,6 +1637,28 @@ fn sentinel_failover(
 }
 
 /// CLUSTER NODES as `server` sees the cluster.
+/// The CLUSTER NODES reply of `server`, rendered again only when what it shows changed.
+fn cluster_nodes_reply(server: &Server) -> String {
+    let mut kept = server.cluster_nodes_reply.borrow_mut();
+    if let Some(rendered) = kept.as_ref().filter(|rendered| rendered.shows(server)) {
+        return rendered.text.clone();
+    }
+    let text = render_cluster_nodes(&cluster_nodes(server));
+    *kept = Some(RenderedClusterNodes {
+        peers: Arc::clone(&server.peers),
+        slots: server.slots.clone(),
+        migrating: server.migrating.clone(),
+        importing: server.importing.clone(),
+        node_id: server.node_id.clone(),
+        ip: server.ip.clone(),
+        port: server.port,
+        epoch: server.epoch,
+        cluster_master: server.cluster_master.clone(),
+        text: text.clone(),
+    });
+    text
+}
+
 fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
     let ranges = |slots: &SlotSet| slots.ranges();
     let mut nodes = vec![ClusterNode {
@@ -1883,9 +1946,9 @@ impl Fleet {
             }
             RedisCommand::ConfigSet { .. } => Ok(ok()),
             RedisCommand::ClusterMyId if cluster => Ok(RedisReply::Text(server.node_id.clone())),
-            RedisCommand::ClusterNodes if cluster => Ok(RedisReply::Text(render_cluster_nodes(
-                &cluster_nodes(server),
-            ))),
+            RedisCommand::ClusterNodes if cluster => {
+                Ok(RedisReply::Text(cluster_nodes_reply(server)))
+            }
             RedisCommand::ClusterMeet { host, port, .. } if cluster => {
                 let Some(other) = self
                     .servers
