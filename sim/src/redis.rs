@@ -86,7 +86,7 @@ const CRC16_TABLE: [u16; 256] = {
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {
     /// Keys and values by slot; a slot without keys has no entry.
-    by_slot: Arc<BTreeMap<u16, BTreeMap<Arc<str>, Arc<str>>>>,
+    by_slot: Arc<BTreeMap<u16, SlotKeys>>,
     /// Number of keys.
     len: usize,
     /// The history this dataset is part of; 0 for none.
@@ -98,6 +98,9 @@ pub struct Dataset {
     /// Its latest changes, each with the version it made, oldest first: what followers replay.
     changes: Arc<VecDeque<(u64, Change)>>,
 }
+
+/// The keys of one slot and their values.
+type SlotKeys = BTreeMap<Arc<str>, Arc<str>>;
 
 /// One change of a dataset, as its followers replay it.
 #[derive(Clone, Debug)]
