@@ -109,9 +109,11 @@ pub async fn reconcile(
         });
         debug!(requests = plan.requests.len(), "planned");
         let ExecutionReport { completed, failure } = execute(context, plan.requests).await;
-        outcome
-            .executed
-            .extend(completed.into_iter().map(|(request, _)| request));
+        if outcome.executed.is_empty() {
+            outcome.executed = completed;
+        } else {
+            outcome.executed.extend(completed);
+        }
         outcome.requeue_after = plan.requeue_after;
         let Some((request, error)) = failure else {
             return Ok(outcome);

@@ -22,31 +22,32 @@ pub enum ExecutionError {
 /// What ran.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExecutionReport {
-    /// Requests that succeeded, in order, with the Redis reply where there is one.
-    pub completed: Vec<(Request, Option<RedisReply>)>,
+    /// Requests that succeeded, in order.
+    pub completed: Vec<Request>,
     /// The request that failed, and why; nothing after it ran.
     pub failure: Option<(Request, ExecutionError)>,
 }
 
-/// Runs `requests` in order until one fails.
-pub async fn execute(context: &Context, requests: Vec<Request>) -> ExecutionReport {
-    let mut report = ExecutionReport {
-        completed: Vec::with_capacity(requests.len()),
-        failure: None,
-    };
-    for request in requests {
-        match run(context, &request).await {
-            Ok(reply) => report.completed.push((request, reply)),
-            Err(error) => {
-                report.failure = Some((request, error));
-                break;
-            }
+/// Runs `requests` in order until one fails. The requests stay where the plan put them: a
+/// migration batch holds thousands, and the report hands back the same vector.
+pub async fn execute(context: &Context, mut requests: Vec<Request>) -> ExecutionReport {
+    for index in 0..requests.len() {
+        if let Err(error) = run(context, &requests[index]).await {
+            let failed = requests.swap_remove(index);
+            requests.truncate(index);
+            return ExecutionReport {
+                completed: requests,
+                failure: Some((failed, error)),
+            };
         }
     }
-    report
+    ExecutionReport {
+        completed: requests,
+        failure: None,
+    }
 }
 
-async fn run(context: &Context, request: &Request) -> Result<Option<RedisReply>, ExecutionError> {
+async fn run(context: &Context, request: &Request) -> Result<(), ExecutionError> {
     let kube = context.kube.as_ref();
     match request {
         Request::Apply(object) => {
@@ -68,7 +69,7 @@ async fn run(context: &Context, request: &Request) -> Result<Option<RedisReply>,
         Request::Evict(pod) => kube.evict(pod).await?,
         Request::Event(event) => kube.publish_event(event).await?,
         Request::Redis { endpoint, command } => {
-            return Ok(Some(context.redis.execute(endpoint, command).await?));
+            context.redis.execute(endpoint, command).await?;
         }
         Request::MoveSlotKeys {
             source,
@@ -76,7 +77,7 @@ async fn run(context: &Context, request: &Request) -> Result<Option<RedisReply>,
             slot,
         } => move_slot_keys(context, source, target, *slot).await?,
     }
-    Ok(None)
+    Ok(())
 }
 
 /// Keys fetched and migrated per round trip.

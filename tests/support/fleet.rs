@@ -199,7 +199,7 @@ impl Fleet {
                 return round;
             }
             let report = execute(&self.context, requests).await;
-            for (request, _) in &report.completed {
+            for request in &report.completed {
                 if let Request::MoveSlotKeys {
                     source,
                     target,
