@@ -401,20 +401,20 @@ fn plan_valid(
     for (reason, message) in &topology.events {
         requests.push(event(input, EventType::Normal, reason, message.clone()));
     }
-    if topology.requests.iter().any(Request::is_write) {
+    if topology.writes_pending() {
         writes_pending = true;
     }
-    let redis_writes_pending = topology.requests.iter().any(|request| {
-        matches!(
-            request,
-            Request::Redis { .. } | Request::MoveSlotKeys { .. }
-        ) && request.is_write()
-    });
-    // Room for the topology's requests and the few writes that follow (status, deletions).
-    requests.reserve(topology.requests.len() + 16);
+    let redis_writes_pending = topology.redis_writes_pending();
+    // Room for the topology's steps and requests and the few writes that follow (status,
+    // deletions).
+    requests.reserve(topology.steps.len() + topology.requests.len() + 16);
+    requests.extend(
+        std::mem::take(&mut topology.steps)
+            .into_iter()
+            .map(Request::from),
+    );
     // An eviction refused in this reconcile is not asked again until the next one: the budget
-    // changes only as pods become ready or unready. Moved, not copied: a migration batch holds
-    // thousands of commands.
+    // changes only as pods become ready or unready.
     requests.extend(
         std::mem::take(&mut topology.requests)
             .into_iter()

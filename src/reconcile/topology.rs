@@ -20,6 +20,9 @@ use crate::topology::sentinel::{SentinelInput, plan_sentinels};
 /// What the Redis planners decided, in the plan's terms.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TopologyOutcome {
+    /// The cluster planner's steps, which run before `requests`. They become requests once, in
+    /// the plan's own list: a migration batch holds thousands.
+    pub steps: Vec<RedisStep>,
     /// Redis commands, evictions and pod label updates.
     pub requests: Vec<Request>,
     /// Whether Redis is in the shape the spec asks for.
@@ -36,6 +39,26 @@ pub struct TopologyOutcome {
     pub hold_replicas: BTreeMap<String, i32>,
     /// (reason, message) for Normal Events.
     pub events: Vec<(String, String)>,
+}
+
+impl TopologyOutcome {
+    /// Whether any step or request changes state.
+    pub fn writes_pending(&self) -> bool {
+        self.redis_writes_pending() || self.requests.iter().any(Request::is_write)
+    }
+
+    /// Whether any Redis command or slot move among them changes state.
+    pub fn redis_writes_pending(&self) -> bool {
+        self.steps.iter().any(|step| match step {
+            RedisStep::Command(_, command) => command.is_write(),
+            RedisStep::MoveSlotKeys { .. } => true,
+        }) || self.requests.iter().any(|request| {
+            matches!(
+                request,
+                Request::Redis { .. } | Request::MoveSlotKeys { .. }
+            ) && request.is_write()
+        })
+    }
 }
 
 /// A planner step becomes the request that carries it out.
@@ -203,20 +226,24 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
                 target_revisions: &target_revisions,
                 live_replicas: &live_replicas,
             });
-            let mut requests: Vec<Request> = decided.steps.into_iter().map(Request::from).collect();
-            requests.extend(decided.evictions.iter().map(|pod| {
-                Request::Evict(ObjectRef::new(
-                    ResourceType::Pod,
-                    &input.target.namespace,
-                    pod,
-                ))
-            }));
+            let requests: Vec<Request> = decided
+                .evictions
+                .iter()
+                .map(|pod| {
+                    Request::Evict(ObjectRef::new(
+                        ResourceType::Pod,
+                        &input.target.namespace,
+                        pod,
+                    ))
+                })
+                .collect();
             let (ready, degraded) = match &decided.phase {
-                ClusterPhase::Ready => (requests.is_empty(), None),
+                ClusterPhase::Ready => (decided.steps.is_empty() && requests.is_empty(), None),
                 ClusterPhase::Failed(reason) => (false, Some(reason.clone())),
                 ClusterPhase::Initializing | ClusterPhase::Bootstrap => (false, None),
             };
             TopologyOutcome {
+                steps: decided.steps,
                 requests,
                 ready,
                 activity: decided.activity,
