@@ -492,13 +492,17 @@ fn step_bootstrap(input: &ClusterInput<'_>, members: &[Member<'_>]) -> ClusterPl
     plan
 }
 
-/// The sequence that moves `slot` from `source` to `target`, from wherever a previous attempt
-/// stopped: markers already in place are not set again, a slot the target already owns is not
-/// imported again, and the keys always move before the ownership changes.
-fn migration_steps(slot: u16, source: &Member<'_>, target: &Member<'_>) -> Vec<RedisStep> {
+/// Adds to `steps` the sequence that moves `slot` from `source` to `target`, from wherever a
+/// previous attempt stopped: markers already in place are not set again, a slot the target
+/// already owns is not imported again, and the keys always move before the ownership changes.
+fn push_migration_steps(
+    steps: &mut Vec<RedisStep>,
+    slot: u16,
+    source: &Member<'_>,
+    target: &Member<'_>,
+) {
     let target_owns = target.owns(slot);
     let source_owns = source.owns(slot);
-    let mut steps = Vec::new();
     let importing = target
         .myself
         .importing
@@ -536,7 +540,6 @@ fn migration_steps(slot: u16, source: &Member<'_>, target: &Member<'_>) -> Vec<R
     }));
     // The other masters learn the new owner from the target's higher config epoch over the bus;
     // telling each of them too would multiply the commands per slot by the number of masters.
-    steps
 }
 
 /// Migrations a crash left half done are finished before anything else changes. Only masters
@@ -568,7 +571,7 @@ fn step_finish_migrations(members: &[Member<'_>]) -> Option<ClusterPlan> {
                 continue;
             }
             match master(peer) {
-                Some(target) => steps.extend(migration_steps(*slot, member, target)),
+                Some(target) => push_migration_steps(&mut steps, *slot, member, target),
                 None if by_id.contains_key(peer.as_str()) => steps.push(stable(member, *slot)),
                 // The target does not answer: it may still be importing; wait for it.
                 None => {}
@@ -581,7 +584,7 @@ fn step_finish_migrations(members: &[Member<'_>]) -> Option<ClusterPlan> {
             match master(peer) {
                 // The source still owns the slot: finish the move from the top.
                 Some(source) if source.owns(*slot) => {
-                    steps.extend(migration_steps(*slot, source, member));
+                    push_migration_steps(&mut steps, *slot, source, member);
                 }
                 _ if owned_by_another_master(members, member, *slot) => {
                     steps.push(stable(member, *slot));
@@ -910,7 +913,7 @@ fn step_rebalance(
         ) else {
             continue;
         };
-        steps.extend(migration_steps(slot_move.slot, source, target));
+        push_migration_steps(&mut steps, slot_move.slot, source, target);
     }
     let mut plan = plan_with(
         ClusterPhase::Bootstrap,
