@@ -550,12 +550,12 @@ pub struct Server {
     epoch: u64,
     /// Slots it owns (cluster).
     pub slots: SlotSet,
-    // Persistent maps: every command the operator sends copies the server it reaches, and a
-    // migration keeps up to a batch of slots in these.
-    migrating: imbl::OrdMap<u16, String>,
-    importing: imbl::OrdMap<u16, String>,
+    /// Slots it is migrating away, with the node each goes to.
+    migrating: BTreeMap<u16, String>,
+    /// Slots it is importing, with the node each comes from.
+    importing: BTreeMap<u16, String>,
     cluster_master: Option<String>,
-    /// Shared until changed: every command the operator sends copies the server it reaches.
+    /// Shared until changed: the gossip rounds and the kept CLUSTER NODES reply copy it.
     peers: Arc<BTreeMap<String, Peer>>,
     banned: imbl::OrdMap<String, Milliseconds>,
     last_seen: imbl::OrdMap<String, Milliseconds>,
@@ -566,15 +566,14 @@ pub struct Server {
 }
 
 /// A rendered CLUSTER NODES reply with the state it shows. It holds that state's shared parts
-/// (peer table, slot bitmap, slot markers), so they cannot change in place while it is kept: a
-/// change copies them first, and the reply is rendered again when any part is no longer the
-/// same allocation or a plain field differs. A quiet cluster is observed on every reconcile.
+/// (peer table, slot bitmap), so they cannot change in place while it is kept: a change copies
+/// them first, and the reply is rendered again when either is no longer the same allocation or
+/// a plain field differs. Only a reply without slot markers is kept, so a migration's markers
+/// are never copied for it. A quiet cluster is observed on every reconcile.
 #[derive(Clone, Debug)]
 struct RenderedClusterNodes {
     peers: Arc<BTreeMap<String, Peer>>,
     slots: SlotSet,
-    migrating: imbl::OrdMap<u16, String>,
-    importing: imbl::OrdMap<u16, String>,
     node_id: String,
     ip: String,
     port: u16,
@@ -587,8 +586,8 @@ impl RenderedClusterNodes {
     fn shows(&self, server: &Server) -> bool {
         Arc::ptr_eq(&self.peers, &server.peers)
             && self.slots.same_bitmap(&server.slots)
-            && self.migrating.ptr_eq(&server.migrating)
-            && self.importing.ptr_eq(&server.importing)
+            && server.migrating.is_empty()
+            && server.importing.is_empty()
             && self.node_id == server.node_id
             && self.ip == server.ip
             && self.port == server.port
@@ -858,8 +857,8 @@ impl FakeRedis {
             node_id: fresh_id,
             epoch: 0,
             slots: SlotSet::default(),
-            migrating: imbl::OrdMap::new(),
-            importing: imbl::OrdMap::new(),
+            migrating: BTreeMap::new(),
+            importing: BTreeMap::new(),
             cluster_master: None,
             peers: Arc::default(),
             banned: imbl::OrdMap::new(),
@@ -1647,11 +1646,13 @@ fn cluster_nodes_reply(server: &Server) -> String {
         return rendered.text.clone();
     }
     let text = render_cluster_nodes(&cluster_nodes(server));
+    if !server.migrating.is_empty() || !server.importing.is_empty() {
+        *kept = None;
+        return text;
+    }
     *kept = Some(RenderedClusterNodes {
         peers: Arc::clone(&server.peers),
         slots: server.slots.clone(),
-        migrating: server.migrating.clone(),
-        importing: server.importing.clone(),
         node_id: server.node_id.clone(),
         ip: server.ip.clone(),
         port: server.port,
