@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use super::observation::ServerView;
 use super::parse::ClusterNode;
-use super::slots::{NodeId, SLOT_COUNT, SlotBits, even_ranges, plan_rebalance_batch};
+use super::slots::{
+    NodeId, SLOT_COUNT, SlotBits, balanced_by_ranges, even_ranges, plan_rebalance_batch,
+};
 use crate::ports::redis::{FailoverMode, RedisCommand, RedisEndpoint, SlotState};
 
 /// Slots migrated per reconcile at most, so that one reconcile stays short and observation stays
@@ -891,10 +893,19 @@ fn step_rebalance(
             ),
         ));
     }
-    let current: BTreeMap<NodeId, SlotBits> = members
-        .iter()
-        .filter(|member| member.myself.is_master())
-        .filter(|member| !member.myself.slots.is_empty() || targets.contains(member.id()))
+    let masters = || {
+        members
+            .iter()
+            .filter(|member| member.myself.is_master())
+            .filter(|member| !member.myself.slots.is_empty() || targets.contains(member.id()))
+    };
+    if balanced_by_ranges(
+        masters().map(|member| (member.id(), member.myself.slots.as_slice())),
+        targets,
+    ) {
+        return None;
+    }
+    let current: BTreeMap<NodeId, SlotBits> = masters()
         .map(|member| (member.id().to_owned(), member.owned()))
         .collect();
     let batch = plan_rebalance_batch(&current, targets, MIGRATION_BATCH);

@@ -152,6 +152,66 @@ pub struct RebalanceBatch {
     pub total: usize,
 }
 
+/// Whether [`plan_rebalance_batch`] would move nothing for masters owning these inclusive
+/// ranges, told from the ranges alone: a converged cluster is checked on every reconcile, and
+/// expanding every master's ranges into a set only to find no move was most of that check.
+/// `owners` are the masters the plan would be given. Answers `false` whenever the ranges alone
+/// cannot tell (ranges overlapping, reversed or beyond the last slot, a master listed twice);
+/// the full plan then decides.
+pub fn balanced_by_ranges<'owner>(
+    owners: impl IntoIterator<Item = (&'owner str, &'owner [(u16, u16)])>,
+    targets: &BTreeSet<NodeId>,
+) -> bool {
+    let mut ranges: Vec<(u16, u16)> = Vec::new();
+    let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+    for (node, owned) in owners {
+        let targeted = targets.contains(node);
+        if !targeted && !owned.is_empty() {
+            // A departing master still owns slots.
+            return false;
+        }
+        let mut count = 0_u32;
+        for &(start, end) in owned {
+            if start > end || end >= SLOT_COUNT {
+                return false;
+            }
+            count += u32::from(end - start) + 1;
+            ranges.push((start, end));
+        }
+        if counts.insert(node, count).is_some() {
+            return false;
+        }
+    }
+    ranges.sort_unstable();
+    if ranges.windows(2).any(|pair| pair[1].0 <= pair[0].1) {
+        return false;
+    }
+    let Ok(parts) = u32::try_from(targets.len()) else {
+        return false;
+    };
+    if parts == 0 {
+        return true;
+    }
+    // As in `target_counts`: with no slot owned twice, the slots owned are the sum of the counts.
+    let total: u32 = counts.values().sum();
+    let base = total / parts;
+    let larger = total % parts;
+    let mut order: Vec<(u32, &str)> = targets
+        .iter()
+        .map(|node| {
+            (
+                counts.get(node.as_str()).copied().unwrap_or(0),
+                node.as_str(),
+            )
+        })
+        .collect();
+    order.sort_by(|left, right| right.0.cmp(&left.0).then_with(|| left.1.cmp(right.1)));
+    order.iter().enumerate().all(|(rank, &(count, _))| {
+        let gets_larger = u32::try_from(rank).is_ok_and(|rank| rank < larger);
+        count == base + u32::from(gets_larger)
+    })
+}
+
 /// [`plan_rebalance`] cut to its first `batch` moves, with the plan's length: a migration moves
 /// one batch per reconcile, and building every move of a large plan to use a few would cost two
 /// node-id copies per slot.
@@ -781,6 +841,46 @@ mod tests {
         assert_eq!(regrouped, flat);
     }
 
+    #[test]
+    fn ranges_of_an_even_layout_are_balanced_and_two_slots_moved_are_not() {
+        let targets = nodes(0..3);
+        let even = even_ranges(3);
+        let owners = |ranges: &[Vec<(u16, u16)>]| -> Vec<(NodeId, Vec<(u16, u16)>)> {
+            ranges
+                .iter()
+                .enumerate()
+                .map(|(index, owned)| (node(index), owned.clone()))
+                .collect()
+        };
+        let balanced = owners(&[vec![even[0]], vec![even[1]], vec![even[2]]]);
+        assert!(balanced_by_ranges(
+            balanced
+                .iter()
+                .map(|(node, owned)| (node.as_str(), owned.as_slice())),
+            &targets
+        ));
+        // 5460, 5463 and 5461 slots: the quotas are 5462, 5461 and 5461.
+        let shifted = owners(&[
+            vec![(even[0].0, even[0].1 - 2)],
+            vec![(even[1].0 - 2, even[1].1)],
+            vec![even[2]],
+        ]);
+        assert!(!balanced_by_ranges(
+            shifted
+                .iter()
+                .map(|(node, owned)| (node.as_str(), owned.as_slice())),
+            &targets
+        ));
+        // Owned twice: the ranges alone cannot tell.
+        let overlapping = owners(&[vec![even[0]], vec![even[0], even[1]], vec![even[2]]]);
+        assert!(!balanced_by_ranges(
+            overlapping
+                .iter()
+                .map(|(node, owned)| (node.as_str(), owned.as_slice())),
+            &targets
+        ));
+    }
+
     fn layout_from(ranges: &[(&str, &[(u16, u16)])]) -> BTreeMap<NodeId, BTreeSet<u16>> {
         ranges
             .iter()
@@ -1152,6 +1252,29 @@ mod tests {
             let expected = slots_of(&ranges);
             let held: BTreeSet<u16> = (0..=u16::MAX).filter(|&slot| bits.contains(slot)).collect();
             prop_assert_eq!(held, expected);
+        }
+
+        #[test]
+        fn ranges_tell_a_balanced_layout_exactly_when_the_plan_moves_nothing(
+            old in 1_usize..=12,
+            new in 1_usize..=12,
+            offset in 0_usize..=3,
+            layout in layout_strategy(),
+            leave_holes in any::<bool>(),
+            same_masters in any::<bool>(),
+        ) {
+            let current = build_layout(old, &layout, leave_holes);
+            // The same masters as targets make the even layouts balanced.
+            let targets = if same_masters { nodes(0..old) } else { nodes(offset..offset + new) };
+            let ranges: BTreeMap<&NodeId, Vec<(u16, u16)>> = current
+                .iter()
+                .map(|(node, slots)| (node, ranges_of(slots)))
+                .collect();
+            let balanced = balanced_by_ranges(
+                ranges.iter().map(|(node, owned)| (node.as_str(), owned.as_slice())),
+                &targets,
+            );
+            prop_assert_eq!(balanced, plan_rebalance_batch(&current, &targets, 1).total == 0);
         }
 
         #[test]
