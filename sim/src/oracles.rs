@@ -18,7 +18,7 @@ use redis_operator::ports::clock::Milliseconds;
 use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
 use serde_json::Value;
 
-use crate::redis::{CommandRecord, Server, ServerKind, SlotSet};
+use crate::redis::{CommandRecord, SLOT_WORDS, Server, ServerKind};
 use crate::world::{World, pod_is_ready};
 
 /// Commands that wipe a node's data or cluster state.
@@ -339,10 +339,14 @@ pub fn servers_of<'a>(
     servers: impl IntoIterator<Item = &'a Server>,
     target: &ObjectRef,
 ) -> Vec<&'a Server> {
-    let prefix = format!("{}-", target.name);
     servers
         .into_iter()
-        .filter(|server| server.pod.starts_with(&prefix))
+        .filter(|server| {
+            server
+                .pod
+                .strip_prefix(target.name.as_str())
+                .is_some_and(|rest| rest.starts_with('-'))
+        })
         .collect()
 }
 
@@ -533,11 +537,15 @@ pub fn check_serving(
                 (serving.count() == 0).then(|| "no master pod is ready".to_owned())
             }
             Kind::RedisCluster => {
-                let mut served = SlotSet::default();
+                // Checked every step: the union is taken in place, not in a shared set.
+                let mut served = [0u64; SLOT_WORDS];
                 for server in serving {
-                    served.union(&server.slots);
+                    for (word, slots) in served.iter_mut().zip(server.slots.words()) {
+                        *word |= slots;
+                    }
                 }
-                let unserved = 16384 - served.len();
+                let served: u32 = served.iter().map(|word| word.count_ones()).sum();
+                let unserved = 16384 - served;
                 (unserved > 0).then(|| format!("{unserved} slots have no ready master"))
             }
             Kind::Redis | Kind::RedisSentinel => None,

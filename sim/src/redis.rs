@@ -304,7 +304,7 @@ fn count_of(bits: &[u64; SLOT_WORDS]) -> u16 {
 }
 
 /// Words of the slot bitmap.
-const SLOT_WORDS: usize = 256;
+pub const SLOT_WORDS: usize = 256;
 
 impl Default for SlotSet {
     fn default() -> Self {
@@ -405,6 +405,11 @@ impl SlotSet {
             .iter()
             .zip(other.bits.iter())
             .any(|(left, right)| left & right != 0)
+    }
+
+    /// The bitmap: bit `slot % 64` of word `slot / 64` is set for each slot in the set.
+    pub fn words(&self) -> &[u64; SLOT_WORDS] {
+        &self.bits
     }
 
     /// Adds the slots of `other`.
