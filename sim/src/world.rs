@@ -338,21 +338,15 @@ impl World {
             .at("/spec/replicas")
             .and_then(Value::as_i64)
             .unwrap_or(1);
-        let template = statefulset
-            .at("/spec/template")
-            .cloned()
-            .unwrap_or(Value::Null);
+        let template = statefulset.at("/spec/template").unwrap_or(&Value::Null);
         let revision = statefulset_revision(statefulset);
-        let labels = template
-            .at("/metadata/labels")
-            .cloned()
-            .unwrap_or(json!({}));
-        let claim_templates: Vec<Value> = statefulset
+        let claim_templates: &[Value] = statefulset
             .at("/spec/volumeClaimTemplates")
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let launch = self.launch_settings(&namespace, &template, !claim_templates.is_empty());
+            .map_or(&[], Vec::as_slice);
+        // Worked out for the first pod created: this runs whenever anything changed, and most
+        // of the time every pod exists.
+        let mut launch: Option<Launch> = None;
         let ordered_ready = statefulset
             .at("/spec/podManagementPolicy")
             .and_then(Value::as_str)
@@ -393,12 +387,11 @@ impl World {
                 let _ = self.api.remove_pod_now(&pod_reference);
                 continue;
             }
-            let owners = pod
+            let owned = pod
                 .at("/metadata/ownerReferences")
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if owners.is_empty() {
+                .is_some_and(|owners| !owners.is_empty());
+            if !owned {
                 let mut adopted = Value::clone(pod);
                 adopted["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": uid, "controller": true}]);
                 let _ = self.api.update(adopted);
@@ -423,7 +416,7 @@ impl World {
             {
                 continue;
             }
-            for claim_template in &claim_templates {
+            for claim_template in claim_templates {
                 let template_name = claim_template
                     .at("/metadata/name")
                     .and_then(Value::as_str)
@@ -439,7 +432,10 @@ impl World {
                 });
                 let _ = self.api.create(claim);
             }
-            let mut pod_labels = labels.clone();
+            let mut pod_labels = template
+                .at("/metadata/labels")
+                .cloned()
+                .unwrap_or(json!({}));
             pod_labels["controller-revision-hash"] = json!(revision);
             pod_labels["statefulset.kubernetes.io/pod-name"] = json!(pod_name);
             let pod = json!({
@@ -453,6 +449,9 @@ impl World {
                 "status": {"phase": "Pending"},
             });
             if self.api.create(pod).is_ok() {
+                let launch = launch.get_or_insert_with(|| {
+                    self.launch_settings(&namespace, template, !claim_templates.is_empty())
+                });
                 self.launches.borrow_mut().insert(
                     ObjectRef::new(ResourceType::Pod, &namespace, &pod_name),
                     launch.clone(),
@@ -527,6 +526,10 @@ impl World {
     /// The scheduler: binds every pod without a node to the node [`choose_node`] picks.
     fn schedule_pending_pods(&self) {
         let pods = self.api.objects(ResourceType::Pod);
+        // Runs whenever anything changed; most of the time every pod is bound already.
+        if pods.iter().all(|pod| pod.at("/spec/nodeName").is_some()) {
+            return;
+        }
         let mut placed: Vec<PlacedPod> = pods
             .iter()
             .filter_map(|pod| {

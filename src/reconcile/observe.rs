@@ -248,8 +248,8 @@ async fn observe_server(
             .execute(&view.endpoint, &RedisCommand::InfoReplication)
             .await
             .map_err(|error| error.to_string())?;
-        let text = reply.as_text().unwrap_or_default().to_owned();
-        view.replication = Some(parse_info_replication(&text).map_err(|error| error.to_string())?);
+        let text = reply.as_text().unwrap_or_default();
+        view.replication = Some(parse_info_replication(text).map_err(|error| error.to_string())?);
         let reply = redis
             .execute(&view.endpoint, &RedisCommand::DatabaseSize)
             .await
@@ -263,9 +263,9 @@ async fn observe_server(
                 .execute(&view.endpoint, &RedisCommand::ClusterNodes)
                 .await
                 .map_err(|error| error.to_string())?;
-            let text = reply.as_text().unwrap_or_default().to_owned();
+            let text = reply.as_text().unwrap_or_default();
             view.cluster_nodes =
-                Some(parse_cluster_nodes(&text).map_err(|error| error.to_string())?);
+                Some(parse_cluster_nodes(text).map_err(|error| error.to_string())?);
         }
         Ok(())
     }
