@@ -1,7 +1,6 @@
 //! What the operator knows of each pod and of the Redis server or sentinel in it, as typed values
 //! built from what observation read. Pure: no I/O.
 
-use crate::json_pointer::JsonPointer;
 use serde_json::Value;
 
 use super::parse::{ClusterNode, ReplicationInfo, SentinelMaster};
@@ -50,46 +49,54 @@ impl PodInfo {
 
     /// Reads a pod object; `None` for objects that are not pods of a StatefulSet.
     pub fn from_pod(pod: &Value) -> Option<PodInfo> {
-        let text = |pointer: &str| pod.at(pointer).and_then(Value::as_str).map(str::to_owned);
-        let name = text("/metadata/name")?;
-        let group = text(&format!("/metadata/labels/{APP_LABEL}"))?;
+        // Each section is found once: every pod of a CR is read on every reconcile.
+        let metadata = pod.get("metadata");
+        let labels = metadata.and_then(|metadata| metadata.get("labels"));
+        let status = pod.get("status");
+        let text = |section: Option<&Value>, field: &str| {
+            section
+                .and_then(|section| section.get(field))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let name = text(metadata, "name")?;
+        let group = text(labels, APP_LABEL)?;
         let ordinal = name
             .rsplit_once('-')
             .and_then(|(_, ordinal)| ordinal.parse().ok())?;
-        let ready_condition = pod
-            .at("/status/conditions")
+        let ready_condition = status
+            .and_then(|status| status.get("conditions"))
             .and_then(Value::as_array)
             .and_then(|conditions| {
                 conditions
                     .iter()
                     .find(|condition| condition["type"] == "Ready")
             });
+        let deletion = metadata.and_then(|metadata| metadata.get("deletionTimestamp"));
         Some(PodInfo {
             name,
             group,
             ordinal,
-            ip: text("/status/podIP").filter(|ip| !ip.is_empty()),
-            node_name: text("/spec/nodeName"),
+            ip: text(status, "podIP").filter(|ip| !ip.is_empty()),
+            node_name: text(pod.get("spec"), "nodeName"),
             ready: ready_condition.is_some_and(|condition| condition["status"] == "True"),
             ready_since: ready_condition
                 .and_then(|condition| condition.get("lastTransitionTime"))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
-            created_at: text("/metadata/creationTimestamp"),
-            terminating: pod
-                .at("/metadata/deletionTimestamp")
-                .is_some_and(|time| !time.is_null()),
-            deletion_requested_at: text("/metadata/deletionTimestamp")
-                .as_deref()
+            created_at: text(metadata, "creationTimestamp"),
+            terminating: deletion.is_some_and(|time| !time.is_null()),
+            deletion_requested_at: deletion
+                .and_then(Value::as_str)
                 .and_then(parse_rfc3339)
                 .map(|deadline| {
-                    let grace_seconds = pod
-                        .at("/metadata/deletionGracePeriodSeconds")
+                    let grace_seconds = metadata
+                        .and_then(|metadata| metadata.get("deletionGracePeriodSeconds"))
                         .and_then(Value::as_u64)
                         .unwrap_or(0);
                     deadline.saturating_sub(grace_seconds.saturating_mul(1000))
                 }),
-            revision: text(&format!("/metadata/labels/{REVISION_LABEL}")),
+            revision: text(labels, REVISION_LABEL),
         })
     }
 }
