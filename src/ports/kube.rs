@@ -5,7 +5,6 @@
 //! store and compare exactly what the API server would. Implementations must not retry: the
 //! reconcile decides what to do with each error.
 
-use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -149,13 +148,20 @@ impl ObjectRef {
 
     /// The reference an object names in its own `apiVersion`, `kind` and `metadata`.
     pub fn of(object: &Value) -> Option<ObjectRef> {
-        let text = |pointer: &str| object.at(pointer).and_then(Value::as_str);
-        let resource =
-            ResourceType::from_api_version_and_kind(text("/apiVersion")?, text("/kind")?)?;
+        // Fields are read from their parents directly: every object is named this way on every
+        // reconcile and every simulated step.
+        fn text<'value>(parent: &'value Value, field: &str) -> Option<&'value str> {
+            parent.get(field).and_then(Value::as_str)
+        }
+        let resource = ResourceType::from_api_version_and_kind(
+            text(object, "apiVersion")?,
+            text(object, "kind")?,
+        )?;
+        let metadata = object.get("metadata")?;
         Some(ObjectRef {
             resource,
-            namespace: text("/metadata/namespace").unwrap_or_default().to_owned(),
-            name: text("/metadata/name")?.to_owned(),
+            namespace: text(metadata, "namespace").unwrap_or_default().to_owned(),
+            name: text(metadata, "name")?.to_owned(),
         })
     }
 }
