@@ -191,6 +191,12 @@ impl Dataset {
         }
     }
 
+    /// Whether following `master` would change nothing: both are at the same point of one
+    /// history.
+    fn holds_all_of(&self, master: &Dataset) -> bool {
+        master.lineage != 0 && self.lineage == master.lineage && self.version == master.version
+    }
+
     /// Starts a lineage of its own before a change of its own, unless it has one.
     fn own_lineage(&mut self) {
         if !self.owns_lineage {
@@ -772,6 +778,9 @@ impl Fleet {
 
     /// Copies the master's dataset to a replica (full resync) when the link allows.
     fn sync_replica(&mut self, replica_ip: &str) {
+        if self.replica_in_sync(replica_ip) {
+            return;
+        }
         let Some((master_ip, _)) = self
             .servers
             .get(replica_ip)
@@ -812,6 +821,30 @@ impl Fleet {
         if linked && let Some(master) = self.servers.get_mut(&master_ip) {
             master.backlog = true;
         }
+    }
+}
+
+impl Fleet {
+    /// Whether the replica at `replica_ip` is linked to its master and holds exactly what the
+    /// master holds, so that [`Fleet::sync_replica`] would change nothing: every replica is synced
+    /// every step, and most steps write nothing.
+    fn replica_in_sync(&self, replica_ip: &str) -> bool {
+        let Some(replica) = self.servers.get(replica_ip) else {
+            return false;
+        };
+        let Some((master_ip, _)) = &replica.master else {
+            return false;
+        };
+        let Some(master) = self.servers.get(master_ip) else {
+            return false;
+        };
+        replica.link_up
+            && replica.backlog
+            && master.backlog
+            && replica.offset == master.offset
+            && replica.replication_id == master.replication_id
+            && replica.data.holds_all_of(&master.data)
+            && self.connected(replica_ip, master_ip)
     }
 }
 
