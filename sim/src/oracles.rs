@@ -758,12 +758,11 @@ pub fn lost_keys(
         })
         .map(|server| server.ip.clone());
     let acknowledged_keys = world.acknowledged.borrow();
-    let written_at = world.acknowledged_at.borrow();
     let acknowledged = acknowledged_keys
         .iter()
         .filter(|(key, _)| key.starts_with(&prefix))
-        .filter(|(key, _)| {
-            let at = written_at.get(*key).copied().unwrap_or(0);
+        .filter(|(_, write)| {
+            let at = write.at;
             !windows.iter().any(|window| {
                 let end = window.end.unwrap_or(Milliseconds::MAX);
                 if has_replicas {
@@ -778,7 +777,7 @@ pub fn lost_keys(
     };
     world.redis.with_client_reads(&entry, |read| {
         acknowledged
-            .filter(|(key, value)| read(key).as_deref() != Some(value.as_str()))
+            .filter(|(key, write)| read(key).as_deref() != Some(write.value.as_str()))
             .map(|(key, _)| key.clone())
             .collect()
     })

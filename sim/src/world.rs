@@ -27,6 +27,15 @@ use crate::scheduler::{Node, PlacedPod, PodToPlace, choose_node};
 /// Milliseconds between simulation steps.
 pub const STEP_MILLISECONDS: u64 = 1000;
 
+/// A write a client made and Redis acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcknowledgedWrite {
+    /// The value written.
+    pub value: String,
+    /// When it was written.
+    pub at: Milliseconds,
+}
+
 /// The simulated cluster.
 pub struct World {
     /// The API server.
@@ -41,10 +50,8 @@ pub struct World {
     pub crash: CrashSwitch,
     /// Makes the operator's reads stale.
     pub lag: LagSwitch,
-    /// Keys a client wrote and Redis acknowledged, with their values.
-    pub acknowledged: std::cell::RefCell<BTreeMap<String, String>>,
-    /// When each acknowledged key was written, for the data-loss oracle.
-    pub acknowledged_at: std::cell::RefCell<BTreeMap<String, Milliseconds>>,
+    /// Keys a client wrote and Redis acknowledged, with their values and when they were written.
+    pub acknowledged: std::cell::RefCell<BTreeMap<String, AcknowledgedWrite>>,
     /// The seeded source of every random choice of the run.
     pub random: SeededRandom,
     settings: std::cell::RefCell<WorldSettings>,
@@ -171,7 +178,6 @@ impl World {
             crash,
             lag,
             acknowledged: std::cell::RefCell::new(BTreeMap::new()),
-            acknowledged_at: std::cell::RefCell::new(BTreeMap::new()),
             random: SeededRandom::new(seed),
             settings: std::cell::RefCell::new(settings),
             nodes: std::cell::RefCell::new(nodes),
@@ -874,10 +880,13 @@ impl World {
             let key = format!("{prefix}:{index}");
             let value = format!("value-{index}-{}", self.clock.now());
             if self.redis.client_write(entry, &key, &value) {
-                self.acknowledged_at
-                    .borrow_mut()
-                    .insert(key.clone(), self.clock.now());
-                self.acknowledged.borrow_mut().insert(key, value);
+                self.acknowledged.borrow_mut().insert(
+                    key,
+                    AcknowledgedWrite {
+                        value,
+                        at: self.clock.now(),
+                    },
+                );
                 acknowledged += 1;
             }
         }
@@ -890,7 +899,7 @@ impl World {
             self.acknowledged
                 .borrow()
                 .iter()
-                .filter(|(key, value)| read(key).as_deref() != Some(value.as_str()))
+                .filter(|(key, write)| read(key).as_deref() != Some(write.value.as_str()))
                 .map(|(key, _)| key.clone())
                 .collect()
         })
