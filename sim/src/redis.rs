@@ -2056,7 +2056,15 @@ impl Fleet {
                 Ok(ok())
             }
             RedisCommand::ClusterSetSlot { slot, state } if cluster => {
-                self.set_slot(endpoint, command, address, *slot, state)
+                if let Some(message) = set_slot_refusal(server, *slot, state) {
+                    return reject(&message);
+                }
+                // Only a node that takes a slot bumps its epoch, so only it needs the fleet's
+                // highest.
+                let takes_slot =
+                    matches!(state, SlotState::Node(owner) if owner == &server.node_id);
+                self.set_slot(address, *slot, state, takes_slot);
+                Ok(ok())
             }
             RedisCommand::ClusterCountKeysInSlot(slot) if cluster => Ok(RedisReply::Integer(
                 i64::try_from(server.data.keys_in_slot(*slot).count()).unwrap_or(i64::MAX),
@@ -2170,27 +2178,12 @@ impl Fleet {
         Ok(ok())
     }
 
-    fn set_slot(
-        &mut self,
-        endpoint: &RedisEndpoint,
-        command: &RedisCommand,
-        address: &str,
-        slot: u16,
-        state: &SlotState,
-    ) -> Result<RedisReply, RedisError> {
-        let Some(server) = self.servers.get(address) else {
-            return Ok(ok());
-        };
-        if let Some(message) = set_slot_refusal(server, slot, state) {
-            return Err(rejected(endpoint, command, &message));
-        }
-        // Only a node that takes a slot bumps its epoch, so only it needs the fleet's highest.
-        let epoch = match state {
-            SlotState::Node(owner) if owner == &server.node_id => self.max_epoch() + 1,
-            _ => 0,
-        };
+    /// Applies a SETSLOT that `set_slot_refusal` let through to the server at `address`;
+    /// `takes_slot` when it gives the slot to that server.
+    fn set_slot(&mut self, address: &str, slot: u16, state: &SlotState, takes_slot: bool) {
+        let epoch = if takes_slot { self.max_epoch() + 1 } else { 0 };
         let Some(server) = self.servers.get_mut(address) else {
-            return Ok(ok());
+            return;
         };
         match state {
             SlotState::Importing(source) => {
@@ -2206,7 +2199,7 @@ impl Fleet {
             SlotState::Node(owner) => {
                 server.migrating.remove(&slot);
                 server.importing.remove(&slot);
-                if owner == &server.node_id {
+                if takes_slot {
                     server.slots.insert(slot);
                     server.epoch = epoch;
                 } else {
@@ -2217,7 +2210,6 @@ impl Fleet {
                 }
             }
         }
-        Ok(ok())
     }
 
     fn failover(
