@@ -407,10 +407,16 @@ impl SlotSet {
 
     /// Whether the two sets share a slot.
     pub fn intersects(&self, other: &SlotSet) -> bool {
-        self.bits
-            .iter()
-            .zip(other.bits.iter())
-            .any(|(left, right)| left & right != 0)
+        // Gossip asks this of every pair of tables every round, and mostly the answer is no:
+        // one pass without a branch per word.
+        !self.is_empty()
+            && !other.is_empty()
+            && self
+                .bits
+                .iter()
+                .zip(other.bits.iter())
+                .fold(0, |shared, (left, right)| shared | (left & right))
+                != 0
     }
 
     /// The bitmap: bit `slot % 64` of word `slot / 64` is set for each slot in the set.
