@@ -25,7 +25,7 @@ use crate::bench::process_cpu_seconds;
 
 /// Counts the allocations (and reallocations) the work it is given makes on this thread (the
 /// caller's global allocator).
-pub type AllocationCounter = fn(&mut dyn FnMut()) -> u64;
+pub type AllocationCounter = fn(&mut (dyn FnMut() + Send)) -> u64;
 
 /// Leader group (StatefulSet) name of the modelled cluster.
 const LEADER_GROUP: &str = "bench-leader";
