@@ -12,6 +12,7 @@
 
 use redis_operator::json_pointer::JsonPointer;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use redis_operator::api::Kind;
 use redis_operator::ports::clock::Milliseconds;
@@ -54,7 +55,7 @@ pub struct SafetyMonitor {
     seen_writes: usize,
     rejected: BTreeMap<(String, ObjectRef, String), usize>,
     generations: BTreeMap<ObjectRef, Value>,
-    pods_before: BTreeMap<ObjectRef, (BTreeMap<String, String>, bool)>,
+    pods_before: BTreeMap<ObjectRef, (Arc<Value>, bool)>,
     pods_version: Option<u64>,
     statefulsets: BTreeMap<ObjectRef, StatefulSetSeen>,
     /// The API server's version when CRs and StatefulSets were last looked at: what is checked
@@ -66,7 +67,9 @@ pub struct SafetyMonitor {
 #[derive(Clone, Debug)]
 struct StatefulSetSeen {
     replicas: u64,
-    template: Value,
+    /// The StatefulSet as seen, shared with the API server's copy: its template is compared,
+    /// not copied, whenever anything changed.
+    statefulset: Arc<Value>,
     /// The owner CR's generation, labels and annotations when the template last changed: the
     /// template is built from these alone.
     owner_when_templated: Option<Value>,
@@ -121,12 +124,7 @@ impl SafetyMonitor {
         self.pods_before = world
             .objects(ResourceType::Pod)
             .iter()
-            .filter_map(|pod| {
-                Some((
-                    ObjectRef::of(pod)?,
-                    (labels_of(pod, "/metadata/labels"), pod_is_ready(pod)),
-                ))
-            })
+            .filter_map(|pod| Some((ObjectRef::of(pod)?, (Arc::clone(pod), pod_is_ready(pod)))))
             .collect();
     }
 
@@ -236,17 +234,14 @@ impl SafetyMonitor {
                 .at("/spec/replicas")
                 .and_then(Value::as_u64)
                 .unwrap_or(1);
-            let template = statefulset
-                .at("/spec/template")
-                .cloned()
-                .unwrap_or(Value::Null);
+            let template = statefulset.at("/spec/template");
             let owner = owner_of(&statefulset);
             let owner_now = owner
                 .as_ref()
                 .and_then(|owner| template_inputs(world, owner));
             let mut seen = StatefulSetSeen {
                 replicas,
-                template: template.clone(),
+                statefulset: Arc::clone(&statefulset),
                 owner_when_templated: owner_now.clone(),
             };
             if let Some(previous) = self.statefulsets.get(&reference) {
@@ -269,7 +264,9 @@ impl SafetyMonitor {
                         ));
                     }
                 }
-                if previous.template == template {
+                if Arc::ptr_eq(&previous.statefulset, &statefulset)
+                    || previous.statefulset.at("/spec/template") == template
+                {
                     seen.owner_when_templated = previous.owner_when_templated.clone();
                 } else if owner_now.is_some() && previous.owner_when_templated == owner_now {
                     violations.push(Violation::new(
@@ -296,12 +293,16 @@ impl SafetyMonitor {
             let covered: Vec<(&ObjectRef, bool)> = self
                 .pods_before
                 .iter()
-                .filter(|(pod, (labels, _))| {
+                .filter(|(pod, (object, _))| {
+                    let labels = object.at("/metadata/labels");
                     pod.namespace == namespace
                         && !selector.is_empty()
-                        && selector
-                            .iter()
-                            .all(|(key, value)| labels.get(key) == Some(value))
+                        && selector.iter().all(|(key, value)| {
+                            labels
+                                .and_then(|labels| labels.get(key))
+                                .and_then(Value::as_str)
+                                == Some(value.as_str())
+                        })
                 })
                 .map(|(pod, (_, ready))| (pod, *ready))
                 .collect();
