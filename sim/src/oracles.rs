@@ -545,9 +545,12 @@ pub fn check_serving(
                         *word |= slots;
                     }
                 }
+                // Counted only when some slot is missing: the bitmap covers the slots exactly.
+                if served.iter().all(|word| *word == u64::MAX) {
+                    return None;
+                }
                 let served: u32 = served.iter().map(|word| word.count_ones()).sum();
-                let unserved = 16384 - served;
-                (unserved > 0).then(|| format!("{unserved} slots have no ready master"))
+                Some(format!("{} slots have no ready master", 16384 - served))
             }
             Kind::Redis | Kind::RedisSentinel => None,
         }
