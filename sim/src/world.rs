@@ -58,6 +58,10 @@ pub struct World {
     nodes: std::cell::RefCell<Vec<Node>>,
     node_down_since: std::cell::RefCell<BTreeMap<String, Milliseconds>>,
     launches: std::cell::RefCell<BTreeMap<ObjectRef, Launch>>,
+    /// Revision names by StatefulSet uid and generation: the template is part of the spec, so
+    /// it changes only with the generation, and hashing it whenever anything changed was a
+    /// large part of the controllers' work.
+    revisions: std::cell::RefCell<BTreeMap<(String, i64), String>>,
     runtimes: std::cell::RefCell<BTreeMap<(ObjectRef, String), PodRuntime>>,
     held_down: std::cell::RefCell<BTreeMap<String, u64>>,
     controllers_seen: Cell<Option<(u64, u64)>>,
@@ -106,6 +110,9 @@ struct PodRuntime {
     ip: Option<String>,
     restart_at: Option<Milliseconds>,
 }
+
+/// How many StatefulSet revisions [`World`] remembers before it starts over.
+const MAXIMUM_REMEMBERED_REVISIONS: usize = 64;
 
 /// The revision name of a StatefulSet's current template.
 fn statefulset_revision(statefulset: &Value) -> String {
@@ -183,6 +190,7 @@ impl World {
             nodes: std::cell::RefCell::new(nodes),
             node_down_since: std::cell::RefCell::new(BTreeMap::new()),
             launches: std::cell::RefCell::new(BTreeMap::new()),
+            revisions: std::cell::RefCell::new(BTreeMap::new()),
             runtimes: std::cell::RefCell::new(BTreeMap::new()),
             held_down: std::cell::RefCell::new(BTreeMap::new()),
             controllers_seen: Cell::new(None),
@@ -345,7 +353,7 @@ impl World {
             .and_then(Value::as_i64)
             .unwrap_or(1);
         let template = statefulset.at("/spec/template").unwrap_or(&Value::Null);
-        let revision = statefulset_revision(statefulset);
+        let revision = self.revision_of(statefulset);
         let claim_templates: &[Value] = statefulset
             .at("/spec/volumeClaimTemplates")
             .and_then(Value::as_array)
@@ -464,6 +472,29 @@ impl World {
                 );
             }
         }
+    }
+
+    /// [`statefulset_revision`], remembered per uid and generation.
+    fn revision_of(&self, statefulset: &Value) -> String {
+        let uid = statefulset.at("/metadata/uid").and_then(Value::as_str);
+        let generation = statefulset
+            .at("/metadata/generation")
+            .and_then(Value::as_i64);
+        let (Some(uid), Some(generation)) = (uid, generation) else {
+            return statefulset_revision(statefulset);
+        };
+        let key = (uid.to_owned(), generation);
+        if let Some(revision) = self.revisions.borrow().get(&key) {
+            return revision.clone();
+        }
+        let revision = statefulset_revision(statefulset);
+        let mut revisions = self.revisions.borrow_mut();
+        // Old generations are never asked again; a handful of StatefulSets keep this small.
+        if revisions.len() >= MAXIMUM_REMEMBERED_REVISIONS {
+            revisions.clear();
+        }
+        revisions.insert(key, revision.clone());
+        revision
     }
 
     /// How the kubelet runs the server of a pod from `template`: its port, what it runs, and
@@ -698,7 +729,7 @@ impl World {
                 .at("/spec/replicas")
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
-            let revision = statefulset_revision(&statefulset);
+            let revision = self.revision_of(&statefulset);
             let pods = self.pods_of(namespace, name);
             let in_range = || pods.iter().filter(|(ordinal, _)| **ordinal < replicas);
             let ready = in_range().filter(|(_, pod)| pod_is_ready(pod)).count();
