@@ -310,6 +310,23 @@ fn topology_shape(servers: &BTreeMap<String, Server>) -> TopologyShape {
         .collect()
 }
 
+/// Whether the servers still have `shape`, compared in place: most steps change nothing it
+/// shows, and building the shape to compare copied every address.
+fn shows_shape(servers: &BTreeMap<String, Server>, shape: &TopologyShape) -> bool {
+    servers.len() == shape.len()
+        && servers
+            .values()
+            .zip(shape)
+            .all(|(server, (ip, pod, alive, kind, master, slots))| {
+                server.ip == *ip
+                    && server.pod == *pod
+                    && server.alive == *alive
+                    && server.kind == *kind
+                    && server.master.as_ref().map(|(ip, _)| ip) == master.as_ref()
+                    && server.slots.len() == *slots
+            })
+}
+
 /// [`topology_line`] of the servers, read in place.
 fn describe_servers(servers: &BTreeMap<String, Server>) -> String {
     let by_ip: BTreeMap<&str, &str> = servers
@@ -723,8 +740,13 @@ impl Engine<'_> {
             }
         }
         // The line is written only when what it shows changed.
-        let shape = self.world.redis.with_servers(topology_shape);
-        if shape != self.last_topology_shape {
+        let last_shape = &self.last_topology_shape;
+        let unchanged = self
+            .world
+            .redis
+            .with_servers(|servers| shows_shape(servers, last_shape));
+        if !unchanged {
+            let shape = self.world.redis.with_servers(topology_shape);
             let topology = topology_line(&self.world);
             if topology != self.last_topology {
                 self.log("redis", topology.clone());
