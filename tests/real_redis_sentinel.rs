@@ -90,6 +90,7 @@ impl SentinelFleet {
             redis: adapter.clone(),
             clock: Arc::new(SystemClock),
             designs: Arc::default(),
+            cluster_tables: Arc::default(),
         };
         SentinelFleet {
             servers,

@@ -446,6 +446,7 @@ impl Engine<'_> {
                 self.seen_crashes = self.world.crash.crashes();
                 self.world.crash.disarm();
                 self.world.context.designs = Arc::default();
+                self.world.context.cluster_tables = Arc::default();
                 self.log("operator", "crashed and restarted".to_owned());
             }
         }

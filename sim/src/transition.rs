@@ -618,6 +618,7 @@ impl Run {
             }),
             clock: world.context.clock.clone(),
             designs: world.context.designs.clone(),
+            cluster_tables: world.context.cluster_tables.clone(),
         };
         Run {
             world,

@@ -176,6 +176,7 @@ impl World {
             }),
             clock: Arc::new(clock.clone()),
             designs: Arc::default(),
+            cluster_tables: Arc::default(),
         };
         World {
             api,

@@ -166,6 +166,7 @@ pub async fn run(options: RunOptions) -> Result<(), ProcessError> {
         redis: Arc::new(CountingRedis::new(redis, Arc::clone(&metrics))),
         clock,
         designs: Arc::default(),
+        cluster_tables: Arc::default(),
     };
     let shared = Arc::new(Shared::new(context, Arc::clone(&metrics)));
     let unsynced = Arc::new(AtomicUsize::new(

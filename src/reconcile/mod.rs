@@ -33,6 +33,9 @@ pub struct Context {
     /// The last design of each CR, so that an unchanged manifest is not validated and built
     /// again on every reconcile.
     pub designs: Arc<design::DesignMemo>,
+    /// The last CLUSTER NODES reply of each pod with its parse, so that an unchanged reply is
+    /// not parsed again on every reconcile.
+    pub cluster_tables: Arc<observe::ClusterTables>,
 }
 
 /// One write (or Redis command) the plan asks for, as data.

@@ -5,7 +5,7 @@
 
 use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 
@@ -21,7 +21,8 @@ use crate::resources::names::{
 };
 use crate::topology::observation::{PodInfo, RedisObservation, SentinelView, ServerView};
 use crate::topology::parse::{
-    parse_cluster_nodes, parse_info_replication, parse_master_address, parse_sentinel_masters,
+    ClusterNode, ParseError, parse_cluster_nodes, parse_info_replication, parse_master_address,
+    parse_sentinel_masters,
 };
 
 /// The owned object types the operator diffs and prunes.
@@ -264,8 +265,12 @@ async fn observe_server(
                 .await
                 .map_err(|error| error.to_string())?;
             let text = reply.as_text().unwrap_or_default();
-            view.cluster_nodes =
-                Some(parse_cluster_nodes(text).map_err(|error| error.to_string())?);
+            view.cluster_nodes = Some(
+                context
+                    .cluster_tables
+                    .parse(&target.namespace, &view.pod.name, text)
+                    .map_err(|error| error.to_string())?,
+            );
         }
         Ok(())
     }
@@ -397,4 +402,93 @@ async fn list_pods(
                 .is_some_and(|app| apps.iter().any(|expected| expected == app))
         })
         .collect())
+}
+
+/// Pods whose last CLUSTER NODES reply is remembered, at most; past it everything is forgotten
+/// and parsed again (pods come and go, and the memo must not grow with them).
+const MAXIMUM_REMEMBERED_TABLES: usize = 4096;
+
+/// The last CLUSTER NODES reply of each pod with its parse. Every reconcile reads every node's
+/// table, and in a settled cluster the replies do not change: an identical reply gets the
+/// remembered parse. Parsing is a function of the text alone, so a reply that differs in any
+/// byte is parsed again; what pod a reply came from only decides which one it replaces.
+#[derive(Debug, Default)]
+pub struct ClusterTables {
+    tables: Mutex<RememberedTables>,
+}
+
+/// By (namespace, pod): the last reply and its parse.
+type RememberedTables = BTreeMap<(String, String), (String, Arc<Vec<ClusterNode>>)>;
+
+impl ClusterTables {
+    /// The parse of `text`, the CLUSTER NODES reply of pod `pod` in `namespace`.
+    pub fn parse(
+        &self,
+        namespace: &str,
+        pod: &str,
+        text: &str,
+    ) -> Result<Arc<Vec<ClusterNode>>, ParseError> {
+        let key = (namespace.to_owned(), pod.to_owned());
+        if let Some((_, table)) = self.lock().get(&key).filter(|(kept, _)| kept == text) {
+            return Ok(Arc::clone(table));
+        }
+        let table = Arc::new(parse_cluster_nodes(text)?);
+        let mut tables = self.lock();
+        if tables.len() >= MAXIMUM_REMEMBERED_TABLES {
+            tables.clear();
+        }
+        tables.insert(key, (text.to_owned(), Arc::clone(&table)));
+        Ok(table)
+    }
+
+    /// How many pods have a remembered reply.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no reply is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RememberedTables> {
+        // The map is consistent after every statement that changes it, so a panic elsewhere
+        // while it was held leaves nothing half done.
+        self.tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClusterTables;
+    use std::sync::Arc;
+
+    const TABLE: &str = "3f1c0b7e9d2a4c6b8e0f1a3c5e7d9b1f2a4c6e80 10.244.1.17:6379@16379 myself,master - 0 0 1 connected 0-16383\n";
+
+    #[test]
+    fn an_unchanged_reply_gets_the_remembered_parse_and_a_changed_one_is_parsed_again() {
+        let tables = ClusterTables::default();
+        let first = tables.parse("default", "orders-leader-0", TABLE).unwrap();
+        let again = tables.parse("default", "orders-leader-0", TABLE).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        let changed = TABLE.replace("0-16383", "0-8191");
+        let reparsed = tables
+            .parse("default", "orders-leader-0", &changed)
+            .unwrap();
+        assert!(!Arc::ptr_eq(&first, &reparsed));
+        assert_eq!(reparsed[0].slots, vec![(0, 8191)]);
+        // Another pod with the same reply has its own entry; a malformed reply is an error and
+        // leaves what is remembered alone.
+        tables.parse("default", "orders-leader-1", TABLE).unwrap();
+        assert_eq!(tables.len(), 2);
+        assert!(
+            tables
+                .parse("default", "orders-leader-1", "not a table")
+                .is_err()
+        );
+        let kept = tables.parse("default", "orders-leader-1", TABLE).unwrap();
+        assert_eq!(*kept, *first);
+    }
 }

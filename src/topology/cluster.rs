@@ -1156,7 +1156,7 @@ mod tests {
                         master_offset: 0,
                         replicas: Vec::new(),
                     }),
-                    cluster_nodes: Some(parse_cluster_nodes(&table).unwrap()),
+                    cluster_nodes: Some(Arc::new(parse_cluster_nodes(&table).unwrap())),
                     keys: Some(0),
                     ..ServerView::ready_pod(
                         &node.pod,

@@ -1,6 +1,8 @@
 //! What the operator knows of each pod and of the Redis server or sentinel in it, as typed values
 //! built from what observation read. Pure: no I/O.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::parse::{ClusterNode, ReplicationInfo, SentinelMaster};
@@ -110,8 +112,9 @@ pub struct ServerView {
     pub endpoint: RedisEndpoint,
     /// INFO replication, when the server answered.
     pub replication: Option<ReplicationInfo>,
-    /// CLUSTER NODES, for cluster nodes that answered.
-    pub cluster_nodes: Option<Vec<ClusterNode>>,
+    /// CLUSTER NODES, for cluster nodes that answered; shared with the parse the observation
+    /// remembers for an unchanged reply.
+    pub cluster_nodes: Option<Arc<Vec<ClusterNode>>>,
     /// Keys in the dataset (DBSIZE), when the server answered.
     pub keys: Option<u64>,
     /// Why the server could not be read, when it could not.

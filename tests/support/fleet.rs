@@ -47,6 +47,7 @@ impl Fleet {
             redis: adapter.clone(),
             clock: Arc::new(SystemClock),
             designs: Arc::default(),
+            cluster_tables: Arc::default(),
         };
         Fleet {
             pods: BTreeMap::new(),
@@ -123,10 +124,10 @@ impl Fleet {
                         .execute(&endpoint, &RedisCommand::ClusterNodes)
                         .await
                         .map_err(|error| error.to_string())?;
-                    view.cluster_nodes = Some(
+                    view.cluster_nodes = Some(Arc::new(
                         parse_cluster_nodes(reply.as_text().unwrap_or_default())
                             .map_err(|error| error.to_string())?,
-                    );
+                    ));
                 }
                 Ok(())
             }

@@ -733,10 +733,10 @@ pub async fn observe_server(
                 .execute(&endpoint, &RedisCommand::ClusterNodes)
                 .await
                 .map_err(|error| error.to_string())?;
-            view.cluster_nodes = Some(
+            view.cluster_nodes = Some(Arc::new(
                 parse_cluster_nodes(reply.as_text().unwrap_or_default())
                     .map_err(|error| error.to_string())?,
-            );
+            ));
         }
         Ok(())
     }

@@ -9,6 +9,7 @@
 //! a counting global allocator), so the library itself never replaces the allocator.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use redis_operator::ports::redis::RedisEndpoint;
@@ -226,7 +227,7 @@ fn observe(replies: &[Replies]) -> Vec<ServerView> {
                 },
                 pod: pod.clone(),
                 replication: replication.ok(),
-                cluster_nodes: cluster_nodes.ok(),
+                cluster_nodes: cluster_nodes.ok().map(Arc::new),
                 keys: Some(*keys),
                 error,
             }
