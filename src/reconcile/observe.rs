@@ -404,9 +404,11 @@ async fn list_pods(
         .collect())
 }
 
-/// Pods whose last CLUSTER NODES reply is remembered, at most; past it everything is forgotten
-/// and parsed again (pods come and go, and the memo must not grow with them).
-const MAXIMUM_REMEMBERED_TABLES: usize = 4096;
+/// Bytes of CLUSTER NODES replies remembered, at most; past it everything is forgotten and
+/// parsed again. Pods come and go and the memo must not grow with them: a reply grows with the
+/// cluster (about 150 bytes per node, listed by every node), and the parses take about twice the
+/// text. 4 MiB holds every reply of a few hundred small clusters or of one 80-shard cluster.
+const MAXIMUM_REMEMBERED_BYTES: usize = 4 << 20;
 
 /// The last CLUSTER NODES reply of each pod with its parse. Every reconcile reads every node's
 /// table, and in a settled cluster the replies do not change: an identical reply gets the
@@ -417,8 +419,17 @@ pub struct ClusterTables {
     tables: Mutex<RememberedTables>,
 }
 
-/// By (namespace, pod): the last reply and its parse.
-type RememberedTables = BTreeMap<(String, String), (String, Arc<Vec<ClusterNode>>)>;
+/// A reply and its parse.
+type RememberedTable = (String, Arc<Vec<ClusterNode>>);
+
+/// The remembered replies and their parses, with the bytes of text they hold.
+#[derive(Debug, Default)]
+struct RememberedTables {
+    /// By (namespace, pod): the last reply and its parse.
+    by_pod: BTreeMap<(String, String), RememberedTable>,
+    /// Bytes of the replies in `by_pod`.
+    bytes: usize,
+}
 
 impl ClusterTables {
     /// The parse of `text`, the CLUSTER NODES reply of pod `pod` in `namespace`.
@@ -429,21 +440,39 @@ impl ClusterTables {
         text: &str,
     ) -> Result<Arc<Vec<ClusterNode>>, ParseError> {
         let key = (namespace.to_owned(), pod.to_owned());
-        if let Some((_, table)) = self.lock().get(&key).filter(|(kept, _)| kept == text) {
+        if let Some((_, table)) = self
+            .lock()
+            .by_pod
+            .get(&key)
+            .filter(|(kept, _)| kept == text)
+        {
             return Ok(Arc::clone(table));
         }
         let table = Arc::new(parse_cluster_nodes(text)?);
         let mut tables = self.lock();
-        if tables.len() >= MAXIMUM_REMEMBERED_TABLES {
-            tables.clear();
+        if let Some((replaced, _)) = tables.by_pod.remove(&key) {
+            tables.bytes -= replaced.len();
         }
-        tables.insert(key, (text.to_owned(), Arc::clone(&table)));
+        if tables.bytes + text.len() > MAXIMUM_REMEMBERED_BYTES {
+            *tables = RememberedTables::default();
+        }
+        if text.len() <= MAXIMUM_REMEMBERED_BYTES {
+            tables.bytes += text.len();
+            tables
+                .by_pod
+                .insert(key, (text.to_owned(), Arc::clone(&table)));
+        }
         Ok(table)
     }
 
     /// How many pods have a remembered reply.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().by_pod.len()
+    }
+
+    /// Bytes of the remembered replies.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     /// Whether no reply is remembered.
@@ -483,6 +512,7 @@ mod tests {
         // leaves what is remembered alone.
         tables.parse("default", "orders-leader-1", TABLE).unwrap();
         assert_eq!(tables.len(), 2);
+        assert_eq!(tables.bytes(), changed.len() + TABLE.len());
         assert!(
             tables
                 .parse("default", "orders-leader-1", "not a table")
@@ -490,5 +520,21 @@ mod tests {
         );
         let kept = tables.parse("default", "orders-leader-1", TABLE).unwrap();
         assert_eq!(*kept, *first);
+    }
+
+    #[test]
+    fn the_memo_starts_over_past_its_byte_budget() {
+        let tables = ClusterTables::default();
+        let pods = super::MAXIMUM_REMEMBERED_BYTES / TABLE.len() + 1;
+        for pod in 0..pods {
+            tables
+                .parse("default", &format!("orders-leader-{pod}"), TABLE)
+                .unwrap();
+        }
+        assert!(tables.bytes() <= super::MAXIMUM_REMEMBERED_BYTES);
+        assert!(tables.len() < pods);
+        // Whatever was forgotten is parsed again, to the same table.
+        let again = tables.parse("default", "orders-leader-0", TABLE).unwrap();
+        assert_eq!(again[0].slots, vec![(0, 16383)]);
     }
 }
