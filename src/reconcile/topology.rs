@@ -44,20 +44,18 @@ pub struct TopologyOutcome {
 impl TopologyOutcome {
     /// Whether any step or request changes state.
     pub fn writes_pending(&self) -> bool {
-        self.redis_writes_pending() || self.requests.iter().any(Request::is_write)
+        self.steps.iter().any(RedisStep::is_write) || self.requests.iter().any(Request::is_write)
     }
 
     /// Whether any Redis command or slot move among them changes state.
     pub fn redis_writes_pending(&self) -> bool {
-        self.steps.iter().any(|step| match step {
-            RedisStep::Command(_, command) => command.is_write(),
-            RedisStep::MoveSlotKeys { .. } => true,
-        }) || self.requests.iter().any(|request| {
-            matches!(
-                request,
-                Request::Redis { .. } | Request::MoveSlotKeys { .. }
-            ) && request.is_write()
-        })
+        self.steps.iter().any(RedisStep::is_write)
+            || self.requests.iter().any(|request| {
+                matches!(
+                    request,
+                    Request::Redis { .. } | Request::MoveSlotKeys { .. }
+                ) && request.is_write()
+            })
     }
 }
 

@@ -45,6 +45,16 @@ pub enum RedisStep {
     },
 }
 
+impl RedisStep {
+    /// Whether the step changes Redis (moving keys always may).
+    pub fn is_write(&self) -> bool {
+        match self {
+            RedisStep::Command(_, command) => command.is_write(),
+            RedisStep::MoveSlotKeys { .. } => true,
+        }
+    }
+}
+
 /// Where the cluster is, in the words of the v1beta2 status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClusterPhase {

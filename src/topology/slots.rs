@@ -95,27 +95,37 @@ pub fn target_counts<Slots: SlotSet>(
     current: &BTreeMap<NodeId, Slots>,
     targets: &BTreeSet<NodeId>,
 ) -> BTreeMap<NodeId, u32> {
-    let mut quotas = BTreeMap::new();
-    let Ok(parts) = u32::try_from(targets.len()) else {
-        return quotas;
-    };
-    if parts == 0 {
-        return quotas;
+    if targets.is_empty() {
+        return BTreeMap::new();
     }
     let total = owned_slots(current).count();
+    quotas(total, targets, |node| owned_count(current, node))
+        .into_iter()
+        .map(|(node, _, quota)| (node.clone(), quota))
+        .collect()
+}
+
+/// Each target with the slots it owns (`owned`) and its quota of `total` slots, as
+/// [`target_counts`] divides them: the most slots owned first, equal counts in node-id order,
+/// the first `total % targets` of them taking one slot more.
+fn quotas(
+    total: u32,
+    targets: &BTreeSet<NodeId>,
+    owned: impl Fn(&NodeId) -> u32,
+) -> Vec<(&NodeId, u32, u32)> {
+    let parts = u32::try_from(targets.len()).unwrap_or(u32::MAX).max(1);
     let base = total / parts;
     let larger = total % parts;
-    let mut order: Vec<(u32, &NodeId)> = targets
-        .iter()
-        .map(|node| (owned_count(current, node), node))
-        .collect();
-    // Most slots first; equal counts in node-id order.
+    let mut order: Vec<(u32, &NodeId)> = targets.iter().map(|node| (owned(node), node)).collect();
     order.sort_by(|left, right| right.0.cmp(&left.0).then_with(|| left.1.cmp(right.1)));
-    for (rank, (_, node)) in order.into_iter().enumerate() {
-        let gets_larger = u32::try_from(rank).is_ok_and(|rank| rank < larger);
-        quotas.insert(node.clone(), base + u32::from(gets_larger));
-    }
-    quotas
+    order
+        .into_iter()
+        .enumerate()
+        .map(|(rank, (owned, node))| {
+            let gets_larger = u32::try_from(rank).is_ok_and(|rank| rank < larger);
+            (node, owned, base + u32::from(gets_larger))
+        })
+        .collect()
 }
 
 /// The moves that take `current` to a layout where every target master owns exactly its quota
@@ -186,30 +196,13 @@ pub fn balanced_by_ranges<'owner>(
     if ranges.windows(2).any(|pair| pair[1].0 <= pair[0].1) {
         return false;
     }
-    let Ok(parts) = u32::try_from(targets.len()) else {
-        return false;
-    };
-    if parts == 0 {
-        return true;
-    }
     // As in `target_counts`: with no slot owned twice, the slots owned are the sum of the counts.
     let total: u32 = counts.values().sum();
-    let base = total / parts;
-    let larger = total % parts;
-    let mut order: Vec<(u32, &str)> = targets
-        .iter()
-        .map(|node| {
-            (
-                counts.get(node.as_str()).copied().unwrap_or(0),
-                node.as_str(),
-            )
-        })
-        .collect();
-    order.sort_by(|left, right| right.0.cmp(&left.0).then_with(|| left.1.cmp(right.1)));
-    order.iter().enumerate().all(|(rank, &(count, _))| {
-        let gets_larger = u32::try_from(rank).is_ok_and(|rank| rank < larger);
-        count == base + u32::from(gets_larger)
+    quotas(total, targets, |node| {
+        counts.get(node.as_str()).copied().unwrap_or(0)
     })
+    .into_iter()
+    .all(|(_, owned, quota)| owned == quota)
 }
 
 /// [`plan_rebalance`] cut to its first `batch` moves, with the plan's length: a migration moves
@@ -852,33 +845,31 @@ mod tests {
                 .map(|(index, owned)| (node(index), owned.clone()))
                 .collect()
         };
-        let balanced = owners(&[vec![even[0]], vec![even[1]], vec![even[2]]]);
-        assert!(balanced_by_ranges(
-            balanced
-                .iter()
-                .map(|(node, owned)| (node.as_str(), owned.as_slice())),
-            &targets
-        ));
+        let balanced = |layout: &[(NodeId, Vec<(u16, u16)>)]| {
+            balanced_by_ranges(
+                layout
+                    .iter()
+                    .map(|(node, owned)| (node.as_str(), owned.as_slice())),
+                &targets,
+            )
+        };
+        assert!(balanced(&owners(&[
+            vec![even[0]],
+            vec![even[1]],
+            vec![even[2]]
+        ])));
         // 5460, 5463 and 5461 slots: the quotas are 5462, 5461 and 5461.
-        let shifted = owners(&[
+        assert!(!balanced(&owners(&[
             vec![(even[0].0, even[0].1 - 2)],
             vec![(even[1].0 - 2, even[1].1)],
             vec![even[2]],
-        ]);
-        assert!(!balanced_by_ranges(
-            shifted
-                .iter()
-                .map(|(node, owned)| (node.as_str(), owned.as_slice())),
-            &targets
-        ));
+        ])));
         // Owned twice: the ranges alone cannot tell.
-        let overlapping = owners(&[vec![even[0]], vec![even[0], even[1]], vec![even[2]]]);
-        assert!(!balanced_by_ranges(
-            overlapping
-                .iter()
-                .map(|(node, owned)| (node.as_str(), owned.as_slice())),
-            &targets
-        ));
+        assert!(!balanced(&owners(&[
+            vec![even[0]],
+            vec![even[0], even[1]],
+            vec![even[2]]
+        ])));
     }
 
     fn layout_from(ranges: &[(&str, &[(u16, u16)])]) -> BTreeMap<NodeId, BTreeSet<u16>> {
