@@ -19,6 +19,7 @@ use redis_operator::ports::clock::Milliseconds;
 use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
+use redis_operator::topology::cluster::BUS_PORT_OFFSET;
 use redis_operator::topology::parse::{
     ClusterInfo, ClusterNode, NodeAddress, NodeFlags, ReplicaEntry, ReplicationInfo,
     ReplicationRole, SentinelMaster, render_cluster_info, render_cluster_nodes,
@@ -828,9 +829,7 @@ impl Fleet {
             master.backlog = true;
         }
     }
-}
 
-impl Fleet {
     /// Whether the replica at `replica_ip` is linked to its master and holds exactly what the
     /// master holds, so that [`Fleet::sync_replica`] would change nothing: every replica is synced
     /// every step, and most steps write nothing.
@@ -1677,7 +1676,6 @@ fn sentinel_failover(
     true
 }
 
-/// CLUSTER NODES as `server` sees the cluster.
 /// The CLUSTER NODES reply of `server`, rendered again only when what it shows changed.
 fn cluster_nodes_reply(server: &Server) -> String {
     let mut kept = server.cluster_nodes_reply.borrow_mut();
@@ -1702,6 +1700,7 @@ fn cluster_nodes_reply(server: &Server) -> String {
     text
 }
 
+/// CLUSTER NODES as `server` sees the cluster.
 fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
     let ranges = |slots: &SlotSet| slots.ranges();
     let mut nodes = vec![ClusterNode {
@@ -1709,7 +1708,7 @@ fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
         address: Some(NodeAddress {
             ip: server.ip.clone(),
             port: server.port,
-            bus_port: server.port.saturating_add(10000),
+            bus_port: server.port.saturating_add(BUS_PORT_OFFSET),
             hostname: Some(server.pod.to_string()),
         }),
         flags: NodeFlags {
@@ -1745,7 +1744,7 @@ fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
             address: Some(NodeAddress {
                 ip: peer.ip.clone(),
                 port: peer.port,
-                bus_port: peer.port.saturating_add(10000),
+                bus_port: peer.port.saturating_add(BUS_PORT_OFFSET),
                 hostname: Some(peer.hostname.clone()),
             }),
             flags: NodeFlags {

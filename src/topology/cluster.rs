@@ -20,12 +20,14 @@ use super::slots::{
     NodeId, SLOT_COUNT, SlotBits, balanced_by_ranges, even_ranges, plan_rebalance_batch,
 };
 use crate::ports::redis::{FailoverMode, RedisCommand, RedisEndpoint, SlotState};
+use crate::resources::names::CLUSTER_BUS_PORT_OFFSET;
 
 /// Slots migrated per reconcile at most, so that one reconcile stays short and observation stays
 /// fresh.
 pub const MIGRATION_BATCH: usize = 1024;
-/// The cluster bus listens on the client port plus this.
-pub const BUS_PORT_OFFSET: u16 = 10000;
+/// The cluster bus listens on the client port plus this: the offset the pods' configuration and
+/// Services use, as the port type of Redis endpoints.
+pub const BUS_PORT_OFFSET: u16 = CLUSTER_BUS_PORT_OFFSET as u16;
 
 /// One thing to do to Redis.
 #[derive(Clone, Debug, PartialEq, Eq)]
