@@ -17,6 +17,7 @@ use std::sync::Arc;
 use redis_operator::api::Kind;
 use redis_operator::ports::clock::Milliseconds;
 use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
+use redis_operator::topology::slots::SLOT_COUNT;
 use serde_json::Value;
 
 use crate::redis::{CommandRecord, SLOT_WORDS, Server, ServerKind};
@@ -550,7 +551,10 @@ pub fn check_serving(
                     return None;
                 }
                 let served: u32 = served.iter().map(|word| word.count_ones()).sum();
-                Some(format!("{} slots have no ready master", 16384 - served))
+                Some(format!(
+                    "{} slots have no ready master",
+                    u32::from(SLOT_COUNT) - served
+                ))
             }
             Kind::Redis | Kind::RedisSentinel => None,
         }
@@ -779,10 +783,5 @@ pub fn lost_keys(
     let Some(entry) = entry else {
         return acknowledged.map(|(key, _)| key.clone()).collect();
     };
-    world.redis.with_client_reads(&entry, |read| {
-        acknowledged
-            .filter(|(key, write)| read(key).as_deref() != Some(write.value.as_str()))
-            .map(|(key, _)| key.clone())
-            .collect()
-    })
+    world.lost_among(&entry, acknowledged)
 }

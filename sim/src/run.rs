@@ -294,17 +294,39 @@ pub fn topology_line(world: &World) -> String {
 /// What [`topology_line`] shows of each server, without writing it: compared after every step.
 type TopologyShape = Vec<(String, Arc<str>, bool, ServerKind, Option<String>, usize)>;
 
+/// What [`topology_line`] shows of one server, borrowed from it.
+type ShapeEntry<'server> = (
+    &'server str,
+    &'server Arc<str>,
+    bool,
+    ServerKind,
+    Option<&'server str>,
+    usize,
+);
+
+fn shape_entry(server: &Server) -> ShapeEntry<'_> {
+    (
+        &server.ip,
+        &server.pod,
+        server.alive,
+        server.kind,
+        server.master.as_ref().map(|(ip, _)| ip.as_str()),
+        server.slots.len(),
+    )
+}
+
 fn topology_shape(servers: &BTreeMap<String, Server>) -> TopologyShape {
     servers
         .values()
-        .map(|server| {
+        .map(shape_entry)
+        .map(|(ip, pod, alive, kind, master, slots)| {
             (
-                server.ip.clone(),
-                Arc::clone(&server.pod),
-                server.alive,
-                server.kind,
-                server.master.as_ref().map(|(ip, _)| ip.clone()),
-                server.slots.len(),
+                ip.to_owned(),
+                Arc::clone(pod),
+                alive,
+                kind,
+                master.map(str::to_owned),
+                slots,
             )
         })
         .collect()
@@ -313,18 +335,11 @@ fn topology_shape(servers: &BTreeMap<String, Server>) -> TopologyShape {
 /// Whether the servers still have `shape`, compared in place: most steps change nothing it
 /// shows, and building the shape to compare copied every address.
 fn shows_shape(servers: &BTreeMap<String, Server>, shape: &TopologyShape) -> bool {
-    servers.len() == shape.len()
-        && servers
-            .values()
-            .zip(shape)
-            .all(|(server, (ip, pod, alive, kind, master, slots))| {
-                server.ip == *ip
-                    && server.pod == *pod
-                    && server.alive == *alive
-                    && server.kind == *kind
-                    && server.master.as_ref().map(|(ip, _)| ip) == master.as_ref()
-                    && server.slots.len() == *slots
-            })
+    servers.values().map(shape_entry).eq(shape.iter().map(
+        |(ip, pod, alive, kind, master, slots)| {
+            (ip.as_str(), pod, *alive, *kind, master.as_deref(), *slots)
+        },
+    ))
 }
 
 /// [`topology_line`] of the servers, read in place.

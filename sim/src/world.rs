@@ -927,10 +927,18 @@ impl World {
 
     /// Acknowledged keys that can no longer be read with their value through `entry`.
     pub fn lost_keys(&self, entry: &str) -> Vec<String> {
+        self.lost_among(entry, self.acknowledged.borrow().iter())
+    }
+
+    /// Those of `writes` that can no longer be read with their value through `entry`, read
+    /// under one look at the fleet.
+    pub fn lost_among<'write>(
+        &self,
+        entry: &str,
+        writes: impl Iterator<Item = (&'write String, &'write AcknowledgedWrite)>,
+    ) -> Vec<String> {
         self.redis.with_client_reads(entry, |read| {
-            self.acknowledged
-                .borrow()
-                .iter()
+            writes
                 .filter(|(key, write)| read(key).as_deref() != Some(write.value.as_str()))
                 .map(|(key, _)| key.clone())
                 .collect()

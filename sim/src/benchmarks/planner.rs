@@ -24,8 +24,8 @@ use serde_json::{Value, json};
 
 use crate::bench::process_cpu_seconds;
 
-/// Counts the allocations (and reallocations) the work it is given makes on this thread (the
-/// caller's global allocator).
+/// Counts the allocations (and reallocations) the work it is given makes (the caller's global
+/// allocator; `redis-sim` runs the work on a thread of its own to count it).
 pub type AllocationCounter = fn(&mut (dyn FnMut() + Send)) -> u64;
 
 /// Leader group (StatefulSet) name of the modelled cluster.
