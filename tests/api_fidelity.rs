@@ -48,8 +48,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use redis_operator::adapters::kube::{KubeAdapter, collection_path, send_request};
 use redis_operator::ports::kube::{ApiError, KubeApi, ObjectRef, Propagation, ResourceType};
-use redis_operator_sim::api_server::FakeApiServer;
-use redis_operator_sim::clock::SimulatedClock;
+use redis_operator_sim::engine::clock::SimulatedClock;
+use redis_operator_sim::fakes::api_server::FakeApiServer;
 use serde_json::{Value, json};
 use support::control_plane::ControlPlane;
 use support::end_to_end::install_crds;
@@ -647,7 +647,7 @@ async fn wait_for_budgets(real: &Side, namespace: &str) -> Result<(), String> {
         let budgets = real.objects(Kind::Budget, namespace).await;
         let healthy = pods
             .values()
-            .filter(|pod| redis_operator_sim::api_server::pod_is_ready(pod))
+            .filter(|pod| redis_operator_sim::fakes::api_server::pod_is_ready(pod))
             .count();
         let settled = budgets.values().all(|budget| {
             budget.pointer("/status/observedGeneration") == budget.pointer("/metadata/generation")

@@ -22,7 +22,7 @@ use redis_operator::topology::parse::{
     ReplicationRole, parse_cluster_info, parse_cluster_nodes, parse_info_replication,
     parse_master_address, parse_sentinel_masters, parse_sentinel_peers,
 };
-use redis_operator_sim::redis::key_slot;
+use redis_operator_sim::fakes::redis::key_slot;
 use support::real_redis::{
     Certificates, NAMESPACE, PASSWORD_KEY, PASSWORD_SECRET, RedisProcess, SecretStore,
     ServerOptions, secret,

@@ -1,5 +1,5 @@
 //! Fidelity of the simulator's fake Redis: the same scripted command sequences run against the
-//! fake (`redis_operator_sim::redis::FakeRedis`) and against real `redis-server` processes
+//! fake (`redis_operator_sim::fakes::redis::FakeRedis`) and against real `redis-server` processes
 //! (through the production adapter), and what the operator would observe is compared: roles and
 //! master links from INFO replication, replicas in sync and offsets advancing after writes,
 //! CLUSTER NODES slot ownership, flags and migration markers, CLUSTER INFO state and counts, key
@@ -26,7 +26,7 @@ use redis_operator::ports::redis::{
 use redis_operator::topology::parse::{
     ClusterInfo, ReplicationRole, parse_cluster_info, parse_cluster_nodes, parse_info_replication,
 };
-use redis_operator_sim::redis::{FakeRedis, ServerKind, key_slot};
+use redis_operator_sim::fakes::redis::{FakeRedis, ServerKind, key_slot};
 use support::real_redis::{RedisProcess, SecretStore, ServerOptions};
 
 /// How long the real servers may take to reach a checkpoint's state (gossip, replication).

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 
 use redis_operator::api::Kind;
 use redis_operator::ports::kube::{ObjectRef, ResourceType};
-use redis_operator_sim::redis::{Server, ServerKind};
-use redis_operator_sim::world::World;
+use redis_operator_sim::engine::world::World;
+use redis_operator_sim::fakes::redis::{Server, ServerKind};
 use serde_json::{Value, json};
 
 const CLUSTER: &str = "

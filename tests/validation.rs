@@ -7,7 +7,7 @@ use redis_operator::api::Kind;
 use redis_operator::api::document::{
     DocumentOutcome, check_document, read_documents, validate_value,
 };
-use redis_operator_sim::world::merge_patch;
+use redis_operator_sim::engine::world::merge_patch;
 use serde_json::{Value, json};
 
 fn base(kind: Kind) -> Value {

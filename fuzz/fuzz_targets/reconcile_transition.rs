@@ -6,5 +6,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
-    redis_operator_sim::transition::check_transition(bytes);
+    redis_operator_sim::fuzz::transition::check_transition(bytes);
 });

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use redis_operator_sim::apply::{DEFAULT_TIME_LIMIT_SECONDS, apply};
+use redis_operator_sim::commands::apply::{DEFAULT_TIME_LIMIT_SECONDS, apply};
 
 fn reference() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/compat/reference-v1beta2")

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use redis_operator_sim::benchmarks::reference::{ReferenceOperation, reference_time_to_ready};
-use redis_operator_sim::benchmarks::{
+use redis_operator_sim::commands::bench::reference::{ReferenceOperation, reference_time_to_ready};
+use redis_operator_sim::commands::bench::{
     BenchmarkOptions, default_latency, measure, read_redis_cli_counts,
 };
 

@@ -24,8 +24,8 @@ use redis_operator::ports::kube::{EventType, ObjectRef, ResourceType};
 use redis_operator::reconcile::difference::{is_subset, with_applied_hash};
 use redis_operator::resources::desired_objects;
 use redis_operator::resources::names::LEADER_LEASE_NAME;
-use redis_operator_sim::api_server::FakeApiServer;
-use redis_operator_sim::http_api::HttpApiServer;
+use redis_operator_sim::fakes::api_server::FakeApiServer;
+use redis_operator_sim::fakes::http_api::HttpApiServer;
 use serde_json::Value;
 
 /// How long the operator gets to write every object the examples need.

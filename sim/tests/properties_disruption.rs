@@ -26,7 +26,7 @@ use property_support::{
     check, config, example, expect_ready, manifest, patch_spec, scenario, step, target,
 };
 use proptest::prelude::*;
-use redis_operator_sim::scenario::{Action, Fault, NodeChoice, Scenario, Target};
+use redis_operator_sim::engine::scenario::{Action, Fault, NodeChoice, Scenario, Target};
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, Debug)]

@@ -22,7 +22,7 @@ mod property_support;
 
 use property_support::{check, config, example, manifest, scenario, step, target};
 use proptest::prelude::*;
-use redis_operator_sim::scenario::{
+use redis_operator_sim::engine::scenario::{
     Action, Expectations, Fault, NodeChoice, PodChoice, Scenario, Target,
 };
 use serde_json::json;

@@ -26,7 +26,7 @@ mod property_support;
 use property_support::{check, config, example, expect_ready, manifest, scenario, step, target};
 use proptest::prelude::*;
 use redis_operator::api::RECREATE_STATEFULSET_ANNOTATION;
-use redis_operator_sim::scenario::{Action, Expectations, Scenario};
+use redis_operator_sim::engine::scenario::{Action, Expectations, Scenario};
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, Debug)]

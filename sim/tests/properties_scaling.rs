@@ -24,7 +24,9 @@ use property_support::{
     check, config, example, expect_ready, manifest, patch_spec, scenario, step, target,
 };
 use proptest::prelude::*;
-use redis_operator_sim::scenario::{Action, Fault, PodChoice, Scenario, Target, WriteCount};
+use redis_operator_sim::engine::scenario::{
+    Action, Fault, PodChoice, Scenario, Target, WriteCount,
+};
 use serde_json::json;
 
 /// Which CR a case scales.

@@ -8,8 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use redis_operator_sim::run::{block_on, run};
-use redis_operator_sim::scenario::Scenario;
+use redis_operator_sim::engine::run::{block_on, run};
+use redis_operator_sim::engine::scenario::Scenario;
 
 fn regressions() -> Vec<PathBuf> {
     let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use redis_operator_sim::run::{explore, run};
-use redis_operator_sim::scenario::Scenario;
+use redis_operator_sim::engine::run::{explore, run};
+use redis_operator_sim::engine::scenario::Scenario;
 
 fn scenarios() -> Vec<PathBuf> {
     let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");

@@ -3,11 +3,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use redis_operator_sim::apply::{DEFAULT_TIME_LIMIT_SECONDS, apply};
-use redis_operator_sim::bench::bench;
-use redis_operator_sim::benchmarks::{BenchmarkOptions, measure, read_redis_cli_counts};
-use redis_operator_sim::run::{block_on, explore, run};
-use redis_operator_sim::scenario::Scenario;
+use redis_operator_sim::commands::apply::{DEFAULT_TIME_LIMIT_SECONDS, apply};
+use redis_operator_sim::commands::bench::throughput::bench;
+use redis_operator_sim::commands::bench::{BenchmarkOptions, measure, read_redis_cli_counts};
+use redis_operator_sim::engine::run::{block_on, explore, run};
+use redis_operator_sim::engine::scenario::Scenario;
 
 const USAGE: &str = "\
 usage: redis-sim apply [--time-limit SECONDS] CR.yaml...

@@ -10,12 +10,12 @@
 use std::path::{Path, PathBuf};
 
 use proptest::test_runner::{Config, RngSeed, TestCaseError};
-use redis_operator_sim::run::{block_on, run};
-use redis_operator_sim::scenario::{
+use redis_operator_sim::engine::run::{block_on, run};
+use redis_operator_sim::engine::scenario::{
     Action, DEFAULT_MAXIMUM_START_LATENCY_MILLISECONDS, DEFAULT_MINIMUM_START_LATENCY_MILLISECONDS,
     Expectations, Scenario, Step, Target,
 };
-use redis_operator_sim::world::{WorldSettings, default_nodes};
+use redis_operator_sim::engine::world::{WorldSettings, default_nodes};
 use serde_json::Value;
 
 /// Cases per suite: `PROPERTY_CASES` when set, otherwise the suite's default.

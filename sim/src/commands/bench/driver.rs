@@ -16,9 +16,9 @@ use redis_operator::ports::kube::ObjectRef;
 use serde_json::Value;
 
 use super::BenchmarkError;
-use crate::clock::SIMULATION_EPOCH;
-use crate::run::RESYNC_MILLISECONDS;
-use crate::world::{World, WorldSettings, default_nodes};
+use crate::engine::clock::SIMULATION_EPOCH;
+use crate::engine::run::RESYNC_MILLISECONDS;
+use crate::engine::world::{World, WorldSettings, default_nodes};
 
 /// When the operator reconciles a CR next.
 #[derive(Clone, Copy, Debug, Default)]

@@ -30,8 +30,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::api_server::FakeApiServer;
-use crate::world::merge_patch;
+use crate::engine::world::merge_patch;
+use crate::fakes::api_server::FakeApiServer;
 
 /// How often the change log looks for changes in the fake.
 const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(20);

@@ -20,8 +20,8 @@ use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
 use redis_operator::topology::slots::SLOT_COUNT;
 use serde_json::Value;
 
-use crate::redis::{CommandRecord, SLOT_WORDS, Server, ServerKind};
-use crate::world::{World, pod_is_ready};
+use crate::engine::world::{World, pod_is_ready};
+use crate::fakes::redis::{CommandRecord, SLOT_WORDS, Server, ServerKind};
 
 /// Commands that wipe a node's data or cluster state.
 const DESTRUCTIVE_COMMANDS: [&str; 3] = ["CLUSTER RESET", "FLUSHALL", "FLUSHDB"];

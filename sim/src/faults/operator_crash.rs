@@ -15,7 +15,7 @@ use redis_operator::ports::redis::{
 };
 use serde_json::Value;
 
-use crate::redis::FakeRedis;
+use crate::fakes::redis::FakeRedis;
 
 /// Writes left before the crash; `usize::MAX` when disarmed.
 #[derive(Clone, Debug)]

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use crate::run::run;
-use crate::scenario::{Action, Scenario, Step};
+use crate::engine::run::run;
+use crate::engine::scenario::{Action, Scenario, Step};
 
 /// Simulated seconds after which `apply` gives up on convergence.
 pub const DEFAULT_TIME_LIMIT_SECONDS: u64 = 1800;
@@ -30,8 +30,8 @@ pub fn apply_scenario(documents: &[(String, String)], time_limit_seconds: u64) -
         .unwrap_or_else(|_| Scenario {
             name: "apply".to_owned(),
             description: String::new(),
-            nodes: crate::world::default_nodes(),
-            settings: crate::world::WorldSettings::default(),
+            nodes: crate::engine::world::default_nodes(),
+            settings: crate::engine::world::WorldSettings::default(),
             resources: Vec::new(),
             steps: Vec::new(),
         });

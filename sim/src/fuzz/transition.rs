@@ -38,11 +38,11 @@ use redis_operator::reconcile::driver::{ReconcileError, reconcile};
 use redis_operator::reconcile::{Context, Request};
 use serde_json::{Value, json};
 
-use crate::api_server::Injection;
-use crate::api_server::pod_is_ready;
-use crate::redis::{FakeRedis, Server, ServerKind};
-use crate::scheduler::string_map;
-use crate::world::World;
+use crate::engine::world::World;
+use crate::fakes::api_server::Injection;
+use crate::fakes::api_server::pod_is_ready;
+use crate::fakes::redis::{FakeRedis, Server, ServerKind};
+use crate::fakes::scheduler::string_map;
 
 /// The most events one scenario holds after its warm-up.
 pub const MAXIMUM_EVENTS: usize = 10;
@@ -911,7 +911,7 @@ impl Run {
             self.world
                 .clock
                 .now()
-                .saturating_sub(crate::clock::SIMULATION_EPOCH)
+                .saturating_sub(crate::engine::clock::SIMULATION_EPOCH)
                 / 1000
         ));
         match event {
@@ -1123,7 +1123,7 @@ impl Run {
             self.world
                 .clock
                 .now()
-                .saturating_sub(crate::clock::SIMULATION_EPOCH)
+                .saturating_sub(crate::engine::clock::SIMULATION_EPOCH)
                 / 1000
         ));
         self.world.crash.disarm();

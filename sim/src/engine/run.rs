@@ -18,17 +18,17 @@ use redis_operator::ports::clock::{Clock, Milliseconds};
 use redis_operator::ports::kube::{ApiError, ObjectRef, Propagation, ResourceType};
 use serde_json::{Value, json};
 
-use crate::api_server::Injection;
-use crate::clock::SIMULATION_EPOCH;
+use crate::engine::clock::SIMULATION_EPOCH;
+use crate::engine::scenario::{
+    Action, Expectations, Fault, NodeChoice, PodChoice, Scenario, Target, WriteCount,
+};
+use crate::engine::world::{World, merge_patch};
+use crate::fakes::api_server::Injection;
+use crate::fakes::redis::{Server, ServerKind};
 use crate::oracles::{
     FaultWindow, HEAL_SETTLE_MILLISECONDS, ReadyPods, SafetyMonitor, Violation, check_converged,
     check_serving, lost_keys, ready_pods, servers_of,
 };
-use crate::redis::{Server, ServerKind};
-use crate::scenario::{
-    Action, Expectations, Fault, NodeChoice, PodChoice, Scenario, Target, WriteCount,
-};
-use crate::world::{World, merge_patch};
 
 /// Milliseconds after which a controller reconciles a CR again when nothing changed (its resync).
 pub const RESYNC_MILLISECONDS: Milliseconds = 30_000;

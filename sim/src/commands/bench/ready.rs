@@ -12,8 +12,8 @@ use super::{
     BenchmarkError, CLUSTER_MANIFEST, MEASUREMENT_LIMIT_MILLISECONDS, REPLICATION_MANIFEST,
     SENTINEL_MANIFEST, documents, with_cluster_size,
 };
+use crate::engine::world::{World, WorldSettings};
 use crate::oracles::masters_of;
-use crate::world::{World, WorldSettings};
 
 /// Slack over the longest pod start that a scale-out may take: joining the new masters, moving
 /// their slots and attaching their replicas.

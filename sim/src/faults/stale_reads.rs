@@ -12,7 +12,7 @@ use redis_operator::ports::kube::{
 };
 use serde_json::Value;
 
-use crate::api_server::FakeApiServer;
+use crate::fakes::api_server::FakeApiServer;
 
 /// Switches stale reads on and off; cheap to clone, clones share the switch.
 #[derive(Clone, Default)]

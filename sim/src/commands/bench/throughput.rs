@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::run::{block_on, run};
-use crate::scenario::Scenario;
+use crate::engine::run::{block_on, run};
+use crate::engine::scenario::Scenario;
 
 /// Figures of one benchmark.
 #[derive(Clone, Debug, PartialEq)]

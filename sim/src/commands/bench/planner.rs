@@ -22,7 +22,7 @@ use redis_operator::topology::parse::{
 use redis_operator::topology::slots::even_ranges;
 use serde_json::{Value, json};
 
-use crate::bench::process_cpu_seconds;
+use crate::commands::bench::throughput::process_cpu_seconds;
 
 /// Counts the allocations (and reallocations) the work it is given makes (the caller's global
 /// allocator; `redis-sim` runs the work on a thread of its own to count it).

@@ -15,9 +15,9 @@ use super::driver::{Driver, ready_for_current_spec};
 use super::{
     BenchmarkError, CLUSTER_MANIFEST, MEASUREMENT_LIMIT_MILLISECONDS, documents, with_cluster_size,
 };
+use crate::engine::world::{World, WorldSettings};
+use crate::fakes::redis::ServerKind;
 use crate::oracles::{masters_of, servers_of};
-use crate::redis::ServerKind;
-use crate::world::{World, WorldSettings};
 
 /// One resize's slot movement.
 #[derive(Clone, Debug, PartialEq)]

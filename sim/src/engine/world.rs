@@ -16,13 +16,13 @@ use redis_operator::reconcile::driver::{ReconcileError, ReconcileOutcome, reconc
 use redis_operator::resources::config::ContentHasher;
 use serde_json::{Value, json};
 
-use crate::api_server::FakeApiServer;
-use crate::clock::SimulatedClock;
-use crate::crash::{CrashSwitch, CrashingKube, CrashingRedis};
-use crate::lagging::{LagSwitch, LaggingKube};
-use crate::random::SeededRandom;
-use crate::redis::{FakeRedis, ServerKind};
-use crate::scheduler::{Node, PlacedPod, PodToPlace, choose_node};
+use crate::engine::clock::SimulatedClock;
+use crate::engine::random::SeededRandom;
+use crate::fakes::api_server::FakeApiServer;
+use crate::fakes::redis::{FakeRedis, ServerKind};
+use crate::fakes::scheduler::{Node, PlacedPod, PodToPlace, choose_node};
+use crate::faults::operator_crash::{CrashSwitch, CrashingKube, CrashingRedis};
+use crate::faults::stale_reads::{LagSwitch, LaggingKube};
 
 /// Milliseconds between simulation steps.
 pub const STEP_MILLISECONDS: u64 = 1000;
@@ -128,7 +128,7 @@ fn statefulset_revision(statefulset: &Value) -> String {
     format!("{name}-{}", &hasher.finish()[..10])
 }
 
-pub use crate::api_server::pod_is_ready;
+pub use crate::fakes::api_server::pod_is_ready;
 
 /// Six nodes, two in each of three zones: enough for a three-shard cluster with one replica per
 /// shard under required pod anti-affinity by hostname.

@@ -12,7 +12,7 @@ use super::{
     BenchmarkError, CLUSTER_MANIFEST, MEASUREMENT_LIMIT_MILLISECONDS, REPLICATION_MANIFEST,
     SENTINEL_MANIFEST, STANDALONE_MANIFEST, documents, with_cluster_size,
 };
-use crate::world::WorldSettings;
+use crate::engine::world::WorldSettings;
 
 /// Per-reconcile figures for one converged CR.
 #[derive(Clone, Debug, PartialEq)]

@@ -15,6 +15,7 @@ pub mod planner;
 pub mod ready;
 pub mod reference;
 pub mod slots;
+pub mod throughput;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,13 +23,13 @@ use std::fmt::Write as _;
 use redis_operator::ports::clock::Milliseconds;
 use serde_json::{Value, json};
 
-use crate::bench::{BenchReport, bench};
-use crate::run::block_on;
-use crate::scenario::{
+use crate::commands::bench::throughput::{BenchReport, bench};
+use crate::engine::run::block_on;
+use crate::engine::scenario::{
     DEFAULT_MAXIMUM_START_LATENCY_MILLISECONDS, DEFAULT_MINIMUM_START_LATENCY_MILLISECONDS,
     Scenario,
 };
-use crate::world::WorldSettings;
+use crate::engine::world::WorldSettings;
 use cost::{CostRow, measure_steady_state};
 use heal::{HealRow, measure_time_to_heal};
 use planner::{AllocationCounter, PlannerRow, measure_planner};
@@ -36,13 +37,15 @@ use ready::{ReadyRow, measure_time_to_ready};
 use slots::{SlotRow, measure_slot_movement};
 
 /// The example RedisCluster (three shards, one replica each).
-pub const CLUSTER_MANIFEST: &str = include_str!("../../deploy/examples/redis-cluster.yaml");
+pub const CLUSTER_MANIFEST: &str = include_str!("../../../../deploy/examples/redis-cluster.yaml");
 /// The example RedisReplication of three, with its password Secret.
-pub const REPLICATION_MANIFEST: &str = include_str!("../../deploy/examples/redis-replication.yaml");
+pub const REPLICATION_MANIFEST: &str =
+    include_str!("../../../../deploy/examples/redis-replication.yaml");
 /// The example three sentinels over it.
-pub const SENTINEL_MANIFEST: &str = include_str!("../../deploy/examples/redis-sentinel.yaml");
+pub const SENTINEL_MANIFEST: &str = include_str!("../../../../deploy/examples/redis-sentinel.yaml");
 /// The example standalone Redis.
-pub const STANDALONE_MANIFEST: &str = include_str!("../../deploy/examples/redis-standalone.yaml");
+pub const STANDALONE_MANIFEST: &str =
+    include_str!("../../../../deploy/examples/redis-standalone.yaml");
 
 /// Simulated time any one measurement may take before it is reported as not reached.
 pub const MEASUREMENT_LIMIT_MILLISECONDS: Milliseconds = 1_800_000;

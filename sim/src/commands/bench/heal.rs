@@ -18,8 +18,8 @@ use super::{
     BenchmarkError, CLUSTER_MANIFEST, MEASUREMENT_LIMIT_MILLISECONDS, REPLICATION_MANIFEST,
     SENTINEL_MANIFEST, documents, with_cluster_size,
 };
+use crate::engine::world::{World, WorldSettings};
 use crate::oracles::masters_of;
-use crate::world::{World, WorldSettings};
 
 /// How long the killed cluster master pod is kept from restarting, so that its replica is
 /// promoted (the cluster's node timeout is 5 s).

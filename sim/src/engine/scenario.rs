@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::scheduler::{Node, Taint};
-use crate::world::{WorldSettings, default_nodes};
+use crate::engine::world::{WorldSettings, default_nodes};
+use crate::fakes::scheduler::{Node, Taint};
 
 /// Simulated seconds `converge` waits when the step names no timeout.
 pub const DEFAULT_CONVERGE_TIMEOUT_SECONDS: u64 = 900;
@@ -963,10 +963,10 @@ fn step_value(step: &Step) -> Value {
 
 /// Labels every node gets from [`Node::new`]; the rest are the scenario's own.
 const WELL_KNOWN_NODE_LABELS: [&str; 4] = [
-    crate::scheduler::HOSTNAME_LABEL,
-    crate::scheduler::OPERATING_SYSTEM_LABEL,
-    crate::scheduler::ARCHITECTURE_LABEL,
-    crate::scheduler::ZONE_LABEL,
+    crate::fakes::scheduler::HOSTNAME_LABEL,
+    crate::fakes::scheduler::OPERATING_SYSTEM_LABEL,
+    crate::fakes::scheduler::ARCHITECTURE_LABEL,
+    crate::fakes::scheduler::ZONE_LABEL,
 ];
 
 impl Scenario {
@@ -979,7 +979,7 @@ impl Scenario {
             .map(|node| {
                 let mut map = serde_json::Map::new();
                 map.insert("name".to_owned(), Value::from(node.name.clone()));
-                if let Some(zone) = node.labels.get(crate::scheduler::ZONE_LABEL) {
+                if let Some(zone) = node.labels.get(crate::fakes::scheduler::ZONE_LABEL) {
                     map.insert("zone".to_owned(), Value::from(zone.clone()));
                 }
                 let labels: serde_json::Map<String, Value> = node

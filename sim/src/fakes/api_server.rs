@@ -937,7 +937,7 @@ mod tests {
     use serde_json::json;
 
     use super::FakeApiServer;
-    use crate::clock::SimulatedClock;
+    use crate::engine::clock::SimulatedClock;
 
     fn server_with_pods(ready: usize) -> FakeApiServer {
         let server = FakeApiServer::new(Arc::new(SimulatedClock::new()));
