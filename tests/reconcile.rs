@@ -10,7 +10,8 @@ use redis_operator::ports::kube::{ObjectRef, Propagation, ResourceType};
 use redis_operator::reconcile::Request;
 use redis_operator::reconcile::driver::ReconcileOutcome;
 use redis_operator_sim::engine::world::World;
-use redis_operator_sim::fakes::api_server::{FakeApiServer, mark_deleted};
+use redis_operator_sim::fakes::api_server::FakeApiServer;
+use redis_operator_sim::fakes::garbage_collector::mark_deleted;
 use serde_json::{Value, json};
 
 struct Harness {

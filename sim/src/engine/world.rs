@@ -1,7 +1,11 @@
-//! A small world in which the operator's reconcile runs: the fake API server, a StatefulSet
-//! controller and kubelet stand-in that turn StatefulSets into pods with addresses and claims, the
-//! fake Redis fleet, and simulated time. Deterministic: one thread, ordered maps, addresses from a
-//! counter.
+//! The world in which the operator's reconcile runs: the fake API server, the fake Redis fleet,
+//! simulated time, the seeded generator, and the state of Kubernetes' controllers (the
+//! StatefulSet controller, the scheduler, the kubelets and the node lifecycle, each in its own
+//! file under `fakes/`), which `step` runs once per simulated second. Deterministic: one thread,
+//! ordered maps, addresses from a counter.
+//!
+//! It holds the fakes and moves time; it decides nothing about when the operator runs (that is
+//! `engine::controller`) or what a run must keep (the oracles).
 
 use redis_operator::json_pointer::JsonPointer;
 use std::cell::Cell;
@@ -13,28 +17,21 @@ use redis_operator::ports::clock::{Clock, Milliseconds};
 use redis_operator::ports::kube::{ApiError, KubeApi, ObjectRef, ResourceType};
 use redis_operator::reconcile::Context;
 use redis_operator::reconcile::driver::{ReconcileError, ReconcileOutcome, reconcile};
-use redis_operator::resources::config::ContentHasher;
 use serde_json::{Value, json};
 
 use crate::engine::clock::SimulatedClock;
 use crate::engine::random::SeededRandom;
 use crate::fakes::api_server::FakeApiServer;
-use crate::fakes::redis::{FakeRedis, ServerKind};
-use crate::fakes::scheduler::{Node, PlacedPod, PodToPlace, choose_node};
+use crate::fakes::client_workload::AcknowledgedWrite;
+use crate::fakes::kubelet::{Launch, PodRuntime};
+pub use crate::fakes::node_lifecycle::default_nodes;
+use crate::fakes::redis::FakeRedis;
+use crate::fakes::scheduler::Node;
 use crate::faults::operator_crash::{CrashSwitch, CrashingKube, CrashingRedis};
 use crate::faults::stale_reads::{LagSwitch, LaggingKube};
 
 /// Milliseconds between simulation steps.
 pub const STEP_MILLISECONDS: u64 = 1000;
-
-/// A write a client made and Redis acknowledged.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AcknowledgedWrite {
-    /// The value written.
-    pub value: String,
-    /// When it was written.
-    pub at: Milliseconds,
-}
 
 /// The simulated cluster.
 pub struct World {
@@ -54,22 +51,19 @@ pub struct World {
     pub acknowledged: std::cell::RefCell<BTreeMap<String, AcknowledgedWrite>>,
     /// The seeded source of every random choice of the run.
     pub random: SeededRandom,
-    settings: std::cell::RefCell<WorldSettings>,
-    nodes: std::cell::RefCell<Vec<Node>>,
-    node_down_since: std::cell::RefCell<BTreeMap<String, Milliseconds>>,
-    launches: std::cell::RefCell<BTreeMap<ObjectRef, Launch>>,
+    pub(crate) settings: std::cell::RefCell<WorldSettings>,
+    pub(crate) nodes: std::cell::RefCell<Vec<Node>>,
+    pub(crate) node_down_since: std::cell::RefCell<BTreeMap<String, Milliseconds>>,
+    pub(crate) launches: std::cell::RefCell<BTreeMap<ObjectRef, Launch>>,
     /// Revision names by StatefulSet uid and generation: the template is part of the spec, so
     /// it changes only with the generation, and hashing it whenever anything changed was a
     /// large part of the controllers' work.
-    revisions: std::cell::RefCell<BTreeMap<(String, i64), String>>,
-    runtimes: std::cell::RefCell<BTreeMap<(ObjectRef, String), PodRuntime>>,
-    held_down: std::cell::RefCell<BTreeMap<String, u64>>,
-    controllers_seen: Cell<Option<(u64, u64)>>,
-    next_address: Cell<u32>,
+    pub(crate) revisions: std::cell::RefCell<BTreeMap<(String, i64), String>>,
+    pub(crate) runtimes: std::cell::RefCell<BTreeMap<(ObjectRef, String), PodRuntime>>,
+    pub(crate) held_down: std::cell::RefCell<BTreeMap<String, u64>>,
+    pub(crate) controllers_seen: Cell<Option<(u64, u64)>>,
+    pub(crate) next_address: Cell<u32>,
 }
-
-/// Milliseconds the kubelet waits before restarting a crashed container.
-pub const RESTART_DELAY_MILLISECONDS: Milliseconds = 1000;
 
 /// Knobs of the fake cluster's controllers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,54 +88,7 @@ impl Default for WorldSettings {
     }
 }
 
-/// How the kubelet runs a pod's server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Launch {
-    port: u16,
-    kind: ServerKind,
-    keep_data: bool,
-    keep_identity: bool,
-}
-
-/// What the kubelet knows of a pod it runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct PodRuntime {
-    start_at: Milliseconds,
-    ip: Option<String>,
-    restart_at: Option<Milliseconds>,
-}
-
-/// How many StatefulSet revisions [`World`] remembers before it starts over.
-const MAXIMUM_REMEMBERED_REVISIONS: usize = 64;
-
-/// The revision name of a StatefulSet's current template.
-fn statefulset_revision(statefulset: &Value) -> String {
-    let name = statefulset
-        .at("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let template = statefulset.at("/spec/template").unwrap_or(&Value::Null);
-    // The hash of the template's compact JSON text, taken as the text is written.
-    let mut hasher = ContentHasher::default();
-    // Writing into the hasher cannot fail, and a `Value` always serializes.
-    let _ = serde_json::to_writer(&mut hasher, template);
-    format!("{name}-{}", &hasher.finish()[..10])
-}
-
 pub use crate::fakes::api_server::pod_is_ready;
-
-/// Six nodes, two in each of three zones: enough for a three-shard cluster with one replica per
-/// shard under required pod anti-affinity by hostname.
-pub fn default_nodes() -> Vec<Node> {
-    ["a", "b", "c"]
-        .iter()
-        .flat_map(|zone| {
-            (1..=2).map(move |number| {
-                Node::new(&format!("node-{zone}{number}"), &format!("zone-{zone}"))
-            })
-        })
-        .collect()
-}
 
 impl Default for World {
     fn default() -> Self {
@@ -279,25 +226,6 @@ impl World {
         })
     }
 
-    /// Keeps `pod` from being recreated for `milliseconds` (its node is down).
-    pub fn hold_down(&self, pod: &str, milliseconds: u64) {
-        self.controllers_seen.set(None);
-        self.held_down
-            .borrow_mut()
-            .insert(pod.to_owned(), self.clock.now() + milliseconds);
-    }
-
-    fn new_address(&self) -> String {
-        let number = self.next_address.get();
-        self.next_address.set(number + 1);
-        format!(
-            "10.{}.{}.{}",
-            1 + number / 62_500,
-            number / 250 % 250,
-            number % 250 + 1
-        )
-    }
-
     /// The controllers and the kubelet for one step: StatefulSets make pods, the scheduler binds
     /// them to nodes, the kubelet starts them after the start latency and reports readiness from
     /// the server's liveness, pods on nodes down for longer than the eviction timeout are removed.
@@ -338,555 +266,9 @@ impl World {
                 .any(|until| *until + STEP_MILLISECONDS >= now)
     }
 
-    fn run_statefulset(&self, statefulset: &Value) {
-        let text = |pointer: &str| {
-            statefulset
-                .at(pointer)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let name = text("/metadata/name");
-        let namespace = text("/metadata/namespace");
-        let uid = text("/metadata/uid");
-        let replicas = statefulset
-            .at("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        let template = statefulset.at("/spec/template").unwrap_or(&Value::Null);
-        let revision = self.revision_of(statefulset);
-        let claim_templates: &[Value] = statefulset
-            .at("/spec/volumeClaimTemplates")
-            .and_then(Value::as_array)
-            .map_or(&[], Vec::as_slice);
-        // Worked out for the first pod created: this runs whenever anything changed, and most
-        // of the time every pod exists.
-        let mut launch: Option<Launch> = None;
-        let ordered_ready = statefulset
-            .at("/spec/podManagementPolicy")
-            .and_then(Value::as_str)
-            .is_none_or(|policy| policy == "OrderedReady");
-        let on_delete = statefulset
-            .at("/spec/updateStrategy/type")
-            .and_then(Value::as_str)
-            == Some("OnDelete");
-        let partition = statefulset
-            .at("/spec/updateStrategy/rollingUpdate/partition")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        let pods = self.pods_of(&namespace, &name);
-        let all_ready = pods.len() == usize::try_from(replicas).unwrap_or(0)
-            && pods.values().all(|pod| pod_is_ready(pod));
-        // RollingUpdate replaces the highest outdated ordinal at or above the partition, one at a
-        // time, and only while every pod is Running and Ready.
-        let outdated = pods
-            .iter()
-            .rev()
-            .find(|(ordinal, pod)| {
-                **ordinal >= partition
-                    && **ordinal < replicas
-                    && pod
-                        .at("/metadata/labels/controller-revision-hash")
-                        .and_then(Value::as_str)
-                        != Some(revision.as_str())
-            })
-            .map(|(ordinal, _)| *ordinal);
-        for (ordinal, pod) in &pods {
-            let pod_reference =
-                ObjectRef::new(ResourceType::Pod, &namespace, &format!("{name}-{ordinal}"));
-            if *ordinal >= replicas
-                || pod.at("/metadata/deletionTimestamp").is_some()
-                || (!on_delete && all_ready && outdated == Some(*ordinal))
-            {
-                self.stop_pod_server(pod);
-                let _ = self.api.remove_pod_now(&pod_reference);
-                continue;
-            }
-            let owned = pod
-                .at("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|owners| !owners.is_empty());
-            if !owned {
-                let mut adopted = Value::clone(pod);
-                adopted["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": uid, "controller": true}]);
-                let _ = self.api.update(adopted);
-            }
-        }
-        for ordinal in 0..replicas {
-            if pods.contains_key(&ordinal) {
-                continue;
-            }
-            // OrderedReady creates an ordinal only once every lower one is Running and Ready.
-            if ordered_ready
-                && (0..ordinal).any(|lower| !pods.get(&lower).is_some_and(|pod| pod_is_ready(pod)))
-            {
-                break;
-            }
-            let pod_name = format!("{name}-{ordinal}");
-            if self
-                .held_down
-                .borrow()
-                .get(&pod_name)
-                .is_some_and(|until| *until > self.clock.now())
-            {
-                continue;
-            }
-            for claim_template in claim_templates {
-                let template_name = claim_template
-                    .at("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let claim = json!({
-                    "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                    "metadata": {
-                        "name": format!("{template_name}-{pod_name}"),
-                        "namespace": namespace,
-                        "labels": claim_template.at("/metadata/labels").cloned().unwrap_or(json!({})),
-                    },
-                    "spec": claim_template.get("spec").cloned().unwrap_or(json!({})),
-                });
-                let _ = self.api.create(claim);
-            }
-            let mut pod_labels = template
-                .at("/metadata/labels")
-                .cloned()
-                .unwrap_or(json!({}));
-            pod_labels["controller-revision-hash"] = json!(revision);
-            pod_labels["statefulset.kubernetes.io/pod-name"] = json!(pod_name);
-            let pod = json!({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {
-                    "name": pod_name, "namespace": namespace, "labels": pod_labels,
-                    "annotations": template.at("/metadata/annotations").cloned().unwrap_or(json!({})),
-                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": uid, "controller": true}],
-                },
-                "spec": template.get("spec").cloned().unwrap_or(json!({})),
-                "status": {"phase": "Pending"},
-            });
-            if self.api.create(pod).is_ok() {
-                let launch = launch.get_or_insert_with(|| {
-                    self.launch_settings(&namespace, template, !claim_templates.is_empty())
-                });
-                self.launches.borrow_mut().insert(
-                    ObjectRef::new(ResourceType::Pod, &namespace, &pod_name),
-                    launch.clone(),
-                );
-            }
-        }
-    }
-
-    /// [`statefulset_revision`], remembered per uid and generation.
-    fn revision_of(&self, statefulset: &Value) -> String {
-        let uid = statefulset.at("/metadata/uid").and_then(Value::as_str);
-        let generation = statefulset
-            .at("/metadata/generation")
-            .and_then(Value::as_i64);
-        let (Some(uid), Some(generation)) = (uid, generation) else {
-            return statefulset_revision(statefulset);
-        };
-        let key = (uid.to_owned(), generation);
-        if let Some(revision) = self.revisions.borrow().get(&key) {
-            return revision.clone();
-        }
-        let revision = statefulset_revision(statefulset);
-        let mut revisions = self.revisions.borrow_mut();
-        // Old generations are never asked again; a handful of StatefulSets keep this small.
-        if revisions.len() >= MAXIMUM_REMEMBERED_REVISIONS {
-            revisions.clear();
-        }
-        revisions.insert(key, revision.clone());
-        revision
-    }
-
-    /// How the kubelet runs the server of a pod from `template`: its port, what it runs, and
-    /// whether data and cluster identity survive a restart (a claim, and persistence configured).
-    fn launch_settings(&self, namespace: &str, template: &Value, has_claim: bool) -> Launch {
-        let setup_type = template
-            .at("/metadata/labels/redis_setup_type")
-            .and_then(Value::as_str)
-            .unwrap_or("standalone");
-        let port = template
-            .at("/spec/containers/0/ports/0/containerPort")
-            .and_then(Value::as_u64)
-            .and_then(|port| u16::try_from(port).ok())
-            .unwrap_or(6379);
-        let config_map_name = template
-            .at("/spec/volumes")
-            .and_then(Value::as_array)
-            .and_then(|volumes| {
-                volumes
-                    .iter()
-                    .find_map(|volume| volume.at("/configMap/name").and_then(Value::as_str))
-            })
-            .unwrap_or_default()
-            .to_owned();
-        let persistence = self
-            .api
-            .object(&ObjectRef::new(
-                ResourceType::ConfigMap,
-                namespace,
-                &config_map_name,
-            ))
-            .and_then(|config| {
-                config
-                    .at("/data/server.conf")
-                    .and_then(Value::as_str)
-                    .map(|text| text.contains("appendonly yes"))
-            })
-            .unwrap_or(false);
-        let kind = match setup_type {
-            "cluster" => ServerKind::Cluster,
-            "sentinel" => ServerKind::Sentinel,
-            _ => ServerKind::Plain,
-        };
-        Launch {
-            port,
-            kind,
-            keep_data: has_claim && persistence,
-            keep_identity: has_claim,
-        }
-    }
-
-    /// Pods of StatefulSet `name`, by ordinal.
-    fn pods_of(&self, namespace: &str, name: &str) -> BTreeMap<i64, Arc<Value>> {
-        self.api
-            .objects(ResourceType::Pod)
-            .into_iter()
-            .filter(|pod| pod.at("/metadata/namespace").and_then(Value::as_str) == Some(namespace))
-            .filter_map(|pod| {
-                let pod_name = pod.at("/metadata/name").and_then(Value::as_str)?.to_owned();
-                let ordinal = pod_name.strip_prefix(&format!("{name}-"))?.parse().ok()?;
-                Some((ordinal, pod))
-            })
-            .collect()
-    }
-
-    /// The scheduler: binds every pod without a node to the node [`choose_node`] picks.
-    fn schedule_pending_pods(&self) {
-        let pods = self.api.objects(ResourceType::Pod);
-        // Runs whenever anything changed; most of the time every pod is bound already.
-        if pods.iter().all(|pod| pod.at("/spec/nodeName").is_some()) {
-            return;
-        }
-        let mut placed: Vec<PlacedPod> = pods
-            .iter()
-            .filter_map(|pod| {
-                Some(PlacedPod {
-                    namespace: pod.at("/metadata/namespace")?.as_str()?.to_owned(),
-                    labels: serde_json::from_value(pod.at("/metadata/labels")?.clone()).ok()?,
-                    node: pod.at("/spec/nodeName")?.as_str()?.to_owned(),
-                })
-            })
-            .collect();
-        let nodes = self.nodes.borrow().clone();
-        for pod in pods {
-            if pod.at("/spec/nodeName").is_some() {
-                continue;
-            }
-            let mut pod = Value::clone(&pod);
-            let namespace = pod["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            let labels: BTreeMap<String, String> =
-                serde_json::from_value(pod["metadata"]["labels"].clone()).unwrap_or_default();
-            let spec = pod.get("spec").cloned().unwrap_or(json!({}));
-            let candidate = PodToPlace {
-                namespace: &namespace,
-                labels: &labels,
-                spec: &spec,
-            };
-            let Some(node) = choose_node(&candidate, &nodes, &placed) else {
-                continue;
-            };
-            pod["spec"]["nodeName"] = json!(node);
-            if self.api.update(pod).is_ok() {
-                placed.push(PlacedPod {
-                    namespace,
-                    labels,
-                    node,
-                });
-            }
-        }
-    }
-
-    /// The kubelets: start bound pods after the start latency with a new address, restart a
-    /// crashed server, report readiness as the probe would (the server answers), stop the server
-    /// of a pod that is gone, and remove pods whose node has been down past the eviction timeout.
-    fn run_kubelets(&self) {
-        let now = self.clock.now();
-        let pods = self.api.objects(ResourceType::Pod);
-        let mut present = std::collections::BTreeSet::new();
-        for pod in pods {
-            let Some(reference) = ObjectRef::of(&pod) else {
-                continue;
-            };
-            let uid = pod["metadata"]["uid"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            present.insert((reference.clone(), uid.clone()));
-            let Some(node_name) = pod.at("/spec/nodeName").and_then(Value::as_str) else {
-                continue;
-            };
-            let node = self
-                .nodes
-                .borrow()
-                .iter()
-                .find(|node| node.name == node_name)
-                .cloned();
-            let node_up = node.as_ref().is_some_and(|node| node.up);
-            let node_down_since = self.node_down_since.borrow().get(node_name).copied();
-            if let Some(since) = node_down_since
-                && !node_up
-                && now >= since + self.settings.borrow().node_eviction_timeout_milliseconds
-            {
-                self.stop_pod_server(&pod);
-                let _ = self.api.remove_pod_now(&reference);
-                continue;
-            }
-            let launch = self.launches.borrow().get(&reference).cloned();
-            let Some(launch) = launch else {
-                // Not started by these controllers (an object created by a test): leave it be.
-                continue;
-            };
-            let mut runtimes = self.runtimes.borrow_mut();
-            let runtime = runtimes
-                .entry((reference.clone(), uid.clone()))
-                .or_insert_with(|| PodRuntime {
-                    start_at: now + self.start_latency(),
-                    ip: None,
-                    restart_at: None,
-                });
-            let mut status_changed = false;
-            // Copied only when the kubelet changes the pod's status.
-            let mut next = Arc::clone(&pod);
-            if node_up && runtime.ip.is_none() && now >= runtime.start_at {
-                let ip = self.new_address();
-                self.start_server(&reference.name, &ip, &launch);
-                runtime.ip = Some(ip.clone());
-                let status = &mut Arc::make_mut(&mut next)["status"];
-                status["podIP"] = json!(ip);
-                status["phase"] = json!("Running");
-                status_changed = true;
-            }
-            if let Some(ip) = runtime.ip.clone() {
-                let alive = self.redis.is_alive(&ip);
-                if !node_up && alive {
-                    self.redis.stop(&ip);
-                } else if node_up && !alive {
-                    // The container stopped (a crash, or the node came back): restart it after
-                    // the restart delay, at the same address.
-                    match runtime.restart_at {
-                        Some(at) if now >= at => {
-                            self.start_server(&reference.name, &ip, &launch);
-                            runtime.restart_at = None;
-                        }
-                        Some(_) => {}
-                        None => runtime.restart_at = Some(now + RESTART_DELAY_MILLISECONDS),
-                    }
-                }
-            }
-            let ready = node_up
-                && runtime
-                    .ip
-                    .as_ref()
-                    .is_some_and(|ip| self.redis.is_alive(ip));
-            if pod_is_ready(&pod) != ready {
-                Arc::make_mut(&mut next)["status"]["conditions"] = json!([{
-                    "type": "Ready", "status": if ready { "True" } else { "False" },
-                    "lastTransitionTime": redis_operator::ports::clock::rfc3339(now),
-                }]);
-                status_changed = true;
-            }
-            drop(runtimes);
-            if status_changed {
-                let _ = self.api.update(Arc::unwrap_or_clone(next));
-            }
-        }
-        // Servers of pods that are gone stop.
-        let gone: Vec<((ObjectRef, String), PodRuntime)> = self
-            .runtimes
-            .borrow()
-            .iter()
-            .filter(|(key, _)| !present.contains(*key))
-            .map(|(key, runtime)| (key.clone(), runtime.clone()))
-            .collect();
-        for (key, runtime) in gone {
-            if let Some(ip) = &runtime.ip {
-                self.redis.stop(ip);
-            }
-            self.runtimes.borrow_mut().remove(&key);
-        }
-    }
-
-    fn update_statefulset_statuses(&self) {
-        for statefulset in self.api.objects(ResourceType::StatefulSet) {
-            let namespace = statefulset["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or_default();
-            let name = statefulset["metadata"]["name"].as_str().unwrap_or_default();
-            let replicas = statefulset
-                .at("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            let revision = self.revision_of(&statefulset);
-            let pods = self.pods_of(namespace, name);
-            let in_range = || pods.iter().filter(|(ordinal, _)| **ordinal < replicas);
-            let ready = in_range().filter(|(_, pod)| pod_is_ready(pod)).count();
-            let updated = in_range()
-                .filter(|(_, pod)| {
-                    pod.at("/metadata/labels/controller-revision-hash")
-                        .and_then(Value::as_str)
-                        == Some(revision.as_str())
-                })
-                .count();
-            let status = json!({
-                "replicas": pods.len(), "readyReplicas": ready, "updatedReplicas": updated,
-                "currentRevision": revision, "updateRevision": revision,
-                "observedGeneration": statefulset.at("/metadata/generation").cloned().unwrap_or(json!(1)),
-            });
-            if statefulset.get("status") != Some(&status) {
-                let mut next = Value::clone(&statefulset);
-                next["status"] = status;
-                let _ = self.api.update(next);
-            }
-        }
-    }
-
-    fn start_server(&self, pod: &str, ip: &str, launch: &Launch) {
-        self.redis.start(
-            pod,
-            ip,
-            launch.port,
-            launch.kind,
-            launch.keep_data,
-            launch.keep_identity,
-        );
-    }
-
-    fn stop_pod_server(&self, pod: &Value) {
-        if let Some(ip) = pod.at("/status/podIP").and_then(Value::as_str) {
-            self.redis.stop(ip);
-        }
-    }
-
     /// The knobs the world runs with.
     pub fn settings(&self) -> WorldSettings {
         self.settings.borrow().clone()
-    }
-
-    /// A start latency drawn from the settings' range.
-    fn start_latency(&self) -> Milliseconds {
-        let settings = self.settings.borrow();
-        let spread = settings
-            .maximum_start_latency_milliseconds
-            .saturating_sub(settings.minimum_start_latency_milliseconds);
-        let jitter = if spread == 0 {
-            0
-        } else {
-            self.random.next_below(spread / STEP_MILLISECONDS + 1) * STEP_MILLISECONDS
-        };
-        settings.minimum_start_latency_milliseconds + jitter
-    }
-
-    /// The nodes.
-    pub fn nodes(&self) -> Vec<Node> {
-        self.nodes.borrow().clone()
-    }
-
-    /// Replaces the nodes (before pods are scheduled).
-    pub fn set_nodes(&self, nodes: Vec<Node>) {
-        self.controllers_seen.set(None);
-        *self.nodes.borrow_mut() = nodes;
-    }
-
-    /// Crashes a node: every server on it stops, its pods turn unready, and after the eviction
-    /// timeout they are removed and recreated elsewhere. Returns false for an unknown node.
-    pub fn crash_node(&self, name: &str) -> bool {
-        let known = self.with_node(name, |node| node.up = false);
-        if known {
-            self.node_down_since
-                .borrow_mut()
-                .insert(name.to_owned(), self.clock.now());
-            for pod in self.pods_on(name) {
-                self.stop_pod_server(&pod);
-            }
-        }
-        known
-    }
-
-    /// Brings a crashed node back: its remaining pods restart their containers.
-    pub fn recover_node(&self, name: &str) -> bool {
-        self.node_down_since.borrow_mut().remove(name);
-        self.with_node(name, |node| node.up = true)
-    }
-
-    /// Marks a node unschedulable (or schedulable again).
-    pub fn cordon_node(&self, name: &str, cordoned: bool) -> bool {
-        self.with_node(name, |node| node.cordoned = cordoned)
-    }
-
-    /// One round of `kubectl drain`: cordons the node and asks the Eviction API to evict every
-    /// pod on it. Returns the pods still on the node (evictions refused by a disruption budget
-    /// are retried at the next round).
-    pub fn drain_node_round(&self, name: &str) -> Vec<String> {
-        self.cordon_node(name, true);
-        let mut remaining = Vec::new();
-        for pod in self.pods_on(name) {
-            let Some(reference) = ObjectRef::of(&pod) else {
-                continue;
-            };
-            if self.api.evict_now(&reference).is_err() {
-                remaining.push(reference.name.clone());
-            }
-        }
-        remaining
-    }
-
-    fn with_node(&self, name: &str, change: impl FnOnce(&mut Node)) -> bool {
-        self.controllers_seen.set(None);
-        let mut nodes = self.nodes.borrow_mut();
-        match nodes.iter_mut().find(|node| node.name == name) {
-            Some(node) => {
-                change(node);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The pods bound to `node`.
-    pub fn pods_on(&self, node: &str) -> Vec<Arc<Value>> {
-        self.api
-            .objects(ResourceType::Pod)
-            .into_iter()
-            .filter(|pod| pod.at("/spec/nodeName").and_then(Value::as_str) == Some(node))
-            .collect()
-    }
-
-    /// Crashes the server process of a pod; the kubelet restarts it at the same address.
-    pub fn crash_process(&self, namespace: &str, name: &str) -> bool {
-        let reference = ObjectRef::new(ResourceType::Pod, namespace, name);
-        match self.api.object(&reference) {
-            Some(pod) if pod.at("/status/podIP").is_some() => {
-                self.stop_pod_server(&pod);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Deletes a pod as a crash or `kubectl delete pod` would: its server stops; the StatefulSet
-    /// controller recreates it with a new address at the next step.
-    pub fn kill_pod(&self, namespace: &str, name: &str) {
-        let reference = ObjectRef::new(ResourceType::Pod, namespace, name);
-        if let Some(pod) = self.api.object(&reference) {
-            if let Some(ip) = pod.at("/status/podIP").and_then(Value::as_str) {
-                self.redis.stop(ip);
-            }
-            let _ = self.api.remove_pod_now(&reference);
-        }
     }
 
     /// Addresses of the ready pods whose `app` label is `app`, by pod name.
@@ -902,47 +284,6 @@ impl World {
                 ))
             })
             .collect()
-    }
-
-    /// A client writes `count` keys through `entry` (any node of the set); acknowledged writes are
-    /// remembered. Returns how many were acknowledged.
-    pub fn write_keys(&self, entry: &str, prefix: &str, count: usize) -> usize {
-        let mut acknowledged = 0;
-        for index in 0..count {
-            let key = format!("{prefix}:{index}");
-            let value = format!("value-{index}-{}", self.clock.now());
-            if self.redis.client_write(entry, &key, &value) {
-                self.acknowledged.borrow_mut().insert(
-                    key,
-                    AcknowledgedWrite {
-                        value,
-                        at: self.clock.now(),
-                    },
-                );
-                acknowledged += 1;
-            }
-        }
-        acknowledged
-    }
-
-    /// Acknowledged keys that can no longer be read with their value through `entry`.
-    pub fn lost_keys(&self, entry: &str) -> Vec<String> {
-        self.lost_among(entry, self.acknowledged.borrow().iter())
-    }
-
-    /// Those of `writes` that can no longer be read with their value through `entry`, read
-    /// under one look at the fleet.
-    pub fn lost_among<'write>(
-        &self,
-        entry: &str,
-        writes: impl Iterator<Item = (&'write String, &'write AcknowledgedWrite)>,
-    ) -> Vec<String> {
-        self.redis.with_client_reads(entry, |read| {
-            writes
-                .filter(|(key, write)| read(key).as_deref() != Some(write.value.as_str()))
-                .map(|(key, _)| key.clone())
-                .collect()
-        })
     }
 
     /// Merges `patch` into the CR's spec, as `kubectl patch --type merge` would.

@@ -7,7 +7,7 @@
 //! deterministic: no clocks or randomness of its own; time comes from the simulator's clock.
 
 use redis_operator::json_pointer::JsonPointer;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -55,25 +55,25 @@ pub struct Injection {
 }
 
 #[derive(Clone, Default)]
-struct State {
+pub(crate) struct State {
     /// Shared until changed: the simulated controllers and the oracles read every object of a
     /// kind every step, and copying them was most of the simulator's time.
-    objects: BTreeMap<ObjectRef, Arc<Value>>,
-    applied: BTreeMap<(ObjectRef, String), Value>,
-    events: Vec<EventRecord>,
-    writes: Vec<WriteRecord>,
-    injections: Vec<Injection>,
+    pub(crate) objects: BTreeMap<ObjectRef, Arc<Value>>,
+    pub(crate) applied: BTreeMap<(ObjectRef, String), Value>,
+    pub(crate) events: Vec<EventRecord>,
+    pub(crate) writes: Vec<WriteRecord>,
+    pub(crate) injections: Vec<Injection>,
     /// Gets and lists served through the Kubernetes port (the operator's reads).
-    reads: u64,
-    next_resource_version: u64,
-    next_uid: u64,
+    pub(crate) reads: u64,
+    pub(crate) next_resource_version: u64,
+    pub(crate) next_uid: u64,
 }
 
 /// The fake API server; cheap to clone, all clones share one store.
 #[derive(Clone)]
 pub struct FakeApiServer {
     state: Arc<Mutex<State>>,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 /// What the API server keeps of a new object's status: nothing (the status subresource is
@@ -116,13 +116,13 @@ fn tracks_generation(resource: ResourceType) -> bool {
     )
 }
 
-fn not_found(object: &ObjectRef) -> ApiError {
+pub(crate) fn not_found(object: &ObjectRef) -> ApiError {
     ApiError::NotFound {
         object: object.to_string(),
     }
 }
 
-fn labels_match(object: &Value, selector: &BTreeMap<String, String>) -> bool {
+pub(crate) fn labels_match(object: &Value, selector: &BTreeMap<String, String>) -> bool {
     selector.iter().all(|(key, value)| {
         object
             .at("/metadata/labels")
@@ -210,7 +210,7 @@ impl FakeApiServer {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a simulator bug; the state is still the best we have.
         self.state
             .lock()
@@ -472,7 +472,7 @@ impl FakeApiServer {
         Ok(next)
     }
 
-    fn take_injection(
+    pub(crate) fn take_injection(
         &self,
         state: &mut State,
         verb: &str,
@@ -482,72 +482,6 @@ impl FakeApiServer {
             injection.verb == verb && injection.resource.is_none_or(|wanted| wanted == resource)
         })?;
         Some(state.injections.remove(position).error)
-    }
-
-    /// Deletes dependents of `owner` (or orphans them).
-    fn collect_garbage(state: &mut State, owner: &Value, propagation: Propagation, now: &str) {
-        let Some(uid) = owner.at("/metadata/uid").and_then(Value::as_str) else {
-            return;
-        };
-        let dependents: Vec<ObjectRef> = state
-            .objects
-            .iter()
-            .filter(|(_, object)| {
-                object
-                    .at("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|owners| owners.iter().any(|reference| reference["uid"] == uid))
-            })
-            .map(|(reference, _)| reference.clone())
-            .collect();
-        for dependent in dependents {
-            match propagation {
-                Propagation::Orphan => {
-                    if let Some(object) = state.objects.get_mut(&dependent)
-                        && let Some(owners) = Arc::make_mut(object)
-                            .pointer_mut("/metadata/ownerReferences")
-                            .and_then(Value::as_array_mut)
-                    {
-                        owners.retain(|reference| reference["uid"] != uid);
-                    }
-                }
-                Propagation::Background | Propagation::Foreground => {
-                    Self::remove_or_mark(state, &dependent, propagation, now);
-                }
-            }
-        }
-    }
-
-    fn remove_or_mark(
-        state: &mut State,
-        reference: &ObjectRef,
-        propagation: Propagation,
-        now: &str,
-    ) {
-        let Some(object) = state.objects.get(reference).cloned() else {
-            return;
-        };
-        let has_finalizers = object
-            .at("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|finalizers| !finalizers.is_empty());
-        if has_finalizers {
-            if let Some(stored) = state.objects.get_mut(reference).map(Arc::make_mut)
-                && stored.at("/metadata/deletionTimestamp").is_none()
-            {
-                stored["metadata"]["deletionTimestamp"] = Value::from(now);
-                // The API server counts a pending deletion as a change of the desired state.
-                if let Some(generation) = stored.at("/metadata/generation").and_then(Value::as_i64)
-                {
-                    stored["metadata"]["generation"] = Value::from(generation + 1);
-                }
-                state.next_resource_version += 1;
-            }
-            return;
-        }
-        state.objects.remove(reference);
-        state.next_resource_version += 1;
-        Self::collect_garbage(state, &object, propagation, now);
     }
 }
 
@@ -562,84 +496,6 @@ pub fn pod_is_ready(pod: &Value) -> bool {
                     .iter()
                     .any(|condition| condition["type"] == "Ready" && condition["status"] == "True")
             })
-}
-
-/// The Eviction API's refusal of `pod`, if it refuses, following its rules: a pod that is
-/// pending, finished or already being deleted goes without a budget check; a pod that two
-/// budgets select cannot be evicted at all; an unready pod goes while its budget has the healthy
-/// pods it needs (unless it needs none); otherwise the budget's healthy pods minus the ones it
-/// needs must leave room for one more disruption. The disruption controller's counts are computed
-/// on the spot (Kubernetes evicts against the budget's status, which its controller keeps current).
-fn eviction_refusal(state: &State, pod: &Value, reference: &ObjectRef) -> Option<ApiError> {
-    let phase = pod
-        .at("/status/phase")
-        .and_then(Value::as_str)
-        .unwrap_or("Pending");
-    if matches!(phase, "Pending" | "Succeeded" | "Failed")
-        || pod.at("/metadata/deletionTimestamp").is_some()
-    {
-        return None;
-    }
-    let labels = pod.at("/metadata/labels").cloned().unwrap_or(Value::Null);
-    let budgets: Vec<(&Value, BTreeMap<String, String>)> = state
-        .objects
-        .iter()
-        .filter(|(key, _)| {
-            key.resource == ResourceType::PodDisruptionBudget
-                && key.namespace == reference.namespace
-        })
-        .filter_map(|(_, budget)| {
-            let selector: BTreeMap<String, String> =
-                serde_json::from_value(budget.at("/spec/selector/matchLabels").cloned()?).ok()?;
-            selector
-                .iter()
-                .all(|(name, value)| labels.get(name).and_then(Value::as_str) == Some(value))
-                .then_some((budget.as_ref(), selector))
-        })
-        .collect();
-    let (budget, selector) = match budgets.as_slice() {
-        [] => return None,
-        [only] => only,
-        _ => {
-            return Some(ApiError::Transient {
-                object: reference.to_string(),
-                action: "evict".to_owned(),
-                message: "Internal error occurred: This pod has more than one PodDisruptionBudget, which the eviction subresource does not support. (HTTP 500, reason Some(\"InternalError\"))".to_owned(),
-            });
-        }
-    };
-    let covered: Vec<&Value> = state
-        .objects
-        .iter()
-        .filter(|(other, _)| {
-            other.resource == ResourceType::Pod && other.namespace == reference.namespace
-        })
-        .map(|(_, other)| other.as_ref())
-        .filter(|other| labels_match(other, selector))
-        .collect();
-    let healthy = i64::try_from(covered.iter().filter(|other| pod_is_ready(other)).count()).ok()?;
-    let expected = i64::try_from(covered.len()).ok()?;
-    let desired = match (
-        budget.at("/spec/minAvailable").and_then(Value::as_i64),
-        budget.at("/spec/maxUnavailable").and_then(Value::as_i64),
-    ) {
-        (Some(minimum), _) => minimum,
-        (None, Some(maximum)) => (expected - maximum).max(0),
-        (None, None) => return None,
-    };
-    let always_allow_unready = budget
-        .at("/spec/unhealthyPodEvictionPolicy")
-        .and_then(Value::as_str)
-        == Some("AlwaysAllow");
-    if !pod_is_ready(pod) && (always_allow_unready || (healthy >= desired && desired > 0)) {
-        return None;
-    }
-    (healthy - desired <= 0).then(|| ApiError::TooManyRequests {
-        object: reference.to_string(),
-        action: "evict".to_owned(),
-        // The API server names the budget and its counts only in the Status' causes.
-        message: "Cannot evict pod as it would violate the pod's disruption budget.".to_owned(),
-    })
 }
 
 /// Whether a StatefulSet update changes only the fields Kubernetes lets an update change.
@@ -840,65 +696,6 @@ impl KubeApi for FakeApiServer {
 }
 
 impl FakeApiServer {
-    /// The Eviction API for a pod, recorded under `verb` ("evict" for the operator, "drain" for
-    /// a node drain): refused with 429 when a disruption budget does not allow it.
-    pub fn evict_as(&self, pod: &ObjectRef, verb: &'static str) -> Result<(), ApiError> {
-        let mut state = self.lock();
-        if let Some(error) = self.take_injection(&mut state, verb, ResourceType::Pod) {
-            state.writes.push(WriteRecord {
-                verb,
-                object: pod.clone(),
-                error: Some(error.clone()),
-            });
-            return Err(error);
-        }
-        let Some(target) = state.objects.get(pod).cloned() else {
-            return Err(not_found(pod));
-        };
-        if let Some(error) = eviction_refusal(&state, &target, pod) {
-            state.writes.push(WriteRecord {
-                verb,
-                object: pod.clone(),
-                error: Some(error.clone()),
-            });
-            return Err(error);
-        }
-        state.writes.push(WriteRecord {
-            verb,
-            object: pod.clone(),
-            error: None,
-        });
-        let now = rfc3339(self.clock.now());
-        // The Eviction API marks the pod before deleting it (seen while finalizers hold it).
-        if let Some(stored) = state.objects.get_mut(pod).map(Arc::make_mut) {
-            let condition = json!({
-                "type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
-                "message": "Eviction API: evicting", "lastTransitionTime": now,
-            });
-            match stored
-                .pointer_mut("/status/conditions")
-                .and_then(Value::as_array_mut)
-            {
-                Some(conditions) => {
-                    if !conditions
-                        .iter()
-                        .any(|existing| existing["type"] == "DisruptionTarget")
-                    {
-                        conditions.push(condition);
-                    }
-                }
-                None => stored["status"]["conditions"] = json!([condition]),
-            }
-        }
-        Self::remove_or_mark(&mut state, pod, Propagation::Background, &now);
-        Ok(())
-    }
-
-    /// A node drain's eviction of `pod` (see [`FakeApiServer::evict_as`]).
-    pub fn evict_now(&self, pod: &ObjectRef) -> Result<(), ApiError> {
-        self.evict_as(pod, "drain")
-    }
-
     /// Removes a pod at once, as the kubelet does when its containers have stopped (the
     /// controllers call this; the operator never does).
     pub fn remove_pod_now(&self, reference: &ObjectRef) -> Result<(), ApiError> {
@@ -910,23 +707,6 @@ impl FakeApiServer {
         state.next_resource_version += 1;
         Ok(())
     }
-}
-
-/// Marks an object as being deleted, as `kubectl delete` on an object with finalizers does.
-pub fn mark_deleted(server: &FakeApiServer, reference: &ObjectRef) {
-    let now = rfc3339(server.clock.now());
-    let mut state = server.lock();
-    FakeApiServer::remove_or_mark(&mut state, reference, Propagation::Background, &now);
-}
-
-/// Keys of every stored object, for tests.
-pub fn stored_references(server: &FakeApiServer) -> BTreeSet<ObjectRef> {
-    server.lock().objects.keys().cloned().collect()
-}
-
-/// An empty JSON object, for building test objects.
-pub fn empty_object() -> Value {
-    Value::Object(Map::new())
 }
 
 #[cfg(test)]

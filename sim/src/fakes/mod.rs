@@ -6,6 +6,12 @@
 //! real one by the fidelity tests; docs/simulator.md lists where they still differ.
 
 pub mod api_server;
+pub mod client_workload;
+pub mod disruption_controller;
+pub mod garbage_collector;
 pub mod http_api;
+pub mod kubelet;
+pub mod node_lifecycle;
 pub mod redis;
 pub mod scheduler;
+pub mod statefulset_controller;

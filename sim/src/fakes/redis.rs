@@ -949,13 +949,6 @@ impl FakeRedis {
         }
     }
 
-    /// Forgets the server of `pod` entirely (pod and volumes gone).
-    pub fn remove_pod(&self, pod: &str) {
-        let mut fleet = self.lock();
-        fleet.servers.retain(|_, server| &*server.pod != pod);
-        fleet.membership_changed();
-    }
-
     /// Cuts (or heals) the operator's access to `ip`.
     pub fn set_operator_partition(&self, ip: &str, cut: bool) {
         let mut fleet = self.lock();

@@ -37,11 +37,6 @@ impl LagSwitch {
         *self.lock() = None;
     }
 
-    /// Whether reads are stale.
-    pub fn is_frozen(&self) -> bool {
-        self.lock().is_some()
-    }
-
     fn reader(&self, live: &FakeApiServer) -> FakeApiServer {
         self.lock().clone().unwrap_or_else(|| live.clone())
     }
