@@ -1,0 +1,421 @@
+//! The Redis Cluster bus of the fake fleet, one gossip round per step: nodes learn peers from
+//! every node they reach, mark a peer failed after the node timeout, promote a replica of a
+//! failed master, settle slot ownership by config epoch (the UPDATE message), and honour the
+//! ban FORGET sets. Rounds that can change nothing only note their time.
+//!
+//! It changes cluster tables and roles only; datasets move through replication and MIGRATE.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use redis_operator::ports::clock::Milliseconds;
+use redis_operator::topology::slots::SLOT_COUNT;
+
+use super::{Fleet, NODE_TIMEOUT_MILLISECONDS, Peer, SLOT_WORDS, Server, ServerKind, SlotSet};
+
+/// What one node learnt in a gossip round: its address and peers.
+pub(super) type GossipUpdate = (String, Arc<BTreeMap<String, Peer>>);
+
+pub(super) fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
+    let now = fleet.now;
+    if fleet.settled_at == Some(fleet.membership_version) {
+        fleet.pending_refresh = Some(now);
+        return;
+    }
+    // Whether this round changes nothing but last-seen times and leaves nothing for time to
+    // change (see `Fleet::settled_at`).
+    let mut settled = true;
+    let cluster: Vec<String> = addresses
+        .iter()
+        .filter(|address| {
+            fleet
+                .servers
+                .get(*address)
+                .is_some_and(|server| server.kind == ServerKind::Cluster)
+        })
+        .cloned()
+        .collect();
+    // Gossip: every live node refreshes what it knows of the peers it can reach, and learns the
+    // peers they know (a node it banned stays unknown until the ban ends).
+    // Every node's round reads the state before the round: the updates are applied after it.
+    // When each node last saw its peers is read by its own round only, so the tables are taken
+    // out for the round and changed in place rather than copied. Every address of `cluster` has
+    // a server, so the tables and the snapshot below line up one to one.
+    let mut last_seen_tables: Vec<imbl::OrdMap<String, Milliseconds>> = cluster
+        .iter()
+        .map(|address| {
+            fleet
+                .servers
+                .get_mut(address)
+                .map(|server| std::mem::take(&mut server.last_seen))
+                .unwrap_or_default()
+        })
+        .collect();
+    let snapshot: Vec<(&String, &Server)> = cluster
+        .iter()
+        .filter_map(|address| fleet.servers.get_key_value(address))
+        .collect();
+    let by_id: BTreeMap<&str, &Server> = snapshot
+        .iter()
+        .map(|(_, server)| (server.node_id.as_str(), *server))
+        .collect();
+    let mut updates: Vec<GossipUpdate> = Vec::new();
+    for (&(address, server), last_seen) in snapshot.iter().zip(last_seen_tables.iter_mut()) {
+        if !server.alive {
+            continue;
+        }
+        // Copied only when something in the table changes: in a steady cluster a round only
+        // refreshes when each peer was last seen.
+        let mut peers = Arc::clone(&server.peers);
+        // Lookups before inserts: ids are 40-character strings, and a round touches every pair.
+        if server.banned.values().any(|until| *until > now) {
+            settled = false;
+        }
+        for id in server.peers.keys() {
+            let Some(peer_server) = by_id.get(id.as_str()).copied() else {
+                settled = false;
+                continue;
+            };
+            // The server is alive and keyed by its address, so this is `connected` without the
+            // two address lookups.
+            if !peer_server.alive || fleet.cut(address, &peer_server.ip) {
+                settled = false;
+                continue;
+            }
+            match last_seen.get_mut(id) {
+                Some(seen) => *seen = now,
+                None => {
+                    last_seen.insert(id.clone(), now);
+                }
+            }
+            if peers
+                .get(id)
+                .is_none_or(|peer| !describes(peer, peer_server))
+            {
+                Arc::make_mut(&mut peers).insert(id.clone(), peer_of(peer_server));
+            }
+            learn_peers_of(&mut peers, server, peer_server, now);
+        }
+        // Failure detection.
+        let mut flips: Vec<(String, bool)> = Vec::new();
+        for (id, peer) in peers.iter() {
+            let seen = match last_seen.get(id) {
+                Some(seen) => *seen,
+                None => {
+                    last_seen.insert(id.clone(), now);
+                    now
+                }
+            };
+            if now.saturating_sub(seen) >= NODE_TIMEOUT_MILLISECONDS {
+                if !peer.failed {
+                    flips.push((id.clone(), true));
+                }
+            } else if seen == now && peer.failed {
+                flips.push((id.clone(), false));
+            }
+        }
+        if !flips.is_empty() {
+            let table = Arc::make_mut(&mut peers);
+            for (id, failed) in flips {
+                if let Some(peer) = table.get_mut(&id) {
+                    peer.failed = failed;
+                }
+            }
+        }
+        // Ownership by epoch: a slot belongs to the claimant with the highest epoch.
+        resolve_ownership(&mut peers, server);
+        if !Arc::ptr_eq(&peers, &server.peers) || peers.values().any(|peer| peer.failed) {
+            settled = false;
+        }
+        updates.push((address.clone(), peers));
+    }
+    for (address, last_seen) in cluster.iter().zip(last_seen_tables) {
+        if let Some(server) = fleet.servers.get_mut(address) {
+            server.last_seen = last_seen;
+        }
+    }
+    for (address, peers) in updates {
+        if let Some(server) = fleet.servers.get_mut(&address) {
+            server.peers = peers;
+        }
+    }
+    // A node that learns a higher-epoch owner of its slots loses them; a master left without
+    // slots whose slots went to another node follows that node (the old master rejoining).
+    for address in &cluster {
+        let Some(server) = fleet.servers.get(address) else {
+            continue;
+        };
+        if !server.alive {
+            continue;
+        }
+        let mut lost_to: Option<String> = None;
+        let mut slots = server.slots.clone();
+        for (id, peer) in server.peers.iter() {
+            // Like Redis, a higher config epoch wins whether or not its owner is reachable.
+            if peer.epoch > server.epoch && slots.intersects(&peer.slots) {
+                slots.subtract(&peer.slots);
+                lost_to = Some(id.clone());
+                settled = false;
+            }
+        }
+        if let Some(server) = fleet.servers.get_mut(address) {
+            server.slots = slots;
+            if let Some(new_master) =
+                lost_to.filter(|_| server.slots.is_empty() && server.cluster_master.is_none())
+            {
+                server.cluster_master = Some(new_master);
+            }
+        }
+        let follow = fleet
+            .servers
+            .get(address)
+            .and_then(|server| server.cluster_master.clone());
+        if let Some(master_id) = follow
+            && let Some(master_ip) = fleet.id_to_ip(&master_id)
+        {
+            let master_port = fleet
+                .servers
+                .get(&master_ip)
+                .map_or(0, |master| master.port);
+            if let Some(server) = fleet.servers.get_mut(address) {
+                let following = Some((master_ip, master_port));
+                if server.master != following {
+                    server.master = following;
+                    settled = false;
+                }
+            }
+        }
+    }
+    // Replica promotion: the most advanced live replica of a failed master takes its slots when a
+    // majority of the slot-owning masters agree it failed.
+    let masters_with_slots: Vec<String> = cluster
+        .iter()
+        .filter(|address| {
+            fleet
+                .servers
+                .get(*address)
+                .is_some_and(|server| !server.slots.is_empty())
+        })
+        .cloned()
+        .collect();
+    for failed_address in &masters_with_slots {
+        let Some(failed) = fleet.servers.get(failed_address) else {
+            continue;
+        };
+        let voters = masters_with_slots
+            .iter()
+            .filter(|address| *address != failed_address)
+            .filter(|address| {
+                fleet.servers.get(*address).is_some_and(|server| {
+                    server.alive
+                        && server
+                            .peers
+                            .get(&failed.node_id)
+                            .is_some_and(|peer| peer.failed)
+                })
+            })
+            .count();
+        if voters * 2 <= masters_with_slots.len() {
+            continue;
+        }
+        let candidate = cluster
+            .iter()
+            .filter_map(|address| fleet.servers.get(address))
+            .filter(|server| {
+                server.alive && server.cluster_master.as_deref() == Some(failed.node_id.as_str())
+            })
+            .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
+            .map(|server| server.ip.clone());
+        let Some(candidate) = candidate else { continue };
+        settled = false;
+        let failed_slots = failed.slots.clone();
+        let epoch = fleet.max_epoch() + 1;
+        if let Some(server) = fleet.servers.get_mut(&candidate) {
+            server.cluster_master = None;
+            server.master = None;
+            server.link_up = false;
+            server.slots = failed_slots;
+            server.epoch = epoch;
+        }
+        if let Some(server) = fleet.servers.get_mut(failed_address) {
+            // The failed master keeps its stale claim until it comes back and learns the new
+            // epoch; live nodes stop counting it.
+            server.epoch = server.epoch.min(epoch.saturating_sub(1));
+        }
+    }
+    fleet.settled_at = settled.then_some(fleet.membership_version);
+}
+
+/// What settled rounds leave: every live node saw every peer it knows, at `now`.
+pub(super) fn refresh_last_seen(fleet: &mut Fleet, now: Milliseconds) {
+    for server in fleet.servers.values_mut() {
+        if server.kind != ServerKind::Cluster || !server.alive {
+            continue;
+        }
+        let Server {
+            peers, last_seen, ..
+        } = server;
+        for id in peers.keys() {
+            match last_seen.get_mut(id) {
+                Some(seen) => *seen = now,
+                None => {
+                    last_seen.insert(id.clone(), now);
+                }
+            }
+        }
+    }
+}
+
+/// Gossip from one reachable peer: `server` learns the nodes `peer_server` knows and their failure
+/// marks (a node it banned stays unknown until the ban ends). Walks both tables in id order
+/// together rather than looking each id up, as a round touches every pair of nodes.
+pub(super) fn learn_peers_of(
+    peers: &mut Arc<BTreeMap<String, Peer>>,
+    server: &Server,
+    peer_server: &Server,
+    now: Milliseconds,
+) {
+    /// What `server` takes from one entry of the peer's table.
+    enum Learnt<'a> {
+        Unknown(&'a String, &'a Peer),
+        Failure(&'a String),
+        Owner(&'a String, &'a Peer),
+    }
+    let mut learnt: Vec<Learnt<'_>> = Vec::new();
+    let mut known = peers.iter().peekable();
+    for (other_id, other) in peer_server.peers.iter() {
+        if other_id == &server.node_id
+            || server
+                .banned
+                .get(other_id)
+                .is_some_and(|until| *until > now)
+        {
+            continue;
+        }
+        while known.next_if(|(id, _)| *id < other_id).is_some() {}
+        let mine = known
+            .peek()
+            .filter(|(id, _)| *id == other_id)
+            .map(|(_, mine)| *mine);
+        // Redis' UPDATE message: a peer that knows a higher-epoch owner of slots this node still
+        // claims tells it that owner's slots and epoch, whether or not the owner is reachable;
+        // without it a master back from a partition would keep serving slots its replica took
+        // over while the new owner is down.
+        let newer_owner_of_mine =
+            other.epoch > server.epoch && other.slots.intersects(&server.slots);
+        match mine {
+            Some(mine) => {
+                if newer_owner_of_mine && other.epoch > mine.epoch {
+                    learnt.push(Learnt::Owner(other_id, other));
+                } else if other.failed && !mine.failed {
+                    learnt.push(Learnt::Failure(other_id));
+                }
+            }
+            None => learnt.push(Learnt::Unknown(other_id, other)),
+        }
+    }
+    drop(known);
+    if learnt.is_empty() {
+        return;
+    }
+    let table = Arc::make_mut(peers);
+    for entry in learnt {
+        match entry {
+            Learnt::Unknown(id, other) => {
+                table.insert(
+                    id.clone(),
+                    Peer {
+                        handshake: false,
+                        ..other.clone()
+                    },
+                );
+            }
+            Learnt::Failure(id) => {
+                if let Some(mine) = table.get_mut(id) {
+                    mine.failed = true;
+                }
+            }
+            Learnt::Owner(id, other) => {
+                if let Some(mine) = table.get_mut(id) {
+                    mine.failed |= other.failed;
+                    mine.slots = other.slots.clone();
+                    mine.epoch = other.epoch;
+                }
+            }
+        }
+    }
+}
+
+/// Whether `peer` is what [`peer_of`] makes of `server`.
+pub(super) fn describes(peer: &Peer, server: &Server) -> bool {
+    !peer.failed
+        && !peer.handshake
+        && peer.port == server.port
+        && peer.epoch == server.epoch
+        && peer.ip == server.ip
+        && *peer.hostname == *server.pod
+        && peer.master_id == server.cluster_master
+        && peer.slots == server.slots
+}
+
+pub(super) fn peer_of(server: &Server) -> Peer {
+    Peer {
+        ip: server.ip.clone(),
+        hostname: server.pod.to_string(),
+        port: server.port,
+        master_id: server.cluster_master.clone(),
+        slots: server.slots.clone(),
+        epoch: server.epoch,
+        failed: false,
+        handshake: false,
+    }
+}
+
+/// Within one node's table: a slot claimed by several peers belongs to the claimant with the
+/// highest config epoch; the others' claims are dropped.
+pub(super) fn resolve_ownership(peers: &mut Arc<BTreeMap<String, Peer>>, myself: &Server) {
+    // Fast path: no two claims overlap, nothing to resolve. One pass per peer without an early
+    // exit: every node runs this every gossip round, and a branch per word costs more than
+    // finishing the pass.
+    let mut claimed: [u64; SLOT_WORDS] = *myself.slots.bits;
+    let mut overlap = 0u64;
+    for peer in peers.values() {
+        for (word, bits) in claimed.iter_mut().zip(peer.slots.bits.iter()) {
+            overlap |= *word & bits;
+            *word |= bits;
+        }
+    }
+    if overlap == 0 {
+        return;
+    }
+    let peers = Arc::make_mut(peers);
+    // Owner per slot: (epoch, claimant index), claimant 0 being this node itself.
+    let ids: Vec<String> = peers.keys().cloned().collect();
+    let mut owner: Vec<Option<(u64, usize)>> = vec![None; usize::from(SLOT_COUNT)];
+    let mut claim = |slots: &SlotSet, epoch: u64, claimant: usize| {
+        for slot in slots.iter() {
+            if let Some(entry) = owner.get_mut(usize::from(slot))
+                && entry.is_none_or(|(best, _)| epoch > best)
+            {
+                *entry = Some((epoch, claimant));
+            }
+        }
+    };
+    claim(&myself.slots, myself.epoch, 0);
+    for (index, id) in ids.iter().enumerate() {
+        if let Some(peer) = peers.get(id) {
+            claim(&peer.slots, peer.epoch, index + 1);
+        }
+    }
+    for (index, id) in ids.iter().enumerate() {
+        if let Some(peer) = peers.get_mut(id) {
+            peer.slots.retain(|slot| {
+                owner
+                    .get(usize::from(slot))
+                    .copied()
+                    .flatten()
+                    .is_some_and(|(_, claimant)| claimant == index + 1)
+            });
+        }
+    }
+}

@@ -1,0 +1,674 @@
+//! Fake Redis servers and sentinels, one per pod address, answering the operator's commands with
+//! the replies real Redis gives (rendered by the same format the operator parses).
+//!
+//! Modelled: string keys and slots (CRC16 with hash tags), replication with offsets, full resync
+//! and asynchronous propagation, Redis Cluster membership with gossip, config epochs, failure
+//! detection after the node timeout and replica promotion, slot migration with MIGRATING and
+//! IMPORTING, CLUSTER FAILOVER and its variants, FORGET with its ban, and sentinels that monitor,
+//! agree and fail a master over. Time moves only through `tick`. Deterministic: ordered maps, no
+//! randomness; node ids derive from a counter. Dataset lineages come from a process-wide counter,
+//! but they are only compared with each other, never shown or ordered.
+//!
+//! The parts: `dataset` (keys, slots and replication history), `slot_set` (slot bitmaps),
+//! `commands` (what the operator sends), `replies` (what it reads), `cluster_bus` (gossip,
+//! failure detection and promotion), `sentinel` (monitoring and failover). This file holds the
+//! fleet — servers by address, partitions, the command log — and client reads and writes.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use redis_operator::ports::clock::Milliseconds;
+use redis_operator::ports::redis::{RedisCommand, RedisEndpoint, RedisError, RedisReply};
+
+mod cluster_bus;
+mod commands;
+pub mod dataset;
+mod replies;
+mod sentinel;
+pub mod slot_set;
+
+pub use dataset::{Dataset, key_slot};
+pub use slot_set::{SLOT_WORDS, SlotSet};
+
+use cluster_bus::{refresh_last_seen, tick_cluster};
+use sentinel::tick_sentinels;
+
+/// Milliseconds without contact before cluster nodes mark a peer failed (the operator renders the
+/// same value into redis.conf).
+pub const NODE_TIMEOUT_MILLISECONDS: Milliseconds = 5000;
+/// Milliseconds a forgotten node stays banned from gossip.
+pub const FORGET_BAN_MILLISECONDS: Milliseconds = 60_000;
+
+/// What a server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    /// A standalone or replication Redis server.
+    Plain,
+    /// A Redis Cluster node.
+    Cluster,
+    /// A sentinel.
+    Sentinel,
+}
+
+/// A cluster node's knowledge of another node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Peer {
+    ip: String,
+    port: u16,
+    /// The hostname it announces (its pod's name), which Redis 7 spreads in ping extensions.
+    hostname: String,
+    master_id: Option<String>,
+    slots: SlotSet,
+    epoch: u64,
+    failed: bool,
+    handshake: bool,
+}
+
+/// What a sentinel monitors under one group name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Monitor {
+    ip: String,
+    port: u16,
+    quorum: u32,
+    down_after: u64,
+    failover_timeout: u64,
+    parallel_syncs: u32,
+    epoch: u64,
+    down_since: Option<Milliseconds>,
+}
+
+/// One server.
+#[derive(Clone, Debug)]
+pub struct Server {
+    /// Pod name.
+    pub pod: Arc<str>,
+    /// Address.
+    pub ip: String,
+    /// Port.
+    pub port: u16,
+    /// What it runs.
+    pub kind: ServerKind,
+    /// Whether the process runs.
+    pub alive: bool,
+    /// Its dataset.
+    pub data: Dataset,
+    /// Offset of the replication stream it has applied.
+    pub offset: u64,
+    /// Whether it has a replication backlog: created when it first serves or follows a master,
+    /// as in Redis. Without one, writes do not advance the offset.
+    backlog: bool,
+    replication_id: String,
+    /// Master it replicates from, when a replica.
+    pub master: Option<(String, u16)>,
+    link_up: bool,
+    // Cluster state.
+    /// Cluster node id.
+    pub node_id: String,
+    epoch: u64,
+    /// Slots it owns (cluster).
+    pub slots: SlotSet,
+    /// Slots it is migrating away, with the node each goes to.
+    migrating: BTreeMap<u16, String>,
+    /// Slots it is importing, with the node each comes from.
+    importing: BTreeMap<u16, String>,
+    cluster_master: Option<String>,
+    /// Shared until changed: the gossip rounds and the kept CLUSTER NODES reply copy it.
+    peers: Arc<BTreeMap<String, Peer>>,
+    banned: imbl::OrdMap<String, Milliseconds>,
+    last_seen: imbl::OrdMap<String, Milliseconds>,
+    // Sentinel state.
+    monitors: BTreeMap<String, Monitor>,
+    /// Its last CLUSTER NODES reply and what it was rendered from.
+    cluster_nodes_reply: RefCell<Option<RenderedClusterNodes>>,
+}
+
+/// A rendered CLUSTER NODES reply with the state it shows. It holds that state's shared parts
+/// (peer table, slot bitmap), so they cannot change in place while it is kept: a change copies
+/// them first, and the reply is rendered again when either is no longer the same allocation or
+/// a plain field differs. Only a reply without slot markers is kept, so a migration's markers
+/// are never copied for it. A quiet cluster is observed on every reconcile.
+#[derive(Clone, Debug)]
+struct RenderedClusterNodes {
+    peers: Arc<BTreeMap<String, Peer>>,
+    slots: SlotSet,
+    node_id: String,
+    ip: String,
+    port: u16,
+    epoch: u64,
+    cluster_master: Option<String>,
+    text: String,
+}
+
+impl RenderedClusterNodes {
+    fn shows(&self, server: &Server) -> bool {
+        Arc::ptr_eq(&self.peers, &server.peers)
+            && self.slots.same_bitmap(&server.slots)
+            && server.migrating.is_empty()
+            && server.importing.is_empty()
+            && self.node_id == server.node_id
+            && self.ip == server.ip
+            && self.port == server.port
+            && self.epoch == server.epoch
+            && self.cluster_master == server.cluster_master
+    }
+}
+
+impl Server {
+    /// For a sentinel: the masters it monitors, as (group name, address, port).
+    pub fn monitored_masters(&self) -> Vec<(String, String, u16)> {
+        self.monitors
+            .iter()
+            .map(|(group, monitor)| (group.clone(), monitor.ip.clone(), monitor.port))
+            .collect()
+    }
+
+    /// For a cluster node: whether it is a replica (of the node with this id).
+    pub fn cluster_master_id(&self) -> Option<&str> {
+        self.cluster_master.as_deref()
+    }
+}
+
+/// Something the fleet recorded for the oracles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandRecord {
+    /// The pod the command went to.
+    pub pod: Arc<str>,
+    /// The command's name.
+    pub command: &'static str,
+    /// Keys the target held when the command arrived.
+    pub keys_held: usize,
+    /// For REPLICAOF host port: keys the new master held (an empty master over a node holding
+    /// data would wipe it).
+    pub master_keys: Option<usize>,
+}
+
+/// The records of writing commands, in chunks of fixed capacity: a migration sends tens of
+/// thousands, and one growing vector copied all it held each time it grew.
+#[derive(Default)]
+struct CommandLog {
+    chunks: Vec<Vec<CommandRecord>>,
+    len: usize,
+}
+
+/// Records per chunk of a [`CommandLog`].
+const COMMAND_LOG_CHUNK: usize = 4096;
+
+impl CommandLog {
+    fn push(&mut self, record: CommandRecord) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < COMMAND_LOG_CHUNK => chunk.push(record),
+            _ => {
+                let mut chunk = Vec::with_capacity(COMMAND_LOG_CHUNK);
+                chunk.push(record);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// The records after the first `skip`, in order.
+    fn since(&self, skip: usize) -> impl Iterator<Item = &CommandRecord> {
+        let first_chunk = skip / COMMAND_LOG_CHUNK;
+        self.chunks
+            .iter()
+            .skip(first_chunk)
+            .flatten()
+            .skip(skip % COMMAND_LOG_CHUNK)
+    }
+}
+
+#[derive(Default)]
+struct Fleet {
+    servers: BTreeMap<String, Server>,
+    now: Milliseconds,
+    next_id: u64,
+    commands: CommandLog,
+    /// Every command the operator sent, reads included, whether or not the server answered.
+    commands_sent: u64,
+    /// Counts starts and stops of servers, so that a kubelet can tell when nothing changed.
+    liveness_version: u64,
+    /// Addresses the operator cannot reach (partition operator ↔ pod).
+    cut_from_operator: BTreeSet<String>,
+    /// Pairs of addresses that cannot reach each other.
+    cut_between: BTreeSet<(String, String)>,
+    /// Counts changes a gossip round reads: writing commands, servers starting, stopping or going,
+    /// and partitions. Reads and client writes change no table and are not counted. Moved only by
+    /// [`Fleet::membership_changed`].
+    membership_version: u64,
+    /// The `membership_version` at the end of a gossip round that changed nothing but when nodes
+    /// last saw each other, and after which nothing can change by time alone: every node reached
+    /// every peer it knows, none is marked failed, no ban is running. Until the version moves,
+    /// later rounds would change nothing either, and only the last-seen times are refreshed.
+    settled_at: Option<u64>,
+    /// The time of the latest settled round whose last-seen refresh is not yet written: settled
+    /// rounds only record it, and the refresh is written once, before anything changes what a
+    /// round reads (every node then last saw every peer it knows at that time, exactly as if each
+    /// settled round had written it).
+    pending_refresh: Option<Milliseconds>,
+}
+
+/// The fake Redis fleet; cheap to clone, all clones share one fleet.
+#[derive(Clone, Default)]
+pub struct FakeRedis {
+    fleet: Arc<Mutex<Fleet>>,
+}
+
+fn unreachable(endpoint: &RedisEndpoint, message: &str) -> RedisError {
+    RedisError::Unreachable {
+        endpoint: endpoint.to_string(),
+        message: message.to_owned(),
+    }
+}
+
+fn rejected(endpoint: &RedisEndpoint, command: &RedisCommand, message: &str) -> RedisError {
+    RedisError::Rejected {
+        endpoint: endpoint.to_string(),
+        command: command.name().to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn ok() -> RedisReply {
+    RedisReply::Status("OK".to_owned())
+}
+
+impl Fleet {
+    /// Something a gossip round reads is about to change: writes the refresh that settled rounds
+    /// left pending, then moves the membership version.
+    fn membership_changed(&mut self) {
+        if let Some(at) = self.pending_refresh.take() {
+            refresh_last_seen(self, at);
+        }
+        self.membership_version += 1;
+    }
+
+    fn connected(&self, left: &str, right: &str) -> bool {
+        let alive = |ip: &str| self.servers.get(ip).is_some_and(|server| server.alive);
+        alive(left) && alive(right) && !self.cut(left, right)
+    }
+
+    /// Whether a partition separates the two addresses.
+    fn cut(&self, left: &str, right: &str) -> bool {
+        !self.cut_between.is_empty()
+            && (self
+                .cut_between
+                .contains(&(left.to_owned(), right.to_owned()))
+                || self
+                    .cut_between
+                    .contains(&(right.to_owned(), left.to_owned())))
+    }
+
+    fn id_to_ip(&self, id: &str) -> Option<String> {
+        self.servers
+            .values()
+            .find(|server| server.kind == ServerKind::Cluster && server.node_id == id)
+            .map(|server| server.ip.clone())
+    }
+
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        format!(
+            "{:024x}{:016x}",
+            self.next_id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            self.next_id
+        )
+    }
+
+    fn max_epoch(&self) -> u64 {
+        self.servers
+            .values()
+            .map(|server| server.epoch)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Copies the master's dataset to a replica (full resync) when the link allows.
+    fn sync_replica(&mut self, replica_ip: &str) {
+        if self.replica_in_sync(replica_ip) {
+            return;
+        }
+        let Some((master_ip, _)) = self
+            .servers
+            .get(replica_ip)
+            .and_then(|server| server.master.clone())
+        else {
+            return;
+        };
+        let reachable = self.connected(replica_ip, &master_ip);
+        // Taken out while it follows the master, which lives in the same map.
+        let mut data = match self.servers.get_mut(replica_ip) {
+            Some(replica) if reachable => std::mem::take(&mut replica.data),
+            _ => Dataset::default(),
+        };
+        let master = self.servers.get(&master_ip).map(|master| {
+            if reachable {
+                data.follow(&master.data);
+            }
+            (master.offset, master.replication_id.clone())
+        });
+        if let Some(replica) = self.servers.get_mut(replica_ip) {
+            if reachable {
+                replica.data = data;
+            }
+            match (reachable, master) {
+                (true, Some((offset, replication_id))) => {
+                    replica.offset = offset;
+                    replica.backlog = true;
+                    replica.replication_id = replication_id;
+                    replica.link_up = true;
+                }
+                _ => replica.link_up = false,
+            }
+        }
+        let linked = self
+            .servers
+            .get(replica_ip)
+            .is_some_and(|replica| replica.link_up);
+        if linked && let Some(master) = self.servers.get_mut(&master_ip) {
+            master.backlog = true;
+        }
+    }
+
+    /// Whether the replica at `replica_ip` is linked to its master and holds exactly what the
+    /// master holds, so that [`Fleet::sync_replica`] would change nothing: every replica is synced
+    /// every step, and most steps write nothing.
+    fn replica_in_sync(&self, replica_ip: &str) -> bool {
+        let Some(replica) = self.servers.get(replica_ip) else {
+            return false;
+        };
+        let Some((master_ip, _)) = &replica.master else {
+            return false;
+        };
+        let Some(master) = self.servers.get(master_ip) else {
+            return false;
+        };
+        replica.link_up
+            && replica.backlog
+            && master.backlog
+            && replica.offset == master.offset
+            && replica.replication_id == master.replication_id
+            && replica.data.holds_all_of(&master.data)
+            && self.connected(replica_ip, master_ip)
+    }
+}
+
+impl FakeRedis {
+    /// An empty fleet.
+    pub fn new() -> FakeRedis {
+        FakeRedis::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Fleet> {
+        self.fleet
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts a server for `pod` at `ip`. A server that ran there before under the same pod keeps
+    /// its data when `keep_data` and its cluster identity when `keep_identity` (nodes.conf).
+    pub fn start(
+        &self,
+        pod: &str,
+        ip: &str,
+        port: u16,
+        kind: ServerKind,
+        keep_data: bool,
+        keep_identity: bool,
+    ) {
+        let mut fleet = self.lock();
+        let previous_address = fleet
+            .servers
+            .iter()
+            .find(|(_, server)| &*server.pod == pod)
+            .map(|(address, _)| address.clone());
+        let previous = previous_address.and_then(|address| fleet.servers.remove(&address));
+        let fresh_id = fleet.new_id();
+        let replication_id = fleet.new_id();
+        let mut server = Server {
+            pod: Arc::from(pod),
+            ip: ip.to_owned(),
+            port,
+            kind,
+            alive: true,
+            data: Dataset::new(),
+            offset: 0,
+            backlog: false,
+            replication_id,
+            master: None,
+            link_up: false,
+            node_id: fresh_id,
+            epoch: 0,
+            slots: SlotSet::default(),
+            migrating: BTreeMap::new(),
+            importing: BTreeMap::new(),
+            cluster_master: None,
+            peers: Arc::default(),
+            banned: imbl::OrdMap::new(),
+            last_seen: imbl::OrdMap::new(),
+            monitors: BTreeMap::new(),
+            cluster_nodes_reply: RefCell::default(),
+        };
+        if let Some(old) = previous {
+            if keep_data {
+                server.data = old.data;
+                server.offset = old.offset;
+            }
+            if keep_identity && kind == ServerKind::Cluster {
+                server.node_id = old.node_id.clone();
+                server.epoch = old.epoch;
+                server.slots = old.slots;
+                server.migrating = old.migrating.clone();
+                server.importing = old.importing.clone();
+                server.cluster_master = old.cluster_master.clone();
+                server.peers = old.peers.clone();
+                for peer in Arc::make_mut(&mut server.peers).values_mut() {
+                    peer.failed = false;
+                }
+            }
+        }
+        fleet.servers.insert(ip.to_owned(), server);
+        fleet.liveness_version += 1;
+        fleet.membership_changed();
+    }
+
+    /// Changes whenever a server starts or stops.
+    pub fn liveness_version(&self) -> u64 {
+        self.lock().liveness_version
+    }
+
+    /// Stops the server at `ip` (process crash or pod deletion); its state stays for a restart.
+    pub fn stop(&self, ip: &str) {
+        let mut fleet = self.lock();
+        if let Some(server) = fleet.servers.get_mut(ip)
+            && server.alive
+        {
+            server.alive = false;
+            fleet.liveness_version += 1;
+            fleet.membership_changed();
+        }
+    }
+
+    /// Cuts (or heals) the operator's access to `ip`.
+    pub fn set_operator_partition(&self, ip: &str, cut: bool) {
+        let mut fleet = self.lock();
+        fleet.membership_changed();
+        if cut {
+            fleet.cut_from_operator.insert(ip.to_owned());
+        } else {
+            fleet.cut_from_operator.remove(ip);
+        }
+    }
+
+    /// Cuts (or heals) the link between two servers.
+    pub fn set_partition(&self, left: &str, right: &str, cut: bool) {
+        let mut fleet = self.lock();
+        fleet.membership_changed();
+        let pair = (left.to_owned(), right.to_owned());
+        if cut {
+            fleet.cut_between.insert(pair);
+        } else {
+            fleet.cut_between.remove(&pair);
+        }
+    }
+
+    /// Every command the operator sent that writes, with the keys its target held.
+    pub fn command_log(&self) -> Vec<CommandRecord> {
+        self.lock().commands.since(0).cloned().collect()
+    }
+
+    /// How many commands the operator has sent, reads included, answered or not.
+    pub fn commands_sent(&self) -> u64 {
+        self.lock().commands_sent
+    }
+
+    /// How many writing commands the operator has sent (the length of [`FakeRedis::command_log`]).
+    pub fn writes_sent(&self) -> usize {
+        self.lock().commands.len
+    }
+
+    /// Reads the commands recorded after the first `skip` in place.
+    pub fn with_commands_since<T>(
+        &self,
+        skip: usize,
+        read: impl FnOnce(&mut dyn Iterator<Item = &CommandRecord>) -> T,
+    ) -> T {
+        let fleet = self.lock();
+        read(&mut fleet.commands.since(skip))
+    }
+
+    /// A copy of the server at `ip`.
+    pub fn server(&self, ip: &str) -> Option<Server> {
+        self.lock().servers.get(ip).cloned()
+    }
+
+    /// Whether a server process runs at `ip`.
+    pub fn is_alive(&self, ip: &str) -> bool {
+        self.lock()
+            .servers
+            .get(ip)
+            .is_some_and(|server| server.alive)
+    }
+
+    /// Reads every server, by address, without copying them (the oracles look at every server
+    /// every step). `read` must not call back into the fleet.
+    pub fn with_servers<T>(&self, read: impl FnOnce(&BTreeMap<String, Server>) -> T) -> T {
+        read(&self.lock().servers)
+    }
+
+    /// Copies of every server, by address.
+    pub fn servers(&self) -> Vec<Server> {
+        self.lock().servers.values().cloned().collect()
+    }
+
+    /// A client write: to the master that serves the key (cluster) or to the server at `ip`.
+    /// Returns whether it was acknowledged.
+    pub fn client_write(&self, ip: &str, key: &str, value: &str) -> bool {
+        let mut fleet = self.lock();
+        let Some(server) = fleet.servers.get(ip) else {
+            return false;
+        };
+        if !server.alive || server.master.is_some() || server.cluster_master.is_some() {
+            return false;
+        }
+        let target = if server.kind == ServerKind::Cluster {
+            let slot = key_slot(key);
+            let owner = fleet
+                .servers
+                .values()
+                .filter(|candidate| candidate.alive && candidate.kind == ServerKind::Cluster)
+                .filter(|candidate| candidate.slots.contains(&slot))
+                .max_by_key(|candidate| candidate.epoch)
+                .map(|candidate| candidate.ip.clone());
+            let Some(owner) = owner else { return false };
+            // A slot being migrated: a key already moved lives on the importing node (ASK).
+            match fleet.servers.get(&owner) {
+                Some(owner_server)
+                    if owner_server.migrating.contains_key(&slot)
+                        && !owner_server.data.contains_key(key) =>
+                {
+                    let importer = owner_server
+                        .migrating
+                        .get(&slot)
+                        .and_then(|id| fleet.id_to_ip(id));
+                    match importer {
+                        Some(importer) => importer,
+                        None => owner,
+                    }
+                }
+                _ => owner,
+            }
+        } else {
+            ip.to_owned()
+        };
+        match fleet.servers.get_mut(&target) {
+            Some(server) if server.alive => {
+                server.data.insert(key, value);
+                if server.backlog {
+                    server.offset += 1;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The value of `key` wherever the cluster (or the server at `ip`) serves it.
+    pub fn client_read(&self, ip: &str, key: &str) -> Option<String> {
+        self.with_client_reads(ip, |read| read(key).map(|value| value.to_string()))
+    }
+
+    /// Hands `reads` a reader that answers as [`FakeRedis::client_read`] does, for reading many
+    /// keys under one look at the fleet.
+    pub fn with_client_reads<T>(
+        &self,
+        ip: &str,
+        reads: impl FnOnce(&dyn Fn(&str) -> Option<Arc<str>>) -> T,
+    ) -> T {
+        let fleet = self.lock();
+        let entry = fleet.servers.get(ip);
+        let masters: Vec<&Server> = fleet
+            .servers
+            .values()
+            .filter(|candidate| {
+                candidate.alive
+                    && candidate.kind == ServerKind::Cluster
+                    && candidate.cluster_master.is_none()
+            })
+            .collect();
+        let read = |key: &str| -> Option<Arc<str>> {
+            let server = entry?;
+            if server.kind != ServerKind::Cluster {
+                return server.data.shared_value(key).cloned();
+            }
+            let slot = key_slot(key);
+            masters
+                .iter()
+                .filter(|candidate| {
+                    candidate.slots.contains(&slot) || candidate.importing.contains_key(&slot)
+                })
+                .find_map(|candidate| candidate.data.value_in_slot(slot, key).cloned())
+        };
+        reads(&read)
+    }
+
+    /// Moves simulated time to `now`: replication, gossip, failure detection, promotions and
+    /// sentinel failovers happen here.
+    pub fn tick(&self, now: Milliseconds) {
+        let mut fleet = self.lock();
+        fleet.now = now;
+        let addresses: Vec<String> = fleet.servers.keys().cloned().collect();
+        // Replication: replicas follow their masters.
+        for address in &addresses {
+            let is_replica = fleet
+                .servers
+                .get(address)
+                .is_some_and(|server| server.alive && server.master.is_some());
+            if is_replica {
+                fleet.sync_replica(address);
+            }
+        }
+        tick_cluster(&mut fleet, &addresses);
+        tick_sentinels(&mut fleet, &addresses);
+    }
+}

@@ -1,0 +1,191 @@
+//! What a fake server answers to the operator's reads — CLUSTER NODES, CLUSTER INFO, INFO
+//! replication — built from its state and rendered by the operator's own renderers of the real
+//! reply formats.
+
+use std::sync::Arc;
+
+use redis_operator::topology::cluster::BUS_PORT_OFFSET;
+use redis_operator::topology::parse::{
+    ClusterInfo, ClusterNode, NodeAddress, NodeFlags, ReplicaEntry, ReplicationInfo,
+    ReplicationRole, render_cluster_nodes,
+};
+use redis_operator::topology::slots::SLOT_COUNT;
+
+use super::{Fleet, RenderedClusterNodes, Server, SlotSet};
+
+/// The CLUSTER NODES reply of `server`, rendered again only when what it shows changed.
+pub(super) fn cluster_nodes_reply(server: &Server) -> String {
+    let mut kept = server.cluster_nodes_reply.borrow_mut();
+    if let Some(rendered) = kept.as_ref().filter(|rendered| rendered.shows(server)) {
+        return rendered.text.clone();
+    }
+    let text = render_cluster_nodes(&cluster_nodes(server));
+    if !server.migrating.is_empty() || !server.importing.is_empty() {
+        *kept = None;
+        return text;
+    }
+    *kept = Some(RenderedClusterNodes {
+        peers: Arc::clone(&server.peers),
+        slots: server.slots.clone(),
+        node_id: server.node_id.clone(),
+        ip: server.ip.clone(),
+        port: server.port,
+        epoch: server.epoch,
+        cluster_master: server.cluster_master.clone(),
+        text: text.clone(),
+    });
+    text
+}
+
+/// CLUSTER NODES as `server` sees the cluster.
+pub(super) fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
+    let ranges = |slots: &SlotSet| slots.ranges();
+    let mut nodes = vec![ClusterNode {
+        id: server.node_id.clone(),
+        address: Some(NodeAddress {
+            ip: server.ip.clone(),
+            port: server.port,
+            bus_port: server.port.saturating_add(BUS_PORT_OFFSET),
+            hostname: Some(server.pod.to_string()),
+        }),
+        flags: NodeFlags {
+            myself: true,
+            master: server.cluster_master.is_none(),
+            replica: server.cluster_master.is_some(),
+            ..NodeFlags::default()
+        },
+        master_id: server.cluster_master.clone(),
+        ping_sent: 0,
+        pong_received: 0,
+        config_epoch: server.epoch,
+        link_connected: true,
+        slots: if server.cluster_master.is_none() {
+            ranges(&server.slots)
+        } else {
+            Vec::new()
+        },
+        migrating: server
+            .migrating
+            .iter()
+            .map(|(slot, id)| (*slot, id.clone()))
+            .collect(),
+        importing: server
+            .importing
+            .iter()
+            .map(|(slot, id)| (*slot, id.clone()))
+            .collect(),
+    }];
+    for (id, peer) in server.peers.iter() {
+        nodes.push(ClusterNode {
+            id: id.clone(),
+            address: Some(NodeAddress {
+                ip: peer.ip.clone(),
+                port: peer.port,
+                bus_port: peer.port.saturating_add(BUS_PORT_OFFSET),
+                hostname: Some(peer.hostname.clone()),
+            }),
+            flags: NodeFlags {
+                master: peer.master_id.is_none(),
+                replica: peer.master_id.is_some(),
+                failed: peer.failed,
+                handshake: peer.handshake,
+                ..NodeFlags::default()
+            },
+            master_id: peer.master_id.clone(),
+            ping_sent: 0,
+            pong_received: 0,
+            config_epoch: peer.epoch,
+            link_connected: !peer.failed,
+            slots: if peer.master_id.is_none() {
+                ranges(&peer.slots)
+            } else {
+                Vec::new()
+            },
+            migrating: Vec::new(),
+            importing: Vec::new(),
+        });
+    }
+    nodes
+}
+
+/// CLUSTER INFO as `server` sees the cluster: the state is ok when every slot is served by a
+/// master not marked failed (the fake has no possibly-failed state, so that count stays zero).
+pub(super) fn cluster_info(server: &Server) -> ClusterInfo {
+    let masters = cluster_nodes(server)
+        .into_iter()
+        .filter(|node| node.flags.master)
+        .collect::<Vec<_>>();
+    let assigned: u32 = masters.iter().map(ClusterNode::slot_count).sum();
+    let failed: u32 = masters
+        .iter()
+        .filter(|node| node.flags.failed)
+        .map(ClusterNode::slot_count)
+        .sum();
+    let size = masters.iter().filter(|node| node.slot_count() > 0).count();
+    let current_epoch = server
+        .peers
+        .values()
+        .map(|peer| peer.epoch)
+        .chain(std::iter::once(server.epoch))
+        .max()
+        .unwrap_or(0);
+    ClusterInfo {
+        state_ok: assigned == u32::from(SLOT_COUNT) && failed == 0,
+        slots_assigned: assigned,
+        slots_ok: assigned - failed,
+        slots_possibly_failed: 0,
+        slots_failed: failed,
+        known_nodes: u32::try_from(server.peers.len() + 1).unwrap_or(u32::MAX),
+        size: u32::try_from(size).unwrap_or(u32::MAX),
+        current_epoch,
+        my_epoch: server.epoch,
+    }
+}
+
+pub(super) fn info_replication(fleet: &Fleet, server: &Server) -> ReplicationInfo {
+    // Replicas attached to this server, whether it is a master or itself a replica (chained
+    // replication, as after FAILOVER TO).
+    let replicas = fleet
+        .servers
+        .values()
+        .filter(|replica| {
+            replica.alive
+                && replica
+                    .master
+                    .as_ref()
+                    .is_some_and(|(ip, _)| ip == &server.ip)
+        })
+        .filter(|replica| fleet.connected(&replica.ip, &server.ip))
+        .map(|replica| ReplicaEntry {
+            ip: replica.ip.clone(),
+            port: replica.port,
+            state: "online".to_owned(),
+            offset: replica.offset,
+            lag: 0,
+        })
+        .collect();
+    match &server.master {
+        Some((host, port)) => ReplicationInfo {
+            role: ReplicationRole::Replica,
+            master_host: Some(host.clone()),
+            master_port: Some(*port),
+            master_link_up: server.link_up && fleet.connected(&server.ip, host),
+            master_sync_in_progress: false,
+            replica_offset: Some(server.offset),
+            master_replication_id: server.replication_id.clone(),
+            master_offset: server.offset,
+            replicas,
+        },
+        None => ReplicationInfo {
+            role: ReplicationRole::Master,
+            master_host: None,
+            master_port: None,
+            master_link_up: false,
+            master_sync_in_progress: false,
+            replica_offset: None,
+            master_replication_id: server.replication_id.clone(),
+            master_offset: server.offset,
+            replicas,
+        },
+    }
+}
