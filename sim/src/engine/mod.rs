@@ -5,6 +5,7 @@
 //! allowed to happen is the oracles'.
 
 pub mod clock;
+pub mod controller;
 pub mod random;
 pub mod run;
 pub mod scenario;

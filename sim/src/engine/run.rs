@@ -19,6 +19,7 @@ use redis_operator::ports::kube::{ApiError, ObjectRef, Propagation, ResourceType
 use serde_json::{Value, json};
 
 use crate::engine::clock::SIMULATION_EPOCH;
+use crate::engine::controller::{QUIET_ROUNDS, SimulatedController, writes_of};
 use crate::engine::scenario::{
     Action, Expectations, Fault, NodeChoice, PodChoice, Scenario, Target, WriteCount,
 };
@@ -29,12 +30,6 @@ use crate::oracles::{
     FaultWindow, HEAL_SETTLE_MILLISECONDS, ReadyPods, SafetyMonitor, Violation, check_converged,
     check_serving, lost_keys, ready_pods, servers_of,
 };
-
-/// Milliseconds after which a controller reconciles a CR again when nothing changed (its resync).
-pub const RESYNC_MILLISECONDS: Milliseconds = 30_000;
-
-/// Consecutive quiet rounds that count as converged.
-const QUIET_ROUNDS: usize = 2;
 
 /// One line of the timeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,20 +187,12 @@ enum Undo {
     Thaw,
 }
 
-/// When the operator reconciles a CR next.
-#[derive(Clone, Copy, Debug, Default)]
-struct Schedule {
-    seen_version: Option<u64>,
-    due: Milliseconds,
-    failures: u32,
-}
-
 struct Engine<'a> {
     world: World,
     scenario: &'a Scenario,
     seed: u64,
-    targets: Vec<(Kind, ObjectRef)>,
-    schedules: BTreeMap<ObjectRef, Schedule>,
+    /// The operator's controller: the CRs it watches and when each is due.
+    controller: SimulatedController,
     report: RunReport,
     safety: SafetyMonitor,
     active: Vec<ActiveFault>,
@@ -420,10 +407,8 @@ impl Engine<'_> {
             match self.world.create_yaml(&yaml) {
                 Ok((kind, reference)) => {
                     self.log("apply", format!("{reference} ({file})"));
-                    if let Some(kind) = kind
-                        && !self.targets.iter().any(|(_, known)| *known == reference)
-                    {
-                        self.targets.push((kind, reference));
+                    if let Some(kind) = kind {
+                        self.controller.watch(kind, reference);
                     }
                 }
                 Err(error) => self.fail(Violation {
@@ -440,14 +425,14 @@ impl Engine<'_> {
         let mut writes = 0;
         if !self.paused {
             self.safety.before_round(&self.world);
-            let mut order: Vec<usize> = (0..self.targets.len()).collect();
+            let mut order: Vec<usize> = (0..self.controller.targets().len()).collect();
             // Controllers of different kinds run concurrently: any order may happen.
             for index in (1..order.len()).rev() {
                 let other = self.world.random.pick(index + 1).unwrap_or(index);
                 order.swap(index, other);
             }
             for index in order {
-                let Some((kind, target)) = self.targets.get(index).cloned() else {
+                let Some((kind, target)) = self.controller.targets().get(index).cloned() else {
                     continue;
                 };
                 writes += self.reconcile_if_due(kind, &target).await;
@@ -466,7 +451,8 @@ impl Engine<'_> {
             }
         }
         let all_ready = self
-            .targets
+            .controller
+            .targets()
             .iter()
             .all(|(_, target)| self.world.is_ready(target));
         self.world.step();
@@ -484,56 +470,21 @@ impl Engine<'_> {
     /// Reconciles `target` when something changed since its last reconcile or it is due; returns
     /// the writes it made.
     async fn reconcile_if_due(&mut self, kind: Kind, target: &ObjectRef) -> usize {
-        let now = self.world.clock.now();
-        let version = self.world.api.version();
-        let schedule = self.schedules.get(target).copied().unwrap_or_default();
-        if schedule.seen_version == Some(version) && now < schedule.due {
+        let Some(result) = self
+            .controller
+            .reconcile_if_due(&self.world, kind, target)
+            .await
+        else {
             return 0;
-        }
-        self.report.reconciles += 1;
-        let outcome = self.world.reconcile(kind, target).await;
-        let next = match outcome {
-            Ok(outcome) => {
-                let writes = outcome.writes();
-                let due = outcome
-                    .requeue_after
-                    .map_or(RESYNC_MILLISECONDS, |delay| {
-                        Milliseconds::try_from(delay.as_millis()).unwrap_or(RESYNC_MILLISECONDS)
-                    })
-                    .min(RESYNC_MILLISECONDS);
-                self.schedules.insert(
-                    target.clone(),
-                    Schedule {
-                        seen_version: Some(self.world.api.version()),
-                        due: now + due,
-                        failures: 0,
-                    },
-                );
-                writes
-            }
-            Err(error) => {
-                self.report.failed_reconciles += 1;
-                self.log("reconcile", format!("{target} failed: {error}"));
-                // Exponential backoff, capped well below the resync.
-                let failures = schedule.failures.saturating_add(1);
-                let delay = 1000u64 << failures.min(4);
-                self.schedules.insert(
-                    target.clone(),
-                    Schedule {
-                        seen_version: Some(self.world.api.version()),
-                        due: now + delay,
-                        failures,
-                    },
-                );
-                1
-            }
         };
+        if let Err(error) = &result {
+            self.log("reconcile", format!("{target} failed: {error}"));
+        }
         if self.world.api.object(target).is_none() {
             self.log("deleted", format!("{target} is gone"));
-            self.targets.retain(|(_, known)| known != target);
-            self.schedules.remove(target);
+            self.controller.forget(target);
         }
-        next
+        writes_of(&result)
     }
 
     /// Where a client of `target` sends writes: the pod the `-master` Service selects for a
@@ -743,7 +694,8 @@ impl Engine<'_> {
         if self.statuses_seen_at != Some(version) {
             self.statuses_seen_at = Some(version);
             let targets: Vec<ObjectRef> = self
-                .targets
+                .controller
+                .targets()
                 .iter()
                 .map(|(_, target)| target.clone())
                 .collect();
@@ -1055,7 +1007,7 @@ impl Engine<'_> {
                     "converged",
                     format!("every CR is Ready and a reconcile changes nothing ({took} s)"),
                 );
-                for violation in check_converged(&self.world, &self.targets) {
+                for violation in check_converged(&self.world, self.controller.targets()) {
                     self.fail(violation);
                 }
                 self.check_lost_keys();
@@ -1066,13 +1018,14 @@ impl Engine<'_> {
                         Undo::DrainRound(_) | Undo::Rejoin(_) | Undo::RecoverNode(_)
                     )
                 }) {
-                    self.serving = self.targets.clone();
+                    self.serving = self.controller.targets().to_vec();
                 }
                 return;
             }
         }
         let pending: Vec<String> = self
-            .targets
+            .controller
+            .targets()
             .iter()
             .map(|(_, target)| format!("{target}: {}", status_line(&self.world, target)))
             .collect();
@@ -1084,22 +1037,15 @@ impl Engine<'_> {
 
     /// A reconcile of every CR, now, changes nothing.
     async fn verify_quiet(&mut self) -> bool {
-        let targets = self.targets.clone();
-        for (kind, target) in &targets {
-            self.report.reconciles += 1;
-            match self.world.reconcile(*kind, target).await {
-                Ok(outcome) if outcome.writes() == 0 => {}
-                _ => {
-                    self.quiet_rounds = 0;
-                    return false;
-                }
-            }
+        let quiet = self.controller.reconciles_write_nothing(&self.world).await;
+        if !quiet {
+            self.quiet_rounds = 0;
         }
-        true
+        quiet
     }
 
     fn check_lost_keys(&mut self) {
-        let targets = self.targets.clone();
+        let targets = self.controller.targets().to_vec();
         for (kind, target) in targets {
             let object = self.world.api.object(&target);
             let number = |pointer: &str| {
@@ -1158,7 +1104,7 @@ impl Engine<'_> {
             }
         }
         if let Some(allowed) = expectations.lost_keys {
-            let targets = self.targets.clone();
+            let targets = self.controller.targets().to_vec();
             let lost: usize = targets
                 .iter()
                 .map(|(_, target)| lost_keys(&self.world, target, &self.windows, true).len())
@@ -1352,8 +1298,7 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
         world,
         scenario,
         seed,
-        targets: Vec::new(),
-        schedules: BTreeMap::new(),
+        controller: SimulatedController::default(),
         report: RunReport {
             scenario: scenario.name.clone(),
             seed,
@@ -1378,7 +1323,7 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
         ready_pods: (None, ReadyPods::new()),
     };
     engine.apply_documents(&scenario.resources);
-    if engine.targets.is_empty() && !scenario.resources.is_empty() {
+    if engine.controller.targets().is_empty() && !scenario.resources.is_empty() {
         engine.fail(Violation {
             oracle: "manifests are valid",
             message: "no Redis, RedisReplication, RedisSentinel or RedisCluster to run".to_owned(),
@@ -1389,11 +1334,14 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
     }
     engine.heal_all();
     engine.report.simulated = engine.now();
+    engine.report.reconciles = engine.controller.reconciles;
+    engine.report.failed_reconciles = engine.controller.failed_reconciles;
     engine.report.api_writes = engine.world.api.writes_since(0).len();
     engine.report.redis_commands = engine.world.redis.writes_sent();
     engine.report.events = engine.world.api.events_since(0).len();
     engine.report.final_status = engine
-        .targets
+        .controller
+        .targets()
         .iter()
         .map(|(_, target)| (target.to_string(), status_line(&engine.world, target)))
         .collect();

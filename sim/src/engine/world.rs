@@ -20,6 +20,7 @@ use redis_operator::reconcile::driver::{ReconcileError, ReconcileOutcome, reconc
 use serde_json::{Value, json};
 
 use crate::engine::clock::SimulatedClock;
+use crate::engine::controller::SimulatedController;
 use crate::engine::random::SeededRandom;
 use crate::fakes::api_server::FakeApiServer;
 use crate::fakes::client_workload::AcknowledgedWrite;
@@ -182,34 +183,17 @@ impl World {
         self.redis.tick(self.clock.now());
     }
 
-    /// Reconciles and steps until every target reports Ready and a reconcile of each writes
-    /// nothing; returns the steps taken, or `None` when `maximum_steps` was not enough.
+    /// Runs the operator on `targets` through a fresh [`SimulatedController`] until they
+    /// converge (see [`SimulatedController::converge`]); returns the rounds taken, or `None` when
+    /// `maximum_steps` rounds were not enough.
     pub async fn converge(
         &self,
         targets: &[(Kind, ObjectRef)],
         maximum_steps: usize,
     ) -> Option<usize> {
-        let mut quiet_rounds = 0;
-        for round in 0..maximum_steps {
-            let mut writes = 0;
-            for (kind, target) in targets {
-                match self.reconcile(*kind, target).await {
-                    Ok(outcome) => writes += outcome.writes(),
-                    Err(_) => writes += 1,
-                }
-            }
-            let all_ready = targets.iter().all(|(_, target)| self.is_ready(target));
-            self.step();
-            quiet_rounds = if writes == 0 && all_ready {
-                quiet_rounds + 1
-            } else {
-                0
-            };
-            if quiet_rounds >= 2 {
-                return Some(round);
-            }
-        }
-        None
+        SimulatedController::watching(targets)
+            .converge(self, maximum_steps)
+            .await
     }
 
     /// Whether the CR's Ready condition is True.

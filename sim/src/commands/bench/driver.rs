@@ -1,14 +1,11 @@
 //! The operator loop the benchmarks measure with: a fresh simulated cluster, the CRs created in
-//! it, and the operator reconciling each CR the way its controller does in `redis-sim run` — when
-//! anything it watches changed since its last reconcile, or when the delay the reconcile asked
-//! for (at most the resync) has passed, with exponential backoff after a failure — one round per
-//! simulated step. Conditions are checked before and after the reconciles of every round, so a
+//! it, and the operator reconciling each CR through the same [`SimulatedController`] as
+//! `redis-sim run`, one round per simulated step. Conditions are checked before and after the reconciles of every round, so a
 //! measurement reads the simulated clock at the round a change became visible.
 //!
 //! It measures nothing on its own and never reads wall time.
 
 use redis_operator::json_pointer::JsonPointer;
-use std::collections::BTreeMap;
 
 use redis_operator::api::Kind;
 use redis_operator::ports::clock::{Clock, Milliseconds};
@@ -17,25 +14,15 @@ use serde_json::Value;
 
 use super::BenchmarkError;
 use crate::engine::clock::SIMULATION_EPOCH;
-use crate::engine::run::RESYNC_MILLISECONDS;
-use crate::engine::world::{World, WorldSettings, default_nodes};
-
-/// When the operator reconciles a CR next.
-#[derive(Clone, Copy, Debug, Default)]
-struct Schedule {
-    seen_version: Option<u64>,
-    due: Milliseconds,
-    failures: u32,
-}
+use crate::engine::controller::SimulatedController;
+use crate::engine::world::{STEP_MILLISECONDS, World, WorldSettings, default_nodes};
 
 /// A simulated cluster with the operator running in it.
 pub struct Driver {
     /// The simulated cluster.
     pub world: World,
-    targets: Vec<(Kind, ObjectRef)>,
-    schedules: BTreeMap<ObjectRef, Schedule>,
-    /// Reconciles run so far.
-    pub reconciles: u64,
+    /// The operator's controller: the CRs it watches and when each is due.
+    pub controller: SimulatedController,
 }
 
 /// Where a round is when a condition is checked.
@@ -53,9 +40,7 @@ impl Driver {
     pub fn new(seed: u64, settings: WorldSettings) -> Driver {
         Driver {
             world: World::with_settings(seed, default_nodes(), settings),
-            targets: Vec::new(),
-            schedules: BTreeMap::new(),
-            reconciles: 0,
+            controller: SimulatedController::default(),
         }
     }
 
@@ -86,7 +71,7 @@ impl Driver {
                         message: source.to_string(),
                     })?;
             if let Some(kind) = kind {
-                self.targets.push((kind, reference.clone()));
+                self.controller.watch(kind, reference.clone());
                 created.push(reference);
             }
         }
@@ -103,48 +88,6 @@ impl Driver {
             })
     }
 
-    /// Reconciles every CR that is due; returns the writes made (a failed reconcile counts as
-    /// one).
-    async fn reconcile_due(&mut self) -> usize {
-        let mut writes = 0;
-        for (kind, target) in self.targets.clone() {
-            let now = self.world.clock.now();
-            let version = self.world.api.version();
-            let schedule = self.schedules.get(&target).copied().unwrap_or_default();
-            if schedule.seen_version == Some(version) && now < schedule.due {
-                continue;
-            }
-            self.reconciles += 1;
-            let next = match self.world.reconcile(kind, &target).await {
-                Ok(outcome) => {
-                    writes += outcome.writes();
-                    let delay = outcome
-                        .requeue_after
-                        .map_or(RESYNC_MILLISECONDS, |delay| {
-                            Milliseconds::try_from(delay.as_millis()).unwrap_or(RESYNC_MILLISECONDS)
-                        })
-                        .min(RESYNC_MILLISECONDS);
-                    Schedule {
-                        seen_version: Some(self.world.api.version()),
-                        due: now + delay,
-                        failures: 0,
-                    }
-                }
-                Err(_) => {
-                    writes += 1;
-                    let failures = schedule.failures.saturating_add(1);
-                    Schedule {
-                        seen_version: Some(self.world.api.version()),
-                        due: now + (1000 << failures.min(4)),
-                        failures,
-                    }
-                }
-            };
-            self.schedules.insert(target, next);
-        }
-        writes
-    }
-
     /// Plays rounds for at most `limit` simulated milliseconds, calling `observe` with the world,
     /// the time and the moment before and after the reconciles of every round, until it returns
     /// true. Returns whether it did.
@@ -158,7 +101,7 @@ impl Driver {
             if observe(&self.world, self.now(), Moment::BeforeReconciles) {
                 return true;
             }
-            self.reconcile_due().await;
+            self.controller.reconcile_due(&self.world).await;
             if observe(&self.world, self.now(), Moment::AfterReconciles) {
                 return true;
             }
@@ -185,40 +128,26 @@ impl Driver {
         reached
     }
 
-    /// Plays rounds until every CR is Ready and two rounds in a row wrote nothing, at most
+    /// Plays rounds until the CRs converge (see [`SimulatedController::converge`]), at most
     /// `limit` simulated milliseconds; fails naming `what` otherwise.
     pub async fn converge(
         &mut self,
         limit: Milliseconds,
         what: &str,
     ) -> Result<(), BenchmarkError> {
-        let end = self.now() + limit;
-        let mut quiet_rounds = 0;
-        while self.now() <= end {
-            let writes = self.reconcile_due().await;
-            let all_ready = self
-                .targets
-                .iter()
-                .all(|(_, target)| self.world.is_ready(target));
-            self.world.step();
-            quiet_rounds = if writes == 0 && all_ready {
-                quiet_rounds + 1
-            } else {
-                0
-            };
-            if quiet_rounds >= 2 {
-                return Ok(());
-            }
+        let rounds = usize::try_from(limit / STEP_MILLISECONDS + 1).unwrap_or(usize::MAX);
+        match self.controller.converge(&self.world, rounds).await {
+            Some(_) => Ok(()),
+            None => Err(BenchmarkError::NotReached {
+                what: what.to_owned(),
+                seconds: limit / 1000,
+            }),
         }
-        Err(BenchmarkError::NotReached {
-            what: what.to_owned(),
-            seconds: limit / 1000,
-        })
     }
 
     /// The CRs the operator watches.
     pub fn targets(&self) -> &[(Kind, ObjectRef)] {
-        &self.targets
+        self.controller.targets()
     }
 }
 
