@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use redis_operator_sim::engine::run::{explore, run};
+use redis_operator_sim::commands::explore::explore;
+use redis_operator_sim::engine::run::run;
 use redis_operator_sim::engine::scenario::Scenario;
 
 fn scenarios() -> Vec<PathBuf> {

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use redis_operator_sim::commands::apply::{DEFAULT_TIME_LIMIT_SECONDS, apply};
 use redis_operator_sim::commands::bench::throughput::bench;
 use redis_operator_sim::commands::bench::{BenchmarkOptions, measure, read_redis_cli_counts};
-use redis_operator_sim::engine::run::{block_on, explore, run};
+use redis_operator_sim::commands::explore::explore;
+use redis_operator_sim::engine::run::{block_on, run};
 use redis_operator_sim::engine::scenario::Scenario;
 
 const USAGE: &str = "\

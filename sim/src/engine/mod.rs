@@ -9,4 +9,5 @@ pub mod controller;
 pub mod random;
 pub mod run;
 pub mod scenario;
+pub mod timeline;
 pub mod world;

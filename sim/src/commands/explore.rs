@@ -1,0 +1,58 @@
+//! `redis-sim explore`: plays a scenario under many seeds and keeps the runs that violate an
+//! oracle (a panic counts as one), to be replayed with `redis-sim run --seed`.
+
+use crate::engine::run::{block_on, run};
+use crate::engine::scenario::Scenario;
+use crate::engine::timeline::{Failure, RunReport};
+use crate::oracles::Violation;
+
+/// Runs `scenario` under each seed in `seeds`; returns the reports of the runs that failed and
+/// how many ran. A panic in a run is reported as a failure of the "no panic" oracle.
+pub fn explore(scenario: &Scenario, seeds: std::ops::Range<u64>) -> (Vec<RunReport>, usize) {
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for seed in seeds {
+        ran += 1;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block_on(run(scenario, seed))
+        }));
+        match outcome {
+            Ok(Some(report)) if report.success() => {}
+            Ok(Some(report)) => failed.push(report),
+            Ok(None) => failed.push(RunReport {
+                scenario: scenario.name.clone(),
+                seed,
+                failures: vec![Failure {
+                    step: 0,
+                    time: 0,
+                    violation: Violation {
+                        oracle: "the runtime starts",
+                        message: "failed to start the runtime".to_owned(),
+                    },
+                }],
+                ..RunReport::default()
+            }),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+                    .unwrap_or_default();
+                failed.push(RunReport {
+                    scenario: scenario.name.clone(),
+                    seed,
+                    failures: vec![Failure {
+                        step: 0,
+                        time: 0,
+                        violation: Violation {
+                            oracle: "no panic",
+                            message,
+                        },
+                    }],
+                    ..RunReport::default()
+                });
+            }
+        }
+    }
+    (failed, ran)
+}

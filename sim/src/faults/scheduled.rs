@@ -1,0 +1,357 @@
+//! The faults a scenario schedules (docs/scenarios.md): how each starts — on a pod or node
+//! chosen by name or at random from the seed — how long it lasts, and how it heals. Pod kills,
+//! process crashes, node crashes and drains, partitions between the operator and pods or around a
+//! pod, operator crashes and pauses, stale reads, and injected API errors.
+//!
+//! It switches faults on and off in the world; judging what they cost is the oracles' job.
+
+use redis_operator::json_pointer::JsonPointer;
+
+use redis_operator::ports::clock::{Clock, Milliseconds};
+use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
+
+use crate::engine::run::{Engine, kind_of, resource_named};
+use crate::engine::scenario::{Fault, NodeChoice, PodChoice, WriteCount};
+use crate::fakes::api_server::Injection;
+use crate::fakes::redis::ServerKind;
+use crate::oracles::lost_writes::{FaultWindow, HEAL_SETTLE_MILLISECONDS};
+use crate::oracles::{Violation, servers_of};
+
+/// A fault that is on, and how to end it.
+#[derive(Clone, Debug)]
+pub(crate) struct ActiveFault {
+    pub(crate) description: String,
+    pub(crate) end: Option<Milliseconds>,
+    pub(crate) undo: Undo,
+    pub(crate) window: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Undo {
+    RecoverNode(String),
+    DrainRound(String),
+    RejoinOperator(Vec<String>),
+    Rejoin(Vec<(String, String)>),
+    Resume,
+    Thaw,
+}
+
+impl Engine<'_> {
+    pub(crate) fn run_faults(&mut self) {
+        let now = self.world.clock.now();
+        let mut index = 0;
+        while index < self.active.len() {
+            let fault = self.active[index].clone();
+            if let Undo::DrainRound(node) = &fault.undo {
+                let remaining = self.world.drain_node_round(node);
+                if remaining.is_empty() && fault.end.is_none() {
+                    self.log("fault", format!("{} finished", fault.description));
+                }
+            }
+            if fault.end.is_some_and(|end| end <= now) {
+                self.active.remove(index);
+                self.undo(&fault);
+            } else {
+                index += 1;
+            }
+        }
+    }
+
+    pub(crate) fn undo(&mut self, fault: &ActiveFault) {
+        let now = self.world.clock.now();
+        match &fault.undo {
+            Undo::RecoverNode(node) => {
+                self.world.recover_node(node);
+            }
+            Undo::DrainRound(node) => {
+                self.world.cordon_node(node, false);
+            }
+            Undo::RejoinOperator(addresses) => {
+                for address in addresses {
+                    self.world.redis.set_operator_partition(address, false);
+                }
+            }
+            Undo::Rejoin(pairs) => {
+                for (left, right) in pairs {
+                    self.world.redis.set_partition(left, right, false);
+                }
+            }
+            Undo::Resume => self.paused = false,
+            Undo::Thaw => self.world.lag.thaw(),
+        }
+        // Redis keeps acting on a fault after it heals: a crashed node's servers start again
+        // (the start latency) and their claims reach the other nodes a gossip round later, so a
+        // write an outdated master acknowledges meanwhile is Redis' own loss, not the operator's.
+        let settle =
+            self.world.settings().maximum_start_latency_milliseconds + HEAL_SETTLE_MILLISECONDS;
+        if let Some(window) = fault.window.and_then(|index| self.windows.get_mut(index)) {
+            window.end = Some(now + settle);
+        }
+        self.log("heal", fault.description.clone());
+    }
+
+    pub(crate) fn resolve_pod(&self, choice: &PodChoice) -> Option<ObjectRef> {
+        match choice {
+            PodChoice::Named(name) => self
+                .world
+                .objects(ResourceType::Pod)
+                .iter()
+                .filter_map(|pod| ObjectRef::of(pod))
+                .find(|pod| &pod.name == name),
+            PodChoice::Random { target, role } => {
+                let (_, reference) = kind_of(target)?;
+                let servers = self.world.redis.servers();
+                let candidates: Vec<String> = servers_of(&servers, &reference)
+                    .into_iter()
+                    .filter(|server| server.alive)
+                    .filter(|server| {
+                        let replica =
+                            server.master.is_some() || server.cluster_master_id().is_some();
+                        match role.as_str() {
+                            "master" => {
+                                !replica
+                                    && server.kind != ServerKind::Sentinel
+                                    && (server.kind == ServerKind::Plain
+                                        || !server.slots.is_empty())
+                            }
+                            "replica" => replica,
+                            _ => true,
+                        }
+                    })
+                    .map(|server| server.pod.to_string())
+                    .collect();
+                let pod = candidates.get(self.world.random.pick(candidates.len())?)?;
+                Some(ObjectRef::new(ResourceType::Pod, &reference.namespace, pod))
+            }
+        }
+    }
+
+    pub(crate) fn resolve_node(&self, choice: &NodeChoice) -> Option<String> {
+        match choice {
+            NodeChoice::Named(name) => Some(name.clone()),
+            NodeChoice::Random(target) => {
+                let mut candidates: Vec<String> = match target.as_ref().and_then(kind_of) {
+                    Some((_, reference)) => self
+                        .world
+                        .objects(ResourceType::Pod)
+                        .iter()
+                        .filter(|pod| {
+                            pod["metadata"]["namespace"] == reference.namespace.as_str()
+                                && pod["metadata"]["name"].as_str().is_some_and(|name| {
+                                    name.starts_with(&format!("{}-", reference.name))
+                                })
+                        })
+                        .filter_map(|pod| pod.at("/spec/nodeName")?.as_str().map(str::to_owned))
+                        .collect(),
+                    None => self
+                        .world
+                        .nodes()
+                        .into_iter()
+                        .filter(|node| node.up)
+                        .map(|node| node.name)
+                        .collect(),
+                };
+                candidates.sort();
+                candidates.dedup();
+                candidates
+                    .get(self.world.random.pick(candidates.len())?)
+                    .cloned()
+            }
+        }
+    }
+
+    pub(crate) fn pod_address(&self, pod: &ObjectRef) -> Option<String> {
+        self.world
+            .api
+            .object(pod)?
+            .at("/status/podIP")?
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    pub(crate) fn start_fault(&mut self, fault: &Fault, duration: u64) {
+        let now = self.world.clock.now();
+        let end = (duration > 0).then(|| now + duration * 1000);
+        let mut risks_data = false;
+        let (description, undo) = match fault {
+            Fault::PodKill(choice) | Fault::ProcessCrash(choice) => {
+                let Some(pod) = self.resolve_pod(choice) else {
+                    self.log("fault", format!("{fault:?}: no such pod; skipped"));
+                    return;
+                };
+                self.windows.push(FaultWindow {
+                    start: now,
+                    end: Some(now),
+                });
+                self.serving.clear();
+                if matches!(fault, Fault::PodKill(_)) {
+                    self.world.kill_pod(&pod.namespace, &pod.name);
+                    self.log("fault", format!("pod-kill {pod}"));
+                } else {
+                    self.world.crash_process(&pod.namespace, &pod.name);
+                    self.log("fault", format!("process-crash {pod}"));
+                }
+                return;
+            }
+            Fault::NodeCrash(choice) | Fault::NodeDrain(choice) => {
+                let Some(node) = self.resolve_node(choice) else {
+                    self.log("fault", format!("{fault:?}: no such node; skipped"));
+                    return;
+                };
+                risks_data = true;
+                if matches!(fault, Fault::NodeCrash(_)) {
+                    if !self.world.crash_node(&node) {
+                        self.fail(Violation {
+                            oracle: "scenario names existing objects",
+                            message: format!("node-crash: no node {node:?}"),
+                        });
+                        return;
+                    }
+                    (format!("node-crash {node}"), Undo::RecoverNode(node))
+                } else {
+                    self.world.drain_node_round(&node);
+                    (format!("node-drain {node}"), Undo::DrainRound(node))
+                }
+            }
+            Fault::PartitionOperator(choices) => {
+                let addresses: Vec<String> = choices
+                    .iter()
+                    .filter_map(|choice| self.resolve_pod(choice))
+                    .filter_map(|pod| self.pod_address(&pod))
+                    .collect();
+                for address in &addresses {
+                    self.world.redis.set_operator_partition(address, true);
+                }
+                (
+                    format!("partition-operator from {addresses:?}"),
+                    Undo::RejoinOperator(addresses),
+                )
+            }
+            Fault::IsolatePod(choice) => {
+                let Some(pod) = self.resolve_pod(choice) else {
+                    self.log("fault", format!("{fault:?}: no such pod; skipped"));
+                    return;
+                };
+                let Some(address) = self.pod_address(&pod) else {
+                    return;
+                };
+                risks_data = true;
+                let pairs: Vec<(String, String)> = self
+                    .world
+                    .redis
+                    .servers()
+                    .into_iter()
+                    .filter(|server| server.ip != address)
+                    .map(|server| (address.clone(), server.ip))
+                    .collect();
+                for (left, right) in &pairs {
+                    self.world.redis.set_partition(left, right, true);
+                }
+                (format!("isolate-pod {pod}"), Undo::Rejoin(pairs))
+            }
+            Fault::OperatorCrash(count) => {
+                let writes = match count {
+                    WriteCount::Exactly(writes) => *writes,
+                    WriteCount::Random(bound) => usize::try_from(
+                        self.world
+                            .random
+                            .next_below(u64::try_from(*bound).unwrap_or(1)),
+                    )
+                    .unwrap_or(0),
+                };
+                self.world.crash.arm(writes);
+                self.log(
+                    "fault",
+                    format!("operator-crash after {writes} more writes"),
+                );
+                return;
+            }
+            Fault::OperatorPause => {
+                self.paused = true;
+                ("operator-pause".to_owned(), Undo::Resume)
+            }
+            Fault::StaleReads => {
+                self.world.lag.freeze(&self.world.api);
+                ("stale-reads".to_owned(), Undo::Thaw)
+            }
+            Fault::ApiErrors {
+                verb,
+                resource,
+                error,
+                count,
+            } => {
+                let object = resource.clone().unwrap_or_else(|| "any object".to_owned());
+                let api_error = match error.as_str() {
+                    "conflict" => ApiError::Conflict {
+                        object: object.clone(),
+                        message: "the object has been modified; please apply your changes to the latest version and try again".to_owned(),
+                    },
+                    "too-many-requests" => ApiError::TooManyRequests {
+                        object: object.clone(),
+                        action: verb.clone(),
+                        message: "the server is throttling requests".to_owned(),
+                    },
+                    _ => ApiError::Transient {
+                        object: object.clone(),
+                        action: verb.clone(),
+                        message: "the server timed out".to_owned(),
+                    },
+                };
+                let verb: &'static str = match verb.as_str() {
+                    "apply" => "apply",
+                    "apply-status" => "apply-status",
+                    "delete" => "delete",
+                    "evict" => "evict",
+                    "event" => "event",
+                    "remove-finalizer" => "remove-finalizer",
+                    "get" => "get",
+                    _ => "list",
+                };
+                let resource = resource.as_deref().and_then(resource_named);
+                for _ in 0..*count {
+                    self.world.api.inject(Injection {
+                        verb,
+                        resource,
+                        error: api_error.clone(),
+                    });
+                }
+                self.log(
+                    "fault",
+                    format!(
+                        "api-errors: the next {count} {verb} calls on {object} fail with {error}"
+                    ),
+                );
+                return;
+            }
+        };
+        if risks_data {
+            self.serving.clear();
+        }
+        let window = risks_data.then(|| {
+            self.windows.push(FaultWindow {
+                start: now,
+                end: None,
+            });
+            self.windows.len() - 1
+        });
+        self.log(
+            "fault",
+            match end {
+                Some(_) => format!("{description} for {duration} s"),
+                None => format!("{description} until healed"),
+            },
+        );
+        self.active.push(ActiveFault {
+            description,
+            end,
+            undo,
+            window,
+        });
+    }
+
+    pub(crate) fn heal_all(&mut self) {
+        for fault in std::mem::take(&mut self.active) {
+            self.undo(&fault);
+        }
+    }
+}

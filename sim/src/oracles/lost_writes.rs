@@ -1,0 +1,105 @@
+//! The lost-writes oracle: every write a client made and Redis acknowledged can be read back
+//! with its value once the CRs converged, except where a fault could legitimately have cost it.
+
+use redis_operator::json_pointer::JsonPointer;
+
+use redis_operator::api::Kind;
+use redis_operator::ports::clock::Milliseconds;
+use redis_operator::ports::kube::ObjectRef;
+use serde_json::Value;
+
+use crate::engine::run::Engine;
+use crate::engine::world::World;
+use crate::fakes::redis::ServerKind;
+use crate::oracles::{Violation, is_master, servers_of};
+
+/// Milliseconds before a fault in which acknowledged writes may be lost: Redis replicates
+/// asynchronously and the fake applies replication once per step.
+pub const REPLICATION_WINDOW_MILLISECONDS: Milliseconds = 2000;
+
+/// How long after a fault heals (beyond the pods' start latency) Redis may still lose writes to
+/// it: a gossip round for a returning node's higher-epoch claims to reach an outdated master.
+pub const HEAL_SETTLE_MILLISECONDS: Milliseconds = 2000;
+
+/// A span of simulated time in which a fault could cost acknowledged writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultWindow {
+    /// When the fault began.
+    pub start: Milliseconds,
+    /// When it ended (`None`: still on).
+    pub end: Option<Milliseconds>,
+}
+
+/// Acknowledged keys of `target` (keys named `<name>:...`) that can no longer be read, leaving
+/// out those a fault may legitimately have cost: written within the replication window before a
+/// fault or while it lasted, or — when the CR keeps no replica — written before any fault.
+pub fn lost_keys(
+    world: &World,
+    target: &ObjectRef,
+    windows: &[FaultWindow],
+    has_replicas: bool,
+) -> Vec<String> {
+    let prefix = format!("{}:", target.name);
+    let servers = world.redis.servers();
+    let entry = servers_of(&servers, target)
+        .into_iter()
+        .find(|server| {
+            is_master(server) && (server.kind == ServerKind::Plain || !server.slots.is_empty())
+        })
+        .map(|server| server.ip.clone());
+    let acknowledged_keys = world.acknowledged.borrow();
+    let acknowledged = acknowledged_keys
+        .iter()
+        .filter(|(key, _)| key.starts_with(&prefix))
+        .filter(|(_, write)| {
+            let at = write.at;
+            !windows.iter().any(|window| {
+                let end = window.end.unwrap_or(Milliseconds::MAX);
+                if has_replicas {
+                    at + REPLICATION_WINDOW_MILLISECONDS >= window.start && at <= end
+                } else {
+                    at <= end
+                }
+            })
+        });
+    let Some(entry) = entry else {
+        return acknowledged.map(|(key, _)| key.clone()).collect();
+    };
+    world.lost_among(&entry, acknowledged)
+}
+
+impl Engine<'_> {
+    pub(crate) fn check_lost_keys(&mut self) {
+        let targets = self.controller.targets().to_vec();
+        for (kind, target) in targets {
+            let object = self.world.api.object(&target);
+            let number = |pointer: &str| {
+                object
+                    .as_ref()
+                    .and_then(|object| object.at(pointer))
+                    .and_then(Value::as_u64)
+            };
+            let has_replicas = match kind {
+                Kind::RedisCluster => {
+                    number("/spec/redisFollower/replicas")
+                        .or_else(|| number("/spec/clusterSize"))
+                        .unwrap_or(0)
+                        > 0
+                }
+                Kind::RedisReplication => number("/spec/clusterSize").unwrap_or(1) > 1,
+                Kind::Redis | Kind::RedisSentinel => false,
+            };
+            let lost = lost_keys(&self.world, &target, &self.windows, has_replicas);
+            if !lost.is_empty() {
+                let sample: Vec<&String> = lost.iter().take(5).collect();
+                self.fail(Violation {
+                    oracle: "no acknowledged write lost",
+                    message: format!(
+                        "{target}: {} acknowledged keys lost, e.g. {sample:?}",
+                        lost.len()
+                    ),
+                });
+            }
+        }
+    }
+}
