@@ -334,6 +334,57 @@ pub fn choose_node(pod: &PodToPlace<'_>, nodes: &[Node], placed: &[PlacedPod]) -
     best.map(|(_, name)| name.to_owned())
 }
 
+impl World {
+    /// The scheduler: binds every pod without a node to the node [`choose_node`] picks.
+    pub(crate) fn schedule_pending_pods(&self) {
+        let pods = self.api.objects(ResourceType::Pod);
+        // Runs whenever anything changed; most of the time every pod is bound already.
+        if pods.iter().all(|pod| pod.at("/spec/nodeName").is_some()) {
+            return;
+        }
+        let mut placed: Vec<PlacedPod> = pods
+            .iter()
+            .filter_map(|pod| {
+                Some(PlacedPod {
+                    namespace: pod.at("/metadata/namespace")?.as_str()?.to_owned(),
+                    labels: serde_json::from_value(pod.at("/metadata/labels")?.clone()).ok()?,
+                    node: pod.at("/spec/nodeName")?.as_str()?.to_owned(),
+                })
+            })
+            .collect();
+        let nodes = self.nodes.borrow().clone();
+        for pod in pods {
+            if pod.at("/spec/nodeName").is_some() {
+                continue;
+            }
+            let mut pod = Value::clone(&pod);
+            let namespace = pod["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let labels: BTreeMap<String, String> =
+                serde_json::from_value(pod["metadata"]["labels"].clone()).unwrap_or_default();
+            let spec = pod.get("spec").cloned().unwrap_or(json!({}));
+            let candidate = PodToPlace {
+                namespace: &namespace,
+                labels: &labels,
+                spec: &spec,
+            };
+            let Some(node) = choose_node(&candidate, &nodes, &placed) else {
+                continue;
+            };
+            pod["spec"]["nodeName"] = json!(node);
+            if self.api.update(pod).is_ok() {
+                placed.push(PlacedPod {
+                    namespace,
+                    labels,
+                    node,
+                });
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -461,56 +512,5 @@ mod tests {
             choose_node(&pod, &all, &existing).as_deref(),
             Some("node-b1")
         );
-    }
-}
-
-impl World {
-    /// The scheduler: binds every pod without a node to the node [`choose_node`] picks.
-    pub(crate) fn schedule_pending_pods(&self) {
-        let pods = self.api.objects(ResourceType::Pod);
-        // Runs whenever anything changed; most of the time every pod is bound already.
-        if pods.iter().all(|pod| pod.at("/spec/nodeName").is_some()) {
-            return;
-        }
-        let mut placed: Vec<PlacedPod> = pods
-            .iter()
-            .filter_map(|pod| {
-                Some(PlacedPod {
-                    namespace: pod.at("/metadata/namespace")?.as_str()?.to_owned(),
-                    labels: serde_json::from_value(pod.at("/metadata/labels")?.clone()).ok()?,
-                    node: pod.at("/spec/nodeName")?.as_str()?.to_owned(),
-                })
-            })
-            .collect();
-        let nodes = self.nodes.borrow().clone();
-        for pod in pods {
-            if pod.at("/spec/nodeName").is_some() {
-                continue;
-            }
-            let mut pod = Value::clone(&pod);
-            let namespace = pod["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            let labels: BTreeMap<String, String> =
-                serde_json::from_value(pod["metadata"]["labels"].clone()).unwrap_or_default();
-            let spec = pod.get("spec").cloned().unwrap_or(json!({}));
-            let candidate = PodToPlace {
-                namespace: &namespace,
-                labels: &labels,
-                spec: &spec,
-            };
-            let Some(node) = choose_node(&candidate, &nodes, &placed) else {
-                continue;
-            };
-            pod["spec"]["nodeName"] = json!(node);
-            if self.api.update(pod).is_ok() {
-                placed.push(PlacedPod {
-                    namespace,
-                    labels,
-                    node,
-                });
-            }
-        }
     }
 }
