@@ -1,0 +1,518 @@
+//! Reading a scenario: YAML text to a checked [`Scenario`], every error naming the field it is
+//! about (`steps[3].fault: ...`). Never panics.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::{
+    Action, DEFAULT_CONVERGE_TIMEOUT_SECONDS, Expectations, Fault, NodeChoice, PodChoice,
+    ScenarioError, Step, Target, WriteCount,
+};
+use crate::fakes::scheduler::{Node, Taint};
+
+pub(super) struct Reader<'a> {
+    pub(super) file: &'a str,
+    pub(super) directory: PathBuf,
+}
+
+impl Reader<'_> {
+    pub(super) fn error(&self, field: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_owned(),
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn object<'v>(
+        &self,
+        value: &'v Value,
+        field: &str,
+        allowed: &[&str],
+    ) -> Result<&'v serde_json::Map<String, Value>, ScenarioError> {
+        let map = value
+            .as_object()
+            .ok_or_else(|| self.error(field, "must be a mapping"))?;
+        if let Some(unknown) = map.keys().find(|key| !allowed.contains(&key.as_str())) {
+            return Err(self.error(
+                &format!("{field}.{unknown}"),
+                format!("unknown field (expected one of: {})", allowed.join(", ")),
+            ));
+        }
+        Ok(map)
+    }
+
+    pub(super) fn text(&self, value: Option<&Value>, field: &str) -> Result<String, ScenarioError> {
+        match value {
+            Some(Value::String(text)) => Ok(text.clone()),
+            Some(_) => Err(self.error(field, "must be a string")),
+            None => Err(self.error(field, "is required")),
+        }
+    }
+
+    pub(super) fn number(
+        &self,
+        value: Option<&Value>,
+        field: &str,
+    ) -> Result<Option<u64>, ScenarioError> {
+        match value {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => value
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| self.error(field, "must be a whole number of at least 0")),
+        }
+    }
+
+    pub(super) fn size(&self, value: Option<&Value>, field: &str) -> Result<usize, ScenarioError> {
+        let number = self
+            .number(value, field)?
+            .ok_or_else(|| self.error(field, "is required"))?;
+        usize::try_from(number).map_err(|_| self.error(field, "is too large"))
+    }
+
+    pub(super) fn target(
+        &self,
+        value: Option<&Value>,
+        field: &str,
+    ) -> Result<Target, ScenarioError> {
+        let text = self.text(value, field)?;
+        let parts: Vec<&str> = text.split('/').collect();
+        let (kind, namespace, name) = match parts.as_slice() {
+            [kind, name] => (*kind, "default", *name),
+            [kind, namespace, name] => (*kind, *namespace, *name),
+            _ => {
+                return Err(self.error(
+                    field,
+                    format!("{text:?} must be Kind/name or Kind/namespace/name"),
+                ));
+            }
+        };
+        if redis_operator::api::Kind::from_name(kind).is_none() {
+            return Err(self.error(
+                field,
+                format!(
+                    "{kind:?} is not one of Redis, RedisReplication, RedisSentinel, RedisCluster"
+                ),
+            ));
+        }
+        if name.is_empty() || namespace.is_empty() {
+            return Err(self.error(field, format!("{text:?} has an empty name or namespace")));
+        }
+        Ok(Target {
+            kind: kind.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    pub(super) fn resources(
+        &self,
+        value: &Value,
+        field: &str,
+    ) -> Result<Vec<(String, String)>, ScenarioError> {
+        let items = value
+            .as_array()
+            .ok_or_else(|| self.error(field, "must be a list of {file: PATH} or {inline: YAML}"))?;
+        let mut resources = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let field = format!("{field}[{index}]");
+            let map = self.object(item, &field, &["file", "inline"])?;
+            match (map.get("file"), map.get("inline")) {
+                (Some(file), None) => {
+                    let relative = self.text(Some(file), &format!("{field}.file"))?;
+                    let path = self.directory.join(&relative);
+                    let text = std::fs::read_to_string(&path).map_err(|error| {
+                        self.error(
+                            &format!("{field}.file"),
+                            format!("failed to read {}: {error}", path.display()),
+                        )
+                    })?;
+                    resources.push((relative, text));
+                }
+                (None, Some(inline)) => {
+                    let text = self.text(Some(inline), &format!("{field}.inline"))?;
+                    resources.push((format!("{}#{field}", self.file), text));
+                }
+                _ => return Err(self.error(&field, "needs exactly one of file and inline")),
+            }
+        }
+        Ok(resources)
+    }
+
+    pub(super) fn pod(
+        &self,
+        value: &serde_json::Map<String, Value>,
+        field: &str,
+    ) -> Result<PodChoice, ScenarioError> {
+        if let Some(pod) = value.get("pod") {
+            return Ok(PodChoice::Named(
+                self.text(Some(pod), &format!("{field}.pod"))?,
+            ));
+        }
+        let target = self.target(value.get("target"), &format!("{field}.target"))?;
+        let role = match value.get("role") {
+            None => "any".to_owned(),
+            Some(role) => self.text(Some(role), &format!("{field}.role"))?,
+        };
+        if !["any", "master", "replica"].contains(&role.as_str()) {
+            return Err(self.error(
+                &format!("{field}.role"),
+                format!("{role:?} is not one of any, master, replica"),
+            ));
+        }
+        Ok(PodChoice::Random { target, role })
+    }
+
+    pub(super) fn node(
+        &self,
+        value: &serde_json::Map<String, Value>,
+        field: &str,
+    ) -> Result<NodeChoice, ScenarioError> {
+        if let Some(node) = value.get("node") {
+            return Ok(NodeChoice::Named(
+                self.text(Some(node), &format!("{field}.node"))?,
+            ));
+        }
+        match value.get("target") {
+            Some(target) => Ok(NodeChoice::Random(Some(
+                self.target(Some(target), &format!("{field}.target"))?,
+            ))),
+            None => Ok(NodeChoice::Random(None)),
+        }
+    }
+
+    pub(super) fn fault(
+        &self,
+        map: &serde_json::Map<String, Value>,
+        field: &str,
+    ) -> Result<Fault, ScenarioError> {
+        let name = self.text(map.get("fault"), &format!("{field}.fault"))?;
+        let fault = match name.as_str() {
+            "pod-kill" => Fault::PodKill(self.pod(map, field)?),
+            "process-crash" => Fault::ProcessCrash(self.pod(map, field)?),
+            "node-crash" => Fault::NodeCrash(self.node(map, field)?),
+            "node-drain" => Fault::NodeDrain(self.node(map, field)?),
+            "partition-operator" => {
+                let pods = match map.get("pods") {
+                    Some(Value::Array(pods)) => pods
+                        .iter()
+                        .enumerate()
+                        .map(|(index, pod)| {
+                            self.text(Some(pod), &format!("{field}.pods[{index}]"))
+                                .map(PodChoice::Named)
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                    Some(_) => {
+                        return Err(
+                            self.error(&format!("{field}.pods"), "must be a list of pod names")
+                        );
+                    }
+                    None => vec![self.pod(map, field)?],
+                };
+                Fault::PartitionOperator(pods)
+            }
+            "isolate-pod" => Fault::IsolatePod(self.pod(map, field)?),
+            "operator-crash" => match map.get("afterWrites") {
+                Some(Value::String(text)) if text == "random" => {
+                    Fault::OperatorCrash(WriteCount::Random(16))
+                }
+                value => Fault::OperatorCrash(WriteCount::Exactly(
+                    self.size(value, &format!("{field}.afterWrites"))?,
+                )),
+            },
+            "operator-pause" => Fault::OperatorPause,
+            "stale-reads" => Fault::StaleReads,
+            "api-errors" => {
+                let verb = self.text(map.get("verb"), &format!("{field}.verb"))?;
+                let verbs = [
+                    "apply",
+                    "apply-status",
+                    "delete",
+                    "evict",
+                    "event",
+                    "remove-finalizer",
+                    "get",
+                    "list",
+                ];
+                if !verbs.contains(&verb.as_str()) {
+                    return Err(self.error(
+                        &format!("{field}.verb"),
+                        format!("{verb:?} is not one of {}", verbs.join(", ")),
+                    ));
+                }
+                let error = match map.get("error") {
+                    None => "transient".to_owned(),
+                    Some(value) => self.text(Some(value), &format!("{field}.error"))?,
+                };
+                if !["conflict", "transient", "too-many-requests"].contains(&error.as_str()) {
+                    return Err(self.error(
+                        &format!("{field}.error"),
+                        format!("{error:?} is not one of conflict, transient, too-many-requests"),
+                    ));
+                }
+                let resource = match map.get("resource") {
+                    None => None,
+                    Some(value) => Some(self.text(Some(value), &format!("{field}.resource"))?),
+                };
+                Fault::ApiErrors {
+                    verb,
+                    resource,
+                    error,
+                    count: match map.get("count") {
+                        None => 1,
+                        value => self.size(value, &format!("{field}.count"))?,
+                    },
+                }
+            }
+            other => {
+                return Err(self.error(
+                    &format!("{field}.fault"),
+                    format!("unknown fault {other:?} (expected one of: pod-kill, process-crash, node-crash, node-drain, partition-operator, isolate-pod, operator-crash, operator-pause, stale-reads, api-errors)"),
+                ));
+            }
+        };
+        Ok(fault)
+    }
+
+    pub(super) fn expectations(
+        &self,
+        value: &Value,
+        field: &str,
+    ) -> Result<Expectations, ScenarioError> {
+        let map = self.object(
+            value,
+            field,
+            &[
+                "ready", "masters", "lostKeys", "absent", "present", "rejected",
+            ],
+        )?;
+        let mut expectations = Expectations::default();
+        let list = |key: &str| -> Result<Vec<Value>, ScenarioError> {
+            match map.get(key) {
+                None => Ok(Vec::new()),
+                Some(Value::Array(items)) => Ok(items.clone()),
+                Some(_) => Err(self.error(&format!("{field}.{key}"), "must be a list")),
+            }
+        };
+        for (index, item) in list("ready")?.iter().enumerate() {
+            expectations
+                .ready
+                .push(self.target(Some(item), &format!("{field}.ready[{index}]"))?);
+        }
+        for (index, item) in list("rejected")?.iter().enumerate() {
+            expectations
+                .rejected
+                .push(self.target(Some(item), &format!("{field}.rejected[{index}]"))?);
+        }
+        if let Some(masters) = map.get("masters") {
+            let masters = masters.as_object().ok_or_else(|| {
+                self.error(
+                    &format!("{field}.masters"),
+                    "must be a mapping of Kind/name to a count",
+                )
+            })?;
+            for (key, count) in masters {
+                let target = self.target(
+                    Some(&Value::String(key.clone())),
+                    &format!("{field}.masters"),
+                )?;
+                let count = self.size(Some(count), &format!("{field}.masters.{key}"))?;
+                expectations.masters.insert(target, count);
+            }
+        }
+        if let Some(lost) = map.get("lostKeys") {
+            expectations.lost_keys = Some(self.size(Some(lost), &format!("{field}.lostKeys"))?);
+        }
+        for (key, into) in [
+            ("absent", &mut expectations.absent),
+            ("present", &mut expectations.present),
+        ] {
+            for (index, item) in list(key)?.iter().enumerate() {
+                let text = self.text(Some(item), &format!("{field}.{key}[{index}]"))?;
+                if text.split('/').count() != 3 {
+                    return Err(self.error(
+                        &format!("{field}.{key}[{index}]"),
+                        format!("{text:?} must be Kind/namespace/name"),
+                    ));
+                }
+                into.push(text);
+            }
+        }
+        Ok(expectations)
+    }
+
+    pub(super) fn step(&self, value: &Value, index: usize) -> Result<Step, ScenarioError> {
+        let field = format!("steps[{index}]");
+        let actions = [
+            "wait", "converge", "apply", "patch", "delete", "write", "workload", "fault", "heal",
+            "expect",
+        ];
+        let map = value
+            .as_object()
+            .ok_or_else(|| self.error(&field, "must be a mapping"))?;
+        let Some(action) = actions.iter().find(|action| map.contains_key(**action)) else {
+            return Err(self.error(
+                &field,
+                format!("names no action (expected one of: {})", actions.join(", ")),
+            ));
+        };
+        let jitter = self
+            .number(map.get("jitter"), &format!("{field}.jitter"))?
+            .unwrap_or(0);
+        let duration = self
+            .number(map.get("duration"), &format!("{field}.duration"))?
+            .unwrap_or(0);
+        let mut allowed: Vec<&str> = vec![action, "jitter"];
+        let value = &map[*action];
+        let action = match *action {
+            "wait" => Action::Wait(
+                self.number(Some(value), &format!("{field}.wait"))?
+                    .ok_or_else(|| self.error(&format!("{field}.wait"), "is required"))?,
+            ),
+            "converge" => {
+                let timeout = match value {
+                    Value::Null => None,
+                    Value::Object(options) => {
+                        self.object(value, &format!("{field}.converge"), &["timeout"])?;
+                        self.number(options.get("timeout"), &format!("{field}.converge.timeout"))?
+                    }
+                    other => self.number(Some(other), &format!("{field}.converge"))?,
+                };
+                Action::Converge(timeout.unwrap_or(DEFAULT_CONVERGE_TIMEOUT_SECONDS))
+            }
+            "apply" => Action::Apply(self.resources(value, &format!("{field}.apply"))?),
+            "patch" => {
+                let options = self.object(
+                    value,
+                    &format!("{field}.patch"),
+                    &["target", "spec", "metadata"],
+                )?;
+                Action::Patch {
+                    target: self.target(options.get("target"), &format!("{field}.patch.target"))?,
+                    spec: options.get("spec").cloned().unwrap_or(Value::Null),
+                    metadata: options.get("metadata").cloned().unwrap_or(Value::Null),
+                }
+            }
+            "delete" => Action::Delete(self.target(Some(value), &format!("{field}.delete"))?),
+            "write" => {
+                let options = self.object(value, &format!("{field}.write"), &["target", "keys"])?;
+                Action::Write {
+                    target: self.target(options.get("target"), &format!("{field}.write.target"))?,
+                    keys: self.size(options.get("keys"), &format!("{field}.write.keys"))?,
+                }
+            }
+            "workload" => {
+                let options = self.object(
+                    value,
+                    &format!("{field}.workload"),
+                    &["target", "keysPerSecond"],
+                )?;
+                Action::Workload {
+                    target: self
+                        .target(options.get("target"), &format!("{field}.workload.target"))?,
+                    per_second: self.size(
+                        options.get("keysPerSecond"),
+                        &format!("{field}.workload.keysPerSecond"),
+                    )?,
+                }
+            }
+            "fault" => {
+                allowed.extend([
+                    "duration",
+                    "pod",
+                    "pods",
+                    "node",
+                    "target",
+                    "role",
+                    "afterWrites",
+                    "verb",
+                    "resource",
+                    "error",
+                    "count",
+                ]);
+                Action::Fault {
+                    fault: self.fault(map, &field)?,
+                    duration,
+                }
+            }
+            "heal" => Action::Heal,
+            _ => Action::Expect(self.expectations(value, &format!("{field}.expect"))?),
+        };
+        self.object(&Value::Object(map.clone()), &field, &allowed)?;
+        Ok(Step {
+            index,
+            action,
+            jitter,
+        })
+    }
+}
+
+impl Reader<'_> {
+    pub(super) fn nodes(&self, value: &Value) -> Result<Vec<Node>, ScenarioError> {
+        let items = value
+            .as_array()
+            .ok_or_else(|| self.error("cluster.nodes", "must be a list"))?;
+        let mut nodes: Vec<Node> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let field = format!("cluster.nodes[{index}]");
+            let map = self.object(item, &field, &["name", "zone", "labels", "taints"])?;
+            let name = self.text(map.get("name"), &format!("{field}.name"))?;
+            if nodes.iter().any(|node| node.name == name) {
+                return Err(self.error(
+                    &format!("{field}.name"),
+                    format!("{name:?} is listed twice"),
+                ));
+            }
+            let zone = match map.get("zone") {
+                Some(zone) => self.text(Some(zone), &format!("{field}.zone"))?,
+                None => "zone-a".to_owned(),
+            };
+            let mut node = Node::new(&name, &zone);
+            if let Some(labels) = map.get("labels") {
+                let labels: BTreeMap<String, String> = serde_json::from_value(labels.clone())
+                    .map_err(|_| {
+                        self.error(&format!("{field}.labels"), "must map strings to strings")
+                    })?;
+                node.labels.extend(labels);
+            }
+            if let Some(taints) = map.get("taints") {
+                let taints = taints
+                    .as_array()
+                    .ok_or_else(|| self.error(&format!("{field}.taints"), "must be a list"))?;
+                for (position, taint) in taints.iter().enumerate() {
+                    let taint_field = format!("{field}.taints[{position}]");
+                    let taint_map =
+                        self.object(taint, &taint_field, &["key", "value", "effect"])?;
+                    let effect =
+                        self.text(taint_map.get("effect"), &format!("{taint_field}.effect"))?;
+                    if !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&effect.as_str()) {
+                        return Err(self.error(
+                            &format!("{taint_field}.effect"),
+                            format!(
+                                "{effect:?} is not one of NoSchedule, PreferNoSchedule, NoExecute"
+                            ),
+                        ));
+                    }
+                    node.taints.push(Taint {
+                        key: self.text(taint_map.get("key"), &format!("{taint_field}.key"))?,
+                        value: match taint_map.get("value") {
+                            Some(value) => {
+                                self.text(Some(value), &format!("{taint_field}.value"))?
+                            }
+                            None => String::new(),
+                        },
+                        effect,
+                    });
+                }
+            }
+            nodes.push(node);
+        }
+        if nodes.is_empty() {
+            return Err(self.error("cluster.nodes", "must list at least one node"));
+        }
+        Ok(nodes)
+    }
+}

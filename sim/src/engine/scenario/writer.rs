@@ -1,0 +1,284 @@
+//! Writing a scenario back as YAML, as the property suites print a failing case: the same
+//! fields [`Scenario::parse`] reads, so that what is written reads back the same.
+
+use serde_json::Value;
+
+use super::{
+    Action, Expectations, Fault, NodeChoice, PodChoice, Scenario, Step, Target, WriteCount,
+};
+
+/// Adds a pod choice's fields (`pod`, or `target` and `role`) to a fault's mapping.
+pub(super) fn pod_fields(choice: &PodChoice, map: &mut serde_json::Map<String, Value>) {
+    match choice {
+        PodChoice::Named(pod) => {
+            map.insert("pod".to_owned(), Value::from(pod.clone()));
+        }
+        PodChoice::Random { target, role } => {
+            map.insert("target".to_owned(), Value::from(target.text()));
+            map.insert("role".to_owned(), Value::from(role.clone()));
+        }
+    }
+}
+
+/// Adds a node choice's fields (`node`, or `target`, or none) to a fault's mapping.
+pub(super) fn node_fields(choice: &NodeChoice, map: &mut serde_json::Map<String, Value>) {
+    match choice {
+        NodeChoice::Named(node) => {
+            map.insert("node".to_owned(), Value::from(node.clone()));
+        }
+        NodeChoice::Random(Some(target)) => {
+            map.insert("target".to_owned(), Value::from(target.text()));
+        }
+        NodeChoice::Random(None) => {}
+    }
+}
+
+pub(super) fn fault_fields(fault: &Fault, map: &mut serde_json::Map<String, Value>) {
+    let name = match fault {
+        Fault::PodKill(choice) => {
+            pod_fields(choice, map);
+            "pod-kill"
+        }
+        Fault::ProcessCrash(choice) => {
+            pod_fields(choice, map);
+            "process-crash"
+        }
+        Fault::NodeCrash(choice) => {
+            node_fields(choice, map);
+            "node-crash"
+        }
+        Fault::NodeDrain(choice) => {
+            node_fields(choice, map);
+            "node-drain"
+        }
+        Fault::PartitionOperator(choices) => {
+            match choices.as_slice() {
+                [choice] => pod_fields(choice, map),
+                _ => {
+                    let pods: Vec<Value> = choices
+                        .iter()
+                        .filter_map(|choice| match choice {
+                            PodChoice::Named(pod) => Some(Value::from(pod.clone())),
+                            PodChoice::Random { .. } => None,
+                        })
+                        .collect();
+                    map.insert("pods".to_owned(), Value::Array(pods));
+                }
+            }
+            "partition-operator"
+        }
+        Fault::IsolatePod(choice) => {
+            pod_fields(choice, map);
+            "isolate-pod"
+        }
+        Fault::OperatorCrash(count) => {
+            let writes = match count {
+                WriteCount::Exactly(writes) => Value::from(*writes),
+                WriteCount::Random(_) => Value::from("random"),
+            };
+            map.insert("afterWrites".to_owned(), writes);
+            "operator-crash"
+        }
+        Fault::OperatorPause => "operator-pause",
+        Fault::StaleReads => "stale-reads",
+        Fault::ApiErrors {
+            verb,
+            resource,
+            error,
+            count,
+        } => {
+            map.insert("verb".to_owned(), Value::from(verb.clone()));
+            if let Some(resource) = resource {
+                map.insert("resource".to_owned(), Value::from(resource.clone()));
+            }
+            map.insert("error".to_owned(), Value::from(error.clone()));
+            map.insert("count".to_owned(), Value::from(*count));
+            "api-errors"
+        }
+    };
+    map.insert("fault".to_owned(), Value::from(name));
+}
+
+pub(super) fn expectations_value(expectations: &Expectations) -> Value {
+    let mut map = serde_json::Map::new();
+    let targets = |targets: &[Target]| -> Value {
+        Value::Array(
+            targets
+                .iter()
+                .map(|target| Value::from(target.text()))
+                .collect(),
+        )
+    };
+    if !expectations.ready.is_empty() {
+        map.insert("ready".to_owned(), targets(&expectations.ready));
+    }
+    if !expectations.masters.is_empty() {
+        let masters: serde_json::Map<String, Value> = expectations
+            .masters
+            .iter()
+            .map(|(target, count)| (target.text(), Value::from(*count)))
+            .collect();
+        map.insert("masters".to_owned(), Value::Object(masters));
+    }
+    if let Some(lost) = expectations.lost_keys {
+        map.insert("lostKeys".to_owned(), Value::from(lost));
+    }
+    for (key, objects) in [
+        ("absent", &expectations.absent),
+        ("present", &expectations.present),
+    ] {
+        if !objects.is_empty() {
+            map.insert(key.to_owned(), Value::from(objects.clone()));
+        }
+    }
+    if !expectations.rejected.is_empty() {
+        map.insert("rejected".to_owned(), targets(&expectations.rejected));
+    }
+    Value::Object(map)
+}
+
+pub(super) fn step_value(step: &Step) -> Value {
+    let mut map = serde_json::Map::new();
+    let entry = |target: &Target| Value::from(target.text());
+    match &step.action {
+        Action::Wait(seconds) => {
+            map.insert("wait".to_owned(), Value::from(*seconds));
+        }
+        Action::Converge(timeout) => {
+            map.insert(
+                "converge".to_owned(),
+                serde_json::json!({"timeout": timeout}),
+            );
+        }
+        Action::Apply(documents) => {
+            let inline: Vec<Value> = documents
+                .iter()
+                .map(|(_, text)| serde_json::json!({"inline": text}))
+                .collect();
+            map.insert("apply".to_owned(), Value::Array(inline));
+        }
+        Action::Patch {
+            target,
+            spec,
+            metadata,
+        } => {
+            let mut patch = serde_json::Map::new();
+            patch.insert("target".to_owned(), entry(target));
+            if !spec.is_null() {
+                patch.insert("spec".to_owned(), spec.clone());
+            }
+            if !metadata.is_null() {
+                patch.insert("metadata".to_owned(), metadata.clone());
+            }
+            map.insert("patch".to_owned(), Value::Object(patch));
+        }
+        Action::Delete(target) => {
+            map.insert("delete".to_owned(), entry(target));
+        }
+        Action::Write { target, keys } => {
+            map.insert(
+                "write".to_owned(),
+                serde_json::json!({"target": entry(target), "keys": keys}),
+            );
+        }
+        Action::Workload { target, per_second } => {
+            map.insert(
+                "workload".to_owned(),
+                serde_json::json!({"target": entry(target), "keysPerSecond": per_second}),
+            );
+        }
+        Action::Fault { fault, duration } => {
+            fault_fields(fault, &mut map);
+            if *duration > 0 {
+                map.insert("duration".to_owned(), Value::from(*duration));
+            }
+        }
+        Action::Heal => {
+            map.insert("heal".to_owned(), serde_json::json!({}));
+        }
+        Action::Expect(expectations) => {
+            map.insert("expect".to_owned(), expectations_value(expectations));
+        }
+    }
+    if step.jitter > 0 {
+        map.insert("jitter".to_owned(), Value::from(step.jitter));
+    }
+    Value::Object(map)
+}
+
+/// Labels every node gets from [`Node::new`]; the rest are the scenario's own.
+pub(super) const WELL_KNOWN_NODE_LABELS: [&str; 4] = [
+    crate::fakes::scheduler::HOSTNAME_LABEL,
+    crate::fakes::scheduler::OPERATING_SYSTEM_LABEL,
+    crate::fakes::scheduler::ARCHITECTURE_LABEL,
+    crate::fakes::scheduler::ZONE_LABEL,
+];
+
+impl Scenario {
+    /// The scenario as the document [`Scenario::parse`] reads (manifests inline), so that a
+    /// generated or shrunk scenario can be saved as a file and replayed.
+    pub fn to_value(&self) -> Value {
+        let nodes: Vec<Value> = self
+            .nodes
+            .iter()
+            .map(|node| {
+                let mut map = serde_json::Map::new();
+                map.insert("name".to_owned(), Value::from(node.name.clone()));
+                if let Some(zone) = node.labels.get(crate::fakes::scheduler::ZONE_LABEL) {
+                    map.insert("zone".to_owned(), Value::from(zone.clone()));
+                }
+                let labels: serde_json::Map<String, Value> = node
+                    .labels
+                    .iter()
+                    .filter(|(key, _)| !WELL_KNOWN_NODE_LABELS.contains(&key.as_str()))
+                    .map(|(key, value)| (key.clone(), Value::from(value.clone())))
+                    .collect();
+                if !labels.is_empty() {
+                    map.insert("labels".to_owned(), Value::Object(labels));
+                }
+                if !node.taints.is_empty() {
+                    let taints: Vec<Value> = node
+                        .taints
+                        .iter()
+                        .map(|taint| {
+                            serde_json::json!({"key": taint.key, "value": taint.value, "effect": taint.effect})
+                        })
+                        .collect();
+                    map.insert("taints".to_owned(), Value::Array(taints));
+                }
+                Value::Object(map)
+            })
+            .collect();
+        let resources: Vec<Value> = self
+            .resources
+            .iter()
+            .map(|(_, text)| serde_json::json!({"inline": text}))
+            .collect();
+        let steps: Vec<Value> = self.steps.iter().map(step_value).collect();
+        serde_json::json!({
+            "name": self.name,
+            "description": self.description,
+            "cluster": {
+                "nodes": nodes,
+                "startLatencySeconds": [
+                    self.settings.minimum_start_latency_milliseconds / 1000,
+                    self.settings.maximum_start_latency_milliseconds / 1000,
+                ],
+                "nodeEvictionTimeoutSeconds": self.settings.node_eviction_timeout_milliseconds / 1000,
+            },
+            "resources": resources,
+            "steps": steps,
+        })
+    }
+
+    /// The scenario as YAML in the format of docs/scenarios.md.
+    pub fn to_yaml(&self) -> String {
+        serde_yaml_ng::to_string(&self.to_value()).unwrap_or_default()
+    }
+}
+
+impl serde::Serialize for Scenario {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(serializer)
+    }
+}
