@@ -6,6 +6,10 @@
 //! - `serving`: after every round while no fault is on (every shard keeps a ready master);
 //! - `converged`: once the CRs converged (master Service and status name the real master, slots
 //!   owned once and balanced, replicas in place, sentinels agree, budgets as configured);
+//! - `destructive_commands`: no command wipes data Redis holds (used by `safety` and by the
+//!   transition fuzzer before each command);
+//! - `disruption_budgets`: evictions and deletions within a budget (used by `safety` and by the
+//!   transition fuzzer);
 //! - `lost_writes`: acknowledged writes readable once converged;
 //! - `node_drains`: a drain finishes once the CRs converged;
 //! - `expectations`: what a scenario's `expect` step states.
@@ -13,6 +17,8 @@
 //! Oracles only read the world; they never change it.
 
 pub mod converged;
+pub mod destructive_commands;
+pub mod disruption_budgets;
 pub mod expectations;
 pub mod lost_writes;
 pub mod node_drains;

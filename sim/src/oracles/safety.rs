@@ -11,11 +11,11 @@ use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
 use serde_json::Value;
 
 use crate::engine::world::{World, pod_is_ready};
-use crate::fakes::redis::{CommandRecord, Server};
+use crate::fakes::redis::Server;
+use crate::fakes::scheduler::string_map;
+use crate::oracles::destructive_commands::command_violations;
+use crate::oracles::disruption_budgets::{CountedPod, budget_breach};
 use crate::oracles::{Violation, is_master};
-
-/// Commands that wipe a node's data or cluster state.
-const DESTRUCTIVE_COMMANDS: [&str; 3] = ["CLUSTER RESET", "FLUSHALL", "FLUSHDB"];
 
 /// What the safety oracles remember between rounds.
 #[derive(Clone, Debug, Default)]
@@ -72,14 +72,6 @@ pub(crate) fn template_inputs(world: &World, owner: &ObjectRef) -> Option<Value>
 /// or any master holding keys.
 pub(crate) fn holds_what_must_move(server: &Server) -> bool {
     is_master(server) && (!server.slots.is_empty() || !server.data.is_empty())
-}
-
-pub(crate) fn labels_of(object: &Value, pointer: &str) -> BTreeMap<String, String> {
-    object
-        .at(pointer)
-        .cloned()
-        .and_then(|labels| serde_json::from_value(labels).ok())
-        .unwrap_or_default()
 }
 
 impl SafetyMonitor {
@@ -258,77 +250,36 @@ impl SafetyMonitor {
         let mut violations = Vec::new();
         for budget in world.objects(ResourceType::PodDisruptionBudget) {
             let namespace = budget["metadata"]["namespace"].as_str().unwrap_or_default();
-            let selector = labels_of(&budget, "/spec/selector/matchLabels");
-            let covered: Vec<(&ObjectRef, bool)> = self
+            let labels: Vec<(BTreeMap<String, String>, bool, bool)> = self
                 .pods_before
                 .iter()
-                .filter(|(pod, (object, _))| {
-                    let labels = object.at("/metadata/labels");
-                    pod.namespace == namespace
-                        && !selector.is_empty()
-                        && selector.iter().all(|(key, value)| {
-                            labels
-                                .and_then(|labels| labels.get(key))
-                                .and_then(Value::as_str)
-                                == Some(value.as_str())
-                        })
+                .filter(|(pod, _)| pod.namespace == namespace)
+                .map(|(pod, (object, ready))| {
+                    (
+                        string_map(object.at("/metadata/labels")),
+                        *ready,
+                        evicted.contains(pod),
+                    )
                 })
-                .map(|(pod, (_, ready))| (pod, *ready))
                 .collect();
-            let evicted_here = covered
-                .iter()
-                .filter(|(pod, ready)| *ready && evicted.contains(pod))
-                .count();
-            let ready_before = covered.iter().filter(|(_, ready)| *ready).count();
-            let minimum_available = match (
-                budget.at("/spec/minAvailable").and_then(Value::as_u64),
-                budget.at("/spec/maxUnavailable").and_then(Value::as_u64),
-            ) {
-                (Some(minimum), _) => usize::try_from(minimum).unwrap_or(usize::MAX),
-                (None, Some(maximum)) => covered
-                    .len()
-                    .saturating_sub(usize::try_from(maximum).unwrap_or(0)),
-                (None, None) => continue,
-            };
-            if evicted_here > 0 && ready_before.saturating_sub(evicted_here) < minimum_available {
+            let pods = labels.iter().map(|(labels, ready, removed)| CountedPod {
+                labels,
+                ready: *ready,
+                removed: *removed,
+            });
+            if let Some(breach) = budget_breach(&budget, pods) {
                 violations.push(Violation::new(
                     "no eviction beyond a disruption budget",
                     format!(
-                        "{ready_before} ready pods under {namespace}/{} and {evicted_here} evicted in one round, below {minimum_available} required",
-                        budget["metadata"]["name"].as_str().unwrap_or_default()
+                        "{} ready pods under {namespace}/{} and {} evicted in one round, below {} required",
+                        breach.ready_before,
+                        budget["metadata"]["name"].as_str().unwrap_or_default(),
+                        breach.removed_ready,
+                        breach.required,
                     ),
                 ));
             }
         }
         violations
     }
-}
-
-/// What the commands the operator sent break: destructive commands on nodes holding keys, and a
-/// REPLICAOF that puts an empty master over data.
-pub(crate) fn command_violations<'record>(
-    commands: impl Iterator<Item = &'record CommandRecord>,
-) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    for record in commands {
-        if DESTRUCTIVE_COMMANDS.contains(&record.command) && record.keys_held > 0 {
-            violations.push(Violation::new(
-                "no destructive command on a node holding keys",
-                format!(
-                    "{} sent to {} holding {} keys",
-                    record.command, record.pod, record.keys_held
-                ),
-            ));
-        }
-        if record.master_keys == Some(0) && record.keys_held > 0 {
-            violations.push(Violation::new(
-                "no empty master over data",
-                format!(
-                    "REPLICAOF made {} (holding {} keys) follow a master holding none",
-                    record.pod, record.keys_held
-                ),
-            ));
-        }
-    }
-    violations
 }

@@ -20,19 +20,21 @@
 //! Decoding is total: every byte string is a scenario (missing bytes read as zero), and every
 //! scenario is bounded (at most [`MAXIMUM_EVENTS`] events, [`SETTLE_ROUNDS`] rounds to settle).
 //! This module drives the world only through its public API; it must not change the fakes.
+//! The parts: `decode` (bytes to a scenario and its manifests), `watched_redis` (the judged
+//! Redis port); the rules themselves are the oracles' (`oracles::destructive_commands`,
+//! `oracles::disruption_budgets`).
 
 use redis_operator::json_pointer::JsonPointer;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use redis_operator::api::Kind;
 use redis_operator::api::document::validate_value;
 use redis_operator::ports::clock::Clock;
 use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
 use redis_operator::ports::redis::{
-    FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
+    FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, SlotState,
 };
 use redis_operator::reconcile::driver::{ReconcileError, reconcile};
 use redis_operator::reconcile::{Context, Request};
@@ -41,8 +43,15 @@ use serde_json::{Value, json};
 use crate::engine::world::World;
 use crate::fakes::api_server::Injection;
 use crate::fakes::api_server::pod_is_ready;
-use crate::fakes::redis::{FakeRedis, Server, ServerKind};
+use crate::fakes::redis::ServerKind;
 use crate::fakes::scheduler::string_map;
+use crate::oracles::disruption_budgets::{CountedPod, budget_breach};
+
+pub mod decode;
+mod watched_redis;
+
+use decode::{BudgetChoice, Event, Scenario, Shape, manifests};
+use watched_redis::{Findings, WatchedRedis};
 
 /// The most events one scenario holds after its warm-up.
 pub const MAXIMUM_EVENTS: usize = 10;
@@ -63,237 +72,6 @@ const NAMESPACE: &str = "default";
 const IMAGES: [&str; 2] = ["redis:7.2", "redis:7.0"];
 /// The sentinels' master group name (the API default).
 const MASTER_GROUP: &str = "myMaster";
-
-/// Reads a scenario from bytes; once the bytes run out every read gives zero.
-struct ByteReader<'input> {
-    bytes: &'input [u8],
-    position: usize,
-}
-
-impl ByteReader<'_> {
-    fn byte(&mut self) -> u8 {
-        let byte = self.bytes.get(self.position).copied().unwrap_or(0);
-        self.position = self.position.saturating_add(1);
-        byte
-    }
-
-    /// A number in `0..bound` (`bound` > 0).
-    fn below(&mut self, bound: u8) -> u8 {
-        self.byte() % bound.max(1)
-    }
-
-    fn flag(&mut self) -> bool {
-        self.byte() & 1 == 1
-    }
-
-    fn exhausted(&self) -> bool {
-        self.position >= self.bytes.len()
-    }
-}
-
-/// A PodDisruptionBudget setting of the spec.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BudgetChoice {
-    /// `pdb: {enabled: true}` (the API's majority default).
-    Default,
-    /// `minAvailable`.
-    MinAvailable(i32),
-    /// `maxUnavailable`.
-    MaxUnavailable(i32),
-}
-
-/// The CR (and, for a sentinel, the replication set it watches) a scenario starts from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Shape {
-    /// The kind of the CR under test.
-    pub kind: Kind,
-    /// Pods of a replication set (for a sentinel: of the set it watches), or cluster shards.
-    pub size: i32,
-    /// Followers per shard of a cluster.
-    pub followers_per_shard: i32,
-    /// Sentinels of a RedisSentinel.
-    pub sentinels: i32,
-    /// Whether the data lives on volumes (and, for a cluster, `persistenceEnabled`).
-    pub persistent: bool,
-    /// The disruption budget, when enabled.
-    pub budget: Option<BudgetChoice>,
-    /// Index into the images.
-    pub image: usize,
-}
-
-/// One thing that happens to the world between reconciles.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// Reconcile rounds with nothing else happening.
-    Rounds(u8),
-    /// A pod dies; its node stays down for some seconds before the pod can come back.
-    KillPod {
-        /// Which pod (modulo the pods there are).
-        pod: u8,
-        /// Seconds the pod is held down.
-        held_seconds: u8,
-    },
-    /// A pod's readiness changes (a failing probe, or it passing again).
-    PodReadiness {
-        /// Which pod.
-        pod: u8,
-        /// Ready or not.
-        ready: bool,
-    },
-    /// The operator loses (or regains) its connection to a pod's Redis.
-    OperatorPartition {
-        /// Which pod.
-        pod: u8,
-        /// Cut or healed.
-        cut: bool,
-    },
-    /// Two pods' Redis servers lose (or regain) their link.
-    PeerPartition {
-        /// One pod.
-        left: u8,
-        /// The other.
-        right: u8,
-        /// Cut or healed.
-        cut: bool,
-    },
-    /// The operator crashes after some writes and restarts a few rounds later.
-    Crash {
-        /// Writes that go through before the crash.
-        after_writes: u8,
-    },
-    /// The next call of an API verb fails.
-    ApiFault {
-        /// Which verb.
-        verb: u8,
-        /// Which error.
-        error: u8,
-    },
-    /// The CR's size changes (replication pods, cluster shards, or sentinels).
-    Resize {
-        /// The new size, mapped into the kind's valid range.
-        size: u8,
-    },
-    /// The image changes: every pod is restarted by the StatefulSet controller.
-    ChangeImage,
-    /// The data volume grows in the spec: the StatefulSet update is forbidden by the API server.
-    GrowStorage,
-    /// A client writes keys through the current master.
-    ClientWrites {
-        /// How many keys.
-        count: u8,
-    },
-    /// Someone sends a Redis command to a pod behind the operator's back.
-    AdminCommand {
-        /// The pod receiving it.
-        pod: u8,
-        /// Another pod the command names.
-        other: u8,
-        /// Which command.
-        action: u8,
-        /// A slot, for slot commands.
-        slot: u16,
-    },
-}
-
-/// A decoded scenario.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Scenario {
-    /// The starting CR.
-    pub shape: Shape,
-    /// Reconcile rounds (with the world stepping) before the events.
-    pub warm_up_rounds: u8,
-    /// The events, in order.
-    pub events: Vec<Event>,
-}
-
-impl Scenario {
-    /// Decodes any bytes into a bounded scenario.
-    pub fn decode(bytes: &[u8]) -> Scenario {
-        let mut reader = ByteReader { bytes, position: 0 };
-        let kind = Kind::ALL[usize::from(reader.below(4))];
-        let size = match kind {
-            Kind::Redis => 1,
-            Kind::RedisReplication => 1 + i32::from(reader.below(4)),
-            Kind::RedisSentinel => 2 + i32::from(reader.below(2)),
-            Kind::RedisCluster => 3 + i32::from(reader.below(2)),
-        };
-        let followers_per_shard = i32::from(reader.below(3));
-        let sentinels = if reader.flag() { 3 } else { 1 };
-        let persistent = reader.flag();
-        let budget_pods = match kind {
-            Kind::RedisSentinel => sentinels,
-            _ => size,
-        };
-        let budget = match (kind, reader.below(4)) {
-            (Kind::Redis, _) | (_, 0) => None,
-            (_, 1) => Some(BudgetChoice::Default),
-            (_, 2) => Some(BudgetChoice::MinAvailable(
-                i32::from(reader.byte()) % (budget_pods + 1),
-            )),
-            _ => Some(BudgetChoice::MaxUnavailable(i32::from(reader.below(3)))),
-        };
-        let image = usize::from(reader.below(2));
-        let warm_up_rounds = reader.below(MAXIMUM_WARM_UP_ROUNDS + 1);
-        let mut events = Vec::new();
-        while events.len() < MAXIMUM_EVENTS && !reader.exhausted() {
-            let event = match reader.below(12) {
-                0 => Event::Rounds(1 + reader.below(6)),
-                1 => Event::KillPod {
-                    pod: reader.byte(),
-                    held_seconds: reader.below(20),
-                },
-                2 => Event::PodReadiness {
-                    pod: reader.byte(),
-                    ready: reader.flag(),
-                },
-                3 => Event::OperatorPartition {
-                    pod: reader.byte(),
-                    cut: !reader.flag(),
-                },
-                4 => Event::PeerPartition {
-                    left: reader.byte(),
-                    right: reader.byte(),
-                    cut: !reader.flag(),
-                },
-                5 => Event::Crash {
-                    after_writes: reader.below(24),
-                },
-                6 => Event::ApiFault {
-                    verb: reader.byte(),
-                    error: reader.byte(),
-                },
-                7 => Event::Resize {
-                    size: reader.byte(),
-                },
-                8 => Event::ChangeImage,
-                9 => Event::GrowStorage,
-                10 => Event::ClientWrites {
-                    count: 1 + reader.below(40),
-                },
-                _ => Event::AdminCommand {
-                    pod: reader.byte(),
-                    other: reader.byte(),
-                    action: reader.byte(),
-                    slot: u16::from_le_bytes([reader.byte(), reader.byte()]) % 16384,
-                },
-            };
-            events.push(event);
-        }
-        Scenario {
-            shape: Shape {
-                kind,
-                size,
-                followers_per_shard,
-                sentinels,
-                persistent,
-                budget,
-                image,
-            },
-            warm_up_rounds,
-            events,
-        }
-    }
-}
 
 /// Why a scenario failed: one line per violated oracle.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -370,206 +148,6 @@ pub fn run_scenario(scenario: &Scenario) -> TransitionReport {
             violations: vec![format!("failed to start the async runtime: {error}")],
             ..TransitionReport::default()
         },
-    }
-}
-
-/// The spec of the CR under test (and of the replication set a sentinel watches).
-fn manifests(shape: &Shape) -> Vec<Value> {
-    let budget = shape.budget.map(|budget| match budget {
-        BudgetChoice::Default => json!({"enabled": true}),
-        BudgetChoice::MinAvailable(count) => json!({"enabled": true, "minAvailable": count}),
-        BudgetChoice::MaxUnavailable(count) => json!({"enabled": true, "maxUnavailable": count}),
-    });
-    let mut common = json!({"kubernetesConfig": {"image": IMAGES[shape.image % IMAGES.len()]}});
-    if shape.persistent {
-        common["storage"] = json!({"volumeClaimTemplate": {"spec": {
-            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}});
-    }
-    let resource = |kind: Kind, name: &str, spec: Value| {
-        json!({
-            "apiVersion": "redis.redis.opstreelabs.in/v1beta2",
-            "kind": kind.name(),
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": spec,
-        })
-    };
-    match shape.kind {
-        Kind::Redis => vec![resource(Kind::Redis, "cache", common)],
-        Kind::RedisReplication => {
-            let mut spec = common;
-            spec["clusterSize"] = json!(shape.size);
-            if let Some(budget) = budget {
-                spec["pdb"] = budget;
-            }
-            vec![resource(Kind::RedisReplication, "sessions", spec)]
-        }
-        Kind::RedisSentinel => {
-            let mut replication = common.clone();
-            replication["clusterSize"] = json!(shape.size);
-            let mut sentinel = json!({
-                "clusterSize": shape.sentinels,
-                "kubernetesConfig": {"image": IMAGES[shape.image % IMAGES.len()]},
-                "redisSentinelConfig": {
-                    "redisReplicationName": "sessions",
-                    "quorum": if shape.sentinels >= 3 { "2" } else { "1" },
-                    "downAfterMilliseconds": "5000",
-                },
-            });
-            if let Some(budget) = budget {
-                sentinel["pdb"] = budget;
-            }
-            vec![
-                resource(Kind::RedisReplication, "sessions", replication),
-                resource(Kind::RedisSentinel, "watch", sentinel),
-            ]
-        }
-        Kind::RedisCluster => {
-            let mut spec = common;
-            spec["clusterSize"] = json!(shape.size);
-            spec["clusterVersion"] = json!("v7");
-            spec["persistenceEnabled"] = json!(shape.persistent);
-            spec["redisFollower"] = json!({"replicas": shape.size * shape.followers_per_shard});
-            if let Some(budget) = budget {
-                spec["redisLeader"]["pdb"] = budget.clone();
-                if shape.followers_per_shard > 0 {
-                    // The followers' budget covers their own pods.
-                    spec["redisFollower"]["pdb"] = match shape.budget {
-                        Some(BudgetChoice::MinAvailable(count)) => json!({"enabled": true,
-                            "minAvailable": count.min(shape.size * shape.followers_per_shard)}),
-                        _ => budget,
-                    };
-                }
-            }
-            vec![resource(Kind::RedisCluster, "shop", spec)]
-        }
-    }
-}
-
-/// Shared, lockable list of what the watching Redis port saw.
-#[derive(Clone, Default)]
-struct Findings {
-    inner: Arc<Mutex<FindingsInner>>,
-}
-
-#[derive(Default)]
-struct FindingsInner {
-    timeline: std::collections::VecDeque<String>,
-    destructive: Vec<String>,
-    rejected: Vec<String>,
-    writes: usize,
-}
-
-impl Findings {
-    fn note(&self, entry: String) {
-        let mut findings = self.lock();
-        if findings.timeline.len() >= TIMELINE_LIMIT {
-            findings.timeline.pop_front();
-        }
-        findings.timeline.push_back(entry);
-    }
-
-    fn lock(&self) -> MutexGuard<'_, FindingsInner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// The Redis port the operator runs against in a scenario: the world's own (crashes included),
-/// with every write judged against the fake fleet's state just before it runs.
-struct WatchedRedis {
-    inner: Arc<dyn RedisAdmin>,
-    fleet: FakeRedis,
-    findings: Findings,
-}
-
-/// Why a command that replaces a node's dataset would lose keys, if it would.
-fn discards_keys(
-    fleet: &FakeRedis,
-    endpoint: &RedisEndpoint,
-    command: &RedisCommand,
-) -> Option<String> {
-    let servers = fleet.servers();
-    let node = servers.iter().find(|server| server.ip == endpoint.host)?;
-    let new_master: Option<&Server> = match command {
-        RedisCommand::ReplicaOf { host, port } => {
-            if node.master.as_ref() == Some(&(host.clone(), *port)) {
-                return None;
-            }
-            servers.iter().find(|server| &server.ip == host)
-        }
-        RedisCommand::ClusterReplicate(master_id) => {
-            let master = servers
-                .iter()
-                .find(|server| server.kind == ServerKind::Cluster && &server.node_id == master_id);
-            if master
-                .is_some_and(|master| node.master.as_ref().map(|(ip, _)| ip) == Some(&master.ip))
-            {
-                return None;
-            }
-            master
-        }
-        _ => return None,
-    };
-    if new_master.is_some_and(|master| !master.data.is_empty()) {
-        return None;
-    }
-    let only_here = node
-        .data
-        .iter()
-        .filter(|(key, _)| {
-            !servers
-                .iter()
-                .any(|other| other.ip != node.ip && other.alive && other.data.contains_key(key))
-        })
-        .count();
-    (only_here > 0).then(|| {
-        format!(
-            "{} sent to {} ({}), which alone holds {only_here} keys: the master it would follow holds none, so the resync discards them",
-            command.name(),
-            endpoint.pod,
-            endpoint.host
-        )
-    })
-}
-
-#[async_trait]
-impl RedisAdmin for WatchedRedis {
-    async fn execute(
-        &self,
-        endpoint: &RedisEndpoint,
-        command: &RedisCommand,
-    ) -> Result<RedisReply, RedisError> {
-        let judgement = if command.is_write() {
-            discards_keys(&self.fleet, endpoint, command)
-        } else {
-            None
-        };
-        let result = self.inner.execute(endpoint, command).await;
-        let mut findings = self.findings.lock();
-        match &result {
-            Ok(_) if command.is_write() => {
-                findings.writes += 1;
-                if findings.timeline.len() >= TIMELINE_LIMIT {
-                    findings.timeline.pop_front();
-                }
-                findings
-                    .timeline
-                    .push_back(format!("  redis {} <- {command:?}", endpoint.pod));
-                if let Some(finding) = judgement {
-                    findings.destructive.push(finding);
-                }
-            }
-            Err(RedisError::Rejected { message, .. }) => {
-                findings.rejected.push(format!(
-                    "{} to {}: {message}",
-                    command.name(),
-                    endpoint.pod
-                ));
-            }
-            _ => {}
-        }
-        result
     }
 }
 
@@ -836,44 +414,20 @@ impl Run {
             return;
         }
         for budget in budgets {
-            let selector = string_map(budget.at("/spec/selector/matchLabels"));
-            if selector.is_empty() {
-                continue;
-            }
-            let selected: Vec<(&String, &PodSnapshot)> = pods
-                .iter()
-                .filter(|(_, pod)| {
-                    selector
-                        .iter()
-                        .all(|(key, value)| pod.labels.get(key) == Some(value))
-                })
-                .collect();
-            let healthy = selected.iter().filter(|(_, pod)| pod.ready).count();
-            let removed_ready = selected
-                .iter()
-                .filter(|(name, pod)| pod.ready && removed.contains(name.as_str()))
-                .count();
-            if removed_ready == 0 {
-                continue;
-            }
-            let number = |pointer: &str| {
-                budget
-                    .at(pointer)
-                    .and_then(Value::as_i64)
-                    .and_then(|number| usize::try_from(number).ok())
-            };
-            let required = match (number("/spec/minAvailable"), number("/spec/maxUnavailable")) {
-                (Some(minimum), _) => minimum,
-                (None, Some(maximum)) => selected.len().saturating_sub(maximum),
-                (None, None) => continue,
-            };
-            if healthy.saturating_sub(removed_ready) < required {
+            let pods = pods.iter().map(|(name, pod)| CountedPod {
+                labels: &pod.labels,
+                ready: pod.ready,
+                removed: removed.contains(name.as_str()),
+            });
+            if let Some(breach) = budget_breach(budget, pods) {
                 self.violations.push(format!(
-                    "reconcile {} of {target}: removed {removed_ready} ready pods ({removed:?}) of {} selected by {}, leaving {} ready where it requires {required}",
+                    "reconcile {} of {target}: removed {} ready pods ({removed:?}) of {} selected by {}, leaving {} ready where it requires {}",
                     self.reconciles,
-                    selected.len(),
+                    breach.removed_ready,
+                    breach.selected,
                     budget.at("/metadata/name").and_then(Value::as_str).unwrap_or("?"),
-                    healthy.saturating_sub(removed_ready),
+                    breach.ready_left(),
+                    breach.required,
                 ));
             }
         }
