@@ -175,22 +175,7 @@ impl Engine<'_> {
         let mut risks_data = false;
         let (description, undo) = match fault {
             Fault::PodKill(choice) | Fault::ProcessCrash(choice) => {
-                let Some(pod) = self.resolve_pod(choice) else {
-                    self.log("fault", format!("{fault:?}: no such pod; skipped"));
-                    return;
-                };
-                self.windows.push(FaultWindow {
-                    start: now,
-                    end: Some(now),
-                });
-                self.serving.clear();
-                if matches!(fault, Fault::PodKill(_)) {
-                    self.world.kill_pod(&pod.namespace, &pod.name);
-                    self.log("fault", format!("pod-kill {pod}"));
-                } else {
-                    self.world.crash_process(&pod.namespace, &pod.name);
-                    self.log("fault", format!("process-crash {pod}"));
-                }
+                self.kill_or_crash_pod(fault, choice);
                 return;
             }
             Fault::NodeCrash(choice) | Fault::NodeDrain(choice) => {
@@ -250,20 +235,7 @@ impl Engine<'_> {
                 (format!("isolate-pod {pod}"), Undo::Rejoin(pairs))
             }
             Fault::OperatorCrash(count) => {
-                let writes = match count {
-                    WriteCount::Exactly(writes) => *writes,
-                    WriteCount::Random(bound) => usize::try_from(
-                        self.world
-                            .random
-                            .next_below(u64::try_from(*bound).unwrap_or(1)),
-                    )
-                    .unwrap_or(0),
-                };
-                self.world.crash.arm(writes);
-                self.log(
-                    "fault",
-                    format!("operator-crash after {writes} more writes"),
-                );
+                self.arm_operator_crash(count);
                 return;
             }
             Fault::OperatorPause => {
@@ -280,47 +252,7 @@ impl Engine<'_> {
                 error,
                 count,
             } => {
-                let object = resource.clone().unwrap_or_else(|| "any object".to_owned());
-                let api_error = match error.as_str() {
-                    "conflict" => ApiError::Conflict {
-                        object: object.clone(),
-                        message: "the object has been modified; please apply your changes to the latest version and try again".to_owned(),
-                    },
-                    "too-many-requests" => ApiError::TooManyRequests {
-                        object: object.clone(),
-                        action: verb.clone(),
-                        message: "the server is throttling requests".to_owned(),
-                    },
-                    _ => ApiError::Transient {
-                        object: object.clone(),
-                        action: verb.clone(),
-                        message: "the server timed out".to_owned(),
-                    },
-                };
-                let verb: &'static str = match verb.as_str() {
-                    "apply" => "apply",
-                    "apply-status" => "apply-status",
-                    "delete" => "delete",
-                    "evict" => "evict",
-                    "event" => "event",
-                    "remove-finalizer" => "remove-finalizer",
-                    "get" => "get",
-                    _ => "list",
-                };
-                let resource = resource.as_deref().and_then(resource_named);
-                for _ in 0..*count {
-                    self.world.api.inject(Injection {
-                        verb,
-                        resource,
-                        error: api_error.clone(),
-                    });
-                }
-                self.log(
-                    "fault",
-                    format!(
-                        "api-errors: the next {count} {verb} calls on {object} fail with {error}"
-                    ),
-                );
+                self.inject_api_errors(verb, resource.as_deref(), error, *count);
                 return;
             }
         };
@@ -347,6 +279,90 @@ impl Engine<'_> {
             undo,
             window,
         });
+    }
+
+    /// A pod-kill or process-crash: instantaneous, but Redis may lose the writes the pod's
+    /// server acknowledged last.
+    fn kill_or_crash_pod(&mut self, fault: &Fault, choice: &PodChoice) {
+        let now = self.world.clock.now();
+        let Some(pod) = self.resolve_pod(choice) else {
+            self.log("fault", format!("{fault:?}: no such pod; skipped"));
+            return;
+        };
+        self.windows.push(FaultWindow {
+            start: now,
+            end: Some(now),
+        });
+        self.serving.clear();
+        if matches!(fault, Fault::PodKill(_)) {
+            self.world.kill_pod(&pod.namespace, &pod.name);
+            self.log("fault", format!("pod-kill {pod}"));
+        } else {
+            self.world.crash_process(&pod.namespace, &pod.name);
+            self.log("fault", format!("process-crash {pod}"));
+        }
+    }
+
+    /// An operator-crash: the operator dies after the next `count` writes.
+    fn arm_operator_crash(&mut self, count: &WriteCount) {
+        let writes = match count {
+            WriteCount::Exactly(writes) => *writes,
+            WriteCount::Random(bound) => usize::try_from(
+                self.world
+                    .random
+                    .next_below(u64::try_from(*bound).unwrap_or(1)),
+            )
+            .unwrap_or(0),
+        };
+        self.world.crash.arm(writes);
+        self.log(
+            "fault",
+            format!("operator-crash after {writes} more writes"),
+        );
+    }
+
+    /// An api-errors fault: the next `count` calls of `verb` (on `resource`, or any) fail with
+    /// `error`.
+    fn inject_api_errors(&mut self, verb: &str, resource: Option<&str>, error: &str, count: usize) {
+        let object = resource.unwrap_or("any object").to_owned();
+        let api_error = match error {
+            "conflict" => ApiError::Conflict {
+                object: object.clone(),
+                message: "the object has been modified; please apply your changes to the latest version and try again".to_owned(),
+            },
+            "too-many-requests" => ApiError::TooManyRequests {
+                object: object.clone(),
+                action: verb.to_owned(),
+                message: "the server is throttling requests".to_owned(),
+            },
+            _ => ApiError::Transient {
+                object: object.clone(),
+                action: verb.to_owned(),
+                message: "the server timed out".to_owned(),
+            },
+        };
+        let verb: &'static str = match verb {
+            "apply" => "apply",
+            "apply-status" => "apply-status",
+            "delete" => "delete",
+            "evict" => "evict",
+            "event" => "event",
+            "remove-finalizer" => "remove-finalizer",
+            "get" => "get",
+            _ => "list",
+        };
+        let resource = resource.and_then(resource_named);
+        for _ in 0..count {
+            self.world.api.inject(Injection {
+                verb,
+                resource,
+                error: api_error.clone(),
+            });
+        }
+        self.log(
+            "fault",
+            format!("api-errors: the next {count} {verb} calls on {object} fail with {error}"),
+        );
     }
 
     pub(crate) fn heal_all(&mut self) {

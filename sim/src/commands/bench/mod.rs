@@ -321,6 +321,18 @@ impl BenchmarkTable {
             seconds(self.pod_start.1)
         );
 
+        self.write_ready_section(&mut text);
+        self.write_heal_section(&mut text);
+        self.write_cost_section(&mut text);
+        self.write_planner_section(&mut text);
+        self.write_slots_section(&mut text);
+        self.write_throughput_section(&mut text);
+        self.write_footprint_section(&mut text);
+        text
+    }
+
+    /// Section 1: Time to Ready against the reference schedule.
+    fn write_ready_section(&self, text: &mut String) {
         let _ = writeln!(
             text,
             "\n1. Time to Ready (simulated)          ours  reference  ratio  target"
@@ -352,7 +364,10 @@ impl BenchmarkTable {
                 }
             }
         }
+    }
 
+    /// Section 2: time to heal after a master is lost.
+    fn write_heal_section(&self, text: &mut String) {
         let _ = writeln!(
             text,
             "\n2. Time to heal (simulated)                     kill→promotion  promotion→healed  target"
@@ -373,7 +388,10 @@ impl BenchmarkTable {
                 row.set
             );
         }
+    }
 
+    /// Section 3: steady-state cost per reconcile.
+    fn write_cost_section(&self, text: &mut String) {
         let _ = writeln!(
             text,
             "\n3. Steady-state cost per reconcile         API writes  API reads  Redis commands  Redis writes  target"
@@ -397,7 +415,10 @@ impl BenchmarkTable {
                 }
             }
         }
+    }
 
+    /// Section 4: planner CPU and allocations by cluster size.
+    fn write_planner_section(&self, text: &mut String) {
         let _ = writeln!(
             text,
             "\n4. Planner scaling (CPU per reconcile)  shards  lines   observe µs  plan µs  allocations  per shard: observe µs  plan µs  allocations"
@@ -439,7 +460,10 @@ impl BenchmarkTable {
                 );
             }
         }
+    }
 
+    /// Section 5: slots moved against the minimum.
+    fn write_slots_section(&self, text: &mut String) {
         let _ = writeln!(
             text,
             "\n5. Slot movement            moved  planned  minimum  ratio  redis-cli rebalance  target"
@@ -464,7 +488,10 @@ impl BenchmarkTable {
                 verdict(row.target_met())
             );
         }
+    }
 
+    /// Section 6: the simulator's throughput.
+    fn write_throughput_section(&self, text: &mut String) {
         let _ = writeln!(text, "\n6. Simulator throughput");
         match &self.throughput {
             Some(report) => {
@@ -483,6 +510,10 @@ impl BenchmarkTable {
                 let _ = writeln!(text, "   not measured");
             }
         }
+    }
+
+    /// Section 7: the operator's footprint.
+    fn write_footprint_section(&self, text: &mut String) {
         let _ = writeln!(
             text,
             "\n7. Operator footprint: not measured (needs a real control plane)"
@@ -492,7 +523,6 @@ impl BenchmarkTable {
             "\nevery target met: {}",
             if self.all_targets_met() { "yes" } else { "no" }
         );
-        text
     }
 
     /// The table as one JSON document.

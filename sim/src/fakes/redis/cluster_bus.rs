@@ -35,6 +35,17 @@ pub(super) fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
         })
         .cloned()
         .collect();
+    settled &= gossip(fleet, &cluster);
+    settled &= yield_slots_to_higher_epochs(fleet, &cluster);
+    settled &= promote_replicas_of_failed_masters(fleet, &cluster);
+    fleet.settled_at = settled.then_some(fleet.membership_version);
+}
+
+/// One gossip exchange of every live node of `cluster`; returns whether it changed nothing but
+/// last-seen times and left nothing for time to change.
+fn gossip(fleet: &mut Fleet, cluster: &[String]) -> bool {
+    let now = fleet.now;
+    let mut settled = true;
     // Gossip: every live node refreshes what it knows of the peers it can reach, and learns the
     // peers they know (a node it banned stays unknown until the ban ends).
     // Every node's round reads the state before the round: the updates are applied after it.
@@ -139,9 +150,15 @@ pub(super) fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             server.peers = peers;
         }
     }
+    settled
+}
+
+/// Applies what the round taught about slot ownership; returns whether nothing changed.
+fn yield_slots_to_higher_epochs(fleet: &mut Fleet, cluster: &[String]) -> bool {
+    let mut settled = true;
     // A node that learns a higher-epoch owner of its slots loses them; a master left without
     // slots whose slots went to another node follows that node (the old master rejoining).
-    for address in &cluster {
+    for address in cluster {
         let Some(server) = fleet.servers.get(address) else {
             continue;
         };
@@ -186,6 +203,12 @@ pub(super) fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             }
         }
     }
+    settled
+}
+
+/// Promotes replicas of masters a majority saw fail; returns whether none was promoted.
+fn promote_replicas_of_failed_masters(fleet: &mut Fleet, cluster: &[String]) -> bool {
+    let mut settled = true;
     // Replica promotion: the most advanced live replica of a failed master takes its slots when a
     // majority of the slot-owning masters agree it failed.
     let masters_with_slots: Vec<String> = cluster
@@ -243,7 +266,7 @@ pub(super) fn tick_cluster(fleet: &mut Fleet, addresses: &[String]) {
             server.epoch = server.epoch.min(epoch.saturating_sub(1));
         }
     }
-    fleet.settled_at = settled.then_some(fleet.membership_version);
+    settled
 }
 
 /// What settled rounds leave: every live node saw every peer it knows, at `now`.
