@@ -1,7 +1,8 @@
 //! The operator's controller as the step tier runs it: which CRs it watches, when it reconciles
 //! each — when anything it watches changed since that CR's last reconcile, when the delay the
 //! reconcile asked for has passed (at most the resync), or when the backoff after a failed
-//! reconcile has passed — and when the CRs count as converged. `redis-sim run`, `apply` and
+//! reconcile has passed (the production controller's backoff) — and when the CRs count as
+//! converged. `redis-sim run`, `apply` and
 //! `explore`, the benchmarks and [`World::converge`] all reconcile through this one loop.
 //!
 //! It calls the operator's pure reconcile and reads the world's clock and API server version;
@@ -10,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use redis_operator::api::Kind;
+use redis_operator::operator::controller::backoff;
 use redis_operator::ports::clock::{Clock, Milliseconds};
 use redis_operator::ports::kube::ObjectRef;
 use redis_operator::reconcile::driver::{ReconcileError, ReconcileOutcome};
@@ -58,9 +60,9 @@ fn requeue_delay(outcome: &ReconcileOutcome) -> Milliseconds {
 }
 
 /// Milliseconds until a CR is reconciled again after its `failures`-th failed reconcile in a
-/// row: exponential, capped well below the resync.
+/// row: the production controller's backoff.
 fn backoff_delay(failures: u32) -> Milliseconds {
-    1000 << failures.min(4)
+    Milliseconds::try_from(backoff(failures).as_millis()).unwrap_or(Milliseconds::MAX)
 }
 
 /// The simulated operator: the CRs it watches and when each is due.
