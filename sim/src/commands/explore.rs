@@ -19,40 +19,40 @@ pub fn explore(scenario: &Scenario, seeds: std::ops::Range<u64>) -> (Vec<RunRepo
         match outcome {
             Ok(Some(report)) if report.success() => {}
             Ok(Some(report)) => failed.push(report),
-            Ok(None) => failed.push(RunReport {
-                scenario: scenario.name.clone(),
+            Ok(None) => failed.push(failed_before_running(
+                scenario,
                 seed,
-                failures: vec![Failure {
-                    step: 0,
-                    time: 0,
-                    violation: Violation {
-                        oracle: "the runtime starts",
-                        message: "failed to start the runtime".to_owned(),
-                    },
-                }],
-                ..RunReport::default()
-            }),
+                "the runtime starts",
+                "failed to start the runtime".to_owned(),
+            )),
             Err(panic) => {
                 let message = panic
                     .downcast_ref::<String>()
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
                     .unwrap_or_default();
-                failed.push(RunReport {
-                    scenario: scenario.name.clone(),
-                    seed,
-                    failures: vec![Failure {
-                        step: 0,
-                        time: 0,
-                        violation: Violation {
-                            oracle: "no panic",
-                            message,
-                        },
-                    }],
-                    ..RunReport::default()
-                });
+                failed.push(failed_before_running(scenario, seed, "no panic", message));
             }
         }
     }
     (failed, ran)
+}
+
+/// The report of a run that did not get to play: one failure of `oracle` at the start.
+fn failed_before_running(
+    scenario: &Scenario,
+    seed: u64,
+    oracle: &'static str,
+    message: String,
+) -> RunReport {
+    RunReport {
+        scenario: scenario.name.clone(),
+        seed,
+        failures: vec![Failure {
+            step: 0,
+            time: 0,
+            violation: Violation { oracle, message },
+        }],
+        ..RunReport::default()
+    }
 }

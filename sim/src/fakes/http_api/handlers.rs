@@ -107,14 +107,7 @@ pub(super) async fn handle_fake(
             })
         }
         ("PUT", Some(name), None) => {
-            let object = in_namespace(parse_body(request)?, route)?;
-            if object.at("/metadata/name").and_then(Value::as_str) != Some(name) {
-                return Err(status(
-                    400,
-                    "BadRequest",
-                    "the name of the object does not match the name on the URL",
-                ));
-            }
+            let object = named_body(request, route, name)?;
             Ok(success(api.replace(object).map_err(error)?))
         }
         ("PATCH", Some(name), subresource) => {
@@ -192,14 +185,7 @@ pub(super) async fn patch_fake(
                 &format!("fieldManager {manager:?}: the facade applies only as {FIELD_MANAGER:?}"),
             ));
         }
-        let object = in_namespace(parse_body(request)?, route)?;
-        if object.at("/metadata/name").and_then(Value::as_str) != Some(name) {
-            return Err(status(
-                400,
-                "BadRequest",
-                "the name of the object does not match the name on the URL",
-            ));
-        }
+        let object = named_body(request, route, name)?;
         return match subresource {
             None => Ok(success(api.apply(&object).await.map_err(error)?)),
             Some("status") => {
@@ -451,4 +437,18 @@ pub(super) fn handle_extra(
             ),
         )),
     }
+}
+
+/// The request's body as an object of the route's namespace that names the object the URL
+/// names.
+fn named_body(request: &Request, route: &Route, name: &str) -> Result<Value, Reply> {
+    let object = in_namespace(parse_body(request)?, route)?;
+    if object.at("/metadata/name").and_then(Value::as_str) != Some(name) {
+        return Err(status(
+            400,
+            "BadRequest",
+            "the name of the object does not match the name on the URL",
+        ));
+    }
+    Ok(object)
 }

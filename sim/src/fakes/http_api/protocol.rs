@@ -75,15 +75,9 @@ pub(super) async fn read_request(
         if buffer.len() > MAXIMUM_REQUEST_BYTES {
             return Err("failed to read a request: the head is too large".to_owned());
         }
-        let mut chunk = [0_u8; 8192];
-        let read = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|error| format!("failed to read a request: {error}"))?;
-        if read == 0 {
+        if !read_more(stream, buffer, "a request").await? {
             return Ok(None);
         }
-        buffer.extend_from_slice(&chunk[..read]);
     };
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
@@ -118,15 +112,9 @@ pub(super) async fn read_request(
             return Err("failed to read a request: the body is too large".to_owned());
         }
         while buffer.len() < content_length {
-            let mut chunk = [0_u8; 8192];
-            let read = stream
-                .read(&mut chunk)
-                .await
-                .map_err(|error| format!("failed to read a request body: {error}"))?;
-            if read == 0 {
+            if !read_more(stream, buffer, "a request body").await? {
                 return Err("failed to read a request body: the connection closed".to_owned());
             }
-            buffer.extend_from_slice(&chunk[..read]);
         }
         buffer.drain(..content_length).collect()
     };
@@ -158,15 +146,9 @@ pub(super) async fn read_chunked_body(
             if let Some(end) = find(buffer, b"\r\n") {
                 break end;
             }
-            let mut chunk = [0_u8; 8192];
-            let read = stream
-                .read(&mut chunk)
-                .await
-                .map_err(|error| format!("failed to read a chunked body: {error}"))?;
-            if read == 0 {
+            if !read_more(stream, buffer, "a chunked body").await? {
                 return Err("failed to read a chunked body: the connection closed".to_owned());
             }
-            buffer.extend_from_slice(&chunk[..read]);
         };
         let size_text = String::from_utf8_lossy(&buffer[..line_end]).into_owned();
         let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
@@ -175,15 +157,9 @@ pub(super) async fn read_chunked_body(
             return Err("failed to read a chunked body: too large".to_owned());
         }
         while buffer.len() < line_end + 2 + size + 2 {
-            let mut chunk = [0_u8; 8192];
-            let read = stream
-                .read(&mut chunk)
-                .await
-                .map_err(|error| format!("failed to read a chunked body: {error}"))?;
-            if read == 0 {
+            if !read_more(stream, buffer, "a chunked body").await? {
                 return Err("failed to read a chunked body: the connection closed".to_owned());
             }
-            buffer.extend_from_slice(&chunk[..read]);
         }
         body.extend_from_slice(&buffer[line_end + 2..line_end + 2 + size]);
         buffer.drain(..line_end + 2 + size + 2);
@@ -299,4 +275,20 @@ pub(super) async fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>)
             return;
         }
     }
+}
+
+/// Reads what `stream` has next onto the end of `buffer`; false when the peer closed the
+/// connection. `what` names what was being read, for the error.
+async fn read_more(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    what: &str,
+) -> Result<bool, String> {
+    let mut chunk = [0_u8; 8192];
+    let read = stream
+        .read(&mut chunk)
+        .await
+        .map_err(|error| format!("failed to read {what}: {error}"))?;
+    buffer.extend_from_slice(&chunk[..read]);
+    Ok(read > 0)
 }

@@ -186,27 +186,24 @@ pub(super) fn selector_matches(requirements: &[Requirement], object: &Value) -> 
 }
 
 pub(super) fn refuse_unsupported_list_options(request: &Request) -> Result<(), Reply> {
-    if request
-        .query
-        .get("fieldSelector")
-        .is_some_and(|selector| !selector.is_empty())
-    {
-        return Err(status(
-            400,
-            "BadRequest",
+    const UNSUPPORTED: [(&str, &str); 2] = [
+        (
+            "fieldSelector",
             "field selectors are not supported by the facade",
-        ));
-    }
-    if request
-        .query
-        .get("continue")
-        .is_some_and(|token| !token.is_empty())
-    {
-        return Err(status(
-            400,
-            "BadRequest",
+        ),
+        (
+            "continue",
             "continue tokens are not supported by the facade (lists are never paged)",
-        ));
+        ),
+    ];
+    for (option, message) in UNSUPPORTED {
+        if request
+            .query
+            .get(option)
+            .is_some_and(|value| !value.is_empty())
+        {
+            return Err(status(400, "BadRequest", message));
+        }
     }
     Ok(())
 }
