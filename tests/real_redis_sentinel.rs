@@ -230,8 +230,8 @@ impl SentinelFleet {
         let blocked = report
             .failure
             .map(|(request, error)| format!("{request:?}: {error}"))
-            .or(replication.blocked)
-            .or(sentinels.blocked);
+            .or(replication.blocked.map(|blocked| blocked.to_string()))
+            .or(sentinels.blocked.map(|blocked| blocked.to_string()));
         Round {
             replication_converged: replication.converged,
             sentinels_converged: sentinels.converged,

@@ -14,7 +14,9 @@ pub mod sentinel;
 pub mod standalone;
 pub mod validation;
 
-pub use cluster::{RedisCluster, RedisClusterSpec, RedisClusterStatus};
+pub use cluster::{
+    RedisCluster, RedisClusterReason, RedisClusterSpec, RedisClusterState, RedisClusterStatus,
+};
 pub use replication::{RedisReplication, RedisReplicationSpec, RedisReplicationStatus};
 pub use sentinel::{RedisSentinel, RedisSentinelSpec, RedisSentinelStatus};
 pub use standalone::{Redis, RedisSpec, RedisStatus};

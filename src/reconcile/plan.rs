@@ -18,13 +18,14 @@ use super::design::Design;
 use super::difference::{desired_hash, needs_apply, set_applied_hash};
 use super::observe::Observed;
 use super::status::{
-    ConditionUpdate, DEGRADED_CONDITION, PROGRESSING_CONDITION, READY_CONDITION, StatusFacts,
-    build_status, cluster_words, recorded_rejections,
+    ConditionReason, ConditionType, ConditionUpdate, StatusFacts, build_status, recorded_rejections,
 };
 use super::topology::{TopologyOutcome, plan_topology};
 use crate::api::common::RejectedUpdate;
 use crate::api::document::ValidatedResource;
-use crate::api::{Kind, RECREATE_STATEFULSET_ANNOTATION, annotation_is_true, skips_reconcile};
+use crate::api::{
+    Kind, RECREATE_STATEFULSET_ANNOTATION, RedisClusterReason, annotation_is_true, skips_reconcile,
+};
 use crate::ports::clock::Milliseconds;
 use crate::ports::kube::{EventRecord, EventType, ObjectRef, Propagation, ResourceType};
 use crate::resources::names::{
@@ -179,7 +180,7 @@ fn plan_invalid(input: PlanInput<'_>, resource: &Value, message: &str) -> Plan {
         .and_then(|conditions| {
             conditions
                 .iter()
-                .find(|condition| condition["type"] == DEGRADED_CONDITION)
+                .find(|condition| condition["type"] == ConditionType::Degraded.as_str())
         })
         .and_then(|condition| condition["message"].as_str());
     if previous_message != Some(message) {
@@ -192,19 +193,24 @@ fn plan_invalid(input: PlanInput<'_>, resource: &Value, message: &str) -> Plan {
     }
     let facts = StatusFacts {
         conditions: vec![
-            condition(
-                READY_CONDITION,
+            ConditionUpdate::new(
+                ConditionType::Ready,
                 false,
-                "InvalidSpec",
+                ConditionReason::InvalidSpec,
                 "the spec is invalid; see the Degraded condition",
             ),
-            condition(
-                PROGRESSING_CONDITION,
+            ConditionUpdate::new(
+                ConditionType::Progressing,
                 false,
-                "InvalidSpec",
+                ConditionReason::InvalidSpec,
                 "waiting for a valid spec",
             ),
-            condition(DEGRADED_CONDITION, true, "InvalidSpec", message),
+            ConditionUpdate::new(
+                ConditionType::Degraded,
+                true,
+                ConditionReason::InvalidSpec,
+                message,
+            ),
         ],
         ..StatusFacts::default()
     };
@@ -212,20 +218,6 @@ fn plan_invalid(input: PlanInput<'_>, resource: &Value, message: &str) -> Plan {
     Plan {
         requests,
         requeue_after: None,
-    }
-}
-
-fn condition(
-    condition_type: &'static str,
-    status: bool,
-    reason: &str,
-    message: &str,
-) -> ConditionUpdate {
-    ConditionUpdate {
-        condition_type,
-        status,
-        reason: reason.to_owned(),
-        message: message.to_owned(),
     }
 }
 
@@ -301,11 +293,8 @@ fn plan_valid(
     let previous_status = resource.get("status").filter(|status| !status.is_null());
     let mut rejections = active_rejections(&desired, recorded_rejections(previous_status));
     let mut writes_pending = !requests.is_empty();
-    let is_statefulset = |rejection: &RejectedUpdate| {
-        rejection
-            .object
-            .starts_with(ResourceType::StatefulSet.kind())
-    };
+    let is_statefulset =
+        |rejection: &RejectedUpdate| rejected_type(rejection) == Some(ResourceType::StatefulSet);
     // With the annotation, a StatefulSet whose update was rejected is recreated: on the reconcile
     // that sees the rejection, or on the first one after the annotation is set.
     let mut to_recreate: Vec<RejectedUpdate> = Vec::new();
@@ -443,7 +432,7 @@ fn plan_valid(
         && facts
             .conditions
             .iter()
-            .any(|condition| condition.condition_type == READY_CONDITION && condition.status);
+            .any(|condition| condition.condition_type == ConditionType::Ready && condition.status);
     write_status(input, resource, &facts, &mut requests);
     Plan {
         requests,
@@ -474,6 +463,14 @@ impl PlanInput<'_> {
 /// `Kind name`, the way rejections name objects.
 pub fn describe(reference: &ObjectRef) -> String {
     format!("{} {}", reference.resource.kind(), reference.name)
+}
+
+/// The type of the object a rejection names (`Kind name`, as [`describe`] writes it).
+fn rejected_type(rejection: &RejectedUpdate) -> Option<ResourceType> {
+    let (kind, _) = rejection.object.split_once(' ')?;
+    ResourceType::ALL
+        .into_iter()
+        .find(|resource| resource.kind() == kind)
 }
 
 /// Recorded rejections that still apply: the object is still desired. A rejection whose object
@@ -589,11 +586,12 @@ fn status_facts(
             .is_none_or(|(group, (_, ready))| *ready >= group.replicas)
     };
     let all_ready = (0..groups.len()).all(pods_ready);
+    let needs_a_person = topology.needs_a_person();
     let ready = all_ready
         && !writes_pending
         && rejections.is_empty()
         && topology.ready
-        && topology.degraded.is_none();
+        && needs_a_person.is_none();
     let waiting: Vec<String> = groups
         .iter()
         .zip(&ready_pods)
@@ -602,33 +600,33 @@ fn status_facts(
         .collect();
     let (reason, message) = if ready {
         (
-            "Ready",
+            ConditionReason::Ready,
             "every pod is ready and Redis is in shape".to_owned(),
         )
-    } else if let Some(problem) = &topology.degraded {
-        ("TopologyFailed", problem.clone())
+    } else if let Some(problem) = needs_a_person {
+        (ConditionReason::TopologyFailed, problem.to_string())
     } else if !rejections.is_empty() {
         (
-            "UpdateRejected",
+            ConditionReason::UpdateRejected,
             "an update was rejected; see the Degraded condition".to_owned(),
         )
     } else if !input.refused_evictions.is_empty() {
         (
-            "DisruptionBlocked",
+            ConditionReason::DisruptionBlocked,
             "an eviction was refused; see the Degraded condition".to_owned(),
         )
     } else if !waiting.is_empty() {
-        ("NotReady", waiting.join(", "))
+        (ConditionReason::NotReady, waiting.join(", "))
     } else if !topology.ready {
-        ("NotReady", topology.activity.clone())
+        (ConditionReason::NotReady, topology.progress().to_owned())
     } else {
-        ("NotReady", "applying changes".to_owned())
+        (ConditionReason::NotReady, "applying changes".to_owned())
     };
     let mut problems: Vec<String> = rejections
         .iter()
         .map(|rejection| format!("{}: {}", rejection.object, rejection.message))
         .collect();
-    problems.extend(topology.degraded.clone());
+    problems.extend(needs_a_person.map(ToString::to_string));
     problems.extend(input.refused_evictions.iter().map(|refused| {
         format!(
             "the API server refused to evict pod {} ({}); the operator waits until the PodDisruptionBudget allows it",
@@ -636,54 +634,58 @@ fn status_facts(
         )
     }));
     let degraded_reason = if !rejections.is_empty() {
-        "UpdateRejected"
-    } else if topology.degraded.is_some() {
-        "TopologyFailed"
+        ConditionReason::UpdateRejected
+    } else if needs_a_person.is_some() {
+        ConditionReason::TopologyFailed
     } else if !input.refused_evictions.is_empty() {
-        "DisruptionBlocked"
+        ConditionReason::DisruptionBlocked
     } else {
-        "Healthy"
+        ConditionReason::Healthy
     };
-    let problem_text = problems.join("; ");
     let conditions = vec![
-        condition(READY_CONDITION, ready, reason, &message),
-        condition(
-            PROGRESSING_CONDITION,
-            !ready && problems.is_empty(),
-            if ready { "Converged" } else { reason },
-            if ready { "nothing to change" } else { &message },
-        ),
-        condition(
-            DEGRADED_CONDITION,
-            !problems.is_empty(),
-            degraded_reason,
-            if problems.is_empty() {
-                "nothing needs attention"
-            } else {
-                &problem_text
-            },
-        ),
+        ConditionUpdate::new(ConditionType::Ready, ready, reason, message.clone()),
+        if ready {
+            ConditionUpdate::new(
+                ConditionType::Progressing,
+                false,
+                ConditionReason::Converged,
+                "nothing to change",
+            )
+        } else {
+            ConditionUpdate::new(
+                ConditionType::Progressing,
+                problems.is_empty(),
+                reason,
+                message,
+            )
+        },
+        if problems.is_empty() {
+            ConditionUpdate::new(
+                ConditionType::Degraded,
+                false,
+                degraded_reason,
+                "nothing needs attention",
+            )
+        } else {
+            ConditionUpdate::new(
+                ConditionType::Degraded,
+                true,
+                degraded_reason,
+                problems.join("; "),
+            )
+        },
     ];
     let cluster_state = (input.kind == Kind::RedisCluster).then(|| {
-        if let Some(problem) = &topology.degraded {
-            (cluster_words::FAILED, problem.clone())
+        if let Some(problem) = needs_a_person {
+            RedisClusterReason::Failed(problem.to_string())
         } else if !pods_ready(0) {
-            (
-                cluster_words::INITIALIZING,
-                cluster_words::INITIALIZING_LEADERS.to_owned(),
-            )
+            RedisClusterReason::InitializingLeaders
         } else if !all_ready {
-            (
-                cluster_words::INITIALIZING,
-                cluster_words::INITIALIZING_FOLLOWERS.to_owned(),
-            )
+            RedisClusterReason::InitializingFollowers
         } else if ready {
-            (cluster_words::READY, cluster_words::IS_READY.to_owned())
+            RedisClusterReason::Ready
         } else {
-            (
-                cluster_words::BOOTSTRAP,
-                cluster_words::BOOTSTRAPPING.to_owned(),
-            )
+            RedisClusterReason::Bootstrapping
         }
     });
     StatusFacts {

@@ -13,6 +13,7 @@ use crate::api::document::ValidatedResource;
 use crate::ports::kube::{ObjectRef, ResourceType};
 use crate::resources::groups_of;
 use crate::resources::names::{REDIS_ROLE_LABEL, REDIS_ROLE_MASTER, REDIS_ROLE_REPLICA};
+use crate::topology::blocked::Blocked;
 use crate::topology::cluster::{ClusterInput, ClusterPhase, RedisStep, plan_cluster};
 use crate::topology::replication::{ReplicationInput, plan_replication};
 use crate::topology::sentinel::{SentinelInput, plan_sentinels};
@@ -27,10 +28,10 @@ pub struct TopologyOutcome {
     pub requests: Vec<Request>,
     /// Whether Redis is in the shape the spec asks for.
     pub ready: bool,
-    /// What the planner is doing or waiting for.
+    /// What the planner is doing when nothing blocks it.
     pub activity: String,
-    /// A problem that needs a person.
-    pub degraded: Option<String>,
+    /// Why the planner cannot progress, when it cannot.
+    pub blocked: Option<Blocked>,
     /// The replication master pod.
     pub master_node: Option<String>,
     /// The master address the sentinels agree on.
@@ -42,6 +43,20 @@ pub struct TopologyOutcome {
 }
 
 impl TopologyOutcome {
+    /// A problem that needs a person: a step the planner refuses, or the cluster failed.
+    pub fn needs_a_person(&self) -> Option<&Blocked> {
+        self.blocked
+            .as_ref()
+            .filter(|blocked| blocked.needs_a_person())
+    }
+
+    /// What the planner is doing or waiting for, for the status.
+    pub fn progress(&self) -> &str {
+        self.blocked
+            .as_ref()
+            .map_or(self.activity.as_str(), Blocked::message)
+    }
+
     /// Whether any step or request changes state.
     pub fn writes_pending(&self) -> bool {
         self.steps.iter().any(RedisStep::is_write) || self.requests.iter().any(Request::is_write)
@@ -142,11 +157,8 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
             TopologyOutcome {
                 requests,
                 ready: decided.converged,
-                activity: decided
-                    .blocked
-                    .clone()
-                    .unwrap_or_else(|| "placing the master and its replicas".to_owned()),
-                degraded: decided.blocked.filter(|reason| reason.contains("refusing")),
+                activity: "placing the master and its replicas".to_owned(),
+                blocked: decided.blocked,
                 master_node: decided.master,
                 events: decided.events,
                 hold_replicas: groups_of(validated)
@@ -175,9 +187,8 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
                     })
                     .collect(),
                 ready: decided.converged,
-                activity: decided
-                    .blocked
-                    .unwrap_or_else(|| "telling the sentinels what to monitor".to_owned()),
+                activity: "telling the sentinels what to monitor".to_owned(),
+                blocked: decided.blocked,
                 master_address: decided.master_address,
                 ..TopologyOutcome::default()
             }
@@ -235,9 +246,9 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
                     ))
                 })
                 .collect();
-            let (ready, degraded) = match &decided.phase {
+            let (ready, blocked) = match decided.phase {
                 ClusterPhase::Ready => (decided.steps.is_empty() && requests.is_empty(), None),
-                ClusterPhase::Failed(reason) => (false, Some(reason.clone())),
+                ClusterPhase::Failed(reason) => (false, Some(Blocked::Refusing(reason))),
                 ClusterPhase::Initializing | ClusterPhase::Bootstrap => (false, None),
             };
             TopologyOutcome {
@@ -245,7 +256,7 @@ pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> Top
                 requests,
                 ready,
                 activity: decided.activity,
-                degraded,
+                blocked,
                 hold_replicas: decided.hold_replicas,
                 events: decided.events,
                 ..TopologyOutcome::default()

@@ -4,6 +4,7 @@
 //! Nothing here talks to Redis or to Kubernetes; the reconcile pipeline observes, calls these
 //! planners, and executes what they return.
 
+pub mod blocked;
 pub mod cluster;
 pub mod observation;
 pub mod parse;

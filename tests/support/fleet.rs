@@ -248,7 +248,7 @@ impl Fleet {
             {
                 return master;
             }
-            last_blocked.clone_from(&plan.blocked);
+            last_blocked = plan.blocked.as_ref().map(ToString::to_string);
             let requests = plan
                 .commands
                 .into_iter()
