@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod common;
 pub mod crd;
 pub mod document;
+pub mod field_error;
 pub mod quantity;
 pub mod replication;
 pub mod schema;

@@ -11,8 +11,9 @@ pub mod driver;
 pub mod execute;
 pub mod observe;
 pub mod plan;
+pub mod plan_input;
 pub mod status;
-pub mod topology;
+pub mod topology_requests;
 
 use std::sync::Arc;
 

@@ -14,25 +14,20 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Request;
-use super::design::Design;
 use super::difference::{desired_hash, needs_apply, set_applied_hash};
-use super::observe::Observed;
+use super::plan_input::PlanInput;
 use super::status::{
-    ConditionReason, ConditionType, ConditionUpdate, StatusFacts, build_status, recorded_rejections,
+    ConditionType, StatusFacts, build_status, invalid_spec_facts, recorded_rejections, status_facts,
 };
-use super::topology::{TopologyOutcome, plan_topology};
+use super::topology_requests::{TopologyOutcome, plan_topology};
 use crate::api::common::RejectedUpdate;
 use crate::api::document::ValidatedResource;
-use crate::api::{
-    Kind, RECREATE_STATEFULSET_ANNOTATION, RedisClusterReason, annotation_is_true, skips_reconcile,
-};
-use crate::ports::clock::Milliseconds;
+use crate::api::{Kind, RECREATE_STATEFULSET_ANNOTATION, annotation_is_true, skips_reconcile};
 use crate::ports::kube::{EventRecord, EventType, ObjectRef, Propagation, ResourceType};
+use crate::resources::DesiredObjects;
 use crate::resources::names::{
     CLUSTER_FINALIZER, REDIS_FINALIZER, REPLICATION_FINALIZER, SENTINEL_FINALIZER,
 };
-use crate::resources::{DesiredObjects, groups_of};
-use crate::topology::observation::{PodInfo, RedisObservation};
 
 /// How soon to look again while something is changing.
 pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(5);
@@ -63,38 +58,6 @@ pub fn finalizer_of(kind: Kind) -> &'static str {
         Kind::RedisSentinel => SENTINEL_FINALIZER,
         Kind::RedisCluster => CLUSTER_FINALIZER,
     }
-}
-
-/// An eviction the API server refused with 429: the pod and the API server's message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RefusedEviction {
-    /// The pod's name.
-    pub pod: String,
-    /// Why the API server refused it.
-    pub message: String,
-}
-
-/// Everything the plan reads.
-#[derive(Clone, Copy, Debug)]
-pub struct PlanInput<'a> {
-    /// The CR's kind.
-    pub kind: Kind,
-    /// The CR.
-    pub target: &'a ObjectRef,
-    /// What observation found.
-    pub observed: &'a Observed,
-    /// Now.
-    pub now: Milliseconds,
-    /// Updates rejected as invalid during this reconcile, not yet in the status.
-    pub new_rejections: &'a [RejectedUpdate],
-    /// Evictions the API server refused during this reconcile (a PodDisruptionBudget allows no
-    /// disruption now): not asked again in this reconcile, and reported in the status.
-    pub refused_evictions: &'a [RefusedEviction],
-    /// What the CR's manifest makes of it (when the CR exists): its validated spec and the
-    /// objects it should own.
-    pub design: Option<&'a Design>,
-    /// What the Redis servers and sentinels said.
-    pub redis: &'a RedisObservation,
 }
 
 /// The next requests for the CR.
@@ -191,29 +154,7 @@ fn plan_invalid(input: PlanInput<'_>, resource: &Value, message: &str) -> Plan {
             format!("the spec is invalid: {message}"),
         ));
     }
-    let facts = StatusFacts {
-        conditions: vec![
-            ConditionUpdate::new(
-                ConditionType::Ready,
-                false,
-                ConditionReason::InvalidSpec,
-                "the spec is invalid; see the Degraded condition",
-            ),
-            ConditionUpdate::new(
-                ConditionType::Progressing,
-                false,
-                ConditionReason::InvalidSpec,
-                "waiting for a valid spec",
-            ),
-            ConditionUpdate::new(
-                ConditionType::Degraded,
-                true,
-                ConditionReason::InvalidSpec,
-                message,
-            ),
-        ],
-        ..StatusFacts::default()
-    };
+    let facts = invalid_spec_facts(message);
     write_status(input, resource, &facts, &mut requests);
     Plan {
         requests,
@@ -258,15 +199,6 @@ fn plan_deletion(input: PlanInput<'_>, resource: &Value) -> Plan {
     }
 }
 
-/// Ready pods of the group whose `app` label is `app`.
-fn ready_pods_of(pods: &[PodInfo], app: &str) -> i32 {
-    let count = pods
-        .iter()
-        .filter(|pod| pod.group == app && pod.ready && !pod.terminating)
-        .count();
-    i32::try_from(count).unwrap_or(i32::MAX)
-}
-
 fn plan_valid(
     input: PlanInput<'_>,
     resource: &Value,
@@ -278,7 +210,7 @@ fn plan_valid(
     let finalizer = finalizer_of(input.kind);
     if !has_finalizer(resource, finalizer) {
         requests.push(Request::Apply(json!({
-            "apiVersion": input.kind_api_version(),
+            "apiVersion": crate::api::API_GROUP_VERSION,
             "kind": input.kind.name(),
             "metadata": {
                 "name": input.target.name,
@@ -454,12 +386,6 @@ fn awaits_a_master(kind: Kind, topology: &TopologyOutcome) -> bool {
     kind == Kind::RedisReplication && topology.master_node.is_none()
 }
 
-impl PlanInput<'_> {
-    fn kind_api_version(&self) -> &'static str {
-        crate::api::API_GROUP_VERSION
-    }
-}
-
 /// `Kind name`, the way rejections name objects.
 pub fn describe(reference: &ObjectRef) -> String {
     format!("{} {}", reference.resource.kind(), reference.name)
@@ -558,144 +484,6 @@ fn hold_statefulset_replicas<'desired>(
         }
     }
     Cow::Owned(held)
-}
-
-fn status_facts(
-    input: PlanInput<'_>,
-    validated: &ValidatedResource,
-    writes_pending: bool,
-    rejections: &[RejectedUpdate],
-    topology: &TopologyOutcome,
-) -> StatusFacts {
-    let groups = groups_of(validated);
-    // Read once for every group.
-    let pods = PodInfo::read_all(&input.observed.pods);
-    let ready_pods: Vec<(String, i32)> = groups
-        .iter()
-        .map(|group| {
-            (
-                group.statefulset_name.clone(),
-                ready_pods_of(&pods, &group.app),
-            )
-        })
-        .collect();
-    let pods_ready = |index: usize| {
-        groups
-            .get(index)
-            .zip(ready_pods.get(index))
-            .is_none_or(|(group, (_, ready))| *ready >= group.replicas)
-    };
-    let all_ready = (0..groups.len()).all(pods_ready);
-    let needs_a_person = topology.needs_a_person();
-    let ready = all_ready
-        && !writes_pending
-        && rejections.is_empty()
-        && topology.ready
-        && needs_a_person.is_none();
-    let waiting: Vec<String> = groups
-        .iter()
-        .zip(&ready_pods)
-        .filter(|(group, (_, ready))| *ready < group.replicas)
-        .map(|(group, (name, ready))| format!("{name}: {ready} of {} pods ready", group.replicas))
-        .collect();
-    let (reason, message) = if ready {
-        (
-            ConditionReason::Ready,
-            "every pod is ready and Redis is in shape".to_owned(),
-        )
-    } else if let Some(problem) = needs_a_person {
-        (ConditionReason::TopologyFailed, problem.to_string())
-    } else if !rejections.is_empty() {
-        (
-            ConditionReason::UpdateRejected,
-            "an update was rejected; see the Degraded condition".to_owned(),
-        )
-    } else if !input.refused_evictions.is_empty() {
-        (
-            ConditionReason::DisruptionBlocked,
-            "an eviction was refused; see the Degraded condition".to_owned(),
-        )
-    } else if !waiting.is_empty() {
-        (ConditionReason::NotReady, waiting.join(", "))
-    } else if !topology.ready {
-        (ConditionReason::NotReady, topology.progress().to_owned())
-    } else {
-        (ConditionReason::NotReady, "applying changes".to_owned())
-    };
-    let mut problems: Vec<String> = rejections
-        .iter()
-        .map(|rejection| format!("{}: {}", rejection.object, rejection.message))
-        .collect();
-    problems.extend(needs_a_person.map(ToString::to_string));
-    problems.extend(input.refused_evictions.iter().map(|refused| {
-        format!(
-            "the API server refused to evict pod {} ({}); the operator waits until the PodDisruptionBudget allows it",
-            refused.pod, refused.message
-        )
-    }));
-    let degraded_reason = if !rejections.is_empty() {
-        ConditionReason::UpdateRejected
-    } else if needs_a_person.is_some() {
-        ConditionReason::TopologyFailed
-    } else if !input.refused_evictions.is_empty() {
-        ConditionReason::DisruptionBlocked
-    } else {
-        ConditionReason::Healthy
-    };
-    let conditions = vec![
-        ConditionUpdate::new(ConditionType::Ready, ready, reason, message.clone()),
-        if ready {
-            ConditionUpdate::new(
-                ConditionType::Progressing,
-                false,
-                ConditionReason::Converged,
-                "nothing to change",
-            )
-        } else {
-            ConditionUpdate::new(
-                ConditionType::Progressing,
-                problems.is_empty(),
-                reason,
-                message,
-            )
-        },
-        if problems.is_empty() {
-            ConditionUpdate::new(
-                ConditionType::Degraded,
-                false,
-                degraded_reason,
-                "nothing needs attention",
-            )
-        } else {
-            ConditionUpdate::new(
-                ConditionType::Degraded,
-                true,
-                degraded_reason,
-                problems.join("; "),
-            )
-        },
-    ];
-    let cluster_state = (input.kind == Kind::RedisCluster).then(|| {
-        if let Some(problem) = needs_a_person {
-            RedisClusterReason::Failed(problem.to_string())
-        } else if !pods_ready(0) {
-            RedisClusterReason::InitializingLeaders
-        } else if !all_ready {
-            RedisClusterReason::InitializingFollowers
-        } else if ready {
-            RedisClusterReason::Ready
-        } else {
-            RedisClusterReason::Bootstrapping
-        }
-    });
-    StatusFacts {
-        ready_pods,
-        conditions,
-        rejected_updates: rejections.to_vec(),
-        master_node: topology.master_node.clone(),
-        master_address: topology.master_address.clone(),
-        cluster_state,
-    }
 }
 
 /// Requested storage of a claim (template) in bytes.

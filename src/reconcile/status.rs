@@ -1,5 +1,6 @@
 //! Status: conditions, counts and kind-specific fields computed from what was observed and
-//! planned. Pure; the plan writes the result only when it differs from the live status.
+//! planned, built from each kind's API status type. Pure: it never writes; the plan writes the
+//! result only when it differs from the live status.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -7,11 +8,18 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::common::{CommonStatus, RejectedUpdate};
+use crate::api::document::ValidatedResource;
 use crate::api::{
     Kind, RedisClusterReason, RedisClusterStatus, RedisReplicationStatus, RedisSentinelStatus,
     RedisStatus,
 };
 use crate::ports::clock::Milliseconds;
+use crate::resources::groups_of;
+use crate::topology::blocked::Blocked;
+use crate::topology::observation::PodInfo;
+
+use super::plan_input::{PlanInput, RefusedEviction};
+use super::topology_requests::TopologyOutcome;
 
 /// The three standard conditions every kind carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,6 +226,189 @@ pub fn build_status(
 /// A status as the JSON the API server stores.
 fn to_json(status: &impl Serialize) -> Value {
     serde_json::to_value(status).unwrap_or(Value::Null)
+}
+
+/// Ready pods of the group whose `app` label is `app`.
+fn ready_pods_of(pods: &[PodInfo], app: &str) -> i32 {
+    let count = pods
+        .iter()
+        .filter(|pod| pod.group == app && pod.ready && !pod.terminating)
+        .count();
+    i32::try_from(count).unwrap_or(i32::MAX)
+}
+
+/// The status of a CR whose spec does not validate: not ready, not progressing, degraded with
+/// every field error in `message`.
+pub fn invalid_spec_facts(message: &str) -> StatusFacts {
+    StatusFacts {
+        conditions: vec![
+            ConditionUpdate::new(
+                ConditionType::Ready,
+                false,
+                ConditionReason::InvalidSpec,
+                "the spec is invalid; see the Degraded condition",
+            ),
+            ConditionUpdate::new(
+                ConditionType::Progressing,
+                false,
+                ConditionReason::InvalidSpec,
+                "waiting for a valid spec",
+            ),
+            ConditionUpdate::new(
+                ConditionType::Degraded,
+                true,
+                ConditionReason::InvalidSpec,
+                message,
+            ),
+        ],
+        ..StatusFacts::default()
+    }
+}
+
+/// What the status of a valid CR says: pods ready per StatefulSet, the three conditions, the
+/// rejected updates, and the kind's own fields.
+pub fn status_facts(
+    input: PlanInput<'_>,
+    validated: &ValidatedResource,
+    writes_pending: bool,
+    rejections: &[RejectedUpdate],
+    topology: &TopologyOutcome,
+) -> StatusFacts {
+    let groups = groups_of(validated);
+    // Read once for every group.
+    let pods = PodInfo::read_all(&input.observed.pods);
+    let ready_pods: Vec<(String, i32)> = groups
+        .iter()
+        .map(|group| {
+            (
+                group.statefulset_name.clone(),
+                ready_pods_of(&pods, &group.app),
+            )
+        })
+        .collect();
+    let pods_ready = |index: usize| {
+        groups
+            .get(index)
+            .zip(ready_pods.get(index))
+            .is_none_or(|(group, (_, ready))| *ready >= group.replicas)
+    };
+    let all_ready = (0..groups.len()).all(pods_ready);
+    let needs_a_person = topology.needs_a_person();
+    let ready = all_ready
+        && !writes_pending
+        && rejections.is_empty()
+        && topology.ready
+        && needs_a_person.is_none();
+    let waiting: Vec<String> = groups
+        .iter()
+        .zip(&ready_pods)
+        .filter(|(group, (_, ready))| *ready < group.replicas)
+        .map(|(group, (name, ready))| format!("{name}: {ready} of {} pods ready", group.replicas))
+        .collect();
+    let (reason, message) = if ready {
+        (
+            ConditionReason::Ready,
+            "every pod is ready and Redis is in shape".to_owned(),
+        )
+    } else if let Some(problem) = needs_a_person {
+        (ConditionReason::TopologyFailed, problem.to_string())
+    } else if !rejections.is_empty() {
+        (
+            ConditionReason::UpdateRejected,
+            "an update was rejected; see the Degraded condition".to_owned(),
+        )
+    } else if !input.refused_evictions.is_empty() {
+        (
+            ConditionReason::DisruptionBlocked,
+            "an eviction was refused; see the Degraded condition".to_owned(),
+        )
+    } else if !waiting.is_empty() {
+        (ConditionReason::NotReady, waiting.join(", "))
+    } else if !topology.ready {
+        (ConditionReason::NotReady, topology.progress().to_owned())
+    } else {
+        (ConditionReason::NotReady, "applying changes".to_owned())
+    };
+    let degraded = degraded_condition(rejections, needs_a_person, input.refused_evictions);
+    let progressing = if ready {
+        ConditionUpdate::new(
+            ConditionType::Progressing,
+            false,
+            ConditionReason::Converged,
+            "nothing to change",
+        )
+    } else {
+        ConditionUpdate::new(
+            ConditionType::Progressing,
+            !degraded.status,
+            reason,
+            message.clone(),
+        )
+    };
+    let cluster_state = (input.kind == Kind::RedisCluster).then(|| {
+        if let Some(problem) = needs_a_person {
+            RedisClusterReason::Failed(problem.to_string())
+        } else if !pods_ready(0) {
+            RedisClusterReason::InitializingLeaders
+        } else if !all_ready {
+            RedisClusterReason::InitializingFollowers
+        } else if ready {
+            RedisClusterReason::Ready
+        } else {
+            RedisClusterReason::Bootstrapping
+        }
+    });
+    StatusFacts {
+        ready_pods,
+        conditions: vec![
+            ConditionUpdate::new(ConditionType::Ready, ready, reason, message),
+            progressing,
+            degraded,
+        ],
+        rejected_updates: rejections.to_vec(),
+        master_node: topology.master_node.clone(),
+        master_address: topology.master_address.clone(),
+        cluster_state,
+    }
+}
+
+/// The Degraded condition: true with every problem that needs a person (rejected updates, a
+/// planner's refusal or a failed cluster, refused evictions), the first kind found as its reason.
+fn degraded_condition(
+    rejections: &[RejectedUpdate],
+    needs_a_person: Option<&Blocked>,
+    refused_evictions: &[RefusedEviction],
+) -> ConditionUpdate {
+    let mut problems: Vec<String> = rejections
+        .iter()
+        .map(|rejection| format!("{}: {}", rejection.object, rejection.message))
+        .collect();
+    problems.extend(needs_a_person.map(ToString::to_string));
+    problems.extend(refused_evictions.iter().map(|refused| {
+        format!(
+            "the API server refused to evict pod {} ({}); the operator waits until the PodDisruptionBudget allows it",
+            refused.pod, refused.message
+        )
+    }));
+    let reason = if !rejections.is_empty() {
+        ConditionReason::UpdateRejected
+    } else if needs_a_person.is_some() {
+        ConditionReason::TopologyFailed
+    } else if !refused_evictions.is_empty() {
+        ConditionReason::DisruptionBlocked
+    } else {
+        ConditionReason::Healthy
+    };
+    if problems.is_empty() {
+        ConditionUpdate::new(
+            ConditionType::Degraded,
+            false,
+            reason,
+            "nothing needs attention",
+        )
+    } else {
+        ConditionUpdate::new(ConditionType::Degraded, true, reason, problems.join("; "))
+    }
 }
 
 /// Rejected updates recorded in a live status.

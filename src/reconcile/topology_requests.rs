@@ -1,5 +1,6 @@
-//! The bridge between the reconcile plan and the Redis planners: picks the planner for the kind,
-//! feeds it what was observed, and turns its decisions into requests and status facts. Pure.
+//! Topology requests: picks the Redis planner for the kind, feeds it what was observed, and turns
+//! its decisions into requests (Redis commands, evictions, pod labels) and the facts the status
+//! reports. Pure: it never talks to Redis or to the API server, and it never writes the status.
 
 use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::Request;
-use super::plan::PlanInput;
+use super::plan_input::PlanInput;
 use crate::api::document::ValidatedResource;
 use crate::ports::kube::{ObjectRef, ResourceType};
 use crate::resources::groups_of;
