@@ -142,14 +142,6 @@ impl RedisAdapter {
             });
     }
 
-    /// Forgets every cached Secret, so the next command reads them again.
-    pub fn forget_secrets(&self) {
-        self.secrets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
-
     fn drop_connection(&self, key: &ConnectionKey) {
         self.connections
             .lock()
