@@ -20,7 +20,7 @@ use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
 use redis_operator::topology::cluster::BUS_PORT_OFFSET;
-use redis_operator::topology::parse::{
+use redis_operator::topology::replies::{
     ClusterInfo, ClusterNode, NodeAddress, NodeFlags, ReplicaEntry, ReplicationInfo,
     ReplicationRole, SentinelMaster, render_cluster_info, render_cluster_nodes,
     render_info_replication, render_master_address, render_sentinel_masters,

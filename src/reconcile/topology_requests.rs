@@ -328,8 +328,8 @@ mod tests {
             ..Observed::default()
         };
         let mut answering = ServerView::ready_pod("sessions-0", "sessions", 0, "10.0.0.1");
-        answering.replication = Some(crate::topology::parse::ReplicationInfo {
-            role: crate::topology::parse::ReplicationRole::Master,
+        answering.replication = Some(crate::topology::replies::ReplicationInfo {
+            role: crate::topology::replies::ReplicationRole::Master,
             master_host: None,
             master_port: None,
             master_link_up: false,

@@ -7,8 +7,7 @@
 pub mod blocked;
 pub mod cluster;
 pub mod observation;
-pub mod parse;
 pub mod replication;
-pub mod reply_checks;
+pub mod replies;
 pub mod sentinel;
 pub mod slots;

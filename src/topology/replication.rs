@@ -8,7 +8,7 @@
 
 use super::blocked::Blocked;
 use super::observation::{PodInfo, ServerView};
-use super::parse::ReplicationRole;
+use super::replies::ReplicationRole;
 use crate::ports::clock::{Milliseconds, parse_rfc3339};
 use crate::ports::redis::{RedisCommand, RedisEndpoint};
 
@@ -577,7 +577,7 @@ fn hand_over(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::parse::ReplicationInfo;
+    use crate::topology::replies::ReplicationInfo;
 
     fn address(ordinal: u32) -> String {
         format!("10.0.0.{}", ordinal + 1)

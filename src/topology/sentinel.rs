@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::blocked::Blocked;
 use super::observation::{SentinelView, ServerView};
-use super::parse::{ReplicationRole, SentinelMaster};
+use super::replies::{ReplicationRole, SentinelMaster};
 use crate::api::validation::SentinelMonitorSettings;
 use crate::ports::redis::{RedisCommand, RedisEndpoint};
 
