@@ -206,10 +206,64 @@ fn plan_valid(
     desired: &DesiredObjects,
     annotations: Option<&std::collections::BTreeMap<String, String>>,
 ) -> Plan {
-    let mut requests = Vec::new();
+    let mut requests: Vec<Request> = finalizer_request(input, resource).into_iter().collect();
+    let mut writes_pending = !requests.is_empty();
+    let mut topology = plan_topology(input, validated);
+    let desired = hold_statefulset_replicas(desired, &topology);
+    let recreate = annotation_is_true(annotations, RECREATE_STATEFULSET_ANNOTATION);
+    let previous_status = resource.get("status").filter(|status| !status.is_null());
+    let recorded = active_rejections(&desired, recorded_rejections(previous_status));
+    let rejections = sort_rejections(input, recreate, recorded, &mut requests);
+    let recreating = recreate_statefulsets(input, &desired, &rejections.to_recreate, &mut requests);
+    writes_pending |= !recreating.is_empty();
+    writes_pending |= apply_desired(
+        input,
+        &desired,
+        &recreating,
+        &rejections.standing,
+        &mut requests,
+    );
+    for (reason, message) in &topology.events {
+        requests.push(event(input, EventType::Normal, reason, message.clone()));
+    }
+    writes_pending |= topology.writes_pending();
+    let redis_writes_pending = topology.redis_writes_pending();
+    append_topology_requests(input, &mut topology, &mut requests);
+    for resize in claim_resizes(input, &desired) {
+        writes_pending = true;
+        requests.push(resize);
+    }
+    writes_pending |= delete_undesired(input, &desired, &mut requests);
+    let facts = status_facts(
+        input,
+        validated,
+        writes_pending,
+        &rejections.standing,
+        &topology,
+    );
+    let converged = !writes_pending
+        && facts
+            .conditions
+            .iter()
+            .any(|condition| condition.condition_type == ConditionType::Ready && condition.status);
+    write_status(input, resource, &facts, &mut requests);
+    Plan {
+        requests,
+        requeue_after: Some(if converged {
+            RESYNC_REQUEUE
+        } else if redis_writes_pending || awaits_a_master(input.kind, &topology) {
+            STEP_REQUEUE
+        } else {
+            PROGRESS_REQUEUE
+        }),
+    }
+}
+
+/// Adds the kind's finalizer to a CR that lacks it.
+fn finalizer_request(input: PlanInput<'_>, resource: &Value) -> Option<Request> {
     let finalizer = finalizer_of(input.kind);
-    if !has_finalizer(resource, finalizer) {
-        requests.push(Request::Apply(json!({
+    (!has_finalizer(resource, finalizer)).then(|| {
+        Request::Apply(json!({
             "apiVersion": crate::api::API_GROUP_VERSION,
             "kind": input.kind.name(),
             "metadata": {
@@ -217,26 +271,36 @@ fn plan_valid(
                 "namespace": input.target.namespace,
                 "finalizers": [finalizer],
             },
-        })));
-    }
-    let mut topology = plan_topology(input, validated);
-    let desired = hold_statefulset_replicas(desired, &topology);
-    let recreate = annotation_is_true(annotations, RECREATE_STATEFULSET_ANNOTATION);
-    let previous_status = resource.get("status").filter(|status| !status.is_null());
-    let mut rejections = active_rejections(&desired, recorded_rejections(previous_status));
-    let mut writes_pending = !requests.is_empty();
+        }))
+    })
+}
+
+/// The rejected updates of one reconcile, sorted.
+struct SortedRejections {
+    /// Rejections that stand: their objects are not sent again until the spec changes them.
+    standing: Vec<RejectedUpdate>,
+    /// Rejected StatefulSets the recreate annotation lets the operator recreate.
+    to_recreate: Vec<RejectedUpdate>,
+}
+
+/// Sorts the recorded rejections and those of this reconcile, with a Warning Event for each new
+/// one that stands. With the annotation, a StatefulSet whose update was rejected is recreated: on
+/// the reconcile that sees the rejection, or on the first one after the annotation is set.
+fn sort_rejections(
+    input: PlanInput<'_>,
+    recreate: bool,
+    recorded: Vec<RejectedUpdate>,
+    requests: &mut Vec<Request>,
+) -> SortedRejections {
     let is_statefulset =
         |rejection: &RejectedUpdate| rejected_type(rejection) == Some(ResourceType::StatefulSet);
-    // With the annotation, a StatefulSet whose update was rejected is recreated: on the reconcile
-    // that sees the rejection, or on the first one after the annotation is set.
-    let mut to_recreate: Vec<RejectedUpdate> = Vec::new();
-    if recreate {
-        let (statefulsets, others): (Vec<_>, Vec<_>) = rejections
+    let (mut to_recreate, mut standing): (Vec<_>, Vec<_>) = if recreate {
+        recorded
             .into_iter()
-            .partition(|rejection| is_statefulset(rejection));
-        rejections = others;
-        to_recreate = statefulsets;
-    }
+            .partition(|rejection| is_statefulset(rejection))
+    } else {
+        (Vec::new(), recorded)
+    };
     for rejection in input.new_rejections {
         if recreate && is_statefulset(rejection) {
             to_recreate.push(rejection.clone());
@@ -256,12 +320,26 @@ fn plan_valid(
                     }
                 ),
             ));
-            rejections.retain(|existing| existing.object != rejection.object);
-            rejections.push(rejection.clone());
+            standing.retain(|existing| existing.object != rejection.object);
+            standing.push(rejection.clone());
         }
     }
+    SortedRejections {
+        standing,
+        to_recreate,
+    }
+}
+
+/// Deletes each rejected StatefulSet to recreate, its pods orphaned, with a Normal Event; returns
+/// the names (`Kind name`) of those deleted, which are not applied in this reconcile.
+fn recreate_statefulsets(
+    input: PlanInput<'_>,
+    desired: &DesiredObjects,
+    to_recreate: &[RejectedUpdate],
+    requests: &mut Vec<Request>,
+) -> BTreeSet<String> {
     let mut recreating: BTreeSet<String> = BTreeSet::new();
-    for rejection in &to_recreate {
+    for rejection in to_recreate {
         let Some(object) = desired
             .objects
             .iter()
@@ -287,8 +365,21 @@ fn plan_valid(
                 rejection.message
             ),
         ));
-        writes_pending = true;
     }
+    recreating
+}
+
+/// Applies every desired object that differs from the live one, except those being recreated
+/// and those whose same update stands rejected, with an Event for a notable change; returns
+/// whether it applied any.
+fn apply_desired(
+    input: PlanInput<'_>,
+    desired: &DesiredObjects,
+    recreating: &BTreeSet<String>,
+    rejections: &[RejectedUpdate],
+    requests: &mut Vec<Request>,
+) -> bool {
+    let mut applied = false;
     for object in &desired.objects {
         let Some(reference) = ObjectRef::of(object) else {
             continue;
@@ -306,7 +397,7 @@ fn plan_valid(
         if !needs_apply(object, live) {
             continue;
         }
-        writes_pending = true;
+        applied = true;
         requests.push(Request::Apply(object.clone()));
         if let Some(message) = change_event(&reference, object, live) {
             let reason = if live.is_none() {
@@ -319,13 +410,15 @@ fn plan_valid(
             requests.push(event(input, EventType::Normal, reason, message));
         }
     }
-    for (reason, message) in &topology.events {
-        requests.push(event(input, EventType::Normal, reason, message.clone()));
-    }
-    if topology.writes_pending() {
-        writes_pending = true;
-    }
-    let redis_writes_pending = topology.redis_writes_pending();
+    applied
+}
+
+/// Moves the topology's steps and requests into the plan's requests, steps first.
+fn append_topology_requests(
+    input: PlanInput<'_>,
+    topology: &mut TopologyOutcome,
+    requests: &mut Vec<Request>,
+) {
     // Room for the topology's steps and requests and the few writes that follow (status,
     // deletions).
     requests.reserve(topology.steps.len() + topology.requests.len() + 16);
@@ -344,38 +437,27 @@ fn plan_valid(
                     if input.refused_evictions.iter().any(|refused| refused.pod == pod.name))
             }),
     );
-    for resize in claim_resizes(input, &desired) {
-        writes_pending = true;
-        requests.push(resize);
-    }
+}
+
+/// Deletes every owned object the spec no longer asks for; returns whether it deletes any.
+fn delete_undesired(
+    input: PlanInput<'_>,
+    desired: &DesiredObjects,
+    requests: &mut Vec<Request>,
+) -> bool {
     let desired_references: BTreeSet<ObjectRef> =
         desired.objects.iter().filter_map(ObjectRef::of).collect();
+    let mut deleted = false;
     for reference in input.observed.children.keys() {
         if !desired_references.contains(reference) {
-            writes_pending = true;
+            deleted = true;
             requests.push(Request::Delete {
                 object: reference.clone(),
                 propagation: Propagation::Background,
             });
         }
     }
-    let facts = status_facts(input, validated, writes_pending, &rejections, &topology);
-    let converged = !writes_pending
-        && facts
-            .conditions
-            .iter()
-            .any(|condition| condition.condition_type == ConditionType::Ready && condition.status);
-    write_status(input, resource, &facts, &mut requests);
-    Plan {
-        requests,
-        requeue_after: Some(if converged {
-            RESYNC_REQUEUE
-        } else if redis_writes_pending || awaits_a_master(input.kind, &topology) {
-            STEP_REQUEUE
-        } else {
-            PROGRESS_REQUEUE
-        }),
-    }
+    deleted
 }
 
 /// A replication set without a master that answers: the sentinels (or the operator's own

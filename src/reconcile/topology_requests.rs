@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::Request;
 use super::plan_input::PlanInput;
 use crate::api::document::ValidatedResource;
+use crate::api::validation::{ValidatedCluster, ValidatedReplication, ValidatedSentinel};
 use crate::ports::kube::{ObjectRef, ResourceType};
 use crate::resources::groups_of;
 use crate::resources::names::{REDIS_ROLE_LABEL, REDIS_ROLE_MASTER, REDIS_ROLE_REPLICA};
@@ -95,174 +96,196 @@ impl From<RedisStep> for Request {
 
 /// Runs the planner of the CR's kind.
 pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> TopologyOutcome {
-    let redis = input.redis;
     match validated {
         ValidatedResource::Redis(..) => TopologyOutcome {
             ready: true,
             ..TopologyOutcome::default()
         },
         ValidatedResource::RedisReplication(_, spec) => {
-            let target_revision = groups_of(validated).first().and_then(|group| {
-                input
-                    .observed
-                    .children
-                    .get(&ObjectRef::new(
-                        ResourceType::StatefulSet,
-                        &input.target.namespace,
-                        &group.statefulset_name,
-                    ))
-                    .and_then(|statefulset| statefulset.at("/status/updateRevision"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            });
-            let previous_master = input
-                .observed
-                .resource
-                .as_ref()
-                .and_then(|resource| resource.at("/status/masterNode"))
-                .and_then(Value::as_str);
-            let decided = plan_replication(ReplicationInput {
-                servers: &redis.servers,
-                size: spec.size,
-                managed_by_sentinel: redis.managed_by_sentinel,
-                sentinel_master: redis
-                    .sentinel_master
-                    .as_ref()
-                    .map(|(host, port)| (host.as_str(), *port)),
-                previous_master,
-                now: input.now,
-                target_revision: target_revision.as_deref(),
-                failover_sentinel: redis
-                    .failover_sentinel
-                    .as_ref()
-                    .map(|(endpoint, group)| (endpoint, group.as_str())),
-            });
-            let mut requests: Vec<Request> = decided
-                .commands
-                .into_iter()
-                .map(|(endpoint, command)| Request::Redis {
-                    endpoint: Arc::new(endpoint),
-                    command,
-                })
-                .collect();
-            if let Some(master) = &decided.master {
-                requests.extend(role_labels(input, master));
-            }
-            requests.extend(decided.evictions.iter().map(|pod| {
-                Request::Evict(ObjectRef::new(
-                    ResourceType::Pod,
-                    &input.target.namespace,
-                    pod,
-                ))
-            }));
-            TopologyOutcome {
-                requests,
-                ready: decided.converged,
-                activity: "placing the master and its replicas".to_owned(),
-                blocked: decided.blocked,
-                master_node: decided.master,
-                events: decided.events,
-                hold_replicas: groups_of(validated)
-                    .first()
-                    .zip(decided.hold_replicas)
-                    .map(|(group, minimum)| (group.statefulset_name.clone(), minimum))
-                    .into_iter()
-                    .collect(),
-                ..TopologyOutcome::default()
-            }
+            replication_topology(input, validated, spec)
         }
-        ValidatedResource::RedisSentinel(_, spec) => {
-            let decided = plan_sentinels(SentinelInput {
-                sentinels: &redis.sentinels,
-                monitor: &spec.monitor,
-                replication: &redis.monitored,
-                size: spec.size,
-            });
-            TopologyOutcome {
-                requests: decided
-                    .commands
-                    .into_iter()
-                    .map(|(endpoint, command)| Request::Redis {
-                        endpoint: Arc::new(endpoint),
-                        command,
-                    })
-                    .collect(),
-                ready: decided.converged,
-                activity: "telling the sentinels what to monitor".to_owned(),
-                blocked: decided.blocked,
-                master_address: decided.master_address,
-                ..TopologyOutcome::default()
+        ValidatedResource::RedisSentinel(_, spec) => sentinel_topology(input, spec),
+        ValidatedResource::RedisCluster(_, spec) => cluster_topology(input, validated, spec),
+    }
+}
+
+/// The replication planner's decisions: Redis commands, role labels, evictions for a rolling
+/// restart, and the replicas a scale-in must keep until the master has handed over.
+fn replication_topology(
+    input: PlanInput<'_>,
+    validated: &ValidatedResource,
+    spec: &ValidatedReplication,
+) -> TopologyOutcome {
+    let redis = input.redis;
+    let target_revision = groups_of(validated).first().and_then(|group| {
+        input
+            .observed
+            .children
+            .get(&ObjectRef::new(
+                ResourceType::StatefulSet,
+                &input.target.namespace,
+                &group.statefulset_name,
+            ))
+            .and_then(|statefulset| statefulset.at("/status/updateRevision"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let previous_master = input
+        .observed
+        .resource
+        .as_ref()
+        .and_then(|resource| resource.at("/status/masterNode"))
+        .and_then(Value::as_str);
+    let decided = plan_replication(ReplicationInput {
+        servers: &redis.servers,
+        size: spec.size,
+        managed_by_sentinel: redis.managed_by_sentinel,
+        sentinel_master: redis
+            .sentinel_master
+            .as_ref()
+            .map(|(host, port)| (host.as_str(), *port)),
+        previous_master,
+        now: input.now,
+        target_revision: target_revision.as_deref(),
+        failover_sentinel: redis
+            .failover_sentinel
+            .as_ref()
+            .map(|(endpoint, group)| (endpoint, group.as_str())),
+    });
+    let mut requests: Vec<Request> = decided
+        .commands
+        .into_iter()
+        .map(|(endpoint, command)| Request::Redis {
+            endpoint: Arc::new(endpoint),
+            command,
+        })
+        .collect();
+    if let Some(master) = &decided.master {
+        requests.extend(role_labels(input, master));
+    }
+    requests.extend(decided.evictions.iter().map(|pod| {
+        Request::Evict(ObjectRef::new(
+            ResourceType::Pod,
+            &input.target.namespace,
+            pod,
+        ))
+    }));
+    TopologyOutcome {
+        requests,
+        ready: decided.converged,
+        activity: "placing the master and its replicas".to_owned(),
+        blocked: decided.blocked,
+        master_node: decided.master,
+        events: decided.events,
+        hold_replicas: groups_of(validated)
+            .first()
+            .zip(decided.hold_replicas)
+            .map(|(group, minimum)| (group.statefulset_name.clone(), minimum))
+            .into_iter()
+            .collect(),
+        ..TopologyOutcome::default()
+    }
+}
+
+/// The sentinel planner's decisions: what each sentinel is told to monitor.
+fn sentinel_topology(input: PlanInput<'_>, spec: &ValidatedSentinel) -> TopologyOutcome {
+    let redis = input.redis;
+    let decided = plan_sentinels(SentinelInput {
+        sentinels: &redis.sentinels,
+        monitor: &spec.monitor,
+        replication: &redis.monitored,
+        size: spec.size,
+    });
+    TopologyOutcome {
+        requests: decided
+            .commands
+            .into_iter()
+            .map(|(endpoint, command)| Request::Redis {
+                endpoint: Arc::new(endpoint),
+                command,
+            })
+            .collect(),
+        ready: decided.converged,
+        activity: "telling the sentinels what to monitor".to_owned(),
+        blocked: decided.blocked,
+        master_address: decided.master_address,
+        ..TopologyOutcome::default()
+    }
+}
+
+/// The cluster planner's decisions: its steps, evictions for a rolling restart, and the replicas
+/// a scale-in must keep until slots have moved.
+fn cluster_topology(
+    input: PlanInput<'_>,
+    validated: &ValidatedResource,
+    spec: &ValidatedCluster,
+) -> TopologyOutcome {
+    let redis = input.redis;
+    let groups = groups_of(validated);
+    let (Some(leaders), Some(followers)) = (groups.first(), groups.get(1)) else {
+        return TopologyOutcome::default();
+    };
+    let mut target_revisions = BTreeMap::new();
+    let mut live_replicas = BTreeMap::new();
+    for group in [leaders, followers] {
+        let reference = ObjectRef::new(
+            ResourceType::StatefulSet,
+            &input.target.namespace,
+            &group.statefulset_name,
+        );
+        if let Some(statefulset) = input.observed.children.get(&reference) {
+            if let Some(revision) = statefulset
+                .at("/status/updateRevision")
+                .and_then(Value::as_str)
+            {
+                target_revisions.insert(group.app.clone(), revision.to_owned());
             }
-        }
-        ValidatedResource::RedisCluster(_, spec) => {
-            let groups = groups_of(validated);
-            let (Some(leaders), Some(followers)) = (groups.first(), groups.get(1)) else {
-                return TopologyOutcome::default();
-            };
-            let mut target_revisions = BTreeMap::new();
-            let mut live_replicas = BTreeMap::new();
-            for group in [leaders, followers] {
-                let reference = ObjectRef::new(
-                    ResourceType::StatefulSet,
-                    &input.target.namespace,
-                    &group.statefulset_name,
+            if let Some(replicas) = statefulset.at("/spec/replicas").and_then(Value::as_i64) {
+                live_replicas.insert(
+                    group.app.clone(),
+                    i32::try_from(replicas).unwrap_or(i32::MAX),
                 );
-                if let Some(statefulset) = input.observed.children.get(&reference) {
-                    if let Some(revision) = statefulset
-                        .at("/status/updateRevision")
-                        .and_then(Value::as_str)
-                    {
-                        target_revisions.insert(group.app.clone(), revision.to_owned());
-                    }
-                    if let Some(replicas) = statefulset.at("/spec/replicas").and_then(Value::as_i64)
-                    {
-                        live_replicas.insert(
-                            group.app.clone(),
-                            i32::try_from(replicas).unwrap_or(i32::MAX),
-                        );
-                    }
-                }
-            }
-            let decided = plan_cluster(&ClusterInput {
-                servers: &redis.servers,
-                leader_group: &leaders.app,
-                follower_group: &followers.app,
-                shards: u32::try_from(spec.shards).unwrap_or(0),
-                replicas_per_shard: u32::try_from(spec.replicas_per_shard).unwrap_or(0),
-                major_version: match leaders.mode {
-                    crate::resources::group::ServerMode::Cluster { major_version } => major_version,
-                    _ => 7,
-                },
-                target_revisions: &target_revisions,
-                live_replicas: &live_replicas,
-            });
-            let requests: Vec<Request> = decided
-                .evictions
-                .iter()
-                .map(|pod| {
-                    Request::Evict(ObjectRef::new(
-                        ResourceType::Pod,
-                        &input.target.namespace,
-                        pod,
-                    ))
-                })
-                .collect();
-            let (ready, blocked) = match decided.phase {
-                ClusterPhase::Ready => (decided.steps.is_empty() && requests.is_empty(), None),
-                ClusterPhase::Failed(reason) => (false, Some(Blocked::Refusing(reason))),
-                ClusterPhase::Initializing | ClusterPhase::Bootstrap => (false, None),
-            };
-            TopologyOutcome {
-                steps: decided.steps,
-                requests,
-                ready,
-                activity: decided.activity,
-                blocked,
-                hold_replicas: decided.hold_replicas,
-                events: decided.events,
-                ..TopologyOutcome::default()
             }
         }
+    }
+    let decided = plan_cluster(&ClusterInput {
+        servers: &redis.servers,
+        leader_group: &leaders.app,
+        follower_group: &followers.app,
+        shards: u32::try_from(spec.shards).unwrap_or(0),
+        replicas_per_shard: u32::try_from(spec.replicas_per_shard).unwrap_or(0),
+        major_version: match leaders.mode {
+            crate::resources::group::ServerMode::Cluster { major_version } => major_version,
+            _ => 7,
+        },
+        target_revisions: &target_revisions,
+        live_replicas: &live_replicas,
+    });
+    let requests: Vec<Request> = decided
+        .evictions
+        .iter()
+        .map(|pod| {
+            Request::Evict(ObjectRef::new(
+                ResourceType::Pod,
+                &input.target.namespace,
+                pod,
+            ))
+        })
+        .collect();
+    let (ready, blocked) = match decided.phase {
+        ClusterPhase::Ready => (decided.steps.is_empty() && requests.is_empty(), None),
+        ClusterPhase::Failed(reason) => (false, Some(Blocked::Refusing(reason))),
+        ClusterPhase::Initializing | ClusterPhase::Bootstrap => (false, None),
+    };
+    TopologyOutcome {
+        steps: decided.steps,
+        requests,
+        ready,
+        activity: decided.activity,
+        blocked,
+        hold_replicas: decided.hold_replicas,
+        events: decided.events,
+        ..TopologyOutcome::default()
     }
 }
 
