@@ -6,7 +6,7 @@
 //! Secret once. They never appear in a log line, an error message or a `Debug` output.
 //!
 //! The adapter must not retry, wait for topology changes, or interpret replies beyond their wire
-//! shape: the parsers in `topology::parse` and the planners do that.
+//! shape: the parsers in `topology::replies` and the planners do that.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
