@@ -24,7 +24,7 @@ use kube::discovery::Discovery;
 use kube::{Client, ResourceExt};
 use redis_operator::api::RECREATE_STATEFULSET_ANNOTATION;
 use redis_operator::resources::names::{LEADER_LEASE_NAME, POD_NAME_LABEL};
-use redis_operator::topology::parse::parse_cluster_nodes;
+use redis_operator::topology::replies::parse_cluster_nodes;
 use redis_operator::topology::slots::SLOT_COUNT;
 use serde_json::Value;
 use support::control_plane::{ControlPlane, ZONE_LABEL, default_nodes};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use redis_operator::api::document::check_reading_is_total;
-use redis_operator::topology::reply_checks::check_reply_parsing_is_total;
+use redis_operator::topology::replies::checks::check_reply_parsing_is_total;
 use redis_operator_sim::fuzz::transition::decode::Scenario;
 use redis_operator_sim::fuzz::transition::{check_transition, run_scenario};
 

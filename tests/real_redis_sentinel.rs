@@ -24,10 +24,10 @@ use redis_operator::ports::redis::{RedisAdmin, RedisCommand, RedisEndpoint};
 use redis_operator::reconcile::execute::execute;
 use redis_operator::reconcile::{Context, Request};
 use redis_operator::topology::observation::{PodInfo, SentinelView, ServerView};
-use redis_operator::topology::parse::{
+use redis_operator::topology::replication::{ReplicationInput, plan_replication};
+use redis_operator::topology::replies::{
     ReplicationRole, parse_info_replication, parse_master_address, parse_sentinel_masters,
 };
-use redis_operator::topology::replication::{ReplicationInput, plan_replication};
 use redis_operator::topology::sentinel::{SentinelInput, plan_sentinels};
 use support::real_redis::{
     RedisProcess, SecretStore, ServerOptions, free_port_on, observe_server, pod_info, wait_until,
@@ -230,8 +230,8 @@ impl SentinelFleet {
         let blocked = report
             .failure
             .map(|(request, error)| format!("{request:?}: {error}"))
-            .or(replication.blocked)
-            .or(sentinels.blocked);
+            .or(replication.blocked.map(|blocked| blocked.to_string()))
+            .or(sentinels.blocked.map(|blocked| blocked.to_string()));
         Round {
             replication_converged: replication.converged,
             sentinels_converged: sentinels.converged,

@@ -12,7 +12,7 @@ mod support;
 
 use std::time::Duration;
 
-use redis_operator::topology::parse::{
+use redis_operator::topology::replies::{
     ReplicationRole, parse_cluster_nodes, parse_info_replication,
 };
 use support::fleet::{Fleet, key, value};

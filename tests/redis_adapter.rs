@@ -18,7 +18,7 @@ use redis_operator::api::validation::SecretKey;
 use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
-use redis_operator::topology::parse::{
+use redis_operator::topology::replies::{
     ReplicationRole, parse_cluster_info, parse_cluster_nodes, parse_info_replication,
     parse_master_address, parse_sentinel_masters, parse_sentinel_peers,
 };

@@ -23,7 +23,7 @@ use redis_operator::adapters::RedisAdapter;
 use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
-use redis_operator::topology::parse::{
+use redis_operator::topology::replies::{
     ClusterInfo, ReplicationRole, parse_cluster_info, parse_cluster_nodes, parse_info_replication,
 };
 use redis_operator_sim::fakes::redis::{FakeRedis, ServerKind, key_slot};

@@ -6,5 +6,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
-    redis_operator::topology::reply_checks::check_reply_parsing_is_total(bytes);
+    redis_operator::topology::replies::checks::check_reply_parsing_is_total(bytes);
 });

@@ -6,7 +6,7 @@
 //! Secret once. They never appear in a log line, an error message or a `Debug` output.
 //!
 //! The adapter must not retry, wait for topology changes, or interpret replies beyond their wire
-//! shape: the parsers in `topology::parse` and the planners do that.
+//! shape: the parsers in `topology::replies` and the planners do that.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -140,14 +140,6 @@ impl RedisAdapter {
                 live.iter()
                     .any(|endpoint| key.host == endpoint.host && key.port == endpoint.port)
             });
-    }
-
-    /// Forgets every cached Secret, so the next command reads them again.
-    pub fn forget_secrets(&self) {
-        self.secrets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
     }
 
     fn drop_connection(&self, key: &ConnectionKey) {

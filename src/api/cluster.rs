@@ -159,6 +159,47 @@ pub enum RedisClusterState {
     Failed,
 }
 
+/// Why a Redis Cluster is in its state: each reason belongs to one state and reads as the
+/// v1beta2 status words it (`status.reason`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedisClusterReason {
+    /// The leader pods are starting.
+    InitializingLeaders,
+    /// The leader pods are ready; the follower pods are starting.
+    InitializingFollowers,
+    /// Every pod is ready; nodes are being joined, slots assigned or moved, replicas attached.
+    Bootstrapping,
+    /// Every slot is served and every node is in place.
+    Ready,
+    /// The cluster cannot progress without help; the text says why.
+    Failed(String),
+}
+
+impl RedisClusterReason {
+    /// The state this reason belongs to.
+    pub fn state(&self) -> RedisClusterState {
+        match self {
+            RedisClusterReason::InitializingLeaders | RedisClusterReason::InitializingFollowers => {
+                RedisClusterState::Initializing
+            }
+            RedisClusterReason::Bootstrapping => RedisClusterState::Bootstrap,
+            RedisClusterReason::Ready => RedisClusterState::Ready,
+            RedisClusterReason::Failed(_) => RedisClusterState::Failed,
+        }
+    }
+
+    /// The sentence of `status.reason`.
+    pub fn message(&self) -> &str {
+        match self {
+            RedisClusterReason::InitializingLeaders => "RedisCluster is initializing leaders",
+            RedisClusterReason::InitializingFollowers => "RedisCluster is initializing followers",
+            RedisClusterReason::Bootstrapping => "RedisCluster is bootstrapping",
+            RedisClusterReason::Ready => "RedisCluster is ready",
+            RedisClusterReason::Failed(why) => why,
+        }
+    }
+}
+
 /// Observed state of a Redis Cluster.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

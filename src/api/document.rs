@@ -5,10 +5,11 @@
 use crate::json_pointer::JsonPointer;
 use serde_json::Value;
 
+use super::field_error::FieldError;
 use super::schema::check;
 use super::validation::{
-    FieldError, ValidatedCluster, ValidatedRedis, ValidatedReplication, ValidatedSentinel,
-    validate_cluster, validate_redis, validate_replication, validate_sentinel,
+    ValidatedCluster, ValidatedRedis, ValidatedReplication, ValidatedSentinel, validate_cluster,
+    validate_redis, validate_replication, validate_sentinel,
 };
 use super::{
     API_GROUP, API_GROUP_VERSION, Kind, Redis, RedisCluster, RedisReplication, RedisSentinel,

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod common;
 pub mod crd;
 pub mod document;
+pub mod field_error;
 pub mod quantity;
 pub mod replication;
 pub mod schema;
@@ -14,7 +15,9 @@ pub mod sentinel;
 pub mod standalone;
 pub mod validation;
 
-pub use cluster::{RedisCluster, RedisClusterSpec, RedisClusterStatus};
+pub use cluster::{
+    RedisCluster, RedisClusterReason, RedisClusterSpec, RedisClusterState, RedisClusterStatus,
+};
 pub use replication::{RedisReplication, RedisReplicationSpec, RedisReplicationStatus};
 pub use sentinel::{RedisSentinel, RedisSentinelSpec, RedisSentinelStatus};
 pub use standalone::{Redis, RedisSpec, RedisStatus};

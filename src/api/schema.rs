@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::validation::FieldError;
+use super::field_error::{FieldError, join};
 
 /// Every way `value` breaks `schema`, each naming the field path under `path`.
 pub fn check(schema: &Value, value: &Value, path: &str) -> Vec<FieldError> {
@@ -160,19 +160,6 @@ fn describe(value: &Value) -> String {
         Value::String(text) => format!("the string {text:?}"),
         Value::Array(_) => "an array".to_owned(),
         Value::Object(_) => "an object".to_owned(),
-    }
-}
-
-/// `parent.child`, or `child` at the root.
-pub fn join(parent: &str, child: &str) -> String {
-    // An empty key is legal in YAML and JSON; the path must still show where it is.
-    if child.is_empty() {
-        return format!("{parent}[\"\"]");
-    }
-    if parent.is_empty() {
-        child.to_owned()
-    } else {
-        format!("{parent}.{child}")
     }
 }
 

@@ -6,7 +6,6 @@
 //! quantities that must parse. It never reads the cluster and never falls back silently.
 
 use std::collections::BTreeSet;
-use std::fmt;
 
 use k8s_openapi::api::apps::v1::StatefulSetUpdateStrategy;
 use k8s_openapi::api::core::v1::{
@@ -19,37 +18,12 @@ use super::common::{
     AclConfig, AdditionalVolume, ExistingPasswordSecret, InitContainer, KubernetesConfig,
     PodDisruptionBudgetConfig, PodSettings, RedisConfig, RedisExporter, Sidecar, TlsConfig,
 };
+use super::field_error::{FieldError, join};
 use super::quantity::parse_quantity;
 use super::replication::RedisReplicationSpec;
-use super::schema::join;
 use super::sentinel::RedisSentinelSpec;
 use super::standalone::RedisSpec;
 use crate::resources::names::RESERVED_CONTAINER_NAMES;
-
-/// One thing wrong with a document, at one field.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldError {
-    /// JSON path of the field, e.g. `spec.redisLeader.pdb`.
-    pub path: String,
-    /// What is wrong, in words a user can act on.
-    pub message: String,
-}
-
-impl FieldError {
-    /// An error at `path`.
-    pub fn new(path: &str, message: impl Into<String>) -> FieldError {
-        FieldError {
-            path: path.to_owned(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}: {}", self.path, self.message)
-    }
-}
 
 /// The smallest number of masters a Redis Cluster can elect replicas with.
 pub const MINIMUM_CLUSTER_SHARDS: i32 = 3;

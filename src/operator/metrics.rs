@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::api::Kind;
 use crate::ports::redis::{RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply};
 use crate::reconcile::Request;
-use crate::reconcile::status::{DEGRADED_CONDITION, READY_CONDITION};
+use crate::reconcile::status::ConditionType;
 
 /// Counter: reconciles run, by kind.
 pub const RECONCILES_TOTAL: &str = "redis_operator_reconciles_total";
@@ -118,19 +118,19 @@ impl Metrics {
 
     /// Sets the ready and degraded gauges of one CR from its status conditions.
     pub fn record_conditions(&self, kind: Kind, namespace: &str, name: &str, status: &Value) {
-        let condition_is_true = |condition_type: &str| {
+        let condition_is_true = |condition_type: ConditionType| {
             status
                 .get("conditions")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .any(|condition| {
-                    condition["type"] == condition_type && condition["status"] == "True"
+                    condition["type"] == condition_type.as_str() && condition["status"] == "True"
                 })
         };
         let values = (
-            condition_is_true(READY_CONDITION),
-            condition_is_true(DEGRADED_CONDITION),
+            condition_is_true(ConditionType::Ready),
+            condition_is_true(ConditionType::Degraded),
         );
         self.lock()
             .conditions

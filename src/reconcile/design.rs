@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::difference::set_applied_hash;
 use crate::api::Kind;
 use crate::api::document::{ValidatedResource, validate_value};
-use crate::api::validation::FieldError;
+use crate::api::field_error::FieldError;
 use crate::ports::kube::ObjectRef;
 use crate::resources::{DesiredObjects, desired_objects};
 

@@ -10,7 +10,8 @@ use tracing::{debug, instrument, warn};
 
 use super::execute::{ExecutionError, ExecutionReport, execute};
 use super::observe::{Observed, observe, observe_redis};
-use super::plan::{PlanInput, RefusedEviction, describe, plan};
+use super::plan::{describe, plan};
+use super::plan_input::{PlanInput, RefusedEviction};
 use super::{Context, Request};
 use crate::api::Kind;
 use crate::api::common::RejectedUpdate;

@@ -11,8 +11,9 @@ pub mod driver;
 pub mod execute;
 pub mod observe;
 pub mod plan;
+pub mod plan_input;
 pub mod status;
-pub mod topology;
+pub mod topology_requests;
 
 use std::sync::Arc;
 
@@ -88,14 +89,6 @@ pub enum Request {
 }
 
 impl Request {
-    /// True for requests that change the Kubernetes API's state (not Events, not Redis).
-    pub fn is_api_write(&self) -> bool {
-        !matches!(
-            self,
-            Request::Event(_) | Request::Redis { .. } | Request::MoveSlotKeys { .. }
-        )
-    }
-
     /// True for requests that change any state.
     pub fn is_write(&self) -> bool {
         match self {

@@ -20,7 +20,7 @@ use crate::resources::names::{
     APP_LABEL, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_LABEL_VALUE, SETUP_TYPE_LABEL,
 };
 use crate::topology::observation::{PodInfo, RedisObservation, SentinelView, ServerView};
-use crate::topology::parse::{
+use crate::topology::replies::{
     ClusterNode, ParseError, parse_cluster_nodes, parse_info_replication, parse_master_address,
     parse_sentinel_masters,
 };

@@ -14,24 +14,20 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Request;
-use super::design::Design;
 use super::difference::{desired_hash, needs_apply, set_applied_hash};
-use super::observe::Observed;
+use super::plan_input::PlanInput;
 use super::status::{
-    ConditionUpdate, DEGRADED_CONDITION, PROGRESSING_CONDITION, READY_CONDITION, StatusFacts,
-    build_status, cluster_words, recorded_rejections,
+    ConditionType, StatusFacts, build_status, invalid_spec_facts, recorded_rejections, status_facts,
 };
-use super::topology::{TopologyOutcome, plan_topology};
+use super::topology_requests::{TopologyOutcome, plan_topology};
 use crate::api::common::RejectedUpdate;
 use crate::api::document::ValidatedResource;
 use crate::api::{Kind, RECREATE_STATEFULSET_ANNOTATION, annotation_is_true, skips_reconcile};
-use crate::ports::clock::Milliseconds;
 use crate::ports::kube::{EventRecord, EventType, ObjectRef, Propagation, ResourceType};
+use crate::resources::DesiredObjects;
 use crate::resources::names::{
     CLUSTER_FINALIZER, REDIS_FINALIZER, REPLICATION_FINALIZER, SENTINEL_FINALIZER,
 };
-use crate::resources::{DesiredObjects, groups_of};
-use crate::topology::observation::{PodInfo, RedisObservation};
 
 /// How soon to look again while something is changing.
 pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(5);
@@ -62,38 +58,6 @@ pub fn finalizer_of(kind: Kind) -> &'static str {
         Kind::RedisSentinel => SENTINEL_FINALIZER,
         Kind::RedisCluster => CLUSTER_FINALIZER,
     }
-}
-
-/// An eviction the API server refused with 429: the pod and the API server's message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RefusedEviction {
-    /// The pod's name.
-    pub pod: String,
-    /// Why the API server refused it.
-    pub message: String,
-}
-
-/// Everything the plan reads.
-#[derive(Clone, Copy, Debug)]
-pub struct PlanInput<'a> {
-    /// The CR's kind.
-    pub kind: Kind,
-    /// The CR.
-    pub target: &'a ObjectRef,
-    /// What observation found.
-    pub observed: &'a Observed,
-    /// Now.
-    pub now: Milliseconds,
-    /// Updates rejected as invalid during this reconcile, not yet in the status.
-    pub new_rejections: &'a [RejectedUpdate],
-    /// Evictions the API server refused during this reconcile (a PodDisruptionBudget allows no
-    /// disruption now): not asked again in this reconcile, and reported in the status.
-    pub refused_evictions: &'a [RefusedEviction],
-    /// What the CR's manifest makes of it (when the CR exists): its validated spec and the
-    /// objects it should own.
-    pub design: Option<&'a Design>,
-    /// What the Redis servers and sentinels said.
-    pub redis: &'a RedisObservation,
 }
 
 /// The next requests for the CR.
@@ -179,7 +143,7 @@ fn plan_invalid(input: PlanInput<'_>, resource: &Value, message: &str) -> Plan {
         .and_then(|conditions| {
             conditions
                 .iter()
-                .find(|condition| condition["type"] == DEGRADED_CONDITION)
+                .find(|condition| condition["type"] == ConditionType::Degraded.as_str())
         })
         .and_then(|condition| condition["message"].as_str());
     if previous_message != Some(message) {
@@ -190,42 +154,11 @@ fn plan_invalid(input: PlanInput<'_>, resource: &Value, message: &str) -> Plan {
             format!("the spec is invalid: {message}"),
         ));
     }
-    let facts = StatusFacts {
-        conditions: vec![
-            condition(
-                READY_CONDITION,
-                false,
-                "InvalidSpec",
-                "the spec is invalid; see the Degraded condition",
-            ),
-            condition(
-                PROGRESSING_CONDITION,
-                false,
-                "InvalidSpec",
-                "waiting for a valid spec",
-            ),
-            condition(DEGRADED_CONDITION, true, "InvalidSpec", message),
-        ],
-        ..StatusFacts::default()
-    };
+    let facts = invalid_spec_facts(message);
     write_status(input, resource, &facts, &mut requests);
     Plan {
         requests,
         requeue_after: None,
-    }
-}
-
-fn condition(
-    condition_type: &'static str,
-    status: bool,
-    reason: &str,
-    message: &str,
-) -> ConditionUpdate {
-    ConditionUpdate {
-        condition_type,
-        status,
-        reason: reason.to_owned(),
-        message: message.to_owned(),
     }
 }
 
@@ -266,15 +199,6 @@ fn plan_deletion(input: PlanInput<'_>, resource: &Value) -> Plan {
     }
 }
 
-/// Ready pods of the group whose `app` label is `app`.
-fn ready_pods_of(pods: &[PodInfo], app: &str) -> i32 {
-    let count = pods
-        .iter()
-        .filter(|pod| pod.group == app && pod.ready && !pod.terminating)
-        .count();
-    i32::try_from(count).unwrap_or(i32::MAX)
-}
-
 fn plan_valid(
     input: PlanInput<'_>,
     resource: &Value,
@@ -282,40 +206,101 @@ fn plan_valid(
     desired: &DesiredObjects,
     annotations: Option<&std::collections::BTreeMap<String, String>>,
 ) -> Plan {
-    let mut requests = Vec::new();
+    let mut requests: Vec<Request> = finalizer_request(input, resource).into_iter().collect();
+    let mut writes_pending = !requests.is_empty();
+    let mut topology = plan_topology(input, validated);
+    let desired = hold_statefulset_replicas(desired, &topology);
+    let recreate = annotation_is_true(annotations, RECREATE_STATEFULSET_ANNOTATION);
+    let previous_status = resource.get("status").filter(|status| !status.is_null());
+    let recorded = active_rejections(&desired, recorded_rejections(previous_status));
+    let rejections = sort_rejections(input, recreate, recorded, &mut requests);
+    let recreating = recreate_statefulsets(input, &desired, &rejections.to_recreate, &mut requests);
+    writes_pending |= !recreating.is_empty();
+    writes_pending |= apply_desired(
+        input,
+        &desired,
+        &recreating,
+        &rejections.standing,
+        &mut requests,
+    );
+    for (reason, message) in &topology.events {
+        requests.push(event(input, EventType::Normal, reason, message.clone()));
+    }
+    writes_pending |= topology.writes_pending();
+    let redis_writes_pending = topology.redis_writes_pending();
+    append_topology_requests(input, &mut topology, &mut requests);
+    for resize in claim_resizes(input, &desired) {
+        writes_pending = true;
+        requests.push(resize);
+    }
+    writes_pending |= delete_undesired(input, &desired, &mut requests);
+    let facts = status_facts(
+        input,
+        validated,
+        writes_pending,
+        &rejections.standing,
+        &topology,
+    );
+    let converged = !writes_pending
+        && facts
+            .conditions
+            .iter()
+            .any(|condition| condition.condition_type == ConditionType::Ready && condition.status);
+    write_status(input, resource, &facts, &mut requests);
+    Plan {
+        requests,
+        requeue_after: Some(if converged {
+            RESYNC_REQUEUE
+        } else if redis_writes_pending || awaits_a_master(input.kind, &topology) {
+            STEP_REQUEUE
+        } else {
+            PROGRESS_REQUEUE
+        }),
+    }
+}
+
+/// Adds the kind's finalizer to a CR that lacks it.
+fn finalizer_request(input: PlanInput<'_>, resource: &Value) -> Option<Request> {
     let finalizer = finalizer_of(input.kind);
-    if !has_finalizer(resource, finalizer) {
-        requests.push(Request::Apply(json!({
-            "apiVersion": input.kind_api_version(),
+    (!has_finalizer(resource, finalizer)).then(|| {
+        Request::Apply(json!({
+            "apiVersion": crate::api::API_GROUP_VERSION,
             "kind": input.kind.name(),
             "metadata": {
                 "name": input.target.name,
                 "namespace": input.target.namespace,
                 "finalizers": [finalizer],
             },
-        })));
-    }
-    let mut topology = plan_topology(input, validated);
-    let desired = hold_statefulset_replicas(desired, &topology);
-    let recreate = annotation_is_true(annotations, RECREATE_STATEFULSET_ANNOTATION);
-    let previous_status = resource.get("status").filter(|status| !status.is_null());
-    let mut rejections = active_rejections(&desired, recorded_rejections(previous_status));
-    let mut writes_pending = !requests.is_empty();
-    let is_statefulset = |rejection: &RejectedUpdate| {
-        rejection
-            .object
-            .starts_with(ResourceType::StatefulSet.kind())
-    };
-    // With the annotation, a StatefulSet whose update was rejected is recreated: on the reconcile
-    // that sees the rejection, or on the first one after the annotation is set.
-    let mut to_recreate: Vec<RejectedUpdate> = Vec::new();
-    if recreate {
-        let (statefulsets, others): (Vec<_>, Vec<_>) = rejections
+        }))
+    })
+}
+
+/// The rejected updates of one reconcile, sorted.
+struct SortedRejections {
+    /// Rejections that stand: their objects are not sent again until the spec changes them.
+    standing: Vec<RejectedUpdate>,
+    /// Rejected StatefulSets the recreate annotation lets the operator recreate.
+    to_recreate: Vec<RejectedUpdate>,
+}
+
+/// Sorts the recorded rejections and those of this reconcile, with a Warning Event for each new
+/// one that stands. With the annotation, a StatefulSet whose update was rejected is recreated: on
+/// the reconcile that sees the rejection, or on the first one after the annotation is set.
+fn sort_rejections(
+    input: PlanInput<'_>,
+    recreate: bool,
+    recorded: Vec<RejectedUpdate>,
+    requests: &mut Vec<Request>,
+) -> SortedRejections {
+    let is_statefulset =
+        |rejection: &RejectedUpdate| rejected_type(rejection) == Some(ResourceType::StatefulSet);
+    let (mut to_recreate, mut standing): (Vec<_>, Vec<_>) = if recreate {
+        recorded
             .into_iter()
-            .partition(|rejection| is_statefulset(rejection));
-        rejections = others;
-        to_recreate = statefulsets;
-    }
+            .partition(|rejection| is_statefulset(rejection))
+    } else {
+        (Vec::new(), recorded)
+    };
     for rejection in input.new_rejections {
         if recreate && is_statefulset(rejection) {
             to_recreate.push(rejection.clone());
@@ -335,12 +320,26 @@ fn plan_valid(
                     }
                 ),
             ));
-            rejections.retain(|existing| existing.object != rejection.object);
-            rejections.push(rejection.clone());
+            standing.retain(|existing| existing.object != rejection.object);
+            standing.push(rejection.clone());
         }
     }
+    SortedRejections {
+        standing,
+        to_recreate,
+    }
+}
+
+/// Deletes each rejected StatefulSet to recreate, its pods orphaned, with a Normal Event; returns
+/// the names (`Kind name`) of those deleted, which are not applied in this reconcile.
+fn recreate_statefulsets(
+    input: PlanInput<'_>,
+    desired: &DesiredObjects,
+    to_recreate: &[RejectedUpdate],
+    requests: &mut Vec<Request>,
+) -> BTreeSet<String> {
     let mut recreating: BTreeSet<String> = BTreeSet::new();
-    for rejection in &to_recreate {
+    for rejection in to_recreate {
         let Some(object) = desired
             .objects
             .iter()
@@ -366,8 +365,21 @@ fn plan_valid(
                 rejection.message
             ),
         ));
-        writes_pending = true;
     }
+    recreating
+}
+
+/// Applies every desired object that differs from the live one, except those being recreated
+/// and those whose same update stands rejected, with an Event for a notable change; returns
+/// whether it applied any.
+fn apply_desired(
+    input: PlanInput<'_>,
+    desired: &DesiredObjects,
+    recreating: &BTreeSet<String>,
+    rejections: &[RejectedUpdate],
+    requests: &mut Vec<Request>,
+) -> bool {
+    let mut applied = false;
     for object in &desired.objects {
         let Some(reference) = ObjectRef::of(object) else {
             continue;
@@ -385,7 +397,7 @@ fn plan_valid(
         if !needs_apply(object, live) {
             continue;
         }
-        writes_pending = true;
+        applied = true;
         requests.push(Request::Apply(object.clone()));
         if let Some(message) = change_event(&reference, object, live) {
             let reason = if live.is_none() {
@@ -398,13 +410,15 @@ fn plan_valid(
             requests.push(event(input, EventType::Normal, reason, message));
         }
     }
-    for (reason, message) in &topology.events {
-        requests.push(event(input, EventType::Normal, reason, message.clone()));
-    }
-    if topology.writes_pending() {
-        writes_pending = true;
-    }
-    let redis_writes_pending = topology.redis_writes_pending();
+    applied
+}
+
+/// Moves the topology's steps and requests into the plan's requests, steps first.
+fn append_topology_requests(
+    input: PlanInput<'_>,
+    topology: &mut TopologyOutcome,
+    requests: &mut Vec<Request>,
+) {
     // Room for the topology's steps and requests and the few writes that follow (status,
     // deletions).
     requests.reserve(topology.steps.len() + topology.requests.len() + 16);
@@ -423,38 +437,27 @@ fn plan_valid(
                     if input.refused_evictions.iter().any(|refused| refused.pod == pod.name))
             }),
     );
-    for resize in claim_resizes(input, &desired) {
-        writes_pending = true;
-        requests.push(resize);
-    }
+}
+
+/// Deletes every owned object the spec no longer asks for; returns whether it deletes any.
+fn delete_undesired(
+    input: PlanInput<'_>,
+    desired: &DesiredObjects,
+    requests: &mut Vec<Request>,
+) -> bool {
     let desired_references: BTreeSet<ObjectRef> =
         desired.objects.iter().filter_map(ObjectRef::of).collect();
+    let mut deleted = false;
     for reference in input.observed.children.keys() {
         if !desired_references.contains(reference) {
-            writes_pending = true;
+            deleted = true;
             requests.push(Request::Delete {
                 object: reference.clone(),
                 propagation: Propagation::Background,
             });
         }
     }
-    let facts = status_facts(input, validated, writes_pending, &rejections, &topology);
-    let converged = !writes_pending
-        && facts
-            .conditions
-            .iter()
-            .any(|condition| condition.condition_type == READY_CONDITION && condition.status);
-    write_status(input, resource, &facts, &mut requests);
-    Plan {
-        requests,
-        requeue_after: Some(if converged {
-            RESYNC_REQUEUE
-        } else if redis_writes_pending || awaits_a_master(input.kind, &topology) {
-            STEP_REQUEUE
-        } else {
-            PROGRESS_REQUEUE
-        }),
-    }
+    deleted
 }
 
 /// A replication set without a master that answers: the sentinels (or the operator's own
@@ -465,15 +468,17 @@ fn awaits_a_master(kind: Kind, topology: &TopologyOutcome) -> bool {
     kind == Kind::RedisReplication && topology.master_node.is_none()
 }
 
-impl PlanInput<'_> {
-    fn kind_api_version(&self) -> &'static str {
-        crate::api::API_GROUP_VERSION
-    }
-}
-
 /// `Kind name`, the way rejections name objects.
 pub fn describe(reference: &ObjectRef) -> String {
     format!("{} {}", reference.resource.kind(), reference.name)
+}
+
+/// The type of the object a rejection names (`Kind name`, as [`describe`] writes it).
+fn rejected_type(rejection: &RejectedUpdate) -> Option<ResourceType> {
+    let (kind, _) = rejection.object.split_once(' ')?;
+    ResourceType::ALL
+        .into_iter()
+        .find(|resource| resource.kind() == kind)
 }
 
 /// Recorded rejections that still apply: the object is still desired. A rejection whose object
@@ -561,139 +566,6 @@ fn hold_statefulset_replicas<'desired>(
         }
     }
     Cow::Owned(held)
-}
-
-fn status_facts(
-    input: PlanInput<'_>,
-    validated: &ValidatedResource,
-    writes_pending: bool,
-    rejections: &[RejectedUpdate],
-    topology: &TopologyOutcome,
-) -> StatusFacts {
-    let groups = groups_of(validated);
-    // Read once for every group.
-    let pods = PodInfo::read_all(&input.observed.pods);
-    let ready_pods: Vec<(String, i32)> = groups
-        .iter()
-        .map(|group| {
-            (
-                group.statefulset_name.clone(),
-                ready_pods_of(&pods, &group.app),
-            )
-        })
-        .collect();
-    let pods_ready = |index: usize| {
-        groups
-            .get(index)
-            .zip(ready_pods.get(index))
-            .is_none_or(|(group, (_, ready))| *ready >= group.replicas)
-    };
-    let all_ready = (0..groups.len()).all(pods_ready);
-    let ready = all_ready
-        && !writes_pending
-        && rejections.is_empty()
-        && topology.ready
-        && topology.degraded.is_none();
-    let waiting: Vec<String> = groups
-        .iter()
-        .zip(&ready_pods)
-        .filter(|(group, (_, ready))| *ready < group.replicas)
-        .map(|(group, (name, ready))| format!("{name}: {ready} of {} pods ready", group.replicas))
-        .collect();
-    let (reason, message) = if ready {
-        (
-            "Ready",
-            "every pod is ready and Redis is in shape".to_owned(),
-        )
-    } else if let Some(problem) = &topology.degraded {
-        ("TopologyFailed", problem.clone())
-    } else if !rejections.is_empty() {
-        (
-            "UpdateRejected",
-            "an update was rejected; see the Degraded condition".to_owned(),
-        )
-    } else if !input.refused_evictions.is_empty() {
-        (
-            "DisruptionBlocked",
-            "an eviction was refused; see the Degraded condition".to_owned(),
-        )
-    } else if !waiting.is_empty() {
-        ("NotReady", waiting.join(", "))
-    } else if !topology.ready {
-        ("NotReady", topology.activity.clone())
-    } else {
-        ("NotReady", "applying changes".to_owned())
-    };
-    let mut problems: Vec<String> = rejections
-        .iter()
-        .map(|rejection| format!("{}: {}", rejection.object, rejection.message))
-        .collect();
-    problems.extend(topology.degraded.clone());
-    problems.extend(input.refused_evictions.iter().map(|refused| {
-        format!(
-            "the API server refused to evict pod {} ({}); the operator waits until the PodDisruptionBudget allows it",
-            refused.pod, refused.message
-        )
-    }));
-    let degraded_reason = if !rejections.is_empty() {
-        "UpdateRejected"
-    } else if topology.degraded.is_some() {
-        "TopologyFailed"
-    } else if !input.refused_evictions.is_empty() {
-        "DisruptionBlocked"
-    } else {
-        "Healthy"
-    };
-    let problem_text = problems.join("; ");
-    let conditions = vec![
-        condition(READY_CONDITION, ready, reason, &message),
-        condition(
-            PROGRESSING_CONDITION,
-            !ready && problems.is_empty(),
-            if ready { "Converged" } else { reason },
-            if ready { "nothing to change" } else { &message },
-        ),
-        condition(
-            DEGRADED_CONDITION,
-            !problems.is_empty(),
-            degraded_reason,
-            if problems.is_empty() {
-                "nothing needs attention"
-            } else {
-                &problem_text
-            },
-        ),
-    ];
-    let cluster_state = (input.kind == Kind::RedisCluster).then(|| {
-        if let Some(problem) = &topology.degraded {
-            (cluster_words::FAILED, problem.clone())
-        } else if !pods_ready(0) {
-            (
-                cluster_words::INITIALIZING,
-                cluster_words::INITIALIZING_LEADERS.to_owned(),
-            )
-        } else if !all_ready {
-            (
-                cluster_words::INITIALIZING,
-                cluster_words::INITIALIZING_FOLLOWERS.to_owned(),
-            )
-        } else if ready {
-            (cluster_words::READY, cluster_words::IS_READY.to_owned())
-        } else {
-            (
-                cluster_words::BOOTSTRAP,
-                cluster_words::BOOTSTRAPPING.to_owned(),
-            )
-        }
-    });
-    StatusFacts {
-        ready_pods,
-        conditions,
-        rejected_updates: rejections.to_vec(),
-        master_node: topology.master_node.clone(),
-        master_address: topology.master_address.clone(),
-        cluster_state,
-    }
 }
 
 /// Requested storage of a claim (template) in bytes.

@@ -1,50 +1,113 @@
 //! Status: conditions, counts and kind-specific fields computed from what was observed and
-//! planned. Pure; the plan writes the result only when it differs from the live status.
+//! planned, built from each kind's API status type. Pure: it never writes; the plan writes the
+//! result only when it differs from the live status.
 
-use serde_json::{Map, Value, json};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::api::Kind;
-use crate::api::common::RejectedUpdate;
-use crate::ports::clock::{Milliseconds, rfc3339};
+use crate::api::common::{CommonStatus, RejectedUpdate};
+use crate::api::document::ValidatedResource;
+use crate::api::{
+    Kind, RedisClusterReason, RedisClusterStatus, RedisReplicationStatus, RedisSentinelStatus,
+    RedisStatus,
+};
+use crate::ports::clock::Milliseconds;
+use crate::resources::groups_of;
+use crate::topology::blocked::Blocked;
+use crate::topology::observation::PodInfo;
 
-/// Condition type: the CR serves as specified.
-pub const READY_CONDITION: &str = "Ready";
-/// Condition type: the operator is changing something.
-pub const PROGRESSING_CONDITION: &str = "Progressing";
-/// Condition type: something needs a person (invalid spec, rejected update, lost quorum).
-pub const DEGRADED_CONDITION: &str = "Degraded";
+use super::plan_input::{PlanInput, RefusedEviction};
+use super::topology_requests::TopologyOutcome;
 
-/// The reference words for a RedisCluster's states and reasons.
-pub mod cluster_words {
-    /// State while pods start.
-    pub const INITIALIZING: &str = "Initializing";
-    /// State while the cluster forms.
-    pub const BOOTSTRAP: &str = "Bootstrap";
-    /// State once every slot is served and every node is in place.
-    pub const READY: &str = "Ready";
-    /// State when the cluster cannot progress without help.
-    pub const FAILED: &str = "Failed";
-    /// Reason while leader pods start.
-    pub const INITIALIZING_LEADERS: &str = "RedisCluster is initializing leaders";
-    /// Reason while follower pods start.
-    pub const INITIALIZING_FOLLOWERS: &str = "RedisCluster is initializing followers";
-    /// Reason while the cluster forms.
-    pub const BOOTSTRAPPING: &str = "RedisCluster is bootstrapping";
-    /// Reason once ready.
-    pub const IS_READY: &str = "RedisCluster is ready";
+/// The three standard conditions every kind carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionType {
+    /// The CR serves as specified.
+    Ready,
+    /// The operator is changing something.
+    Progressing,
+    /// Something needs a person (invalid spec, rejected update, lost quorum).
+    Degraded,
+}
+
+impl ConditionType {
+    /// The condition's `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionType::Ready => "Ready",
+            ConditionType::Progressing => "Progressing",
+            ConditionType::Degraded => "Degraded",
+        }
+    }
+}
+
+/// Why a condition has its status: the CamelCase word of the condition's `reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionReason {
+    /// Every pod is ready and Redis is in shape.
+    Ready,
+    /// Nothing to change.
+    Converged,
+    /// Pods are starting or Redis is being put in shape.
+    NotReady,
+    /// The spec does not validate.
+    InvalidSpec,
+    /// A topology planner refuses to progress, or the cluster failed.
+    TopologyFailed,
+    /// The API server rejected an update as invalid.
+    UpdateRejected,
+    /// The API server refused an eviction (a PodDisruptionBudget allows no disruption now).
+    DisruptionBlocked,
+    /// Nothing needs attention.
+    Healthy,
+}
+
+impl ConditionReason {
+    /// The condition's `reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionReason::Ready => "Ready",
+            ConditionReason::Converged => "Converged",
+            ConditionReason::NotReady => "NotReady",
+            ConditionReason::InvalidSpec => "InvalidSpec",
+            ConditionReason::TopologyFailed => "TopologyFailed",
+            ConditionReason::UpdateRejected => "UpdateRejected",
+            ConditionReason::DisruptionBlocked => "DisruptionBlocked",
+            ConditionReason::Healthy => "Healthy",
+        }
+    }
 }
 
 /// One condition as the plan wants it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConditionUpdate {
     /// Ready, Progressing or Degraded.
-    pub condition_type: &'static str,
+    pub condition_type: ConditionType,
     /// True or False.
     pub status: bool,
-    /// CamelCase reason.
-    pub reason: String,
+    /// Why.
+    pub reason: ConditionReason,
     /// Human-readable message.
     pub message: String,
+}
+
+impl ConditionUpdate {
+    /// A condition of `condition_type`.
+    pub fn new(
+        condition_type: ConditionType,
+        status: bool,
+        reason: ConditionReason,
+        message: impl Into<String>,
+    ) -> ConditionUpdate {
+        ConditionUpdate {
+            condition_type,
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
 }
 
 /// What the status says, before it is shaped per kind.
@@ -60,8 +123,14 @@ pub struct StatusFacts {
     pub master_node: Option<String>,
     /// The master address the sentinels agree on, when known.
     pub master_address: Option<String>,
-    /// RedisCluster state and reason.
-    pub cluster_state: Option<(&'static str, String)>,
+    /// RedisCluster state, through its reason.
+    pub cluster_state: Option<RedisClusterReason>,
+}
+
+/// `now` as a condition's transition time, to the second.
+fn time_of(now: Milliseconds) -> Time {
+    let seconds = i64::try_from(now / 1000).unwrap_or(i64::MAX);
+    Time(Timestamp::from_second(seconds).unwrap_or(Timestamp::MAX))
 }
 
 /// Conditions with transition times kept from `previous` where the status did not change.
@@ -70,31 +139,30 @@ pub fn merge_conditions(
     updates: &[ConditionUpdate],
     generation: Option<i64>,
     now: Milliseconds,
-) -> Vec<Value> {
+) -> Vec<Condition> {
     updates
         .iter()
         .map(|update| {
             let status = if update.status { "True" } else { "False" };
+            let condition_type = update.condition_type.as_str();
             let earlier = previous
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .find(|condition| condition["type"] == update.condition_type);
-            let transition = earlier
+                .find(|condition| condition["type"] == condition_type);
+            let last_transition_time = earlier
                 .filter(|condition| condition["status"] == status)
-                .and_then(|condition| condition.get("lastTransitionTime").cloned())
-                .unwrap_or_else(|| Value::from(rfc3339(now)));
-            let mut condition = json!({
-                "type": update.condition_type,
-                "status": status,
-                "reason": update.reason,
-                "message": update.message,
-                "lastTransitionTime": transition,
-            });
-            if let Some(generation) = generation {
-                condition["observedGeneration"] = Value::from(generation);
+                .and_then(|condition| condition.get("lastTransitionTime"))
+                .and_then(|time| serde_json::from_value(time.clone()).ok())
+                .unwrap_or_else(|| time_of(now));
+            Condition {
+                type_: condition_type.to_owned(),
+                status: status.to_owned(),
+                reason: update.reason.as_str().to_owned(),
+                message: update.message.clone(),
+                last_transition_time,
+                observed_generation: generation,
             }
-            condition
         })
         .collect()
 }
@@ -107,57 +175,240 @@ pub fn build_status(
     generation: Option<i64>,
     now: Milliseconds,
 ) -> Value {
-    let mut status = Map::new();
     let ready = |index: usize| facts.ready_pods.get(index).map_or(0, |(_, count)| *count);
-    match kind {
-        Kind::Redis | Kind::RedisReplication | Kind::RedisSentinel => {
-            status.insert("readyReplicas".to_owned(), Value::from(ready(0)));
-        }
-        Kind::RedisCluster => {
-            status.insert("readyLeaderReplicas".to_owned(), Value::from(ready(0)));
-            status.insert("readyFollowerReplicas".to_owned(), Value::from(ready(1)));
-            if let Some((state, reason)) = &facts.cluster_state {
-                status.insert("state".to_owned(), Value::from(*state));
-                status.insert("reason".to_owned(), Value::from(reason.clone()));
-            }
-        }
-    }
-    // While no master answers, the status keeps naming the last one: the replication planner
-    // waits for that pod to come back with its data before it chooses any other.
-    if kind == Kind::RedisReplication
-        && let Some(master) = facts.master_node.as_deref().or_else(|| {
-            previous
-                .and_then(|status| status.get("masterNode"))
-                .and_then(Value::as_str)
-        })
-    {
-        status.insert("masterNode".to_owned(), Value::from(master));
-    }
-    if kind == Kind::RedisSentinel
-        && let Some(address) = &facts.master_address
-    {
-        status.insert("masterAddress".to_owned(), Value::from(address.clone()));
-    }
-    if let Some(generation) = generation {
-        status.insert("observedGeneration".to_owned(), Value::from(generation));
-    }
     let previous_conditions = previous.and_then(|status| status.get("conditions"));
-    status.insert(
-        "conditions".to_owned(),
-        Value::Array(merge_conditions(
+    let common = CommonStatus {
+        observed_generation: generation,
+        conditions: Some(merge_conditions(
             previous_conditions,
             &facts.conditions,
             generation,
             now,
         )),
-    );
-    if !facts.rejected_updates.is_empty() {
-        status.insert(
-            "rejectedUpdates".to_owned(),
-            serde_json::to_value(&facts.rejected_updates).unwrap_or(Value::Null),
-        );
+        rejected_updates: (!facts.rejected_updates.is_empty())
+            .then(|| facts.rejected_updates.clone()),
+    };
+    match kind {
+        Kind::Redis => to_json(&RedisStatus {
+            ready_replicas: Some(ready(0)),
+            common,
+        }),
+        // While no master answers, the status keeps naming the last one: the replication planner
+        // waits for that pod to come back with its data before it chooses any other.
+        Kind::RedisReplication => to_json(&RedisReplicationStatus {
+            master_node: facts.master_node.clone().or_else(|| {
+                previous
+                    .and_then(|status| status.get("masterNode"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }),
+            ready_replicas: Some(ready(0)),
+            common,
+        }),
+        Kind::RedisSentinel => to_json(&RedisSentinelStatus {
+            ready_replicas: Some(ready(0)),
+            master_address: facts.master_address.clone(),
+            common,
+        }),
+        Kind::RedisCluster => to_json(&RedisClusterStatus {
+            state: facts.cluster_state.as_ref().map(RedisClusterReason::state),
+            reason: facts
+                .cluster_state
+                .as_ref()
+                .map(|reason| reason.message().to_owned()),
+            ready_leader_replicas: ready(0),
+            ready_follower_replicas: ready(1),
+            common,
+        }),
     }
-    Value::Object(status)
+}
+
+/// A status as the JSON the API server stores.
+fn to_json(status: &impl Serialize) -> Value {
+    serde_json::to_value(status).unwrap_or(Value::Null)
+}
+
+/// Ready pods of the group whose `app` label is `app`.
+fn ready_pods_of(pods: &[PodInfo], app: &str) -> i32 {
+    let count = pods
+        .iter()
+        .filter(|pod| pod.group == app && pod.ready && !pod.terminating)
+        .count();
+    i32::try_from(count).unwrap_or(i32::MAX)
+}
+
+/// The status of a CR whose spec does not validate: not ready, not progressing, degraded with
+/// every field error in `message`.
+pub fn invalid_spec_facts(message: &str) -> StatusFacts {
+    StatusFacts {
+        conditions: vec![
+            ConditionUpdate::new(
+                ConditionType::Ready,
+                false,
+                ConditionReason::InvalidSpec,
+                "the spec is invalid; see the Degraded condition",
+            ),
+            ConditionUpdate::new(
+                ConditionType::Progressing,
+                false,
+                ConditionReason::InvalidSpec,
+                "waiting for a valid spec",
+            ),
+            ConditionUpdate::new(
+                ConditionType::Degraded,
+                true,
+                ConditionReason::InvalidSpec,
+                message,
+            ),
+        ],
+        ..StatusFacts::default()
+    }
+}
+
+/// What the status of a valid CR says: pods ready per StatefulSet, the three conditions, the
+/// rejected updates, and the kind's own fields.
+pub fn status_facts(
+    input: PlanInput<'_>,
+    validated: &ValidatedResource,
+    writes_pending: bool,
+    rejections: &[RejectedUpdate],
+    topology: &TopologyOutcome,
+) -> StatusFacts {
+    let groups = groups_of(validated);
+    // Read once for every group.
+    let pods = PodInfo::read_all(&input.observed.pods);
+    let ready_pods: Vec<(String, i32)> = groups
+        .iter()
+        .map(|group| {
+            (
+                group.statefulset_name.clone(),
+                ready_pods_of(&pods, &group.app),
+            )
+        })
+        .collect();
+    let pods_ready = |index: usize| {
+        groups
+            .get(index)
+            .zip(ready_pods.get(index))
+            .is_none_or(|(group, (_, ready))| *ready >= group.replicas)
+    };
+    let all_ready = (0..groups.len()).all(pods_ready);
+    let needs_a_person = topology.needs_a_person();
+    let ready = all_ready
+        && !writes_pending
+        && rejections.is_empty()
+        && topology.ready
+        && needs_a_person.is_none();
+    let waiting: Vec<String> = groups
+        .iter()
+        .zip(&ready_pods)
+        .filter(|(group, (_, ready))| *ready < group.replicas)
+        .map(|(group, (name, ready))| format!("{name}: {ready} of {} pods ready", group.replicas))
+        .collect();
+    let (reason, message) = if ready {
+        (
+            ConditionReason::Ready,
+            "every pod is ready and Redis is in shape".to_owned(),
+        )
+    } else if let Some(problem) = needs_a_person {
+        (ConditionReason::TopologyFailed, problem.to_string())
+    } else if !rejections.is_empty() {
+        (
+            ConditionReason::UpdateRejected,
+            "an update was rejected; see the Degraded condition".to_owned(),
+        )
+    } else if !input.refused_evictions.is_empty() {
+        (
+            ConditionReason::DisruptionBlocked,
+            "an eviction was refused; see the Degraded condition".to_owned(),
+        )
+    } else if !waiting.is_empty() {
+        (ConditionReason::NotReady, waiting.join(", "))
+    } else if !topology.ready {
+        (ConditionReason::NotReady, topology.progress().to_owned())
+    } else {
+        (ConditionReason::NotReady, "applying changes".to_owned())
+    };
+    let degraded = degraded_condition(rejections, needs_a_person, input.refused_evictions);
+    let progressing = if ready {
+        ConditionUpdate::new(
+            ConditionType::Progressing,
+            false,
+            ConditionReason::Converged,
+            "nothing to change",
+        )
+    } else {
+        ConditionUpdate::new(
+            ConditionType::Progressing,
+            !degraded.status,
+            reason,
+            message.clone(),
+        )
+    };
+    let cluster_state = (input.kind == Kind::RedisCluster).then(|| {
+        if let Some(problem) = needs_a_person {
+            RedisClusterReason::Failed(problem.to_string())
+        } else if !pods_ready(0) {
+            RedisClusterReason::InitializingLeaders
+        } else if !all_ready {
+            RedisClusterReason::InitializingFollowers
+        } else if ready {
+            RedisClusterReason::Ready
+        } else {
+            RedisClusterReason::Bootstrapping
+        }
+    });
+    StatusFacts {
+        ready_pods,
+        conditions: vec![
+            ConditionUpdate::new(ConditionType::Ready, ready, reason, message),
+            progressing,
+            degraded,
+        ],
+        rejected_updates: rejections.to_vec(),
+        master_node: topology.master_node.clone(),
+        master_address: topology.master_address.clone(),
+        cluster_state,
+    }
+}
+
+/// The Degraded condition: true with every problem that needs a person (rejected updates, a
+/// planner's refusal or a failed cluster, refused evictions), the first kind found as its reason.
+fn degraded_condition(
+    rejections: &[RejectedUpdate],
+    needs_a_person: Option<&Blocked>,
+    refused_evictions: &[RefusedEviction],
+) -> ConditionUpdate {
+    let mut problems: Vec<String> = rejections
+        .iter()
+        .map(|rejection| format!("{}: {}", rejection.object, rejection.message))
+        .collect();
+    problems.extend(needs_a_person.map(ToString::to_string));
+    problems.extend(refused_evictions.iter().map(|refused| {
+        format!(
+            "the API server refused to evict pod {} ({}); the operator waits until the PodDisruptionBudget allows it",
+            refused.pod, refused.message
+        )
+    }));
+    let reason = if !rejections.is_empty() {
+        ConditionReason::UpdateRejected
+    } else if needs_a_person.is_some() {
+        ConditionReason::TopologyFailed
+    } else if !refused_evictions.is_empty() {
+        ConditionReason::DisruptionBlocked
+    } else {
+        ConditionReason::Healthy
+    };
+    if problems.is_empty() {
+        ConditionUpdate::new(
+            ConditionType::Degraded,
+            false,
+            reason,
+            "nothing needs attention",
+        )
+    } else {
+        ConditionUpdate::new(ConditionType::Degraded, true, reason, problems.join("; "))
+    }
 }
 
 /// Rejected updates recorded in a live status.
@@ -172,16 +423,19 @@ pub fn recorded_rejections(status: Option<&Value>) -> Vec<RejectedUpdate> {
 mod tests {
     use serde_json::json;
 
-    use super::{ConditionUpdate, StatusFacts, build_status, merge_conditions};
+    use super::{
+        ConditionReason, ConditionType, ConditionUpdate, StatusFacts, build_status,
+        merge_conditions,
+    };
     use crate::api::Kind;
 
     fn ready(status: bool) -> ConditionUpdate {
-        ConditionUpdate {
-            condition_type: "Ready",
+        ConditionUpdate::new(
+            ConditionType::Ready,
             status,
-            reason: "Reason".to_owned(),
-            message: "message".to_owned(),
-        }
+            ConditionReason::NotReady,
+            "message",
+        )
     }
 
     #[test]
@@ -189,12 +443,12 @@ mod tests {
         let first = merge_conditions(None, &[ready(false)], Some(1), 1_000);
         let previous = json!(first);
         let same = merge_conditions(Some(&previous), &[ready(false)], Some(1), 99_000);
-        assert_eq!(
-            same[0]["lastTransitionTime"],
-            first[0]["lastTransitionTime"]
-        );
+        assert_eq!(same[0].last_transition_time, first[0].last_transition_time);
         let flipped = merge_conditions(Some(&previous), &[ready(true)], Some(1), 99_000);
-        assert_eq!(flipped[0]["lastTransitionTime"], "1970-01-01T00:01:39Z");
+        assert_eq!(
+            json!(flipped[0])["lastTransitionTime"],
+            "1970-01-01T00:01:39Z"
+        );
     }
 
     #[test]

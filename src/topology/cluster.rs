@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::observation::ServerView;
-use super::parse::ClusterNode;
+use super::replies::ClusterNode;
 use super::slots::{
     NodeId, SLOT_COUNT, SlotBits, balanced_by_ranges, even_ranges, plan_rebalance_batch,
 };
@@ -1062,7 +1062,7 @@ fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::parse::{ReplicationInfo, ReplicationRole, parse_cluster_nodes};
+    use crate::topology::replies::{ReplicationInfo, ReplicationRole, parse_cluster_nodes};
 
     const LEADERS: &str = "shop-leader";
     const FOLLOWERS: &str = "shop-follower";

@@ -4,10 +4,10 @@
 //! Nothing here talks to Redis or to Kubernetes; the reconcile pipeline observes, calls these
 //! planners, and executes what they return.
 
+pub mod blocked;
 pub mod cluster;
 pub mod observation;
-pub mod parse;
 pub mod replication;
-pub mod reply_checks;
+pub mod replies;
 pub mod sentinel;
 pub mod slots;

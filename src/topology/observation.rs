@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::parse::{ClusterNode, ReplicationInfo, SentinelMaster};
+use super::replies::{ClusterNode, ReplicationInfo, SentinelMaster};
 use crate::ports::clock::{Milliseconds, parse_rfc3339};
 use crate::ports::redis::RedisEndpoint;
 use crate::resources::names::APP_LABEL;

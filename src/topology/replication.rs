@@ -6,8 +6,9 @@
 //! has a live link to the master, or while sentinels manage the set; a master that disappeared is
 //! replaced by the replica with the highest replication offset.
 
+use super::blocked::Blocked;
 use super::observation::{PodInfo, ServerView};
-use super::parse::ReplicationRole;
+use super::replies::ReplicationRole;
 use crate::ports::clock::{Milliseconds, parse_rfc3339};
 use crate::ports::redis::{RedisCommand, RedisEndpoint};
 
@@ -47,7 +48,7 @@ pub struct ReplicationPlan {
     /// Noteworthy facts for Events: (reason, message).
     pub events: Vec<(String, String)>,
     /// Why it cannot progress, when it cannot.
-    pub blocked: Option<String>,
+    pub blocked: Option<Blocked>,
     /// Pods to evict for a rolling restart, one at a time.
     pub evictions: Vec<String>,
     /// Pods the StatefulSet must keep while the master runs on a pod a scale-in removes: it
@@ -150,7 +151,7 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
         .collect();
     let mut plan = ReplicationPlan::default();
     if answered.is_empty() {
-        plan.blocked = Some("no Redis server answers yet".to_owned());
+        plan.blocked = Some(Blocked::Waiting("no Redis server answers yet".to_owned()));
         plan.master = sentinels_master_pod(&input);
         return plan;
     }
@@ -175,11 +176,11 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     };
     let Some(master) = master else {
         if plan.blocked.is_none() {
-            plan.blocked = Some(if input.managed_by_sentinel {
+            plan.blocked = Some(Blocked::Waiting(if input.managed_by_sentinel {
                 "waiting for the sentinels' master to answer".to_owned()
             } else {
                 "no master, and no replica may be promoted yet".to_owned()
-            });
+            }));
         }
         plan.master = sentinels_master_pod(&input);
         return plan;
@@ -214,12 +215,12 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
         }
         in_place = false;
         if keys(server) > 0 && keys(master) == 0 {
-            plan.blocked = Some(format!(
+            plan.blocked = Some(Blocked::Refusing(format!(
                 "{} holds {} keys and the master {} holds none; refusing to make it a replica, which would erase them",
                 server.pod.name,
                 keys(server),
                 master.pod.name
-            ));
+            )));
             continue;
         }
         plan.commands.push((
@@ -295,9 +296,9 @@ fn choose_master<'a>(
         .iter()
         .find(|(host, port)| find(host, *port).is_none())
     {
-        plan.blocked = Some(format!(
+        plan.blocked = Some(Blocked::Waiting(format!(
             "replicas follow {host}:{port}, which the operator cannot reach"
-        ));
+        )));
         return None;
     }
     if let Some(master) = followed
@@ -332,7 +333,7 @@ fn choose_master<'a>(
         .previous_master
         .and_then(|name| recorded_master_may_return(&input, name))
     {
-        plan.blocked = Some(reason);
+        plan.blocked = Some(Blocked::Waiting(reason));
         return None;
     }
     // The recorded master does not answer and is gone. Its replicas carry its history up to its
@@ -443,10 +444,10 @@ fn hand_over_before_scale_in(
         })
         .max_by_key(|server| (offset(server), std::cmp::Reverse(server.pod.ordinal)));
     let Some(successor) = successor else {
-        plan.blocked = Some(format!(
+        plan.blocked = Some(Blocked::Waiting(format!(
             "waiting for a replica that stays to be in sync with {} before scaling in",
             master.pod.name
-        ));
+        )));
         return;
     };
     hand_over(
@@ -486,17 +487,19 @@ fn rolling_restart(
         .iter()
         .any(|server| !server.pod.ready || server.pod.terminating)
     {
-        plan.blocked = Some("waiting for every pod to be ready before the next restart".to_owned());
+        plan.blocked = Some(Blocked::Waiting(
+            "waiting for every pod to be ready before the next restart".to_owned(),
+        ));
         return;
     }
     if let Some(replica) = outdated
         .iter()
         .find(|server| server.pod.name != master.pod.name)
     {
-        plan.blocked = Some(format!(
+        plan.blocked = Some(Blocked::Waiting(format!(
             "restarting {} for a new template",
             replica.pod.name
-        ));
+        )));
         plan.evictions.push(replica.pod.name.clone());
         return;
     }
@@ -516,10 +519,10 @@ fn rolling_restart(
         if input.size <= 1 {
             plan.evictions.push(master.pod.name.clone());
         } else {
-            plan.blocked = Some(format!(
+            plan.blocked = Some(Blocked::Waiting(format!(
                 "waiting for a replica of {} to be in sync",
                 master.pod.name
-            ));
+            )));
         }
         return;
     };
@@ -558,10 +561,10 @@ fn hand_over(
         ),
     };
     plan.commands.push(command);
-    plan.blocked = Some(format!(
+    plan.blocked = Some(Blocked::Waiting(format!(
         "handing the master over from {} to {}{why}",
         master.pod.name, successor.pod.name
-    ));
+    )));
     plan.events.push((
         "PlannedFailover".to_owned(),
         format!(
@@ -574,7 +577,7 @@ fn hand_over(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::parse::ReplicationInfo;
+    use crate::topology::replies::ReplicationInfo;
 
     fn address(ordinal: u32) -> String {
         format!("10.0.0.{}", ordinal + 1)
@@ -645,8 +648,10 @@ mod tests {
         assert!(plan.commands.is_empty(), "{plan:?}");
         assert!(!plan.converged, "{plan:?}");
         assert_eq!(
-            plan.blocked.as_deref(),
-            Some("waiting for the sentinels' master to answer")
+            plan.blocked,
+            Some(Blocked::Waiting(
+                "waiting for the sentinels' master to answer".to_owned()
+            ))
         );
     }
 
@@ -797,8 +802,8 @@ mod tests {
         assert_eq!(plan.master, None, "{plan:?}");
         assert!(
             plan.blocked
-                .as_deref()
-                .is_some_and(|why| why.contains("cannot reach")),
+                .as_ref()
+                .is_some_and(|why| why.message().contains("cannot reach")),
             "{plan:?}"
         );
     }

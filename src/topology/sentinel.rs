@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use super::blocked::Blocked;
 use super::observation::{SentinelView, ServerView};
-use super::parse::{ReplicationRole, SentinelMaster};
+use super::replies::{ReplicationRole, SentinelMaster};
 use crate::api::validation::SentinelMonitorSettings;
 use crate::ports::redis::{RedisCommand, RedisEndpoint};
 
@@ -35,7 +36,7 @@ pub struct SentinelPlan {
     /// Whether every sentinel monitors the agreed master with the right settings.
     pub converged: bool,
     /// Why it cannot progress, when it cannot.
-    pub blocked: Option<String>,
+    pub blocked: Option<Blocked>,
 }
 
 fn monitored<'a>(view: &'a SentinelView, group: &str) -> Option<&'a SentinelMaster> {
@@ -151,10 +152,10 @@ pub fn plan_sentinels(input: SentinelInput<'_>) -> SentinelPlan {
         })
         .map(|server| (server.endpoint.host.clone(), settings.redis_port));
     let Some(master) = majority.clone().or(observed_master) else {
-        plan.blocked = Some(format!(
+        plan.blocked = Some(Blocked::Waiting(format!(
             "waiting for the RedisReplication {} to have a master with replicas",
             settings.replication_name
-        ));
+        )));
         return plan;
     };
     plan.master_address = Some(format!("{}:{}", master.0, master.1));

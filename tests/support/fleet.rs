@@ -15,8 +15,8 @@ use redis_operator::reconcile::execute::execute;
 use redis_operator::reconcile::{Context, Request};
 use redis_operator::topology::cluster::{ClusterInput, ClusterPhase, plan_cluster};
 use redis_operator::topology::observation::{PodInfo, ServerView};
-use redis_operator::topology::parse::{parse_cluster_nodes, parse_info_replication};
 use redis_operator::topology::replication::{ReplicationInput, plan_replication};
+use redis_operator::topology::replies::{parse_cluster_nodes, parse_info_replication};
 use redis_operator_sim::fakes::redis::key_slot;
 
 use super::real_redis::{RedisProcess, SecretStore, ServerOptions};
@@ -248,7 +248,7 @@ impl Fleet {
             {
                 return master;
             }
-            last_blocked.clone_from(&plan.blocked);
+            last_blocked = plan.blocked.as_ref().map(ToString::to_string);
             let requests = plan
                 .commands
                 .into_iter()

@@ -24,7 +24,7 @@ use redis_operator::ports::redis::{
     RedisAdmin, RedisCommand, RedisEndpoint, RedisReply, TlsSecret,
 };
 use redis_operator::topology::observation::{PodInfo, ServerView};
-use redis_operator::topology::parse::{parse_cluster_nodes, parse_info_replication};
+use redis_operator::topology::replies::{parse_cluster_nodes, parse_info_replication};
 use serde_json::{Value, json};
 
 /// What to install when a Redis binary is missing.

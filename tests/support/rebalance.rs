@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::fleet::{Fleet, key, value};
 use super::real_redis::{MISSING_REDIS, RedisProcess, ServerOptions, wait_until};
-use redis_operator::topology::parse::parse_cluster_nodes;
+use redis_operator::topology::replies::parse_cluster_nodes;
 use redis_operator::topology::slots::SLOT_COUNT;
 
 const LEADERS: &str = "shop-leader";

@@ -15,7 +15,7 @@ use std::time::Instant;
 use redis_operator::ports::redis::RedisEndpoint;
 use redis_operator::topology::cluster::{ClusterInput, ClusterPhase, plan_cluster};
 use redis_operator::topology::observation::{PodInfo, ServerView};
-use redis_operator::topology::parse::{
+use redis_operator::topology::replies::{
     ClusterNode, NodeAddress, NodeFlags, ReplicationInfo, ReplicationRole, parse_cluster_nodes,
     parse_info_replication, render_cluster_nodes, render_info_replication,
 };

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
-use redis_operator::topology::parse::{render_cluster_info, render_info_replication};
+use redis_operator::topology::replies::{render_cluster_info, render_info_replication};
 
 use super::cluster_bus::peer_of;
 use super::replies::{cluster_info, cluster_nodes_reply, info_replication};

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use redis_operator::topology::cluster::BUS_PORT_OFFSET;
-use redis_operator::topology::parse::{
+use redis_operator::topology::replies::{
     ClusterInfo, ClusterNode, NodeAddress, NodeFlags, ReplicaEntry, ReplicationInfo,
     ReplicationRole, render_cluster_nodes,
 };

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use redis_operator::ports::redis::{RedisCommand, RedisEndpoint, RedisError, RedisReply};
-use redis_operator::topology::parse::{
+use redis_operator::topology::replies::{
     SentinelMaster, render_master_address, render_sentinel_masters,
 };
 

@@ -1,5 +1,6 @@
-//! The bridge between the reconcile plan and the Redis planners: picks the planner for the kind,
-//! feeds it what was observed, and turns its decisions into requests and status facts. Pure.
+//! Topology requests: picks the Redis planner for the kind, feeds it what was observed, and turns
+//! its decisions into requests (Redis commands, evictions, pod labels) and the facts the status
+//! reports. Pure: it never talks to Redis or to the API server, and it never writes the status.
 
 use crate::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
@@ -8,11 +9,13 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::Request;
-use super::plan::PlanInput;
+use super::plan_input::PlanInput;
 use crate::api::document::ValidatedResource;
+use crate::api::validation::{ValidatedCluster, ValidatedReplication, ValidatedSentinel};
 use crate::ports::kube::{ObjectRef, ResourceType};
 use crate::resources::groups_of;
 use crate::resources::names::{REDIS_ROLE_LABEL, REDIS_ROLE_MASTER, REDIS_ROLE_REPLICA};
+use crate::topology::blocked::Blocked;
 use crate::topology::cluster::{ClusterInput, ClusterPhase, RedisStep, plan_cluster};
 use crate::topology::replication::{ReplicationInput, plan_replication};
 use crate::topology::sentinel::{SentinelInput, plan_sentinels};
@@ -27,10 +30,10 @@ pub struct TopologyOutcome {
     pub requests: Vec<Request>,
     /// Whether Redis is in the shape the spec asks for.
     pub ready: bool,
-    /// What the planner is doing or waiting for.
+    /// What the planner is doing when nothing blocks it.
     pub activity: String,
-    /// A problem that needs a person.
-    pub degraded: Option<String>,
+    /// Why the planner cannot progress, when it cannot.
+    pub blocked: Option<Blocked>,
     /// The replication master pod.
     pub master_node: Option<String>,
     /// The master address the sentinels agree on.
@@ -42,6 +45,20 @@ pub struct TopologyOutcome {
 }
 
 impl TopologyOutcome {
+    /// A problem that needs a person: a step the planner refuses, or the cluster failed.
+    pub fn needs_a_person(&self) -> Option<&Blocked> {
+        self.blocked
+            .as_ref()
+            .filter(|blocked| blocked.needs_a_person())
+    }
+
+    /// What the planner is doing or waiting for, for the status.
+    pub fn progress(&self) -> &str {
+        self.blocked
+            .as_ref()
+            .map_or(self.activity.as_str(), Blocked::message)
+    }
+
     /// Whether any step or request changes state.
     pub fn writes_pending(&self) -> bool {
         self.steps.iter().any(RedisStep::is_write) || self.requests.iter().any(Request::is_write)
@@ -79,178 +96,196 @@ impl From<RedisStep> for Request {
 
 /// Runs the planner of the CR's kind.
 pub fn plan_topology(input: PlanInput<'_>, validated: &ValidatedResource) -> TopologyOutcome {
-    let redis = input.redis;
     match validated {
         ValidatedResource::Redis(..) => TopologyOutcome {
             ready: true,
             ..TopologyOutcome::default()
         },
         ValidatedResource::RedisReplication(_, spec) => {
-            let target_revision = groups_of(validated).first().and_then(|group| {
-                input
-                    .observed
-                    .children
-                    .get(&ObjectRef::new(
-                        ResourceType::StatefulSet,
-                        &input.target.namespace,
-                        &group.statefulset_name,
-                    ))
-                    .and_then(|statefulset| statefulset.at("/status/updateRevision"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            });
-            let previous_master = input
-                .observed
-                .resource
-                .as_ref()
-                .and_then(|resource| resource.at("/status/masterNode"))
-                .and_then(Value::as_str);
-            let decided = plan_replication(ReplicationInput {
-                servers: &redis.servers,
-                size: spec.size,
-                managed_by_sentinel: redis.managed_by_sentinel,
-                sentinel_master: redis
-                    .sentinel_master
-                    .as_ref()
-                    .map(|(host, port)| (host.as_str(), *port)),
-                previous_master,
-                now: input.now,
-                target_revision: target_revision.as_deref(),
-                failover_sentinel: redis
-                    .failover_sentinel
-                    .as_ref()
-                    .map(|(endpoint, group)| (endpoint, group.as_str())),
-            });
-            let mut requests: Vec<Request> = decided
-                .commands
-                .into_iter()
-                .map(|(endpoint, command)| Request::Redis {
-                    endpoint: Arc::new(endpoint),
-                    command,
-                })
-                .collect();
-            if let Some(master) = &decided.master {
-                requests.extend(role_labels(input, master));
-            }
-            requests.extend(decided.evictions.iter().map(|pod| {
-                Request::Evict(ObjectRef::new(
-                    ResourceType::Pod,
-                    &input.target.namespace,
-                    pod,
-                ))
-            }));
-            TopologyOutcome {
-                requests,
-                ready: decided.converged,
-                activity: decided
-                    .blocked
-                    .clone()
-                    .unwrap_or_else(|| "placing the master and its replicas".to_owned()),
-                degraded: decided.blocked.filter(|reason| reason.contains("refusing")),
-                master_node: decided.master,
-                events: decided.events,
-                hold_replicas: groups_of(validated)
-                    .first()
-                    .zip(decided.hold_replicas)
-                    .map(|(group, minimum)| (group.statefulset_name.clone(), minimum))
-                    .into_iter()
-                    .collect(),
-                ..TopologyOutcome::default()
-            }
+            replication_topology(input, validated, spec)
         }
-        ValidatedResource::RedisSentinel(_, spec) => {
-            let decided = plan_sentinels(SentinelInput {
-                sentinels: &redis.sentinels,
-                monitor: &spec.monitor,
-                replication: &redis.monitored,
-                size: spec.size,
-            });
-            TopologyOutcome {
-                requests: decided
-                    .commands
-                    .into_iter()
-                    .map(|(endpoint, command)| Request::Redis {
-                        endpoint: Arc::new(endpoint),
-                        command,
-                    })
-                    .collect(),
-                ready: decided.converged,
-                activity: decided
-                    .blocked
-                    .unwrap_or_else(|| "telling the sentinels what to monitor".to_owned()),
-                master_address: decided.master_address,
-                ..TopologyOutcome::default()
+        ValidatedResource::RedisSentinel(_, spec) => sentinel_topology(input, spec),
+        ValidatedResource::RedisCluster(_, spec) => cluster_topology(input, validated, spec),
+    }
+}
+
+/// The replication planner's decisions: Redis commands, role labels, evictions for a rolling
+/// restart, and the replicas a scale-in must keep until the master has handed over.
+fn replication_topology(
+    input: PlanInput<'_>,
+    validated: &ValidatedResource,
+    spec: &ValidatedReplication,
+) -> TopologyOutcome {
+    let redis = input.redis;
+    let target_revision = groups_of(validated).first().and_then(|group| {
+        input
+            .observed
+            .children
+            .get(&ObjectRef::new(
+                ResourceType::StatefulSet,
+                &input.target.namespace,
+                &group.statefulset_name,
+            ))
+            .and_then(|statefulset| statefulset.at("/status/updateRevision"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let previous_master = input
+        .observed
+        .resource
+        .as_ref()
+        .and_then(|resource| resource.at("/status/masterNode"))
+        .and_then(Value::as_str);
+    let decided = plan_replication(ReplicationInput {
+        servers: &redis.servers,
+        size: spec.size,
+        managed_by_sentinel: redis.managed_by_sentinel,
+        sentinel_master: redis
+            .sentinel_master
+            .as_ref()
+            .map(|(host, port)| (host.as_str(), *port)),
+        previous_master,
+        now: input.now,
+        target_revision: target_revision.as_deref(),
+        failover_sentinel: redis
+            .failover_sentinel
+            .as_ref()
+            .map(|(endpoint, group)| (endpoint, group.as_str())),
+    });
+    let mut requests: Vec<Request> = decided
+        .commands
+        .into_iter()
+        .map(|(endpoint, command)| Request::Redis {
+            endpoint: Arc::new(endpoint),
+            command,
+        })
+        .collect();
+    if let Some(master) = &decided.master {
+        requests.extend(role_labels(input, master));
+    }
+    requests.extend(decided.evictions.iter().map(|pod| {
+        Request::Evict(ObjectRef::new(
+            ResourceType::Pod,
+            &input.target.namespace,
+            pod,
+        ))
+    }));
+    TopologyOutcome {
+        requests,
+        ready: decided.converged,
+        activity: "placing the master and its replicas".to_owned(),
+        blocked: decided.blocked,
+        master_node: decided.master,
+        events: decided.events,
+        hold_replicas: groups_of(validated)
+            .first()
+            .zip(decided.hold_replicas)
+            .map(|(group, minimum)| (group.statefulset_name.clone(), minimum))
+            .into_iter()
+            .collect(),
+        ..TopologyOutcome::default()
+    }
+}
+
+/// The sentinel planner's decisions: what each sentinel is told to monitor.
+fn sentinel_topology(input: PlanInput<'_>, spec: &ValidatedSentinel) -> TopologyOutcome {
+    let redis = input.redis;
+    let decided = plan_sentinels(SentinelInput {
+        sentinels: &redis.sentinels,
+        monitor: &spec.monitor,
+        replication: &redis.monitored,
+        size: spec.size,
+    });
+    TopologyOutcome {
+        requests: decided
+            .commands
+            .into_iter()
+            .map(|(endpoint, command)| Request::Redis {
+                endpoint: Arc::new(endpoint),
+                command,
+            })
+            .collect(),
+        ready: decided.converged,
+        activity: "telling the sentinels what to monitor".to_owned(),
+        blocked: decided.blocked,
+        master_address: decided.master_address,
+        ..TopologyOutcome::default()
+    }
+}
+
+/// The cluster planner's decisions: its steps, evictions for a rolling restart, and the replicas
+/// a scale-in must keep until slots have moved.
+fn cluster_topology(
+    input: PlanInput<'_>,
+    validated: &ValidatedResource,
+    spec: &ValidatedCluster,
+) -> TopologyOutcome {
+    let redis = input.redis;
+    let groups = groups_of(validated);
+    let (Some(leaders), Some(followers)) = (groups.first(), groups.get(1)) else {
+        return TopologyOutcome::default();
+    };
+    let mut target_revisions = BTreeMap::new();
+    let mut live_replicas = BTreeMap::new();
+    for group in [leaders, followers] {
+        let reference = ObjectRef::new(
+            ResourceType::StatefulSet,
+            &input.target.namespace,
+            &group.statefulset_name,
+        );
+        if let Some(statefulset) = input.observed.children.get(&reference) {
+            if let Some(revision) = statefulset
+                .at("/status/updateRevision")
+                .and_then(Value::as_str)
+            {
+                target_revisions.insert(group.app.clone(), revision.to_owned());
             }
-        }
-        ValidatedResource::RedisCluster(_, spec) => {
-            let groups = groups_of(validated);
-            let (Some(leaders), Some(followers)) = (groups.first(), groups.get(1)) else {
-                return TopologyOutcome::default();
-            };
-            let mut target_revisions = BTreeMap::new();
-            let mut live_replicas = BTreeMap::new();
-            for group in [leaders, followers] {
-                let reference = ObjectRef::new(
-                    ResourceType::StatefulSet,
-                    &input.target.namespace,
-                    &group.statefulset_name,
+            if let Some(replicas) = statefulset.at("/spec/replicas").and_then(Value::as_i64) {
+                live_replicas.insert(
+                    group.app.clone(),
+                    i32::try_from(replicas).unwrap_or(i32::MAX),
                 );
-                if let Some(statefulset) = input.observed.children.get(&reference) {
-                    if let Some(revision) = statefulset
-                        .at("/status/updateRevision")
-                        .and_then(Value::as_str)
-                    {
-                        target_revisions.insert(group.app.clone(), revision.to_owned());
-                    }
-                    if let Some(replicas) = statefulset.at("/spec/replicas").and_then(Value::as_i64)
-                    {
-                        live_replicas.insert(
-                            group.app.clone(),
-                            i32::try_from(replicas).unwrap_or(i32::MAX),
-                        );
-                    }
-                }
-            }
-            let decided = plan_cluster(&ClusterInput {
-                servers: &redis.servers,
-                leader_group: &leaders.app,
-                follower_group: &followers.app,
-                shards: u32::try_from(spec.shards).unwrap_or(0),
-                replicas_per_shard: u32::try_from(spec.replicas_per_shard).unwrap_or(0),
-                major_version: match leaders.mode {
-                    crate::resources::group::ServerMode::Cluster { major_version } => major_version,
-                    _ => 7,
-                },
-                target_revisions: &target_revisions,
-                live_replicas: &live_replicas,
-            });
-            let requests: Vec<Request> = decided
-                .evictions
-                .iter()
-                .map(|pod| {
-                    Request::Evict(ObjectRef::new(
-                        ResourceType::Pod,
-                        &input.target.namespace,
-                        pod,
-                    ))
-                })
-                .collect();
-            let (ready, degraded) = match &decided.phase {
-                ClusterPhase::Ready => (decided.steps.is_empty() && requests.is_empty(), None),
-                ClusterPhase::Failed(reason) => (false, Some(reason.clone())),
-                ClusterPhase::Initializing | ClusterPhase::Bootstrap => (false, None),
-            };
-            TopologyOutcome {
-                steps: decided.steps,
-                requests,
-                ready,
-                activity: decided.activity,
-                degraded,
-                hold_replicas: decided.hold_replicas,
-                events: decided.events,
-                ..TopologyOutcome::default()
             }
         }
+    }
+    let decided = plan_cluster(&ClusterInput {
+        servers: &redis.servers,
+        leader_group: &leaders.app,
+        follower_group: &followers.app,
+        shards: u32::try_from(spec.shards).unwrap_or(0),
+        replicas_per_shard: u32::try_from(spec.replicas_per_shard).unwrap_or(0),
+        major_version: match leaders.mode {
+            crate::resources::group::ServerMode::Cluster { major_version } => major_version,
+            _ => 7,
+        },
+        target_revisions: &target_revisions,
+        live_replicas: &live_replicas,
+    });
+    let requests: Vec<Request> = decided
+        .evictions
+        .iter()
+        .map(|pod| {
+            Request::Evict(ObjectRef::new(
+                ResourceType::Pod,
+                &input.target.namespace,
+                pod,
+            ))
+        })
+        .collect();
+    let (ready, blocked) = match decided.phase {
+        ClusterPhase::Ready => (decided.steps.is_empty() && requests.is_empty(), None),
+        ClusterPhase::Failed(reason) => (false, Some(Blocked::Refusing(reason))),
+        ClusterPhase::Initializing | ClusterPhase::Bootstrap => (false, None),
+    };
+    TopologyOutcome {
+        steps: decided.steps,
+        requests,
+        ready,
+        activity: decided.activity,
+        blocked,
+        hold_replicas: decided.hold_replicas,
+        events: decided.events,
+        ..TopologyOutcome::default()
     }
 }
 
@@ -316,8 +351,8 @@ mod tests {
             ..Observed::default()
         };
         let mut answering = ServerView::ready_pod("sessions-0", "sessions", 0, "10.0.0.1");
-        answering.replication = Some(crate::topology::parse::ReplicationInfo {
-            role: crate::topology::parse::ReplicationRole::Master,
+        answering.replication = Some(crate::topology::replies::ReplicationInfo {
+            role: crate::topology::replies::ReplicationRole::Master,
             master_host: None,
             master_port: None,
             master_link_up: false,

@@ -6,10 +6,11 @@
 //! Text replies are checked on the input as text; sentinel replies, which arrive as protocol
 //! arrays, are checked on the input decoded as the Redis protocol (RESP2, plus the RESP3 map and
 //! null types, which the adapter flattens the same way). This module must stay pure like the
-//! parsers it checks: no I/O, no clock.
+//! parsers it checks: no I/O, no clock. Compiled only for tests and the `testing` feature, as it
+//! needs the renderers.
 
 use crate::ports::redis::RedisReply;
-use crate::topology::parse::{
+use crate::topology::replies::{
     ParseError, parse_cluster_info, parse_cluster_nodes, parse_info_replication,
     parse_master_address, parse_sentinel_masters, parse_sentinel_peers, render_cluster_info,
     render_cluster_nodes, render_info_replication, render_master_address, render_sentinel_masters,
