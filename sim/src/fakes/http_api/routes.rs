@@ -67,14 +67,7 @@ pub(super) fn route(request: &Request) -> Result<Route, Reply> {
         ["api", "v1", rest @ ..] => ("v1".to_owned(), rest),
         ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest),
         _ => {
-            return Err(status(
-                404,
-                "NotFound",
-                &format!(
-                    "the server could not find the requested resource {}",
-                    request.path
-                ),
-            ));
+            return Err(resource_not_found(request));
         }
     };
     let (namespace, rest) = match rest {
@@ -94,14 +87,7 @@ pub(super) fn route(request: &Request) -> Result<Route, Reply> {
             Some(subresource.to_string()),
         ),
         _ => {
-            return Err(status(
-                404,
-                "NotFound",
-                &format!(
-                    "the server could not find the requested resource {}",
-                    request.path
-                ),
-            ));
+            return Err(resource_not_found(request));
         }
     };
     let resource = ResourceType::ALL.into_iter().find(|resource| {
@@ -113,14 +99,7 @@ pub(super) fn route(request: &Request) -> Result<Route, Reply> {
         .iter()
         .any(|(version, kind_plural, _)| *version == group_version && *kind_plural == plural);
     if resource.is_none() && !known_extra {
-        return Err(status(
-            404,
-            "NotFound",
-            &format!(
-                "the server could not find the requested resource {}",
-                request.path
-            ),
-        ));
+        return Err(resource_not_found(request));
     }
     Ok(Route {
         group_version,
@@ -265,4 +244,16 @@ pub(super) fn list_kind(route: &Route) -> String {
         })
         .unwrap_or("Unknown");
     format!("{kind}List")
+}
+
+/// The 404 the API server answers for a path it serves nothing at.
+fn resource_not_found(request: &Request) -> Reply {
+    status(
+        404,
+        "NotFound",
+        &format!(
+            "the server could not find the requested resource {}",
+            request.path
+        ),
+    )
 }
