@@ -46,6 +46,8 @@ pub(crate) struct Engine<'a> {
     pub(crate) quiet_rounds: usize,
     pub(crate) seen_writes: usize,
     pub(crate) seen_events: usize,
+    /// How many Events the API server held when the previous `expect` step ran.
+    pub(crate) events_at_previous_expect: usize,
     pub(crate) last_status: BTreeMap<ObjectRef, String>,
     pub(crate) last_topology: String,
     /// What the last topology line was written from.
@@ -452,6 +454,7 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
         quiet_rounds: 0,
         seen_writes: 0,
         seen_events: 0,
+        events_at_previous_expect: 0,
         last_status: BTreeMap::new(),
         last_topology: String::new(),
         last_topology_shape: TopologyShape::new(),

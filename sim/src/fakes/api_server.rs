@@ -242,6 +242,11 @@ impl FakeApiServer {
         self.lock().writes.iter().skip(skip).cloned().collect()
     }
 
+    /// How many Events were published so far.
+    pub fn event_count(&self) -> usize {
+        self.lock().events.len()
+    }
+
     /// The Events published after the first `skip`.
     pub fn events_since(&self, skip: usize) -> Vec<EventRecord> {
         self.lock().events.iter().skip(skip).cloned().collect()

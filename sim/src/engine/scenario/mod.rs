@@ -187,6 +187,58 @@ pub struct Expectations {
     /// CRs whose rejected StatefulSet update must be reported: a True Degraded condition naming
     /// the StatefulSet and a Warning Event `UpdateRejected`.
     pub rejected: Vec<Target>,
+    /// CRs that must not be Ready.
+    pub not_ready: Vec<Target>,
+    /// Events about a CR since the run began.
+    pub events: Vec<EventExpectation>,
+    /// Conditions of a CR's status.
+    pub conditions: Vec<ConditionExpectation>,
+    /// Fields of any object.
+    pub fields: Vec<FieldExpectation>,
+}
+
+/// Events about a CR: with `count`, exactly that many match; without, at least one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventExpectation {
+    /// The CR the Events are about.
+    pub target: Target,
+    /// The Event's `reason`.
+    pub reason: String,
+    /// `Normal` or `Warning`; any when absent.
+    pub event_type: Option<String>,
+    /// Text the message must contain.
+    pub message_contains: Option<String>,
+    /// Exactly this many Events match.
+    pub count: Option<usize>,
+    /// Count only the Events published since the previous `expect` step (`since:
+    /// previous-expect`) rather than since the run began (`since: start`, the default).
+    pub since_previous_expect: bool,
+}
+
+/// A condition of a CR: its status, and optionally its reason and part of its message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConditionExpectation {
+    /// The CR.
+    pub target: Target,
+    /// The condition's `type` (Ready, Progressing, Degraded).
+    pub condition_type: String,
+    /// `True` or `False`.
+    pub status: bool,
+    /// The condition's `reason`.
+    pub reason: Option<String>,
+    /// Text the message must contain.
+    pub message_contains: Option<String>,
+}
+
+/// A field of an object, found by a JSON pointer: equal to a value, or absent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldExpectation {
+    /// The object, as `Kind/namespace/name` of any type.
+    pub object: String,
+    /// JSON pointer into the object (`/status/state`, `/metadata/labels/redis-role`).
+    pub path: String,
+    /// The value the field must have; `None` means the field must be absent.
+    pub equals: Option<Value>,
 }
 
 /// One step: an action, optionally delayed by up to `jitter` seconds drawn from the seed.

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::{
-    Action, DEFAULT_CONVERGE_TIMEOUT_SECONDS, Expectations, Fault, NodeChoice, PodChoice,
-    ScenarioError, Step, Target, WriteCount,
+    Action, ConditionExpectation, DEFAULT_CONVERGE_TIMEOUT_SECONDS, EventExpectation, Expectations,
+    Fault, FieldExpectation, NodeChoice, PodChoice, ScenarioError, Step, Target, WriteCount,
 };
 use crate::fakes::scheduler::{Node, Taint};
 
@@ -286,7 +286,16 @@ impl Reader<'_> {
             value,
             field,
             &[
-                "ready", "masters", "lostKeys", "absent", "present", "rejected",
+                "ready",
+                "notReady",
+                "masters",
+                "lostKeys",
+                "absent",
+                "present",
+                "rejected",
+                "events",
+                "conditions",
+                "fields",
             ],
         )?;
         let mut expectations = Expectations::default();
@@ -301,6 +310,29 @@ impl Reader<'_> {
             expectations
                 .ready
                 .push(self.target(Some(item), &format!("{field}.ready[{index}]"))?);
+        }
+        for (index, item) in list("notReady")?.iter().enumerate() {
+            expectations
+                .not_ready
+                .push(self.target(Some(item), &format!("{field}.notReady[{index}]"))?);
+        }
+        for (index, item) in list("events")?.iter().enumerate() {
+            let field = format!("{field}.events[{index}]");
+            expectations
+                .events
+                .push(self.event_expectation(item, &field)?);
+        }
+        for (index, item) in list("conditions")?.iter().enumerate() {
+            let field = format!("{field}.conditions[{index}]");
+            expectations
+                .conditions
+                .push(self.condition_expectation(item, &field)?);
+        }
+        for (index, item) in list("fields")?.iter().enumerate() {
+            let field = format!("{field}.fields[{index}]");
+            expectations
+                .fields
+                .push(self.field_expectation(item, &field)?);
         }
         for (index, item) in list("rejected")?.iter().enumerate() {
             expectations
@@ -331,17 +363,146 @@ impl Reader<'_> {
             ("present", &mut expectations.present),
         ] {
             for (index, item) in list(key)?.iter().enumerate() {
-                let text = self.text(Some(item), &format!("{field}.{key}[{index}]"))?;
-                if text.split('/').count() != 3 {
-                    return Err(self.error(
-                        &format!("{field}.{key}[{index}]"),
-                        format!("{text:?} must be Kind/namespace/name"),
-                    ));
-                }
-                into.push(text);
+                into.push(self.object_name(Some(item), &format!("{field}.{key}[{index}]"))?);
             }
         }
         Ok(expectations)
+    }
+
+    /// An object of any type named `Kind/namespace/name`.
+    fn object_name(&self, value: Option<&Value>, field: &str) -> Result<String, ScenarioError> {
+        let text = self.text(value, field)?;
+        if text.split('/').count() != 3 || text.split('/').any(str::is_empty) {
+            return Err(self.error(field, format!("{text:?} must be Kind/namespace/name")));
+        }
+        Ok(text)
+    }
+
+    /// An optional string field.
+    fn optional_text(
+        &self,
+        map: &serde_json::Map<String, Value>,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<String>, ScenarioError> {
+        map.get(key)
+            .map(|value| self.text(Some(value), &format!("{field}.{key}")))
+            .transpose()
+    }
+
+    fn event_expectation(
+        &self,
+        value: &Value,
+        field: &str,
+    ) -> Result<EventExpectation, ScenarioError> {
+        let map = self.object(
+            value,
+            field,
+            &[
+                "target",
+                "reason",
+                "type",
+                "messageContains",
+                "count",
+                "since",
+            ],
+        )?;
+        let since_previous_expect = match self.optional_text(map, "since", field)?.as_deref() {
+            None | Some("start") => false,
+            Some("previous-expect") => true,
+            Some(other) => {
+                return Err(self.error(
+                    &format!("{field}.since"),
+                    format!("{other:?} is not start or previous-expect"),
+                ));
+            }
+        };
+        let event_type = self.optional_text(map, "type", field)?;
+        if let Some(event_type) = &event_type
+            && event_type != "Normal"
+            && event_type != "Warning"
+        {
+            return Err(self.error(
+                &format!("{field}.type"),
+                format!("{event_type:?} is not Normal or Warning"),
+            ));
+        }
+        Ok(EventExpectation {
+            target: self.target(map.get("target"), &format!("{field}.target"))?,
+            reason: self.text(map.get("reason"), &format!("{field}.reason"))?,
+            event_type,
+            message_contains: self.optional_text(map, "messageContains", field)?,
+            count: map
+                .get("count")
+                .map(|count| self.size(Some(count), &format!("{field}.count")))
+                .transpose()?,
+            since_previous_expect,
+        })
+    }
+
+    fn condition_expectation(
+        &self,
+        value: &Value,
+        field: &str,
+    ) -> Result<ConditionExpectation, ScenarioError> {
+        let map = self.object(
+            value,
+            field,
+            &["target", "type", "status", "reason", "messageContains"],
+        )?;
+        let condition_type = self.text(map.get("type"), &format!("{field}.type"))?;
+        if !["Ready", "Progressing", "Degraded"].contains(&condition_type.as_str()) {
+            return Err(self.error(
+                &format!("{field}.type"),
+                format!("{condition_type:?} is not one of Ready, Progressing, Degraded"),
+            ));
+        }
+        let status = match map.get("status") {
+            Some(Value::Bool(status)) => *status,
+            Some(Value::String(text)) if text == "True" => true,
+            Some(Value::String(text)) if text == "False" => false,
+            Some(_) => {
+                return Err(self.error(&format!("{field}.status"), "must be True or False"));
+            }
+            None => return Err(self.error(&format!("{field}.status"), "is required")),
+        };
+        Ok(ConditionExpectation {
+            target: self.target(map.get("target"), &format!("{field}.target"))?,
+            condition_type,
+            status,
+            reason: self.optional_text(map, "reason", field)?,
+            message_contains: self.optional_text(map, "messageContains", field)?,
+        })
+    }
+
+    fn field_expectation(
+        &self,
+        value: &Value,
+        field: &str,
+    ) -> Result<FieldExpectation, ScenarioError> {
+        let map = self.object(value, field, &["object", "path", "equals", "absent"])?;
+        let path = self.text(map.get("path"), &format!("{field}.path"))?;
+        if !path.starts_with('/') {
+            return Err(self.error(
+                &format!("{field}.path"),
+                format!("{path:?} must be a JSON pointer starting with /"),
+            ));
+        }
+        let equals = match (map.get("equals"), map.get("absent")) {
+            (Some(value), None) => Some(value.clone()),
+            (None, Some(Value::Bool(true))) => None,
+            (None, Some(_)) => {
+                return Err(self.error(&format!("{field}.absent"), "must be true"));
+            }
+            _ => {
+                return Err(self.error(field, "needs exactly one of equals, absent: true"));
+            }
+        };
+        Ok(FieldExpectation {
+            object: self.object_name(map.get("object"), &format!("{field}.object"))?,
+            path,
+            equals,
+        })
     }
 
     pub(super) fn step(&self, value: &Value, index: usize) -> Result<Step, ScenarioError> {

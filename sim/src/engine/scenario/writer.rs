@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use super::{
-    Action, Expectations, Fault, NodeChoice, PodChoice, Scenario, Step, Target, WriteCount,
+    Action, ConditionExpectation, EventExpectation, Expectations, Fault, FieldExpectation,
+    NodeChoice, PodChoice, Scenario, Step, Target, WriteCount,
 };
 
 /// Adds a pod choice's fields (`pod`, or `target` and `role`) to a fault's mapping.
@@ -134,6 +135,81 @@ pub(super) fn expectations_value(expectations: &Expectations) -> Value {
     if !expectations.rejected.is_empty() {
         map.insert("rejected".to_owned(), targets(&expectations.rejected));
     }
+    if !expectations.not_ready.is_empty() {
+        map.insert("notReady".to_owned(), targets(&expectations.not_ready));
+    }
+    if !expectations.events.is_empty() {
+        map.insert(
+            "events".to_owned(),
+            expectations.events.iter().map(event_value).collect(),
+        );
+    }
+    if !expectations.conditions.is_empty() {
+        map.insert(
+            "conditions".to_owned(),
+            expectations
+                .conditions
+                .iter()
+                .map(condition_value)
+                .collect(),
+        );
+    }
+    if !expectations.fields.is_empty() {
+        map.insert(
+            "fields".to_owned(),
+            expectations.fields.iter().map(field_value).collect(),
+        );
+    }
+    Value::Object(map)
+}
+
+fn event_value(expectation: &EventExpectation) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert("target".to_owned(), Value::from(expectation.target.text()));
+    map.insert("reason".to_owned(), Value::from(expectation.reason.clone()));
+    if let Some(event_type) = &expectation.event_type {
+        map.insert("type".to_owned(), Value::from(event_type.clone()));
+    }
+    if let Some(text) = &expectation.message_contains {
+        map.insert("messageContains".to_owned(), Value::from(text.clone()));
+    }
+    if let Some(count) = expectation.count {
+        map.insert("count".to_owned(), Value::from(count));
+    }
+    if expectation.since_previous_expect {
+        map.insert("since".to_owned(), Value::from("previous-expect"));
+    }
+    Value::Object(map)
+}
+
+fn condition_value(expectation: &ConditionExpectation) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert("target".to_owned(), Value::from(expectation.target.text()));
+    map.insert(
+        "type".to_owned(),
+        Value::from(expectation.condition_type.clone()),
+    );
+    map.insert(
+        "status".to_owned(),
+        Value::from(if expectation.status { "True" } else { "False" }),
+    );
+    if let Some(reason) = &expectation.reason {
+        map.insert("reason".to_owned(), Value::from(reason.clone()));
+    }
+    if let Some(text) = &expectation.message_contains {
+        map.insert("messageContains".to_owned(), Value::from(text.clone()));
+    }
+    Value::Object(map)
+}
+
+fn field_value(expectation: &FieldExpectation) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert("object".to_owned(), Value::from(expectation.object.clone()));
+    map.insert("path".to_owned(), Value::from(expectation.path.clone()));
+    match &expectation.equals {
+        Some(value) => map.insert("equals".to_owned(), value.clone()),
+        None => map.insert("absent".to_owned(), Value::Bool(true)),
+    };
     Value::Object(map)
 }
 
