@@ -484,3 +484,29 @@ async fn a_rollout_held_by_a_budget_that_allows_no_disruption_says_so_and_resume
         );
     }
 }
+
+#[tokio::test]
+async fn two_statefulset_updates_rejected_in_one_reconcile_are_reported_once_each() {
+    // The leader and follower StatefulSets of a cluster share the storage template: growing it is
+    // rejected for both in the same reconcile, which re-plans after each rejection.
+    let harness = Harness::new();
+    let (kind, target) = harness.create(&example("deploy/examples/redis-cluster.yaml"));
+    harness.converge(kind, &target).await;
+    grow_storage(&harness, &target, None);
+    harness.reconcile(kind, &target).await;
+    let mut warnings: Vec<String> = harness
+        .api
+        .events()
+        .into_iter()
+        .filter(|event| event.reason == "UpdateRejected")
+        .map(|event| event.message)
+        .collect();
+    warnings.sort();
+    assert_eq!(
+        warnings.len(),
+        2,
+        "one Event per StatefulSet: {warnings:#?}"
+    );
+    assert!(warnings[0].contains("orders-follower"), "{warnings:#?}");
+    assert!(warnings[1].contains("orders-leader"), "{warnings:#?}");
+}

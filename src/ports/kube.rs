@@ -223,6 +223,77 @@ impl EventType {
     }
 }
 
+/// Why the operator publishes an Event: the CamelCase word of the Event's `reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EventReason {
+    /// An owned object was created.
+    Created,
+    /// A StatefulSet's replica count changed.
+    Scaling,
+    /// An owned object's configuration changed.
+    ConfigurationChanged,
+    /// The spec does not validate.
+    InvalidSpec,
+    /// The API server rejected an update as invalid.
+    UpdateRejected,
+    /// A StatefulSet whose update was rejected is deleted (pods orphaned) to be created anew.
+    StatefulSetRecreated,
+    /// The operator promoted a replica because the master was gone.
+    FailoverPerformed,
+    /// The master changed, whoever changed it (the sentinels, Redis Cluster, the operator).
+    MasterChanged,
+    /// A replication set has its first master.
+    MasterElected,
+    /// The operator asks a replica to take over from a master about to restart or leave.
+    PlannedFailover,
+    /// The cluster's slots were assigned for the first time.
+    ClusterBootstrapped,
+    /// Slots move between masters.
+    SlotsMigrating,
+    /// Departing cluster nodes are removed.
+    ScalingIn,
+    /// A pod cannot be scheduled on any node.
+    PodUnschedulable,
+    /// A pod's image cannot be pulled.
+    ImagePullFailed,
+    /// A pod's container keeps crashing.
+    CrashLooping,
+    /// A pod's container cannot be created (a missing Secret or ConfigMap, for example).
+    ContainerNotCreated,
+    /// Every pod problem reported earlier is gone.
+    PodsRecovered,
+    /// The operator deletes a pod created from a template it has since replaced and that never
+    /// started, so the StatefulSet creates it from the current template.
+    StuckPodReplaced,
+}
+
+impl EventReason {
+    /// The Event's `reason` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventReason::Created => "Created",
+            EventReason::Scaling => "Scaling",
+            EventReason::ConfigurationChanged => "ConfigurationChanged",
+            EventReason::InvalidSpec => "InvalidSpec",
+            EventReason::UpdateRejected => "UpdateRejected",
+            EventReason::StatefulSetRecreated => "StatefulSetRecreated",
+            EventReason::FailoverPerformed => "FailoverPerformed",
+            EventReason::MasterChanged => "MasterChanged",
+            EventReason::MasterElected => "MasterElected",
+            EventReason::PlannedFailover => "PlannedFailover",
+            EventReason::ClusterBootstrapped => "ClusterBootstrapped",
+            EventReason::SlotsMigrating => "SlotsMigrating",
+            EventReason::ScalingIn => "ScalingIn",
+            EventReason::PodUnschedulable => "PodUnschedulable",
+            EventReason::ImagePullFailed => "ImagePullFailed",
+            EventReason::CrashLooping => "CrashLooping",
+            EventReason::ContainerNotCreated => "ContainerNotCreated",
+            EventReason::PodsRecovered => "PodsRecovered",
+            EventReason::StuckPodReplaced => "StuckPodReplaced",
+        }
+    }
+}
+
 /// A Kubernetes Event about one object.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct EventRecord {

@@ -2,6 +2,7 @@
 //! update as invalid, observe and plan once more knowing it, so the rejection is recorded (or the
 //! StatefulSet recreated) in the same reconcile instead of being retried. An eviction refused by a
 //! PodDisruptionBudget is handled the same way: the next plan reports it and does not repeat it.
+//! An Event already published in this reconcile is not published again by a re-plan.
 
 use crate::json_pointer::JsonPointer;
 use std::time::Duration;
@@ -109,7 +110,16 @@ pub async fn reconcile(
             redis: &redis,
         });
         debug!(requests = plan.requests.len(), "planned");
-        let ExecutionReport { completed, failure } = execute(context, plan.requests).await;
+        // A re-plan repeats the Events of the plans before it (a first rejection is still new to
+        // the second plan); each is published once per reconcile.
+        let requests: Vec<Request> = plan
+            .requests
+            .into_iter()
+            .filter(|request| {
+                !matches!(request, Request::Event(_)) || !outcome.executed.contains(request)
+            })
+            .collect();
+        let ExecutionReport { completed, failure } = execute(context, requests).await;
         if outcome.executed.is_empty() {
             outcome.executed = completed;
         } else {

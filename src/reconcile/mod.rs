@@ -12,6 +12,7 @@ pub mod execute;
 pub mod observe;
 pub mod plan;
 pub mod plan_input;
+pub mod pod_problems;
 pub mod status;
 pub mod topology_requests;
 

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::Request;
 use super::difference::{desired_hash, needs_apply, set_applied_hash};
 use super::plan_input::PlanInput;
+use super::pod_problems::{problem_events, replace_stuck_pods, troubled_pods};
 use super::status::{
     ConditionType, StatusFacts, build_status, invalid_spec_facts, recorded_rejections, status_facts,
 };
@@ -23,11 +24,14 @@ use super::topology_requests::{TopologyOutcome, plan_topology};
 use crate::api::common::RejectedUpdate;
 use crate::api::document::ValidatedResource;
 use crate::api::{Kind, RECREATE_STATEFULSET_ANNOTATION, annotation_is_true, skips_reconcile};
-use crate::ports::kube::{EventRecord, EventType, ObjectRef, Propagation, ResourceType};
-use crate::resources::DesiredObjects;
+use crate::ports::kube::{
+    EventReason, EventRecord, EventType, ObjectRef, Propagation, ResourceType,
+};
 use crate::resources::names::{
     CLUSTER_FINALIZER, REDIS_FINALIZER, REPLICATION_FINALIZER, SENTINEL_FINALIZER,
 };
+use crate::resources::{DesiredObjects, groups_of};
+use crate::topology::observation::PodInfo;
 
 /// How soon to look again while something is changing.
 pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(5);
@@ -103,11 +107,16 @@ fn generation_of(resource: &Value) -> Option<i64> {
     resource.at("/metadata/generation").and_then(Value::as_i64)
 }
 
-fn event(input: PlanInput<'_>, event_type: EventType, reason: &str, message: String) -> Request {
+fn event(
+    input: PlanInput<'_>,
+    event_type: EventType,
+    reason: EventReason,
+    message: String,
+) -> Request {
     Request::Event(EventRecord {
         regarding: input.target.clone(),
         event_type,
-        reason: reason.to_owned(),
+        reason: reason.as_str().to_owned(),
         message,
     })
 }
@@ -150,11 +159,11 @@ fn plan_invalid(input: PlanInput<'_>, resource: &Value, message: &str) -> Plan {
         requests.push(event(
             input,
             EventType::Warning,
-            "InvalidSpec",
+            EventReason::InvalidSpec,
             format!("the spec is invalid: {message}"),
         ));
     }
-    let facts = invalid_spec_facts(message);
+    let facts = invalid_spec_facts(input.kind, message);
     write_status(input, resource, &facts, &mut requests);
     Plan {
         requests,
@@ -224,7 +233,7 @@ fn plan_valid(
         &mut requests,
     );
     for (reason, message) in &topology.events {
-        requests.push(event(input, EventType::Normal, reason, message.clone()));
+        requests.push(event(input, EventType::Normal, *reason, message.clone()));
     }
     writes_pending |= topology.writes_pending();
     let redis_writes_pending = topology.redis_writes_pending();
@@ -234,9 +243,13 @@ fn plan_valid(
         requests.push(resize);
     }
     writes_pending |= delete_undesired(input, &desired, &mut requests);
+    // Read once for the pod problems and the status.
+    let pods = PodInfo::read_all(&input.observed.pods);
+    writes_pending |= report_pod_problems(input, validated, &pods, previous_status, &mut requests);
     let facts = status_facts(
         input,
         validated,
+        &pods,
         writes_pending,
         &rejections.standing,
         &topology,
@@ -257,6 +270,34 @@ fn plan_valid(
             PROGRESS_REQUEUE
         }),
     }
+}
+
+/// Events for pods that cannot start or keep running (each problem once), and the evictions
+/// that replace pods stuck on a replaced template; returns whether it evicts any.
+fn report_pod_problems(
+    input: PlanInput<'_>,
+    validated: &ValidatedResource,
+    pods: &[PodInfo],
+    previous_status: Option<&Value>,
+    requests: &mut Vec<Request>,
+) -> bool {
+    let groups = groups_of(validated);
+    let troubled = troubled_pods(pods, &groups);
+    for (event_type, reason, message) in problem_events(previous_status, &troubled) {
+        requests.push(event(input, event_type, reason, message));
+    }
+    let replacements = replace_stuck_pods(input, &groups, &troubled);
+    let replacing = !replacements.is_empty();
+    for (eviction, message) in replacements {
+        requests.push(eviction);
+        requests.push(event(
+            input,
+            EventType::Normal,
+            EventReason::StuckPodReplaced,
+            message,
+        ));
+    }
+    replacing
 }
 
 /// Adds the kind's finalizer to a CR that lacks it.
@@ -308,7 +349,7 @@ fn sort_rejections(
             requests.push(event(
                 input,
                 EventType::Warning,
-                "UpdateRejected",
+                EventReason::UpdateRejected,
                 format!(
                     "the API server rejected the update of {}: {}{}",
                     rejection.object,
@@ -358,7 +399,7 @@ fn recreate_statefulsets(
         requests.push(event(
             input,
             EventType::Normal,
-            "StatefulSetRecreated",
+            EventReason::StatefulSetRecreated,
             format!(
                 "recreating {} because the API server rejected its update ({}); its pods are orphaned and keep serving until the new StatefulSet adopts them",
                 describe(&object),
@@ -401,11 +442,11 @@ fn apply_desired(
         requests.push(Request::Apply(object.clone()));
         if let Some(message) = change_event(&reference, object, live) {
             let reason = if live.is_none() {
-                "Created"
+                EventReason::Created
             } else if reference.resource == ResourceType::StatefulSet {
-                "Scaling"
+                EventReason::Scaling
             } else {
-                "ConfigurationChanged"
+                EventReason::ConfigurationChanged
             };
             requests.push(event(input, EventType::Normal, reason, message));
         }

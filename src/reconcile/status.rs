@@ -19,6 +19,7 @@ use crate::topology::blocked::Blocked;
 use crate::topology::observation::PodInfo;
 
 use super::plan_input::{PlanInput, RefusedEviction};
+use super::pod_problems::{condition_reason, problem_sentence, troubled_pods};
 use super::topology_requests::TopologyOutcome;
 
 /// The three standard conditions every kind carries.
@@ -62,6 +63,14 @@ pub enum ConditionReason {
     DisruptionBlocked,
     /// Nothing needs attention.
     Healthy,
+    /// A pod cannot be scheduled on any node.
+    PodUnschedulable,
+    /// A pod's image cannot be pulled.
+    ImagePullFailed,
+    /// A pod's container keeps crashing.
+    CrashLooping,
+    /// A pod's container cannot be created.
+    ContainerNotCreated,
 }
 
 impl ConditionReason {
@@ -76,6 +85,10 @@ impl ConditionReason {
             ConditionReason::UpdateRejected => "UpdateRejected",
             ConditionReason::DisruptionBlocked => "DisruptionBlocked",
             ConditionReason::Healthy => "Healthy",
+            ConditionReason::PodUnschedulable => "PodUnschedulable",
+            ConditionReason::ImagePullFailed => "ImagePullFailed",
+            ConditionReason::CrashLooping => "CrashLooping",
+            ConditionReason::ContainerNotCreated => "ContainerNotCreated",
         }
     }
 }
@@ -239,8 +252,11 @@ fn ready_pods_of(pods: &[PodInfo], app: &str) -> i32 {
 
 /// The status of a CR whose spec does not validate: not ready, not progressing, degraded with
 /// every field error in `message`.
-pub fn invalid_spec_facts(message: &str) -> StatusFacts {
+pub fn invalid_spec_facts(kind: Kind, message: &str) -> StatusFacts {
     StatusFacts {
+        // A cluster's state says the operator has stopped, and why, until the spec is fixed.
+        cluster_state: (kind == Kind::RedisCluster)
+            .then(|| RedisClusterReason::Failed(format!("the spec is invalid: {message}"))),
         conditions: vec![
             ConditionUpdate::new(
                 ConditionType::Ready,
@@ -270,19 +286,19 @@ pub fn invalid_spec_facts(message: &str) -> StatusFacts {
 pub fn status_facts(
     input: PlanInput<'_>,
     validated: &ValidatedResource,
+    pods: &[PodInfo],
     writes_pending: bool,
     rejections: &[RejectedUpdate],
     topology: &TopologyOutcome,
 ) -> StatusFacts {
     let groups = groups_of(validated);
-    // Read once for every group.
-    let pods = PodInfo::read_all(&input.observed.pods);
+    let troubled = troubled_pods(pods, &groups);
     let ready_pods: Vec<(String, i32)> = groups
         .iter()
         .map(|group| {
             (
                 group.statefulset_name.clone(),
-                ready_pods_of(&pods, &group.app),
+                ready_pods_of(pods, &group.app),
             )
         })
         .collect();
@@ -322,6 +338,18 @@ pub fn status_facts(
             ConditionReason::DisruptionBlocked,
             "an eviction was refused; see the Degraded condition".to_owned(),
         )
+    } else if let Some(first) = troubled.first().and_then(|pod| pod.problem.as_ref()) {
+        (
+            condition_reason(first.kind),
+            format!(
+                "{}; see the Degraded condition",
+                if waiting.is_empty() {
+                    "a pod cannot start or keep running".to_owned()
+                } else {
+                    waiting.join(", ")
+                }
+            ),
+        )
     } else if !waiting.is_empty() {
         (ConditionReason::NotReady, waiting.join(", "))
     } else if !topology.ready {
@@ -329,7 +357,12 @@ pub fn status_facts(
     } else {
         (ConditionReason::NotReady, "applying changes".to_owned())
     };
-    let degraded = degraded_condition(rejections, needs_a_person, input.refused_evictions);
+    let degraded = degraded_condition(
+        rejections,
+        needs_a_person,
+        input.refused_evictions,
+        &troubled,
+    );
     let progressing = if ready {
         ConditionUpdate::new(
             ConditionType::Progressing,
@@ -373,11 +406,13 @@ pub fn status_facts(
 }
 
 /// The Degraded condition: true with every problem that needs a person (rejected updates, a
-/// planner's refusal or a failed cluster, refused evictions), the first kind found as its reason.
+/// planner's refusal or a failed cluster, refused evictions, pods that cannot start or keep
+/// running), the first kind found as its reason.
 fn degraded_condition(
     rejections: &[RejectedUpdate],
     needs_a_person: Option<&Blocked>,
     refused_evictions: &[RefusedEviction],
+    troubled: &[&PodInfo],
 ) -> ConditionUpdate {
     let mut problems: Vec<String> = rejections
         .iter()
@@ -390,12 +425,19 @@ fn degraded_condition(
             refused.pod, refused.message
         )
     }));
+    problems.extend(troubled.iter().filter_map(|pod| problem_sentence(pod)));
+    let first_pod_problem = troubled
+        .first()
+        .and_then(|pod| pod.problem.as_ref())
+        .map(|problem| condition_reason(problem.kind));
     let reason = if !rejections.is_empty() {
         ConditionReason::UpdateRejected
     } else if needs_a_person.is_some() {
         ConditionReason::TopologyFailed
     } else if !refused_evictions.is_empty() {
         ConditionReason::DisruptionBlocked
+    } else if let Some(reason) = first_pod_problem {
+        reason
     } else {
         ConditionReason::Healthy
     };

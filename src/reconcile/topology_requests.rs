@@ -12,7 +12,7 @@ use super::Request;
 use super::plan_input::PlanInput;
 use crate::api::document::ValidatedResource;
 use crate::api::validation::{ValidatedCluster, ValidatedReplication, ValidatedSentinel};
-use crate::ports::kube::{ObjectRef, ResourceType};
+use crate::ports::kube::{EventReason, ObjectRef, ResourceType};
 use crate::resources::groups_of;
 use crate::resources::names::{REDIS_ROLE_LABEL, REDIS_ROLE_MASTER, REDIS_ROLE_REPLICA};
 use crate::topology::blocked::Blocked;
@@ -41,7 +41,7 @@ pub struct TopologyOutcome {
     /// StatefulSet replica counts that must not shrink yet.
     pub hold_replicas: BTreeMap<String, i32>,
     /// (reason, message) for Normal Events.
-    pub events: Vec<(String, String)>,
+    pub events: Vec<(EventReason, String)>,
 }
 
 impl TopologyOutcome {
@@ -261,7 +261,7 @@ fn cluster_topology(
         target_revisions: &target_revisions,
         live_replicas: &live_replicas,
     });
-    let requests: Vec<Request> = decided
+    let mut requests: Vec<Request> = decided
         .evictions
         .iter()
         .map(|pod| {
@@ -272,11 +272,18 @@ fn cluster_topology(
             ))
         })
         .collect();
+    let evictions = requests.len();
     let (ready, blocked) = match decided.phase {
-        ClusterPhase::Ready => (decided.steps.is_empty() && requests.is_empty(), None),
+        ClusterPhase::Ready => (decided.steps.is_empty() && evictions == 0, None),
         ClusterPhase::Failed(reason) => (false, Some(Blocked::Refusing(reason))),
         ClusterPhase::Initializing | ClusterPhase::Bootstrap => (false, None),
     };
+    requests.extend(
+        decided
+            .role_labels
+            .iter()
+            .map(|(pod, role)| role_label_request(input, pod, role)),
+    );
     TopologyOutcome {
         steps: decided.steps,
         requests,
@@ -313,19 +320,22 @@ fn role_labels(input: PlanInput<'_>, master: &str) -> Vec<Request> {
                 .at("/metadata/labels")
                 .and_then(|labels| labels.get(REDIS_ROLE_LABEL))
                 .and_then(Value::as_str);
-            (current != Some(wanted)).then(|| {
-                Request::Apply(json!({
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "metadata": {
-                        "name": server.pod.name,
-                        "namespace": input.target.namespace,
-                        "labels": {REDIS_ROLE_LABEL: wanted},
-                    },
-                }))
-            })
+            (current != Some(wanted)).then(|| role_label_request(input, &server.pod.name, wanted))
         })
         .collect()
+}
+
+/// Puts the `redis-role` label `role` on the CR's pod `pod`.
+fn role_label_request(input: PlanInput<'_>, pod: &str, role: &str) -> Request {
+    Request::Apply(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod,
+            "namespace": input.target.namespace,
+            "labels": {REDIS_ROLE_LABEL: role},
+        },
+    }))
 }
 
 #[cfg(test)]

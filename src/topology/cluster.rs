@@ -19,8 +19,9 @@ use super::replies::ClusterNode;
 use super::slots::{
     NodeId, SLOT_COUNT, SlotBits, balanced_by_ranges, even_ranges, plan_rebalance_batch,
 };
+use crate::ports::kube::EventReason;
 use crate::ports::redis::{FailoverMode, RedisCommand, RedisEndpoint, SlotState};
-use crate::resources::names::CLUSTER_BUS_PORT_OFFSET;
+use crate::resources::names::{CLUSTER_BUS_PORT_OFFSET, REDIS_ROLE_MASTER, REDIS_ROLE_REPLICA};
 
 /// Slots migrated per reconcile at most, so that one reconcile stays short and observation stays
 /// fresh.
@@ -106,7 +107,9 @@ pub struct ClusterPlan {
     /// What the planner is doing or waiting for.
     pub activity: String,
     /// Noteworthy facts for Events: (reason, message).
-    pub events: Vec<(String, String)>,
+    pub events: Vec<(EventReason, String)>,
+    /// `redis-role` labels to put on pods whose label does not name their role: (pod, role).
+    pub role_labels: Vec<(String, &'static str)>,
 }
 
 /// A node of the cluster that answered: its pod, its own line and its view of everyone.
@@ -193,6 +196,7 @@ fn plan_with(phase: ClusterPhase, activity: impl Into<String>) -> ClusterPlan {
         phase,
         activity: activity.into(),
         events: Vec::new(),
+        role_labels: Vec::new(),
     }
 }
 
@@ -229,7 +233,73 @@ pub fn plan_cluster(input: &ClusterInput<'_>) -> ClusterPlan {
     let hold_replicas = hold_for_departing(input, &members);
     let mut plan = step(input, &members, &expected_missing);
     plan.hold_replicas = hold_replicas;
+    record_role_changes(input, &members, &mut plan);
     plan
+}
+
+/// The `redis-role` labels that do not match what each answering node is, and a `MasterChanged`
+/// Event for every node the label last saw as a replica that now serves slots as a master —
+/// whoever promoted it (Redis Cluster after a master was lost, or a failover the operator asked
+/// for). The label is the record: once it is updated, a later reconcile does not report the same
+/// change again, and an operator restart does not forget it.
+fn record_role_changes(input: &ClusterInput<'_>, members: &[Member<'_>], plan: &mut ClusterPlan) {
+    for member in members {
+        let role = if member.myself.is_master() {
+            REDIS_ROLE_MASTER
+        } else {
+            REDIS_ROLE_REPLICA
+        };
+        let previous = member.view.pod.role_label.as_deref();
+        if previous == Some(role) {
+            continue;
+        }
+        plan.role_labels.push((member.view.pod.name.clone(), role));
+        if previous != Some(REDIS_ROLE_REPLICA) || !member.owns_any() {
+            continue;
+        }
+        // The former master: a pod still labelled master that no longer is one — back as this
+        // node's replica, or not answering.
+        let former: Vec<&str> = input
+            .servers
+            .iter()
+            .filter(|server| server.pod.role_label.as_deref() == Some(REDIS_ROLE_MASTER))
+            .filter(|server| {
+                members
+                    .iter()
+                    .find(|other| other.view.pod.name == server.pod.name)
+                    .is_none_or(|other| other.myself.master_id.as_deref() == Some(member.id()))
+            })
+            .map(|server| server.pod.name.as_str())
+            .collect();
+        let slots = member
+            .myself
+            .slots
+            .iter()
+            .map(|(start, end)| {
+                if start == end {
+                    start.to_string()
+                } else {
+                    format!("{start}-{end}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        plan.events.push((
+            EventReason::MasterChanged,
+            if former.is_empty() {
+                format!(
+                    "{} became the master of slots {slots}",
+                    member.view.pod.name
+                )
+            } else {
+                format!(
+                    "{} became the master of slots {slots} in place of {}",
+                    member.view.pod.name,
+                    former.join(", ")
+                )
+            },
+        ));
+    }
 }
 
 /// Keeps a StatefulSet from shrinking below a departing pod that still holds slots or keys, or
@@ -497,7 +567,7 @@ fn step_bootstrap(input: &ClusterInput<'_>, members: &[Member<'_>]) -> ClusterPl
         plan.steps.push(member.command(command));
     }
     plan.events.push((
-        "ClusterBootstrapped".to_owned(),
+        EventReason::ClusterBootstrapped,
         format!(
             "assigned the {SLOT_COUNT} slots to {} leaders",
             input.shards
@@ -943,7 +1013,7 @@ fn step_rebalance(
         format!("moving slots: {} left to move", batch.total),
     );
     plan.events.push((
-        "SlotsMigrating".to_owned(),
+        EventReason::SlotsMigrating,
         format!(
             "moving {} of {} slots to balance {} shards",
             batch.moves.len(),
@@ -981,7 +1051,7 @@ fn step_forget_departing(members: &[Member<'_>]) -> Option<ClusterPlan> {
             "removing departing nodes from the cluster",
         );
         plan.events.push((
-            "ScalingIn".to_owned(),
+            EventReason::ScalingIn,
             "departing nodes hold no data; removing them".to_owned(),
         ));
         plan.steps = steps;
@@ -1039,7 +1109,7 @@ fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Opt
             plan.steps
                 .push(replica.command(RedisCommand::ClusterFailover(FailoverMode::Coordinated)));
             plan.events.push((
-                "PlannedFailover".to_owned(),
+                EventReason::PlannedFailover,
                 format!(
                     "{} takes over from {} before it restarts",
                     replica.view.pod.name, next.view.pod.name
@@ -1183,6 +1253,100 @@ mod tests {
 
     fn plan(nodes: &[Node]) -> ClusterPlan {
         plan_scaled(nodes, &Scaled::converged())
+    }
+
+    /// The cluster after Redis Cluster promoted shop-follower-1 in place of shop-leader-1, which
+    /// came back as its replica; the pods carry `labels` as (pod, role).
+    fn plan_after_failover(labels: &[(&str, &str)]) -> ClusterPlan {
+        let mut nodes = three_shards();
+        let leader = node_id(&format!("{LEADERS}-1"));
+        let follower = node_id(&format!("{FOLLOWERS}-1"));
+        for node in &mut nodes {
+            if node.id == leader {
+                node.master = Some(follower.clone());
+                node.slots = Vec::new();
+            } else if node.id == follower {
+                node.master = None;
+                node.slots = vec![even_ranges(3)[1]];
+            }
+        }
+        let mut servers = views(&nodes, true);
+        for server in &mut servers {
+            server.pod.role_label = labels
+                .iter()
+                .find(|(pod, _)| *pod == server.pod.name)
+                .map(|(_, role)| (*role).to_owned());
+        }
+        let no_revisions = BTreeMap::new();
+        let live_replicas = BTreeMap::from([(LEADERS.to_owned(), 3), (FOLLOWERS.to_owned(), 3)]);
+        plan_cluster(&ClusterInput {
+            servers: &servers,
+            leader_group: LEADERS,
+            follower_group: FOLLOWERS,
+            shards: 3,
+            replicas_per_shard: 1,
+            major_version: 7,
+            target_revisions: &no_revisions,
+            live_replicas: &live_replicas,
+        })
+    }
+
+    #[test]
+    fn a_failover_redis_cluster_performed_is_reported_once_through_the_role_labels() {
+        let before = [
+            ("shop-leader-0", REDIS_ROLE_MASTER),
+            ("shop-leader-1", REDIS_ROLE_MASTER),
+            ("shop-leader-2", REDIS_ROLE_MASTER),
+            ("shop-follower-0", REDIS_ROLE_REPLICA),
+            ("shop-follower-1", REDIS_ROLE_REPLICA),
+            ("shop-follower-2", REDIS_ROLE_REPLICA),
+        ];
+        let plan = plan_after_failover(&before);
+        let changes: Vec<&(EventReason, String)> = plan
+            .events
+            .iter()
+            .filter(|(reason, _)| *reason == EventReason::MasterChanged)
+            .collect();
+        assert_eq!(changes.len(), 1, "{:?}", plan.events);
+        assert_eq!(
+            changes[0].1,
+            format!(
+                "shop-follower-1 became the master of slots {}-{} in place of shop-leader-1",
+                even_ranges(3)[1].0,
+                even_ranges(3)[1].1
+            )
+        );
+        assert_eq!(
+            plan.role_labels,
+            vec![
+                ("shop-leader-1".to_owned(), REDIS_ROLE_REPLICA),
+                ("shop-follower-1".to_owned(), REDIS_ROLE_MASTER),
+            ]
+        );
+        // Once the labels say what each node is, the change is not reported again.
+        let after = [
+            ("shop-leader-0", REDIS_ROLE_MASTER),
+            ("shop-leader-1", REDIS_ROLE_REPLICA),
+            ("shop-leader-2", REDIS_ROLE_MASTER),
+            ("shop-follower-0", REDIS_ROLE_REPLICA),
+            ("shop-follower-1", REDIS_ROLE_MASTER),
+            ("shop-follower-2", REDIS_ROLE_REPLICA),
+        ];
+        let plan = plan_after_failover(&after);
+        assert!(plan.role_labels.is_empty(), "{:?}", plan.role_labels);
+        assert!(
+            plan.events
+                .iter()
+                .all(|(reason, _)| *reason != EventReason::MasterChanged)
+        );
+        // Pods never labelled (a new cluster) are labelled without an Event.
+        let plan = plan_after_failover(&[]);
+        assert_eq!(plan.role_labels.len(), 6);
+        assert!(
+            plan.events
+                .iter()
+                .all(|(reason, _)| *reason != EventReason::MasterChanged)
+        );
     }
 
     /// A cluster being scaled: the shards asked for, each StatefulSet's live replicas, pods that

@@ -6,12 +6,111 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::replies::{ClusterNode, ReplicationInfo, SentinelMaster};
+use crate::json_pointer::JsonPointer;
 use crate::ports::clock::{Milliseconds, parse_rfc3339};
 use crate::ports::redis::RedisEndpoint;
-use crate::resources::names::APP_LABEL;
+use crate::resources::names::{APP_LABEL, REDIS_ROLE_LABEL};
 
 /// Label the StatefulSet controller puts on each pod: the revision of the template it runs.
 pub const REVISION_LABEL: &str = "controller-revision-hash";
+
+/// Why a pod cannot start or keep running, as Kubernetes reports it in the pod's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PodProblemKind {
+    /// The scheduler found no node for it (`PodScheduled` is False, reason `Unschedulable`).
+    Unschedulable,
+    /// Its image cannot be pulled (`ErrImagePull`, `ImagePullBackOff`, `InvalidImageName`).
+    ImagePullFailed,
+    /// A container keeps crashing (`CrashLoopBackOff`).
+    CrashLooping,
+    /// A container cannot be created (`CreateContainerConfigError`, `CreateContainerError`):
+    /// a missing Secret or ConfigMap key, for example.
+    ContainerNotCreated,
+}
+
+impl PodProblemKind {
+    /// Whether a pod with this problem never ran a container: it holds no data of its own, so
+    /// deleting it loses nothing.
+    pub fn never_started(self) -> bool {
+        !matches!(self, PodProblemKind::CrashLooping)
+    }
+
+    /// The words that say what is wrong, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PodProblemKind::Unschedulable => "cannot be scheduled",
+            PodProblemKind::ImagePullFailed => "cannot pull its image",
+            PodProblemKind::CrashLooping => "keeps crashing",
+            PodProblemKind::ContainerNotCreated => "cannot create its container",
+        }
+    }
+}
+
+/// A pod's problem and what Kubernetes says of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodProblem {
+    /// What kind of problem.
+    pub kind: PodProblemKind,
+    /// Kubernetes' own words (the condition's or the container state's message and reason).
+    pub detail: String,
+}
+
+impl PodProblem {
+    /// Reads the problem from a pod's status: the scheduling condition first, then the waiting
+    /// state of each container (init containers first).
+    fn of(status: Option<&Value>) -> Option<PodProblem> {
+        let status = status?;
+        let unschedulable =
+            status
+                .get("conditions")
+                .and_then(Value::as_array)
+                .and_then(|conditions| {
+                    conditions.iter().find(|condition| {
+                        condition["type"] == "PodScheduled"
+                            && condition["status"] == "False"
+                            && condition["reason"] == "Unschedulable"
+                    })
+                });
+        if let Some(condition) = unschedulable {
+            return Some(PodProblem {
+                kind: PodProblemKind::Unschedulable,
+                detail: condition["message"]
+                    .as_str()
+                    .unwrap_or("no node fits the pod")
+                    .to_owned(),
+            });
+        }
+        ["initContainerStatuses", "containerStatuses"]
+            .iter()
+            .filter_map(|field| status.get(*field).and_then(Value::as_array))
+            .flatten()
+            .find_map(|container| {
+                let waiting = container.at("/state/waiting")?;
+                let reason = waiting.get("reason").and_then(Value::as_str)?;
+                let kind = match reason {
+                    "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" => {
+                        PodProblemKind::ImagePullFailed
+                    }
+                    "CrashLoopBackOff" => PodProblemKind::CrashLooping,
+                    "CreateContainerConfigError" | "CreateContainerError" => {
+                        PodProblemKind::ContainerNotCreated
+                    }
+                    _ => return None,
+                };
+                let container_name = container
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("a container");
+                let detail = match waiting.get("message").and_then(Value::as_str) {
+                    Some(message) if !message.is_empty() => {
+                        format!("{container_name}: {reason}: {message}")
+                    }
+                    _ => format!("{container_name}: {reason}"),
+                };
+                Some(PodProblem { kind, detail })
+            })
+    }
+}
 
 /// A pod of a group, as the topology planners need it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +138,12 @@ pub struct PodInfo {
     pub deletion_requested_at: Option<Milliseconds>,
     /// The template revision the pod runs.
     pub revision: Option<String>,
+    /// The `redis-role` label the operator last put on the pod.
+    pub role_label: Option<String>,
+    /// Whether the pod is in phase Pending (not bound, or no container started yet).
+    pub pending: bool,
+    /// Why the pod cannot start or keep running, when Kubernetes says so.
+    pub problem: Option<PodProblem>,
 }
 
 impl PodInfo {
@@ -99,6 +204,9 @@ impl PodInfo {
                     deadline.saturating_sub(grace_seconds.saturating_mul(1000))
                 }),
             revision: text(labels, REVISION_LABEL),
+            role_label: text(labels, REDIS_ROLE_LABEL),
+            pending: text(status, "phase").is_none_or(|phase| phase == "Pending"),
+            problem: PodProblem::of(status),
         })
     }
 }
@@ -138,6 +246,9 @@ impl ServerView {
                 terminating: false,
                 deletion_requested_at: None,
                 revision: None,
+                role_label: None,
+                pending: false,
+                problem: None,
             },
             endpoint: RedisEndpoint {
                 namespace: "default".to_owned(),

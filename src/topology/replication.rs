@@ -10,6 +10,7 @@ use super::blocked::Blocked;
 use super::observation::{PodInfo, ServerView};
 use super::replies::ReplicationRole;
 use crate::ports::clock::{Milliseconds, parse_rfc3339};
+use crate::ports::kube::EventReason;
 use crate::ports::redis::{RedisCommand, RedisEndpoint};
 
 /// How long a master's pod may be away before a replica is promoted without sentinels.
@@ -46,7 +47,7 @@ pub struct ReplicationPlan {
     /// Whether every server is in place: one master, every other one replicating from it.
     pub converged: bool,
     /// Noteworthy facts for Events: (reason, message).
-    pub events: Vec<(String, String)>,
+    pub events: Vec<(EventReason, String)>,
     /// Why it cannot progress, when it cannot.
     pub blocked: Option<Blocked>,
     /// Pods to evict for a rolling restart, one at a time.
@@ -190,7 +191,7 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
         plan.commands
             .push((master.endpoint.clone(), RedisCommand::ReplicaOfNoOne));
         plan.events.push((
-            "FailoverPerformed".to_owned(),
+            EventReason::FailoverPerformed,
             format!(
                 "promoted {} (replication offset {}) to master",
                 master.pod.name,
@@ -246,11 +247,11 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     }
     match input.previous_master {
         Some(previous) if previous != master.pod.name && is_master(master) => plan.events.push((
-            "MasterChanged".to_owned(),
+            EventReason::MasterChanged,
             format!("the master moved from {previous} to {}", master.pod.name),
         )),
         None if is_master(master) => plan.events.push((
-            "MasterElected".to_owned(),
+            EventReason::MasterElected,
             format!("{} is the master", master.pod.name),
         )),
         _ => {}
@@ -566,7 +567,7 @@ fn hand_over(
         master.pod.name, successor.pod.name
     )));
     plan.events.push((
-        "PlannedFailover".to_owned(),
+        EventReason::PlannedFailover,
         format!(
             "{} takes over from {} {before}",
             successor.pod.name, master.pod.name
@@ -692,7 +693,7 @@ mod tests {
         assert!(
             plan.events
                 .iter()
-                .all(|(reason, _)| reason != "FailoverPerformed"),
+                .all(|(reason, _)| *reason != EventReason::FailoverPerformed),
             "{plan:?}"
         );
     }

@@ -74,6 +74,9 @@ impl Fleet {
             terminating: false,
             deletion_requested_at: None,
             revision: None,
+            role_label: None,
+            pending: false,
+            problem: None,
         };
         self.pods.insert(name, (pod, process));
     }

@@ -692,6 +692,9 @@ pub fn pod_info(group: &str, ordinal: u32, ip: &str) -> PodInfo {
         terminating: false,
         deletion_requested_at: None,
         revision: None,
+        role_label: None,
+        pending: false,
+        problem: None,
     }
 }
 

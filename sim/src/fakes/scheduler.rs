@@ -3,7 +3,9 @@
 //! and tolerations, required and preferred pod anti-affinity, topologySpreadConstraints with
 //! maxSkew and whenUnsatisfiable, and the default spreading of a set's pods over nodes and zones.
 //!
-//! Pure: it reads the nodes and the placed pods it is given and never touches the API server.
+//! Choosing a node is pure: it reads the nodes and the placed pods it is given. The scheduler
+//! loop binds each pod it can place and, like kube-scheduler, writes `PodScheduled=False` with
+//! reason `Unschedulable` and the per-node reasons on a pod no node fits.
 
 use redis_operator::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
@@ -171,15 +173,25 @@ fn tolerates(tolerations: &[Value], taint: &Taint) -> bool {
 /// Filters that depend only on the node: up, schedulable, nodeSelector, required node affinity,
 /// taints.
 fn node_fits(node: &Node, spec: &Value) -> bool {
-    if !node.up || node.cordoned {
-        return false;
+    node_misfit(node, spec).is_none()
+}
+
+/// Why the node cannot take the pod, in the words of the scheduler's `Unschedulable` message;
+/// `None` when it can.
+fn node_misfit(node: &Node, spec: &Value) -> Option<&'static str> {
+    if !node.up {
+        return Some("node(s) had untolerated taint {node.kubernetes.io/unreachable: }");
     }
+    if node.cordoned {
+        return Some("node(s) were unschedulable");
+    }
+    let affinity_mismatch = "node(s) didn't match Pod's node affinity/selector";
     let node_selector = string_map(spec.get("nodeSelector"));
     if !node_selector
         .iter()
         .all(|(key, value)| node.labels.get(key) == Some(value))
     {
-        return false;
+        return Some(affinity_mismatch);
     }
     let terms = array(spec.at(
         "/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
@@ -191,13 +203,67 @@ fn node_fits(node: &Node, spec: &Value) -> bool {
                 .all(|requirement| requirement_holds(requirement, &node.labels))
         })
     {
-        return false;
+        return Some(affinity_mismatch);
     }
     let tolerations = array(spec.get("tolerations"));
-    node.taints
+    let tolerated = node
+        .taints
         .iter()
         .filter(|taint| taint.effect != "PreferNoSchedule")
-        .all(|taint| tolerates(tolerations, taint))
+        .all(|taint| tolerates(tolerations, taint));
+    (!tolerated).then_some("node(s) had untolerated taint")
+}
+
+/// The message of the `PodScheduled` condition the scheduler writes when no node fits the pod,
+/// as Kubernetes words it: `0/6 nodes are available: 3 node(s) were unschedulable, 3 node(s)
+/// didn't match Pod's node affinity/selector.` Nodes that pass the node filters failed the pod
+/// (anti-)affinity or topology spread rules.
+pub fn unschedulable_message(spec: &Value, nodes: &[Node]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for node in nodes {
+        let reason = node_misfit(node, spec).unwrap_or(
+            "node(s) didn't match pod anti-affinity rules or topology spread constraints",
+        );
+        *counts.entry(reason).or_default() += 1;
+    }
+    let reasons: Vec<String> = counts
+        .iter()
+        .map(|(reason, count)| format!("{count} {reason}"))
+        .collect();
+    format!(
+        "0/{} nodes are available: {}.",
+        nodes.len(),
+        reasons.join(", ")
+    )
+}
+
+/// Sets or clears the pod's `PodScheduled=False` condition; returns whether it changed.
+fn set_unschedulable(pod: &mut Value, message: Option<&str>) -> bool {
+    let conditions = pod["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut kept: Vec<Value> = conditions
+        .iter()
+        .filter(|condition| condition["type"] != "PodScheduled")
+        .cloned()
+        .collect();
+    if let Some(message) = message {
+        kept.push(json!({
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": message,
+        }));
+    }
+    if kept == conditions {
+        return false;
+    }
+    if pod["status"].is_null() {
+        pod["status"] = json!({"phase": "Pending"});
+    }
+    pod["status"]["conditions"] = Value::Array(kept);
+    true
 }
 
 /// Pods in the term's namespaces (the pod's own unless the term names others) that it selects.
@@ -371,8 +437,14 @@ impl World {
                 spec: &spec,
             };
             let Some(node) = choose_node(&candidate, &nodes, &placed) else {
+                let message = unschedulable_message(&spec, &nodes);
+                if set_unschedulable(&mut pod, Some(&message)) {
+                    // A conflicting write retries on the next pass.
+                    let _ = self.api.update(pod);
+                }
                 continue;
             };
+            set_unschedulable(&mut pod, None);
             pod["spec"]["nodeName"] = json!(node);
             if self.api.update(pod).is_ok() {
                 placed.push(PlacedPod {

@@ -160,6 +160,9 @@ fn cluster_replies(masters: u32, slotted: u32) -> Vec<Replies> {
             terminating: false,
             deletion_requested_at: None,
             revision: None,
+            role_label: None,
+            pending: false,
+            problem: None,
         };
         // A master that owns no slot yet holds no key, nor does its replica.
         let keys = if ordinal < slotted { 1000 } else { 0 };

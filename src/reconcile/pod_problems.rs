@@ -1,0 +1,230 @@
+//! Pods that cannot start or keep running: what the status says of them, the Events that report
+//! them once, and the pods the operator replaces because the template they were created from is
+//! gone. Pure: it reads what was observed and returns requests; it never writes.
+//!
+//! A pod created from a template the user has since replaced and that never started (no node
+//! fits it, its image cannot be pulled, its container cannot be created) would otherwise stay
+//! forever: a StatefulSet under `OnDelete` never replaces it, and one under `RollingUpdate` with
+//! `OrderedReady` waits for it to be ready before it updates anything (Kubernetes documents the
+//! remedy as a "forced rollback": delete the pod). Such a pod never ran Redis, so it holds no
+//! data; the operator evicts it (the Eviction API lets a Pending pod go whatever the disruption
+//! budget) and the StatefulSet creates it again from the current template.
+
+use serde_json::Value;
+
+use super::Request;
+use super::plan_input::PlanInput;
+use super::status::ConditionReason;
+use crate::json_pointer::JsonPointer;
+use crate::ports::kube::{EventReason, EventType, ObjectRef, ResourceType};
+use crate::resources::group::PodGroup;
+use crate::topology::observation::{PodInfo, PodProblemKind};
+
+/// One pod's problem as the status and Events say it: `pod sessions-2 cannot be scheduled: ...`.
+pub fn problem_sentence(pod: &PodInfo) -> Option<String> {
+    let problem = pod.problem.as_ref()?;
+    Some(format!(
+        "pod {} {}: {}",
+        pod.name,
+        problem.kind.describe(),
+        problem.detail
+    ))
+}
+
+/// The condition reason of a pod problem.
+pub fn condition_reason(kind: PodProblemKind) -> ConditionReason {
+    match kind {
+        PodProblemKind::Unschedulable => ConditionReason::PodUnschedulable,
+        PodProblemKind::ImagePullFailed => ConditionReason::ImagePullFailed,
+        PodProblemKind::CrashLooping => ConditionReason::CrashLooping,
+        PodProblemKind::ContainerNotCreated => ConditionReason::ContainerNotCreated,
+    }
+}
+
+fn event_reason(kind: PodProblemKind) -> EventReason {
+    match kind {
+        PodProblemKind::Unschedulable => EventReason::PodUnschedulable,
+        PodProblemKind::ImagePullFailed => EventReason::ImagePullFailed,
+        PodProblemKind::CrashLooping => EventReason::CrashLooping,
+        PodProblemKind::ContainerNotCreated => EventReason::ContainerNotCreated,
+    }
+}
+
+/// Pods of the CR's groups that have a problem and are not being deleted, in order.
+pub fn troubled_pods<'a>(pods: &'a [PodInfo], groups: &[PodGroup<'_>]) -> Vec<&'a PodInfo> {
+    pods.iter()
+        .filter(|pod| pod.problem.is_some() && !pod.terminating)
+        .filter(|pod| groups.iter().any(|group| group.app == pod.group))
+        .collect()
+}
+
+/// Events for the pod problems: a Warning for each problem the live Degraded condition does not
+/// already name (so each is reported once, not on every reconcile), and a Normal `PodsRecovered`
+/// when the condition named pod problems and none is left.
+pub fn problem_events(
+    previous_status: Option<&Value>,
+    troubled: &[&PodInfo],
+) -> Vec<(EventType, EventReason, String)> {
+    let degraded = previous_status
+        .and_then(|status| status.at("/conditions"))
+        .and_then(Value::as_array)
+        .and_then(|conditions| {
+            conditions
+                .iter()
+                .find(|condition| condition["type"] == "Degraded" && condition["status"] == "True")
+        });
+    let reported = degraded
+        .and_then(|condition| condition["message"].as_str())
+        .unwrap_or("");
+    let mut events: Vec<(EventType, EventReason, String)> = troubled
+        .iter()
+        .filter_map(|pod| {
+            let sentence = problem_sentence(pod)?;
+            let kind = pod.problem.as_ref()?.kind;
+            (!reported.contains(&sentence))
+                .then(|| (EventType::Warning, event_reason(kind), sentence))
+        })
+        .collect();
+    let reported_pod_problems = [
+        PodProblemKind::Unschedulable,
+        PodProblemKind::ImagePullFailed,
+        PodProblemKind::CrashLooping,
+        PodProblemKind::ContainerNotCreated,
+    ]
+    .iter()
+    .any(|kind| reported.contains(&format!(" {}: ", kind.describe())));
+    if troubled.is_empty() && reported_pod_problems {
+        events.push((
+            EventType::Normal,
+            EventReason::PodsRecovered,
+            "every pod that could not start or keep running has recovered".to_owned(),
+        ));
+    }
+    events
+}
+
+/// Evictions of pods created from a replaced template that never started, with a Normal Event
+/// each. A pod qualifies when its StatefulSet reports an update revision, the pod runs another,
+/// it is Pending and Kubernetes says why it cannot start.
+pub fn replace_stuck_pods(
+    input: PlanInput<'_>,
+    groups: &[PodGroup<'_>],
+    troubled: &[&PodInfo],
+) -> Vec<(Request, String)> {
+    troubled
+        .iter()
+        .filter(|pod| pod.pending)
+        .filter(|pod| {
+            pod.problem
+                .as_ref()
+                .is_some_and(|problem| problem.kind.never_started())
+        })
+        .filter_map(|pod| {
+            let group = groups.iter().find(|group| group.app == pod.group)?;
+            let statefulset = input.observed.children.get(&ObjectRef::new(
+                ResourceType::StatefulSet,
+                &input.target.namespace,
+                &group.statefulset_name,
+            ))?;
+            let update_revision = statefulset
+                .at("/status/updateRevision")
+                .and_then(Value::as_str)?;
+            let outdated = pod
+                .revision
+                .as_deref()
+                .is_some_and(|revision| revision != update_revision);
+            outdated.then(|| {
+                (
+                    Request::Evict(ObjectRef::new(
+                        ResourceType::Pod,
+                        &input.target.namespace,
+                        &pod.name,
+                    )),
+                    format!(
+                        "replacing pod {}, created from a template that has since changed and never started ({}), so that {} creates it from the current template",
+                        pod.name,
+                        problem_sentence(pod).unwrap_or_default(),
+                        group.statefulset_name
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::topology::observation::PodInfo;
+
+    fn pod(status: Value, revision: &str) -> PodInfo {
+        PodInfo::from_pod(&json!({
+            "metadata": {"name": "sessions-2", "labels": {"app": "sessions", "controller-revision-hash": revision}},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    fn unschedulable() -> Value {
+        json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/6 nodes are available: 6 node(s) didn't match Pod's node affinity/selector."}]})
+    }
+
+    #[test]
+    fn a_pod_problem_is_read_from_the_scheduling_condition_or_the_container_state() {
+        let pending = pod(unschedulable(), "a");
+        assert_eq!(
+            problem_sentence(&pending).unwrap(),
+            "pod sessions-2 cannot be scheduled: 0/6 nodes are available: 6 node(s) didn't match Pod's node affinity/selector."
+        );
+        let pulling = pod(
+            json!({"phase": "Pending", "containerStatuses": [{"name": "redis",
+                "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"redis:nope\""}}}]}),
+            "a",
+        );
+        assert_eq!(
+            pulling.problem.as_ref().unwrap().kind,
+            PodProblemKind::ImagePullFailed
+        );
+        assert!(
+            problem_sentence(&pulling)
+                .unwrap()
+                .contains("redis: ImagePullBackOff: Back-off pulling image")
+        );
+        let crashing = pod(
+            json!({"phase": "Running", "containerStatuses": [{"name": "redis",
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}),
+            "a",
+        );
+        assert_eq!(
+            crashing.problem.as_ref().unwrap().kind,
+            PodProblemKind::CrashLooping
+        );
+        let starting = pod(
+            json!({"phase": "Pending", "containerStatuses": [{"name": "redis",
+                "state": {"waiting": {"reason": "ContainerCreating"}}}]}),
+            "a",
+        );
+        assert_eq!(starting.problem, None, "starting is not a problem");
+    }
+
+    #[test]
+    fn each_problem_is_reported_once_and_its_end_once() {
+        let pending = pod(unschedulable(), "a");
+        let first = problem_events(None, &[&pending]);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].0, EventType::Warning);
+        assert_eq!(first[0].1, EventReason::PodUnschedulable);
+        let status = json!({"conditions": [{"type": "Degraded", "status": "True",
+            "reason": "PodUnschedulable", "message": first[0].2}]});
+        assert!(problem_events(Some(&status), &[&pending]).is_empty());
+        let recovered = problem_events(Some(&status), &[]);
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(recovered[0].1, EventReason::PodsRecovered);
+        let healthy = json!({"conditions": [{"type": "Degraded", "status": "False",
+            "reason": "Healthy", "message": "nothing needs attention"}]});
+        assert!(problem_events(Some(&healthy), &[]).is_empty());
+    }
+}
