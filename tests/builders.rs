@@ -10,8 +10,17 @@ use redis_operator::api::document::{DocumentOutcome, ValidatedResource, read_doc
 use redis_operator::resources::desired_objects;
 use serde_json::{Value, json};
 
+/// The example CRs of the reference's first target release (v0.19.0).
 fn reference_examples() -> Vec<(PathBuf, ValidatedResource, Value)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/compat/reference-v1beta2");
+    examples_in("reference-v1beta2")
+}
+
+/// The example CRs under one directory of the compatibility corpus that our validation accepts,
+/// each with its path and raw JSON.
+fn examples_in(corpus_directory: &str) -> Vec<(PathBuf, ValidatedResource, Value)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/compat")
+        .join(corpus_directory);
     let mut pending = vec![root];
     let mut examples = Vec::new();
     while let Some(directory) = pending.pop() {
@@ -39,7 +48,7 @@ fn reference_examples() -> Vec<(PathBuf, ValidatedResource, Value)> {
     }
     assert!(
         examples.len() >= 50,
-        "found only {} example CRs",
+        "found only {} example CRs in {corpus_directory}",
         examples.len()
     );
     examples.sort_by(|left, right| left.0.cmp(&right.0));
@@ -542,4 +551,116 @@ spec:
             .is_none()
     );
     assert_eq!(leader["metadata"]["namespace"], "prod");
+}
+
+/// The metadata of an object and of the templates it embeds (pod template, claim templates):
+/// each place the reference writes `redis.opstreelabs.instance`.
+fn metadata_places(object: &Value) -> Vec<(String, &Value)> {
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let mut places = vec![(format!("{kind} {name}"), &object["metadata"])];
+    if let Some(template) = object.pointer("/spec/template/metadata") {
+        places.push((format!("{kind} {name} pod template"), template));
+    }
+    for claim in object
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        places.push((
+            format!("{kind} {name} claim template {}", claim["metadata"]["name"]),
+            &claim["metadata"],
+        ));
+    }
+    places
+}
+
+/// Users and their tools select on the metadata the reference writes: every object carries the
+/// CR's name in `redis.opstreelabs.instance` (never the StatefulSet's, which differs for
+/// sentinels and cluster roles), a replication set's `-master` and `-replica` Services carry
+/// `redis-role`, a cluster's StatefulSets and pods carry `cluster`, and each NodePort Service
+/// carries its pod's name. Both example sets, v0.19.0 and v0.26.0, every CR we accept.
+#[test]
+fn every_reference_example_carries_the_metadata_users_select_on() {
+    let examples = [
+        examples_in("reference-v1beta2"),
+        examples_in("v0.26.0/examples"),
+    ]
+    .concat();
+    let mut instance_annotations = 0;
+    let mut role_services = 0;
+    for (path, resource, raw) in examples {
+        let objects = desired_objects(&resource).objects;
+        let cr_name = raw["metadata"]["name"].as_str().unwrap();
+        let context = path.display();
+        for object in &objects {
+            assert!(
+                object["metadata"]["annotations"]
+                    .get("redis.opstreelabs.instance")
+                    .is_some(),
+                "{context}: {} {} lacks redis.opstreelabs.instance",
+                object["kind"],
+                object["metadata"]["name"]
+            );
+            for (place, metadata) in metadata_places(object) {
+                if let Some(value) = metadata["annotations"].get("redis.opstreelabs.instance") {
+                    assert_eq!(
+                        value, cr_name,
+                        "{context}: redis.opstreelabs.instance of {place}"
+                    );
+                    instance_annotations += 1;
+                }
+            }
+        }
+        match raw["kind"].as_str().unwrap() {
+            "RedisReplication" => {
+                for (suffix, role) in [("-master", "master"), ("-replica", "slave")] {
+                    let service = named(&objects, "Service", &format!("{cr_name}{suffix}"));
+                    assert_eq!(
+                        service["metadata"]["labels"]["redis-role"], role,
+                        "{context}: labels of {cr_name}{suffix}"
+                    );
+                    assert_eq!(
+                        service["spec"]["selector"]["redis-role"], role,
+                        "{context}: selector of {cr_name}{suffix}"
+                    );
+                    role_services += 1;
+                }
+            }
+            "RedisCluster" => {
+                for role in ["leader", "follower"] {
+                    let statefulset = named(&objects, "StatefulSet", &format!("{cr_name}-{role}"));
+                    for (place, metadata) in [
+                        ("labels", &statefulset["metadata"]),
+                        ("pod labels", &statefulset["spec"]["template"]["metadata"]),
+                    ] {
+                        assert_eq!(
+                            metadata["labels"]["cluster"], cr_name,
+                            "{context}: {place} of {cr_name}-{role}"
+                        );
+                    }
+                }
+                for service in objects.iter().filter(|object| {
+                    object["kind"] == "Service" && object["spec"]["type"] == "NodePort"
+                }) {
+                    assert_eq!(
+                        service["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"],
+                        service["metadata"]["name"],
+                        "{context}: labels of NodePort Service {}",
+                        service["metadata"]["name"]
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        instance_annotations >= 500,
+        "only {instance_annotations} annotations checked"
+    );
+    assert!(
+        role_services >= 20,
+        "only {role_services} role Services checked"
+    );
 }

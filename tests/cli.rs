@@ -51,7 +51,7 @@ fn validate_exits_one_and_names_the_field_of_an_invalid_document() {
     assert!(
         output
             .stdout
-            .contains("  spec.clusterSize: must be at least 3"),
+            .contains("  spec.clusterSize: must be a whole number from 3 to 16384"),
         "{}",
         output.stdout
     );

@@ -62,6 +62,11 @@ fn each_invalid_spec_names_exactly_the_offending_field() {
         ),
         (
             RedisCluster,
+            json!({"spec": {"clusterSize": 16385}}),
+            "spec.clusterSize",
+        ),
+        (
+            RedisCluster,
             json!({"spec": {"redisFollower": {"replicas": 4}}}),
             "spec.redisFollower.replicas",
         ),

@@ -118,34 +118,36 @@ fn check_enum(schema: &Value, text: &str, path: &str, errors: &mut Vec<FieldErro
 }
 
 fn check_integer(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
-    let Some(number) = value.as_i64() else {
-        errors.push(type_error(path, "an integer", value));
-        return;
+    let (minimum, maximum) = integer_range(schema);
+    let requirement = format!("must be a whole number from {minimum} to {maximum}");
+    match value.as_i64() {
+        None => errors.push(FieldError::new(
+            path,
+            format!("{requirement}, not {}", describe(value)),
+        )),
+        Some(number) if !(minimum..=maximum).contains(&number) => errors.push(FieldError::new(
+            path,
+            format!("{requirement}, got {number}"),
+        )),
+        Some(_) => {}
+    }
+}
+
+/// The whole numbers an integer schema allows: its format's bounds (32 or 64 bits), narrowed by
+/// its `minimum` and `maximum`.
+fn integer_range(schema: &Value) -> (i64, i64) {
+    let (mut minimum, mut maximum) = match schema.get("format").and_then(Value::as_str) {
+        Some("int32") => (i64::from(i32::MIN), i64::from(i32::MAX)),
+        _ => (i64::MIN, i64::MAX),
     };
-    if schema.get("format").and_then(Value::as_str) == Some("int32")
-        && i32::try_from(number).is_err()
-    {
-        errors.push(FieldError::new(
-            path,
-            format!("{number} does not fit in 32 bits"),
-        ));
+    // Schema bounds are JSON numbers, possibly written as floats (`minimum: 1.0`).
+    if let Some(bound) = schema.get("minimum").and_then(Value::as_f64) {
+        minimum = minimum.max(bound.ceil() as i64);
     }
-    if let Some(minimum) = schema.get("minimum").and_then(Value::as_f64)
-        && (number as f64) < minimum
-    {
-        errors.push(FieldError::new(
-            path,
-            format!("{number} is less than the minimum {minimum}"),
-        ));
+    if let Some(bound) = schema.get("maximum").and_then(Value::as_f64) {
+        maximum = maximum.min(bound.floor() as i64);
     }
-    if let Some(maximum) = schema.get("maximum").and_then(Value::as_f64)
-        && (number as f64) > maximum
-    {
-        errors.push(FieldError::new(
-            path,
-            format!("{number} is more than the maximum {maximum}"),
-        ));
-    }
+    (minimum, maximum)
 }
 
 fn type_error(path: &str, expected: &str, value: &Value) -> FieldError {
@@ -217,11 +219,28 @@ mod tests {
     }
 
     #[test]
-    fn enforces_integer_ranges() {
-        let errors = check(&schema(), &json!({"size": 0}), "spec");
-        assert_eq!(errors.len(), 1);
-        assert!(errors[0].message.contains("minimum"));
-        let errors = check(&schema(), &json!({"size": 4294967296i64}), "spec");
-        assert!(errors[0].message.contains("32 bits"));
+    fn enforces_integer_ranges_and_names_them() {
+        let message = |size: serde_json::Value| {
+            let errors = check(&schema(), &json!({ "size": size }), "spec");
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].path, "spec.size");
+            errors[0].message.clone()
+        };
+        assert_eq!(
+            message(json!(0)),
+            "must be a whole number from 1 to 2147483647, got 0"
+        );
+        assert_eq!(
+            message(json!(4294967296i64)),
+            "must be a whole number from 1 to 2147483647, got 4294967296"
+        );
+        assert_eq!(
+            message(json!("three")),
+            "must be a whole number from 1 to 2147483647, not the string \"three\""
+        );
+        assert_eq!(
+            message(json!(1.5)),
+            "must be a whole number from 1 to 2147483647, not the number 1.5"
+        );
     }
 }

@@ -4,6 +4,9 @@
 //! The schema (see `schema`) already holds JSON types; this module holds the rules a schema cannot
 //! say: sizes that can form the topology, references that must be complete, exclusive settings,
 //! quantities that must parse. It never reads the cluster and never falls back silently.
+//!
+//! Every message about a numeric field that is out of range or does not parse names the range the
+//! field allows ("must be a whole number from 1 to 65535, got \"-1\"").
 
 use std::collections::BTreeSet;
 
@@ -23,10 +26,14 @@ use super::quantity::parse_quantity;
 use super::replication::RedisReplicationSpec;
 use super::sentinel::RedisSentinelSpec;
 use super::standalone::RedisSpec;
-use crate::resources::names::RESERVED_CONTAINER_NAMES;
+use crate::resources::names::{CLUSTER_BUS_PORT_OFFSET, RESERVED_CONTAINER_NAMES};
 
 /// The smallest number of masters a Redis Cluster can elect replicas with.
 pub const MINIMUM_CLUSTER_SHARDS: i32 = 3;
+/// The largest number of masters a Redis Cluster can have: one per hash slot.
+pub const MAXIMUM_CLUSTER_SHARDS: i32 = crate::topology::slots::SLOT_COUNT as i32;
+/// The largest client port a Redis Cluster may use: its bus listens on the port plus 10000.
+pub const MAXIMUM_CLUSTER_PORT: i64 = u16::MAX as i64 - CLUSTER_BUS_PORT_OFFSET as i64;
 /// Redis major versions a RedisCluster may declare.
 pub const SUPPORTED_CLUSTER_VERSIONS: [&str; 3] = ["v6", "v7", "v8"];
 const IMAGE_PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
@@ -154,7 +161,75 @@ impl Errors {
             Err(self.0)
         }
     }
+
+    /// Whether `value` lies in `range`; if not, records an error naming the range, with `why` (a
+    /// parenthesised reason, or empty) after it.
+    fn check_range(&mut self, path: &str, value: i64, range: WholeRange, why: &str) -> bool {
+        if range.contains(value) {
+            return true;
+        }
+        self.add(path, format!("{}{why}, got {value}", range.requirement()));
+        false
+    }
+
+    /// A whole number written as a string (the sentinel settings of the v1beta2 API), if it parses
+    /// and lies in `range`; otherwise records an error naming the range, with `why` after it.
+    fn parse_in_range(
+        &mut self,
+        path: &str,
+        text: &str,
+        range: WholeRange,
+        why: &str,
+    ) -> Option<i64> {
+        match text.trim().parse::<i64>() {
+            Ok(value) if range.contains(value) => Some(value),
+            _ => {
+                self.add(path, format!("{}{why}, got {text:?}", range.requirement()));
+                None
+            }
+        }
+    }
 }
+
+/// The whole numbers a field allows, from `minimum` to `maximum` inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct WholeRange {
+    minimum: i64,
+    maximum: i64,
+}
+
+impl WholeRange {
+    /// From `minimum` to the largest 32-bit integer, the largest count or duration (in seconds
+    /// or milliseconds) a Kubernetes object or a Redis configuration file holds.
+    const fn at_least(minimum: i64) -> WholeRange {
+        WholeRange {
+            minimum,
+            maximum: i32::MAX as i64,
+        }
+    }
+
+    /// From `minimum` to `maximum`.
+    const fn between(minimum: i64, maximum: i64) -> WholeRange {
+        WholeRange { minimum, maximum }
+    }
+
+    fn contains(self, value: i64) -> bool {
+        (self.minimum..=self.maximum).contains(&value)
+    }
+
+    /// The start of every message about a field with this range.
+    fn requirement(self) -> String {
+        format!(
+            "must be a whole number from {} to {}",
+            self.minimum, self.maximum
+        )
+    }
+}
+
+/// A TCP port.
+const PORT_RANGE: WholeRange = WholeRange::between(1, u16::MAX as i64);
+/// Seconds of a 64-bit duration field (terminationGracePeriodSeconds).
+const SECONDS_RANGE: WholeRange = WholeRange::between(0, i64::MAX);
 
 /// Validates a standalone Redis spec.
 pub fn validate_redis(spec: &RedisSpec) -> Result<ValidatedRedis, Vec<FieldError>> {
@@ -190,12 +265,12 @@ pub fn validate_replication(
     spec: &RedisReplicationSpec,
 ) -> Result<ValidatedReplication, Vec<FieldError>> {
     let mut errors = Errors::default();
-    if spec.cluster_size < 1 {
-        errors.add(
-            "spec.clusterSize",
-            format!("must be at least 1 (one master), got {}", spec.cluster_size),
-        );
-    }
+    errors.check_range(
+        "spec.clusterSize",
+        spec.cluster_size.into(),
+        WholeRange::at_least(1),
+        " (one master, the rest replicas)",
+    );
     let common = check_pod_settings(&spec.pod, DEFAULT_PORT, &mut errors);
     check_redis_config(spec.redis_config.as_ref(), "spec.redisConfig", &mut errors);
     check_acl(spec.acl.as_ref(), &mut errors);
@@ -233,12 +308,12 @@ pub fn validate_replication(
 /// Validates a sentinel spec.
 pub fn validate_sentinel(spec: &RedisSentinelSpec) -> Result<ValidatedSentinel, Vec<FieldError>> {
     let mut errors = Errors::default();
-    if spec.cluster_size < 1 {
-        errors.add(
-            "spec.clusterSize",
-            format!("must be at least 1, got {}", spec.cluster_size),
-        );
-    }
+    errors.check_range(
+        "spec.clusterSize",
+        spec.cluster_size.into(),
+        WholeRange::at_least(1),
+        "",
+    );
     let common = check_pod_settings(&spec.pod, DEFAULT_PORT, &mut errors);
     check_volume_references(
         spec.volume_mount.as_ref(),
@@ -269,24 +344,23 @@ pub fn validate_sentinel(spec: &RedisSentinelSpec) -> Result<ValidatedSentinel, 
 pub fn validate_cluster(spec: &RedisClusterSpec) -> Result<ValidatedCluster, Vec<FieldError>> {
     let mut errors = Errors::default();
     let shards = spec.cluster_size;
-    if shards < MINIMUM_CLUSTER_SHARDS {
-        errors.add(
-            "spec.clusterSize",
-            format!(
-                "must be at least {MINIMUM_CLUSTER_SHARDS}: a Redis Cluster needs a majority of masters to fail over, got {shards}"
-            ),
-        );
-    }
-    let port = check_port(spec.port, "spec.port", &mut errors);
-    if port.is_some_and(|port| port > u16::MAX - 10000) {
-        errors.add(
+    errors.check_range(
+        "spec.clusterSize",
+        shards.into(),
+        WholeRange::between(MINIMUM_CLUSTER_SHARDS.into(), MAXIMUM_CLUSTER_SHARDS.into()),
+        &format!(
+            " (a Redis Cluster needs a majority of at least {MINIMUM_CLUSTER_SHARDS} masters to fail over, and has {MAXIMUM_CLUSTER_SHARDS} slots: one master per slot at most)"
+        ),
+    );
+    let port = errors
+        .check_range(
             "spec.port",
-            format!(
-                "must leave room for the cluster bus port (port + 10000), got {}",
-                spec.port
-            ),
-        );
-    }
+            spec.port.into(),
+            WholeRange::between(1, MAXIMUM_CLUSTER_PORT),
+            &format!(" (the cluster bus listens on the port plus {CLUSTER_BUS_PORT_OFFSET})"),
+        )
+        .then(|| u16::try_from(spec.port).ok())
+        .flatten();
     if !SUPPORTED_CLUSTER_VERSIONS.contains(&spec.cluster_version.as_str()) {
         errors.add(
             "spec.clusterVersion",
@@ -341,17 +415,19 @@ pub fn validate_cluster(spec: &RedisClusterSpec) -> Result<ValidatedCluster, Vec
         );
     }
     let followers = follower.replicas.unwrap_or(shards);
-    let replicas_per_shard = if followers < 0 {
-        errors.add(
-            "spec.redisFollower.replicas",
-            format!("must not be negative, got {followers}"),
-        );
+    let replicas_per_shard = if !errors.check_range(
+        "spec.redisFollower.replicas",
+        followers.into(),
+        WholeRange::at_least(0),
+        &format!(" and a multiple of spec.clusterSize ({shards})"),
+    ) {
         0
     } else if shards > 0 && followers % shards != 0 {
         errors.add(
             "spec.redisFollower.replicas",
             format!(
-                "must be a multiple of spec.clusterSize ({shards}) so every shard has the same number of followers, got {followers}"
+                "must be a multiple of spec.clusterSize ({shards}): 0, {shards}, {}, ... so every shard has the same number of followers, got {followers}",
+                2 * i64::from(shards)
             ),
         );
         0
@@ -370,11 +446,14 @@ pub fn validate_cluster(spec: &RedisClusterSpec) -> Result<ValidatedCluster, Vec
             &join(&path, "resources"),
             &mut errors,
         );
-        check_non_negative(
-            settings.termination_grace_period_seconds,
-            &join(&path, "terminationGracePeriodSeconds"),
-            &mut errors,
-        );
+        if let Some(seconds) = settings.termination_grace_period_seconds {
+            errors.check_range(
+                &join(&path, "terminationGracePeriodSeconds"),
+                seconds,
+                SECONDS_RANGE,
+                "",
+            );
+        }
     }
     let leader_disruption_budget = check_disruption_budget(
         leader.pdb.as_ref(),
@@ -411,11 +490,14 @@ fn check_pod_settings(pod: &PodSettings, redis_port: i32, errors: &mut Errors) -
     check_init_container(pod.init_container.as_ref(), errors);
     check_sidecars(pod.sidecars.as_deref(), errors);
     check_env(pod.env.as_deref(), "spec.env", errors);
-    check_non_negative(
-        pod.termination_grace_period_seconds,
-        "spec.terminationGracePeriodSeconds",
-        errors,
-    );
+    if let Some(seconds) = pod.termination_grace_period_seconds {
+        errors.check_range(
+            "spec.terminationGracePeriodSeconds",
+            seconds,
+            SECONDS_RANGE,
+            "",
+        );
+    }
     ValidatedCommon {
         password: password_secret(&pod.kubernetes_config),
         exporter_enabled,
@@ -457,12 +539,12 @@ fn check_kubernetes_config(config: &KubernetesConfig, errors: &mut Errors) {
         &join(path, "updateStrategy"),
         errors,
     );
-    if let Some(seconds) = config.min_ready_seconds
-        && seconds < 0
-    {
-        errors.add(
+    if let Some(seconds) = config.min_ready_seconds {
+        errors.check_range(
             &join(path, "minReadySeconds"),
-            format!("must not be negative, got {seconds}"),
+            seconds.into(),
+            WholeRange::at_least(0),
+            "",
         );
     }
 }
@@ -518,11 +600,12 @@ fn check_update_strategy(
         .rolling_update
         .as_ref()
         .and_then(|rolling| rolling.partition)
-        && partition < 0
     {
-        errors.add(
+        errors.check_range(
             &format!("{path}.rollingUpdate.partition"),
-            format!("must not be negative, got {partition}"),
+            partition.into(),
+            WholeRange::at_least(0),
+            "",
         );
     }
 }
@@ -547,12 +630,16 @@ fn check_exporter(exporter: Option<&RedisExporter>, redis_port: i32, errors: &mu
         errors,
     );
     check_env(exporter.env.as_deref(), &join(path, "env"), errors);
-    if check_port(exporter.port, &join(path, "port"), errors).is_some()
+    if errors.check_range(&join(path, "port"), exporter.port.into(), PORT_RANGE, "")
         && exporter.port == redis_port
     {
         errors.add(
             &join(path, "port"),
-            format!("must differ from the Redis port {redis_port}"),
+            format!(
+                "{} other than the Redis port {redis_port}, got {}",
+                PORT_RANGE.requirement(),
+                exporter.port
+            ),
         );
     }
     true
@@ -695,31 +782,22 @@ fn check_disruption_budget(
             errors.add(path, "set minAvailable or maxUnavailable, not both");
             None
         }
-        (Some(minimum), None) if minimum < 0 => {
-            errors.add(
+        (Some(minimum), None) => errors
+            .check_range(
                 &join(path, "minAvailable"),
-                format!("must not be negative, got {minimum}"),
-            );
-            None
-        }
-        (Some(minimum), None) if minimum > pods => {
-            errors.add(
-                &join(path, "minAvailable"),
-                format!(
-                    "{minimum} is more than the {pods} pods it covers: no pod could ever be evicted"
-                ),
-            );
-            None
-        }
-        (Some(minimum), None) => Some(DisruptionBudget::MinAvailable(minimum)),
-        (None, Some(maximum)) if maximum < 0 => {
-            errors.add(
+                minimum.into(),
+                WholeRange::between(0, pods.max(0).into()),
+                &format!(" (the {pods} pods it covers; more and no pod could ever be evicted)"),
+            )
+            .then_some(DisruptionBudget::MinAvailable(minimum)),
+        (None, Some(maximum)) => errors
+            .check_range(
                 &join(path, "maxUnavailable"),
-                format!("must not be negative, got {maximum}"),
-            );
-            None
-        }
-        (None, Some(maximum)) => Some(DisruptionBudget::MaxUnavailable(maximum)),
+                maximum.into(),
+                WholeRange::at_least(0),
+                "",
+            )
+            .then_some(DisruptionBudget::MaxUnavailable(maximum)),
         // A majority stays up: the same default the v1beta2 API has always had.
         (None, None) => Some(DisruptionBudget::MinAvailable(pods / 2 + 1)),
     }
@@ -761,59 +839,39 @@ fn check_sentinel_config(
             "must name a ConfigMap",
         );
     }
-    let number = |field: &str, text: &str, minimum: u64, errors: &mut Errors| -> Option<u64> {
-        match text.trim().parse::<u64>() {
-            Ok(value) if value >= minimum => Some(value),
-            Ok(value) => {
-                errors.add(
-                    &join(path, field),
-                    format!("must be at least {minimum}, got {value}"),
-                );
-                None
-            }
-            Err(_) => {
-                errors.add(
-                    &join(path, field),
-                    format!("must be a whole number, got {text:?}"),
-                );
-                None
-            }
-        }
+    // Redis reads quorum, parallel-syncs and both timeouts as 32-bit integers.
+    let mut number = |field: &str, text: &str, range: WholeRange, why: &str| {
+        errors.parse_in_range(&join(path, field), text, range, why)
     };
-    let redis_port = number("redisPort", &config.redis_port, 1, errors)
+    let redis_port = number("redisPort", &config.redis_port, PORT_RANGE, "")
         .and_then(|port| u16::try_from(port).ok());
-    if redis_port.is_none()
-        && config
-            .redis_port
-            .trim()
-            .parse::<u64>()
-            .is_ok_and(|port| port >= 1)
-    {
-        errors.add(
-            &join(path, "redisPort"),
-            format!("must be at most 65535, got {}", config.redis_port),
-        );
-    }
-    let quorum = number("quorum", &config.quorum, 1, errors);
-    if let Some(quorum) = quorum
-        && spec.cluster_size >= 1
-        && quorum > spec.cluster_size as u64
-    {
-        errors.add(
-            &join(path, "quorum"),
-            format!(
-                "{quorum} is more than the {} sentinels of spec.clusterSize: no failover could ever be agreed",
-                spec.cluster_size
-            ),
-        );
-    }
-    let parallel_syncs = number("parallelSyncs", &config.parallel_syncs, 1, errors);
-    let failover_timeout = number("failoverTimeout", &config.failover_timeout, 1, errors);
+    let quorum = if spec.cluster_size >= 1 {
+        number(
+            "quorum",
+            &config.quorum,
+            WholeRange::between(1, spec.cluster_size.into()),
+            " (the sentinels of spec.clusterSize; more could never agree on a failover)",
+        )
+    } else {
+        number("quorum", &config.quorum, WholeRange::at_least(1), "")
+    };
+    let parallel_syncs = number(
+        "parallelSyncs",
+        &config.parallel_syncs,
+        WholeRange::at_least(1),
+        "",
+    );
+    let failover_timeout = number(
+        "failoverTimeout",
+        &config.failover_timeout,
+        WholeRange::at_least(1),
+        " (milliseconds)",
+    );
     let down_after = number(
         "downAfterMilliseconds",
         &config.down_after_milliseconds,
-        1,
-        errors,
+        WholeRange::at_least(1),
+        " (milliseconds)",
     );
     let auth_password = replication_password(
         config.redis_replication_password.as_ref(),
@@ -826,8 +884,8 @@ fn check_sentinel_config(
         redis_port: redis_port?,
         quorum: u32::try_from(quorum?).ok()?,
         parallel_syncs: u32::try_from(parallel_syncs?).ok()?,
-        failover_timeout_milliseconds: failover_timeout?,
-        down_after_milliseconds: down_after?,
+        failover_timeout_milliseconds: u64::try_from(failover_timeout?).ok()?,
+        down_after_milliseconds: u64::try_from(down_after?).ok()?,
         auth_password: auth_password?,
     })
 }
@@ -880,9 +938,10 @@ fn check_claim_template(template: Option<&PersistentVolumeClaim>, path: &str, er
         for (name, quantity) in requests {
             let field = format!("{path}.spec.resources.requests.{name}");
             match parse_quantity(&quantity.0) {
-                Ok(value) if value <= 0.0 => {
-                    errors.add(&field, format!("must be positive, got {:?}", quantity.0))
-                }
+                Ok(value) if value <= 0.0 => errors.add(
+                    &field,
+                    format!("must be a quantity above 0, got {:?}", quantity.0),
+                ),
                 Ok(_) => {}
                 Err(message) => errors.add(&field, message),
             }
@@ -903,7 +962,7 @@ fn check_resources(resources: Option<&ResourceRequirements>, path: &str, errors:
             match parse_quantity(&quantity.0) {
                 Ok(value) if value < 0.0 => errors.add(
                     &quantity_path,
-                    format!("must not be negative, got {:?}", quantity.0),
+                    format!("must be a quantity of 0 or more, got {:?}", quantity.0),
                 ),
                 Ok(value) => {
                     parsed.insert(name.clone(), value);
@@ -955,29 +1014,180 @@ fn check_pull_policy(policy: Option<&str>, path: &str, errors: &mut Errors) {
     }
 }
 
-fn check_port(port: i32, path: &str, errors: &mut Errors) -> Option<u16> {
-    match u16::try_from(port) {
-        Ok(port) if port >= 1 => Some(port),
-        _ => {
-            errors.add(
-                path,
-                format!("must be a port between 1 and 65535, got {port}"),
-            );
-            None
-        }
-    }
-}
-
 fn check_not_blank(value: &str, path: &str, errors: &mut Errors) {
     if value.trim().is_empty() {
         errors.add(path, "must not be empty");
     }
 }
 
-fn check_non_negative(value: Option<i64>, path: &str, errors: &mut Errors) {
-    if let Some(value) = value
-        && value < 0
-    {
-        errors.add(path, format!("must not be negative, got {value}"));
+#[cfg(test)]
+mod tests {
+    use serde::de::DeserializeOwned;
+    use serde_json::{Value, json};
+
+    use super::{validate_cluster, validate_redis, validate_replication, validate_sentinel};
+    use crate::api::field_error::FieldError;
+
+    fn spec<T: DeserializeOwned>(mut fields: Value) -> T {
+        fields["kubernetesConfig"] = json!({"image": "redis:7"});
+        serde_json::from_value(fields).unwrap()
+    }
+
+    /// The one error a spec gets, as `path: message`.
+    fn only_error<T>(result: Result<T, Vec<FieldError>>) -> String {
+        let errors = result.err().expect("the spec is invalid");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors[0].to_string()
+    }
+
+    fn cluster(fields: Value) -> String {
+        only_error(validate_cluster(&spec(fields)))
+    }
+
+    fn sentinel_config(config: Value) -> String {
+        let mut config = config;
+        config["redisReplicationName"] = json!("replication");
+        only_error(validate_sentinel(&spec(
+            json!({"clusterSize": 3, "redisSentinelConfig": config}),
+        )))
+    }
+
+    #[test]
+    fn a_cluster_of_more_shards_than_slots_is_rejected_with_the_range() {
+        assert_eq!(
+            cluster(json!({"clusterSize": 16385})),
+            "spec.clusterSize: must be a whole number from 3 to 16384 (a Redis Cluster needs a \
+             majority of at least 3 masters to fail over, and has 16384 slots: one master per \
+             slot at most), got 16385"
+        );
+        assert!(cluster(json!({"clusterSize": 2})).starts_with(
+            "spec.clusterSize: must be a whole number from 3 to 16384 (a Redis Cluster"
+        ));
+        assert!(
+            validate_cluster(&spec(
+                json!({"clusterSize": 16384, "redisFollower": {"replicas": 0}})
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_sentinel_redis_port_out_of_range_names_the_port_range() {
+        assert_eq!(
+            sentinel_config(json!({"redisPort": "-1"})),
+            "spec.redisSentinelConfig.redisPort: must be a whole number from 1 to 65535, got \"-1\""
+        );
+        assert_eq!(
+            sentinel_config(json!({"redisPort": "70000"})),
+            "spec.redisSentinelConfig.redisPort: must be a whole number from 1 to 65535, got \"70000\""
+        );
+        assert_eq!(
+            sentinel_config(json!({"redisPort": "six"})),
+            "spec.redisSentinelConfig.redisPort: must be a whole number from 1 to 65535, got \"six\""
+        );
+    }
+
+    #[test]
+    fn every_sentinel_setting_names_its_range() {
+        assert_eq!(
+            sentinel_config(json!({"quorum": "5"})),
+            "spec.redisSentinelConfig.quorum: must be a whole number from 1 to 3 (the sentinels \
+             of spec.clusterSize; more could never agree on a failover), got \"5\""
+        );
+        assert_eq!(
+            sentinel_config(json!({"parallelSyncs": "0"})),
+            "spec.redisSentinelConfig.parallelSyncs: must be a whole number from 1 to 2147483647, got \"0\""
+        );
+        assert_eq!(
+            sentinel_config(json!({"failoverTimeout": "2147483648"})),
+            "spec.redisSentinelConfig.failoverTimeout: must be a whole number from 1 to \
+             2147483647 (milliseconds), got \"2147483648\""
+        );
+        assert_eq!(
+            sentinel_config(json!({"downAfterMilliseconds": "soon"})),
+            "spec.redisSentinelConfig.downAfterMilliseconds: must be a whole number from 1 to \
+             2147483647 (milliseconds), got \"soon\""
+        );
+    }
+
+    #[test]
+    fn sizes_ports_and_counts_name_their_ranges() {
+        assert_eq!(
+            only_error(validate_replication(&spec(json!({"clusterSize": 0})))),
+            "spec.clusterSize: must be a whole number from 1 to 2147483647 (one master, the rest \
+             replicas), got 0"
+        );
+        assert_eq!(
+            cluster(json!({"clusterSize": 3, "port": 60000})),
+            "spec.port: must be a whole number from 1 to 55535 (the cluster bus listens on the \
+             port plus 10000), got 60000"
+        );
+        assert_eq!(
+            cluster(json!({"clusterSize": 3, "redisFollower": {"replicas": -3}})),
+            "spec.redisFollower.replicas: must be a whole number from 0 to 2147483647 and a \
+             multiple of spec.clusterSize (3), got -3"
+        );
+        assert_eq!(
+            cluster(json!({"clusterSize": 3, "redisFollower": {"replicas": 4}})),
+            "spec.redisFollower.replicas: must be a multiple of spec.clusterSize (3): 0, 3, 6, \
+             ... so every shard has the same number of followers, got 4"
+        );
+        assert_eq!(
+            cluster(
+                json!({"clusterSize": 3, "redisLeader": {"pdb": {"enabled": true, "minAvailable": 4}}})
+            ),
+            "spec.redisLeader.pdb.minAvailable: must be a whole number from 0 to 3 (the 3 pods it \
+             covers; more and no pod could ever be evicted), got 4"
+        );
+        assert_eq!(
+            only_error(validate_replication(&spec(
+                json!({"clusterSize": 3, "pdb": {"enabled": true, "maxUnavailable": -1}})
+            ))),
+            "spec.pdb.maxUnavailable: must be a whole number from 0 to 2147483647, got -1"
+        );
+        assert_eq!(
+            only_error(validate_redis(&spec(json!({
+                "redisExporter": {"enabled": true, "image": "exporter", "port": 0}
+            })))),
+            "spec.redisExporter.port: must be a whole number from 1 to 65535, got 0"
+        );
+        assert_eq!(
+            only_error(validate_redis(&spec(json!({
+                "redisExporter": {"enabled": true, "image": "exporter", "port": 6379}
+            })))),
+            "spec.redisExporter.port: must be a whole number from 1 to 65535 other than the Redis \
+             port 6379, got 6379"
+        );
+        assert_eq!(
+            only_error(validate_redis(&spec(
+                json!({"terminationGracePeriodSeconds": -1})
+            ))),
+            "spec.terminationGracePeriodSeconds: must be a whole number from 0 to \
+             9223372036854775807, got -1"
+        );
+    }
+
+    #[test]
+    fn kubernetes_config_counts_name_their_ranges() {
+        let redis = |config: Value| {
+            let mut fields: crate::api::standalone::RedisSpec = spec(json!({}));
+            let mut kubernetes_config = json!({"image": "redis:7"});
+            for (key, value) in config.as_object().into_iter().flatten() {
+                kubernetes_config[key] = value.clone();
+            }
+            fields.pod.kubernetes_config = serde_json::from_value(kubernetes_config).unwrap();
+            only_error(validate_redis(&fields))
+        };
+        assert_eq!(
+            redis(json!({"minReadySeconds": -5})),
+            "spec.kubernetesConfig.minReadySeconds: must be a whole number from 0 to 2147483647, got -5"
+        );
+        assert_eq!(
+            redis(
+                json!({"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": -1}}})
+            ),
+            "spec.kubernetesConfig.updateStrategy.rollingUpdate.partition: must be a whole number \
+             from 0 to 2147483647, got -1"
+        );
     }
 }

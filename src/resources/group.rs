@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use super::names::{
-    APP_LABEL, COMPONENT_LABEL, INSTANCE_ANNOTATION, INSTANCE_LABEL, MANAGED_ANNOTATION,
-    MANAGED_BY_LABEL, MANAGED_BY_LABEL_VALUE, NAME_LABEL, NAME_LABEL_VALUE,
+    APP_LABEL, CLUSTER_LABEL, COMPONENT_LABEL, INSTANCE_ANNOTATION, INSTANCE_LABEL,
+    MANAGED_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_LABEL_VALUE, NAME_LABEL, NAME_LABEL_VALUE,
     NEVER_COPIED_ANNOTATIONS, ROLE_LABEL, SETUP_TYPE_LABEL,
 };
 use crate::api::common::{
@@ -176,7 +176,8 @@ impl PodGroup<'_> {
         ])
     }
 
-    /// Labels of every object of the group: the CR's labels, then the operator's, which win.
+    /// Labels of every object of the group: the CR's labels, then the operator's, which win. A
+    /// cluster's objects also carry [`CLUSTER_LABEL`], whichever role they serve.
     pub fn labels(&self) -> BTreeMap<String, String> {
         let mut labels = self.owner.labels.clone();
         labels.extend(self.selector_labels());
@@ -187,17 +188,18 @@ impl PodGroup<'_> {
             MANAGED_BY_LABEL.to_owned(),
             MANAGED_BY_LABEL_VALUE.to_owned(),
         );
+        if self.is_cluster() {
+            labels.insert(CLUSTER_LABEL.to_owned(), self.owner.name.clone());
+        }
         labels
     }
 
-    /// Annotations of every object of the group.
+    /// Annotations of every object of the group; [`INSTANCE_ANNOTATION`] names the CR, whichever
+    /// group (sentinels, leaders, followers) the object belongs to.
     pub fn annotations(&self) -> BTreeMap<String, String> {
         let mut annotations = self.owner.annotations.clone();
         annotations.insert(MANAGED_ANNOTATION.to_owned(), "true".to_owned());
-        annotations.insert(
-            INSTANCE_ANNOTATION.to_owned(),
-            self.statefulset_name.clone(),
-        );
+        annotations.insert(INSTANCE_ANNOTATION.to_owned(), self.owner.name.clone());
         annotations
     }
 

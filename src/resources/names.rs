@@ -29,6 +29,9 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const NAME_LABEL_VALUE: &str = "redis";
 /// Value of [`MANAGED_BY_LABEL`].
 pub const MANAGED_BY_LABEL_VALUE: &str = "redis-operator";
+/// Label on every object of a RedisCluster, leaders' and followers' alike: the CR name, as the
+/// reference operator labels a cluster's pods so that one selector finds them all.
+pub const CLUSTER_LABEL: &str = "cluster";
 /// Label the StatefulSet controller puts on each pod: its own name.
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 
@@ -36,7 +39,8 @@ pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 pub const CONFIG_HASH_ANNOTATION: &str = "redis.opstreelabs.in/config-hash";
 /// Annotation every owned object carries, as the reference operator marks its objects.
 pub const MANAGED_ANNOTATION: &str = "redis.opstreelabs.in";
-/// Annotation naming the instance an object belongs to.
+/// Annotation naming the CR an object belongs to: the CR's name on every object, as the reference
+/// operator writes it (not the StatefulSet's, which differs for sentinels and cluster roles).
 pub const INSTANCE_ANNOTATION: &str = "redis.opstreelabs.instance";
 /// Prometheus scrape annotation on the main Service.
 pub const PROMETHEUS_SCRAPE_ANNOTATION: &str = "prometheus.io/scrape";

@@ -36,19 +36,23 @@ fn client_port(group: &PodGroup<'_>) -> ServicePort {
     port(name, group.port)
 }
 
+/// A Service of the group: the group's labels and annotations, then the extra ones, which win.
 fn service(
     group: &PodGroup<'_>,
     name: String,
     spec: ServiceSpec,
+    extra_labels: BTreeMap<String, String>,
     extra_annotations: BTreeMap<String, String>,
 ) -> Service {
+    let mut labels = group.labels();
+    labels.extend(extra_labels);
     let mut annotations = group.annotations();
     annotations.extend(extra_annotations);
     Service {
         metadata: ObjectMeta {
             name: Some(name),
             namespace: Some(group.owner.namespace.clone()),
-            labels: Some(group.labels()),
+            labels: Some(labels),
             annotations: Some(annotations),
             owner_references: Some(vec![group.owner.reference()]),
             ..ObjectMeta::default()
@@ -81,6 +85,7 @@ pub fn build_group_services(group: &PodGroup<'_>) -> Vec<Service> {
             ..ServiceSpec::default()
         },
         BTreeMap::new(),
+        BTreeMap::new(),
     );
     let mut main_ports = vec![client_port(group)];
     let mut metrics_annotations = BTreeMap::new();
@@ -101,6 +106,7 @@ pub fn build_group_services(group: &PodGroup<'_>) -> Vec<Service> {
             ports: Some(main_ports),
             ..ServiceSpec::default()
         },
+        BTreeMap::new(),
         metrics_annotations,
     );
     let service_config = group.kubernetes_config.service.as_ref();
@@ -119,6 +125,7 @@ pub fn build_group_services(group: &PodGroup<'_>) -> Vec<Service> {
             ports: Some(vec![client_port(group)]),
             ..ServiceSpec::default()
         },
+        BTreeMap::new(),
         service_config
             .and_then(|config| config.annotations.clone())
             .unwrap_or_default(),
@@ -127,7 +134,9 @@ pub fn build_group_services(group: &PodGroup<'_>) -> Vec<Service> {
 }
 
 /// The replication set's `-master` and `-replica` Services, which select pods by the
-/// `redis-role` label the operator keeps in step with the real master.
+/// `redis-role` label the operator keeps in step with the real master. Each also carries that
+/// label itself (`master` or `slave`), as the reference labels them, so tools find a set's
+/// master Service by label.
 pub fn build_replication_role_services(group: &PodGroup<'_>) -> Vec<Service> {
     [
         (MASTER_SUFFIX, REDIS_ROLE_MASTER),
@@ -135,8 +144,9 @@ pub fn build_replication_role_services(group: &PodGroup<'_>) -> Vec<Service> {
     ]
     .into_iter()
     .map(|(suffix, role)| {
+        let role_label = BTreeMap::from([(REDIS_ROLE_LABEL.to_owned(), role.to_owned())]);
         let mut selector = group.selector_labels();
-        selector.insert(REDIS_ROLE_LABEL.to_owned(), role.to_owned());
+        selector.extend(role_label.clone());
         service(
             group,
             format!("{}{suffix}", group.owner.name),
@@ -146,6 +156,7 @@ pub fn build_replication_role_services(group: &PodGroup<'_>) -> Vec<Service> {
                 ports: Some(vec![client_port(group)]),
                 ..ServiceSpec::default()
             },
+            role_label,
             BTreeMap::new(),
         )
     })
@@ -153,7 +164,7 @@ pub fn build_replication_role_services(group: &PodGroup<'_>) -> Vec<Service> {
 }
 
 /// One NodePort Service per cluster pod (client and bus ports), when the user exposes the
-/// cluster through NodePorts.
+/// cluster through NodePorts. Each is labelled, as it selects, with its pod's name.
 pub fn build_node_port_services(group: &PodGroup<'_>) -> Vec<Service> {
     let exposed = group
         .kubernetes_config
@@ -167,8 +178,9 @@ pub fn build_node_port_services(group: &PodGroup<'_>) -> Vec<Service> {
     (0..group.replicas)
         .map(|ordinal| {
             let pod = format!("{}-{ordinal}", group.statefulset_name);
+            let pod_label = BTreeMap::from([(POD_NAME_LABEL.to_owned(), pod.clone())]);
             let mut selector = group.selector_labels();
-            selector.insert(POD_NAME_LABEL.to_owned(), pod.clone());
+            selector.extend(pod_label.clone());
             service(
                 group,
                 pod,
@@ -181,6 +193,7 @@ pub fn build_node_port_services(group: &PodGroup<'_>) -> Vec<Service> {
                     ]),
                     ..ServiceSpec::default()
                 },
+                pod_label,
                 BTreeMap::new(),
             )
         })
