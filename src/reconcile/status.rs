@@ -467,7 +467,7 @@ mod tests {
 
     use super::{
         ConditionReason, ConditionType, ConditionUpdate, StatusFacts, build_status,
-        merge_conditions,
+        invalid_spec_facts, merge_conditions,
     };
     use crate::api::Kind;
 
@@ -491,6 +491,33 @@ mod tests {
             json!(flipped[0])["lastTransitionTime"],
             "1970-01-01T00:01:39Z"
         );
+    }
+
+    #[test]
+    fn an_invalid_cluster_spec_keeps_a_state_and_a_reason() {
+        let status = build_status(
+            Kind::RedisCluster,
+            &invalid_spec_facts(
+                Kind::RedisCluster,
+                "spec.clusterSize: must be a whole number from 3 to 16384, got 20000",
+            ),
+            Some(&json!({"state": "Ready", "reason": "RedisCluster is ready"})),
+            Some(3),
+            5_000,
+        );
+        assert_eq!(status["state"], "Failed");
+        assert_eq!(
+            status["reason"],
+            "the spec is invalid: spec.clusterSize: must be a whole number from 3 to 16384, got 20000"
+        );
+        let replication = build_status(
+            Kind::RedisReplication,
+            &invalid_spec_facts(Kind::RedisReplication, "x"),
+            None,
+            Some(1),
+            0,
+        );
+        assert!(replication.get("state").is_none());
     }
 
     #[test]

@@ -261,29 +261,25 @@ fn cluster_topology(
         target_revisions: &target_revisions,
         live_replicas: &live_replicas,
     });
+    // Labels first: each names a pod that exists now, before any eviction.
     let mut requests: Vec<Request> = decided
-        .evictions
+        .role_labels
         .iter()
-        .map(|pod| {
-            Request::Evict(ObjectRef::new(
-                ResourceType::Pod,
-                &input.target.namespace,
-                pod,
-            ))
-        })
+        .map(|(pod, role)| role_label_request(input, pod, role))
         .collect();
-    let evictions = requests.len();
+    requests.extend(decided.evictions.iter().map(|pod| {
+        Request::Evict(ObjectRef::new(
+            ResourceType::Pod,
+            &input.target.namespace,
+            pod,
+        ))
+    }));
+    let evictions = decided.evictions.len();
     let (ready, blocked) = match decided.phase {
         ClusterPhase::Ready => (decided.steps.is_empty() && evictions == 0, None),
         ClusterPhase::Failed(reason) => (false, Some(Blocked::Refusing(reason))),
         ClusterPhase::Initializing | ClusterPhase::Bootstrap => (false, None),
     };
-    requests.extend(
-        decided
-            .role_labels
-            .iter()
-            .map(|(pod, role)| role_label_request(input, pod, role)),
-    );
     TopologyOutcome {
         steps: decided.steps,
         requests,

@@ -253,7 +253,12 @@ fn record_role_changes(input: &ClusterInput<'_>, members: &[Member<'_>], plan: &
         if previous == Some(role) {
             continue;
         }
-        plan.role_labels.push((member.view.pod.name.clone(), role));
+        // A pod on its way out keeps its label: a label written after the pod is gone would
+        // create a bare pod of that name (server-side apply creates what is missing).
+        let leaving = member.view.pod.terminating || plan.evictions.contains(&member.view.pod.name);
+        if !leaving {
+            plan.role_labels.push((member.view.pod.name.clone(), role));
+        }
         if previous != Some(REDIS_ROLE_REPLICA) || !member.owns_any() {
             continue;
         }

@@ -252,9 +252,12 @@ impl Engine<'_> {
         let Some(entry) = self.client_entry(target) else {
             return 0;
         };
+        let Some((_, owner)) = kind_of(target) else {
+            return 0;
+        };
         let prefix = format!("{}:{}", target.name, self.written);
         self.written += keys;
-        self.world.write_keys(&entry, &prefix, keys)
+        self.world.write_keys_for(&owner, &entry, &prefix, keys)
     }
 
     pub(crate) fn run_workloads(&mut self) {

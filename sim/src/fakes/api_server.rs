@@ -580,6 +580,19 @@ impl KubeApi for FakeApiServer {
                         message: "metadata.namespace: Required value".to_owned(),
                     });
                 }
+                // As the real API server validates a create: a pod needs its containers (an
+                // apply that only sets labels on a pod that is gone must not make a bare pod).
+                if reference.resource == ResourceType::Pod
+                    && applied
+                        .at("/spec/containers")
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty)
+                {
+                    return Err(ApiError::Invalid {
+                        object: reference.to_string(),
+                        message: "spec.containers: Required value".to_owned(),
+                    });
+                }
                 let mut created = applied.clone();
                 reset_status_for_create(&mut created, reference.resource);
                 let stored = self.initialise(&mut state, created, &reference);

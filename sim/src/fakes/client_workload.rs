@@ -5,6 +5,7 @@
 //! It only writes keys and reads them; it never changes the topology.
 
 use redis_operator::ports::clock::{Clock, Milliseconds};
+use redis_operator::ports::kube::ObjectRef;
 
 use crate::engine::world::World;
 
@@ -15,12 +16,36 @@ pub struct AcknowledgedWrite {
     pub value: String,
     /// When it was written.
     pub at: Milliseconds,
+    /// The CR whose Service the client wrote through, when the write was made for one.
+    pub owner: Option<ObjectRef>,
 }
 
 impl World {
     /// A client writes `count` keys through `entry` (any node of the set); acknowledged writes are
     /// remembered. Returns how many were acknowledged.
     pub fn write_keys(&self, entry: &str, prefix: &str, count: usize) -> usize {
+        self.write_keys_as(None, entry, prefix, count)
+    }
+
+    /// A client of the CR `owner` writes `count` keys through `entry`; the lost-writes oracle
+    /// holds each acknowledged write against that CR alone.
+    pub fn write_keys_for(
+        &self,
+        owner: &ObjectRef,
+        entry: &str,
+        prefix: &str,
+        count: usize,
+    ) -> usize {
+        self.write_keys_as(Some(owner), entry, prefix, count)
+    }
+
+    fn write_keys_as(
+        &self,
+        owner: Option<&ObjectRef>,
+        entry: &str,
+        prefix: &str,
+        count: usize,
+    ) -> usize {
         let mut acknowledged = 0;
         for index in 0..count {
             let key = format!("{prefix}:{index}");
@@ -31,6 +56,7 @@ impl World {
                     AcknowledgedWrite {
                         value,
                         at: self.clock.now(),
+                        owner: owner.cloned(),
                     },
                 );
                 acknowledged += 1;

@@ -30,7 +30,7 @@ pub struct FaultWindow {
     pub end: Option<Milliseconds>,
 }
 
-/// Acknowledged keys of `target` (keys named `<name>:...`) that can no longer be read, leaving
+/// Acknowledged keys written for `target` that can no longer be read, leaving
 /// out those a fault may legitimately have cost: written within the replication window before a
 /// fault or while it lasted, or — when the CR keeps no replica — written before any fault.
 pub fn lost_keys(
@@ -39,7 +39,6 @@ pub fn lost_keys(
     windows: &[FaultWindow],
     has_replicas: bool,
 ) -> Vec<String> {
-    let prefix = format!("{}:", target.name);
     let servers = world.redis.servers();
     let entry = servers_of(&servers, target)
         .into_iter()
@@ -50,7 +49,9 @@ pub fn lost_keys(
     let acknowledged_keys = world.acknowledged.borrow();
     let acknowledged = acknowledged_keys
         .iter()
-        .filter(|(key, _)| key.starts_with(&prefix))
+        // Held against the CR the client wrote through: a RedisSentinel named as the replication
+        // it monitors owns none of its keys.
+        .filter(|(_, write)| write.owner.as_ref() == Some(target))
         .filter(|(_, write)| {
             let at = write.at;
             !windows.iter().any(|window| {
