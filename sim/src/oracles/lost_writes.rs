@@ -104,3 +104,34 @@ impl Engine<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use redis_operator::ports::kube::ResourceType;
+
+    use super::*;
+    use crate::fakes::client_workload::AcknowledgedWrite;
+
+    #[test]
+    fn a_write_is_held_against_the_cr_written_through_alone() {
+        // A RedisSentinel named as the RedisReplication it monitors (as in deploy/examples) owns
+        // none of the replication's keys: a key lost there is one loss, not two.
+        let world = World::new();
+        let replication = ObjectRef::new(ResourceType::RedisReplication, "default", "sessions");
+        let sentinel = ObjectRef::new(ResourceType::RedisSentinel, "default", "sessions");
+        world.acknowledged.borrow_mut().insert(
+            "sessions:0:0".to_owned(),
+            AcknowledgedWrite {
+                value: "value-0".to_owned(),
+                at: 1_000,
+                owner: Some(replication.clone()),
+            },
+        );
+        // No server holds the key: it is lost for the replication.
+        assert_eq!(
+            lost_keys(&world, &replication, &[], true),
+            vec!["sessions:0:0".to_owned()]
+        );
+        assert!(lost_keys(&world, &sentinel, &[], true).is_empty());
+    }
+}
