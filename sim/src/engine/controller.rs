@@ -98,6 +98,15 @@ impl SimulatedController {
         self.schedules.remove(target);
     }
 
+    /// Every watched CR is reconciled at the next round, as after the watches re-list (a watch
+    /// broken by an API server outage, or expired with 410 Gone, starts again with a list that
+    /// triggers a reconcile of every object).
+    pub fn relist(&mut self) {
+        for schedule in self.schedules.values_mut() {
+            schedule.seen_version = None;
+        }
+    }
+
     /// The CRs watched, in the order they were first seen.
     pub fn targets(&self) -> &[(Kind, ObjectRef)] {
         &self.targets

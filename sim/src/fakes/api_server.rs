@@ -63,6 +63,8 @@ pub(crate) struct State {
     pub(crate) events: Vec<EventRecord>,
     pub(crate) writes: Vec<WriteRecord>,
     pub(crate) injections: Vec<Injection>,
+    /// While set, every call through the Kubernetes port fails as an unavailable server's would.
+    pub(crate) outage: bool,
     /// Gets and lists served through the Kubernetes port (the operator's reads).
     pub(crate) reads: u64,
     pub(crate) next_resource_version: u64,
@@ -240,6 +242,11 @@ impl FakeApiServer {
     /// The writes recorded after the first `skip`.
     pub fn writes_since(&self, skip: usize) -> Vec<WriteRecord> {
         self.lock().writes.iter().skip(skip).cloned().collect()
+    }
+
+    /// Starts (`true`) or ends an outage: meanwhile every call through the Kubernetes port fails.
+    pub fn set_outage(&self, outage: bool) {
+        self.lock().outage = outage;
     }
 
     /// How many Events were published so far.
@@ -483,6 +490,13 @@ impl FakeApiServer {
         verb: &str,
         resource: ResourceType,
     ) -> Option<ApiError> {
+        if state.outage {
+            return Some(ApiError::Transient {
+                object: resource.kind().to_owned(),
+                action: verb.to_owned(),
+                message: "the server is currently unable to handle the request (503)".to_owned(),
+            });
+        }
         let position = state.injections.iter().position(|injection| {
             injection.verb == verb && injection.resource.is_none_or(|wanted| wanted == resource)
         })?;

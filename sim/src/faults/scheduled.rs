@@ -1,7 +1,8 @@
 //! The faults a scenario schedules (docs/scenarios.md): how each starts — on a pod or node
 //! chosen by name or at random from the seed — how long it lasts, and how it heals. Pod kills,
-//! process crashes, node crashes and drains, partitions between the operator and pods or around a
-//! pod, operator crashes and pauses, stale reads, and injected API errors.
+//! process crashes, node crashes and drains (of a node named, chosen, or running a chosen pod),
+//! partitions between the operator and pods or around a pod, operator crashes and pauses, stale
+//! reads, injected API errors, and an API server outage.
 //!
 //! It switches faults on and off in the world; judging what they cost is the oracles' job.
 
@@ -34,6 +35,7 @@ pub(crate) enum Undo {
     Rejoin(Vec<(String, String)>),
     Resume,
     Thaw,
+    EndOutage,
 }
 
 impl Engine<'_> {
@@ -78,6 +80,10 @@ impl Engine<'_> {
             }
             Undo::Resume => self.paused = false,
             Undo::Thaw => self.world.lag.thaw(),
+            Undo::EndOutage => {
+                self.world.api.set_outage(false);
+                self.controller.relist();
+            }
         }
         // Redis keeps acting on a fault after it heals: a crashed node's servers start again
         // (the start latency) and their claims reach the other nodes a gossip round later, so a
@@ -129,6 +135,15 @@ impl Engine<'_> {
     pub(crate) fn resolve_node(&self, choice: &NodeChoice) -> Option<String> {
         match choice {
             NodeChoice::Named(name) => Some(name.clone()),
+            NodeChoice::OfPod(choice) => {
+                let pod = self.resolve_pod(choice)?;
+                self.world
+                    .api
+                    .object(&pod)?
+                    .at("/spec/nodeName")?
+                    .as_str()
+                    .map(str::to_owned)
+            }
             NodeChoice::Random(target) => {
                 let mut candidates: Vec<String> = match target.as_ref().and_then(kind_of) {
                     Some((_, reference)) => self
@@ -245,6 +260,10 @@ impl Engine<'_> {
             Fault::StaleReads => {
                 self.world.lag.freeze(&self.world.api);
                 ("stale-reads".to_owned(), Undo::Thaw)
+            }
+            Fault::ApiOutage => {
+                self.world.api.set_outage(true);
+                ("api-outage".to_owned(), Undo::EndOutage)
             }
             Fault::ApiErrors {
                 verb,

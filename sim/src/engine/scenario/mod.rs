@@ -78,6 +78,9 @@ pub enum NodeChoice {
     /// A node chosen with the seeded generator among those running pods of the target (any node
     /// when no target is given).
     Random(Option<Target>),
+    /// The node running a pod chosen as pod faults choose one (`pod`, or `target` with `role`):
+    /// the node of the current master, for example.
+    OfPod(PodChoice),
 }
 
 /// How many operator writes pass before a crash.
@@ -110,6 +113,8 @@ pub enum Fault {
     OperatorPause,
     /// The operator's reads come from a cache frozen when the fault began.
     StaleReads,
+    /// Every request of the operator to the API server fails (503) until the fault heals.
+    ApiOutage,
     /// The API server answers `count` calls of `verb` (on `resource` when named) with an error.
     ApiErrors {
         /// apply, apply-status, delete, evict, event, remove-finalizer, get or list.

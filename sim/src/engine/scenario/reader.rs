@@ -176,6 +176,9 @@ impl Reader<'_> {
                 self.text(Some(node), &format!("{field}.node"))?,
             ));
         }
+        if value.contains_key("pod") || value.contains_key("role") {
+            return Ok(NodeChoice::OfPod(self.pod(value, field)?));
+        }
         match value.get("target") {
             Some(target) => Ok(NodeChoice::Random(Some(
                 self.target(Some(target), &format!("{field}.target"))?,
@@ -225,6 +228,7 @@ impl Reader<'_> {
             },
             "operator-pause" => Fault::OperatorPause,
             "stale-reads" => Fault::StaleReads,
+            "api-outage" => Fault::ApiOutage,
             "api-errors" => {
                 let verb = self.text(map.get("verb"), &format!("{field}.verb"))?;
                 let verbs = [
@@ -270,7 +274,7 @@ impl Reader<'_> {
             other => {
                 return Err(self.error(
                     &format!("{field}.fault"),
-                    format!("unknown fault {other:?} (expected one of: pod-kill, process-crash, node-crash, node-drain, partition-operator, isolate-pod, operator-crash, operator-pause, stale-reads, api-errors)"),
+                    format!("unknown fault {other:?} (expected one of: pod-kill, process-crash, node-crash, node-drain, partition-operator, isolate-pod, operator-crash, operator-pause, stale-reads, api-errors, api-outage)"),
                 ));
             }
         };

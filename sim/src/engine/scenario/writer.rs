@@ -21,7 +21,7 @@ pub(super) fn pod_fields(choice: &PodChoice, map: &mut serde_json::Map<String, V
     }
 }
 
-/// Adds a node choice's fields (`node`, or `target`, or none) to a fault's mapping.
+/// Adds a node choice's fields (`node`, or `target`, or a pod's, or none) to a fault's mapping.
 pub(super) fn node_fields(choice: &NodeChoice, map: &mut serde_json::Map<String, Value>) {
     match choice {
         NodeChoice::Named(node) => {
@@ -31,6 +31,7 @@ pub(super) fn node_fields(choice: &NodeChoice, map: &mut serde_json::Map<String,
             map.insert("target".to_owned(), Value::from(target.text()));
         }
         NodeChoice::Random(None) => {}
+        NodeChoice::OfPod(choice) => pod_fields(choice, map),
     }
 }
 
@@ -82,6 +83,7 @@ pub(super) fn fault_fields(fault: &Fault, map: &mut serde_json::Map<String, Valu
         }
         Fault::OperatorPause => "operator-pause",
         Fault::StaleReads => "stale-reads",
+        Fault::ApiOutage => "api-outage",
         Fault::ApiErrors {
             verb,
             resource,
