@@ -6,7 +6,8 @@
 //! a RedisCluster (`orders`, 3 shards with a follower each), with a client writing 3 keys a
 //! second, and one to four faults: master pod kill, master process crash, node crash (10–90 s),
 //! crash of the master's node (10–90 s), the master cut off from the replicas (isolate-pod,
-//! 5–40 s), the operator cut off from the master or a replica (5–40 s); each followed by a convergence or by only 0–20 s, so faults
+//! 5–40 s), the operator cut off from the master or a replica (5–40 s), an API server outage
+//! (10–180 s); each followed by a convergence or by only 0–20 s, so faults
 //! overlap. The run ends with a convergence and expects every CR Ready with one master per
 //! shard. Oracles checked: one master per replication set (and slots owned exactly once in a
 //! cluster), the `-master` Service and `status.masterNode` name it, sentinels monitor it, no
@@ -42,6 +43,7 @@ enum Failure {
     MasterIsolated(u64),
     OperatorCutOff(&'static str, u64),
     MasterNodeCrash(u64),
+    ApiOutage(u64),
 }
 
 fn failure() -> impl Strategy<Value = (Failure, Option<u64>)> {
@@ -54,6 +56,7 @@ fn failure() -> impl Strategy<Value = (Failure, Option<u64>)> {
             (prop_oneof![Just("master"), Just("replica")], 5u64..=40)
                 .prop_map(|(role, seconds)| Failure::OperatorCutOff(role, seconds)),
             (10u64..=90).prop_map(Failure::MasterNodeCrash),
+            (10u64..=180).prop_map(Failure::ApiOutage),
         ],
         prop_oneof![Just(None), (0u64..=20).prop_map(Some)],
     )
@@ -121,6 +124,7 @@ fn build(subject: Subject, failures: &[(Failure, Option<u64>)]) -> Scenario {
             Failure::MasterNodeCrash(seconds) => {
                 (Fault::NodeCrash(NodeChoice::OfPod(master(&data))), *seconds)
             }
+            Failure::ApiOutage(seconds) => (Fault::ApiOutage, *seconds),
             Failure::OperatorCutOff(role, seconds) => (
                 Fault::PartitionOperator(vec![PodChoice::Random {
                     target: data.clone(),

@@ -42,6 +42,10 @@ pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(5);
 pub const STEP_REQUEUE: Duration = Duration::from_secs(1);
 /// How soon to look again once converged (watches bring changes sooner).
 pub const RESYNC_REQUEUE: Duration = Duration::from_secs(300);
+/// How soon to look again at a converged CR whose Redis topology can change on its own: Redis
+/// Cluster and the sentinels fail over without any Kubernetes object changing, and until the
+/// operator looks, the `-master` Service and the status name a master that was replaced.
+pub const REDIS_POLL_REQUEUE: Duration = Duration::from_secs(10);
 /// How soon to look again at a CR whose reconcile is paused by annotation.
 pub const SKIP_REQUEUE: Duration = Duration::from_secs(30);
 
@@ -232,12 +236,15 @@ fn plan_valid(
         &rejections.standing,
         &mut requests,
     );
-    for (reason, message) in &topology.events {
-        requests.push(event(input, EventType::Normal, *reason, message.clone()));
-    }
     writes_pending |= topology.writes_pending();
     let redis_writes_pending = topology.redis_writes_pending();
     append_topology_requests(input, &mut topology, &mut requests);
+    // After the topology's work and labels: a reconcile that fails before them does not report
+    // what it did not do, and the next one reports it (the labels are the record of a master
+    // change, so its Event is published only with them).
+    for (reason, message) in &topology.events {
+        requests.push(event(input, EventType::Normal, *reason, message.clone()));
+    }
     for resize in claim_resizes(input, &desired) {
         writes_pending = true;
         requests.push(resize);
@@ -263,12 +270,20 @@ fn plan_valid(
     Plan {
         requests,
         requeue_after: Some(if converged {
-            RESYNC_REQUEUE
+            converged_requeue(input.kind)
         } else if redis_writes_pending || awaits_a_master(input.kind, &topology) {
             STEP_REQUEUE
         } else {
             PROGRESS_REQUEUE
         }),
+    }
+}
+
+/// When to look again at a converged CR of `kind`.
+fn converged_requeue(kind: Kind) -> Duration {
+    match kind {
+        Kind::Redis => RESYNC_REQUEUE,
+        Kind::RedisReplication | Kind::RedisSentinel | Kind::RedisCluster => REDIS_POLL_REQUEUE,
     }
 }
 
@@ -478,6 +493,7 @@ fn append_topology_requests(
                     if input.refused_evictions.iter().any(|refused| refused.pod == pod.name))
             }),
     );
+    requests.append(&mut topology.role_labels);
 }
 
 /// Deletes every owned object the spec no longer asks for; returns whether it deletes any.

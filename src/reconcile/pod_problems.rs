@@ -76,13 +76,21 @@ pub fn problem_events(
     let reported = degraded
         .and_then(|condition| condition["message"].as_str())
         .unwrap_or("");
+    // Reported once per pod and kind of problem: Kubernetes' words change while the cause does
+    // not (ErrImagePull and ImagePullBackOff alternate, a crash loop's back-off grows).
     let mut events: Vec<(EventType, EventReason, String)> = troubled
         .iter()
         .filter_map(|pod| {
-            let sentence = problem_sentence(pod)?;
             let kind = pod.problem.as_ref()?.kind;
-            (!reported.contains(&sentence))
-                .then(|| (EventType::Warning, event_reason(kind), sentence))
+            let already = format!("pod {} {}: ", pod.name, kind.describe());
+            if reported.contains(&already) {
+                return None;
+            }
+            Some((
+                EventType::Warning,
+                event_reason(kind),
+                problem_sentence(pod)?,
+            ))
         })
         .collect();
     let reported_pod_problems = [
@@ -104,8 +112,9 @@ pub fn problem_events(
 }
 
 /// Evictions of pods created from a replaced template that never started, with a Normal Event
-/// each. A pod qualifies when its StatefulSet reports an update revision, the pod runs another,
-/// it is Pending and Kubernetes says why it cannot start.
+/// each. A pod qualifies when its StatefulSet's status describes its live spec, the pod runs
+/// neither its current nor its update revision, it is Pending and Kubernetes says why it cannot
+/// start.
 pub fn replace_stuck_pods(
     input: PlanInput<'_>,
     groups: &[PodGroup<'_>],
@@ -126,13 +135,23 @@ pub fn replace_stuck_pods(
                 &input.target.namespace,
                 &group.statefulset_name,
             ))?;
+            // The status must describe the live spec, and the pod must run neither revision the
+            // StatefulSet creates pods from: a pod the controller would create again from the
+            // same revision (below a partition, from the current revision) is not replaced.
+            let observed = statefulset.at("/status/observedGeneration").and_then(Value::as_i64);
+            if observed.is_none() || observed != statefulset.at("/metadata/generation").and_then(Value::as_i64) {
+                return None;
+            }
             let update_revision = statefulset
                 .at("/status/updateRevision")
                 .and_then(Value::as_str)?;
-            let outdated = pod
-                .revision
-                .as_deref()
-                .is_some_and(|revision| revision != update_revision);
+            let current_revision = statefulset
+                .at("/status/currentRevision")
+                .and_then(Value::as_str)
+                .unwrap_or(update_revision);
+            let outdated = pod.revision.as_deref().is_some_and(|revision| {
+                revision != update_revision && revision != current_revision
+            });
             outdated.then(|| {
                 (
                     Request::Evict(ObjectRef::new(
@@ -208,6 +227,37 @@ mod tests {
             "a",
         );
         assert_eq!(starting.problem, None, "starting is not a problem");
+    }
+
+    #[test]
+    fn a_crash_loop_stays_one_problem_between_back_offs_and_is_reported_once() {
+        let waiting = pod(
+            json!({"phase": "Running", "containerStatuses": [{"name": "redis", "restartCount": 4, "ready": false,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}},
+                "lastState": {"terminated": {"exitCode": 1}}}]}),
+            "a",
+        );
+        let running = pod(
+            json!({"phase": "Running", "containerStatuses": [{"name": "redis", "restartCount": 5, "ready": false,
+                "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 1}}}]}),
+            "a",
+        );
+        assert_eq!(
+            running.problem.as_ref().unwrap().kind,
+            PodProblemKind::CrashLooping
+        );
+        let first = problem_events(None, &[&waiting]);
+        assert_eq!(first.len(), 1);
+        let status = json!({"conditions": [{"type": "Degraded", "status": "True",
+            "reason": "CrashLooping", "message": first[0].2}]});
+        // Kubernetes' words changed (the back-off, the state); the problem did not.
+        assert!(problem_events(Some(&status), &[&running]).is_empty());
+        let recovered = pod(
+            json!({"phase": "Running", "containerStatuses": [{"name": "redis", "restartCount": 5, "ready": true,
+                "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 1}}}]}),
+            "a",
+        );
+        assert_eq!(recovered.problem, None);
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct TopologyOutcome {
     pub hold_replicas: BTreeMap<String, i32>,
     /// (reason, message) for Normal Events.
     pub events: Vec<(EventReason, String)>,
+    /// `redis-role` pod labels that follow Redis' roles. They run after the other requests and
+    /// do not make the CR unready: they record what Redis already is.
+    pub role_labels: Vec<Request>,
 }
 
 impl TopologyOutcome {
@@ -160,9 +163,11 @@ fn replication_topology(
             command,
         })
         .collect();
-    if let Some(master) = &decided.master {
-        requests.extend(role_labels(input, master));
-    }
+    let labels = decided
+        .master
+        .as_deref()
+        .map(|master| role_labels(input, master, &decided.evictions))
+        .unwrap_or_default();
     requests.extend(decided.evictions.iter().map(|pod| {
         Request::Evict(ObjectRef::new(
             ResourceType::Pod,
@@ -177,6 +182,7 @@ fn replication_topology(
         blocked: decided.blocked,
         master_node: decided.master,
         events: decided.events,
+        role_labels: labels,
         hold_replicas: groups_of(validated)
             .first()
             .zip(decided.hold_replicas)
@@ -261,20 +267,18 @@ fn cluster_topology(
         target_revisions: &target_revisions,
         live_replicas: &live_replicas,
     });
-    // Labels first: each names a pod that exists now, before any eviction.
-    let mut requests: Vec<Request> = decided
-        .role_labels
+    let requests: Vec<Request> = decided
+        .evictions
         .iter()
-        .map(|(pod, role)| role_label_request(input, pod, role))
+        .map(|pod| {
+            Request::Evict(ObjectRef::new(
+                ResourceType::Pod,
+                &input.target.namespace,
+                pod,
+            ))
+        })
         .collect();
-    requests.extend(decided.evictions.iter().map(|pod| {
-        Request::Evict(ObjectRef::new(
-            ResourceType::Pod,
-            &input.target.namespace,
-            pod,
-        ))
-    }));
-    let evictions = decided.evictions.len();
+    let evictions = requests.len();
     let (ready, blocked) = match decided.phase {
         ClusterPhase::Ready => (decided.steps.is_empty() && evictions == 0, None),
         ClusterPhase::Failed(reason) => (false, Some(Blocked::Refusing(reason))),
@@ -288,13 +292,20 @@ fn cluster_topology(
         blocked,
         hold_replicas: decided.hold_replicas,
         events: decided.events,
+        role_labels: decided
+            .role_labels
+            .iter()
+            .map(|(pod, role)| role_label_request(input, pod, role))
+            .collect(),
         ..TopologyOutcome::default()
     }
 }
 
 /// Pod label updates so that `redis-role` names the real master and the `-master` and
-/// `-replica` Services select the right pods.
-fn role_labels(input: PlanInput<'_>, master: &str) -> Vec<Request> {
+/// `-replica` Services select the right pods. A pod evicted in the same plan, or already
+/// terminating, is left alone: the labels run after the evictions, and a label written on a pod
+/// that is gone would be an attempt to create it.
+fn role_labels(input: PlanInput<'_>, master: &str, evicted: &[String]) -> Vec<Request> {
     // Every pod is labelled, answering or not: a former master cut off from the operator (its
     // node down) still carries the master label, and the `-master` Service would send clients to
     // it the moment it is back, before anything makes it a replica; and the master the sentinels
@@ -303,6 +314,7 @@ fn role_labels(input: PlanInput<'_>, master: &str) -> Vec<Request> {
         .redis
         .servers
         .iter()
+        .filter(|server| !server.pod.terminating && !evicted.contains(&server.pod.name))
         .filter_map(|server| {
             let wanted = if server.pod.name == master {
                 REDIS_ROLE_MASTER
@@ -385,7 +397,7 @@ mod tests {
             design: None,
             redis: &redis,
         };
-        role_labels(input, master)
+        role_labels(input, master, &[])
             .into_iter()
             .filter_map(|request| match request {
                 Request::Apply(object) => Some((

@@ -263,16 +263,28 @@ fn record_role_changes(input: &ClusterInput<'_>, members: &[Member<'_>], plan: &
             continue;
         }
         // The former master: a pod still labelled master that no longer is one — back as this
-        // node's replica, or not answering.
+        // node's replica, or not answering and failed in this node's table.
+        let failed_here = |ip: &str| {
+            member.table.iter().any(|node| {
+                (node.flags.failed || node.flags.possibly_failed)
+                    && node
+                        .address
+                        .as_ref()
+                        .is_some_and(|address| address.ip == ip)
+            })
+        };
         let former: Vec<&str> = input
             .servers
             .iter()
             .filter(|server| server.pod.role_label.as_deref() == Some(REDIS_ROLE_MASTER))
             .filter(|server| {
-                members
+                match members
                     .iter()
                     .find(|other| other.view.pod.name == server.pod.name)
-                    .is_none_or(|other| other.myself.master_id.as_deref() == Some(member.id()))
+                {
+                    Some(other) => other.myself.master_id.as_deref() == Some(member.id()),
+                    None => server.pod.ip.as_deref().is_some_and(failed_here),
+                }
             })
             .map(|server| server.pod.name.as_str())
             .collect();

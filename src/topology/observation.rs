@@ -14,6 +14,10 @@ use crate::resources::names::{APP_LABEL, REDIS_ROLE_LABEL};
 /// Label the StatefulSet controller puts on each pod: the revision of the template it runs.
 pub const REVISION_LABEL: &str = "controller-revision-hash";
 
+/// Restarts after which a container that failed last and is not ready counts as crash-looping
+/// even while it briefly runs between back-offs.
+const CRASH_LOOP_RESTARTS: u64 = 3;
+
 /// Why a pod cannot start or keep running, as Kubernetes reports it in the pod's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PodProblemKind {
@@ -85,22 +89,47 @@ impl PodProblem {
             .filter_map(|field| status.get(*field).and_then(Value::as_array))
             .flatten()
             .find_map(|container| {
-                let waiting = container.at("/state/waiting")?;
-                let reason = waiting.get("reason").and_then(Value::as_str)?;
-                let kind = match reason {
-                    "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" => {
-                        PodProblemKind::ImagePullFailed
-                    }
-                    "CrashLoopBackOff" => PodProblemKind::CrashLooping,
-                    "CreateContainerConfigError" | "CreateContainerError" => {
-                        PodProblemKind::ContainerNotCreated
-                    }
-                    _ => return None,
-                };
                 let container_name = container
                     .get("name")
                     .and_then(Value::as_str)
                     .unwrap_or("a container");
+                // Between back-offs a crash-looping container runs briefly: it still is one
+                // while it keeps failing and has not become ready.
+                let restarts = container
+                    .get("restartCount")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let failed_last = container
+                    .at("/lastState/terminated/exitCode")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|code| code != 0);
+                let ready = container
+                    .get("ready")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let Some(waiting) = container.at("/state/waiting") else {
+                    return (restarts >= CRASH_LOOP_RESTARTS && failed_last && !ready).then(|| {
+                        PodProblem {
+                            kind: PodProblemKind::CrashLooping,
+                            detail: format!(
+                                "{container_name}: restarted {restarts} times, last exit failed"
+                            ),
+                        }
+                    });
+                };
+                let reason = waiting.get("reason").and_then(Value::as_str)?;
+                let kind = match reason {
+                    "ErrImagePull"
+                    | "ImagePullBackOff"
+                    | "InvalidImageName"
+                    | "ErrImageNeverPull"
+                    | "RegistryUnavailable" => PodProblemKind::ImagePullFailed,
+                    "CrashLoopBackOff" => PodProblemKind::CrashLooping,
+                    "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => {
+                        PodProblemKind::ContainerNotCreated
+                    }
+                    _ => return None,
+                };
                 let detail = match waiting.get("message").and_then(Value::as_str) {
                     Some(message) if !message.is_empty() => {
                         format!("{container_name}: {reason}: {message}")

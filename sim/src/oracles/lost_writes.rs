@@ -52,6 +52,9 @@ pub fn lost_keys(
         // Held against the CR the client wrote through: a RedisSentinel named as the replication
         // it monitors owns none of its keys.
         .filter(|(_, write)| write.owner.as_ref() == Some(target))
+        // A master its sentinels replaced loses what it acknowledged when they turn it into a
+        // replica: Redis' own split-brain loss, whoever routed the client there.
+        .filter(|(_, write)| !write.to_superseded_master)
         .filter(|(_, write)| {
             let at = write.at;
             !windows.iter().any(|window| {
@@ -125,6 +128,7 @@ mod tests {
                 value: "value-0".to_owned(),
                 at: 1_000,
                 owner: Some(replication.clone()),
+                to_superseded_master: false,
             },
         );
         // No server holds the key: it is lost for the replication.

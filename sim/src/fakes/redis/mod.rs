@@ -76,6 +76,12 @@ struct Monitor {
     parallel_syncs: u32,
     epoch: u64,
     down_since: Option<Milliseconds>,
+    /// Servers the sentinel knows as members of the group: replicas it saw following the
+    /// master, and former masters, which it turns into replicas when they come back.
+    members: BTreeSet<String>,
+    /// Since when each member has been seen with the wrong role (a master, or a replica of
+    /// another master).
+    wrong_role_since: BTreeMap<String, Milliseconds>,
 }
 
 /// One server.
@@ -559,6 +565,22 @@ impl FakeRedis {
     /// Copies of every server, by address.
     pub fn servers(&self) -> Vec<Server> {
         self.lock().servers.values().cloned().collect()
+    }
+
+    /// Whether the master at `ip` is one its sentinels have replaced: a sentinel that reaches
+    /// it knows it as a member of its group and monitors another master. Redis itself loses what
+    /// such a master acknowledges (the split-brain window of a master cut off and failed over)
+    /// once the sentinels turn it into a replica.
+    pub fn superseded_by_sentinels(&self, ip: &str) -> bool {
+        let fleet = self.lock();
+        fleet.servers.values().any(|sentinel| {
+            sentinel.kind == ServerKind::Sentinel
+                && sentinel.alive
+                && sentinel
+                    .monitors
+                    .values()
+                    .any(|monitor| monitor.ip != ip && monitor.members.contains(ip))
+        })
     }
 
     /// A client write: to the master that serves the key (cluster) or to the server at `ip`.

@@ -1,8 +1,15 @@
 //! Fake Redis Sentinel: sentinels that monitor a master, agree it is down after
 //! `down-after-milliseconds`, fail it over to the most advanced replica and reconfigure the
-//! others, and answer the SENTINEL commands the operator sends.
+//! replicas they reach, turn a member that comes back with the wrong role (a former master
+//! still a master, a replica of another master) into a replica of the current master after
+//! [`WRONG_ROLE_GRACE_MILLISECONDS`], and answer the SENTINEL commands the operator sends.
+//!
+//! As Redis Sentinel does, a master cut off from the sentinels is not demoted while it is cut
+//! off: it keeps accepting writes (the split-brain window) until it is reachable again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use redis_operator::ports::clock::Milliseconds;
 
 use redis_operator::ports::redis::{RedisCommand, RedisEndpoint, RedisError, RedisReply};
 use redis_operator::topology::replies::{
@@ -10,6 +17,10 @@ use redis_operator::topology::replies::{
 };
 
 use super::{Fleet, Monitor, ServerKind, ok, rejected};
+
+/// How long a sentinel sees a member with the wrong role before it reconfigures it: Redis
+/// Sentinel waits four publish periods (`SENTINEL_PUBLISH_PERIOD * 4`, 8 seconds).
+pub(super) const WRONG_ROLE_GRACE_MILLISECONDS: Milliseconds = 8_000;
 
 pub(super) fn tick_sentinels(fleet: &mut Fleet, addresses: &[String]) {
     let now = fleet.now;
@@ -71,10 +82,87 @@ pub(super) fn tick_sentinels(fleet: &mut Fleet, addresses: &[String]) {
             continue;
         };
         let majority = monitoring / 2 + 1;
-        if down_votes < quorum.try_into().unwrap_or(usize::MAX) || down_votes < majority {
-            continue;
+        if down_votes >= quorum.try_into().unwrap_or(usize::MAX) && down_votes >= majority {
+            sentinel_failover(fleet, &sentinels, &group, &master_ip);
         }
-        sentinel_failover(fleet, &sentinels, &group, &master_ip);
+        fix_member_roles(fleet, &sentinels, &group);
+    }
+}
+
+/// Each sentinel learns the replicas it sees following its master, and turns a member it reaches
+/// that has had the wrong role for [`WRONG_ROLE_GRACE_MILLISECONDS`] into a replica of the
+/// master, while that master answers it as a master (Redis Sentinel's `+convert-to-slave` and
+/// `+fix-slave-config`).
+fn fix_member_roles(fleet: &mut Fleet, sentinels: &[String], group: &str) {
+    let now = fleet.now;
+    for sentinel in sentinels {
+        let Some((master_ip, master_port, members)) = fleet
+            .servers
+            .get(sentinel)
+            .and_then(|server| server.monitors.get(group))
+            .map(|monitor| (monitor.ip.clone(), monitor.port, monitor.members.clone()))
+        else {
+            continue;
+        };
+        let master_sane = fleet.connected(sentinel, &master_ip)
+            && fleet
+                .servers
+                .get(&master_ip)
+                .is_some_and(|master| master.master.is_none());
+        let followers: Vec<String> = fleet
+            .servers
+            .values()
+            .filter(|server| server.kind == ServerKind::Plain && server.ip != master_ip)
+            .filter(|server| {
+                server
+                    .master
+                    .as_ref()
+                    .is_some_and(|(ip, _)| *ip == master_ip)
+            })
+            .map(|server| server.ip.clone())
+            .filter(|ip| fleet.connected(sentinel, ip))
+            .collect();
+        let mut wrong: Vec<String> = Vec::new();
+        for member in members.iter().filter(|member| **member != master_ip) {
+            let reachable = fleet.connected(sentinel, member);
+            let right_role = fleet.servers.get(member).is_some_and(|server| {
+                server
+                    .master
+                    .as_ref()
+                    .is_some_and(|(ip, _)| *ip == master_ip)
+            });
+            if reachable && !right_role {
+                wrong.push(member.clone());
+            }
+        }
+        let mut convert = Vec::new();
+        if let Some(monitor) = fleet
+            .servers
+            .get_mut(sentinel)
+            .and_then(|server| server.monitors.get_mut(group))
+        {
+            monitor.members.extend(followers);
+            monitor
+                .wrong_role_since
+                .retain(|member, _| wrong.contains(member));
+            for member in wrong {
+                let since = *monitor
+                    .wrong_role_since
+                    .entry(member.clone())
+                    .or_insert(now);
+                if master_sane && now.saturating_sub(since) >= WRONG_ROLE_GRACE_MILLISECONDS {
+                    monitor.wrong_role_since.remove(&member);
+                    convert.push(member);
+                }
+            }
+        }
+        for member in convert {
+            if let Some(server) = fleet.servers.get_mut(&member) {
+                server.master = Some((master_ip.clone(), master_port));
+                server.link_up = false;
+            }
+            fleet.sync_replica(&member);
+        }
     }
 }
 
@@ -106,7 +194,7 @@ pub(super) fn sentinel_failover(
         server.master = None;
         server.link_up = false;
     }
-    let followers: Vec<String> = fleet
+    let members: Vec<String> = fleet
         .servers
         .values()
         .filter(|server| server.kind == ServerKind::Plain && server.ip != new_ip)
@@ -119,11 +207,21 @@ pub(super) fn sentinel_failover(
         })
         .map(|server| server.ip.clone())
         .collect();
-    for follower in followers {
-        if let Some(server) = fleet.servers.get_mut(&follower) {
-            server.master = Some((new_ip.clone(), new_port));
+    // The sentinel leading the failover reconfigures the members it reaches; the others (the old
+    // master above all, down or cut off) are turned into replicas once they are back.
+    let leader = sentinels.iter().find(|sentinel| {
+        fleet
+            .servers
+            .get(*sentinel)
+            .is_some_and(|server| server.alive && server.monitors.contains_key(group))
+    });
+    for follower in &members {
+        if leader.is_some_and(|leader| fleet.connected(leader, follower)) {
+            if let Some(server) = fleet.servers.get_mut(follower) {
+                server.master = Some((new_ip.clone(), new_port));
+            }
+            fleet.sync_replica(follower);
         }
-        fleet.sync_replica(&follower);
     }
     for address in sentinels {
         if let Some(monitor) = fleet
@@ -135,6 +233,9 @@ pub(super) fn sentinel_failover(
             monitor.port = new_port;
             monitor.epoch += 1;
             monitor.down_since = None;
+            monitor.members.extend(members.iter().cloned());
+            monitor.members.insert(master_ip.to_owned());
+            monitor.members.remove(&new_ip);
         }
     }
     true
@@ -223,6 +324,8 @@ impl Fleet {
                             parallel_syncs: 1,
                             epoch: 0,
                             down_since: None,
+                            members: BTreeSet::new(),
+                            wrong_role_since: BTreeMap::new(),
                         },
                     );
                 }
