@@ -123,6 +123,20 @@ fn sentinels_follow_a_vanished_master(
         })
 }
 
+/// Whether `server` replicates from an address no pod of the set has.
+fn follows_a_vanished_master(input: &ReplicationInput<'_>, server: &ServerView) -> bool {
+    server
+        .replication
+        .as_ref()
+        .and_then(|info| info.master_host.as_deref())
+        .is_some_and(|host| {
+            !input
+                .servers
+                .iter()
+                .any(|other| other.endpoint.host == host)
+        })
+}
+
 /// Whether `server` is the one at `host`:`port`.
 fn listens_at(server: &ServerView, host: &str, port: u16) -> bool {
     server.endpoint.host == host && server.endpoint.port == port
@@ -168,9 +182,22 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
                 .iter()
                 .copied()
                 .find(|server| listens_at(server, host, port)),
-            // Sentinels are not monitoring yet: the set must first have a master they can be
-            // told about; choosing one among masters is not a failover.
-            None => best(answered.iter().copied().filter(|server| is_master(server))),
+            // Sentinels are not monitoring (yet, or again after they restarted): the set must
+            // first have a master they can be told about; choosing one among masters is not a
+            // failover. A master that holds nothing while replicas of a master that is gone
+            // hold the data (the master's pod came back empty) yields to the best of them.
+            None => {
+                let master = best(answered.iter().copied().filter(|server| is_master(server)));
+                let stranded = best(answered.iter().copied().filter(|server| {
+                    !is_master(server)
+                        && keys(server) > 0
+                        && follows_a_vanished_master(&input, server)
+                }));
+                match (master, stranded) {
+                    (Some(master), Some(replica)) if keys(master) == 0 => Some(replica),
+                    (master, replica) => master.or(replica),
+                }
+            }
         }
     } else {
         choose_master(&answered, input, &mut plan)
