@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::Request;
 use super::difference::{desired_hash, needs_apply, set_applied_hash};
 use super::plan_input::PlanInput;
-use super::pod_problems::{problem_events, replace_stuck_pods, troubled_pods};
+use super::pod_problems::{PodsObserved, problem_events, replace_stuck_pods, troubled_pods};
 use super::status::{
     ConditionType, StatusFacts, build_status, invalid_spec_facts, recorded_rejections, status_facts,
 };
@@ -27,6 +27,7 @@ use crate::api::{Kind, RECREATE_STATEFULSET_ANNOTATION, annotation_is_true, skip
 use crate::ports::kube::{
     EventReason, EventRecord, EventType, ObjectRef, Propagation, ResourceType,
 };
+use crate::resources::group::PodGroup;
 use crate::resources::names::{
     CLUSTER_FINALIZER, REDIS_FINALIZER, REPLICATION_FINALIZER, SENTINEL_FINALIZER,
 };
@@ -251,12 +252,18 @@ fn plan_valid(
     }
     writes_pending |= delete_undesired(input, &desired, &mut requests);
     // Read once for the pod problems and the status.
+    let groups = groups_of(validated);
     let pods = PodInfo::read_all(&input.observed.pods);
-    writes_pending |= report_pod_problems(input, validated, &pods, previous_status, &mut requests);
+    let troubled = troubled_pods(&pods, &groups);
+    writes_pending |=
+        report_pod_problems(input, &groups, &troubled, previous_status, &mut requests);
     let facts = status_facts(
         input,
-        validated,
-        &pods,
+        &groups,
+        &PodsObserved {
+            all: &pods,
+            troubled: &troubled,
+        },
         writes_pending,
         &rejections.standing,
         &topology,
@@ -291,17 +298,15 @@ fn converged_requeue(kind: Kind) -> Duration {
 /// that replace pods stuck on a replaced template; returns whether it evicts any.
 fn report_pod_problems(
     input: PlanInput<'_>,
-    validated: &ValidatedResource,
-    pods: &[PodInfo],
+    groups: &[PodGroup<'_>],
+    troubled: &[&PodInfo],
     previous_status: Option<&Value>,
     requests: &mut Vec<Request>,
 ) -> bool {
-    let groups = groups_of(validated);
-    let troubled = troubled_pods(pods, &groups);
-    for (event_type, reason, message) in problem_events(previous_status, &troubled) {
+    for (event_type, reason, message) in problem_events(previous_status, troubled) {
         requests.push(event(input, event_type, reason, message));
     }
-    let replacements = replace_stuck_pods(input, &groups, &troubled);
+    let replacements = replace_stuck_pods(input, groups, troubled);
     let replacing = !replacements.is_empty();
     for (eviction, message) in replacements {
         requests.push(eviction);

@@ -50,6 +50,15 @@ fn event_reason(kind: PodProblemKind) -> EventReason {
     }
 }
 
+/// The CR's pods as read once per reconcile, and those among them with a problem.
+#[derive(Clone, Copy, Debug)]
+pub struct PodsObserved<'a> {
+    /// Every pod of a StatefulSet the CR's observation holds.
+    pub all: &'a [PodInfo],
+    /// Those of the CR's groups with a problem, not being deleted ([`troubled_pods`]).
+    pub troubled: &'a [&'a PodInfo],
+}
+
 /// Pods of the CR's groups that have a problem and are not being deleted, in order.
 pub fn troubled_pods<'a>(pods: &'a [PodInfo], groups: &[PodGroup<'_>]) -> Vec<&'a PodInfo> {
     pods.iter()

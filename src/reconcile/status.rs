@@ -8,18 +8,17 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::common::{CommonStatus, RejectedUpdate};
-use crate::api::document::ValidatedResource;
 use crate::api::{
     Kind, RedisClusterReason, RedisClusterStatus, RedisReplicationStatus, RedisSentinelStatus,
     RedisStatus,
 };
 use crate::ports::clock::Milliseconds;
-use crate::resources::groups_of;
+use crate::resources::group::PodGroup;
 use crate::topology::blocked::Blocked;
 use crate::topology::observation::PodInfo;
 
 use super::plan_input::{PlanInput, RefusedEviction};
-use super::pod_problems::{condition_reason, problem_sentence, troubled_pods};
+use super::pod_problems::{PodsObserved, condition_reason, problem_sentence};
 use super::topology_requests::TopologyOutcome;
 
 /// The three standard conditions every kind carries.
@@ -285,20 +284,19 @@ pub fn invalid_spec_facts(kind: Kind, message: &str) -> StatusFacts {
 /// rejected updates, and the kind's own fields.
 pub fn status_facts(
     input: PlanInput<'_>,
-    validated: &ValidatedResource,
-    pods: &[PodInfo],
+    groups: &[PodGroup<'_>],
+    pods: &PodsObserved<'_>,
     writes_pending: bool,
     rejections: &[RejectedUpdate],
     topology: &TopologyOutcome,
 ) -> StatusFacts {
-    let groups = groups_of(validated);
-    let troubled = troubled_pods(pods, &groups);
+    let troubled = pods.troubled;
     let ready_pods: Vec<(String, i32)> = groups
         .iter()
         .map(|group| {
             (
                 group.statefulset_name.clone(),
-                ready_pods_of(pods, &group.app),
+                ready_pods_of(pods.all, &group.app),
             )
         })
         .collect();
@@ -361,7 +359,7 @@ pub fn status_facts(
         rejections,
         needs_a_person,
         input.refused_evictions,
-        &troubled,
+        troubled,
     );
     let progressing = if ready {
         ConditionUpdate::new(

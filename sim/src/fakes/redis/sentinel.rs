@@ -89,6 +89,21 @@ pub(super) fn tick_sentinels(fleet: &mut Fleet, addresses: &[String]) {
     }
 }
 
+/// The addresses of the servers that replicate from the master at `master_ip`.
+fn replicas_of<'a>(fleet: &'a Fleet, master_ip: &'a str) -> impl Iterator<Item = String> + 'a {
+    fleet
+        .servers
+        .values()
+        .filter(move |server| {
+            server.kind == ServerKind::Plain
+                && server
+                    .master
+                    .as_ref()
+                    .is_some_and(|(ip, _)| ip == master_ip)
+        })
+        .map(|server| server.ip.clone())
+}
+
 /// Each sentinel learns the replicas it sees following its master, and turns a member it reaches
 /// that has had the wrong role for [`WRONG_ROLE_GRACE_MILLISECONDS`] into a replica of the
 /// master, while that master answers it as a master (Redis Sentinel's `+convert-to-slave` and
@@ -109,17 +124,7 @@ fn fix_member_roles(fleet: &mut Fleet, sentinels: &[String], group: &str) {
                 .servers
                 .get(&master_ip)
                 .is_some_and(|master| master.master.is_none());
-        let followers: Vec<String> = fleet
-            .servers
-            .values()
-            .filter(|server| server.kind == ServerKind::Plain && server.ip != master_ip)
-            .filter(|server| {
-                server
-                    .master
-                    .as_ref()
-                    .is_some_and(|(ip, _)| *ip == master_ip)
-            })
-            .map(|server| server.ip.clone())
+        let followers: Vec<String> = replicas_of(fleet, &master_ip)
             .filter(|ip| fleet.connected(sentinel, ip))
             .collect();
         let mut wrong: Vec<String> = Vec::new();
@@ -194,19 +199,10 @@ pub(super) fn sentinel_failover(
         server.master = None;
         server.link_up = false;
     }
-    let members: Vec<String> = fleet
-        .servers
-        .values()
-        .filter(|server| server.kind == ServerKind::Plain && server.ip != new_ip)
-        .filter(|server| {
-            server
-                .master
-                .as_ref()
-                .is_some_and(|(ip, _)| ip == master_ip)
-                || server.ip == master_ip
-        })
-        .map(|server| server.ip.clone())
+    let mut members: Vec<String> = replicas_of(fleet, master_ip)
+        .filter(|ip| *ip != new_ip)
         .collect();
+    members.push(master_ip.to_owned());
     // The sentinel leading the failover reconfigures the members it reaches; the others (the old
     // master above all, down or cut off) are turned into replicas once they are back.
     let leader = sentinels.iter().find(|sentinel| {
