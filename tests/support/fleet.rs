@@ -62,22 +62,7 @@ impl Fleet {
     pub fn start(&mut self, group: &str, ordinal: u32) {
         let name = format!("{group}-{ordinal}");
         let process = RedisProcess::start(&name, self.options.clone());
-        let pod = PodInfo {
-            name: name.clone(),
-            group: group.to_owned(),
-            ordinal,
-            ip: Some("127.0.0.1".to_owned()),
-            node_name: Some("loopback".to_owned()),
-            ready: true,
-            ready_since: None,
-            created_at: None,
-            terminating: false,
-            deletion_requested_at: None,
-            revision: None,
-            role_label: None,
-            pending: false,
-            problem: None,
-        };
+        let pod = PodInfo::ready(group, ordinal, "127.0.0.1", Some("loopback".to_owned()));
         self.pods.insert(name, (pod, process));
     }
 

@@ -680,22 +680,7 @@ impl KubeApi for SecretStore {
 
 /// A Ready pod `group-ordinal` at `ip`, as the topology planners see pods.
 pub fn pod_info(group: &str, ordinal: u32, ip: &str) -> PodInfo {
-    PodInfo {
-        name: format!("{group}-{ordinal}"),
-        group: group.to_owned(),
-        ordinal,
-        ip: Some(ip.to_owned()),
-        node_name: Some("loopback".to_owned()),
-        ready: true,
-        ready_since: None,
-        created_at: None,
-        terminating: false,
-        deletion_requested_at: None,
-        revision: None,
-        role_label: None,
-        pending: false,
-        problem: None,
-    }
+    PodInfo::ready(group, ordinal, ip, Some("loopback".to_owned()))
 }
 
 /// What the operator's observe step reads of one server: INFO replication, DBSIZE and, for a

@@ -23,7 +23,6 @@ use crate::engine::world::{World, merge_patch};
 use crate::fakes::redis::ServerKind;
 use crate::faults::scheduled::{ActiveFault, Undo};
 use crate::oracles::converged::check_converged;
-use crate::oracles::lost_writes::FaultWindow;
 use crate::oracles::safety::SafetyMonitor;
 use crate::oracles::serving::ReadyPods;
 use crate::oracles::{Violation, servers_of};
@@ -37,7 +36,6 @@ pub(crate) struct Engine<'a> {
     pub(crate) report: RunReport,
     pub(crate) safety: SafetyMonitor,
     pub(crate) active: Vec<ActiveFault>,
-    pub(crate) windows: Vec<FaultWindow>,
     pub(crate) workloads: BTreeMap<Target, usize>,
     pub(crate) written: usize,
     pub(crate) seen_crashes: usize,
@@ -448,7 +446,6 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
         },
         safety: SafetyMonitor::default(),
         active: Vec::new(),
-        windows: Vec::new(),
         workloads: BTreeMap::new(),
         written: 0,
         seen_crashes: 0,

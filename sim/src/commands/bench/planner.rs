@@ -148,22 +148,7 @@ fn cluster_replies(masters: u32, slotted: u32) -> Vec<Replies> {
             .as_ref()
             .map(|address| address.ip.clone())
             .unwrap_or_default();
-        let pod = PodInfo {
-            name: format!("{group}-{ordinal}"),
-            group: group.to_owned(),
-            ordinal,
-            ip: Some(ip),
-            node_name: Some(format!("node-{}", index % 6)),
-            ready: true,
-            ready_since: None,
-            created_at: None,
-            terminating: false,
-            deletion_requested_at: None,
-            revision: None,
-            role_label: None,
-            pending: false,
-            problem: None,
-        };
+        let pod = PodInfo::ready(group, ordinal, &ip, Some(format!("node-{}", index % 6)));
         // A master that owns no slot yet holds no key, nor does its replica.
         let keys = if ordinal < slotted { 1000 } else { 0 };
         replies.push((

@@ -150,14 +150,7 @@ pub(super) async fn handle_fake(
                 "status": "Success", "details": { "name": reference.name, "kind": route.plural },
             })))
         }
-        _ => Err(status(
-            405,
-            "MethodNotAllowed",
-            &format!(
-                "{} {} is not supported by the facade",
-                request.method, request.path
-            ),
-        )),
+        _ => Err(not_supported(request)),
     }
 }
 
@@ -428,14 +421,7 @@ pub(super) fn handle_extra(
             }))),
             None => Err(missing(name)),
         },
-        _ => Err(status(
-            405,
-            "MethodNotAllowed",
-            &format!(
-                "{} {} is not supported by the facade",
-                request.method, request.path
-            ),
-        )),
+        _ => Err(not_supported(request)),
     }
 }
 
@@ -451,4 +437,16 @@ fn named_body(request: &Request, route: &Route, name: &str) -> Result<Value, Rep
         ));
     }
     Ok(object)
+}
+
+/// The facade's 405 for a method it does not serve on a path.
+fn not_supported(request: &Request) -> Reply {
+    status(
+        405,
+        "MethodNotAllowed",
+        &format!(
+            "{} {} is not supported by the facade",
+            request.method, request.path
+        ),
+    )
 }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use redis_operator::ports::clock::Milliseconds;
 use redis_operator::topology::slots::SLOT_COUNT;
 
-use super::{Fleet, NODE_TIMEOUT_MILLISECONDS, Peer, SLOT_WORDS, Server, ServerKind, SlotSet};
+use super::{
+    Fleet, LinkOrigin, NODE_TIMEOUT_MILLISECONDS, Peer, SLOT_WORDS, Server, ServerKind, SlotSet,
+};
 
 /// What one node learnt in a gossip round: its address and peers.
 pub(super) type GossipUpdate = (String, Arc<BTreeMap<String, Peer>>);
@@ -181,6 +183,7 @@ fn yield_slots_to_higher_epochs(fleet: &mut Fleet, cluster: &[String]) -> bool {
                 lost_to.filter(|_| server.slots.is_empty() && server.cluster_master.is_none())
             {
                 server.cluster_master = Some(new_master);
+                server.pointed(LinkOrigin::ClusterBus);
             }
         }
         let follow = fleet
@@ -252,6 +255,7 @@ fn promote_replicas_of_failed_masters(fleet: &mut Fleet, cluster: &[String]) -> 
         let Some(candidate) = candidate else { continue };
         settled = false;
         let failed_slots = failed.slots.clone();
+        fleet.supersede(failed_address, &candidate);
         let epoch = fleet.max_epoch() + 1;
         if let Some(server) = fleet.servers.get_mut(&candidate) {
             server.cluster_master = None;

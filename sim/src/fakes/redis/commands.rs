@@ -15,8 +15,8 @@ use redis_operator::topology::replies::{render_cluster_info, render_info_replica
 use super::cluster_bus::peer_of;
 use super::replies::{cluster_info, cluster_nodes_reply, info_replication};
 use super::{
-    CommandRecord, FORGET_BAN_MILLISECONDS, FakeRedis, Fleet, Peer, Server, ServerKind, ok,
-    rejected, unreachable,
+    CommandRecord, FORGET_BAN_MILLISECONDS, FakeRedis, Fleet, LinkOrigin, Peer, Server, ServerKind,
+    ok, rejected, unreachable,
 };
 
 /// Why `server` refuses `CLUSTER SETSLOT slot state`, as Redis words it; `None` when it accepts.
@@ -113,13 +113,16 @@ impl Fleet {
             )),
             RedisCommand::ReplicaOf { host, port } if !cluster && !sentinel => {
                 if let Some(server) = self.servers.get_mut(address) {
-                    server.master = Some((host.clone(), *port));
+                    server.point_at((host.clone(), *port), self.command_origin);
                     server.link_up = false;
                 }
                 self.sync_replica(address);
                 Ok(ok())
             }
             RedisCommand::ReplicaOfNoOne if !cluster && !sentinel => {
+                if let Some((old_master, _)) = server.master.clone() {
+                    self.supersede(&old_master, address);
+                }
                 let replication_id = self.new_id();
                 if let Some(server) = self.servers.get_mut(address) {
                     server.master = None;
@@ -147,7 +150,7 @@ impl Fleet {
                 // Only the old master turns into a replica of the new one; its other replicas
                 // stay attached to it and so replicate through it (chained), as in Redis.
                 if let Some(old) = self.servers.get_mut(address) {
-                    old.master = Some((host.clone(), *port));
+                    old.point_at((host.clone(), *port), self.command_origin);
                 }
                 self.sync_replica(address);
                 Ok(ok())
@@ -222,6 +225,7 @@ impl Fleet {
                 if let Some(server) = self.servers.get_mut(address) {
                     server.cluster_master = Some(master_id.clone());
                     server.master = master_ip.map(|ip| (ip, master_port));
+                    server.pointed(self.command_origin);
                 }
                 self.sync_replica(address);
                 Ok(ok())
@@ -422,6 +426,9 @@ impl Fleet {
         if mode == FailoverMode::Coordinated {
             self.sync_replica(address);
         }
+        if let Some(ip) = &master_ip {
+            self.supersede(ip, address);
+        }
         let slots = master_ip
             .as_ref()
             .and_then(|ip| self.servers.get(ip))
@@ -440,7 +447,7 @@ impl Fleet {
             if let Some(old) = self.servers.get_mut(&ip) {
                 old.slots.clear();
                 old.cluster_master = Some(my_id);
-                old.master = Some((my_ip, my_port));
+                old.point_at((my_ip, my_port), self.command_origin);
             }
             self.sync_replica(&ip);
         }
@@ -456,6 +463,20 @@ impl FakeRedis {
         command: &RedisCommand,
     ) -> Result<RedisReply, RedisError> {
         self.lock().run(endpoint, command)
+    }
+
+    /// The reply to `command` sent by someone other than the operator (a human, another tool):
+    /// the servers it points at a master record that origin.
+    pub fn execute_as_bystander(
+        &self,
+        endpoint: &RedisEndpoint,
+        command: &RedisCommand,
+    ) -> Result<RedisReply, RedisError> {
+        let mut fleet = self.lock();
+        fleet.command_origin = LinkOrigin::Bystander;
+        let reply = fleet.run(endpoint, command);
+        fleet.command_origin = LinkOrigin::Operator;
+        reply
     }
 }
 
