@@ -21,8 +21,8 @@ use crate::resources::names::{
 };
 use crate::topology::observation::{PodInfo, RedisObservation, SentinelView, ServerView};
 use crate::topology::replies::{
-    ClusterNode, ParseError, parse_cluster_nodes, parse_info_replication, parse_master_address,
-    parse_sentinel_masters,
+    ClusterNode, ParseError, parse_cluster_info, parse_cluster_nodes, parse_info_replication,
+    parse_master_address, parse_sentinel_masters,
 };
 
 /// The owned object types the operator diffs and prunes.
@@ -237,6 +237,7 @@ async fn observe_server(
         replication: None,
         cluster_nodes: None,
         keys: None,
+        cluster_state_ok: None,
         error: None,
     };
     if view.endpoint.host.is_empty() {
@@ -265,12 +266,25 @@ async fn observe_server(
                 .await
                 .map_err(|error| error.to_string())?;
             let text = reply.as_text().unwrap_or_default();
-            view.cluster_nodes = Some(
-                context
-                    .cluster_tables
-                    .parse(&target.namespace, &view.pod.name, text)
-                    .map_err(|error| error.to_string())?,
-            );
+            let table = context
+                .cluster_tables
+                .parse(&target.namespace, &view.pod.name, text)
+                .map_err(|error| error.to_string())?;
+            // A master that owns slots says whether it serves them: the cluster is not ready
+            // while any says `cluster_state:fail` (a master failed and not yet replaced).
+            let owns_slots = table
+                .iter()
+                .any(|node| node.flags.myself && node.is_master() && !node.slots.is_empty());
+            view.cluster_nodes = Some(table);
+            if owns_slots {
+                let reply = redis
+                    .execute(&view.endpoint, &RedisCommand::ClusterInfo)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                let info = parse_cluster_info(reply.as_text().unwrap_or_default())
+                    .map_err(|error| error.to_string())?;
+                view.cluster_state_ok = Some(info.state_ok);
+            }
         }
         Ok(())
     }

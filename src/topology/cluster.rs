@@ -471,6 +471,18 @@ fn step(
     if let Some(plan) = step_forget_departing(members) {
         return plan;
     }
+    if let Some(failing) = members
+        .iter()
+        .find(|member| member.view.cluster_state_ok == Some(false))
+    {
+        return plan_with(
+            ClusterPhase::Bootstrap,
+            format!(
+                "{} reports cluster_state:fail; waiting for Redis Cluster to recover or fail over",
+                failing.view.pod.name
+            ),
+        );
+    }
     if let Some(plan) = step_rolling_restart(input, members) {
         return plan;
     }
@@ -1257,6 +1269,7 @@ mod tests {
                     }),
                     cluster_nodes: Some(Arc::new(parse_cluster_nodes(&table).unwrap())),
                     keys: Some(0),
+                    cluster_state_ok: None,
                     ..ServerView::ready_pod(
                         &node.pod,
                         group,

@@ -275,6 +275,9 @@ pub struct ServerView {
     pub cluster_nodes: Option<Arc<Vec<ClusterNode>>>,
     /// Keys in the dataset (DBSIZE), when the server answered.
     pub keys: Option<u64>,
+    /// For a cluster master that owns slots: whether its CLUSTER INFO says `cluster_state:ok`
+    /// (it serves its slots). Not read from other servers.
+    pub cluster_state_ok: Option<bool>,
     /// Why the server could not be read, when it could not.
     pub error: Option<String>,
 }
@@ -299,6 +302,7 @@ impl ServerView {
             replication: None,
             cluster_nodes: None,
             keys: None,
+            cluster_state_ok: None,
             error: None,
         }
     }

@@ -617,6 +617,7 @@ mod tests {
         let name = format!("sessions-{ordinal}");
         ServerView {
             keys: Some(10),
+            cluster_state_ok: None,
             replication: Some(ReplicationInfo {
                 role: if follows.is_some() {
                     ReplicationRole::Replica

@@ -88,6 +88,7 @@ impl Fleet {
                 replication: None,
                 cluster_nodes: None,
                 keys: None,
+                cluster_state_ok: None,
                 error: None,
             };
             let result: Result<(), String> = async {

@@ -698,6 +698,7 @@ pub async fn observe_server(
         replication: None,
         cluster_nodes: None,
         keys: None,
+        cluster_state_ok: None,
         error: None,
     };
     let result: Result<(), String> = async {

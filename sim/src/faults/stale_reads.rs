@@ -37,6 +37,11 @@ impl LagSwitch {
         *self.lock() = None;
     }
 
+    /// Whether reads are stale now.
+    pub fn is_frozen(&self) -> bool {
+        self.lock().is_some()
+    }
+
     fn reader(&self, live: &FakeApiServer) -> FakeApiServer {
         self.lock().clone().unwrap_or_else(|| live.clone())
     }

@@ -217,6 +217,7 @@ fn observe(replies: &[Replies]) -> Vec<ServerView> {
                 replication: replication.ok(),
                 cluster_nodes: cluster_nodes.ok().map(Arc::new),
                 keys: Some(*keys),
+                cluster_state_ok: None,
                 error,
             }
         })

@@ -268,6 +268,11 @@ impl Server {
             .collect()
     }
 
+    /// For a cluster node: whether its CLUSTER INFO says `cluster_state:ok`.
+    pub fn cluster_state_ok(&self) -> bool {
+        replies::cluster_info(self).state_ok
+    }
+
     /// For a cluster node: whether it is a replica (of the node with this id).
     pub fn cluster_master_id(&self) -> Option<&str> {
         self.cluster_master.as_deref()
