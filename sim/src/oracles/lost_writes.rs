@@ -71,10 +71,14 @@ impl World {
         let unreadable: Vec<(&String, &AcknowledgedWrite)> = match entry {
             Some(entry) => {
                 let writes: Vec<_> = writes.collect();
-                let lost = self.lost_among(entry, writes.iter().copied());
+                // A set: a run that lost many keys would otherwise compare each with each.
+                let lost: std::collections::BTreeSet<String> = self
+                    .lost_among(entry, writes.iter().copied())
+                    .into_iter()
+                    .collect();
                 writes
                     .into_iter()
-                    .filter(|(key, _)| lost.contains(key))
+                    .filter(|(key, _)| lost.contains(*key))
                     .collect()
             }
             None => writes.collect(),
