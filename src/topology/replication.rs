@@ -123,20 +123,6 @@ fn sentinels_follow_a_vanished_master(
         })
 }
 
-/// Whether `server` replicates from an address no pod of the set has.
-fn follows_a_vanished_master(input: &ReplicationInput<'_>, server: &ServerView) -> bool {
-    server
-        .replication
-        .as_ref()
-        .and_then(|info| info.master_host.as_deref())
-        .is_some_and(|host| {
-            !input
-                .servers
-                .iter()
-                .any(|other| other.endpoint.host == host)
-        })
-}
-
 /// Whether `server` is the one at `host`:`port`.
 fn listens_at(server: &ServerView, host: &str, port: u16) -> bool {
     server.endpoint.host == host && server.endpoint.port == port
@@ -173,31 +159,19 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     let master = if input.managed_by_sentinel {
         match input.sentinel_master {
             // Sentinels that follow an address no pod of the set has any more, and that no server
-            // replicates from, can never fail over (they know no replica to promote): the set
-            // needs a master they can be told about, as when they monitor nothing.
+            // replicates from, can never fail over (they know no replica to promote); sentinels
+            // that monitor nothing (yet, or again after they restarted) cannot either. The set
+            // first needs a master they can be told about, chosen by the rules that hold without
+            // sentinels: the master live replicas follow, the recorded master while it may come
+            // back, then its heirs, and never a restarted former replica over them.
             Some((host, _)) if sentinels_follow_a_vanished_master(&input, &answered, host) => {
-                best(answered.iter().copied().filter(|server| is_master(server)))
+                choose_master(&answered, input, &mut plan)
             }
             Some((host, port)) => answered
                 .iter()
                 .copied()
                 .find(|server| listens_at(server, host, port)),
-            // Sentinels are not monitoring (yet, or again after they restarted): the set must
-            // first have a master they can be told about; choosing one among masters is not a
-            // failover. A master that holds nothing while replicas of a master that is gone
-            // hold the data (the master's pod came back empty) yields to the best of them.
-            None => {
-                let master = best(answered.iter().copied().filter(|server| is_master(server)));
-                let stranded = best(answered.iter().copied().filter(|server| {
-                    !is_master(server)
-                        && keys(server) > 0
-                        && follows_a_vanished_master(&input, server)
-                }));
-                match (master, stranded) {
-                    (Some(master), Some(replica)) if keys(master) == 0 => Some(replica),
-                    (master, replica) => master.or(replica),
-                }
-            }
+            None => choose_master(&answered, input, &mut plan),
         }
     } else {
         choose_master(&answered, input, &mut plan)
@@ -417,7 +391,8 @@ fn heirs_of<'a>(
 
 /// Why the recorded master `name` may still come back with its data, when it may: its pod is
 /// ready but does not answer the operator, or it has been away for less than the grace period
-/// (counted from the pod's latest change, so a replacement pod gets its own). A master with no
+/// (counted from the pod's latest change, so a replacement pod gets its own), or, when sentinels
+/// manage the set, as long as its pod exists. A master with no
 /// pod at all is not waited for, as nothing says whether its pod will come back; nor one away on
 /// an ordinal the spec no longer keeps: a scale-in removes its pod whatever it holds (a master
 /// that answers hands over first), and a status read from a lagging cache can name such a master
@@ -433,6 +408,14 @@ fn recorded_master_may_return(input: &ReplicationInput<'_>, name: &str) -> Optio
     }
     let previous =
         previous.filter(|previous| i64::from(previous.pod.ordinal) < i64::from(input.size))?;
+    // Failing over is the sentinels' work: when they cannot (no majority answers, or they
+    // monitor nothing after a restart), the operator promotes no replica and elects no restarted
+    // server in their place while the master's pod may still come back with the latest writes.
+    if input.managed_by_sentinel {
+        return Some(format!(
+            "the master {name} does not answer; waiting for it, or for the sentinels to fail over"
+        ));
+    }
     let away_for =
         away_since(&previous.pod).map_or(u64::MAX, |since| input.now.saturating_sub(since));
     (away_for < MASTER_LOSS_GRACE_MILLISECONDS).then(waiting)
@@ -682,6 +665,36 @@ mod tests {
                 "waiting for the sentinels' master to answer".to_owned()
             ))
         );
+    }
+
+    #[test]
+    fn sentinels_that_cannot_fail_over_leave_no_choice_to_a_restarted_stale_replica() {
+        // The master sessions-0 is away far beyond the grace period, its pod still there;
+        // sessions-2 still follows it; sessions-1 restarted as a master with older data. No
+        // sentinel majority agrees on a master, or the sentinels follow an address no pod has.
+        let mut away = server(0, None, 900);
+        away.replication = None;
+        away.keys = None;
+        away.error = Some("no route to host".to_owned());
+        away.pod.ready = false;
+        away.pod.ready_since = Some("1970-01-01T00:00:01Z".to_owned());
+        let mut replica = server(2, Some(0), 900);
+        replica.replication.as_mut().unwrap().master_link_up = false;
+        let servers = [away, server(1, None, 600), replica];
+        for sentinel_master in [None, Some(("10.9.9.9", 6379))] {
+            let plan = plan_replication(ReplicationInput {
+                managed_by_sentinel: true,
+                sentinel_master,
+                now: 600_000,
+                ..input(&servers, 3, "sessions-0")
+            });
+            assert_eq!(plan.master, None, "{sentinel_master:?}: {plan:?}");
+            assert!(plan.commands.is_empty(), "{sentinel_master:?}: {plan:?}");
+            assert!(
+                matches!(&plan.blocked, Some(Blocked::Waiting(why)) if why.contains("sessions-0")),
+                "{plan:?}"
+            );
+        }
     }
 
     #[test]
