@@ -60,8 +60,8 @@ async fn replication_promotes_the_most_advanced_replica_when_the_master_is_gone(
         || fleet.process(ahead).cli(&["DBSIZE"]).trim() == "200",
     );
 
-    // The master's pod is gone (its node was lost); the set's size is still 3.
-    fleet.remove(&master);
+    // The master's node is lost (its pod stays, not ready); the set's size is still 3.
+    fleet.lose_node(&master);
     let promoted = fleet.converge_replication(3, Some(&master)).await;
     assert_eq!(
         &promoted, ahead,

@@ -56,8 +56,13 @@ async fn run(context: &Context, request: &Request) -> Result<(), ExecutionError>
             }
             kube.apply(object).await?;
         }
-        Request::ApplyStatus { object, status } => {
-            kube.apply_status(object, status).await?;
+        Request::ApplyStatus {
+            object,
+            status,
+            resource_version,
+        } => {
+            kube.apply_status(object, status, resource_version.as_deref())
+                .await?;
         }
         Request::RemoveFinalizer { object, finalizer } => {
             kube.remove_finalizer(object, finalizer).await?

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use redis_operator::adapters::RedisAdapter;
 use redis_operator::ports::clock::{Clock, SystemClock};
-use redis_operator::ports::redis::{RedisAdmin, RedisCommand, RedisReply};
+use redis_operator::ports::redis::{RedisAdmin, RedisCommand, RedisEndpoint, RedisReply};
 use redis_operator::reconcile::execute::execute;
 use redis_operator::reconcile::{Context, Request};
 use redis_operator::topology::cluster::{ClusterInput, ClusterPhase, plan_cluster};
@@ -30,6 +30,9 @@ pub const ROUND_PAUSE: Duration = Duration::from_millis(100);
 pub struct Fleet {
     /// The pods, by name, with their processes.
     pub pods: BTreeMap<String, (PodInfo, RedisProcess)>,
+    /// Pods whose node was lost: still there, not ready for long, at an address where nothing
+    /// answers any more.
+    lost: BTreeMap<String, (PodInfo, RedisEndpoint)>,
     adapter: Arc<RedisAdapter>,
     context: Context,
     options: ServerOptions,
@@ -51,6 +54,7 @@ impl Fleet {
         };
         Fleet {
             pods: BTreeMap::new(),
+            lost: BTreeMap::new(),
             adapter,
             context,
             options,
@@ -66,10 +70,23 @@ impl Fleet {
         self.pods.insert(name, (pod, process));
     }
 
-    /// Removes the pod (its process is killed with it).
-    pub fn remove(&mut self, name: &str) {
+    /// The pod is removed by a scale-in (its process is killed with it).
+    pub fn scale_in(&mut self, name: &str) {
         if let Some((_, process)) = self.pods.remove(name) {
             self.adapter.forget(&process.endpoint());
+        }
+    }
+
+    /// The pod's node is lost: its process is killed, and the pod stays, not ready since long
+    /// before the grace period, as Kubernetes keeps it until the node is evicted.
+    pub fn lose_node(&mut self, name: &str) {
+        if let Some((mut pod, process)) = self.pods.remove(name) {
+            let endpoint = process.endpoint();
+            self.adapter.forget(&endpoint);
+            drop(process);
+            pod.ready = false;
+            pod.ready_since = Some("1970-01-01T00:00:00Z".to_owned());
+            self.lost.insert(name.to_owned(), (pod, endpoint));
         }
     }
 
@@ -127,6 +144,17 @@ impl Fleet {
             }
             views.push(view);
         }
+        for (pod, endpoint) in self.lost.values() {
+            views.push(ServerView {
+                pod: pod.clone(),
+                endpoint: endpoint.clone(),
+                replication: None,
+                cluster_nodes: None,
+                keys: None,
+                cluster_state_ok: None,
+                error: Some("connection refused: the pod's node is lost".to_owned()),
+            });
+        }
         views
     }
 
@@ -180,7 +208,7 @@ impl Fleet {
                     .map(|(pod, _)| pod.name.clone())
                     .collect();
                 for name in departing {
-                    self.remove(&name);
+                    self.scale_in(&name);
                     removed = true;
                 }
             }
@@ -222,6 +250,7 @@ impl Fleet {
             let plan = plan_replication(ReplicationInput {
                 servers: &views,
                 size,
+                statefulset_replicas: None,
                 managed_by_sentinel: false,
                 sentinel_master: None,
                 previous_master,

@@ -653,7 +653,12 @@ impl KubeApi for SecretStore {
         Err(not_supported("apply"))
     }
 
-    async fn apply_status(&self, _object: &ObjectRef, _status: &Value) -> Result<Value, ApiError> {
+    async fn apply_status(
+        &self,
+        _object: &ObjectRef,
+        _status: &Value,
+        _resource_version: Option<&str>,
+    ) -> Result<Value, ApiError> {
         Err(not_supported("apply status of"))
     }
 

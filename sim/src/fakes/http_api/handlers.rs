@@ -183,8 +183,11 @@ pub(super) async fn patch_fake(
             None => Ok(success(api.apply(&object).await.map_err(error)?)),
             Some("status") => {
                 let status_value = object.get("status").cloned().unwrap_or(Value::Null);
+                let resource_version = object
+                    .at("/metadata/resourceVersion")
+                    .and_then(Value::as_str);
                 Ok(success(
-                    api.apply_status(&reference, &status_value)
+                    api.apply_status(&reference, &status_value, resource_version)
                         .await
                         .map_err(error)?,
                 ))
