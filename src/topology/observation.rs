@@ -273,7 +273,7 @@ pub struct ServerView {
     /// CLUSTER NODES, for cluster nodes that answered; shared with the parse the observation
     /// remembers for an unchanged reply.
     pub cluster_nodes: Option<Arc<Vec<ClusterNode>>>,
-    /// Keys in the dataset (DBSIZE), when the server answered.
+    /// Keys in the dataset of every database (INFO keyspace), when the server answered.
     pub keys: Option<u64>,
     /// For a cluster master that owns slots: whether its CLUSTER INFO says `cluster_state:ok`
     /// (it serves its slots). Not read from other servers.

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use redis_operator::adapters::RedisAdapter;
 use redis_operator::ports::clock::{Clock, SystemClock};
-use redis_operator::ports::redis::{RedisAdmin, RedisCommand, RedisEndpoint, RedisReply};
+use redis_operator::ports::redis::RedisEndpoint;
 use redis_operator::reconcile::execute::execute;
+use redis_operator::reconcile::observe::read_server;
 use redis_operator::reconcile::{Context, Request};
 use redis_operator::topology::cluster::{ClusterInput, ClusterPhase, plan_cluster};
 use redis_operator::topology::observation::{PodInfo, ServerView};
 use redis_operator::topology::replication::{ReplicationInput, plan_replication};
-use redis_operator::topology::replies::{parse_cluster_nodes, parse_info_replication};
+use redis_operator::topology::replies::parse_cluster_nodes;
 use redis_operator_sim::fakes::redis::key_slot;
 
 use super::real_redis::{RedisProcess, SecretStore, ServerOptions};
@@ -98,51 +99,16 @@ impl Fleet {
     pub async fn observe(&self, cluster: bool) -> Vec<ServerView> {
         let mut views = Vec::new();
         for (pod, process) in self.pods.values() {
-            let endpoint = process.endpoint();
-            let mut view = ServerView {
+            let view = ServerView {
                 pod: pod.clone(),
-                endpoint: endpoint.clone(),
+                endpoint: process.endpoint(),
                 replication: None,
                 cluster_nodes: None,
                 keys: None,
                 cluster_state_ok: None,
                 error: None,
             };
-            let result: Result<(), String> = async {
-                let redis = self.adapter.as_ref();
-                let reply = redis
-                    .execute(&endpoint, &RedisCommand::InfoReplication)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                view.replication = Some(
-                    parse_info_replication(reply.as_text().unwrap_or_default())
-                        .map_err(|error| error.to_string())?,
-                );
-                if let RedisReply::Integer(count) = redis
-                    .execute(&endpoint, &RedisCommand::DatabaseSize)
-                    .await
-                    .map_err(|error| error.to_string())?
-                {
-                    view.keys = u64::try_from(count).ok();
-                }
-                if cluster {
-                    let reply = redis
-                        .execute(&endpoint, &RedisCommand::ClusterNodes)
-                        .await
-                        .map_err(|error| error.to_string())?;
-                    view.cluster_nodes = Some(Arc::new(
-                        parse_cluster_nodes(reply.as_text().unwrap_or_default())
-                            .map_err(|error| error.to_string())?,
-                    ));
-                }
-                Ok(())
-            }
-            .await;
-            if let Err(error) = result {
-                view.replication = None;
-                view.error = Some(error);
-            }
-            views.push(view);
+            views.push(read_server(&self.context, view, cluster).await);
         }
         for (pod, endpoint) in self.lost.values() {
             views.push(ServerView {
@@ -189,6 +155,7 @@ impl Fleet {
                 major_version: 7,
                 target_revisions: &BTreeMap::new(),
                 live_replicas: &live_replicas,
+                leaders_keep_data_across_restarts: false,
             });
             last_activity.clone_from(&plan.activity);
             if let ClusterPhase::Failed(reason) = &plan.phase {
