@@ -109,10 +109,12 @@ async fn move_slot_keys(
                 },
             )
             .await?;
-        let keys: Vec<String> = match reply {
+        // Keys are bytes: a key that is not UTF-8, decoded and re-encoded, would name another key
+        // (MIGRATE answers NOKEY and the slot never empties).
+        let keys: Vec<Vec<u8>> = match reply {
             RedisReply::Array(items) => items
                 .iter()
-                .filter_map(|item| item.as_text().map(str::to_owned))
+                .filter_map(|item| item.as_bytes().map(<[u8]>::to_vec))
                 .collect(),
             _ => Vec::new(),
         };
