@@ -269,6 +269,7 @@ fn cluster_topology(
         },
         target_revisions: &target_revisions,
         live_replicas: &live_replicas,
+        leaders_keep_data_across_restarts: leaders.data_claim.is_some() && leaders.persistence,
     });
     let requests: Vec<Request> = decided
         .evictions

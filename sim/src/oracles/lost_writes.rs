@@ -9,14 +9,17 @@
 //!   it was down or cut off (the asynchronous-replication window Redis itself loses);
 //! - a full resync that the sentinels or Redis Cluster started by pointing a server at a new
 //!   master, or that a link already in place started because the master's history changed under
-//!   it (the master restarted empty or changed role, which its own discard accounts for).
+//!   it (the master restarted empty or changed role, which its own discard accounts for);
+//! - keys a node deleted with a slot it lost to a replica Redis Cluster promoted at a higher
+//!   epoch (its dirty slots: the asynchronous-replication window of a failed master).
 //!
 //! Everything else is held against the operator: a copy dropped by a REPLICAOF or CLUSTER
-//! REPLICATE it sent to a server that was not superseded (onto a master without the write), by a
-//! restart after it removed the pod (delete, eviction, a rolling update or scale-in it asked
-//! for), and a write no server dropped that is still unreadable (a slot given to a node without
-//! its keys, the Service on the wrong master). There is no excuse by time: a write made during a
-//! fault is excused only by what the fault did to it.
+//! REPLICATE it sent to a server that was not superseded (onto a master without the write), by
+//! keys deleted with a slot its own claim (CLUSTER SETSLOT NODE, CLUSTER FAILOVER) gave another
+//! node at a higher epoch, by a restart after it removed the pod (delete, eviction, a rolling
+//! update or scale-in it asked for), and a write no server dropped that is still unreadable (a
+//! slot given to a node without its keys, the Service on the wrong master). There is no excuse
+//! by time: a write made during a fault is excused only by what the fault did to it.
 //!
 //! It only reads the world.
 
@@ -38,6 +41,16 @@ pub struct LostWrite {
     pub how: String,
 }
 
+/// Who an origin is, in words.
+fn who(origin: LinkOrigin) -> &'static str {
+    match origin {
+        LinkOrigin::Operator => "the operator",
+        LinkOrigin::Sentinels => "the sentinels",
+        LinkOrigin::ClusterBus => "Redis Cluster",
+        LinkOrigin::Bystander => "a bystander",
+    }
+}
+
 /// The words for a discard the operator caused.
 fn describe(discard: &Discard) -> String {
     let elapsed = discard.at.saturating_sub(SIMULATION_EPOCH);
@@ -49,12 +62,11 @@ fn describe(discard: &Discard) -> String {
         DiscardCause::Restart(StopCause::Fault) => "restarted empty after a fault".to_owned(),
         DiscardCause::FullResync { origin, .. } => format!(
             "resynced from a master without it after {} pointed it there",
-            match origin {
-                LinkOrigin::Operator => "the operator",
-                LinkOrigin::Sentinels => "the sentinels",
-                LinkOrigin::ClusterBus => "Redis Cluster",
-                LinkOrigin::Bystander => "a bystander",
-            }
+            who(origin)
+        ),
+        DiscardCause::SlotLost { claimed_by } => format!(
+            "deleted it with a slot that {} made another node claim at a higher epoch",
+            who(claimed_by)
         ),
     };
     format!("{} {what} at {seconds}.{millis:03}s", discard.pod)

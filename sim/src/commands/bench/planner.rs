@@ -245,6 +245,7 @@ fn plan(servers: &[ServerView], shards: u32) -> (ClusterPhase, usize, String) {
         major_version: 7,
         target_revisions: &revisions,
         live_replicas: &live_replicas,
+        leaders_keep_data_across_restarts: false,
     });
     (decided.phase, decided.steps.len(), decided.activity)
 }

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
-use redis_operator::topology::replies::{render_cluster_info, render_info_replication};
+use redis_operator::topology::replies::{
+    render_cluster_info, render_info_replication, render_keyspace,
+};
 
 use super::cluster_bus::peer_of;
 use super::replies::{cluster_info, cluster_nodes_reply, info_replication};
@@ -104,9 +106,9 @@ impl Fleet {
             RedisCommand::InfoReplication if !sentinel => Ok(RedisReply::Text(
                 render_info_replication(&info_replication(self, server)),
             )),
-            RedisCommand::InfoKeyspace => Ok(RedisReply::Text(format!(
-                "# Keyspace\r\ndb0:keys={},expires=0,avg_ttl=0\r\n",
-                server.data.len()
+            // The fake has database 0 alone.
+            RedisCommand::InfoKeyspace => Ok(RedisReply::Text(render_keyspace(
+                u64::try_from(server.data.len()).unwrap_or(u64::MAX),
             ))),
             RedisCommand::DatabaseSize => Ok(RedisReply::Integer(
                 i64::try_from(server.data.len()).unwrap_or(i64::MAX),
@@ -256,13 +258,15 @@ impl Fleet {
                 if !self.connected(address, host) {
                     return reject("IOERR error or timeout connecting to the target instance");
                 }
+                // The fake's keys are text; a key that is not UTF-8 names none of them.
                 let moved: Vec<(String, String)> = keys
                     .iter()
+                    .filter_map(|key| std::str::from_utf8(key).ok())
                     .filter_map(|key| {
                         server
                             .data
                             .get(key)
-                            .map(|value| (key.clone(), value.to_owned()))
+                            .map(|value| (key.to_owned(), value.to_owned()))
                     })
                     .collect();
                 if let Some(target) = self.servers.get_mut(host) {
@@ -363,6 +367,7 @@ impl Fleet {
         takes_slot: bool,
     ) {
         let epoch = if takes_slot { self.max_epoch() + 1 } else { 0 };
+        let origin = self.command_origin;
         let Some(server) = self.servers.get_mut(address) else {
             return;
         };
@@ -383,6 +388,7 @@ impl Fleet {
                 if takes_slot {
                     server.slots.insert(slot);
                     server.epoch = epoch;
+                    server.claim_origin = origin;
                 } else {
                     server.slots.remove(&slot);
                     if let Some(peer) = Arc::make_mut(&mut server.peers).get_mut(owner) {
@@ -441,6 +447,7 @@ impl Fleet {
             me.master = None;
             me.slots = slots;
             me.epoch = epoch;
+            me.claim_origin = self.command_origin;
         }
         if master_reachable && let Some(ip) = master_ip {
             let (my_ip, my_port) = (server.ip.clone(), server.port);

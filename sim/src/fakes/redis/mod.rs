@@ -52,7 +52,7 @@ pub enum ServerKind {
 }
 
 /// Who pointed a server at the master it replicates from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LinkOrigin {
     /// The operator: REPLICAOF, CLUSTER REPLICATE, or the old master of a failover it started.
     #[default]
@@ -81,6 +81,12 @@ pub enum StopCause {
 pub enum DiscardCause {
     /// It restarted without persistence after it stopped for `StopCause`.
     Restart(StopCause),
+    /// It learnt that a node with a higher config epoch owns slots it held keys in, and deleted
+    /// those keys, as Redis does with a slot it loses (its "dirty slots").
+    SlotLost {
+        /// Who made that node take the slots.
+        claimed_by: LinkOrigin,
+    },
     /// A full resync from the master it follows.
     FullResync {
         /// Who pointed it at that master.
@@ -101,6 +107,7 @@ impl DiscardCause {
     pub fn excuses(self, written_at: Milliseconds) -> bool {
         match self {
             DiscardCause::Restart(cause) => cause == StopCause::Fault,
+            DiscardCause::SlotLost { claimed_by } => !matches!(claimed_by, LinkOrigin::Operator),
             DiscardCause::FullResync {
                 origin,
                 first_since_pointed,
@@ -211,6 +218,9 @@ pub struct Server {
     /// Cluster node id.
     pub node_id: String,
     epoch: u64,
+    /// Who made it take slots at its current epoch: the operator (CLUSTER SETSLOT NODE, CLUSTER
+    /// FAILOVER) or Redis Cluster (a replica promoted in place of a failed master).
+    claim_origin: LinkOrigin,
     /// Slots it owns (cluster).
     pub slots: SlotSet,
     /// Slots it is migrating away, with the node each goes to.
@@ -630,6 +640,7 @@ impl FakeRedis {
             stopped_by: None,
             node_id: fresh_id,
             epoch: 0,
+            claim_origin: LinkOrigin::Operator,
             slots: SlotSet::default(),
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
@@ -663,6 +674,7 @@ impl FakeRedis {
             if keep_identity && kind == ServerKind::Cluster {
                 server.node_id = old.node_id.clone();
                 server.epoch = old.epoch;
+                server.claim_origin = old.claim_origin;
                 server.slots = old.slots;
                 server.migrating = old.migrating.clone();
                 server.importing = old.importing.clone();
