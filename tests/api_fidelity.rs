@@ -144,8 +144,10 @@ enum Operation {
         variant: u8,
         stale: bool,
     },
-    /// Server-side apply of a status variant (pods: Ready or not; Redis: a condition).
-    Status(Kind, u8, u8),
+    /// Server-side apply of a status variant (pods: Ready or not; Redis: a condition), without a
+    /// resourceVersion, with the one read just before, or with the one the object was created
+    /// with (refused once it changed).
+    Status(Kind, u8, u8, Precondition),
     Delete(Kind, u8, Propagation),
     RemoveFinalizer(Kind, u8),
     Evict(u8),
@@ -170,6 +172,14 @@ impl Operation {
     }
 }
 
+/// The resourceVersion a write sends as its precondition.
+#[derive(Clone, Copy, Debug)]
+enum Precondition {
+    None,
+    Live,
+    Stale,
+}
+
 fn kind() -> impl Strategy<Value = Kind> {
     prop::sample::select(KINDS.to_vec())
 }
@@ -189,8 +199,9 @@ fn operation() -> impl Strategy<Value = Operation> {
         4 => kind().prop_flat_map(written).prop_map(|(kind, name, variant)| Operation::Apply(kind, name, variant)),
         2 => (kind().prop_filter("stable resourceVersions, no admission-filled fields", |kind| matches!(kind, Kind::ConfigMap | Kind::Redis)).prop_flat_map(written), any::<bool>())
             .prop_map(|((kind, name, variant), stale)| Operation::Update { kind, name, variant, stale }),
-        2 => (prop::sample::select(vec![Kind::Pod, Kind::Redis]), 0u8..2, 0u8..3)
-            .prop_map(|(kind, name, variant)| Operation::Status(kind, name, variant)),
+        2 => (prop::sample::select(vec![Kind::Pod, Kind::Redis]), 0u8..2, 0u8..3, prop::sample::select(vec![Precondition::None, Precondition::Live, Precondition::Stale]))
+            // A pod's resourceVersion moves on the real control plane as its controllers write it.
+            .prop_map(|(kind, name, variant, precondition)| Operation::Status(kind, name, variant, if matches!(kind, Kind::Pod) { Precondition::None } else { precondition })),
         2 => (kind(), 0u8..2, propagation).prop_map(|(kind, name, propagation)| Operation::Delete(kind, name, propagation)),
         1 => (kind(), 0u8..2).prop_map(|(kind, name)| Operation::RemoveFinalizer(kind, name)),
         2 => (0u8..2).prop_map(Operation::Evict),
@@ -509,10 +520,31 @@ async fn perform(
             }
             outcome(side.update(object).await)
         }
-        Operation::Status(kind, name, variant) => outcome(
-            api.apply_status(&reference(*kind, *name), &status_body(*kind, *variant))
+        Operation::Status(kind, name, variant, precondition) => {
+            let version = match precondition {
+                Precondition::None => None,
+                Precondition::Live => api
+                    .get(&reference(*kind, *name))
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|object| {
+                        object
+                            .pointer("/metadata/resourceVersion")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    }),
+                Precondition::Stale => memory.created_versions.get(&(*kind, *name)).cloned(),
+            };
+            outcome(
+                api.apply_status(
+                    &reference(*kind, *name),
+                    &status_body(*kind, *variant),
+                    version.as_deref(),
+                )
                 .await,
-        ),
+            )
+        }
         Operation::Delete(kind, name, propagation) => {
             outcome(api.delete(&reference(*kind, *name), *propagation).await)
         }
@@ -579,7 +611,7 @@ fn vocabulary(sequence: &[Operation]) -> BTreeMap<Kind, BTreeSet<String>> {
             object.as_object_mut().unwrap().remove("metadata");
             add(kind, &object, "");
         }
-        if let Operation::Status(kind, _, variant) = operation {
+        if let Operation::Status(kind, _, variant, _) = operation {
             add(*kind, &status_body(*kind, *variant), "/status");
         }
     }
@@ -687,6 +719,12 @@ async fn check_sequence(
             if matches!(operation, Operation::Evict(_)) {
                 wait_for_budgets(&real, namespace).await?;
             }
+            if status_of_a_terminating_pod(&fake, operation, namespace).await {
+                // The real pod garbage collector marks a terminating pod that no node runs
+                // Failed, and merges status conditions by type; the fake models neither (see
+                // docs/simulator.md), and the operator never writes a pod's status.
+                continue;
+            }
             let fake_outcome = perform(&fake, &mut fake_memory, operation, namespace).await;
             let real_outcome = perform(&real, &mut real_memory, operation, namespace).await;
             if fake_outcome != real_outcome {
@@ -716,6 +754,24 @@ async fn check_sequence(
     .await;
     delete_namespace(client, namespace).await;
     result
+}
+
+/// Whether `operation` applies the status of a pod whose deletion was requested.
+async fn status_of_a_terminating_pod(side: &Side, operation: &Operation, namespace: &str) -> bool {
+    let Operation::Status(Kind::Pod, name, ..) = operation else {
+        return false;
+    };
+    let reference = ObjectRef::new(
+        Kind::Pod.resource(),
+        namespace,
+        &Kind::Pod.object_name(*name),
+    );
+    side.api()
+        .get(&reference)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|pod| pod.pointer("/metadata/deletionTimestamp").is_some())
 }
 
 fn describe(projections: &BTreeMap<(Kind, String), Value>) -> String {

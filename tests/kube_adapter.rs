@@ -127,11 +127,11 @@ async fn apply_is_a_forced_server_side_apply_under_the_operator_field_manager() 
 }
 
 #[tokio::test]
-async fn status_apply_goes_through_the_status_subresource_with_force() {
+async fn status_apply_goes_through_the_status_subresource_with_force_and_its_precondition() {
     let (adapter, mut handle) = adapter();
     let status = json!({ "state": "Ready", "readyLeaderReplicas": 3 });
     let (result, seen) = tokio::join!(
-        adapter.apply_status(&CLUSTER, &status),
+        adapter.apply_status(&CLUSTER, &status, Some("41")),
         answer(&mut handle, 200, json!({ "status": status }))
     );
     result.unwrap();
@@ -153,7 +153,7 @@ async fn status_apply_goes_through_the_status_subresource_with_force() {
         json!({
             "apiVersion": "redis.redis.opstreelabs.in/v1beta2",
             "kind": "RedisCluster",
-            "metadata": { "name": "cache", "namespace": "shop" },
+            "metadata": { "name": "cache", "namespace": "shop", "resourceVersion": "41" },
             "status": status,
         })
     );

@@ -193,6 +193,7 @@ impl SentinelFleet {
         let replication = plan_replication(ReplicationInput {
             servers: &servers,
             size: 3,
+            statefulset_replicas: None,
             managed_by_sentinel: true,
             sentinel_master: sentinel_master
                 .as_ref()

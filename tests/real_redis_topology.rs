@@ -60,8 +60,8 @@ async fn replication_promotes_the_most_advanced_replica_when_the_master_is_gone(
         || fleet.process(ahead).cli(&["DBSIZE"]).trim() == "200",
     );
 
-    // The master's pod is gone (its node was lost); the set's size is still 3.
-    fleet.remove(&master);
+    // The master's node is lost (its pod stays, not ready); the set's size is still 3.
+    fleet.lose_node(&master);
     let promoted = fleet.converge_replication(3, Some(&master)).await;
     assert_eq!(
         &promoted, ahead,
@@ -80,6 +80,30 @@ async fn replication_promotes_the_most_advanced_replica_when_the_master_is_gone(
         parse_info_replication(&fleet.process(behind).cli(&["INFO", "replication"])).unwrap();
     assert_eq!(info.role, ReplicationRole::Replica);
     assert_eq!(info.master_port, Some(fleet.process(ahead).port));
+}
+
+#[tokio::test]
+async fn replication_never_erases_a_server_whose_keys_are_outside_database_zero() {
+    let mut fleet = Fleet::new(ServerOptions::plain());
+    for ordinal in 0..2 {
+        fleet.start("cache", ordinal);
+    }
+    // Two masters: cache-0 empty, cache-1 with keys in database 1 only (DBSIZE says 0).
+    fleet
+        .process("cache-1")
+        .cli_batch("SELECT 1\nSET kept 1\nSET also 2\n");
+    assert_eq!(fleet.process("cache-1").cli(&["DBSIZE"]).trim(), "0");
+    let master = fleet.converge_replication(2, None).await;
+    assert_eq!(master, "cache-1", "the server holding keys stays master");
+    support::real_redis::wait_until(
+        "both servers hold the keys of database 1",
+        Duration::from_secs(15),
+        || {
+            ["cache-0", "cache-1"]
+                .iter()
+                .all(|name| fleet.process(name).cli(&["-n", "1", "DBSIZE"]).trim() == "2")
+        },
+    );
 }
 
 #[tokio::test]

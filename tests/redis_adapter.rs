@@ -275,23 +275,43 @@ async fn migrate_moves_keys_to_a_password_protected_target() {
     let target = RedisProcess::start("migrate-target", ServerOptions::password(PASSWORD));
     let adapter = adapter_for(&source);
     source.cli_batch("SET one 1\nSET two 2\n");
-    let migrate = |keys: &[&str]| RedisCommand::Migrate {
+    let migrate = |keys: &[&[u8]]| RedisCommand::Migrate {
         host: "127.0.0.1".to_owned(),
         port: target.port,
-        keys: keys.iter().map(|key| (*key).to_owned()).collect(),
+        keys: keys.iter().map(|key| key.to_vec()).collect(),
         timeout_milliseconds: 2000,
     };
 
     assert_eq!(
-        run(&adapter, &source.endpoint(), migrate(&["one", "two"])).await,
+        run(&adapter, &source.endpoint(), migrate(&[b"one", b"two"])).await,
         ok()
     );
     assert_eq!(target.cli(&["GET", "two"]).trim(), "2");
     assert_eq!(source.cli(&["DBSIZE"]).trim(), "0");
     assert_eq!(
-        run(&adapter, &source.endpoint(), migrate(&["one"])).await,
+        run(&adapter, &source.endpoint(), migrate(&[b"one"])).await,
         RedisReply::Status("NOKEY".to_owned())
     );
+
+    // A key already at the target (an earlier MIGRATE copied it and failed before deleting it
+    // at the source, where clients kept writing) is replaced by the source's value, not
+    // refused with BUSYKEY on every retry.
+    target.cli_batch("SET four stale\n");
+    source.cli_batch("SET four current\n");
+    assert_eq!(
+        run(&adapter, &source.endpoint(), migrate(&[b"four"])).await,
+        ok()
+    );
+    assert_eq!(target.cli(&["GET", "four"]).trim(), "current");
+
+    // Keys that are not UTF-8 move as the bytes they are.
+    source.cli_batch("SET \"bin\\xff\\xfe\" 5\n");
+    assert_eq!(
+        run(&adapter, &source.endpoint(), migrate(&[b"bin\xff\xfe"])).await,
+        ok()
+    );
+    assert_eq!(source.cli(&["DBSIZE"]).trim(), "0");
+    assert_eq!(target.cli(&["DBSIZE"]).trim(), "4");
 
     // A target with another password refuses: the server's error, without the password.
     let other = RedisProcess::start("migrate-other", ServerOptions::password("other-password"));
@@ -302,7 +322,7 @@ async fn migrate_moves_keys_to_a_password_protected_target() {
             &RedisCommand::Migrate {
                 host: "127.0.0.1".to_owned(),
                 port: other.port,
-                keys: vec!["three".to_owned()],
+                keys: vec![b"three".to_vec()],
                 timeout_milliseconds: 2000,
             },
         )
@@ -499,7 +519,7 @@ async fn cluster_commands_build_a_cluster_and_move_a_slot() {
             RedisCommand::Migrate {
                 host: "127.0.0.1".to_owned(),
                 port: servers[1].port,
-                keys: vec![key.clone()],
+                keys: vec![key.clone().into_bytes()],
                 timeout_milliseconds: 2000,
             },
         )
@@ -994,7 +1014,7 @@ async fn migrate_authenticates_as_the_acl_user() {
             RedisCommand::Migrate {
                 host: "127.0.0.1".to_owned(),
                 port: target.port,
-                keys: vec!["moved".to_owned()],
+                keys: vec![b"moved".to_vec()],
                 timeout_milliseconds: 2000,
             },
         )

@@ -728,7 +728,7 @@ async fn cluster_script(bench: &mut Bench) {
             RedisCommand::Migrate {
                 host: target.host.clone(),
                 port: target.port,
-                keys: moving.clone(),
+                keys: moving.iter().map(|key| key.clone().into_bytes()).collect(),
                 timeout_milliseconds: 5000,
             },
         )
@@ -740,7 +740,7 @@ async fn cluster_script(bench: &mut Bench) {
             RedisCommand::Migrate {
                 host: target.host,
                 port: target.port,
-                keys: moving.clone(),
+                keys: moving.iter().map(|key| key.clone().into_bytes()).collect(),
                 timeout_milliseconds: 5000,
             },
         )

@@ -239,13 +239,22 @@ impl KubeApi for KubeAdapter {
         self.send(request, &reference.to_string(), "apply").await
     }
 
-    async fn apply_status(&self, object: &ObjectRef, status: &Value) -> Result<Value, ApiError> {
-        let body = json!({
+    async fn apply_status(
+        &self,
+        object: &ObjectRef,
+        status: &Value,
+        resource_version: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let mut body = json!({
             "apiVersion": object.resource.api_version(),
             "kind": object.resource.kind(),
             "metadata": { "name": object.name, "namespace": object.namespace },
             "status": status,
         });
+        // The API server takes a resourceVersion in an applied object as a precondition.
+        if let Some(version) = resource_version {
+            body["metadata"]["resourceVersion"] = Value::from(version);
+        }
         let request = builder(object).patch_subresource(
             "status",
             &object.name,

@@ -444,7 +444,8 @@ impl RedisAdapter {
                     .arg(*port)
                     .arg("")
                     .arg(0)
-                    .arg(*timeout_milliseconds);
+                    .arg(*timeout_milliseconds)
+                    .arg("REPLACE");
                 // The target belongs to the same resource: same user, same password.
                 if let Some(password) = self.password(endpoint).await? {
                     match &endpoint.user {
@@ -608,7 +609,10 @@ fn to_reply(value: Value) -> Result<RedisReply, String> {
     Ok(match value {
         Value::Nil => RedisReply::Nil,
         Value::Int(number) => RedisReply::Integer(number),
-        Value::BulkString(bytes) => RedisReply::Text(String::from_utf8_lossy(&bytes).into_owned()),
+        Value::BulkString(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => RedisReply::Text(text),
+            Err(error) => RedisReply::Bytes(error.into_bytes()),
+        },
         Value::Array(items) | Value::Set(items) | Value::Push { data: items, .. } => {
             RedisReply::Array(items.into_iter().map(to_reply).collect::<Result<_, _>>()?)
         }
@@ -732,6 +736,20 @@ mod tests {
         assert_eq!(to_reply(Value::Nil), Ok(RedisReply::Nil));
         assert_eq!(to_reply(Value::Int(-3)), Ok(RedisReply::Integer(-3)));
         assert_eq!(to_reply(Value::Boolean(true)), Ok(RedisReply::Integer(1)));
+    }
+
+    #[test]
+    fn a_bulk_string_that_is_not_utf8_keeps_its_bytes() {
+        let key = vec![b'k', 0xff, 0xfe];
+        assert_eq!(
+            to_reply(Value::BulkString(key.clone())),
+            Ok(RedisReply::Bytes(key.clone()))
+        );
+        assert_eq!(
+            RedisReply::Bytes(key.clone()).as_bytes(),
+            Some(key.as_slice())
+        );
+        assert_eq!(RedisReply::Bytes(key).as_text(), None);
     }
 
     #[test]

@@ -399,8 +399,15 @@ impl KubeApi for CachedKubeApi {
         self.api.apply(object).await
     }
 
-    async fn apply_status(&self, object: &ObjectRef, status: &Value) -> Result<Value, ApiError> {
-        self.api.apply_status(object, status).await
+    async fn apply_status(
+        &self,
+        object: &ObjectRef,
+        status: &Value,
+        resource_version: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        self.api
+            .apply_status(object, status, resource_version)
+            .await
     }
 
     async fn delete(&self, object: &ObjectRef, propagation: Propagation) -> Result<(), ApiError> {
@@ -489,7 +496,12 @@ mod tests {
         async fn apply(&self, object: &Value) -> Result<Value, ApiError> {
             Ok(object.clone())
         }
-        async fn apply_status(&self, _: &ObjectRef, status: &Value) -> Result<Value, ApiError> {
+        async fn apply_status(
+            &self,
+            _: &ObjectRef,
+            status: &Value,
+            _: Option<&str>,
+        ) -> Result<Value, ApiError> {
             Ok(status.clone())
         }
         async fn delete(&self, _: &ObjectRef, _: Propagation) -> Result<(), ApiError> {

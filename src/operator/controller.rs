@@ -205,7 +205,7 @@ fn record_conditions(
         return;
     }
     let written = executed.iter().rev().find_map(|request| match request {
-        Request::ApplyStatus { object, status } if object == target => Some(status.clone()),
+        Request::ApplyStatus { object, status, .. } if object == target => Some(status.clone()),
         _ => None,
     });
     let status = written

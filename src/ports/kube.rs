@@ -373,8 +373,15 @@ pub trait KubeApi: Send + Sync {
     /// forcing conflicts; returns the stored object.
     async fn apply(&self, object: &Value) -> Result<Value, ApiError>;
 
-    /// Server-side apply of `status` to the status subresource of `object`.
-    async fn apply_status(&self, object: &ObjectRef, status: &Value) -> Result<Value, ApiError>;
+    /// Server-side apply of `status` to the status subresource of `object`. With a
+    /// `resource_version`, the write is refused with a conflict when the object changed since that
+    /// version was read: a status computed from a lagging cache must not undo a newer one.
+    async fn apply_status(
+        &self,
+        object: &ObjectRef,
+        status: &Value,
+        resource_version: Option<&str>,
+    ) -> Result<Value, ApiError>;
 
     /// Deletes the object; a missing object is not an error.
     async fn delete(&self, object: &ObjectRef, propagation: Propagation) -> Result<(), ApiError>;

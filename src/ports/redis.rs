@@ -144,15 +144,17 @@ pub enum RedisCommand {
         /// At most this many keys.
         count: u32,
     },
-    /// MIGRATE host port "" 0 timeout [AUTH2 ...] KEYS key... (the password, if any, is added by
-    /// the adapter from the CR's secret, never stored in the command).
+    /// MIGRATE host port "" 0 timeout REPLACE [AUTH2 ...] KEYS key... (the password, if any, is
+    /// added by the adapter from the CR's secret, never stored in the command). REPLACE: a key is
+    /// on both sides only when an earlier MIGRATE copied it and failed before deleting it at the
+    /// source, where clients kept writing it; without REPLACE every retry answers BUSYKEY.
     Migrate {
         /// Target address.
         host: String,
         /// Target port.
         port: u16,
-        /// Keys to move.
-        keys: Vec<String>,
+        /// Keys to move, as bytes: keys need not be UTF-8.
+        keys: Vec<Vec<u8>>,
         /// Timeout in milliseconds.
         timeout_milliseconds: u64,
     },
@@ -280,6 +282,8 @@ pub enum RedisReply {
     Status(String),
     /// A bulk or verbatim string.
     Text(String),
+    /// A bulk string that is not UTF-8 (a binary key).
+    Bytes(Vec<u8>),
     /// An integer.
     Integer(i64),
     /// An array (or map, flattened to key, value, ...).
@@ -293,6 +297,15 @@ impl RedisReply {
     pub fn as_text(&self) -> Option<&str> {
         match self {
             RedisReply::Status(text) | RedisReply::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The reply's bytes, for replies that are strings, UTF-8 or not.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            RedisReply::Status(text) | RedisReply::Text(text) => Some(text.as_bytes()),
+            RedisReply::Bytes(bytes) => Some(bytes),
             _ => None,
         }
     }

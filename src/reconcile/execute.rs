@@ -56,8 +56,13 @@ async fn run(context: &Context, request: &Request) -> Result<(), ExecutionError>
             }
             kube.apply(object).await?;
         }
-        Request::ApplyStatus { object, status } => {
-            kube.apply_status(object, status).await?;
+        Request::ApplyStatus {
+            object,
+            status,
+            resource_version,
+        } => {
+            kube.apply_status(object, status, resource_version.as_deref())
+                .await?;
         }
         Request::RemoveFinalizer { object, finalizer } => {
             kube.remove_finalizer(object, finalizer).await?
@@ -104,10 +109,12 @@ async fn move_slot_keys(
                 },
             )
             .await?;
-        let keys: Vec<String> = match reply {
+        // Keys are bytes: a key that is not UTF-8, decoded and re-encoded, would name another key
+        // (MIGRATE answers NOKEY and the slot never empties).
+        let keys: Vec<Vec<u8>> = match reply {
             RedisReply::Array(items) => items
                 .iter()
-                .filter_map(|item| item.as_text().map(str::to_owned))
+                .filter_map(|item| item.as_bytes().map(<[u8]>::to_vec))
                 .collect(),
             _ => Vec::new(),
         };

@@ -51,6 +51,9 @@ pub enum Request {
         object: ObjectRef,
         /// The whole status.
         status: Value,
+        /// The CR's resourceVersion the status was computed from: the write is refused if the
+        /// CR changed since (a lagging cache, or a write by someone else in between).
+        resource_version: Option<String>,
     },
     /// Removes a finalizer from a CR.
     RemoveFinalizer {

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::Context;
 use crate::api::Kind;
 use crate::ports::kube::{ApiError, ObjectRef, ResourceType};
-use crate::ports::redis::{RedisCommand, RedisEndpoint, RedisReply};
+use crate::ports::redis::{RedisCommand, RedisEndpoint};
 use crate::resources::group::PodGroup;
 use crate::resources::groups_of;
 use crate::resources::kinds::pod_identity;
@@ -21,8 +21,8 @@ use crate::resources::names::{
 };
 use crate::topology::observation::{PodInfo, RedisObservation, SentinelView, ServerView};
 use crate::topology::replies::{
-    ClusterNode, ParseError, parse_cluster_nodes, parse_info_replication, parse_master_address,
-    parse_sentinel_masters,
+    ClusterNode, ParseError, parse_cluster_info, parse_cluster_nodes, parse_info_replication,
+    parse_keyspace_keys, parse_master_address, parse_sentinel_masters,
 };
 
 /// The owned object types the operator diffs and prunes.
@@ -214,7 +214,7 @@ fn endpoint_of(pod: &PodInfo, group: &PodGroup<'_>, target: &ObjectRef) -> Optio
     })
 }
 
-/// One server's INFO replication, DBSIZE and (for cluster nodes) CLUSTER NODES.
+/// One server's INFO replication, INFO keyspace and (for cluster nodes) CLUSTER NODES.
 async fn observe_server(
     context: &Context,
     pod: PodInfo,
@@ -237,12 +237,20 @@ async fn observe_server(
         replication: None,
         cluster_nodes: None,
         keys: None,
+        cluster_state_ok: None,
         error: None,
     };
     if view.endpoint.host.is_empty() {
         view.error = Some("the pod has no address".to_owned());
         return view;
     }
+    read_server(context, view, cluster).await
+}
+
+/// Fills `view` (its pod and endpoint set) with what the server says: INFO replication, the keys
+/// of every database, and for a cluster node CLUSTER NODES and, when it owns slots, CLUSTER INFO.
+/// Any failure leaves the view without replication and with the error.
+pub async fn read_server(context: &Context, mut view: ServerView, cluster: bool) -> ServerView {
     let redis = context.redis.as_ref();
     let result: Result<(), String> = async {
         let reply = redis
@@ -251,26 +259,40 @@ async fn observe_server(
             .map_err(|error| error.to_string())?;
         let text = reply.as_text().unwrap_or_default();
         view.replication = Some(parse_info_replication(text).map_err(|error| error.to_string())?);
+        // Every database counts: a server with keys only outside database 0 still holds data.
         let reply = redis
-            .execute(&view.endpoint, &RedisCommand::DatabaseSize)
+            .execute(&view.endpoint, &RedisCommand::InfoKeyspace)
             .await
             .map_err(|error| error.to_string())?;
-        view.keys = match reply {
-            RedisReply::Integer(count) => u64::try_from(count).ok(),
-            _ => None,
-        };
+        view.keys = Some(
+            parse_keyspace_keys(reply.as_text().unwrap_or_default())
+                .map_err(|error| error.to_string())?,
+        );
         if cluster {
             let reply = redis
                 .execute(&view.endpoint, &RedisCommand::ClusterNodes)
                 .await
                 .map_err(|error| error.to_string())?;
             let text = reply.as_text().unwrap_or_default();
-            view.cluster_nodes = Some(
-                context
-                    .cluster_tables
-                    .parse(&target.namespace, &view.pod.name, text)
-                    .map_err(|error| error.to_string())?,
-            );
+            let table = context
+                .cluster_tables
+                .parse(&view.endpoint.namespace, &view.pod.name, text)
+                .map_err(|error| error.to_string())?;
+            // A master that owns slots says whether it serves them: the cluster is not ready
+            // while any says `cluster_state:fail` (a master failed and not yet replaced).
+            let owns_slots = table
+                .iter()
+                .any(|node| node.flags.myself && node.is_master() && !node.slots.is_empty());
+            view.cluster_nodes = Some(table);
+            if owns_slots {
+                let reply = redis
+                    .execute(&view.endpoint, &RedisCommand::ClusterInfo)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                let info = parse_cluster_info(reply.as_text().unwrap_or_default())
+                    .map_err(|error| error.to_string())?;
+                view.cluster_state_ok = Some(info.state_ok);
+            }
         }
         Ok(())
     }
@@ -311,11 +333,11 @@ async fn observe_monitored_replication(
     Ok(servers)
 }
 
-/// Whether a RedisSentinel in the namespace manages the replication set `target`, and the master
-/// address most of its sentinels report.
 /// Whether sentinels manage a set, the master they agree on, and a sentinel to ask for a failover.
 type ManagingSentinels = (bool, Option<(String, u16)>, Option<(RedisEndpoint, String)>);
 
+/// Whether a RedisSentinel in the namespace manages the replication set `target`, and the master
+/// address a majority of its sentinels report (a majority of the sentinel set's size).
 async fn observe_managing_sentinels(
     context: &Context,
     target: &ObjectRef,
@@ -330,7 +352,7 @@ async fn observe_managing_sentinels(
         .await?;
     let mut managed = false;
     let mut votes: BTreeMap<(String, u16), usize> = BTreeMap::new();
-    let mut asked = 0;
+    let mut set_size = 0;
     let mut failover_sentinel = None;
     for object in sentinels {
         let Ok(crate::api::document::ValidatedResource::RedisSentinel(resource, validated)) =
@@ -353,13 +375,14 @@ async fn observe_managing_sentinels(
         let Some(group) = groups.first() else {
             continue;
         };
+        let mut asked_here = 0;
         for pod in
             PodInfo::read_all(&list_pods(context, Kind::RedisSentinel, &sentinel_reference).await?)
         {
             let Some(endpoint) = endpoint_of(&pod, group, &sentinel_reference) else {
                 continue;
             };
-            asked += 1;
+            asked_here += 1;
             let command =
                 RedisCommand::SentinelMasterAddress(validated.monitor.master_group_name.clone());
             if let Ok(reply) = context.redis.execute(&endpoint, &command).await
@@ -374,10 +397,13 @@ async fn observe_managing_sentinels(
                 });
             }
         }
+        // The majority is of the sentinel set, not of the pods that happen to exist: sentinels
+        // whose pods are gone or starting may follow another master.
+        set_size += asked_here.max(usize::try_from(validated.size).unwrap_or(0));
     }
     let master = votes
         .into_iter()
-        .filter(|(_, count)| count * 2 > asked)
+        .filter(|(_, count)| count * 2 > set_size)
         .max_by_key(|(_, count)| *count)
         .map(|(address, _)| address);
     Ok((managed, master, failover_sentinel))

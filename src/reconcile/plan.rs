@@ -126,7 +126,12 @@ fn event(
     })
 }
 
-/// Appends a status write when the computed status differs from the live one.
+/// Adds a status write when the computed status differs from the live one, on the condition
+/// that the CR is still the version it was computed from: a status computed from a lagging cache
+/// is refused rather than undoing a newer one. A status that names another master goes first: the
+/// master a promotion or hand-over makes is recorded before Redis is changed, so a change Redis
+/// made is never left unrecorded (the planner keeps a recorded master that comes back), and a
+/// stale read stops the reconcile before it acts.
 fn write_status(
     input: PlanInput<'_>,
     resource: &Value,
@@ -141,12 +146,36 @@ fn write_status(
         generation_of(resource),
         input.now,
     );
-    if previous != Some(&status) {
-        requests.push(Request::ApplyStatus {
-            object: input.target.clone(),
-            status,
-        });
+    if previous == Some(&status) {
+        return;
     }
+    let read_version = resource
+        .at("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let names_another_master =
+        status.get("masterNode") != previous.and_then(|previous| previous.get("masterNode"));
+    if names_another_master {
+        requests.insert(
+            0,
+            Request::ApplyStatus {
+                object: input.target.clone(),
+                status,
+                resource_version: read_version,
+            },
+        );
+        return;
+    }
+    // The operator's own write of the CR earlier in this reconcile (its finalizer) moves its
+    // version on.
+    let rewritten = requests.iter().any(|request| {
+        matches!(request, Request::Apply(object) if ObjectRef::of(object).as_ref() == Some(input.target))
+    });
+    requests.push(Request::ApplyStatus {
+        object: input.target.clone(),
+        status,
+        resource_version: read_version.filter(|_| !rewritten),
+    });
 }
 
 fn plan_invalid(input: PlanInput<'_>, resource: &Value, message: &str) -> Plan {

@@ -120,19 +120,21 @@ fn replication_topology(
     spec: &ValidatedReplication,
 ) -> TopologyOutcome {
     let redis = input.redis;
-    let target_revision = groups_of(validated).first().and_then(|group| {
-        input
-            .observed
-            .children
-            .get(&ObjectRef::new(
-                ResourceType::StatefulSet,
-                &input.target.namespace,
-                &group.statefulset_name,
-            ))
-            .and_then(|statefulset| statefulset.at("/status/updateRevision"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+    let statefulset = groups_of(validated).first().and_then(|group| {
+        input.observed.children.get(&ObjectRef::new(
+            ResourceType::StatefulSet,
+            &input.target.namespace,
+            &group.statefulset_name,
+        ))
     });
+    let target_revision = statefulset
+        .and_then(|statefulset| statefulset.at("/status/updateRevision"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let statefulset_replicas = statefulset
+        .and_then(|statefulset| statefulset.at("/spec/replicas"))
+        .and_then(Value::as_i64)
+        .map(|replicas| i32::try_from(replicas).unwrap_or(i32::MAX));
     let previous_master = input
         .observed
         .resource
@@ -142,6 +144,7 @@ fn replication_topology(
     let decided = plan_replication(ReplicationInput {
         servers: &redis.servers,
         size: spec.size,
+        statefulset_replicas,
         managed_by_sentinel: redis.managed_by_sentinel,
         sentinel_master: redis
             .sentinel_master
@@ -266,6 +269,7 @@ fn cluster_topology(
         },
         target_revisions: &target_revisions,
         live_replicas: &live_replicas,
+        leaders_keep_data_across_restarts: leaders.data_claim.is_some() && leaders.persistence,
     });
     let requests: Vec<Request> = decided
         .evictions

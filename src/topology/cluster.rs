@@ -90,6 +90,9 @@ pub struct ClusterInput<'a> {
     pub target_revisions: &'a BTreeMap<String, String>,
     /// Live replicas of each group's StatefulSet.
     pub live_replicas: &'a BTreeMap<String, i32>,
+    /// Whether a leader's keys and cluster identity survive a restart of its pod (a data claim,
+    /// with persistence configured).
+    pub leaders_keep_data_across_restarts: bool,
 }
 
 /// What the cluster planner decided.
@@ -461,15 +464,28 @@ fn step(
     if let Some(plan) = step_forget_stale(members) {
         return plan;
     }
-    let targets = slot_targets(input, members);
+    let emptied = emptied_before_restart(input, members);
+    let targets = slot_targets(input, members, emptied);
     if let Some(plan) = step_replicas(input, members, &targets) {
         return plan;
     }
-    if let Some(plan) = step_rebalance(input, members, &targets) {
+    if let Some(plan) = step_rebalance(input, members, &targets, emptied) {
         return plan;
     }
     if let Some(plan) = step_forget_departing(members) {
         return plan;
+    }
+    if let Some(failing) = members
+        .iter()
+        .find(|member| member.view.cluster_state_ok == Some(false))
+    {
+        return plan_with(
+            ClusterPhase::Bootstrap,
+            format!(
+                "{} reports cluster_state:fail; waiting for Redis Cluster to recover or fail over",
+                failing.view.pod.name
+            ),
+        );
     }
     if let Some(plan) = step_rolling_restart(input, members) {
         return plan;
@@ -647,8 +663,9 @@ fn push_migration_steps(
 /// take part in a migration (Redis refuses SETSLOT on a replica and towards one), so a marker
 /// whose peer is not a master is closed with SETSLOT STABLE instead of being followed: a slot is
 /// never handed to a replica. An import whose source no longer owns the slot is closed by claiming
-/// the slot only when no other master owns it; otherwise the stray marker is dropped, as claiming
-/// would take the slot, and the keys behind it, from its real owner.
+/// the slot only when no other master owns it, by its own account or, while it does not answer,
+/// in any table; a stray marker beside an answering owner is dropped, as claiming would take the
+/// slot, and the keys behind it, from its real owner.
 fn step_finish_migrations(members: &[Member<'_>]) -> Option<ClusterPlan> {
     let by_id: BTreeMap<&str, &Member<'_>> =
         members.iter().map(|member| (member.id(), member)).collect();
@@ -690,6 +707,11 @@ fn step_finish_migrations(members: &[Member<'_>]) -> Option<ClusterPlan> {
                 _ if owned_by_another_master(members, member, *slot) => {
                     steps.push(stable(member, *slot));
                 }
+                // A node that does not answer still owns the slot in some table: it may be
+                // restarting or cut off with the keys not yet moved, and a claim would outrank it
+                // and make Redis delete them when it comes back. Wait for it (or for its
+                // replica to take over).
+                _ if owner_out_of_reach(members, *slot) => {}
                 // The source already gave the slot away (or is gone) and no other master claims
                 // it: close the import by claiming the slot.
                 _ => steps.push(member.command(RedisCommand::ClusterSetSlot {
@@ -716,6 +738,20 @@ fn owned_by_another_master(members: &[Member<'_>], member: &Member<'_>, slot: u1
     members
         .iter()
         .any(|other| other.id() != member.id() && other.owns(slot))
+}
+
+/// Whether a master that does not answer owns `slot` in the table of a member that does.
+fn owner_out_of_reach(members: &[Member<'_>], slot: u16) -> bool {
+    members
+        .iter()
+        .flat_map(|member| member.table.iter())
+        .filter(|node| node.is_master())
+        .filter(|node| {
+            node.slots
+                .iter()
+                .any(|(start, end)| *start <= slot && slot <= *end)
+        })
+        .any(|node| !members.iter().any(|member| member.id() == node.id))
 }
 
 /// A bootstrap interrupted between its ADDSLOTSRANGE commands leaves slots that no node has ever
@@ -845,13 +881,18 @@ fn step_forget_stale(members: &[Member<'_>]) -> Option<ClusterPlan> {
 }
 
 /// The masters that should own slots: staying masters that own some, then empty staying masters on
-/// leader pods (new shards), up to the number of shards.
-fn slot_targets(input: &ClusterInput<'_>, members: &[Member<'_>]) -> BTreeSet<NodeId> {
+/// leader pods (new shards), up to the number of shards; never `emptied`, a master whose slots
+/// move away before it restarts.
+fn slot_targets(
+    input: &ClusterInput<'_>,
+    members: &[Member<'_>],
+    emptied: Option<&str>,
+) -> BTreeSet<NodeId> {
+    let staying = |member: &&Member<'_>| !member.departing && Some(member.id()) != emptied;
     let mut holders: Vec<&Member<'_>> = members
         .iter()
-        .filter(|member| {
-            !member.departing && member.myself.is_master() && !member.myself.slots.is_empty()
-        })
+        .filter(staying)
+        .filter(|member| member.myself.is_master() && !member.myself.slots.is_empty())
         .collect();
     holders.sort_by(|left, right| {
         right
@@ -863,11 +904,8 @@ fn slot_targets(input: &ClusterInput<'_>, members: &[Member<'_>]) -> BTreeSet<No
     let mut targets: Vec<&Member<'_>> = holders.into_iter().take(wanted).collect();
     let mut newcomers: Vec<&Member<'_>> = members
         .iter()
-        .filter(|member| {
-            !member.departing
-                && member.is_empty_master()
-                && member.view.pod.group == input.leader_group
-        })
+        .filter(staying)
+        .filter(|member| member.is_empty_master() && member.view.pod.group == input.leader_group)
         .collect();
     newcomers.sort_by_key(|member| member.view.pod.ordinal);
     for member in newcomers {
@@ -981,8 +1019,12 @@ fn step_rebalance(
     input: &ClusterInput<'_>,
     members: &[Member<'_>],
     targets: &BTreeSet<NodeId>,
+    emptied: Option<&str>,
 ) -> Option<ClusterPlan> {
-    if targets.len() < usize::try_from(input.shards).unwrap_or(0) {
+    let wanted = usize::try_from(input.shards)
+        .unwrap_or(0)
+        .saturating_sub(usize::from(emptied.is_some()));
+    if targets.len() < wanted {
         return Some(plan_with(
             ClusterPhase::Bootstrap,
             format!(
@@ -1025,19 +1067,33 @@ fn step_rebalance(
         };
         push_migration_steps(&mut steps, slot_move.slot, source, target);
     }
-    let mut plan = plan_with(
-        ClusterPhase::Bootstrap,
-        format!("moving slots: {} left to move", batch.total),
-    );
-    plan.events.push((
-        EventReason::SlotsMigrating,
-        format!(
-            "moving {} of {} slots to balance {} shards",
-            batch.moves.len(),
-            batch.total,
-            input.shards
+    let emptied_pod = emptied
+        .and_then(|id| by_id.get(id))
+        .map(|member| &member.view.pod.name);
+    let (activity, event) = match emptied_pod {
+        Some(pod) => (
+            format!(
+                "moving the slots of {pod} to the other masters before it restarts for a new template (its shard has no replica and its keys are not persisted): {} left to move",
+                batch.total
+            ),
+            format!(
+                "moving {} of {} slots away from {pod} before it restarts",
+                batch.moves.len(),
+                batch.total
+            ),
         ),
-    ));
+        None => (
+            format!("moving slots: {} left to move", batch.total),
+            format!(
+                "moving {} of {} slots to balance {} shards",
+                batch.moves.len(),
+                batch.total,
+                input.shards
+            ),
+        ),
+    };
+    let mut plan = plan_with(ClusterPhase::Bootstrap, activity);
+    plan.events.push((EventReason::SlotsMigrating, event));
     plan.steps = steps;
     Some(plan)
 }
@@ -1076,36 +1132,73 @@ fn step_forget_departing(members: &[Member<'_>]) -> Option<ClusterPlan> {
     })
 }
 
-/// Pods running an old template are restarted one at a time, replicas first; a master hands its
-/// slots to an up-to-date, in-sync replica (CLUSTER FAILOVER, never FORCE) before its pod goes.
-fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Option<ClusterPlan> {
-    let outdated = |member: &&Member<'_>| {
-        input
-            .target_revisions
-            .get(&member.view.pod.group)
-            .is_some_and(|target| member.view.pod.revision.as_deref() != Some(target.as_str()))
-    };
-    if input
+/// Whether `member` runs a template other than its StatefulSet's current one.
+fn is_outdated(input: &ClusterInput<'_>, member: &Member<'_>) -> bool {
+    input
+        .target_revisions
+        .get(&member.view.pod.group)
+        .is_some_and(|target| member.view.pod.revision.as_deref() != Some(target.as_str()))
+}
+
+/// Whether a pod is not ready or on its way out: no restart starts until every pod is back.
+fn restart_in_progress(input: &ClusterInput<'_>) -> bool {
+    input
         .servers
         .iter()
         .any(|server| !server.pod.ready || server.pod.terminating)
-    {
-        return members.iter().any(|member| outdated(&member)).then(|| {
-            plan_with(
-                ClusterPhase::Ready,
-                "waiting for every pod to be ready before the next restart",
+}
+
+/// The next node to restart for a new template: replicas first, then masters, in group and
+/// ordinal order.
+fn next_to_restart<'m, 'a>(
+    input: &ClusterInput<'_>,
+    members: &'m [Member<'a>],
+) -> Option<&'m Member<'a>> {
+    members
+        .iter()
+        .filter(|member| is_outdated(input, member))
+        .min_by_key(|member| {
+            (
+                member.myself.is_master(),
+                member.view.pod.group.clone(),
+                member.view.pod.ordinal,
             )
-        });
+        })
+}
+
+/// The master whose slots move to the other masters before its pod restarts: the next to restart
+/// when its shard has no replica to fail over to (the spec asks for none) and its keys would not
+/// survive the restart. It stays out of the slot targets, empty, until it runs the new template,
+/// and then gets its share back as a new shard.
+fn emptied_before_restart<'m>(
+    input: &ClusterInput<'_>,
+    members: &'m [Member<'_>],
+) -> Option<&'m str> {
+    if input.leaders_keep_data_across_restarts || input.replicas_per_shard > 0 {
+        return None;
     }
-    let mut stale: Vec<&Member<'_>> = members.iter().filter(outdated).collect();
-    stale.sort_by_key(|member| {
-        (
-            member.myself.is_master(),
-            member.view.pod.group.clone(),
-            member.view.pod.ordinal,
-        )
-    });
-    let next = stale.first()?;
+    next_to_restart(input, members)
+        .filter(|next| next.myself.is_master())
+        .map(Member::id)
+}
+
+/// Pods running an old template are restarted one at a time, replicas first; a master hands its
+/// slots to an up-to-date, in-sync replica (CLUSTER FAILOVER, never FORCE) before its pod goes, and
+/// a master without replicas whose keys would not survive the restart is emptied first (see
+/// [`emptied_before_restart`]).
+fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Option<ClusterPlan> {
+    if restart_in_progress(input) {
+        return members
+            .iter()
+            .any(|member| is_outdated(input, member))
+            .then(|| {
+                plan_with(
+                    ClusterPhase::Ready,
+                    "waiting for every pod to be ready before the next restart",
+                )
+            });
+    }
+    let next = next_to_restart(input, members)?;
     let mut plan = plan_with(
         ClusterPhase::Ready,
         format!("restarting {} for a new template", next.view.pod.name),
@@ -1114,7 +1207,7 @@ fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Opt
         let in_sync_replica = members
             .iter()
             .filter(|member| member.myself.master_id.as_deref() == Some(next.id()))
-            .filter(|member| !outdated(member))
+            .filter(|member| !is_outdated(input, member))
             .find(|member| {
                 member
                     .view
@@ -1141,6 +1234,15 @@ fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Opt
             );
             return Some(plan);
         }
+    }
+    let emptied = emptied_before_restart(input, members) == Some(next.id());
+    if emptied && next.holds_data_to_move() {
+        // Its slots are still on their way to the other masters.
+        plan.activity = format!(
+            "waiting for the slots of {} to move before it restarts",
+            next.view.pod.name
+        );
+        return Some(plan);
     }
     plan.evictions.push(next.view.pod.name.clone());
     Some(plan)
@@ -1257,6 +1359,7 @@ mod tests {
                     }),
                     cluster_nodes: Some(Arc::new(parse_cluster_nodes(&table).unwrap())),
                     keys: Some(0),
+                    cluster_state_ok: None,
                     ..ServerView::ready_pod(
                         &node.pod,
                         group,
@@ -1305,6 +1408,7 @@ mod tests {
             major_version: 7,
             target_revisions: &no_revisions,
             live_replicas: &live_replicas,
+            leaders_keep_data_across_restarts: false,
         })
     }
 
@@ -1407,6 +1511,7 @@ mod tests {
             major_version: 7,
             target_revisions: &no_revisions,
             live_replicas: &live_replicas,
+            leaders_keep_data_across_restarts: false,
         })
     }
 
@@ -1543,16 +1648,129 @@ mod tests {
         nodes
     }
 
+    /// Three shards without replicas, every pod on an old template; `keep_data` says whether a
+    /// leader's keys survive a restart.
+    fn plan_rollout_without_replicas(nodes: &[Node], keep_data: bool) -> ClusterPlan {
+        let mut servers = views(nodes, true);
+        for server in &mut servers {
+            server.pod.revision = Some("old".to_owned());
+        }
+        let revisions = BTreeMap::from([(LEADERS.to_owned(), "new".to_owned())]);
+        let live_replicas = BTreeMap::from([(LEADERS.to_owned(), 3), (FOLLOWERS.to_owned(), 0)]);
+        plan_cluster(&ClusterInput {
+            servers: &servers,
+            leader_group: LEADERS,
+            follower_group: FOLLOWERS,
+            shards: 3,
+            replicas_per_shard: 0,
+            major_version: 7,
+            target_revisions: &revisions,
+            live_replicas: &live_replicas,
+            leaders_keep_data_across_restarts: keep_data,
+        })
+    }
+
+    fn leaders_only() -> Vec<Node> {
+        three_shards()
+            .into_iter()
+            .filter(|node| node.master.is_none())
+            .collect()
+    }
+
     #[test]
-    fn a_departing_owner_whose_pod_is_missing_keeps_its_ordinal() {
-        let plan = plan_scaled(
-            &four_leaders(),
+    fn a_master_without_replicas_whose_keys_do_not_survive_a_restart_is_emptied_first() {
+        let plan = plan_rollout_without_replicas(&leaders_only(), false);
+        assert!(plan.evictions.is_empty(), "{plan:?}");
+        let moved: Vec<(String, u16, SlotState)> = slot_commands(&plan);
+        assert!(!moved.is_empty(), "{plan:?}");
+        let source = node_id("shop-leader-0");
+        assert!(
+            moved.iter().all(|(pod, _, state)| match state {
+                SlotState::Importing(from) => from == &source && pod != "shop-leader-0",
+                SlotState::Migrating(to) | SlotState::Node(to) => to != &source,
+                SlotState::Stable => false,
+            }),
+            "only shop-leader-0 gives slots, to the others: {plan:?}"
+        );
+    }
+
+    #[test]
+    fn an_emptied_master_restarts_without_getting_its_slots_back_first() {
+        let mut nodes = leaders_only();
+        nodes[0].slots = Vec::new();
+        nodes[1].slots = vec![(0, 8191)];
+        nodes[2].slots = vec![(8192, 16383)];
+        let plan = plan_rollout_without_replicas(&nodes, false);
+        assert_eq!(plan.evictions, vec!["shop-leader-0".to_owned()], "{plan:?}");
+        assert!(slot_commands(&plan).is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn a_master_whose_keys_survive_a_restart_restarts_in_place() {
+        let plan = plan_rollout_without_replicas(&leaders_only(), true);
+        assert_eq!(plan.evictions, vec!["shop-leader-0".to_owned()], "{plan:?}");
+        assert!(plan.steps.is_empty(), "{plan:?}");
+    }
+
+    /// Four leaders shrinking to three: shop-leader-1 imports the first slot of shop-leader-3,
+    /// whose pod does not answer; with `given_away` shop-leader-3 had already given the slot up.
+    fn plan_import_from_an_absent_source(given_away: bool) -> (u16, ClusterPlan) {
+        let mut nodes = four_leaders();
+        let source = node_id("shop-leader-3");
+        let slot = even_ranges(4)[3].0;
+        for node in &mut nodes {
+            if node.pod == "shop-leader-1" {
+                node.markers.push(format!("[{slot}-<-{source}]"));
+            }
+            if node.pod == "shop-leader-3" && given_away {
+                node.slots[0].0 = slot + 1;
+            }
+        }
+        let plan = plan_with_leader_3_absent(&nodes);
+        (slot, plan)
+    }
+
+    #[test]
+    fn an_import_from_a_source_that_does_not_answer_waits_while_a_table_names_it_owner() {
+        let (slot, plan) = plan_import_from_an_absent_source(false);
+        assert!(
+            !slot_commands(&plan)
+                .iter()
+                .any(|(_, commanded, _)| *commanded == slot),
+            "the slot stays with its owner while it is away: {plan:?}"
+        );
+    }
+
+    #[test]
+    fn an_import_from_a_source_that_gave_the_slot_up_and_went_away_is_closed_by_claiming_it() {
+        let (slot, plan) = plan_import_from_an_absent_source(true);
+        assert_eq!(
+            slot_commands(&plan),
+            vec![(
+                "shop-leader-1".to_owned(),
+                slot,
+                SlotState::Node(node_id("shop-leader-1"))
+            )],
+            "{plan:?}"
+        );
+    }
+
+    /// Four leaders of which shop-leader-3 departs (three shards asked) and does not answer,
+    /// its StatefulSet still at four pods.
+    fn plan_with_leader_3_absent(nodes: &[Node]) -> ClusterPlan {
+        plan_scaled(
+            nodes,
             &Scaled {
                 live_leaders: 4,
                 absent: &["shop-leader-3"],
                 ..Scaled::converged()
             },
-        );
+        )
+    }
+
+    #[test]
+    fn a_departing_owner_whose_pod_is_missing_keeps_its_ordinal() {
+        let plan = plan_with_leader_3_absent(&four_leaders());
         assert_eq!(plan.hold_replicas.get(LEADERS), Some(&4), "{plan:?}");
         assert_eq!(plan.hold_replicas.get(FOLLOWERS), None, "{plan:?}");
     }
@@ -1593,14 +1811,7 @@ mod tests {
             leaders.next().unwrap().slots = vec![*range];
         }
         leaders.next().unwrap().slots = Vec::new();
-        let plan = plan_scaled(
-            &nodes,
-            &Scaled {
-                live_leaders: 4,
-                absent: &["shop-leader-3"],
-                ..Scaled::converged()
-            },
-        );
+        let plan = plan_with_leader_3_absent(&nodes);
         assert!(plan.hold_replicas.is_empty(), "{plan:?}");
     }
 }

@@ -176,6 +176,27 @@ pub struct PodInfo {
 }
 
 impl PodInfo {
+    /// A Ready, running pod `group-ordinal` at `ip` on `node_name`, with nothing else known of it:
+    /// how benchmarks, tests and fleets of real servers describe pods to the planners.
+    pub fn ready(group: &str, ordinal: u32, ip: &str, node_name: Option<String>) -> PodInfo {
+        PodInfo {
+            name: format!("{group}-{ordinal}"),
+            group: group.to_owned(),
+            ordinal,
+            ip: Some(ip.to_owned()),
+            node_name,
+            ready: true,
+            ready_since: None,
+            created_at: None,
+            terminating: false,
+            deletion_requested_at: None,
+            revision: None,
+            role_label: None,
+            pending: false,
+            problem: None,
+        }
+    }
+
     /// Reads every pod object of `pods` that is a pod of a StatefulSet, in order.
     pub fn read_all(pods: &[std::sync::Arc<Value>]) -> Vec<PodInfo> {
         pods.iter()
@@ -252,8 +273,11 @@ pub struct ServerView {
     /// CLUSTER NODES, for cluster nodes that answered; shared with the parse the observation
     /// remembers for an unchanged reply.
     pub cluster_nodes: Option<Arc<Vec<ClusterNode>>>,
-    /// Keys in the dataset (DBSIZE), when the server answered.
+    /// Keys in the dataset of every database (INFO keyspace), when the server answered.
     pub keys: Option<u64>,
+    /// For a cluster master that owns slots: whether its CLUSTER INFO says `cluster_state:ok`
+    /// (it serves its slots). Not read from other servers.
+    pub cluster_state_ok: Option<bool>,
     /// Why the server could not be read, when it could not.
     pub error: Option<String>,
 }
@@ -262,23 +286,10 @@ impl ServerView {
     /// A ready pod's server at `ip:6379` with nothing read from it yet, for the planners' tests.
     #[cfg(test)]
     pub(crate) fn ready_pod(name: &str, group: &str, ordinal: u32, ip: &str) -> ServerView {
+        let mut pod = PodInfo::ready(group, ordinal, ip, None);
+        pod.name = name.to_owned();
         ServerView {
-            pod: PodInfo {
-                name: name.to_owned(),
-                group: group.to_owned(),
-                ordinal,
-                ip: Some(ip.to_owned()),
-                node_name: None,
-                ready: true,
-                ready_since: None,
-                created_at: None,
-                terminating: false,
-                deletion_requested_at: None,
-                revision: None,
-                role_label: None,
-                pending: false,
-                problem: None,
-            },
+            pod,
             endpoint: RedisEndpoint {
                 namespace: "default".to_owned(),
                 pod: name.to_owned(),
@@ -291,6 +302,7 @@ impl ServerView {
             replication: None,
             cluster_nodes: None,
             keys: None,
+            cluster_state_ok: None,
             error: None,
         }
     }

@@ -23,6 +23,9 @@ pub struct ReplicationInput<'a> {
     pub servers: &'a [ServerView],
     /// Desired number of servers.
     pub size: i32,
+    /// The replicas the StatefulSet keeps now, as observed: it recreates a deleted pod of a lower
+    /// ordinal.
+    pub statefulset_replicas: Option<i32>,
     /// Whether sentinels manage failover for this set.
     pub managed_by_sentinel: bool,
     /// The master address the sentinels agree on, if they do.
@@ -123,20 +126,6 @@ fn sentinels_follow_a_vanished_master(
         })
 }
 
-/// Whether `server` replicates from an address no pod of the set has.
-fn follows_a_vanished_master(input: &ReplicationInput<'_>, server: &ServerView) -> bool {
-    server
-        .replication
-        .as_ref()
-        .and_then(|info| info.master_host.as_deref())
-        .is_some_and(|host| {
-            !input
-                .servers
-                .iter()
-                .any(|other| other.endpoint.host == host)
-        })
-}
-
 /// Whether `server` is the one at `host`:`port`.
 fn listens_at(server: &ServerView, host: &str, port: u16) -> bool {
     server.endpoint.host == host && server.endpoint.port == port
@@ -173,31 +162,19 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     let master = if input.managed_by_sentinel {
         match input.sentinel_master {
             // Sentinels that follow an address no pod of the set has any more, and that no server
-            // replicates from, can never fail over (they know no replica to promote): the set
-            // needs a master they can be told about, as when they monitor nothing.
+            // replicates from, can never fail over (they know no replica to promote); sentinels
+            // that monitor nothing (yet, or again after they restarted) cannot either. The set
+            // first needs a master they can be told about, chosen by the rules that hold without
+            // sentinels: the master live replicas follow, the recorded master while it may come
+            // back, then its heirs, and never a restarted former replica over them.
             Some((host, _)) if sentinels_follow_a_vanished_master(&input, &answered, host) => {
-                best(answered.iter().copied().filter(|server| is_master(server)))
+                choose_master(&answered, input, &mut plan)
             }
             Some((host, port)) => answered
                 .iter()
                 .copied()
                 .find(|server| listens_at(server, host, port)),
-            // Sentinels are not monitoring (yet, or again after they restarted): the set must
-            // first have a master they can be told about; choosing one among masters is not a
-            // failover. A master that holds nothing while replicas of a master that is gone
-            // hold the data (the master's pod came back empty) yields to the best of them.
-            None => {
-                let master = best(answered.iter().copied().filter(|server| is_master(server)));
-                let stranded = best(answered.iter().copied().filter(|server| {
-                    !is_master(server)
-                        && keys(server) > 0
-                        && follows_a_vanished_master(&input, server)
-                }));
-                match (master, stranded) {
-                    (Some(master), Some(replica)) if keys(master) == 0 => Some(replica),
-                    (master, replica) => master.or(replica),
-                }
-            }
+            None => choose_master(&answered, input, &mut plan),
         }
     } else {
         choose_master(&answered, input, &mut plan)
@@ -354,14 +331,16 @@ fn choose_master<'a>(
     // The recorded master does not answer. Choose another (promote a replica, or take a server
     // that answers as a master, such as a restarted or new pod) only when its pod is verifiably
     // away: not ready for the grace period, counted from the pod's latest change (it went unready,
-    // its deletion was requested, or its replacement was created), gone, or on an ordinal the
-    // spec no longer keeps. A ready pod that does not answer the operator may be cut off
-    // from the operator alone, and a restarting or recreated one comes back with its data.
-    if let Some(reason) = input
+    // its deletion was requested, or its replacement was created), or removed by a scale-in. A
+    // ready pod that does not answer the operator may be cut off from the operator alone, and a
+    // restarting or recreated one comes back with its data; a scale-in waits for it too, so the
+    // writes its replicas had not received yet are not left behind on its volume.
+    if let Some((reason, hold_replicas)) = input
         .previous_master
         .and_then(|name| recorded_master_may_return(&input, name))
     {
         plan.blocked = Some(Blocked::Waiting(reason));
+        plan.hold_replicas = hold_replicas;
         return None;
     }
     // The recorded master does not answer and is gone. Its replicas carry its history up to its
@@ -415,27 +394,69 @@ fn heirs_of<'a>(
     })
 }
 
-/// Why the recorded master `name` may still come back with its data, when it may: its pod is
-/// ready but does not answer the operator, or it has been away for less than the grace period
-/// (counted from the pod's latest change, so a replacement pod gets its own). A master with no
-/// pod at all is not waited for, as nothing says whether its pod will come back; nor one away on
-/// an ordinal the spec no longer keeps: a scale-in removes its pod whatever it holds (a master
-/// that answers hands over first), and a status read from a lagging cache can name such a master
-/// after it handed over.
-fn recorded_master_may_return(input: &ReplicationInput<'_>, name: &str) -> Option<String> {
+/// Why the operator waits for the recorded master `name` to come back with its data, when it
+/// does, and the StatefulSet replicas that keep its pod while it waits (when a scale-in would
+/// remove it). It waits while the pod is ready but does not answer the operator, while the pod
+/// has been away for less than the grace period (counted from the pod's latest change, so a
+/// replacement pod gets its own), while the pod is absent on an ordinal the StatefulSet still
+/// keeps (it recreates the pod, which comes back with its volume; a scale-in waits for it), and,
+/// when sentinels manage the set, as long as its pod exists. It does not wait for a pod a
+/// scale-in already removes (terminating on an ordinal the spec no longer keeps, or gone from one
+/// the StatefulSet no longer keeps): a master that answers hands over before its pod goes, and a
+/// status read from a lagging cache can name such a master after it handed over.
+fn recorded_master_may_return(
+    input: &ReplicationInput<'_>,
+    name: &str,
+) -> Option<(String, Option<i32>)> {
     let waiting = || format!("the master {name} does not answer; waiting before choosing another");
     let previous = input.servers.iter().find(|server| server.pod.name == name);
     if previous.is_some_and(ServerView::answered) {
         return None;
     }
-    if previous.is_some_and(|previous| previous.pod.ready && !previous.pod.terminating) {
-        return Some(waiting());
+    let ordinal = match previous {
+        Some(previous) => i64::from(previous.pod.ordinal),
+        None => ordinal_of(name)?,
+    };
+    let departing = ordinal >= i64::from(input.size);
+    let hold = departing.then(|| i32::try_from(ordinal + 1).unwrap_or(i32::MAX));
+    let Some(previous) = previous else {
+        let recreated = input
+            .statefulset_replicas
+            .map_or(!departing, |replicas| ordinal < i64::from(replicas));
+        return recreated.then(|| {
+            (
+                format!(
+                    "the pod of the master {name} is gone; waiting for its StatefulSet to recreate it"
+                ),
+                hold,
+            )
+        });
+    };
+    if previous.pod.terminating && departing {
+        return None;
     }
-    let previous =
-        previous.filter(|previous| i64::from(previous.pod.ordinal) < i64::from(input.size))?;
+    if previous.pod.ready && !previous.pod.terminating {
+        return Some((waiting(), hold));
+    }
+    // Failing over is the sentinels' work: when they cannot (no majority answers, or they
+    // monitor nothing after a restart), the operator promotes no replica and elects no restarted
+    // server in their place while the master's pod may still come back with the latest writes.
+    if input.managed_by_sentinel {
+        return Some((
+            format!(
+                "the master {name} does not answer; waiting for it, or for the sentinels to fail over"
+            ),
+            hold,
+        ));
+    }
     let away_for =
         away_since(&previous.pod).map_or(u64::MAX, |since| input.now.saturating_sub(since));
-    (away_for < MASTER_LOSS_GRACE_MILLISECONDS).then(waiting)
+    (away_for < MASTER_LOSS_GRACE_MILLISECONDS).then(|| (waiting(), hold))
+}
+
+/// The ordinal of a StatefulSet's pod, from its name (`<statefulset>-<ordinal>`).
+fn ordinal_of(pod: &str) -> Option<i64> {
+    pod.rsplit_once('-')?.1.parse().ok()
 }
 
 /// The latest change that took the pod away: it went unready, its deletion was requested, or
@@ -617,6 +638,7 @@ mod tests {
         let name = format!("sessions-{ordinal}");
         ServerView {
             keys: Some(10),
+            cluster_state_ok: None,
             replication: Some(ReplicationInfo {
                 role: if follows.is_some() {
                     ReplicationRole::Replica
@@ -644,6 +666,7 @@ mod tests {
         ReplicationInput {
             servers,
             size,
+            statefulset_replicas: None,
             managed_by_sentinel: false,
             sentinel_master: None,
             previous_master: Some(previous_master),
@@ -681,6 +704,36 @@ mod tests {
                 "waiting for the sentinels' master to answer".to_owned()
             ))
         );
+    }
+
+    #[test]
+    fn sentinels_that_cannot_fail_over_leave_no_choice_to_a_restarted_stale_replica() {
+        // The master sessions-0 is away far beyond the grace period, its pod still there;
+        // sessions-2 still follows it; sessions-1 restarted as a master with older data. No
+        // sentinel majority agrees on a master, or the sentinels follow an address no pod has.
+        let mut away = server(0, None, 900);
+        away.replication = None;
+        away.keys = None;
+        away.error = Some("no route to host".to_owned());
+        away.pod.ready = false;
+        away.pod.ready_since = Some("1970-01-01T00:00:01Z".to_owned());
+        let mut replica = server(2, Some(0), 900);
+        replica.replication.as_mut().unwrap().master_link_up = false;
+        let servers = [away, server(1, None, 600), replica];
+        for sentinel_master in [None, Some(("10.9.9.9", 6379))] {
+            let plan = plan_replication(ReplicationInput {
+                managed_by_sentinel: true,
+                sentinel_master,
+                now: 600_000,
+                ..input(&servers, 3, "sessions-0")
+            });
+            assert_eq!(plan.master, None, "{sentinel_master:?}: {plan:?}");
+            assert!(plan.commands.is_empty(), "{sentinel_master:?}: {plan:?}");
+            assert!(
+                matches!(&plan.blocked, Some(Blocked::Waiting(why)) if why.contains("sessions-0")),
+                "{plan:?}"
+            );
+        }
     }
 
     #[test]
@@ -891,11 +944,64 @@ mod tests {
     }
 
     #[test]
-    fn a_master_without_a_pod_is_not_awaited() {
-        // Two new pods answer as masters; neither follows the other; sessions-0 has no pod.
+    fn a_master_without_a_pod_is_awaited_while_the_statefulset_keeps_its_ordinal() {
+        // Two new pods answer as masters, empty; neither follows the other; sessions-0 has no pod
+        // for a moment (deleted, not yet recreated): it comes back with its volume.
         let servers = [server(1, None, 0), server(2, None, 0)];
-        let plan = plan(&servers, 3, "sessions-0");
-        assert_eq!(plan.master.as_deref(), Some("sessions-1"), "{plan:?}");
+        let kept = plan(&servers, 3, "sessions-0");
+        assert_eq!(kept.master, None, "{kept:?}");
+        assert!(
+            matches!(&kept.blocked, Some(Blocked::Waiting(why)) if why.contains("recreate")),
+            "{kept:?}"
+        );
+        assert!(kept.commands.is_empty(), "{kept:?}");
+        // A scale-in already removed it: nothing will bring it back.
+        let servers = [server(0, None, 0), server(1, None, 0)];
+        let removed = plan(&servers, 2, "sessions-3");
+        assert_eq!(removed.master.as_deref(), Some("sessions-0"), "{removed:?}");
+        let removed = plan_replication(ReplicationInput {
+            statefulset_replicas: Some(2),
+            ..input(&servers, 2, "sessions-3")
+        });
+        assert_eq!(removed.master.as_deref(), Some("sessions-0"), "{removed:?}");
+        // The scale-in is asked for while the pod is gone, before the StatefulSet shrank: it
+        // keeps the ordinal until the master is back.
+        let pending = plan_replication(ReplicationInput {
+            statefulset_replicas: Some(4),
+            ..input(&servers, 2, "sessions-3")
+        });
+        assert_eq!(pending.master, None, "{pending:?}");
+        assert_eq!(pending.hold_replicas, Some(4), "{pending:?}");
+    }
+
+    #[test]
+    fn a_scale_in_keeps_the_pod_of_a_master_that_is_away() {
+        // The scale-in to one pod arrives while the master sessions-1 restarts: its replica
+        // sessions-0 may lack its latest writes, which are on sessions-1's volume.
+        let mut away = server(1, None, 900);
+        away.replication = None;
+        away.keys = None;
+        away.error = Some("connection refused".to_owned());
+        away.pod.ready = false;
+        away.pod.ready_since = Some("1970-01-01T00:00:10Z".to_owned());
+        let mut replica = server(0, Some(1), 880);
+        replica.replication.as_mut().unwrap().master_link_up = false;
+        let servers = [replica, away];
+        let plan = plan_replication(ReplicationInput {
+            now: 12_000,
+            ..input(&servers, 1, "sessions-1")
+        });
+        assert_eq!(plan.master, None, "{plan:?}");
+        assert!(plan.commands.is_empty(), "{plan:?}");
+        assert_eq!(plan.hold_replicas, Some(2), "{plan:?}");
+        // Away for longer than the grace period, it is replaced: the replica is promoted and
+        // the scale-in goes on.
+        let plan = plan_replication(ReplicationInput {
+            now: 60_000,
+            ..input(&servers, 1, "sessions-1")
+        });
+        assert_eq!(plan.master.as_deref(), Some("sessions-0"), "{plan:?}");
+        assert_eq!(plan.hold_replicas, None, "{plan:?}");
     }
 
     #[test]

@@ -128,10 +128,17 @@ pub fn plan_sentinels(input: SentinelInput<'_>) -> SentinelPlan {
                     .is_some_and(|info| info.master_host.as_deref() == Some(host))
             })
     };
+    // A majority of the whole set, as Redis counts it for a failover: sentinels that do not
+    // answer (restarting, or cut off from the operator alone) may follow another master, and a
+    // lone sentinel left on an old address must not decide for them.
+    let set_size = input
+        .sentinels
+        .len()
+        .max(usize::try_from(input.size).unwrap_or(0));
     let majority = votes
         .iter()
         .max_by_key(|(address, count)| (**count, std::cmp::Reverse((*address).clone())))
-        .filter(|(_, count)| **count * 2 > answering.len())
+        .filter(|(_, count)| **count * 2 > set_size)
         .filter(|(address, _)| failing_over || !vanished(&address.0))
         .map(|(address, _)| address.clone());
     let observed_master = input
@@ -211,4 +218,137 @@ pub fn plan_sentinels(input: SentinelInput<'_>) -> SentinelPlan {
     let all_answer = i32::try_from(answering.len()).is_ok_and(|count| count >= input.size);
     plan.converged = in_place && all_answer && !failing_over;
     plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::observation::PodInfo;
+    use crate::topology::replies::{ReplicaEntry, ReplicationInfo};
+
+    const GROUP: &str = "mymaster";
+
+    fn settings() -> SentinelMonitorSettings {
+        SentinelMonitorSettings {
+            replication_name: "sessions".to_owned(),
+            master_group_name: GROUP.to_owned(),
+            redis_port: 6379,
+            quorum: 2,
+            parallel_syncs: 1,
+            failover_timeout_milliseconds: 180_000,
+            down_after_milliseconds: 5_000,
+            auth_password: None,
+        }
+    }
+
+    /// Sentinel `ordinal`: answering and monitoring `master`, answering and monitoring nothing
+    /// (`Some(None)`), or not answering (`None`).
+    fn sentinel(ordinal: u32, monitors: Option<Option<&str>>) -> SentinelView {
+        let ip = format!("10.1.0.{ordinal}");
+        let settings = settings();
+        let masters = monitors.map(|master| {
+            master
+                .map(|host| SentinelMaster {
+                    name: GROUP.to_owned(),
+                    ip: host.to_owned(),
+                    port: 6379,
+                    flags: vec!["master".to_owned()],
+                    quorum: settings.quorum,
+                    replicas: 2,
+                    other_sentinels: 2,
+                    down_after_milliseconds: settings.down_after_milliseconds,
+                    failover_timeout: settings.failover_timeout_milliseconds,
+                    parallel_syncs: settings.parallel_syncs,
+                    config_epoch: 1,
+                })
+                .into_iter()
+                .collect()
+        });
+        let pod = PodInfo::ready("sessions-sentinel", ordinal, &ip, None);
+        SentinelView {
+            endpoint: ServerView::ready_pod(&pod.name, &pod.group, ordinal, &ip).endpoint,
+            error: masters.is_none().then(|| "connection timed out".to_owned()),
+            pod,
+            masters,
+        }
+    }
+
+    /// The replication set: `10.0.0.1` is master with `10.0.0.2` as its replica.
+    fn replication() -> Vec<ServerView> {
+        let mut master = ServerView::ready_pod("sessions-0", "sessions", 0, "10.0.0.1");
+        master.replication = Some(ReplicationInfo {
+            role: ReplicationRole::Master,
+            master_host: None,
+            master_port: None,
+            master_link_up: false,
+            master_sync_in_progress: false,
+            replica_offset: None,
+            master_replication_id: "a".repeat(40),
+            master_offset: 100,
+            replicas: vec![ReplicaEntry {
+                ip: "10.0.0.2".to_owned(),
+                port: 6379,
+                state: "online".to_owned(),
+                offset: 100,
+                lag: 0,
+            }],
+        });
+        let mut replica = ServerView::ready_pod("sessions-1", "sessions", 1, "10.0.0.2");
+        replica.replication = Some(ReplicationInfo {
+            role: ReplicationRole::Replica,
+            master_host: Some("10.0.0.1".to_owned()),
+            master_port: Some(6379),
+            master_link_up: true,
+            master_sync_in_progress: false,
+            replica_offset: Some(100),
+            master_replication_id: "a".repeat(40),
+            master_offset: 100,
+            replicas: Vec::new(),
+        });
+        vec![master, replica]
+    }
+
+    fn plan(sentinels: &[SentinelView]) -> SentinelPlan {
+        let settings = settings();
+        let replication = replication();
+        plan_sentinels(SentinelInput {
+            sentinels,
+            monitor: &settings,
+            replication: &replication,
+            size: 3,
+        })
+    }
+
+    #[test]
+    fn sentinels_that_agree_are_followed() {
+        let plan = plan(&[
+            sentinel(0, Some(Some("10.0.0.2"))),
+            sentinel(1, Some(Some("10.0.0.2"))),
+            sentinel(2, None),
+        ]);
+        assert_eq!(plan.master_address.as_deref(), Some("10.0.0.2:6379"));
+        assert!(plan.commands.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn a_lone_answering_sentinel_is_no_majority_of_the_set() {
+        // Two of three sentinels do not answer; the one that does follows an address that is
+        // still a pod of the set but no longer its master.
+        for sentinels in [
+            vec![
+                sentinel(0, Some(Some("10.0.0.2"))),
+                sentinel(1, None),
+                sentinel(2, None),
+            ],
+            vec![sentinel(0, Some(Some("10.0.0.2")))],
+        ] {
+            let plan = plan(&sentinels);
+            assert_eq!(
+                plan.master_address.as_deref(),
+                Some("10.0.0.1:6379"),
+                "the set's observed master, not the lone sentinel's: {plan:?}"
+            );
+            assert!(!plan.converged, "{plan:?}");
+        }
+    }
 }

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use redis_operator::adapters::RedisAdapter;
 use redis_operator::ports::clock::{Clock, SystemClock};
-use redis_operator::ports::redis::{RedisAdmin, RedisCommand, RedisReply};
+use redis_operator::ports::redis::RedisEndpoint;
 use redis_operator::reconcile::execute::execute;
+use redis_operator::reconcile::observe::read_server;
 use redis_operator::reconcile::{Context, Request};
 use redis_operator::topology::cluster::{ClusterInput, ClusterPhase, plan_cluster};
 use redis_operator::topology::observation::{PodInfo, ServerView};
 use redis_operator::topology::replication::{ReplicationInput, plan_replication};
-use redis_operator::topology::replies::{parse_cluster_nodes, parse_info_replication};
+use redis_operator::topology::replies::parse_cluster_nodes;
 use redis_operator_sim::fakes::redis::key_slot;
 
 use super::real_redis::{RedisProcess, SecretStore, ServerOptions};
@@ -30,6 +31,9 @@ pub const ROUND_PAUSE: Duration = Duration::from_millis(100);
 pub struct Fleet {
     /// The pods, by name, with their processes.
     pub pods: BTreeMap<String, (PodInfo, RedisProcess)>,
+    /// Pods whose node was lost: still there, not ready for long, at an address where nothing
+    /// answers any more.
+    lost: BTreeMap<String, (PodInfo, RedisEndpoint)>,
     adapter: Arc<RedisAdapter>,
     context: Context,
     options: ServerOptions,
@@ -51,6 +55,7 @@ impl Fleet {
         };
         Fleet {
             pods: BTreeMap::new(),
+            lost: BTreeMap::new(),
             adapter,
             context,
             options,
@@ -62,29 +67,27 @@ impl Fleet {
     pub fn start(&mut self, group: &str, ordinal: u32) {
         let name = format!("{group}-{ordinal}");
         let process = RedisProcess::start(&name, self.options.clone());
-        let pod = PodInfo {
-            name: name.clone(),
-            group: group.to_owned(),
-            ordinal,
-            ip: Some("127.0.0.1".to_owned()),
-            node_name: Some("loopback".to_owned()),
-            ready: true,
-            ready_since: None,
-            created_at: None,
-            terminating: false,
-            deletion_requested_at: None,
-            revision: None,
-            role_label: None,
-            pending: false,
-            problem: None,
-        };
+        let pod = PodInfo::ready(group, ordinal, "127.0.0.1", Some("loopback".to_owned()));
         self.pods.insert(name, (pod, process));
     }
 
-    /// Removes the pod (its process is killed with it).
-    pub fn remove(&mut self, name: &str) {
+    /// The pod is removed by a scale-in (its process is killed with it).
+    pub fn scale_in(&mut self, name: &str) {
         if let Some((_, process)) = self.pods.remove(name) {
             self.adapter.forget(&process.endpoint());
+        }
+    }
+
+    /// The pod's node is lost: its process is killed, and the pod stays, not ready since long
+    /// before the grace period, as Kubernetes keeps it until the node is evicted.
+    pub fn lose_node(&mut self, name: &str) {
+        if let Some((mut pod, process)) = self.pods.remove(name) {
+            let endpoint = process.endpoint();
+            self.adapter.forget(&endpoint);
+            drop(process);
+            pod.ready = false;
+            pod.ready_since = Some("1970-01-01T00:00:00Z".to_owned());
+            self.lost.insert(name.to_owned(), (pod, endpoint));
         }
     }
 
@@ -96,50 +99,27 @@ impl Fleet {
     pub async fn observe(&self, cluster: bool) -> Vec<ServerView> {
         let mut views = Vec::new();
         for (pod, process) in self.pods.values() {
-            let endpoint = process.endpoint();
-            let mut view = ServerView {
+            let view = ServerView {
+                pod: pod.clone(),
+                endpoint: process.endpoint(),
+                replication: None,
+                cluster_nodes: None,
+                keys: None,
+                cluster_state_ok: None,
+                error: None,
+            };
+            views.push(read_server(&self.context, view, cluster).await);
+        }
+        for (pod, endpoint) in self.lost.values() {
+            views.push(ServerView {
                 pod: pod.clone(),
                 endpoint: endpoint.clone(),
                 replication: None,
                 cluster_nodes: None,
                 keys: None,
-                error: None,
-            };
-            let result: Result<(), String> = async {
-                let redis = self.adapter.as_ref();
-                let reply = redis
-                    .execute(&endpoint, &RedisCommand::InfoReplication)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                view.replication = Some(
-                    parse_info_replication(reply.as_text().unwrap_or_default())
-                        .map_err(|error| error.to_string())?,
-                );
-                if let RedisReply::Integer(count) = redis
-                    .execute(&endpoint, &RedisCommand::DatabaseSize)
-                    .await
-                    .map_err(|error| error.to_string())?
-                {
-                    view.keys = u64::try_from(count).ok();
-                }
-                if cluster {
-                    let reply = redis
-                        .execute(&endpoint, &RedisCommand::ClusterNodes)
-                        .await
-                        .map_err(|error| error.to_string())?;
-                    view.cluster_nodes = Some(Arc::new(
-                        parse_cluster_nodes(reply.as_text().unwrap_or_default())
-                            .map_err(|error| error.to_string())?,
-                    ));
-                }
-                Ok(())
-            }
-            .await;
-            if let Err(error) = result {
-                view.replication = None;
-                view.error = Some(error);
-            }
-            views.push(view);
+                cluster_state_ok: None,
+                error: Some("connection refused: the pod's node is lost".to_owned()),
+            });
         }
         views
     }
@@ -175,6 +155,7 @@ impl Fleet {
                 major_version: 7,
                 target_revisions: &BTreeMap::new(),
                 live_replicas: &live_replicas,
+                leaders_keep_data_across_restarts: false,
             });
             last_activity.clone_from(&plan.activity);
             if let ClusterPhase::Failed(reason) = &plan.phase {
@@ -194,7 +175,7 @@ impl Fleet {
                     .map(|(pod, _)| pod.name.clone())
                     .collect();
                 for name in departing {
-                    self.remove(&name);
+                    self.scale_in(&name);
                     removed = true;
                 }
             }
@@ -236,6 +217,7 @@ impl Fleet {
             let plan = plan_replication(ReplicationInput {
                 servers: &views,
                 size,
+                statefulset_replicas: None,
                 managed_by_sentinel: false,
                 sentinel_master: None,
                 previous_master,

@@ -653,7 +653,12 @@ impl KubeApi for SecretStore {
         Err(not_supported("apply"))
     }
 
-    async fn apply_status(&self, _object: &ObjectRef, _status: &Value) -> Result<Value, ApiError> {
+    async fn apply_status(
+        &self,
+        _object: &ObjectRef,
+        _status: &Value,
+        _resource_version: Option<&str>,
+    ) -> Result<Value, ApiError> {
         Err(not_supported("apply status of"))
     }
 
@@ -680,22 +685,7 @@ impl KubeApi for SecretStore {
 
 /// A Ready pod `group-ordinal` at `ip`, as the topology planners see pods.
 pub fn pod_info(group: &str, ordinal: u32, ip: &str) -> PodInfo {
-    PodInfo {
-        name: format!("{group}-{ordinal}"),
-        group: group.to_owned(),
-        ordinal,
-        ip: Some(ip.to_owned()),
-        node_name: Some("loopback".to_owned()),
-        ready: true,
-        ready_since: None,
-        created_at: None,
-        terminating: false,
-        deletion_requested_at: None,
-        revision: None,
-        role_label: None,
-        pending: false,
-        problem: None,
-    }
+    PodInfo::ready(group, ordinal, ip, Some("loopback".to_owned()))
 }
 
 /// What the operator's observe step reads of one server: INFO replication, DBSIZE and, for a
@@ -713,6 +703,7 @@ pub async fn observe_server(
         replication: None,
         cluster_nodes: None,
         keys: None,
+        cluster_state_ok: None,
         error: None,
     };
     let result: Result<(), String> = async {

@@ -23,7 +23,6 @@ use crate::engine::world::{World, merge_patch};
 use crate::fakes::redis::ServerKind;
 use crate::faults::scheduled::{ActiveFault, Undo};
 use crate::oracles::converged::check_converged;
-use crate::oracles::lost_writes::FaultWindow;
 use crate::oracles::safety::SafetyMonitor;
 use crate::oracles::serving::ReadyPods;
 use crate::oracles::{Violation, servers_of};
@@ -37,7 +36,6 @@ pub(crate) struct Engine<'a> {
     pub(crate) report: RunReport,
     pub(crate) safety: SafetyMonitor,
     pub(crate) active: Vec<ActiveFault>,
-    pub(crate) windows: Vec<FaultWindow>,
     pub(crate) workloads: BTreeMap<Target, usize>,
     pub(crate) written: usize,
     pub(crate) seen_crashes: usize,
@@ -59,6 +57,9 @@ pub(crate) struct Engine<'a> {
     pub(crate) serving: Vec<(Kind, ObjectRef)>,
     /// The ready pods at an API server version, for the serving oracle.
     pub(crate) ready_pods: (Option<u64>, ReadyPods),
+    /// Replications whose `-master` Service selects more than one pod, with the rounds in a row
+    /// it has.
+    pub(crate) multiple_masters: BTreeMap<ObjectRef, usize>,
 }
 
 pub(crate) fn kind_of(target: &Target) -> Option<(Kind, ObjectRef)> {
@@ -187,6 +188,7 @@ impl Engine<'_> {
         self.run_faults();
         self.observe();
         self.check_serving();
+        self.check_master_services();
         self.quiet_rounds = if writes == 0 && all_ready && !self.paused {
             self.quiet_rounds + 1
         } else {
@@ -204,8 +206,9 @@ impl Engine<'_> {
         else {
             return 0;
         };
-        if let Err(error) = &result {
-            self.log("reconcile", format!("{target} failed: {error}"));
+        match &result {
+            Err(error) => self.log("reconcile", format!("{target} failed: {error}")),
+            Ok(_) => self.check_ready_is_true(kind, target),
         }
         if self.world.api.object(target).is_none() {
             self.log("deleted", format!("{target} is gone"));
@@ -448,7 +451,6 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
         },
         safety: SafetyMonitor::default(),
         active: Vec::new(),
-        windows: Vec::new(),
         workloads: BTreeMap::new(),
         written: 0,
         seen_crashes: 0,
@@ -464,6 +466,7 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
         statuses_seen_at: None,
         serving: Vec::new(),
         ready_pods: (None, ReadyPods::new()),
+        multiple_masters: BTreeMap::new(),
     };
     engine.apply_documents(&scenario.resources);
     if engine.controller.targets().is_empty() && !scenario.resources.is_empty() {

@@ -118,6 +118,30 @@ fn tracks_generation(resource: ResourceType) -> bool {
     )
 }
 
+/// The API server's conflict when a write's resourceVersion precondition names a version other
+/// than the live one.
+fn check_resource_version(
+    reference: &ObjectRef,
+    live: &Value,
+    precondition: Option<&str>,
+) -> Result<(), ApiError> {
+    match precondition {
+        Some(version)
+            if live.at("/metadata/resourceVersion").and_then(Value::as_str) != Some(version) =>
+        {
+            Err(ApiError::Conflict {
+                object: reference.to_string(),
+                message: format!(
+                    "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
+                    qualified_resource(reference.resource),
+                    reference.name
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn not_found(object: &ObjectRef) -> ApiError {
     ApiError::NotFound {
         object: object.to_string(),
@@ -353,22 +377,11 @@ impl FakeApiServer {
         let Some(live) = state.objects.get(&reference).cloned() else {
             return Err(not_found(&reference));
         };
-        let precondition = object
-            .at("/metadata/resourceVersion")
-            .and_then(Value::as_str);
-        if versioned
-            && precondition.is_some_and(|version| {
-                live.at("/metadata/resourceVersion").and_then(Value::as_str) != Some(version)
-            })
-        {
-            return Err(ApiError::Conflict {
-                object: reference.to_string(),
-                message: format!(
-                    "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
-                    qualified_resource(reference.resource),
-                    reference.name
-                ),
-            });
+        if versioned {
+            let precondition = object
+                .at("/metadata/resourceVersion")
+                .and_then(Value::as_str);
+            check_resource_version(&reference, &live, precondition)?;
         }
         let mut next = object;
         for field in ["uid", "creationTimestamp", "generation"] {
@@ -635,7 +648,12 @@ impl KubeApi for FakeApiServer {
         result
     }
 
-    async fn apply_status(&self, object: &ObjectRef, status: &Value) -> Result<Value, ApiError> {
+    async fn apply_status(
+        &self,
+        object: &ObjectRef,
+        status: &Value,
+        resource_version: Option<&str>,
+    ) -> Result<Value, ApiError> {
         let mut state = self.lock();
         if let Some(error) = self.take_injection(&mut state, "apply-status", object.resource) {
             state.writes.push(WriteRecord {
@@ -648,6 +666,7 @@ impl KubeApi for FakeApiServer {
         let Some(live) = state.objects.get(object).cloned() else {
             return Err(not_found(object));
         };
+        check_resource_version(object, &live, resource_version)?;
         let mut next = Value::clone(&live);
         if let Value::Object(map) = &mut next {
             map.insert("status".to_owned(), status.clone());

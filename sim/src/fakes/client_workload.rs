@@ -18,9 +18,6 @@ pub struct AcknowledgedWrite {
     pub at: Milliseconds,
     /// The CR whose Service the client wrote through, when the write was made for one.
     pub owner: Option<ObjectRef>,
-    /// Whether the server that acknowledged it was a master its sentinels had already replaced
-    /// (see [`crate::fakes::redis::FakeRedis::superseded_by_sentinels`]).
-    pub to_superseded_master: bool,
 }
 
 impl World {
@@ -50,7 +47,6 @@ impl World {
         count: usize,
     ) -> usize {
         let mut acknowledged = 0;
-        let to_superseded_master = self.redis.superseded_by_sentinels(entry);
         for index in 0..count {
             let key = format!("{prefix}:{index}");
             let value = format!("value-{index}-{}", self.clock.now());
@@ -61,7 +57,6 @@ impl World {
                         value,
                         at: self.clock.now(),
                         owner: owner.cloned(),
-                        to_superseded_master,
                     },
                 );
                 acknowledged += 1;

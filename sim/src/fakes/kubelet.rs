@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::engine::world::{STEP_MILLISECONDS, World};
 use crate::fakes::api_server::pod_is_ready;
-use crate::fakes::redis::ServerKind;
+use crate::fakes::redis::{ServerKind, StopCause};
 
 /// Milliseconds the kubelet waits before restarting a crashed container.
 pub const RESTART_DELAY_MILLISECONDS: Milliseconds = 1000;
@@ -134,7 +134,7 @@ impl World {
                 && !node_up
                 && now >= since + self.settings.borrow().node_eviction_timeout_milliseconds
             {
-                self.stop_pod_server(&pod);
+                self.stop_pod_server(&pod, StopCause::Fault);
                 let _ = self.api.remove_pod_now(&reference);
                 continue;
             }
@@ -166,7 +166,7 @@ impl World {
             if let Some(ip) = runtime.ip.clone() {
                 let alive = self.redis.is_alive(&ip);
                 if !node_up && alive {
-                    self.redis.stop(&ip);
+                    self.redis.stop(&ip, StopCause::Fault);
                 } else if node_up && !alive {
                     // The container stopped (a crash, or the node came back): restart it after
                     // the restart delay, at the same address.
@@ -206,8 +206,9 @@ impl World {
             .map(|(key, runtime)| (key.clone(), runtime.clone()))
             .collect();
         for (key, runtime) in gone {
+            // A pod a fault removed had its server stopped by the fault first.
             if let Some(ip) = &runtime.ip {
-                self.redis.stop(ip);
+                self.redis.stop(ip, StopCause::Removal);
             }
             self.runtimes.borrow_mut().remove(&key);
         }
@@ -224,9 +225,9 @@ impl World {
         );
     }
 
-    pub(crate) fn stop_pod_server(&self, pod: &Value) {
+    pub(crate) fn stop_pod_server(&self, pod: &Value, cause: StopCause) {
         if let Some(ip) = pod.at("/status/podIP").and_then(Value::as_str) {
-            self.redis.stop(ip);
+            self.redis.stop(ip, cause);
         }
     }
 
@@ -249,7 +250,7 @@ impl World {
         let reference = ObjectRef::new(ResourceType::Pod, namespace, name);
         match self.api.object(&reference) {
             Some(pod) if pod.at("/status/podIP").is_some() => {
-                self.stop_pod_server(&pod);
+                self.stop_pod_server(&pod, StopCause::Fault);
                 true
             }
             _ => false,
@@ -261,9 +262,7 @@ impl World {
     pub fn kill_pod(&self, namespace: &str, name: &str) {
         let reference = ObjectRef::new(ResourceType::Pod, namespace, name);
         if let Some(pod) = self.api.object(&reference) {
-            if let Some(ip) = pod.at("/status/podIP").and_then(Value::as_str) {
-                self.redis.stop(ip);
-            }
+            self.stop_pod_server(&pod, StopCause::Fault);
             let _ = self.api.remove_pod_now(&reference);
         }
     }

@@ -13,6 +13,7 @@ use redis_operator::ports::kube::{ObjectRef, ResourceType};
 use serde_json::Value;
 
 use crate::engine::world::World;
+use crate::fakes::redis::StopCause;
 use crate::fakes::scheduler::Node;
 
 /// Six nodes, two in each of three zones: enough for a three-shard cluster with one replica per
@@ -51,7 +52,7 @@ impl World {
                 .borrow_mut()
                 .insert(name.to_owned(), self.clock.now());
             for pod in self.pods_on(name) {
-                self.stop_pod_server(&pod);
+                self.stop_pod_server(&pod, StopCause::Fault);
             }
         }
         known
@@ -80,6 +81,9 @@ impl World {
             };
             if self.api.evict_now(&reference).is_err() {
                 remaining.push(reference.name.clone());
+            } else {
+                // The drain, not the operator, took the pod away.
+                self.stop_pod_server(&pod, StopCause::Fault);
             }
         }
         remaining

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use crate::engine::world::World;
 use crate::fakes::api_server::pod_is_ready;
 use crate::fakes::kubelet::Launch;
+use crate::fakes::redis::StopCause;
 
 /// How many StatefulSet revisions [`World`] remembers before it starts over.
 pub(crate) const MAXIMUM_REMEMBERED_REVISIONS: usize = 64;
@@ -98,7 +99,7 @@ impl World {
                 || pod.at("/metadata/deletionTimestamp").is_some()
                 || (!on_delete && all_ready && outdated == Some(*ordinal))
             {
-                self.stop_pod_server(pod);
+                self.stop_pod_server(pod, StopCause::Removal);
                 let _ = self.api.remove_pod_now(&pod_reference);
                 continue;
             }

@@ -104,11 +104,18 @@ impl KubeApi for CrashingKube {
         self.inner.apply(object).await
     }
 
-    async fn apply_status(&self, object: &ObjectRef, status: &Value) -> Result<Value, ApiError> {
+    async fn apply_status(
+        &self,
+        object: &ObjectRef,
+        status: &Value,
+        resource_version: Option<&str>,
+    ) -> Result<Value, ApiError> {
         if !self.switch.admit() {
             return Err(crashed(object, "apply status of"));
         }
-        self.inner.apply_status(object, status).await
+        self.inner
+            .apply_status(object, status, resource_version)
+            .await
     }
 
     async fn delete(&self, object: &ObjectRef, propagation: Propagation) -> Result<(), ApiError> {

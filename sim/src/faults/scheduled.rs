@@ -15,7 +15,6 @@ use crate::engine::run::{Engine, kind_of, resource_named};
 use crate::engine::scenario::{Fault, NodeChoice, PodChoice, WriteCount};
 use crate::fakes::api_server::Injection;
 use crate::fakes::redis::ServerKind;
-use crate::oracles::lost_writes::{FaultWindow, HEAL_SETTLE_MILLISECONDS};
 use crate::oracles::{Violation, servers_of};
 
 /// A fault that is on, and how to end it.
@@ -24,7 +23,6 @@ pub(crate) struct ActiveFault {
     pub(crate) description: String,
     pub(crate) end: Option<Milliseconds>,
     pub(crate) undo: Undo,
-    pub(crate) window: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -60,7 +58,6 @@ impl Engine<'_> {
     }
 
     pub(crate) fn undo(&mut self, fault: &ActiveFault) {
-        let now = self.world.clock.now();
         match &fault.undo {
             Undo::RecoverNode(node) => {
                 self.world.recover_node(node);
@@ -84,14 +81,6 @@ impl Engine<'_> {
                 self.world.api.set_outage(false);
                 self.controller.relist();
             }
-        }
-        // Redis keeps acting on a fault after it heals: a crashed node's servers start again
-        // (the start latency) and their claims reach the other nodes a gossip round later, so a
-        // write an outdated master acknowledges meanwhile is Redis' own loss, not the operator's.
-        let settle =
-            self.world.settings().maximum_start_latency_milliseconds + HEAL_SETTLE_MILLISECONDS;
-        if let Some(window) = fault.window.and_then(|index| self.windows.get_mut(index)) {
-            window.end = Some(now + settle);
         }
         self.log("heal", fault.description.clone());
     }
@@ -278,13 +267,6 @@ impl Engine<'_> {
         if risks_data {
             self.serving.clear();
         }
-        let window = risks_data.then(|| {
-            self.windows.push(FaultWindow {
-                start: now,
-                end: None,
-            });
-            self.windows.len() - 1
-        });
         self.log(
             "fault",
             match end {
@@ -296,22 +278,16 @@ impl Engine<'_> {
             description,
             end,
             undo,
-            window,
         });
     }
 
     /// A pod-kill or process-crash: instantaneous, but Redis may lose the writes the pod's
     /// server acknowledged last.
     fn kill_or_crash_pod(&mut self, fault: &Fault, choice: &PodChoice) {
-        let now = self.world.clock.now();
         let Some(pod) = self.resolve_pod(choice) else {
             self.log("fault", format!("{fault:?}: no such pod; skipped"));
             return;
         };
-        self.windows.push(FaultWindow {
-            start: now,
-            end: Some(now),
-        });
         self.serving.clear();
         if matches!(fault, Fault::PodKill(_)) {
             self.world.kill_pod(&pod.namespace, &pod.name);

@@ -37,6 +37,11 @@ impl LagSwitch {
         *self.lock() = None;
     }
 
+    /// Whether reads are stale now.
+    pub fn is_frozen(&self) -> bool {
+        self.lock().is_some()
+    }
+
     fn reader(&self, live: &FakeApiServer) -> FakeApiServer {
         self.lock().clone().unwrap_or_else(|| live.clone())
     }
@@ -72,8 +77,15 @@ impl KubeApi for LaggingKube {
         self.live.apply(object).await
     }
 
-    async fn apply_status(&self, object: &ObjectRef, status: &Value) -> Result<Value, ApiError> {
-        self.live.apply_status(object, status).await
+    async fn apply_status(
+        &self,
+        object: &ObjectRef,
+        status: &Value,
+        resource_version: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        self.live
+            .apply_status(object, status, resource_version)
+            .await
     }
 
     async fn delete(&self, object: &ObjectRef, propagation: Propagation) -> Result<(), ApiError> {

@@ -45,7 +45,7 @@ impl Engine<'_> {
             let targets = self.controller.targets().to_vec();
             let lost: usize = targets
                 .iter()
-                .map(|(_, target)| lost_keys(&self.world, target, &self.windows, true).len())
+                .map(|(_, target)| lost_keys(&self.world, target).len())
                 .sum();
             if lost > allowed {
                 self.fail(Violation {

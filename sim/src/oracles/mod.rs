@@ -12,6 +12,8 @@
 //!   transition fuzzer);
 //! - `lost_writes`: acknowledged writes readable once converged;
 //! - `node_drains`: a drain finishes once the CRs converged;
+//! - `truthful_status`: after each reconcile, a CR left Ready=True is ready in fact; every round,
+//!   a `-master` Service selects two pods for at most two rounds in a row;
 //! - `expectations`: what a scenario's `expect` step states.
 //!
 //! Oracles only read the world; they never change it.
@@ -24,6 +26,7 @@ pub mod lost_writes;
 pub mod node_drains;
 pub mod safety;
 pub mod serving;
+pub mod truthful_status;
 
 use redis_operator::ports::kube::ObjectRef;
 

@@ -12,9 +12,9 @@
 use crate::ports::redis::RedisReply;
 use crate::topology::replies::{
     ParseError, parse_cluster_info, parse_cluster_nodes, parse_info_replication,
-    parse_master_address, parse_sentinel_masters, parse_sentinel_peers, render_cluster_info,
-    render_cluster_nodes, render_info_replication, render_master_address, render_sentinel_masters,
-    render_sentinel_peers,
+    parse_keyspace_keys, parse_master_address, parse_sentinel_masters, parse_sentinel_peers,
+    render_cluster_info, render_cluster_nodes, render_info_replication, render_keyspace,
+    render_master_address, render_sentinel_masters, render_sentinel_peers,
 };
 
 /// How deeply nested arrays the protocol decoder follows (sentinel replies nest two levels).
@@ -70,6 +70,18 @@ pub fn check_reply_parsing_is_total(bytes: &[u8]) -> ReplyCheckSummary {
                 parse_info_replication(&rendered).as_ref(),
                 Ok(&info),
                 "INFO replication round trip through {rendered:?}"
+            );
+        }
+        Err(error) => summary.record_error(&error),
+    }
+    match parse_keyspace_keys(&text) {
+        Ok(keys) => {
+            summary.accepted += 1;
+            let rendered = render_keyspace(keys);
+            assert_eq!(
+                parse_keyspace_keys(&rendered),
+                Ok(keys),
+                "INFO keyspace round trip through {rendered:?}"
             );
         }
         Err(error) => summary.record_error(&error),

@@ -1,5 +1,5 @@
 //! The Redis replies the operator reads to learn a topology, one module per reply format:
-//! `CLUSTER NODES`, `CLUSTER INFO`, `INFO replication`, and the sentinel replies
+//! `CLUSTER NODES`, `CLUSTER INFO`, `INFO replication`, `INFO keyspace`, and the sentinel replies
 //! `SENTINEL MASTERS`, `SENTINEL REPLICAS`, `SENTINEL SENTINELS` and
 //! `SENTINEL GET-MASTER-ADDR-BY-NAME`. This module holds what they share: the error type, the
 //! helpers that build it, and the reading of INFO-style `key:value` text.
@@ -18,6 +18,7 @@
 pub mod checks;
 pub mod cluster_info;
 pub mod cluster_nodes;
+pub mod info_keyspace;
 pub mod info_replication;
 pub mod sentinel;
 
@@ -30,6 +31,9 @@ pub use cluster_info::{ClusterInfo, parse_cluster_info};
 #[cfg(any(test, feature = "testing"))]
 pub use cluster_nodes::render_cluster_nodes;
 pub use cluster_nodes::{ClusterNode, NodeAddress, NodeFlags, parse_cluster_nodes};
+pub use info_keyspace::parse_keyspace_keys;
+#[cfg(any(test, feature = "testing"))]
+pub use info_keyspace::render_keyspace;
 #[cfg(any(test, feature = "testing"))]
 pub use info_replication::render_info_replication;
 pub use info_replication::{
@@ -52,6 +56,8 @@ const ERROR_VALUE_LIMIT: usize = 80;
 const CLUSTER_NODES: &str = "cluster nodes";
 /// Name of the `CLUSTER INFO` reply in error messages.
 const CLUSTER_INFO: &str = "cluster info";
+/// Name of the `INFO keyspace` reply in error messages.
+const INFO_KEYSPACE: &str = "info keyspace";
 /// Name of the `INFO replication` reply in error messages.
 const INFO_REPLICATION: &str = "info replication";
 /// Name of the `SENTINEL MASTERS` reply in error messages.

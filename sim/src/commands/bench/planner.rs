@@ -148,22 +148,7 @@ fn cluster_replies(masters: u32, slotted: u32) -> Vec<Replies> {
             .as_ref()
             .map(|address| address.ip.clone())
             .unwrap_or_default();
-        let pod = PodInfo {
-            name: format!("{group}-{ordinal}"),
-            group: group.to_owned(),
-            ordinal,
-            ip: Some(ip),
-            node_name: Some(format!("node-{}", index % 6)),
-            ready: true,
-            ready_since: None,
-            created_at: None,
-            terminating: false,
-            deletion_requested_at: None,
-            revision: None,
-            role_label: None,
-            pending: false,
-            problem: None,
-        };
+        let pod = PodInfo::ready(group, ordinal, &ip, Some(format!("node-{}", index % 6)));
         // A master that owns no slot yet holds no key, nor does its replica.
         let keys = if ordinal < slotted { 1000 } else { 0 };
         replies.push((
@@ -232,6 +217,7 @@ fn observe(replies: &[Replies]) -> Vec<ServerView> {
                 replication: replication.ok(),
                 cluster_nodes: cluster_nodes.ok().map(Arc::new),
                 keys: Some(*keys),
+                cluster_state_ok: None,
                 error,
             }
         })
@@ -259,6 +245,7 @@ fn plan(servers: &[ServerView], shards: u32) -> (ClusterPhase, usize, String) {
         major_version: 7,
         target_revisions: &revisions,
         live_replicas: &live_replicas,
+        leaders_keep_data_across_restarts: false,
     });
     (decided.phase, decided.steps.len(), decided.activity)
 }

@@ -150,14 +150,7 @@ pub(super) async fn handle_fake(
                 "status": "Success", "details": { "name": reference.name, "kind": route.plural },
             })))
         }
-        _ => Err(status(
-            405,
-            "MethodNotAllowed",
-            &format!(
-                "{} {} is not supported by the facade",
-                request.method, request.path
-            ),
-        )),
+        _ => Err(not_supported(request)),
     }
 }
 
@@ -190,8 +183,11 @@ pub(super) async fn patch_fake(
             None => Ok(success(api.apply(&object).await.map_err(error)?)),
             Some("status") => {
                 let status_value = object.get("status").cloned().unwrap_or(Value::Null);
+                let resource_version = object
+                    .at("/metadata/resourceVersion")
+                    .and_then(Value::as_str);
                 Ok(success(
-                    api.apply_status(&reference, &status_value)
+                    api.apply_status(&reference, &status_value, resource_version)
                         .await
                         .map_err(error)?,
                 ))
@@ -428,14 +424,7 @@ pub(super) fn handle_extra(
             }))),
             None => Err(missing(name)),
         },
-        _ => Err(status(
-            405,
-            "MethodNotAllowed",
-            &format!(
-                "{} {} is not supported by the facade",
-                request.method, request.path
-            ),
-        )),
+        _ => Err(not_supported(request)),
     }
 }
 
@@ -451,4 +440,16 @@ fn named_body(request: &Request, route: &Route, name: &str) -> Result<Value, Rep
         ));
     }
     Ok(object)
+}
+
+/// The facade's 405 for a method it does not serve on a path.
+fn not_supported(request: &Request) -> Reply {
+    status(
+        405,
+        "MethodNotAllowed",
+        &format!(
+            "{} {} is not supported by the facade",
+            request.method, request.path
+        ),
+    )
 }

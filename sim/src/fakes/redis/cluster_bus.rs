@@ -11,7 +11,10 @@ use std::sync::Arc;
 use redis_operator::ports::clock::Milliseconds;
 use redis_operator::topology::slots::SLOT_COUNT;
 
-use super::{Fleet, NODE_TIMEOUT_MILLISECONDS, Peer, SLOT_WORDS, Server, ServerKind, SlotSet};
+use super::{
+    Discard, DiscardCause, Fleet, LinkOrigin, NODE_TIMEOUT_MILLISECONDS, Peer, SLOT_WORDS, Server,
+    ServerKind, SlotSet,
+};
 
 /// What one node learnt in a gossip round: its address and peers.
 pub(super) type GossipUpdate = (String, Arc<BTreeMap<String, Peer>>);
@@ -167,13 +170,29 @@ fn yield_slots_to_higher_epochs(fleet: &mut Fleet, cluster: &[String]) -> bool {
         }
         let mut lost_to: Option<String> = None;
         let mut slots = server.slots.clone();
+        // Keys in the slots it loses, and who made their new owner take them.
+        let mut dirty: Vec<(u16, LinkOrigin)> = Vec::new();
         for (id, peer) in server.peers.iter() {
             // Like Redis, a higher config epoch wins whether or not its owner is reachable.
             if peer.epoch > server.epoch && slots.intersects(&peer.slots) {
+                let claimed_by = fleet
+                    .id_to_ip(id)
+                    .and_then(|ip| fleet.servers.get(&ip))
+                    .map_or(LinkOrigin::ClusterBus, |owner| owner.claim_origin);
+                dirty.extend(
+                    slots
+                        .iter()
+                        .filter(|slot| peer.slots.contains(slot))
+                        .filter(|slot| server.data.keys_in_slot(*slot).next().is_some())
+                        .map(|slot| (slot, claimed_by)),
+                );
                 slots.subtract(&peer.slots);
                 lost_to = Some(id.clone());
                 settled = false;
             }
+        }
+        if !dirty.is_empty() {
+            delete_keys_in_lost_slots(fleet, address, &dirty);
         }
         if let Some(server) = fleet.servers.get_mut(address) {
             server.slots = slots;
@@ -181,6 +200,7 @@ fn yield_slots_to_higher_epochs(fleet: &mut Fleet, cluster: &[String]) -> bool {
                 lost_to.filter(|_| server.slots.is_empty() && server.cluster_master.is_none())
             {
                 server.cluster_master = Some(new_master);
+                server.pointed(LinkOrigin::ClusterBus);
             }
         }
         let follow = fleet
@@ -204,6 +224,41 @@ fn yield_slots_to_higher_epochs(fleet: &mut Fleet, cluster: &[String]) -> bool {
         }
     }
     settled
+}
+
+/// Redis' dirty slots: a node that learns another owns, at a higher epoch, slots it still holds
+/// keys in deletes those keys (and its replicas follow). Recorded as a discard, held against the
+/// operator when its own claim made the new owner take the slots.
+fn delete_keys_in_lost_slots(fleet: &mut Fleet, address: &str, dirty: &[(u16, LinkOrigin)]) {
+    let now = fleet.now;
+    let Some(server) = fleet.servers.get_mut(address) else {
+        return;
+    };
+    // One discard per cause, so the operator's claims are told apart from Redis Cluster's own.
+    let causes: std::collections::BTreeSet<LinkOrigin> =
+        dirty.iter().map(|(_, claimed_by)| *claimed_by).collect();
+    for origin in causes {
+        let dropped = server.data.clone();
+        let keys: Vec<String> = dirty
+            .iter()
+            .filter(|(_, claimed_by)| *claimed_by == origin)
+            .flat_map(|(slot, _)| dropped.keys_in_slot(*slot))
+            .map(str::to_owned)
+            .collect();
+        for key in &keys {
+            server.data.remove(key);
+            if server.backlog {
+                server.offset += 1;
+            }
+        }
+        fleet.discards.push(Discard {
+            at: now,
+            pod: server.pod.clone(),
+            cause: DiscardCause::SlotLost { claimed_by: origin },
+            dropped,
+            kept: server.data.clone(),
+        });
+    }
 }
 
 /// Promotes replicas of masters a majority saw fail; returns whether none was promoted.
@@ -252,6 +307,7 @@ fn promote_replicas_of_failed_masters(fleet: &mut Fleet, cluster: &[String]) -> 
         let Some(candidate) = candidate else { continue };
         settled = false;
         let failed_slots = failed.slots.clone();
+        fleet.supersede(failed_address, &candidate);
         let epoch = fleet.max_epoch() + 1;
         if let Some(server) = fleet.servers.get_mut(&candidate) {
             server.cluster_master = None;
@@ -259,6 +315,7 @@ fn promote_replicas_of_failed_masters(fleet: &mut Fleet, cluster: &[String]) -> 
             server.link_up = false;
             server.slots = failed_slots;
             server.epoch = epoch;
+            server.claim_origin = LinkOrigin::ClusterBus;
         }
         if let Some(server) = fleet.servers.get_mut(failed_address) {
             // The failed master keeps its stale claim until it comes back and learns the new

@@ -10,13 +10,15 @@ use async_trait::async_trait;
 use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
-use redis_operator::topology::replies::{render_cluster_info, render_info_replication};
+use redis_operator::topology::replies::{
+    render_cluster_info, render_info_replication, render_keyspace,
+};
 
 use super::cluster_bus::peer_of;
 use super::replies::{cluster_info, cluster_nodes_reply, info_replication};
 use super::{
-    CommandRecord, FORGET_BAN_MILLISECONDS, FakeRedis, Fleet, Peer, Server, ServerKind, ok,
-    rejected, unreachable,
+    CommandRecord, FORGET_BAN_MILLISECONDS, FakeRedis, Fleet, LinkOrigin, Peer, Server, ServerKind,
+    ok, rejected, unreachable,
 };
 
 /// Why `server` refuses `CLUSTER SETSLOT slot state`, as Redis words it; `None` when it accepts.
@@ -104,22 +106,25 @@ impl Fleet {
             RedisCommand::InfoReplication if !sentinel => Ok(RedisReply::Text(
                 render_info_replication(&info_replication(self, server)),
             )),
-            RedisCommand::InfoKeyspace => Ok(RedisReply::Text(format!(
-                "# Keyspace\r\ndb0:keys={},expires=0,avg_ttl=0\r\n",
-                server.data.len()
+            // The fake has database 0 alone.
+            RedisCommand::InfoKeyspace => Ok(RedisReply::Text(render_keyspace(
+                u64::try_from(server.data.len()).unwrap_or(u64::MAX),
             ))),
             RedisCommand::DatabaseSize => Ok(RedisReply::Integer(
                 i64::try_from(server.data.len()).unwrap_or(i64::MAX),
             )),
             RedisCommand::ReplicaOf { host, port } if !cluster && !sentinel => {
                 if let Some(server) = self.servers.get_mut(address) {
-                    server.master = Some((host.clone(), *port));
+                    server.point_at((host.clone(), *port), self.command_origin);
                     server.link_up = false;
                 }
                 self.sync_replica(address);
                 Ok(ok())
             }
             RedisCommand::ReplicaOfNoOne if !cluster && !sentinel => {
+                if let Some((old_master, _)) = server.master.clone() {
+                    self.supersede(&old_master, address);
+                }
                 let replication_id = self.new_id();
                 if let Some(server) = self.servers.get_mut(address) {
                     server.master = None;
@@ -147,7 +152,7 @@ impl Fleet {
                 // Only the old master turns into a replica of the new one; its other replicas
                 // stay attached to it and so replicate through it (chained), as in Redis.
                 if let Some(old) = self.servers.get_mut(address) {
-                    old.master = Some((host.clone(), *port));
+                    old.point_at((host.clone(), *port), self.command_origin);
                 }
                 self.sync_replica(address);
                 Ok(ok())
@@ -222,6 +227,7 @@ impl Fleet {
                 if let Some(server) = self.servers.get_mut(address) {
                     server.cluster_master = Some(master_id.clone());
                     server.master = master_ip.map(|ip| (ip, master_port));
+                    server.pointed(self.command_origin);
                 }
                 self.sync_replica(address);
                 Ok(ok())
@@ -252,13 +258,15 @@ impl Fleet {
                 if !self.connected(address, host) {
                     return reject("IOERR error or timeout connecting to the target instance");
                 }
+                // The fake's keys are text; a key that is not UTF-8 names none of them.
                 let moved: Vec<(String, String)> = keys
                     .iter()
+                    .filter_map(|key| std::str::from_utf8(key).ok())
                     .filter_map(|key| {
                         server
                             .data
                             .get(key)
-                            .map(|value| (key.clone(), value.to_owned()))
+                            .map(|value| (key.to_owned(), value.to_owned()))
                     })
                     .collect();
                 if let Some(target) = self.servers.get_mut(host) {
@@ -359,6 +367,7 @@ impl Fleet {
         takes_slot: bool,
     ) {
         let epoch = if takes_slot { self.max_epoch() + 1 } else { 0 };
+        let origin = self.command_origin;
         let Some(server) = self.servers.get_mut(address) else {
             return;
         };
@@ -379,6 +388,7 @@ impl Fleet {
                 if takes_slot {
                     server.slots.insert(slot);
                     server.epoch = epoch;
+                    server.claim_origin = origin;
                 } else {
                     server.slots.remove(&slot);
                     if let Some(peer) = Arc::make_mut(&mut server.peers).get_mut(owner) {
@@ -422,6 +432,9 @@ impl Fleet {
         if mode == FailoverMode::Coordinated {
             self.sync_replica(address);
         }
+        if let Some(ip) = &master_ip {
+            self.supersede(ip, address);
+        }
         let slots = master_ip
             .as_ref()
             .and_then(|ip| self.servers.get(ip))
@@ -434,13 +447,14 @@ impl Fleet {
             me.master = None;
             me.slots = slots;
             me.epoch = epoch;
+            me.claim_origin = self.command_origin;
         }
         if master_reachable && let Some(ip) = master_ip {
             let (my_ip, my_port) = (server.ip.clone(), server.port);
             if let Some(old) = self.servers.get_mut(&ip) {
                 old.slots.clear();
                 old.cluster_master = Some(my_id);
-                old.master = Some((my_ip, my_port));
+                old.point_at((my_ip, my_port), self.command_origin);
             }
             self.sync_replica(&ip);
         }
@@ -456,6 +470,20 @@ impl FakeRedis {
         command: &RedisCommand,
     ) -> Result<RedisReply, RedisError> {
         self.lock().run(endpoint, command)
+    }
+
+    /// The reply to `command` sent by someone other than the operator (a human, another tool):
+    /// the servers it points at a master record that origin.
+    pub fn execute_as_bystander(
+        &self,
+        endpoint: &RedisEndpoint,
+        command: &RedisCommand,
+    ) -> Result<RedisReply, RedisError> {
+        let mut fleet = self.lock();
+        fleet.command_origin = LinkOrigin::Bystander;
+        let reply = fleet.run(endpoint, command);
+        fleet.command_origin = LinkOrigin::Operator;
+        reply
     }
 }
 

@@ -142,8 +142,9 @@ impl Dataset {
     }
 
     /// Catches up with `master`: replays the changes it has and this dataset lacks when this
-    /// dataset is an earlier point of the same history, copies it whole otherwise.
-    pub fn follow(&mut self, master: &Dataset) {
+    /// dataset is an earlier point of the same history, copies it whole otherwise. Returns
+    /// whether it copied it whole (dropping what it held).
+    pub fn follow(&mut self, master: &Dataset) -> bool {
         let same_history =
             self.lineage == master.lineage && master.lineage != 0 && self.version <= master.version;
         let replayable = same_history
@@ -159,7 +160,7 @@ impl Dataset {
             self.version = master.version;
             self.owns_lineage = false;
             self.changes = Arc::default();
-            return;
+            return true;
         }
         // Kept changes have consecutive versions, so the first one missing is found by position.
         let first_kept = master.changes.front().map_or(0, |(version, _)| *version);
@@ -167,6 +168,7 @@ impl Dataset {
         for (_, change) in master.changes.range(skipped.min(master.changes.len())..) {
             self.apply(change.clone());
         }
+        false
     }
 
     /// Whether following `master` would change nothing: both are at the same point of one

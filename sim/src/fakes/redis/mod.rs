@@ -51,6 +51,99 @@ pub enum ServerKind {
     Sentinel,
 }
 
+/// Who pointed a server at the master it replicates from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LinkOrigin {
+    /// The operator: REPLICAOF, CLUSTER REPLICATE, or the old master of a failover it started.
+    #[default]
+    Operator,
+    /// The sentinels, reconfiguring the members of their group.
+    Sentinels,
+    /// Redis Cluster itself: a master that learnt a higher epoch for its slots follows their
+    /// new owner.
+    ClusterBus,
+    /// Someone other than the operator sending commands (a human, another tool).
+    Bystander,
+}
+
+/// Why a server's process stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopCause {
+    /// A fault: the pod killed, the process crashed, its node crashed or was drained.
+    Fault,
+    /// Its pod was removed by anything else: the operator's delete or eviction, or a
+    /// StatefulSet's rolling update or scale-in, which the operator asks for.
+    Removal,
+}
+
+/// Why a server dropped the dataset it held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiscardCause {
+    /// It restarted without persistence after it stopped for `StopCause`.
+    Restart(StopCause),
+    /// It learnt that a node with a higher config epoch owns slots it held keys in, and deleted
+    /// those keys, as Redis does with a slot it loses (its "dirty slots").
+    SlotLost {
+        /// Who made that node take the slots.
+        claimed_by: LinkOrigin,
+    },
+    /// A full resync from the master it follows.
+    FullResync {
+        /// Who pointed it at that master.
+        origin: LinkOrigin,
+        /// Whether this is the first sync since it was pointed there (otherwise the master's
+        /// history changed under a link already in place: the master restarted or changed role).
+        first_since_pointed: bool,
+        /// When it was a master replaced in a failover while it was down or cut off: the last
+        /// time the replica promoted in its place synced from it. What it acknowledged later is
+        /// the asynchronous-replication window Redis itself loses.
+        superseded_after: Option<Milliseconds>,
+    },
+}
+
+impl DiscardCause {
+    /// Whether a write acknowledged at `written_at` that this discard dropped may be lost: Redis
+    /// itself or a fault dropped it, not the operator.
+    pub fn excuses(self, written_at: Milliseconds) -> bool {
+        match self {
+            DiscardCause::Restart(cause) => cause == StopCause::Fault,
+            DiscardCause::SlotLost { claimed_by } => !matches!(claimed_by, LinkOrigin::Operator),
+            DiscardCause::FullResync {
+                origin,
+                first_since_pointed,
+                superseded_after,
+            } => {
+                superseded_after.is_some_and(|after| written_at >= after)
+                    || !first_since_pointed
+                    || !matches!(origin, LinkOrigin::Operator)
+            }
+        }
+    }
+}
+
+/// A dataset a server dropped, with what it holds instead: the lost-writes oracle finds in
+/// these who dropped the last copy of a write.
+#[derive(Clone, Debug)]
+pub struct Discard {
+    /// When.
+    pub at: Milliseconds,
+    /// The pod whose server dropped it.
+    pub pod: Arc<str>,
+    /// Why.
+    pub cause: DiscardCause,
+    /// What it held before.
+    pub dropped: Dataset,
+    /// What it holds after.
+    pub kept: Dataset,
+}
+
+impl Discard {
+    /// Whether this discard dropped `value` of `key`.
+    pub fn dropped_value(&self, key: &str, value: &str) -> bool {
+        self.dropped.get(key) == Some(value) && self.kept.get(key) != Some(value)
+    }
+}
+
 /// A cluster node's knowledge of another node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Peer {
@@ -108,10 +201,26 @@ pub struct Server {
     /// Master it replicates from, when a replica.
     pub master: Option<(String, u16)>,
     link_up: bool,
+    /// Who pointed it at its master (or, in a cluster, at the master it follows).
+    link_origin: LinkOrigin,
+    /// Whether it synced from its master since it was pointed there.
+    synced_since_pointed: bool,
+    /// When a replica was promoted in its place while it was down or cut off: that replica's last
+    /// sync from it (see [`DiscardCause::FullResync`]); cleared by the resync that turns it into
+    /// a replica.
+    superseded_after: Option<Milliseconds>,
+    /// When it last synced from the master it follows now; `None` since it was pointed there
+    /// until it syncs.
+    last_synced_at: Option<Milliseconds>,
+    /// Why its process stopped, while it is stopped.
+    stopped_by: Option<StopCause>,
     // Cluster state.
     /// Cluster node id.
     pub node_id: String,
     epoch: u64,
+    /// Who made it take slots at its current epoch: the operator (CLUSTER SETSLOT NODE, CLUSTER
+    /// FAILOVER) or Redis Cluster (a replica promoted in place of a failed master).
+    claim_origin: LinkOrigin,
     /// Slots it owns (cluster).
     pub slots: SlotSet,
     /// Slots it is migrating away, with the node each goes to.
@@ -169,9 +278,28 @@ impl Server {
             .collect()
     }
 
+    /// For a cluster node: whether its CLUSTER INFO says `cluster_state:ok`.
+    pub fn cluster_state_ok(&self) -> bool {
+        replies::cluster_info(self).state_ok
+    }
+
     /// For a cluster node: whether it is a replica (of the node with this id).
     pub fn cluster_master_id(&self) -> Option<&str> {
         self.cluster_master.as_deref()
+    }
+
+    /// Points it at a master to replicate from.
+    fn point_at(&mut self, master: (String, u16), origin: LinkOrigin) {
+        self.master = Some(master);
+        self.pointed(origin);
+    }
+
+    /// Records who pointed it at the master it follows now: what its next full resync drops is
+    /// held against them.
+    fn pointed(&mut self, origin: LinkOrigin) {
+        self.link_origin = origin;
+        self.synced_since_pointed = false;
+        self.last_synced_at = None;
     }
 }
 
@@ -230,6 +358,12 @@ struct Fleet {
     now: Milliseconds,
     next_id: u64,
     commands: CommandLog,
+    /// Who sends the commands [`Fleet::run`] executes: the operator unless a bystander's are run.
+    command_origin: LinkOrigin,
+    /// Every dataset a server dropped while it held keys, oldest first.
+    discards: Vec<Discard>,
+    /// Addresses servers left when their pod restarted elsewhere, with the pod.
+    former_addresses: BTreeMap<String, Arc<str>>,
     /// Every command the operator sent, reads included, whether or not the server answered.
     commands_sent: u64,
     /// Counts starts and stops of servers, so that a kubelet can tell when nothing changed.
@@ -305,6 +439,34 @@ impl Fleet {
                     .contains(&(right.to_owned(), left.to_owned())))
     }
 
+    /// A replica at `promoted_ip` took over from the master at `old_ip`: when that master was
+    /// down or cut off from it, what the master acknowledged after the replica's last sync from
+    /// it is the window a failover loses. A master that was alive and reachable is not
+    /// superseded: a promotion behind it loses nothing it may lose.
+    fn supersede(&mut self, old_ip: &str, promoted_ip: &str) {
+        if self.connected(old_ip, promoted_ip) {
+            return;
+        }
+        let last_sync = self
+            .servers
+            .get(promoted_ip)
+            .and_then(|promoted| promoted.last_synced_at);
+        // A master whose pod came back at a new address, with its data, is the same master.
+        let old_ip = match self.former_addresses.get(old_ip) {
+            Some(pod) if !self.servers.contains_key(old_ip) => self
+                .servers
+                .values()
+                .find(|server| server.pod == *pod)
+                .map(|server| server.ip.clone()),
+            _ => Some(old_ip.to_owned()),
+        };
+        if let Some(old) = old_ip.and_then(|ip| self.servers.get_mut(&ip))
+            && let Some(last_sync) = last_sync
+        {
+            old.superseded_after = Some(last_sync);
+        }
+    }
+
     fn id_to_ip(&self, id: &str) -> Option<String> {
         self.servers
             .values()
@@ -347,14 +509,31 @@ impl Fleet {
             Some(replica) if reachable => std::mem::take(&mut replica.data),
             _ => Dataset::default(),
         };
+        let before = data.clone();
+        let mut copied_whole = false;
         let master = self.servers.get(&master_ip).map(|master| {
             if reachable {
-                data.follow(&master.data);
+                copied_whole = data.follow(&master.data);
             }
             (master.offset, master.replication_id.clone())
         });
+        let now = self.now;
+        let mut discard = None;
         if let Some(replica) = self.servers.get_mut(replica_ip) {
             if reachable {
+                if copied_whole && !before.is_empty() {
+                    discard = Some(Discard {
+                        at: now,
+                        pod: replica.pod.clone(),
+                        cause: DiscardCause::FullResync {
+                            origin: replica.link_origin,
+                            first_since_pointed: !replica.synced_since_pointed,
+                            superseded_after: replica.superseded_after,
+                        },
+                        dropped: before,
+                        kept: data.clone(),
+                    });
+                }
                 replica.data = data;
             }
             match (reachable, master) {
@@ -363,9 +542,15 @@ impl Fleet {
                     replica.backlog = true;
                     replica.replication_id = replication_id;
                     replica.link_up = true;
+                    replica.synced_since_pointed = true;
+                    replica.superseded_after = None;
+                    replica.last_synced_at = Some(now);
                 }
                 _ => replica.link_up = false,
             }
+        }
+        if let Some(discard) = discard {
+            self.discards.push(discard);
         }
         let linked = self
             .servers
@@ -428,6 +613,11 @@ impl FakeRedis {
             .iter()
             .find(|(_, server)| &*server.pod == pod)
             .map(|(address, _)| address.clone());
+        if let Some(address) = previous_address.as_ref().filter(|address| *address != ip) {
+            fleet
+                .former_addresses
+                .insert(address.clone(), Arc::from(pod));
+        }
         let previous = previous_address.and_then(|address| fleet.servers.remove(&address));
         let fresh_id = fleet.new_id();
         let replication_id = fleet.new_id();
@@ -443,8 +633,14 @@ impl FakeRedis {
             replication_id,
             master: None,
             link_up: false,
+            link_origin: LinkOrigin::Operator,
+            synced_since_pointed: true,
+            superseded_after: None,
+            last_synced_at: None,
+            stopped_by: None,
             node_id: fresh_id,
             epoch: 0,
+            claim_origin: LinkOrigin::Operator,
             slots: SlotSet::default(),
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
@@ -459,14 +655,31 @@ impl FakeRedis {
             if keep_data {
                 server.data = old.data;
                 server.offset = old.offset;
+                server.superseded_after = old.superseded_after;
+            } else if !old.data.is_empty() {
+                let cause = if old.alive {
+                    StopCause::Removal
+                } else {
+                    old.stopped_by.unwrap_or(StopCause::Removal)
+                };
+                let at = fleet.now;
+                fleet.discards.push(Discard {
+                    at,
+                    pod: old.pod.clone(),
+                    cause: DiscardCause::Restart(cause),
+                    dropped: old.data,
+                    kept: Dataset::default(),
+                });
             }
             if keep_identity && kind == ServerKind::Cluster {
                 server.node_id = old.node_id.clone();
                 server.epoch = old.epoch;
+                server.claim_origin = old.claim_origin;
                 server.slots = old.slots;
                 server.migrating = old.migrating.clone();
                 server.importing = old.importing.clone();
                 server.cluster_master = old.cluster_master.clone();
+                server.link_origin = old.link_origin;
                 server.peers = old.peers.clone();
                 for peer in Arc::make_mut(&mut server.peers).values_mut() {
                     peer.failed = false;
@@ -483,13 +696,15 @@ impl FakeRedis {
         self.lock().liveness_version
     }
 
-    /// Stops the server at `ip` (process crash or pod deletion); its state stays for a restart.
-    pub fn stop(&self, ip: &str) {
+    /// Stops the server at `ip` (process crash or pod deletion) for `cause`; its state stays for
+    /// a restart.
+    pub fn stop(&self, ip: &str, cause: StopCause) {
         let mut fleet = self.lock();
         if let Some(server) = fleet.servers.get_mut(ip)
             && server.alive
         {
             server.alive = false;
+            server.stopped_by = Some(cause);
             fleet.liveness_version += 1;
             fleet.membership_changed();
         }
@@ -567,20 +782,9 @@ impl FakeRedis {
         self.lock().servers.values().cloned().collect()
     }
 
-    /// Whether the master at `ip` is one its sentinels have replaced: a sentinel that reaches
-    /// it knows it as a member of its group and monitors another master. Redis itself loses what
-    /// such a master acknowledges (the split-brain window of a master cut off and failed over)
-    /// once the sentinels turn it into a replica.
-    pub fn superseded_by_sentinels(&self, ip: &str) -> bool {
-        let fleet = self.lock();
-        fleet.servers.values().any(|sentinel| {
-            sentinel.kind == ServerKind::Sentinel
-                && sentinel.alive
-                && sentinel
-                    .monitors
-                    .values()
-                    .any(|monitor| monitor.ip != ip && monitor.members.contains(ip))
-        })
+    /// Reads every dataset a server dropped while it held keys, oldest first.
+    pub fn with_discards<T>(&self, read: impl FnOnce(&[Discard]) -> T) -> T {
+        read(&self.lock().discards)
     }
 
     /// A client write: to the master that serves the key (cluster) or to the server at `ip`.

@@ -16,7 +16,7 @@ use redis_operator::topology::replies::{
     SentinelMaster, render_master_address, render_sentinel_masters,
 };
 
-use super::{Fleet, Monitor, ServerKind, ok, rejected};
+use super::{Fleet, LinkOrigin, Monitor, ServerKind, ok, rejected};
 
 /// How long a sentinel sees a member with the wrong role before it reconfigures it: Redis
 /// Sentinel waits four publish periods (`SENTINEL_PUBLISH_PERIOD * 4`, 8 seconds).
@@ -163,7 +163,7 @@ fn fix_member_roles(fleet: &mut Fleet, sentinels: &[String], group: &str) {
         }
         for member in convert {
             if let Some(server) = fleet.servers.get_mut(&member) {
-                server.master = Some((master_ip.clone(), master_port));
+                server.point_at((master_ip.clone(), master_port), LinkOrigin::Sentinels);
                 server.link_up = false;
             }
             fleet.sync_replica(&member);
@@ -195,6 +195,7 @@ pub(super) fn sentinel_failover(
     let Some((new_ip, new_port)) = candidate else {
         return false;
     };
+    fleet.supersede(master_ip, &new_ip);
     if let Some(server) = fleet.servers.get_mut(&new_ip) {
         server.master = None;
         server.link_up = false;
@@ -214,7 +215,7 @@ pub(super) fn sentinel_failover(
     for follower in &members {
         if leader.is_some_and(|leader| fleet.connected(leader, follower)) {
             if let Some(server) = fleet.servers.get_mut(follower) {
-                server.master = Some((new_ip.clone(), new_port));
+                server.point_at((new_ip.clone(), new_port), LinkOrigin::Sentinels);
             }
             fleet.sync_replica(follower);
         }

@@ -13,16 +13,17 @@
 //!   converged reconcile writes nothing, round after round;
 //! - progress or a stated reason: once the faults stop, every CR becomes Ready, or its status
 //!   says why not (a `Degraded` condition with a message);
-//! - when the events cannot lose data by themselves (no pod killed, no node partitioned from its
-//!   peers, no rolling restart, no command sent behind the operator's back), every key a client
-//!   wrote and Redis acknowledged can still be read.
+//! - no acknowledged write lost by the operator: every key a client wrote and Redis acknowledged
+//!   can still be read, unless a fault, Redis' own failover window or a command sent behind the
+//!   operator's back dropped every copy of it (`oracles::lost_writes`, the same rule as the
+//!   scenarios').
 //!
 //! Decoding is total: every byte string is a scenario (missing bytes read as zero), and every
 //! scenario is bounded (at most [`MAXIMUM_EVENTS`] events, [`SETTLE_ROUNDS`] rounds to settle).
 //! This module drives the world only through its public API; it must not change the fakes.
 //! The parts: `decode` (bytes to a scenario and its manifests), `watched_redis` (the judged
 //! Redis port); the rules themselves are the oracles' (`oracles::destructive_commands`,
-//! `oracles::disruption_budgets`).
+//! `oracles::disruption_budgets`, `oracles::lost_writes`).
 
 use redis_operator::json_pointer::JsonPointer;
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,9 +34,7 @@ use redis_operator::api::Kind;
 use redis_operator::api::document::validate_value;
 use redis_operator::ports::clock::Clock;
 use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
-use redis_operator::ports::redis::{
-    FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, SlotState,
-};
+use redis_operator::ports::redis::{FailoverMode, RedisCommand, RedisEndpoint, SlotState};
 use redis_operator::reconcile::driver::{ReconcileError, reconcile};
 use redis_operator::reconcile::{Context, Request};
 use serde_json::{Value, json};
@@ -46,6 +45,7 @@ use crate::fakes::api_server::pod_is_ready;
 use crate::fakes::redis::ServerKind;
 use crate::fakes::scheduler::string_map;
 use crate::oracles::disruption_budgets::{CountedPod, budget_breach};
+use crate::oracles::lost_writes::describe_losses;
 
 pub mod decode;
 mod watched_redis;
@@ -176,8 +176,6 @@ struct Run {
     settling_rejections: BTreeMap<String, usize>,
     operator_cuts: BTreeSet<String>,
     peer_cuts: BTreeSet<(String, String)>,
-    /// Whether an event happened that may lose acknowledged keys by itself.
-    data_at_risk: bool,
     /// Simulated time until which some pod is held down (its return changes the world).
     held_until: u64,
     shape: Shape,
@@ -208,7 +206,6 @@ impl Run {
             settling_rejections: BTreeMap::new(),
             operator_cuts: BTreeSet::new(),
             peer_cuts: BTreeSet::new(),
-            data_at_risk: false,
             held_until: 0,
             shape: scenario.shape.clone(),
         }
@@ -477,7 +474,6 @@ impl Run {
             }
             Event::KillPod { pod, held_seconds } => {
                 if let Some((name, _)) = self.pod(*pod) {
-                    self.data_at_risk = true;
                     self.world.kill_pod(NAMESPACE, &name);
                     if *held_seconds > 0 {
                         let milliseconds = u64::from(*held_seconds) * 1000;
@@ -503,7 +499,6 @@ impl Run {
             }
             Event::PeerPartition { left, right, cut } => {
                 if let (Some((_, left)), Some((_, right))) = (self.pod(*left), self.pod(*right)) {
-                    self.data_at_risk = true;
                     self.world.redis.set_partition(&left, &right, *cut);
                     if *cut {
                         self.peer_cuts.insert((left, right));
@@ -540,7 +535,6 @@ impl Run {
             }
             Event::Resize { size } => self.resize(*size),
             Event::ChangeImage => {
-                self.data_at_risk = true;
                 self.shape.image = (self.shape.image + 1) % IMAGES.len();
                 let image = IMAGES[self.shape.image];
                 self.patch(&json!({"kubernetesConfig": {"image": image}}));
@@ -655,7 +649,6 @@ impl Run {
                 _ => RedisCommand::SentinelRemove(MASTER_GROUP.to_owned()),
             },
         };
-        self.data_at_risk = true;
         let endpoint = RedisEndpoint {
             namespace: NAMESPACE.to_owned(),
             pod: name,
@@ -665,8 +658,9 @@ impl Run {
             user: None,
             tls: None,
         };
-        // The fleet itself, not the operator's port: this is not the operator's command.
-        let _ = self.world.redis.execute(&endpoint, &command).await;
+        // Sent as a bystander (another tool, a human), not through the operator's port: what its
+        // resyncs drop is not held against the operator.
+        let _ = self.world.redis.execute_as_bystander(&endpoint, &command);
     }
 
     /// Stops every fault, then runs until every CR converges or the rounds run out, and checks
@@ -748,16 +742,11 @@ impl Run {
         } else {
             self.check_stated_reason();
         }
-        if !self.data_at_risk
-            && let Some(entry) = self.client_entry()
-        {
-            let lost = self.world.lost_keys(&entry);
+        if let Some(entry) = self.client_entry() {
+            let acknowledged = self.world.acknowledged.borrow();
+            let lost = self.world.blamed_losses(Some(&entry), acknowledged.iter());
             if !lost.is_empty() {
-                self.violations.push(format!(
-                    "{} acknowledged keys lost without any fault that could lose them (first: {:?})",
-                    lost.len(),
-                    lost.first()
-                ));
+                self.violations.push(describe_losses(&lost));
             }
         }
         converged
