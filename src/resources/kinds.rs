@@ -5,7 +5,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 
 use super::group::{Owner, PodGroup, ServerMode, copied_annotations};
-use super::names::{FOLLOWER_ROLE, LEADER_ROLE, REPLICATION_PDB_SUFFIX, SENTINEL_SUFFIX};
+use super::names::{
+    FOLLOWER_ROLE, LEADER_ROLE, REPLICATION_PDB_SUFFIX, SENTINEL_SUFFIX, STANDALONE_SETUP_TYPE,
+};
 use super::statefulset::default_node_conf_claim;
 use crate::api::common::{KubernetesConfig, PodSettings};
 use crate::api::sentinel::SENTINEL_PORT;
@@ -45,8 +47,8 @@ fn single_group<'a>(
 ) -> PodGroup<'a> {
     let (setup_type, role, port) = match mode {
         ServerMode::Standalone => (
-            "standalone",
-            "standalone",
+            STANDALONE_SETUP_TYPE,
+            STANDALONE_SETUP_TYPE,
             crate::api::common::DEFAULT_REDIS_PORT,
         ),
         ServerMode::Replication => (
@@ -298,7 +300,7 @@ pub fn cluster_groups<'a>(
 pub fn pod_identity(kind: crate::api::Kind, name: &str) -> (&'static str, Vec<String>) {
     use crate::api::Kind;
     match kind {
-        Kind::Redis => ("standalone", vec![name.to_owned()]),
+        Kind::Redis => (STANDALONE_SETUP_TYPE, vec![name.to_owned()]),
         Kind::RedisReplication => ("replication", vec![name.to_owned()]),
         Kind::RedisSentinel => ("sentinel", vec![format!("{name}{SENTINEL_SUFFIX}")]),
         Kind::RedisCluster => (

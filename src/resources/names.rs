@@ -9,6 +9,8 @@ pub const FIELD_MANAGER: &str = "redis-operator";
 pub const APP_LABEL: &str = "app";
 /// Label: standalone, replication, sentinel or cluster.
 pub const SETUP_TYPE_LABEL: &str = "redis_setup_type";
+/// Value of [`SETUP_TYPE_LABEL`] (and of [`ROLE_LABEL`]) on a standalone `Redis`.
+pub const STANDALONE_SETUP_TYPE: &str = "standalone";
 /// Label: standalone, replication, sentinel, leader or follower.
 pub const ROLE_LABEL: &str = "role";
 /// Label on replication pods: the Redis role the operator last observed (`master` or `slave`).

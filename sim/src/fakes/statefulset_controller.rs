@@ -14,6 +14,7 @@ use std::sync::Arc;
 use redis_operator::ports::clock::Clock;
 use redis_operator::ports::kube::{ObjectRef, ResourceType};
 use redis_operator::resources::config::ContentHasher;
+use redis_operator::resources::names::{SETUP_TYPE_LABEL, STANDALONE_SETUP_TYPE};
 use serde_json::{Value, json};
 
 use crate::engine::world::World;
@@ -95,11 +96,18 @@ impl World {
         for (ordinal, pod) in &pods {
             let pod_reference =
                 ObjectRef::new(ResourceType::Pod, &namespace, &format!("{name}-{ordinal}"));
-            if *ordinal >= replicas
-                || pod.at("/metadata/deletionTimestamp").is_some()
-                || (!on_delete && all_ready && outdated == Some(*ordinal))
-            {
-                self.stop_pod_server(pod, StopCause::Removal);
+            let updated = !on_delete && all_ready && outdated == Some(*ordinal);
+            if *ordinal >= replicas || pod.at("/metadata/deletionTimestamp").is_some() || updated {
+                let standalone = pod
+                    .at(&format!("/metadata/labels/{SETUP_TYPE_LABEL}"))
+                    .and_then(Value::as_str)
+                    == Some(STANDALONE_SETUP_TYPE);
+                let cause = if updated && standalone && *ordinal < replicas {
+                    StopCause::StandaloneUpdate
+                } else {
+                    StopCause::Removal
+                };
+                self.stop_pod_server(pod, cause);
                 let _ = self.api.remove_pod_now(&pod_reference);
                 continue;
             }

@@ -5,8 +5,13 @@
 //! copy of it was dropped by a discard the fake Redis recorded as not the operator's doing —
 //! - a server restarted without persistence after a fault stopped it (pod killed, process
 //!   crashed, node crashed or drained): the fault destroyed that copy;
+//! - the only server of a standalone `Redis` without persistence, restarted by its StatefulSet's
+//!   rolling update for a template the user changed: nothing can keep its keys across the
+//!   restart the change needs (a documented product rule, docs/operations.md);
 //! - a full resync of a master that the sentinels or Redis Cluster replaced in a failover while
-//!   it was down or cut off (the asynchronous-replication window Redis itself loses);
+//!   it was down or cut off (the asynchronous-replication window Redis itself loses: what it
+//!   acknowledged after the promoted replica's last sync from it, or all of it when that replica
+//!   never synced from it);
 //! - a full resync that the sentinels or Redis Cluster started by pointing a server at a new
 //!   master, or that a link already in place started because the master's history changed under
 //!   it (the master restarted empty or changed role, which its own discard accounts for);
@@ -60,6 +65,10 @@ fn describe(discard: &Discard) -> String {
             "restarted empty after its pod was removed".to_owned()
         }
         DiscardCause::Restart(StopCause::Fault) => "restarted empty after a fault".to_owned(),
+        DiscardCause::Restart(StopCause::StandaloneUpdate) => {
+            "restarted empty for a new template of a standalone Redis without persistence"
+                .to_owned()
+        }
         DiscardCause::FullResync { origin, .. } => format!(
             "resynced from a master without it after {} pointed it there",
             who(origin)

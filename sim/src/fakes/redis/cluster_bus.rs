@@ -307,7 +307,7 @@ fn promote_replicas_of_failed_masters(fleet: &mut Fleet, cluster: &[String]) -> 
         let Some(candidate) = candidate else { continue };
         settled = false;
         let failed_slots = failed.slots.clone();
-        fleet.supersede(failed_address, &candidate);
+        fleet.supersede(failed_address, &candidate, true);
         let epoch = fleet.max_epoch() + 1;
         if let Some(server) = fleet.servers.get_mut(&candidate) {
             server.cluster_master = None;

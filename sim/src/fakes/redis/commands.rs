@@ -123,7 +123,7 @@ impl Fleet {
             }
             RedisCommand::ReplicaOfNoOne if !cluster && !sentinel => {
                 if let Some((old_master, _)) = server.master.clone() {
-                    self.supersede(&old_master, address);
+                    self.supersede(&old_master, address, false);
                 }
                 let replication_id = self.new_id();
                 if let Some(server) = self.servers.get_mut(address) {
@@ -433,7 +433,7 @@ impl Fleet {
             self.sync_replica(address);
         }
         if let Some(ip) = &master_ip {
-            self.supersede(ip, address);
+            self.supersede(ip, address, false);
         }
         let slots = master_ip
             .as_ref()

@@ -74,6 +74,10 @@ pub enum StopCause {
     /// Its pod was removed by anything else: the operator's delete or eviction, or a
     /// StatefulSet's rolling update or scale-in, which the operator asks for.
     Removal,
+    /// The StatefulSet's rolling update replaced the pod of a standalone Redis for a template
+    /// the user changed: a single server has nothing to hand its keys to, and without
+    /// persistence they do not survive the restart the change needs (docs/operations.md).
+    StandaloneUpdate,
 }
 
 /// Why a server dropped the dataset it held.
@@ -106,7 +110,9 @@ impl DiscardCause {
     /// itself or a fault dropped it, not the operator.
     pub fn excuses(self, written_at: Milliseconds) -> bool {
         match self {
-            DiscardCause::Restart(cause) => cause == StopCause::Fault,
+            DiscardCause::Restart(cause) => {
+                matches!(cause, StopCause::Fault | StopCause::StandaloneUpdate)
+            }
             DiscardCause::SlotLost { claimed_by } => !matches!(claimed_by, LinkOrigin::Operator),
             DiscardCause::FullResync {
                 origin,
@@ -442,15 +448,19 @@ impl Fleet {
     /// A replica at `promoted_ip` took over from the master at `old_ip`: when that master was
     /// down or cut off from it, what the master acknowledged after the replica's last sync from
     /// it is the window a failover loses. A master that was alive and reachable is not
-    /// superseded: a promotion behind it loses nothing it may lose.
-    fn supersede(&mut self, old_ip: &str, promoted_ip: &str) {
+    /// superseded: a promotion behind it loses nothing it may lose. When the sentinels or Redis
+    /// Cluster (`chosen_by_redis`) promote a replica that never synced from that master, all the
+    /// master acknowledged is that window; a replica the operator promotes without a sync excuses
+    /// nothing, as the operator chose it.
+    fn supersede(&mut self, old_ip: &str, promoted_ip: &str, chosen_by_redis: bool) {
         if self.connected(old_ip, promoted_ip) {
             return;
         }
         let last_sync = self
             .servers
             .get(promoted_ip)
-            .and_then(|promoted| promoted.last_synced_at);
+            .and_then(|promoted| promoted.last_synced_at)
+            .or(chosen_by_redis.then_some(0));
         // A master whose pod came back at a new address, with its data, is the same master.
         let old_ip = match self.former_addresses.get(old_ip) {
             Some(pod) if !self.servers.contains_key(old_ip) => self

@@ -195,7 +195,7 @@ pub(super) fn sentinel_failover(
     let Some((new_ip, new_port)) = candidate else {
         return false;
     };
-    fleet.supersede(master_ip, &new_ip);
+    fleet.supersede(master_ip, &new_ip, true);
     if let Some(server) = fleet.servers.get_mut(&new_ip) {
         server.master = None;
         server.link_up = false;
