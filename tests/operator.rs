@@ -14,7 +14,8 @@ use kube::Client;
 use kube::client::Body;
 use redis_operator::api::Kind;
 use redis_operator::operator::controller::{
-    MAXIMUM_BACKOFF, api_resource, backoff, is_permanent, pod_owner, sentinels_monitoring,
+    FIRST_BACKOFF, MAXIMUM_BACKOFF, Retry, api_resource, backoff, is_permanent, pod_owner,
+    retry_after, sentinels_monitoring,
 };
 use redis_operator::operator::health::{Health, Role};
 use redis_operator::operator::http::{bind, health_page, metrics_page, serve};
@@ -293,6 +294,57 @@ fn transient_failures_back_off_exponentially_to_a_cap_and_invalid_ones_wait_for_
             message: "timeout".to_owned(),
         },
     }));
+}
+
+#[test]
+fn conflicts_are_retried_soon_without_lengthening_the_backoff_of_other_failures() {
+    let failure = |source: ApiError| ReconcileError::Execute {
+        object: "RedisCluster shop/cache".to_owned(),
+        source: ExecutionError::Api(source),
+        executed: Vec::new(),
+    };
+    let conflict = failure(ApiError::Conflict {
+        object: "RedisCluster shop/cache".to_owned(),
+        message: "the object has been modified".to_owned(),
+    });
+    let unavailable = failure(ApiError::Transient {
+        object: "StatefulSet shop/cache-leader".to_owned(),
+        action: "apply".to_owned(),
+        message: "connection refused".to_owned(),
+    });
+    let invalid = failure(ApiError::Invalid {
+        object: "StatefulSet shop/cache-leader".to_owned(),
+        message: "spec: Forbidden".to_owned(),
+    });
+    // Six conflicts in a row after two other failures: each retried after the first backoff,
+    // and the next other failure waits as the third, not the ninth.
+    let mut failures = 0;
+    for _ in 0..2 {
+        let Retry::After {
+            failures: counted, ..
+        } = retry_after(&unavailable, failures)
+        else {
+            panic!("a transient failure is retried");
+        };
+        failures = counted;
+    }
+    for _ in 0..6 {
+        assert_eq!(
+            retry_after(&conflict, failures),
+            Retry::After {
+                wait: FIRST_BACKOFF,
+                failures: 2
+            }
+        );
+    }
+    assert_eq!(
+        retry_after(&unavailable, failures),
+        Retry::After {
+            wait: backoff(3),
+            failures: 3
+        }
+    );
+    assert_eq!(retry_after(&invalid, 7), Retry::AwaitChange);
 }
 
 type MockHandle = Handle<Request<Body>, Response<Body>>;

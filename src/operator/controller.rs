@@ -81,6 +81,57 @@ pub fn is_permanent(error: &ReconcileError) -> bool {
     )
 }
 
+/// When a controller reconciles a CR again after a failed reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// The error will not go away by trying again: wait for a change of the CR or its objects.
+    AwaitChange,
+    /// Try again after `wait`; `failures` is the count of consecutive failures that lengthen the
+    /// next wait.
+    After {
+        /// The wait.
+        wait: Duration,
+        /// Consecutive failures counted so far, this one included when it counts.
+        failures: u32,
+    },
+}
+
+/// What follows a failed reconcile, after `failures` counted failures in a row: a permanent
+/// error waits for a change; a conflict (the reconcile wrote on a version older than the one
+/// stored, which the next read repairs) is retried after the first backoff and does not lengthen
+/// the waits after it, so that a CR whose writes met a lagging cache or a concurrent writer a few
+/// times is not left minutes behind; any other transient error backs off exponentially.
+pub fn retry_after(error: &ReconcileError, failures: u32) -> Retry {
+    if is_permanent(error) {
+        return Retry::AwaitChange;
+    }
+    if is_conflict(error) {
+        return Retry::After {
+            wait: FIRST_BACKOFF,
+            failures,
+        };
+    }
+    let failures = failures.saturating_add(1);
+    Retry::After {
+        wait: backoff(failures),
+        failures,
+    }
+}
+
+/// Whether a reconcile failed on a write refused for a stale version.
+fn is_conflict(error: &ReconcileError) -> bool {
+    matches!(
+        error,
+        ReconcileError::Execute {
+            source: ExecutionError::Api(ApiError::Conflict { .. }),
+            ..
+        } | ReconcileError::Observe {
+            source: ApiError::Conflict { .. },
+            ..
+        }
+    )
+}
+
 /// The reason label of a failed reconcile.
 pub fn error_reason(error: &ReconcileError) -> &'static str {
     let api_reason = |error: &ApiError| match error {
@@ -222,20 +273,23 @@ fn error_policy(
     context: Arc<KindContext>,
 ) -> Action {
     let target = target_of(context.kind, &object);
-    if is_permanent(error) {
-        warn!(object = %target, %error, "reconcile failed permanently; waiting for a change");
-        context.shared.failures().remove(&target);
-        return Action::await_change();
+    let mut failures = context.shared.failures();
+    let counted = failures.get(&target).copied().unwrap_or_default();
+    match retry_after(error, counted) {
+        Retry::AwaitChange => {
+            warn!(object = %target, %error, "reconcile failed permanently; waiting for a change");
+            failures.remove(&target);
+            Action::await_change()
+        }
+        Retry::After {
+            wait,
+            failures: count,
+        } => {
+            failures.insert(target.clone(), count);
+            warn!(object = %target, %error, failures = count, retry_in_seconds = wait.as_secs(), "reconcile failed");
+            Action::requeue(wait)
+        }
     }
-    let failures = {
-        let mut failures = context.shared.failures();
-        let count = failures.entry(target.clone()).or_default();
-        *count = count.saturating_add(1);
-        *count
-    };
-    let wait = backoff(failures);
-    warn!(object = %target, %error, failures, retry_in_seconds = wait.as_secs(), "reconcile failed");
-    Action::requeue(wait)
 }
 
 fn dynamic_api(

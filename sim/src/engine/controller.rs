@@ -1,7 +1,7 @@
 //! The operator's controller as the step tier runs it: which CRs it watches, when it reconciles
 //! each — when anything it watches changed since that CR's last reconcile, when the delay the
-//! reconcile asked for has passed (at most the resync), or when the backoff after a failed
-//! reconcile has passed (the production controller's backoff) — and when the CRs count as
+//! reconcile asked for has passed (at most the resync), or when the wait after a failed
+//! reconcile has passed (the production controller's `retry_after`) — and when the CRs count as
 //! converged. `redis-sim run`, `apply` and
 //! `explore`, the benchmarks and [`World::converge`] all reconcile through this one loop.
 //!
@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use redis_operator::api::Kind;
-use redis_operator::operator::controller::backoff;
+use redis_operator::operator::controller::{Retry, retry_after};
 use redis_operator::ports::clock::{Clock, Milliseconds};
 use redis_operator::ports::kube::ObjectRef;
 use redis_operator::reconcile::driver::{ReconcileError, ReconcileOutcome};
@@ -35,7 +35,7 @@ struct Schedule {
     seen_version: Option<u64>,
     /// When the CR is due even if nothing changes.
     due: Milliseconds,
-    /// Failed reconciles in a row, for the backoff.
+    /// Failed reconciles in a row that lengthen the backoff.
     failures: u32,
 }
 
@@ -59,10 +59,9 @@ fn requeue_delay(outcome: &ReconcileOutcome) -> Milliseconds {
         .min(RESYNC_MILLISECONDS)
 }
 
-/// Milliseconds until a CR is reconciled again after its `failures`-th failed reconcile in a
-/// row: the production controller's backoff.
-fn backoff_delay(failures: u32) -> Milliseconds {
-    Milliseconds::try_from(backoff(failures).as_millis()).unwrap_or(Milliseconds::MAX)
+/// Milliseconds of a wait.
+fn milliseconds(wait: std::time::Duration) -> Milliseconds {
+    Milliseconds::try_from(wait.as_millis()).unwrap_or(Milliseconds::MAX)
 }
 
 /// The simulated operator: the CRs it watches and when each is due.
@@ -132,14 +131,19 @@ impl SimulatedController {
                 due: now + requeue_delay(outcome),
                 failures: 0,
             },
-            Err(_) => {
-                let failures = schedule.failures.saturating_add(1);
-                Schedule {
+            Err(error) => match retry_after(error, schedule.failures) {
+                // Production waits for a change; the resync bounds the wait as after a success.
+                Retry::AwaitChange => Schedule {
                     seen_version: Some(world.api.version()),
-                    due: now + backoff_delay(failures),
+                    due: now + RESYNC_MILLISECONDS,
+                    failures: 0,
+                },
+                Retry::After { wait, failures } => Schedule {
+                    seen_version: Some(world.api.version()),
+                    due: now.saturating_add(milliseconds(wait)),
                     failures,
-                }
-            }
+                },
+            },
         };
         self.schedules.insert(target.clone(), next);
         Some(result)
