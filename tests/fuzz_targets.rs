@@ -171,3 +171,40 @@ proptest! {
         check_transition(&bytes);
     }
 }
+
+#[test]
+fn a_spec_made_invalid_stops_every_write_but_the_status_until_it_is_repaired() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "fuzz/corpus/reconcile_transition/replication-invalid-size-while-the-master-dies",
+    );
+    let scenario = Scenario::decode(&std::fs::read(path).unwrap());
+    let report = run_scenario(&scenario);
+    assert!(report.violations.is_empty(), "{report}");
+    assert!(report.converged, "{report}");
+    let timeline = &report.timeline;
+    let broken = timeline
+        .iter()
+        .position(|entry| entry.contains("event BreakSpec"))
+        .unwrap();
+    let repaired = timeline
+        .iter()
+        .position(|entry| entry.contains("event RepairSpec"))
+        .unwrap();
+    let meanwhile: Vec<&String> = timeline[broken..repaired]
+        .iter()
+        .filter(|entry| !entry.contains(" event "))
+        .collect();
+    // The master's pod dies and comes back while the spec is invalid: the operator records why
+    // it does nothing, and puts the replicas back under their master once the spec is repaired.
+    assert_eq!(
+        meanwhile,
+        ["  api apply-status RedisReplication default/sessions"],
+        "{timeline:#?}"
+    );
+    assert!(
+        timeline[repaired..]
+            .iter()
+            .any(|entry| entry.contains("ReplicaOf")),
+        "{timeline:#?}"
+    );
+}

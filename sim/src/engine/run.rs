@@ -13,6 +13,7 @@ use redis_operator::api::Kind;
 use redis_operator::api::document::{DocumentOutcome, read_documents};
 use redis_operator::ports::clock::{Clock, Milliseconds};
 use redis_operator::ports::kube::{ObjectRef, Propagation, ResourceType};
+use redis_operator::reconcile::driver::ReconcileError;
 use serde_json::Value;
 
 use crate::engine::clock::SIMULATION_EPOCH;
@@ -23,6 +24,8 @@ use crate::engine::world::{World, merge_patch};
 use crate::fakes::redis::ServerKind;
 use crate::faults::scheduled::{ActiveFault, Undo};
 use crate::oracles::converged::check_converged;
+use crate::oracles::invalid_spec::{spec_is_invalid, writes_beyond_the_status};
+use crate::oracles::liveness::LivenessWatch;
 use crate::oracles::safety::SafetyMonitor;
 use crate::oracles::serving::ReadyPods;
 use crate::oracles::{Violation, servers_of};
@@ -199,6 +202,13 @@ impl Engine<'_> {
     /// Reconciles `target` when something changed since its last reconcile or it is due; returns
     /// the writes it made.
     pub(crate) async fn reconcile_if_due(&mut self, kind: Kind, target: &ObjectRef) -> usize {
+        // A frozen cache may show the reconcile an older spec than the one stored.
+        let invalid_before = !self.world.lag.is_frozen()
+            && self
+                .world
+                .api
+                .object(target)
+                .is_some_and(|object| spec_is_invalid(kind, &object));
         let Some(result) = self
             .controller
             .reconcile_if_due(&self.world, kind, target)
@@ -209,6 +219,16 @@ impl Engine<'_> {
         match &result {
             Err(error) => self.log("reconcile", format!("{target} failed: {error}")),
             Ok(_) => self.check_ready_is_true(kind, target),
+        }
+        if invalid_before {
+            let executed = match &result {
+                Ok(outcome) => outcome.executed.as_slice(),
+                Err(ReconcileError::Execute { executed, .. }) => executed.as_slice(),
+                Err(ReconcileError::Observe { .. }) => &[],
+            };
+            for violation in writes_beyond_the_status(target, executed) {
+                self.fail(violation);
+            }
         }
         if self.world.api.object(target).is_none() {
             self.log("deleted", format!("{target} is gone"));
@@ -284,8 +304,18 @@ impl Engine<'_> {
         }
         self.quiet_rounds = 0;
         let start = self.world.clock.now();
+        // Faults with no end (a drain or a cut held until a later step) are not over: no bound.
+        let mut liveness = self
+            .active
+            .is_empty()
+            .then(|| LivenessWatch::start(&self.world, self.controller.targets(), start));
         while self.world.clock.now() < limit {
             self.round().await;
+            if let Some(watch) = liveness.as_mut() {
+                for violation in watch.check(&self.world) {
+                    self.fail(violation);
+                }
+            }
             if self.quiet_rounds >= QUIET_ROUNDS && self.verify_quiet().await {
                 let took = (self.world.clock.now() - start) / 1000;
                 self.log(

@@ -10,6 +10,10 @@
 //!   transition fuzzer before each command);
 //! - `disruption_budgets`: evictions and deletions within a budget (used by `safety` and by the
 //!   transition fuzzer);
+//! - `invalid_spec`: while a CR's spec is invalid, its reconciles write only its status and
+//!   Events;
+//! - `liveness`: once the last fault healed, every CR is Ready within the bound of its kind, or
+//!   says what a person must do;
 //! - `lost_writes`: acknowledged writes readable once converged;
 //! - `node_drains`: a drain finishes once the CRs converged;
 //! - `truthful_status`: after each reconcile, a CR left Ready=True is ready in fact; every round,
@@ -22,6 +26,8 @@ pub mod converged;
 pub mod destructive_commands;
 pub mod disruption_budgets;
 pub mod expectations;
+pub mod invalid_spec;
+pub mod liveness;
 pub mod lost_writes;
 pub mod node_drains;
 pub mod safety;

@@ -35,6 +35,10 @@ impl ByteReader<'_> {
     }
 }
 
+/// The first event selector byte that stands for a spec edit ([`Event::BreakSpec`] and
+/// [`Event::RepairSpec`]).
+const FIRST_SPEC_EDIT_SELECTOR: u8 = 252;
+
 /// A PodDisruptionBudget setting of the spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BudgetChoice {
@@ -126,6 +130,15 @@ pub enum Event {
         /// How many keys.
         count: u8,
     },
+    /// The spec is edited into one the operator refuses (a resource quantity that does not
+    /// parse, or a size out of range), as the API server lets through what only the operator
+    /// validates.
+    BreakSpec {
+        /// Which edit.
+        choice: u8,
+    },
+    /// The edits of [`Event::BreakSpec`] are undone.
+    RepairSpec,
     /// Someone sends a Redis command to a pod behind the operator's back.
     AdminCommand {
         /// The pod receiving it.
@@ -180,46 +193,57 @@ impl Scenario {
         let warm_up_rounds = reader.below(MAXIMUM_WARM_UP_ROUNDS + 1);
         let mut events = Vec::new();
         while events.len() < MAXIMUM_EVENTS && !reader.exhausted() {
-            let event = match reader.below(12) {
-                0 => Event::Rounds(1 + reader.below(6)),
-                1 => Event::KillPod {
-                    pod: reader.byte(),
-                    held_seconds: reader.below(20),
-                },
-                2 => Event::PodReadiness {
-                    pod: reader.byte(),
-                    ready: reader.flag(),
-                },
-                3 => Event::OperatorPartition {
-                    pod: reader.byte(),
-                    cut: !reader.flag(),
-                },
-                4 => Event::PeerPartition {
-                    left: reader.byte(),
-                    right: reader.byte(),
-                    cut: !reader.flag(),
-                },
-                5 => Event::Crash {
-                    after_writes: reader.below(24),
-                },
-                6 => Event::ApiFault {
-                    verb: reader.byte(),
-                    error: reader.byte(),
-                },
-                7 => Event::Resize {
-                    size: reader.byte(),
-                },
-                8 => Event::ChangeImage,
-                9 => Event::GrowStorage,
-                10 => Event::ClientWrites {
-                    count: 1 + reader.below(40),
-                },
-                _ => Event::AdminCommand {
-                    pod: reader.byte(),
-                    other: reader.byte(),
-                    action: reader.byte(),
-                    slot: u16::from_le_bytes([reader.byte(), reader.byte()]) % 16384,
-                },
+            let selector = reader.byte();
+            // The four highest selectors were added last: below them, a byte means what it
+            // always meant, so the inputs kept in fuzz/regressions replay as they were found.
+            let event = if selector >= FIRST_SPEC_EDIT_SELECTOR + 2 {
+                Event::RepairSpec
+            } else if selector >= FIRST_SPEC_EDIT_SELECTOR {
+                Event::BreakSpec {
+                    choice: reader.byte(),
+                }
+            } else {
+                match selector % 12 {
+                    0 => Event::Rounds(1 + reader.below(6)),
+                    1 => Event::KillPod {
+                        pod: reader.byte(),
+                        held_seconds: reader.below(20),
+                    },
+                    2 => Event::PodReadiness {
+                        pod: reader.byte(),
+                        ready: reader.flag(),
+                    },
+                    3 => Event::OperatorPartition {
+                        pod: reader.byte(),
+                        cut: !reader.flag(),
+                    },
+                    4 => Event::PeerPartition {
+                        left: reader.byte(),
+                        right: reader.byte(),
+                        cut: !reader.flag(),
+                    },
+                    5 => Event::Crash {
+                        after_writes: reader.below(24),
+                    },
+                    6 => Event::ApiFault {
+                        verb: reader.byte(),
+                        error: reader.byte(),
+                    },
+                    7 => Event::Resize {
+                        size: reader.byte(),
+                    },
+                    8 => Event::ChangeImage,
+                    9 => Event::GrowStorage,
+                    10 => Event::ClientWrites {
+                        count: 1 + reader.below(40),
+                    },
+                    _ => Event::AdminCommand {
+                        pod: reader.byte(),
+                        other: reader.byte(),
+                        action: reader.byte(),
+                        slot: u16::from_le_bytes([reader.byte(), reader.byte()]) % 16384,
+                    },
+                }
             };
             events.push(event);
         }

@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 use redis_operator::api::Kind;
 use redis_operator::api::document::validate_value;
+use redis_operator::api::validation::MINIMUM_CLUSTER_SHARDS;
 use redis_operator::ports::clock::Clock;
 use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
 use redis_operator::ports::redis::{FailoverMode, RedisCommand, RedisEndpoint, SlotState};
@@ -45,6 +46,8 @@ use crate::fakes::api_server::pod_is_ready;
 use crate::fakes::redis::ServerKind;
 use crate::fakes::scheduler::string_map;
 use crate::oracles::disruption_budgets::{CountedPod, budget_breach};
+use crate::oracles::invalid_spec::{spec_is_invalid, writes_beyond_the_status};
+use crate::oracles::liveness::{LivenessWatch, states_what_a_person_must_do};
 use crate::oracles::lost_writes::describe_losses;
 
 pub mod decode;
@@ -314,6 +317,11 @@ impl Run {
             })
             .collect();
         let budgets = self.world.objects(ResourceType::PodDisruptionBudget);
+        let invalid = self
+            .world
+            .api
+            .object(&target)
+            .is_some_and(|object| spec_is_invalid(kind, &object));
         let writes_before = self.world.api.writes().len();
         {
             let mut findings = self.findings.lock();
@@ -357,6 +365,14 @@ impl Run {
             ));
         }
         self.check_budgets(&target, &pods, &budgets, &executed);
+        if invalid {
+            for violation in writes_beyond_the_status(&target, &executed) {
+                self.violations.push(format!(
+                    "reconcile {}: {}: {}",
+                    self.reconciles, violation.oracle, violation.message
+                ));
+            }
+        }
 
         if phase == Phase::Settling {
             for write in self.world.api.writes().iter().skip(writes_before) {
@@ -545,6 +561,8 @@ impl Run {
                         "resources": {"requests": {"storage": "2Gi"}}}}}}));
                 }
             }
+            Event::BreakSpec { choice } => self.break_spec(*choice),
+            Event::RepairSpec => self.repair_spec(),
             Event::ClientWrites { count } => {
                 if let Some(entry) = self.client_entry() {
                     let prefix = format!("k{}", self.world.acknowledged.borrow().len());
@@ -589,6 +607,34 @@ impl Run {
                     "redisFollower": {"replicas": shards * self.shape.followers_per_shard}}));
             }
         }
+    }
+
+    /// Makes the spec of the CR under test one the operator refuses: a memory request that is
+    /// no quantity, or a size out of the kind's range.
+    fn break_spec(&mut self, choice: u8) {
+        let size_out_of_range = match self.shape.kind {
+            Kind::Redis => None,
+            Kind::RedisReplication | Kind::RedisSentinel => Some(0),
+            Kind::RedisCluster => Some(MINIMUM_CLUSTER_SHARDS - 1),
+        };
+        match size_out_of_range.filter(|_| choice % 2 == 1) {
+            Some(size) => self.patch(&json!({"clusterSize": size})),
+            None => self.patch(&json!({"kubernetesConfig": {
+                "resources": {"requests": {"memory": "plenty"}}}})),
+        }
+    }
+
+    /// Undoes every edit of `break_spec`: the size is the shape's again.
+    fn repair_spec(&mut self) {
+        let mut repair = json!({"kubernetesConfig": {"resources": null}});
+        match self.shape.kind {
+            Kind::Redis => {}
+            Kind::RedisReplication | Kind::RedisCluster => {
+                repair["clusterSize"] = json!(self.shape.size);
+            }
+            Kind::RedisSentinel => repair["clusterSize"] = json!(self.shape.sentinels),
+        }
+        self.patch(&repair);
     }
 
     fn set_ready(&mut self, name: &str, ready: bool) {
@@ -691,8 +737,12 @@ impl Run {
         }
         let mut quiet = 0;
         let mut converged = false;
+        // The last fault heals when the last pod held down may come back.
+        let healed = self.world.clock.now().max(self.held_until);
+        let mut liveness = LivenessWatch::start(&self.world, &self.targets, healed);
         for _ in 0..SETTLE_ROUNDS {
             let (writes, ready) = self.round(Phase::Settling).await;
+            self.check_liveness(&mut liveness);
             // A pod still held down comes back later: the world is not done changing.
             let returned = self.world.clock.now() > self.held_until;
             quiet = if writes == 0 && ready && returned {
@@ -785,6 +835,22 @@ impl Run {
             .map(|server| server.pod.to_string())
     }
 
+    /// Every CR is Ready within the bound of its kind once the faults stop, or says what a
+    /// person must do (`oracles::liveness`).
+    fn check_liveness(&mut self, liveness: &mut LivenessWatch) {
+        if liveness.is_done() || self.replica_of_a_vanished_master().is_some() {
+            // See `check_stated_reason`: a limit of the fake, not the operator's doing.
+            return;
+        }
+        for violation in liveness.check(&self.world) {
+            let statuses = self.servers_line();
+            self.violations.push(format!(
+                "{}: {}; servers: {statuses}",
+                violation.oracle, violation.message
+            ));
+        }
+    }
+
     /// A CR that did not become Ready says why in a `Degraded` condition.
     fn check_stated_reason(&mut self) {
         if let Some(replica) = self.replica_of_a_vanished_master() {
@@ -801,48 +867,39 @@ impl Run {
             if self.world.is_ready(&target) {
                 continue;
             }
-            let status = self
-                .world
-                .api
-                .object(&target)
+            let object = self.world.api.object(&target);
+            let stated = object.as_deref().is_some_and(states_what_a_person_must_do);
+            let status = object
                 .and_then(|object| object.get("status").cloned())
                 .unwrap_or(Value::Null);
-            let stated = status
-                .get("conditions")
-                .and_then(Value::as_array)
-                .is_some_and(|conditions| {
-                    conditions.iter().any(|condition| {
-                        condition["type"] == "Degraded"
-                            && condition["status"] == "True"
-                            && condition["message"]
-                                .as_str()
-                                .is_some_and(|message| !message.is_empty())
-                    })
-                });
             if !stated {
-                let servers: Vec<String> = self
-                    .world
-                    .redis
-                    .servers()
-                    .iter()
-                    .map(|server| {
-                        format!(
-                            "{} {} alive={} id={:.8} master={:?} slots={} keys={}",
-                            server.pod,
-                            server.ip,
-                            server.alive,
-                            server.node_id,
-                            server.master,
-                            server.slots.len(),
-                            server.data.len()
-                        )
-                    })
-                    .collect();
+                let servers = self.servers_line();
                 self.violations.push(format!(
-                    "{target} made no progress in {SETTLE_ROUNDS} rounds after the faults stopped and states no reason (no Degraded condition): status {status}; servers: {}",
-                    servers.join(", ")
+                    "{target} made no progress in {SETTLE_ROUNDS} rounds after the faults stopped and states no reason (no Degraded condition): status {status}; servers: {servers}"
                 ));
             }
         }
+    }
+
+    /// Every server of the world, one phrase each, for messages.
+    fn servers_line(&self) -> String {
+        self.world
+            .redis
+            .servers()
+            .iter()
+            .map(|server| {
+                format!(
+                    "{} {} alive={} id={:.8} master={:?} slots={} keys={}",
+                    server.pod,
+                    server.ip,
+                    server.alive,
+                    server.node_id,
+                    server.master,
+                    server.slots.len(),
+                    server.data.len()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
