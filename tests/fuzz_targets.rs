@@ -174,9 +174,8 @@ proptest! {
 
 #[test]
 fn a_spec_made_invalid_stops_every_write_but_the_status_until_it_is_repaired() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(
-        "fuzz/corpus/reconcile_transition/replication-invalid-size-while-the-master-dies",
-    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus/reconcile_transition/replication-invalid-size-while-the-master-dies");
     let scenario = Scenario::decode(&std::fs::read(path).unwrap());
     let report = run_scenario(&scenario);
     assert!(report.violations.is_empty(), "{report}");

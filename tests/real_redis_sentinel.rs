@@ -202,6 +202,7 @@ impl SentinelFleet {
             now: SystemClock.now(),
             target_revision: None,
             failover_sentinel: None,
+            data_survives_restart: false,
         });
         let sentinel_views = self.observe_sentinels().await;
         let sentinels = plan_sentinels(SentinelInput {

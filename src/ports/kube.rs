@@ -265,6 +265,9 @@ pub enum EventReason {
     /// The operator deletes a pod created from a template it has since replaced and that never
     /// started, so the StatefulSet creates it from the current template.
     StuckPodReplaced,
+    /// A planner refuses a step that would lose data; nothing changes until a person acts or
+    /// what it waits for comes back.
+    OperationRefused,
 }
 
 impl EventReason {
@@ -290,6 +293,7 @@ impl EventReason {
             EventReason::ContainerNotCreated => "ContainerNotCreated",
             EventReason::PodsRecovered => "PodsRecovered",
             EventReason::StuckPodReplaced => "StuckPodReplaced",
+            EventReason::OperationRefused => "OperationRefused",
         }
     }
 }

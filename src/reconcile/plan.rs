@@ -18,7 +18,8 @@ use super::difference::{desired_hash, needs_apply, set_applied_hash};
 use super::plan_input::PlanInput;
 use super::pod_problems::{PodsObserved, problem_events, replace_stuck_pods, troubled_pods};
 use super::status::{
-    ConditionType, StatusFacts, build_status, invalid_spec_facts, recorded_rejections, status_facts,
+    ConditionType, StatusFacts, build_status, degraded_message, invalid_spec_facts,
+    recorded_rejections, status_facts,
 };
 use super::topology_requests::{TopologyOutcome, plan_topology};
 use crate::api::common::RejectedUpdate;
@@ -274,6 +275,17 @@ fn plan_valid(
     // change, so its Event is published only with them).
     for (reason, message) in &topology.events {
         requests.push(event(input, EventType::Normal, *reason, message.clone()));
+    }
+    // A refusal is published once: when the live Degraded condition does not name it yet.
+    if let Some(refusal) = topology.needs_a_person()
+        && !degraded_message(previous_status).contains(refusal.message())
+    {
+        requests.push(event(
+            input,
+            EventType::Warning,
+            EventReason::OperationRefused,
+            refusal.to_string(),
+        ));
     }
     for resize in claim_resizes(input, &desired) {
         writes_pending = true;

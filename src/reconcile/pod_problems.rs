@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::Request;
 use super::plan_input::PlanInput;
-use super::status::ConditionReason;
+use super::status::{ConditionReason, degraded_message};
 use crate::json_pointer::JsonPointer;
 use crate::ports::kube::{EventReason, EventType, ObjectRef, ResourceType};
 use crate::resources::group::PodGroup;
@@ -74,17 +74,7 @@ pub fn problem_events(
     previous_status: Option<&Value>,
     troubled: &[&PodInfo],
 ) -> Vec<(EventType, EventReason, String)> {
-    let degraded = previous_status
-        .and_then(|status| status.at("/conditions"))
-        .and_then(Value::as_array)
-        .and_then(|conditions| {
-            conditions
-                .iter()
-                .find(|condition| condition["type"] == "Degraded" && condition["status"] == "True")
-        });
-    let reported = degraded
-        .and_then(|condition| condition["message"].as_str())
-        .unwrap_or("");
+    let reported = degraded_message(previous_status);
     // Reported once per pod and kind of problem: Kubernetes' words change while the cause does
     // not (ErrImagePull and ImagePullBackOff alternate, a crash loop's back-off grows).
     let mut events: Vec<(EventType, EventReason, String)> = troubled

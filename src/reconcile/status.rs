@@ -451,6 +451,22 @@ fn degraded_condition(
     }
 }
 
+/// The message of a live status's `Degraded` condition when it is True, else the empty string:
+/// what was already reported, so a problem is published as an Event once.
+pub fn degraded_message(status: Option<&Value>) -> &str {
+    status
+        .and_then(|status| status.get("conditions"))
+        .and_then(Value::as_array)
+        .and_then(|conditions| {
+            conditions.iter().find(|condition| {
+                condition["type"] == ConditionType::Degraded.as_str()
+                    && condition["status"] == "True"
+            })
+        })
+        .and_then(|condition| condition["message"].as_str())
+        .unwrap_or("")
+}
+
 /// Rejected updates recorded in a live status.
 pub fn recorded_rejections(status: Option<&Value>) -> Vec<RejectedUpdate> {
     status

@@ -157,6 +157,9 @@ fn replication_topology(
             .failover_sentinel
             .as_ref()
             .map(|(endpoint, group)| (endpoint, group.as_str())),
+        data_survives_restart: groups_of(validated)
+            .first()
+            .is_some_and(|group| group.data_claim.is_some() && group.persistence),
     });
     let mut requests: Vec<Request> = decided
         .commands

@@ -38,6 +38,9 @@ pub struct ReplicationInput<'a> {
     pub target_revision: Option<&'a str>,
     /// A sentinel to ask for a planned failover, with its group name, when sentinels manage the set.
     pub failover_sentinel: Option<(&'a RedisEndpoint, &'a str)>,
+    /// Whether a server's keys survive its restart (its data is persisted on a volume): a master
+    /// that is away then comes back with every write it acknowledged.
+    pub data_survives_restart: bool,
 }
 
 /// What the replication planner decided.
@@ -275,6 +278,18 @@ fn choose_master<'a>(
         .copied()
         .filter(|server| is_master(server))
         .collect();
+    // A recorded master whose keys survive its restart, away past the grace period with no
+    // answering server replicating from it, is waited for whatever other servers follow: every
+    // one of them has another history (see `recorded_master_may_return`).
+    if !input.managed_by_sentinel
+        && let Some(name) = input.previous_master
+        && let Some((refusal @ Blocked::Refusing(_), hold_replicas)) =
+            recorded_master_may_return(&input, answered, name)
+    {
+        plan.blocked = Some(refusal);
+        plan.hold_replicas = hold_replicas;
+        return None;
+    }
     // A replica with a live link proves its master is alive, whether or not the operator can
     // reach it; the operator then changes nothing about who is master. A replica may follow
     // another replica (the old master's replicas stay on it after FAILOVER TO hands over): the
@@ -337,9 +352,9 @@ fn choose_master<'a>(
     // writes its replicas had not received yet are not left behind on its volume.
     if let Some((reason, hold_replicas)) = input
         .previous_master
-        .and_then(|name| recorded_master_may_return(&input, name))
+        .and_then(|name| recorded_master_may_return(&input, answered, name))
     {
-        plan.blocked = Some(Blocked::Waiting(reason));
+        plan.blocked = Some(reason);
         plan.hold_replicas = hold_replicas;
         return None;
     }
@@ -400,15 +415,25 @@ fn heirs_of<'a>(
 /// has been away for less than the grace period (counted from the pod's latest change, so a
 /// replacement pod gets its own), while the pod is absent on an ordinal the StatefulSet still
 /// keeps (it recreates the pod, which comes back with its volume; a scale-in waits for it), and,
-/// when sentinels manage the set, as long as its pod exists. It does not wait for a pod a
-/// scale-in already removes (terminating on an ordinal the spec no longer keeps, or gone from one
-/// the StatefulSet no longer keeps): a master that answers hands over before its pod goes, and a
-/// status read from a lagging cache can name such a master after it handed over.
+/// when sentinels manage the set, as long as its pod exists. Past the grace period it still
+/// waits, and says a person may decide otherwise, when the master's keys survive its restart and
+/// no answering server replicates from it: every server that answers has another history (an
+/// older master back from its own restart, or its replicas), so electing one would discard every
+/// write the master acknowledged, not only the last ones an asynchronous replica may miss. It
+/// does not wait for a pod a scale-in already removes (terminating on an ordinal the spec no
+/// longer keeps, or gone from one the StatefulSet no longer keeps): a master that answers hands
+/// over before its pod goes, and a status read from a lagging cache can name such a master after
+/// it handed over.
 fn recorded_master_may_return(
     input: &ReplicationInput<'_>,
+    answered: &[&ServerView],
     name: &str,
-) -> Option<(String, Option<i32>)> {
-    let waiting = || format!("the master {name} does not answer; waiting before choosing another");
+) -> Option<(Blocked, Option<i32>)> {
+    let waiting = || {
+        Blocked::Waiting(format!(
+            "the master {name} does not answer; waiting before choosing another"
+        ))
+    };
     let previous = input.servers.iter().find(|server| server.pod.name == name);
     if previous.is_some_and(ServerView::answered) {
         return None;
@@ -425,9 +450,9 @@ fn recorded_master_may_return(
             .map_or(!departing, |replicas| ordinal < i64::from(replicas));
         return recreated.then(|| {
             (
-                format!(
+                Blocked::Waiting(format!(
                     "the pod of the master {name} is gone; waiting for its StatefulSet to recreate it"
-                ),
+                )),
                 hold,
             )
         });
@@ -443,15 +468,26 @@ fn recorded_master_may_return(
     // server in their place while the master's pod may still come back with the latest writes.
     if input.managed_by_sentinel {
         return Some((
-            format!(
+            Blocked::Waiting(format!(
                 "the master {name} does not answer; waiting for it, or for the sentinels to fail over"
-            ),
+            )),
             hold,
         ));
     }
     let away_for =
         away_since(&previous.pod).map_or(u64::MAX, |since| input.now.saturating_sub(since));
-    (away_for < MASTER_LOSS_GRACE_MILLISECONDS).then(|| (waiting(), hold))
+    if away_for < MASTER_LOSS_GRACE_MILLISECONDS {
+        return Some((waiting(), hold));
+    }
+    let without_heir = heirs_of(input, answered, name).next().is_none();
+    (input.data_survives_restart && without_heir).then(|| {
+        (
+            Blocked::Refusing(format!(
+                "the master {name} does not answer and no server that answers replicates from it: electing another would discard every write it acknowledged, so the operator waits for its pod to come back with its data (to give those writes up, delete pod {name} and its PersistentVolumeClaim)"
+            )),
+            hold,
+        )
+    })
 }
 
 /// The ordinal of a StatefulSet's pod, from its name (`<statefulset>-<ordinal>`).
@@ -673,6 +709,7 @@ mod tests {
             now: 0,
             target_revision: None,
             failover_sentinel: None,
+            data_survives_restart: false,
         }
     }
 
@@ -925,6 +962,64 @@ mod tests {
             Some("sessions-2"),
             "{given_up:?}"
         );
+    }
+
+    /// sessions-1, the recorded master, away since its pod was recreated at 16 s; sessions-0, an
+    /// older master back from its own restart, with sessions-2 as its replica (`heir`: sessions-2
+    /// follows sessions-1 instead).
+    fn recorded_master_away_beside_an_older_master(heir: bool) -> [ServerView; 3] {
+        let mut away = recreated_pod("1970-01-01T00:00:16Z");
+        away.pod.name = "sessions-1".to_owned();
+        away.pod.ordinal = 1;
+        away.endpoint.host = address(1);
+        let mut replica = if heir {
+            server(2, Some(1), 30)
+        } else {
+            server(2, Some(0), 30)
+        };
+        if let Some(info) = replica.replication.as_mut() {
+            // A replica of the master that is away has lost its link.
+            info.master_link_up = !heir;
+        }
+        [server(0, None, 20), away, replica]
+    }
+
+    #[test]
+    fn a_persisted_master_no_answering_server_replicates_from_is_awaited_past_the_grace_period() {
+        let servers = recorded_master_away_beside_an_older_master(false);
+        let past_the_grace_period = |data_survives_restart| {
+            plan_replication(ReplicationInput {
+                now: 16_000 + MASTER_LOSS_GRACE_MILLISECONDS,
+                data_survives_restart,
+                ..input(&servers, 3, "sessions-1")
+            })
+        };
+        let persisted = past_the_grace_period(true);
+        assert_eq!(persisted.master, None, "{persisted:?}");
+        assert!(persisted.commands.is_empty(), "{persisted:?}");
+        let blocked = persisted.blocked.as_ref().unwrap();
+        assert!(blocked.needs_a_person(), "{persisted:?}");
+        assert!(
+            blocked
+                .message()
+                .contains("delete pod sessions-1 and its PersistentVolumeClaim"),
+            "{persisted:?}"
+        );
+        // Without persistence the master comes back empty: nothing is gained by waiting.
+        let lost = past_the_grace_period(false);
+        assert_eq!(lost.master.as_deref(), Some("sessions-0"), "{lost:?}");
+    }
+
+    #[test]
+    fn a_persisted_master_away_past_the_grace_period_gives_way_to_its_replica() {
+        let servers = recorded_master_away_beside_an_older_master(true);
+        let plan = plan_replication(ReplicationInput {
+            now: 16_000 + MASTER_LOSS_GRACE_MILLISECONDS,
+            data_survives_restart: true,
+            ..input(&servers, 3, "sessions-1")
+        });
+        // Its replica holds its writes up to the last ones: Redis' own asynchronous window.
+        assert_eq!(plan.master.as_deref(), Some("sessions-2"), "{plan:?}");
     }
 
     #[test]

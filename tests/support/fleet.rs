@@ -224,6 +224,8 @@ impl Fleet {
                 now: SystemClock.now(),
                 target_revision: None,
                 failover_sentinel: None,
+                // The harness's servers keep no data across a restart.
+                data_survives_restart: false,
             });
             // The harness never recreates a removed pod, so a set missing pods counts as
             // converged once nothing is left to send and nothing blocks.
