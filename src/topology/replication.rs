@@ -321,12 +321,26 @@ fn choose_master<'a>(
         )));
         return None;
     }
+    // Without sentinels only the operator fails over, and it records a new master before it
+    // promotes it: a recorded master that answers with data wins over another master that a
+    // replica the operator could not re-point (cut off from it) still follows — that one is the
+    // old master back after the failover, and following it would discard the writes since.
+    let recorded_with_data = input
+        .previous_master
+        .filter(|_| !input.managed_by_sentinel)
+        .and_then(|name| {
+            masters
+                .iter()
+                .copied()
+                .find(|server| server.pod.name == name)
+        })
+        .filter(|recorded| keys(recorded) > 0);
     if let Some(master) = followed
         .iter()
         .filter_map(|(host, port)| find(host, *port))
         .find(|server| is_master(server))
     {
-        return Some(master);
+        return Some(recorded_with_data.unwrap_or(master));
     }
     // The recorded master, still a master with data, stays: clients write to it through the
     // master Service, and the offsets of servers with different replication histories (two
@@ -1020,6 +1034,29 @@ mod tests {
         });
         // Its replica holds its writes up to the last ones: Redis' own asynchronous window.
         assert_eq!(plan.master.as_deref(), Some("sessions-2"), "{plan:?}");
+    }
+
+    #[test]
+    fn a_recorded_master_with_data_wins_over_an_old_master_a_cut_off_replica_still_follows() {
+        // sessions-0 was promoted while sessions-1 was away; sessions-2, cut off from the
+        // operator meanwhile, still follows sessions-1, which came back with its own keys.
+        let servers = [
+            server(0, None, 40),
+            server(1, None, 30),
+            server(2, Some(1), 30),
+        ];
+        let plan = plan(&servers, 3, "sessions-0");
+        assert_eq!(plan.master.as_deref(), Some("sessions-0"), "{plan:?}");
+        // Under sentinels the master a replica follows is theirs to choose.
+        let sentinels = plan_replication(ReplicationInput {
+            managed_by_sentinel: true,
+            ..input(&servers, 3, "sessions-0")
+        });
+        assert_eq!(
+            sentinels.master.as_deref(),
+            Some("sessions-1"),
+            "{sentinels:?}"
+        );
     }
 
     #[test]
