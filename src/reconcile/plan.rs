@@ -181,16 +181,8 @@ fn write_status(
 
 fn plan_invalid(input: PlanInput<'_>, resource: &Value, message: &str) -> Plan {
     let mut requests = Vec::new();
-    let previous_message = resource
-        .at("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|conditions| {
-            conditions
-                .iter()
-                .find(|condition| condition["type"] == ConditionType::Degraded.as_str())
-        })
-        .and_then(|condition| condition["message"].as_str());
-    if previous_message != Some(message) {
+    // One Event per distinct reason: the Degraded condition already carries this one.
+    if degraded_message(resource.get("status")) != message {
         requests.push(event(
             input,
             EventType::Warning,

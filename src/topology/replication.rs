@@ -278,17 +278,14 @@ fn choose_master<'a>(
         .copied()
         .filter(|server| is_master(server))
         .collect();
+    let mut recorded_absence = input
+        .previous_master
+        .and_then(|name| recorded_master_may_return(&input, answered, name));
     // A recorded master whose keys survive its restart, away past the grace period with no
     // answering server replicating from it, is waited for whatever other servers follow: every
     // one of them has another history (see `recorded_master_may_return`).
-    if !input.managed_by_sentinel
-        && let Some(name) = input.previous_master
-        && let Some((refusal @ Blocked::Refusing(_), hold_replicas)) =
-            recorded_master_may_return(&input, answered, name)
-    {
-        plan.blocked = Some(refusal);
-        plan.hold_replicas = hold_replicas;
-        return None;
+    if matches!(recorded_absence, Some((Blocked::Refusing(_), _))) {
+        return wait(plan, recorded_absence);
     }
     // A replica with a live link proves its master is alive, whether or not the operator can
     // reach it; the operator then changes nothing about who is master. A replica may follow
@@ -327,7 +324,6 @@ fn choose_master<'a>(
     // old master back after the failover, and following it would discard the writes since.
     let recorded_with_data = input
         .previous_master
-        .filter(|_| !input.managed_by_sentinel)
         .and_then(|name| {
             masters
                 .iter()
@@ -340,21 +336,16 @@ fn choose_master<'a>(
         .filter_map(|(host, port)| find(host, *port))
         .find(|server| is_master(server))
     {
-        return Some(recorded_with_data.unwrap_or(master));
+        return Some(
+            recorded_with_data
+                .filter(|_| !input.managed_by_sentinel)
+                .unwrap_or(master),
+        );
     }
     // The recorded master, still a master with data, stays: clients write to it through the
     // master Service, and the offsets of servers with different replication histories (two
     // masters after restarts) say nothing about which holds the newer writes.
-    if let Some(recorded) = input
-        .previous_master
-        .and_then(|name| {
-            masters
-                .iter()
-                .copied()
-                .find(|server| server.pod.name == name)
-        })
-        .filter(|recorded| keys(recorded) > 0)
-    {
+    if let Some(recorded) = recorded_with_data {
         return Some(recorded);
     }
     // The recorded master does not answer. Choose another (promote a replica, or take a server
@@ -364,12 +355,26 @@ fn choose_master<'a>(
     // ready pod that does not answer the operator may be cut off from the operator alone, and a
     // restarting or recreated one comes back with its data; a scale-in waits for it too, so the
     // writes its replicas had not received yet are not left behind on its volume.
-    if let Some((reason, hold_replicas)) = input
-        .previous_master
-        .and_then(|name| recorded_master_may_return(&input, answered, name))
+    if recorded_absence.is_some() {
+        return wait(plan, recorded_absence.take());
+    }
+    // The recorded master is gone and another server takes its place. A pod that Kubernetes
+    // reports ready (its own node's probe reaches its server) but that does not answer the
+    // operator is cut off from the operator alone, and it may be the replica that received the
+    // master's last writes: electing a server before it is heard from would make it a replica of
+    // a less advanced one and erase those writes. The operator waits for it, as Redis Sentinel
+    // cannot (it only compares the replicas it reaches); a replica that is down, or whose node
+    // is lost, is not ready and is not waited for.
+    if let Some(name) = input.previous_master
+        && let Some(unheard) = input
+            .servers
+            .iter()
+            .find(|server| !server.answered() && server.pod.ready && !server.pod.terminating)
     {
-        plan.blocked = Some(reason);
-        plan.hold_replicas = hold_replicas;
+        plan.blocked = Some(Blocked::Waiting(format!(
+            "the master {name} is gone and {} is ready but does not answer the operator; waiting to compare its replication offset before choosing a new master",
+            unheard.pod.name
+        )));
         return None;
     }
     // The recorded master does not answer and is gone. Its replicas carry its history up to its
@@ -394,6 +399,18 @@ fn choose_master<'a>(
         }
     }
     best(answered.iter().copied().filter(|server| !is_master(server)))
+}
+
+/// Blocks the plan on why the recorded master is awaited, and keeps its pod while it is.
+fn wait<'a>(
+    plan: &mut ReplicationPlan,
+    recorded_absence: Option<(Blocked, Option<i32>)>,
+) -> Option<&'a ServerView> {
+    if let Some((reason, hold_replicas)) = recorded_absence {
+        plan.blocked = Some(reason);
+        plan.hold_replicas = hold_replicas;
+    }
+    None
 }
 
 /// The answering replicas of the recorded master `name`: they follow its pod's address, or an
@@ -1057,6 +1074,51 @@ mod tests {
             Some("sessions-1"),
             "{sentinels:?}"
         );
+    }
+
+    #[test]
+    fn no_replica_is_promoted_while_a_ready_one_does_not_answer_the_operator() {
+        // sessions-1, the master, is away past the grace period; sessions-0 answers behind it;
+        // sessions-2 is ready (its node's probe reaches it) but cut off from the operator, and may
+        // hold writes sessions-0 never received.
+        let mut away = server(1, None, 40);
+        away.replication = None;
+        away.keys = None;
+        away.error = Some("connection timed out".to_owned());
+        away.pod.ready = false;
+        away.pod.ready_since = Some("1970-01-01T00:00:01Z".to_owned());
+        let mut cut_off = server(2, Some(1), 40);
+        cut_off.replication = None;
+        cut_off.keys = None;
+        cut_off.error = Some("connection timed out".to_owned());
+        let mut servers = [server(0, Some(1), 30), away, cut_off];
+        servers[0].replication.as_mut().unwrap().master_link_up = false;
+        let planned = |servers: &[ServerView]| {
+            plan_replication(ReplicationInput {
+                now: 1_000 + MASTER_LOSS_GRACE_MILLISECONDS,
+                data_survives_restart: true,
+                ..input(servers, 3, "sessions-1")
+            })
+        };
+        let waiting = planned(&servers);
+        assert_eq!(waiting.master, None, "{waiting:?}");
+        assert!(waiting.commands.is_empty(), "{waiting:?}");
+        assert!(
+            matches!(&waiting.blocked, Some(Blocked::Waiting(why)) if why.contains("sessions-2")),
+            "{waiting:?}"
+        );
+        // Heard from again, the most advanced replica is promoted.
+        servers[2] = server(2, Some(1), 40);
+        servers[2].replication.as_mut().unwrap().master_link_up = false;
+        let heard = planned(&servers);
+        assert_eq!(heard.master.as_deref(), Some("sessions-2"), "{heard:?}");
+        // A replica that is not ready (down, or its node lost) is not waited for.
+        servers[2].replication = None;
+        servers[2].keys = None;
+        servers[2].error = Some("connection refused".to_owned());
+        servers[2].pod.ready = false;
+        let down = planned(&servers);
+        assert_eq!(down.master.as_deref(), Some("sessions-0"), "{down:?}");
     }
 
     #[test]
