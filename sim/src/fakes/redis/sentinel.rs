@@ -1,6 +1,8 @@
 //! Fake Redis Sentinel: sentinels that monitor a master, agree it is down after
-//! `down-after-milliseconds`, fail it over to the most advanced replica and reconfigure the
-//! replicas they reach, turn a member that comes back with the wrong role (a former master
+//! `down-after-milliseconds`, fail it over under a leader that reaches a majority of them to the
+//! most advanced replica that leader reaches, reconfigure the replicas it reaches, pass the new
+//! configuration to the sentinels it reaches (the others keep the old master until they reach
+//! one that knows the newer epoch), turn a member that comes back with the wrong role (a former master
 //! still a master, a replica of another master) into a replica of the current master after
 //! [`WRONG_ROLE_GRACE_MILLISECONDS`], and answer the SENTINEL commands the operator sends.
 //!
@@ -83,9 +85,81 @@ pub(super) fn tick_sentinels(fleet: &mut Fleet, addresses: &[String]) {
         };
         let majority = monitoring / 2 + 1;
         if down_votes >= quorum.try_into().unwrap_or(usize::MAX) && down_votes >= majority {
-            sentinel_failover(fleet, &sentinels, &group, &master_ip);
+            // The leader is elected by a majority of the sentinels: it must reach that many.
+            let leader = sentinels
+                .iter()
+                .filter(|sentinel| monitors(fleet, sentinel, &group))
+                .find(|sentinel| {
+                    sentinels
+                        .iter()
+                        .filter(|other| monitors(fleet, other, &group))
+                        .filter(|other| other == sentinel || fleet.connected(sentinel, other))
+                        .count()
+                        >= majority
+                })
+                .cloned();
+            if let Some(leader) = leader {
+                sentinel_failover(fleet, &sentinels, &group, &master_ip, &leader);
+            }
         }
+        share_newest_configuration(fleet, &sentinels, &group);
         fix_member_roles(fleet, &sentinels, &group);
+    }
+}
+
+/// Whether the sentinel at `address` is alive and monitors `group`.
+fn monitors(fleet: &Fleet, address: &str, group: &str) -> bool {
+    fleet
+        .servers
+        .get(address)
+        .is_some_and(|server| server.alive && server.monitors.contains_key(group))
+}
+
+/// A sentinel that missed a failover (cut off, or down) adopts the newest configuration of
+/// `group` (the highest epoch) once it reaches a sentinel that holds it, as Redis Sentinels do
+/// through their hello messages; until then it keeps naming the old master.
+fn share_newest_configuration(fleet: &mut Fleet, sentinels: &[String], group: &str) {
+    let newest = sentinels
+        .iter()
+        .filter_map(|address| {
+            let monitor = fleet.servers.get(address)?.monitors.get(group)?;
+            Some((monitor.epoch, address.clone()))
+        })
+        .max();
+    let Some((epoch, holder)) = newest else {
+        return;
+    };
+    let Some(configuration) = fleet
+        .servers
+        .get(&holder)
+        .and_then(|server| server.monitors.get(group))
+        .cloned()
+    else {
+        return;
+    };
+    for address in sentinels {
+        let behind = fleet
+            .servers
+            .get(address)
+            .and_then(|server| server.monitors.get(group))
+            .is_some_and(|monitor| monitor.epoch < epoch);
+        if !behind || !fleet.connected(address, &holder) {
+            continue;
+        }
+        if let Some(monitor) = fleet
+            .servers
+            .get_mut(address)
+            .and_then(|server| server.monitors.get_mut(group))
+        {
+            monitor.ip = configuration.ip.clone();
+            monitor.port = configuration.port;
+            monitor.epoch = epoch;
+            monitor.down_since = None;
+            monitor
+                .members
+                .extend(configuration.members.iter().cloned());
+            monitor.members.remove(&configuration.ip);
+        }
     }
 }
 
@@ -179,19 +253,25 @@ pub(super) fn sentinel_failover(
     sentinels: &[String],
     group: &str,
     master_ip: &str,
+    leader: &str,
 ) -> bool {
-    let candidate = fleet
-        .servers
-        .values()
-        .filter(|server| server.alive && server.kind == ServerKind::Plain)
-        .filter(|server| {
-            server
-                .master
-                .as_ref()
-                .is_some_and(|(ip, _)| ip == master_ip)
-        })
-        .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
-        .map(|server| (server.ip.clone(), server.port));
+    // The sentinel leading the failover promotes and reconfigures; it only knows, and can only
+    // promote, the replicas it reaches (Redis' `sentinelSelectSlave` skips disconnected ones).
+    let candidate = {
+        fleet
+            .servers
+            .values()
+            .filter(|server| server.alive && server.kind == ServerKind::Plain)
+            .filter(|server| {
+                server
+                    .master
+                    .as_ref()
+                    .is_some_and(|(ip, _)| ip == master_ip)
+            })
+            .filter(|server| fleet.connected(leader, &server.ip))
+            .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
+            .map(|server| (server.ip.clone(), server.port))
+    };
     let Some((new_ip, new_port)) = candidate else {
         return false;
     };
@@ -204,23 +284,23 @@ pub(super) fn sentinel_failover(
         .filter(|ip| *ip != new_ip)
         .collect();
     members.push(master_ip.to_owned());
-    // The sentinel leading the failover reconfigures the members it reaches; the others (the old
-    // master above all, down or cut off) are turned into replicas once they are back.
-    let leader = sentinels.iter().find(|sentinel| {
-        fleet
-            .servers
-            .get(*sentinel)
-            .is_some_and(|server| server.alive && server.monitors.contains_key(group))
-    });
+    // The leader reconfigures the members it reaches; the others (the old master above all, down
+    // or cut off) are turned into replicas once they are back.
     for follower in &members {
-        if leader.is_some_and(|leader| fleet.connected(leader, follower)) {
+        if fleet.connected(leader, follower) {
             if let Some(server) = fleet.servers.get_mut(follower) {
                 server.point_at((new_ip.clone(), new_port), LinkOrigin::Sentinels);
             }
             fleet.sync_replica(follower);
         }
     }
+    // The new configuration reaches the sentinels the leader reaches now (through the hello
+    // messages on the servers they share); the others learn it once they reach one that has it
+    // (`share_newest_configuration`).
     for address in sentinels {
+        if address != leader && !fleet.connected(leader, address) {
+            continue;
+        }
         if let Some(monitor) = fleet
             .servers
             .get_mut(address)
@@ -377,7 +457,7 @@ impl Fleet {
                     .filter(|other| other.kind == ServerKind::Sentinel && other.alive)
                     .map(|other| other.ip.clone())
                     .collect();
-                if sentinel_failover(self, &sentinels, group, &master_ip) {
+                if sentinel_failover(self, &sentinels, group, &master_ip, address) {
                     Ok(ok())
                 } else {
                     Err(rejected(
