@@ -278,14 +278,17 @@ fn choose_master<'a>(
         .copied()
         .filter(|server| is_master(server))
         .collect();
-    let mut recorded_absence = input
+    let recorded_absence = input
         .previous_master
         .and_then(|name| recorded_master_may_return(&input, answered, name));
     // A recorded master whose keys survive its restart, away past the grace period with no
     // answering server replicating from it, is waited for whatever other servers follow: every
     // one of them has another history (see `recorded_master_may_return`).
-    if matches!(recorded_absence, Some((Blocked::Refusing(_), _))) {
-        return wait(plan, recorded_absence);
+    if let Some(absence) = recorded_absence
+        .as_ref()
+        .filter(|(reason, _)| reason.needs_a_person())
+    {
+        return wait(plan, absence.clone());
     }
     // A replica with a live link proves its master is alive, whether or not the operator can
     // reach it; the operator then changes nothing about who is master. A replica may follow
@@ -355,8 +358,8 @@ fn choose_master<'a>(
     // ready pod that does not answer the operator may be cut off from the operator alone, and a
     // restarting or recreated one comes back with its data; a scale-in waits for it too, so the
     // writes its replicas had not received yet are not left behind on its volume.
-    if recorded_absence.is_some() {
-        return wait(plan, recorded_absence.take());
+    if let Some(absence) = recorded_absence {
+        return wait(plan, absence);
     }
     // The recorded master is gone and another server takes its place. A pod that Kubernetes
     // reports ready (its own node's probe reaches its server) but that does not answer the
@@ -404,12 +407,10 @@ fn choose_master<'a>(
 /// Blocks the plan on why the recorded master is awaited, and keeps its pod while it is.
 fn wait<'a>(
     plan: &mut ReplicationPlan,
-    recorded_absence: Option<(Blocked, Option<i32>)>,
+    (reason, hold_replicas): (Blocked, Option<i32>),
 ) -> Option<&'a ServerView> {
-    if let Some((reason, hold_replicas)) = recorded_absence {
-        plan.blocked = Some(reason);
-        plan.hold_replicas = hold_replicas;
-    }
+    plan.blocked = Some(reason);
+    plan.hold_replicas = hold_replicas;
     None
 }
 
@@ -748,14 +749,28 @@ mod tests {
         plan_replication(input(servers, size, previous_master))
     }
 
+    /// The server of `ordinal`, its pod ready, not answering the operator (`error`).
+    fn silent(ordinal: u32, error: &str) -> ServerView {
+        let mut server = server(ordinal, None, 0);
+        server.replication = None;
+        server.keys = None;
+        server.error = Some(error.to_owned());
+        server
+    }
+
+    /// The server of `ordinal`, not answering, its pod unready since `since` (RFC 3339).
+    fn away(ordinal: u32, error: &str, since: &str) -> ServerView {
+        let mut server = silent(ordinal, error);
+        server.pod.ready = false;
+        server.pod.ready_since = Some(since.to_owned());
+        server
+    }
+
     #[test]
     fn the_sentinels_master_cut_off_from_the_operator_is_still_named_the_master() {
         // The sentinels promoted sessions-2, which the operator cannot reach; sessions-1, the
         // master it knew, answers as a master.
-        let mut unreachable = server(2, None, 40);
-        unreachable.replication = None;
-        unreachable.keys = None;
-        unreachable.error = Some("connection timed out".to_owned());
+        let unreachable = silent(2, "connection timed out");
         let servers = [server(0, Some(1), 40), server(1, None, 40), unreachable];
         let master_host = address(2);
         let plan = plan_replication(ReplicationInput {
@@ -779,12 +794,7 @@ mod tests {
         // The master sessions-0 is away far beyond the grace period, its pod still there;
         // sessions-2 still follows it; sessions-1 restarted as a master with older data. No
         // sentinel majority agrees on a master, or the sentinels follow an address no pod has.
-        let mut away = server(0, None, 900);
-        away.replication = None;
-        away.keys = None;
-        away.error = Some("no route to host".to_owned());
-        away.pod.ready = false;
-        away.pod.ready_since = Some("1970-01-01T00:00:01Z".to_owned());
+        let away = away(0, "no route to host", "1970-01-01T00:00:01Z");
         let mut replica = server(2, Some(0), 900);
         replica.replication.as_mut().unwrap().master_link_up = false;
         let servers = [away, server(1, None, 600), replica];
@@ -869,12 +879,7 @@ mod tests {
     fn while_the_recorded_master_restarts_no_other_master_is_chosen() {
         // The only master (size 1) is restarting; a new pod of a scale-out answers as an empty
         // master: electing it would later erase the returning master's data.
-        let mut away = server(0, None, 500);
-        away.replication = None;
-        away.keys = None;
-        away.error = Some("connection refused".to_owned());
-        away.pod.ready = false;
-        away.pod.ready_since = Some("1970-01-01T00:00:16Z".to_owned());
+        let away = away(0, "connection refused", "1970-01-01T00:00:16Z");
         let mut fresh = server(2, None, 0);
         fresh.keys = Some(0);
         let servers = [away, fresh];
@@ -891,12 +896,7 @@ mod tests {
         // sessions-1 was the master until it was killed; sessions-0 was promoted and took
         // writes, then its node went down for longer than the grace period. sessions-1 came back
         // as a master with its older data; sessions-2 still follows sessions-0, link down.
-        let mut away = server(0, None, 900);
-        away.replication = None;
-        away.keys = None;
-        away.error = Some("no route to host".to_owned());
-        away.pod.ready = false;
-        away.pod.ready_since = Some("1970-01-01T00:00:26Z".to_owned());
+        let away = away(0, "no route to host", "1970-01-01T00:00:26Z");
         let restarted = server(1, None, 500);
         let mut heir = server(2, Some(0), 880);
         if let Some(info) = heir.replication.as_mut() {
@@ -1081,16 +1081,8 @@ mod tests {
         // sessions-1, the master, is away past the grace period; sessions-0 answers behind it;
         // sessions-2 is ready (its node's probe reaches it) but cut off from the operator, and may
         // hold writes sessions-0 never received.
-        let mut away = server(1, None, 40);
-        away.replication = None;
-        away.keys = None;
-        away.error = Some("connection timed out".to_owned());
-        away.pod.ready = false;
-        away.pod.ready_since = Some("1970-01-01T00:00:01Z".to_owned());
-        let mut cut_off = server(2, Some(1), 40);
-        cut_off.replication = None;
-        cut_off.keys = None;
-        cut_off.error = Some("connection timed out".to_owned());
+        let away = away(1, "connection timed out", "1970-01-01T00:00:01Z");
+        let cut_off = silent(2, "connection timed out");
         let mut servers = [server(0, Some(1), 30), away, cut_off];
         servers[0].replication.as_mut().unwrap().master_link_up = false;
         let planned = |servers: &[ServerView]| {
@@ -1113,9 +1105,7 @@ mod tests {
         let heard = planned(&servers);
         assert_eq!(heard.master.as_deref(), Some("sessions-2"), "{heard:?}");
         // A replica that is not ready (down, or its node lost) is not waited for.
-        servers[2].replication = None;
-        servers[2].keys = None;
-        servers[2].error = Some("connection refused".to_owned());
+        servers[2] = silent(2, "connection refused");
         servers[2].pod.ready = false;
         let down = planned(&servers);
         assert_eq!(down.master.as_deref(), Some("sessions-0"), "{down:?}");
@@ -1172,12 +1162,7 @@ mod tests {
     fn a_scale_in_keeps_the_pod_of_a_master_that_is_away() {
         // The scale-in to one pod arrives while the master sessions-1 restarts: its replica
         // sessions-0 may lack its latest writes, which are on sessions-1's volume.
-        let mut away = server(1, None, 900);
-        away.replication = None;
-        away.keys = None;
-        away.error = Some("connection refused".to_owned());
-        away.pod.ready = false;
-        away.pod.ready_since = Some("1970-01-01T00:00:10Z".to_owned());
+        let away = away(1, "connection refused", "1970-01-01T00:00:10Z");
         let mut replica = server(0, Some(1), 880);
         replica.replication.as_mut().unwrap().master_link_up = false;
         let servers = [replica, away];

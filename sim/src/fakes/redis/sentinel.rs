@@ -86,18 +86,20 @@ pub(super) fn tick_sentinels(fleet: &mut Fleet, addresses: &[String]) {
         let majority = monitoring / 2 + 1;
         if down_votes >= quorum.try_into().unwrap_or(usize::MAX) && down_votes >= majority {
             // The leader is elected by a majority of the sentinels: it must reach that many.
-            let leader = sentinels
+            let voters: Vec<&String> = sentinels
                 .iter()
                 .filter(|sentinel| monitors(fleet, sentinel, &group))
+                .collect();
+            let leader = voters
+                .iter()
                 .find(|sentinel| {
-                    sentinels
+                    voters
                         .iter()
-                        .filter(|other| monitors(fleet, other, &group))
                         .filter(|other| other == sentinel || fleet.connected(sentinel, other))
                         .count()
                         >= majority
                 })
-                .cloned();
+                .map(|sentinel| (*sentinel).clone());
             if let Some(leader) = leader {
                 sentinel_failover(fleet, &sentinels, &group, &master_ip, &leader);
             }
@@ -257,21 +259,19 @@ pub(super) fn sentinel_failover(
 ) -> bool {
     // The sentinel leading the failover promotes and reconfigures; it only knows, and can only
     // promote, the replicas it reaches (Redis' `sentinelSelectSlave` skips disconnected ones).
-    let candidate = {
-        fleet
-            .servers
-            .values()
-            .filter(|server| server.alive && server.kind == ServerKind::Plain)
-            .filter(|server| {
-                server
-                    .master
-                    .as_ref()
-                    .is_some_and(|(ip, _)| ip == master_ip)
-            })
-            .filter(|server| fleet.connected(leader, &server.ip))
-            .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
-            .map(|server| (server.ip.clone(), server.port))
-    };
+    let candidate = fleet
+        .servers
+        .values()
+        .filter(|server| server.alive && server.kind == ServerKind::Plain)
+        .filter(|server| {
+            server
+                .master
+                .as_ref()
+                .is_some_and(|(ip, _)| ip == master_ip)
+        })
+        .filter(|server| fleet.connected(leader, &server.ip))
+        .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
+        .map(|server| (server.ip.clone(), server.port));
     let Some((new_ip, new_port)) = candidate else {
         return false;
     };
