@@ -385,6 +385,7 @@ mod tests {
             replica_offset: None,
             master_replication_id: "0".repeat(40),
             master_offset: 0,
+            previous_history: None,
             replicas: Vec::new(),
         });
         let mut away = ServerView::ready_pod("sessions-1", "sessions", 1, "10.0.0.2");

@@ -1355,6 +1355,7 @@ mod tests {
                         replica_offset: None,
                         master_replication_id: "0".repeat(40),
                         master_offset: 0,
+                        previous_history: None,
                         replicas: Vec::new(),
                     }),
                     cluster_nodes: Some(Arc::new(parse_cluster_nodes(&table).unwrap())),

@@ -117,16 +117,30 @@ fn sentinels_follow_a_vanished_master(
     answered: &[&ServerView],
     host: &str,
 ) -> bool {
-    !input
-        .servers
-        .iter()
-        .any(|server| server.endpoint.host == host)
+    no_pod_has(input, host)
         && !answered.iter().any(|server| {
             server
                 .replication
                 .as_ref()
                 .is_some_and(|info| info.master_host.as_deref() == Some(host))
         })
+}
+
+/// Whether `host` is the address of no pod of the set (the pod it was is gone or was replaced).
+fn no_pod_has(input: &ReplicationInput<'_>, host: &str) -> bool {
+    !input
+        .servers
+        .iter()
+        .any(|server| server.endpoint.host == host)
+}
+
+/// Whether `server` replicates from an address no pod of the set has.
+fn follows_a_vanished_master(input: &ReplicationInput<'_>, server: &ServerView) -> bool {
+    server
+        .replication
+        .as_ref()
+        .and_then(|info| info.master_host.as_deref())
+        .is_some_and(|host| no_pod_has(input, host))
 }
 
 /// Whether `server` is the one at `host`:`port`.
@@ -321,6 +335,16 @@ fn choose_master<'a>(
         )));
         return None;
     }
+    // A recorded master whose keys do not survive a restart, answering with a history of its
+    // own (it continues no earlier one: it started empty and was never promoted since) while
+    // replicas that lost its former address hold keys of another history, restarted without
+    // its data after they lost it: what it holds are the writes clients made since, and the
+    // replicas hold every write it acknowledged before. The most advanced of them takes over,
+    // as Redis Sentinel would promote one of them, and the restarted master becomes its
+    // replica: the writes made to it in between are the window a failover loses.
+    if let Some(heir) = restarted_master_heir(&input, answered, &masters) {
+        return Some(heir);
+    }
     // Without sentinels only the operator fails over, and it records a new master before it
     // promotes it: a recorded master that answers with data wins over another master that a
     // replica the operator could not re-point (cut off from it) still follows — that one is the
@@ -402,6 +426,37 @@ fn choose_master<'a>(
         }
     }
     best(answered.iter().copied().filter(|server| !is_master(server)))
+}
+
+/// The replica that takes over from a recorded master that restarted without its data (see
+/// `choose_master`): the most advanced of those that follow an address no pod has any more and
+/// hold keys of a history the recorded master does not continue.
+fn restarted_master_heir<'a>(
+    input: &ReplicationInput<'_>,
+    answered: &[&'a ServerView],
+    masters: &[&ServerView],
+) -> Option<&'a ServerView> {
+    if input.data_survives_restart {
+        return None;
+    }
+    let name = input.previous_master?;
+    let recorded = masters
+        .iter()
+        .find(|server| server.pod.name == name)?
+        .replication
+        .as_ref()?;
+    if recorded.previous_history.is_some() {
+        return None;
+    }
+    best(answered.iter().copied().filter(|server| {
+        !is_master(server)
+            && keys(server) > 0
+            && follows_a_vanished_master(input, server)
+            && server
+                .replication
+                .as_ref()
+                .is_some_and(|info| !recorded.continues_history(&info.master_replication_id))
+    }))
 }
 
 /// Blocks the plan on why the recorded master is awaited, and keeps its pod while it is.
@@ -694,7 +749,7 @@ fn hand_over(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::replies::ReplicationInfo;
+    use crate::topology::replies::{PreviousHistory, ReplicationInfo};
 
     fn address(ordinal: u32) -> String {
         format!("10.0.0.{}", ordinal + 1)
@@ -720,6 +775,7 @@ mod tests {
                 replica_offset: follows.map(|_| offset),
                 master_replication_id: "0".repeat(40),
                 master_offset: offset,
+                previous_history: None,
                 replicas: Vec::new(),
             }),
             ..ServerView::ready_pod(&name, "sessions", ordinal, &address(ordinal))
@@ -1073,6 +1129,75 @@ mod tests {
             sentinels.master.as_deref(),
             Some("sessions-1"),
             "{sentinels:?}"
+        );
+    }
+
+    #[test]
+    fn a_recorded_master_back_without_its_data_gives_way_to_the_replicas_of_its_former_history() {
+        // sessions-0, the master, was recreated at a new address without a volume and took six
+        // writes on a history of its own; its replicas still follow its former address and hold
+        // the 21 keys it acknowledged before.
+        let mut restarted = server(0, None, 6);
+        restarted.keys = Some(6);
+        restarted.endpoint.host = "10.0.0.9".to_owned();
+        restarted.pod.ip = Some("10.0.0.9".to_owned());
+        restarted
+            .replication
+            .as_mut()
+            .unwrap()
+            .master_replication_id = "b".repeat(40);
+        let heir = |ordinal: u32, offset: u64| {
+            let mut heir = server(ordinal, Some(0), offset);
+            heir.keys = Some(21);
+            let info = heir.replication.as_mut().unwrap();
+            info.master_link_up = false;
+            info.master_replication_id = "a".repeat(40);
+            heir
+        };
+        let mut servers = [restarted, heir(1, 300), heir(2, 290)];
+        let yielded = plan(&servers, 3, "sessions-0");
+        assert_eq!(yielded.master.as_deref(), Some("sessions-1"), "{yielded:?}");
+        assert_eq!(
+            yielded.commands,
+            vec![
+                (servers[1].endpoint.clone(), RedisCommand::ReplicaOfNoOne),
+                (
+                    servers[0].endpoint.clone(),
+                    RedisCommand::ReplicaOf {
+                        host: address(1),
+                        port: 6379
+                    }
+                ),
+                (
+                    servers[2].endpoint.clone(),
+                    RedisCommand::ReplicaOf {
+                        host: address(1),
+                        port: 6379
+                    }
+                ),
+            ]
+        );
+        // With its keys on a volume, the recorded master came back with every write: it stays.
+        let persisted = plan_replication(ReplicationInput {
+            data_survives_restart: true,
+            ..input(&servers, 3, "sessions-0")
+        });
+        assert_eq!(
+            persisted.master.as_deref(),
+            Some("sessions-0"),
+            "{persisted:?}"
+        );
+        // A master the operator promoted continues the history of the replicas that lost their
+        // former master: it holds everything they hold, and stays.
+        servers[0].replication.as_mut().unwrap().previous_history = Some(PreviousHistory {
+            replication_id: "a".repeat(40),
+            ends_at: 301,
+        });
+        let promoted = plan(&servers, 3, "sessions-0");
+        assert_eq!(
+            promoted.master.as_deref(),
+            Some("sessions-0"),
+            "{promoted:?}"
         );
     }
 

@@ -285,6 +285,7 @@ mod tests {
             replica_offset: None,
             master_replication_id: "a".repeat(40),
             master_offset: 100,
+            previous_history: None,
             replicas: vec![ReplicaEntry {
                 ip: "10.0.0.2".to_owned(),
                 port: 6379,
@@ -303,6 +304,7 @@ mod tests {
             replica_offset: Some(100),
             master_replication_id: "a".repeat(40),
             master_offset: 100,
+            previous_history: None,
             replicas: Vec::new(),
         });
         vec![master, replica]

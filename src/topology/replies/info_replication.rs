@@ -55,8 +55,37 @@ pub struct ReplicationInfo {
     pub master_replication_id: String,
     /// `master_repl_offset`: the server's replication offset.
     pub master_offset: u64,
+    /// `master_replid2` and `second_repl_offset`: the history this one continues, when it does
+    /// (a promoted replica keeps its former master's up to the offset it was promoted at; a server
+    /// that started empty or resynced in full continues none).
+    pub previous_history: Option<PreviousHistory>,
     /// The `slaveN:` lines, in the order printed.
     pub replicas: Vec<ReplicaEntry>,
+}
+
+/// A replication history a server continues: `master_replid2` and `second_repl_offset`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviousHistory {
+    /// `master_replid2`.
+    pub replication_id: String,
+    /// `second_repl_offset`: the first offset that is no longer part of that history.
+    pub ends_at: u64,
+}
+
+/// The `master_replid2` Redis prints when a server continues no earlier history.
+const NO_REPLICATION_ID: &str = "0000000000000000000000000000000000000000";
+
+impl ReplicationInfo {
+    /// Whether this server's history contains the history `replication_id` names: it is its
+    /// current one, or the one it continued when it was promoted. A server that restarted
+    /// without its data, or resynced in full from another master, contains neither.
+    pub fn continues_history(&self, replication_id: &str) -> bool {
+        self.master_replication_id == replication_id
+            || self
+                .previous_history
+                .as_ref()
+                .is_some_and(|previous| previous.replication_id == replication_id)
+    }
 }
 
 /// Whether an INFO key is a `slaveN` replica line key (as opposed to `slave_repl_offset` etc.).
@@ -186,6 +215,7 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
         .value
         .to_owned();
     let master_offset = required_info_number(INFO_REPLICATION, &lines, "master_repl_offset")?;
+    let previous_history = parse_previous_history(&lines)?;
     let replicas = lines
         .iter()
         .filter(|line| is_replica_line_key(line.key))
@@ -200,8 +230,33 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
         replica_offset,
         master_replication_id,
         master_offset,
+        previous_history,
         replicas,
     })
+}
+
+/// `master_replid2` and `second_repl_offset`: a history only when both name one (Redis prints
+/// zeros and -1 when there is none; servers older than Redis 4 print neither).
+fn parse_previous_history(lines: &[InfoLine<'_>]) -> Result<Option<PreviousHistory>, ParseError> {
+    let ends_at = match find_info_line(lines, "second_repl_offset") {
+        None => None,
+        Some(line) if line.value == "-1" => None,
+        Some(line) => Some(parse_number(
+            INFO_REPLICATION,
+            line.location,
+            "second_repl_offset",
+            line.value,
+        )?),
+    };
+    let replication_id = find_info_line(lines, "master_replid2")
+        .map(|line| line.value)
+        .filter(|id| !id.is_empty() && id.bytes().any(|byte| byte != b'0'));
+    Ok(replication_id
+        .zip(ends_at)
+        .map(|(replication_id, ends_at)| PreviousHistory {
+            replication_id: replication_id.to_owned(),
+            ends_at,
+        }))
 }
 
 /// Renders `INFO replication` as Redis 7 prints it, with `\r\n` line ends.
@@ -246,13 +301,20 @@ pub fn render_info_replication(info: &ReplicationInfo) -> String {
             replica.ip, replica.port, replica.state, replica.offset, replica.lag
         );
     }
+    let (previous_id, previous_end) = match &info.previous_history {
+        Some(previous) => (
+            previous.replication_id.as_str(),
+            previous.ends_at.to_string(),
+        ),
+        None => (NO_REPLICATION_ID, "-1".to_owned()),
+    };
     let _ = write!(
         text,
         "master_failover_state:no-failover\r\n\
          master_replid:{}\r\n\
-         master_replid2:0000000000000000000000000000000000000000\r\n\
+         master_replid2:{previous_id}\r\n\
          master_repl_offset:{}\r\n\
-         second_repl_offset:-1\r\n\
+         second_repl_offset:{previous_end}\r\n\
          repl_backlog_active:1\r\n\
          repl_backlog_size:1048576\r\n\
          repl_backlog_first_byte_offset:1\r\n\
@@ -329,6 +391,7 @@ mod tests {
                 replica_offset: None,
                 master_replication_id: "8d3f1a6c0b2e4d5f7a9c1e3b5d7f9a1c3e5b7d9f".to_owned(),
                 master_offset: 1_048_876,
+                previous_history: None,
                 replicas: vec![
                     ReplicaEntry {
                         ip: "10.244.1.21".to_owned(),
@@ -369,6 +432,40 @@ mod tests {
         let rendered = render_info_replication(&info);
         assert_eq!(parse_info_replication(&rendered).unwrap(), info);
         assert!(rendered.contains("\r\nrole:slave\r\nmaster_host:10.244.1.20\r\nmaster_port:6379\r\nmaster_link_status:down\r\n"));
+    }
+
+    #[test]
+    fn reads_the_history_a_promoted_server_continues() {
+        let promoted = MASTER_REPLICATION_SAMPLE
+            .replace(
+                "master_replid2:0000000000000000000000000000000000000000",
+                "master_replid2:5e1c2a7d9b3f4e6a8c0d2f4b6e8a0c2d4f6b8e0a",
+            )
+            .replace("second_repl_offset:-1", "second_repl_offset:1048000");
+        let info = parse_info_replication(&promoted).unwrap();
+        assert_eq!(
+            info.previous_history,
+            Some(PreviousHistory {
+                replication_id: "5e1c2a7d9b3f4e6a8c0d2f4b6e8a0c2d4f6b8e0a".to_owned(),
+                ends_at: 1_048_000,
+            })
+        );
+        assert!(info.continues_history("5e1c2a7d9b3f4e6a8c0d2f4b6e8a0c2d4f6b8e0a"));
+        assert!(info.continues_history("8d3f1a6c0b2e4d5f7a9c1e3b5d7f9a1c3e5b7d9f"));
+        assert!(!info.continues_history("0123456789abcdef0123456789abcdef01234567"));
+        let rendered = render_info_replication(&info);
+        assert_eq!(parse_info_replication(&rendered).unwrap(), info);
+        // A server that started empty continues nothing, whatever `second_repl_offset` says.
+        let fresh = parse_info_replication(MASTER_REPLICATION_SAMPLE).unwrap();
+        assert_eq!(fresh.previous_history, None);
+        assert!(!fresh.continues_history("0000000000000000000000000000000000000000"));
+        let malformed = promoted.replace("second_repl_offset:1048000", "second_repl_offset:soon");
+        assert!(
+            parse_info_replication(&malformed)
+                .unwrap_err()
+                .to_string()
+                .contains("second_repl_offset"),
+        );
     }
 
     #[test]
@@ -441,6 +538,12 @@ mod tests {
             "[0-9a-f]{40}",
             any::<u64>(),
             proptest::collection::vec(replica_entry(), 0..4),
+            proptest::option::of(("[1-9a-f][0-9a-f]{39}", any::<u64>()).prop_map(
+                |(replication_id, ends_at)| PreviousHistory {
+                    replication_id,
+                    ends_at,
+                },
+            )),
         )
             .prop_map(
                 |(
@@ -448,6 +551,7 @@ mod tests {
                     master_replication_id,
                     master_offset,
                     replicas,
+                    previous_history,
                 )| {
                     if is_replica {
                         ReplicationInfo {
@@ -459,6 +563,7 @@ mod tests {
                             replica_offset,
                             master_replication_id,
                             master_offset,
+                            previous_history,
                             replicas,
                         }
                     } else {
@@ -471,6 +576,7 @@ mod tests {
                             replica_offset: None,
                             master_replication_id,
                             master_offset,
+                            previous_history,
                             replicas,
                         }
                     }

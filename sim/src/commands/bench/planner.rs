@@ -141,6 +141,7 @@ fn cluster_replies(masters: u32, slotted: u32) -> Vec<Replies> {
             replica_offset: (!leader).then_some(1000),
             master_replication_id: format!("{:040x}", index),
             master_offset: 1000,
+            previous_history: None,
             replicas: Vec::new(),
         };
         let ip = own

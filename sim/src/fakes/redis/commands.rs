@@ -11,7 +11,7 @@ use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
 use redis_operator::topology::replies::{
-    render_cluster_info, render_info_replication, render_keyspace,
+    PreviousHistory, render_cluster_info, render_info_replication, render_keyspace,
 };
 
 use super::cluster_bus::peer_of;
@@ -129,7 +129,13 @@ impl Fleet {
                 if let Some(server) = self.servers.get_mut(address) {
                     server.master = None;
                     server.link_up = false;
-                    server.replication_id = replication_id;
+                    // Redis keeps the history it followed as its second one, so replicas of that
+                    // history can continue from it.
+                    let followed = std::mem::replace(&mut server.replication_id, replication_id);
+                    server.previous_history = Some(PreviousHistory {
+                        replication_id: followed,
+                        ends_at: server.offset.saturating_add(1),
+                    });
                 }
                 Ok(ok())
             }

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use redis_operator::ports::clock::Milliseconds;
 use redis_operator::ports::redis::{RedisCommand, RedisEndpoint, RedisError, RedisReply};
+use redis_operator::topology::replies::PreviousHistory;
 
 mod cluster_bus;
 mod commands;
@@ -204,6 +205,9 @@ pub struct Server {
     /// as in Redis. Without one, writes do not advance the offset.
     backlog: bool,
     replication_id: String,
+    /// The history it continues (`master_replid2`, `second_repl_offset`): its former master's,
+    /// kept when it was promoted, as Redis keeps it; none after a restart or a full resync.
+    previous_history: Option<PreviousHistory>,
     /// Master it replicates from, when a replica.
     pub master: Option<(String, u16)>,
     link_up: bool,
@@ -525,7 +529,11 @@ impl Fleet {
             if reachable {
                 copied_whole = data.follow(&master.data);
             }
-            (master.offset, master.replication_id.clone())
+            (
+                master.offset,
+                master.replication_id.clone(),
+                master.previous_history.clone(),
+            )
         });
         let now = self.now;
         let mut discard = None;
@@ -547,7 +555,14 @@ impl Fleet {
                 replica.data = data;
             }
             match (reachable, master) {
-                (true, Some((offset, replication_id))) => {
+                (true, Some((offset, replication_id, previous_history))) => {
+                    // A replica that held the history its new master continues carries on with
+                    // it (a partial resync in Redis); any other starts over from the master's.
+                    let continues = replica.replication_id == replication_id
+                        || previous_history.as_ref().is_some_and(|previous| {
+                            previous.replication_id == replica.replication_id
+                        });
+                    replica.previous_history = if continues { previous_history } else { None };
                     replica.offset = offset;
                     replica.backlog = true;
                     replica.replication_id = replication_id;
@@ -641,6 +656,7 @@ impl FakeRedis {
             offset: 0,
             backlog: false,
             replication_id,
+            previous_history: None,
             master: None,
             link_up: false,
             link_origin: LinkOrigin::Operator,

@@ -174,6 +174,7 @@ pub(super) fn info_replication(fleet: &Fleet, server: &Server) -> ReplicationInf
             replica_offset: Some(server.offset),
             master_replication_id: server.replication_id.clone(),
             master_offset: server.offset,
+            previous_history: server.previous_history.clone(),
             replicas,
         },
         None => ReplicationInfo {
@@ -185,6 +186,7 @@ pub(super) fn info_replication(fleet: &Fleet, server: &Server) -> ReplicationInf
             replica_offset: None,
             master_replication_id: server.replication_id.clone(),
             master_offset: server.offset,
+            previous_history: server.previous_history.clone(),
             replicas,
         },
     }
