@@ -73,6 +73,7 @@ pub struct PreviousHistory {
 }
 
 /// The `master_replid2` Redis prints when a server continues no earlier history.
+#[cfg(any(test, feature = "testing"))]
 const NO_REPLICATION_ID: &str = "0000000000000000000000000000000000000000";
 
 impl ReplicationInfo {
