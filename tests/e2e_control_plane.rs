@@ -255,6 +255,27 @@ async fn every_example_reaches_ready_with_real_servers() {
     );
     let client = cluster.client.clone();
 
+    // `kubectl get` prints each CR's Ready condition: the API server evaluates the CRDs'
+    // printer columns on the status the operator wrote.
+    for resource in &resources {
+        let (headers, cells) = printed_row(&client, resource).await;
+        let cell = |name: &str| {
+            headers
+                .iter()
+                .position(|header| header == name)
+                .map(|index| cells[index].clone())
+                .unwrap_or_else(|| panic!("no {name} column in {headers:?} for {resource}"))
+        };
+        assert_eq!(cell("Ready"), "True", "{headers:?} {cells:?}");
+        assert!(
+            cell("Reason")
+                .as_str()
+                .is_some_and(|reason| !reason.is_empty()),
+            "{headers:?} {cells:?}"
+        );
+        assert!(cell("Age").is_string(), "{headers:?} {cells:?}");
+    }
+
     // The operator holds the leader Lease and, its caches synced, says it is ready.
     let leases: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);
     let holder = leases
@@ -372,6 +393,45 @@ async fn every_example_reaches_ready_with_real_servers() {
         Some("6"),
         "{reply}"
     );
+}
+
+/// The column names and the cells of `resource` as the API server prints it for `kubectl get
+/// -o wide` (a Table, every column whatever its priority).
+async fn printed_row(client: &Client, resource: &Value) -> (Vec<String>, Vec<Value>) {
+    let kind = resource["kind"].as_str().unwrap();
+    let plural = match kind {
+        "Redis" => "redis",
+        "RedisReplication" => "redisreplications",
+        "RedisSentinel" => "redissentinels",
+        "RedisCluster" => "redisclusters",
+        other => panic!("not a kind of the operator: {other}"),
+    };
+    let name = resource["metadata"]["name"].as_str().unwrap();
+    let request = http::Request::get(format!(
+        "/apis/{}/namespaces/{NAMESPACE}/{plural}/{name}",
+        resource["apiVersion"].as_str().unwrap()
+    ))
+    .header(
+        http::header::ACCEPT,
+        "application/json;as=Table;v=v1;g=meta.k8s.io",
+    )
+    .body(Vec::new())
+    .unwrap();
+    let table: Value = client
+        .request(request)
+        .await
+        .unwrap_or_else(|error| panic!("failed to read {kind} {name} as a table: {error}"));
+    let headers = table["columnDefinitions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a table: {table}"))
+        .iter()
+        .map(|column| column["name"].as_str().unwrap().to_owned())
+        .collect();
+    let cells = table["rows"][0]["cells"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no row: {table}"))
+        .clone();
+    (headers, cells)
 }
 
 /// The master's process of the sentinel-watched replication set dies and stays down: the

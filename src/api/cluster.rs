@@ -37,9 +37,12 @@ fn default_cluster_version() -> String {
     derive = "PartialEq",
     status = "RedisClusterStatus",
     doc = "RedisCluster is the Schema for the redisclusters API",
+    shortname = "rdscl",
+    category = "redis-operator",
     printcolumn = r#"{"name":"ClusterSize","type":"integer","jsonPath":".spec.clusterSize","description":"Current cluster node count"}"#,
     printcolumn = r#"{"name":"ReadyLeaderReplicas","type":"integer","jsonPath":".status.readyLeaderReplicas","description":"Number of ready leader replicas"}"#,
     printcolumn = r#"{"name":"ReadyFollowerReplicas","type":"integer","jsonPath":".status.readyFollowerReplicas","description":"Number of ready follower replicas"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether the resource is Ready (its Ready condition)"}"#,
     printcolumn = r#"{"name":"State","type":"string","priority":1,"jsonPath":".status.state","description":"The current state of the Redis Cluster"}"#,
     printcolumn = r#"{"name":"Age","type":"date","priority":1,"jsonPath":".metadata.creationTimestamp","description":"Age of Cluster"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.reason","description":"The reason for the current state"}"#

@@ -21,7 +21,11 @@ use super::common::{
     derive = "PartialEq",
     status = "RedisReplicationStatus",
     doc = "RedisReplication is the Schema for the redisreplications API",
+    shortname = "rdsrep",
+    category = "redis-operator",
     printcolumn = r#"{"name":"Master","type":"string","jsonPath":".status.masterNode","description":"The pod that runs the current master"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether the resource is Ready (its Ready condition)"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","description":"Why it is Ready or not (the reason of its Ready condition)"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp","description":"Age of the replication set"}"#
 )]
 #[serde(rename_all = "camelCase")]

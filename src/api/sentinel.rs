@@ -59,7 +59,12 @@ fn require_cluster_size(schema: &mut schemars::Schema) {
     namespaced,
     derive = "PartialEq",
     status = "RedisSentinelStatus",
-    doc = "RedisSentinel is the Schema for the redissentinels API"
+    doc = "RedisSentinel is the Schema for the redissentinels API",
+    shortname = "rdssen",
+    category = "redis-operator",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether the resource is Ready (its Ready condition)"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","description":"Why it is Ready or not (the reason of its Ready condition)"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp","description":"Age of the sentinel set"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = require_cluster_size)]

@@ -17,7 +17,12 @@ use super::common::{AclConfig, CommonStatus, PodSettings, RedisConfig, Storage};
     namespaced,
     derive = "PartialEq",
     status = "RedisStatus",
-    doc = "Redis is the Schema for the redis API"
+    doc = "Redis is the Schema for the redis API",
+    shortname = "rds",
+    category = "redis-operator",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether the resource is Ready (its Ready condition)"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","description":"Why it is Ready or not (the reason of its Ready condition)"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp","description":"Age of the standalone server"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RedisSpec {
