@@ -255,9 +255,20 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     }
     let all_present = i32::try_from(answered.len()).is_ok_and(|count| count >= input.size);
     plan.converged = in_place && all_present && plan.blocked.is_none();
-    let master_departs = i64::from(master.pod.ordinal) >= i64::from(input.size);
+    // A server on an ordinal a scale-in removes that answers as a master with keys (a replica
+    // back from a restart with its volume, or a former master) may hold writes the master lacks,
+    // and the operator cannot tell: its pod stays until it replicates from the master (the
+    // REPLICAOF above), as the master's own pod stays until it hands over.
+    let master_departs = departs(&input, master);
+    plan.hold_replicas = answered
+        .iter()
+        .filter(|server| {
+            departs(&input, server)
+                && (server.pod.name == master.pod.name || (is_master(server) && keys(server) > 0))
+        })
+        .map(|server| i32::try_from(server.pod.ordinal + 1).unwrap_or(i32::MAX))
+        .max();
     if master_departs {
-        plan.hold_replicas = Some(i32::try_from(master.pod.ordinal + 1).unwrap_or(i32::MAX));
         plan.converged = false;
         if in_place && plan.blocked.is_none() {
             hand_over_before_scale_in(input, &answered, master, &mut plan);
@@ -593,6 +604,11 @@ fn away_since(pod: &PodInfo) -> Option<Milliseconds> {
         .into_iter()
         .flatten()
         .max()
+}
+
+/// Whether `server`'s pod is on an ordinal the spec no longer keeps.
+fn departs(input: &ReplicationInput<'_>, server: &ServerView) -> bool {
+    i64::from(server.pod.ordinal) >= i64::from(input.size)
 }
 
 /// The master runs on a pod a scale-in removes: it hands over to the most advanced in-sync
@@ -1306,6 +1322,43 @@ mod tests {
         });
         assert_eq!(plan.master.as_deref(), Some("sessions-0"), "{plan:?}");
         assert_eq!(plan.hold_replicas, None, "{plan:?}");
+    }
+
+    #[test]
+    fn a_scale_in_keeps_a_departing_server_that_answers_as_a_master_with_keys() {
+        // The scale-in to one pod arrives while sessions-1 is back from a restart with its
+        // volume, answering as a master with keys the operator cannot compare with the master's.
+        let servers = [
+            server(0, None, 40),
+            server(1, None, 12),
+            server(2, Some(0), 40),
+        ];
+        let held = plan(&servers, 1, "sessions-0");
+        assert_eq!(held.master.as_deref(), Some("sessions-0"), "{held:?}");
+        assert_eq!(held.hold_replicas, Some(2), "{held:?}");
+        assert!(
+            held.commands.contains(&(
+                servers[1].endpoint.clone(),
+                RedisCommand::ReplicaOf {
+                    host: address(0),
+                    port: 6379
+                }
+            )),
+            "{held:?}"
+        );
+        // Once it replicates from the master, its pod may go with the replica's.
+        let servers = [
+            server(0, None, 40),
+            server(1, Some(0), 40),
+            server(2, Some(0), 40),
+        ];
+        let released = plan(&servers, 1, "sessions-0");
+        assert_eq!(released.hold_replicas, None, "{released:?}");
+        // An empty server answering as a master holds nothing to lose.
+        let mut empty = server(1, None, 0);
+        empty.keys = Some(0);
+        let servers = [server(0, None, 40), empty, server(2, Some(0), 40)];
+        assert_eq!(plan(&servers, 1, "sessions-0").hold_replicas, None);
     }
 
     #[test]
