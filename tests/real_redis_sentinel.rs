@@ -24,7 +24,9 @@ use redis_operator::ports::redis::{RedisAdmin, RedisCommand, RedisEndpoint};
 use redis_operator::reconcile::execute::execute;
 use redis_operator::reconcile::{Context, Request};
 use redis_operator::topology::observation::{PodInfo, SentinelView, ServerView};
-use redis_operator::topology::replication::{ReplicationInput, plan_replication};
+use redis_operator::topology::replication::{
+    DEFAULT_REPLICA_PRIORITY, REPLICA_PRIORITY_PARAMETER, ReplicationInput, plan_replication,
+};
 use redis_operator::topology::replies::{
     ReplicationRole, parse_info_replication, parse_master_address, parse_sentinel_masters,
 };
@@ -431,6 +433,8 @@ async fn sentinels_fail_over_a_killed_master_and_the_operator_follows() {
                 *host != new_host || *port != fleet.settings.redis_port
             }
             RedisCommand::SentinelSet { .. } => false,
+            // The returning server is held from promotion until it has synced, then released.
+            RedisCommand::ConfigSet { parameter, .. } => parameter != REPLICA_PRIORITY_PARAMETER,
             _ => true,
         };
         assert!(
@@ -443,6 +447,18 @@ async fn sentinels_fail_over_a_killed_master_and_the_operator_follows() {
         identities,
         "no sentinel was restarted"
     );
+    // Every replica, the returning one included, is promotable again.
+    for (pod, process) in &fleet.servers {
+        let info = parse_info_replication(&process.cli(&["INFO", "replication"])).unwrap();
+        if info.role == ReplicationRole::Replica {
+            assert_eq!(
+                info.replica_priority,
+                Some(DEFAULT_REPLICA_PRIORITY),
+                "{}",
+                pod.name
+            );
+        }
+    }
 
     // Every acknowledged write is on the new master and on both of its replicas.
     let reads: String = (0..KEYS)

@@ -7,7 +7,8 @@
 //! commands.
 //!
 //! What legitimately differs is normalised away: node ids, addresses and ports become node
-//! indexes; epochs, ping times and replication ids are not compared. Everything else must match,
+//! indexes; epochs, ping times and replication ids are compared
+//! only by which nodes share one (a history, or the one a promoted node continues). Everything else must match,
 //! except the differences `docs/simulator.md` lists as known limits, which the test asserts as
 //! they are so that a change in either side is noticed. Needs the Debian packages redis-server
 //! and redis-tools (`scripts/test-all` installs them).
@@ -94,6 +95,13 @@ struct NodeFacts {
     /// A replica's offset equals its master's; true for masters.
     in_sync: bool,
     keys: u64,
+    /// `slave_priority`, printed by replicas.
+    priority: Option<u32>,
+    /// The other nodes on the same replication history (`master_replid`), and those whose
+    /// history this one continues (its `master_replid2` is their `master_replid`): the ids
+    /// themselves differ between the sides, their relations must not.
+    same_history: Vec<usize>,
+    continues: Vec<usize>,
     cluster: Option<Vec<LineFacts>>,
     cluster_info: Option<Result<InfoFacts, String>>,
 }
@@ -331,6 +339,11 @@ impl Bench {
                 (None, None)
             };
             offsets.push(info.master_offset);
+            let others_with = |id: &str| -> Vec<usize> {
+                (0..infos.len())
+                    .filter(|other| *other != node && infos[*other].master_replication_id == id)
+                    .collect()
+            };
             facts.push(NodeFacts {
                 role: info.role,
                 master,
@@ -338,6 +351,13 @@ impl Bench {
                 replicas,
                 in_sync,
                 keys,
+                priority: info.replica_priority,
+                same_history: others_with(&info.master_replication_id),
+                continues: info
+                    .previous_history
+                    .as_ref()
+                    .map(|previous| others_with(&previous.replication_id))
+                    .unwrap_or_default(),
                 cluster,
                 cluster_info,
             });
@@ -462,6 +482,25 @@ async fn replication_script(bench: &mut Bench) {
             agreed(facts) && facts[0].replicas.len() == 2
         })
         .await;
+    // The priority the operator holds a replica at until it has synced, which Sentinel never
+    // promotes, and an argument Redis refuses.
+    for value in ["0", "high"] {
+        bench
+            .step(
+                &format!("CONFIG SET replica-priority {value}"),
+                2,
+                RedisCommand::ConfigSet {
+                    parameter: "replica-priority".to_owned(),
+                    value: value.to_owned(),
+                },
+            )
+            .await;
+    }
+    bench
+        .checkpoint("node 2 at priority 0", false, |facts| {
+            agreed(facts) && facts[2].priority == Some(0)
+        })
+        .await;
     for index in 0..20 {
         bench.write(0, &format!("key:{index}"), &format!("value-{index}"));
     }
@@ -507,6 +546,7 @@ async fn replication_script(bench: &mut Bench) {
             agreed(facts)
                 && facts[1].role == ReplicationRole::Master
                 && facts[0].role == ReplicationRole::Replica
+                && facts[1].same_history.len() == 2
         })
         .await;
     bench
@@ -517,7 +557,10 @@ async fn replication_script(bench: &mut Bench) {
     }
     bench
         .checkpoint("node 2 detached, 5 more writes", true, |facts| {
-            agreed(facts) && facts[1].replicas.len() == 1 && facts[0].keys == 25
+            agreed(facts)
+                && facts[1].replicas.len() == 1
+                && facts[0].keys == 25
+                && facts[0].same_history == vec![1]
         })
         .await;
 }

@@ -383,6 +383,7 @@ mod tests {
             master_link_up: false,
             master_sync_in_progress: false,
             replica_offset: None,
+            replica_priority: None,
             master_replication_id: "0".repeat(40),
             master_offset: 0,
             previous_history: None,

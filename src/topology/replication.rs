@@ -13,6 +13,12 @@ use crate::ports::clock::{Milliseconds, parse_rfc3339};
 use crate::ports::kube::EventReason;
 use crate::ports::redis::{RedisCommand, RedisEndpoint};
 
+/// The `CONFIG SET` parameter of a replica's priority for Sentinel's promotions.
+pub const REPLICA_PRIORITY_PARAMETER: &str = "replica-priority";
+
+/// Redis' default `replica-priority`, which a replica gets back once it has synced.
+pub const DEFAULT_REPLICA_PRIORITY: u32 = 100;
+
 /// How long a master's pod may be away before a replica is promoted without sentinels.
 pub const MASTER_LOSS_GRACE_MILLISECONDS: u64 = 10_000;
 
@@ -117,12 +123,12 @@ fn sentinels_follow_a_vanished_master(
     answered: &[&ServerView],
     host: &str,
 ) -> bool {
+    // A replica held at priority 0 is one the sentinels can never promote.
     no_pod_has(input, host)
         && !answered.iter().any(|server| {
-            server
-                .replication
-                .as_ref()
-                .is_some_and(|info| info.master_host.as_deref() == Some(host))
+            server.replication.as_ref().is_some_and(|info| {
+                info.master_host.as_deref() == Some(host) && info.replica_priority != Some(0)
+            })
         })
 }
 
@@ -231,6 +237,18 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
                 && info.master_host.as_deref() == Some(master.endpoint.host.as_str())
                 && info.master_port == Some(master.endpoint.port)
         });
+        if input.managed_by_sentinel
+            && let Some(priority) = replica_priority_change(master, server, follows_master)
+        {
+            in_place = false;
+            plan.commands.push((
+                server.endpoint.clone(),
+                RedisCommand::ConfigSet {
+                    parameter: REPLICA_PRIORITY_PARAMETER.to_owned(),
+                    value: priority.to_string(),
+                },
+            ));
+        }
         if follows_master {
             in_place &= info.is_some_and(|info| info.master_link_up);
             continue;
@@ -606,6 +624,33 @@ fn away_since(pod: &PodInfo) -> Option<Milliseconds> {
         .max()
 }
 
+/// The priority `server` must be given, when it must change, under sentinels: Redis Sentinel
+/// promotes a replica by priority and offset alone, comparing offsets across histories, so a
+/// replica that has not synced from its master's history (pointed there just now, or unable to
+/// reach the master and still holding another history, or nothing) could be promoted over the
+/// replicas that hold the master's writes. It is held at priority 0, which Sentinel never
+/// promotes, until its replication id is the master's; then it gets Redis' default back.
+fn replica_priority_change(
+    master: &ServerView,
+    server: &ServerView,
+    follows_master: bool,
+) -> Option<u32> {
+    let info = server.replication.as_ref()?;
+    let master_info = master.replication.as_ref()?;
+    let held = info.replica_priority == Some(0);
+    if follows_master {
+        // Released once it holds the master's history; a replica the operator did not hold is
+        // left alone (after a master's restart its replicas hold that master's writes, under
+        // another id, and are the right ones to promote).
+        let synced = info.master_replication_id == master_info.master_replication_id;
+        return (held && synced).then_some(DEFAULT_REPLICA_PRIORITY);
+    }
+    // Pointed at the master now: held unless it already shares the master's history. A former
+    // master that the master continues is held too: it holds writes past the point where the
+    // master's history forked from its own.
+    (!held && info.master_replication_id != master_info.master_replication_id).then_some(0)
+}
+
 /// Whether `server`'s pod is on an ordinal the spec no longer keeps.
 fn departs(input: &ReplicationInput<'_>, server: &ServerView) -> bool {
     i64::from(server.pod.ordinal) >= i64::from(input.size)
@@ -789,6 +834,7 @@ mod tests {
                 master_link_up: follows.is_some(),
                 master_sync_in_progress: false,
                 replica_offset: follows.map(|_| offset),
+                replica_priority: None,
                 master_replication_id: "0".repeat(40),
                 master_offset: offset,
                 previous_history: None,
@@ -858,6 +904,102 @@ mod tests {
             Some(Blocked::Waiting(
                 "waiting for the sentinels' master to answer".to_owned()
             ))
+        );
+    }
+
+    #[test]
+    fn under_sentinels_a_server_pointed_at_another_history_is_held_from_promotion_until_synced() {
+        // The sentinels promoted sessions-1; sessions-0, the former master, answers as a master
+        // with its own history (the operator reaches it, sessions-1 may not).
+        let mut former = server(0, None, 50);
+        former.replication.as_mut().unwrap().master_replication_id = "a".repeat(40);
+        let mut promoted = server(1, None, 40);
+        promoted.replication.as_mut().unwrap().master_replication_id = "b".repeat(40);
+        let mut servers = [former, promoted, server(2, Some(1), 40)];
+        servers[2]
+            .replication
+            .as_mut()
+            .unwrap()
+            .master_replication_id = "b".repeat(40);
+        let master_host = address(1);
+        let planned = |servers: &[ServerView]| {
+            plan_replication(ReplicationInput {
+                managed_by_sentinel: true,
+                sentinel_master: Some((master_host.as_str(), 6379)),
+                ..input(servers, 3, "sessions-1")
+            })
+        };
+        let priority = |value: u32| RedisCommand::ConfigSet {
+            parameter: REPLICA_PRIORITY_PARAMETER.to_owned(),
+            value: value.to_string(),
+        };
+        let pointed = planned(&servers);
+        assert_eq!(
+            pointed.commands,
+            vec![
+                (servers[0].endpoint.clone(), priority(0)),
+                (
+                    servers[0].endpoint.clone(),
+                    RedisCommand::ReplicaOf {
+                        host: address(1),
+                        port: 6379
+                    }
+                ),
+            ],
+            "{pointed:?}"
+        );
+        // Still on its own history (it cannot reach the master): held, nothing to send.
+        servers[0] = server(0, Some(1), 50);
+        let info = servers[0].replication.as_mut().unwrap();
+        info.master_replication_id = "a".repeat(40);
+        info.master_link_up = false;
+        info.replica_priority = Some(0);
+        assert!(planned(&servers).commands.is_empty());
+        // Synced: released.
+        let info = servers[0].replication.as_mut().unwrap();
+        info.master_replication_id = "b".repeat(40);
+        info.master_link_up = true;
+        let released = planned(&servers);
+        assert_eq!(
+            released.commands,
+            vec![(
+                servers[0].endpoint.clone(),
+                priority(DEFAULT_REPLICA_PRIORITY)
+            )],
+            "{released:?}"
+        );
+        assert!(!released.converged, "{released:?}");
+        // A replica already following the master is left alone, whatever its history: after the
+        // master's restart its replicas hold its writes under another id.
+        let info = servers[2].replication.as_mut().unwrap();
+        info.master_replication_id = "c".repeat(40);
+        info.master_link_up = false;
+        servers[0] = server(0, Some(1), 40);
+        servers[0]
+            .replication
+            .as_mut()
+            .unwrap()
+            .master_replication_id = "b".repeat(40);
+        assert!(planned(&servers).commands.is_empty());
+        // A server pointed at the master with the master's own history is not held.
+        servers[0] = server(0, None, 50);
+        servers[0]
+            .replication
+            .as_mut()
+            .unwrap()
+            .master_replication_id = "b".repeat(40);
+        servers[0].keys = Some(10);
+        let same = planned(&servers);
+        assert_eq!(
+            same.commands,
+            vec![(
+                servers[0].endpoint.clone(),
+                RedisCommand::ReplicaOf {
+                    host: address(1),
+                    port: 6379
+                }
+            )],
+            "{same:?}"
         );
     }
 

@@ -51,6 +51,8 @@ pub struct ReplicationInfo {
     pub master_sync_in_progress: bool,
     /// `slave_repl_offset`, printed by replicas.
     pub replica_offset: Option<u64>,
+    /// `slave_priority`, printed by replicas: Redis Sentinel never promotes a replica at 0.
+    pub replica_priority: Option<u32>,
     /// `master_replid`: the replication history identifier.
     pub master_replication_id: String,
     /// `master_repl_offset`: the server's replication offset.
@@ -211,6 +213,16 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
             )
         })
         .transpose()?;
+    let replica_priority = find_info_line(replica_lines, "slave_priority")
+        .map(|line| {
+            parse_number(
+                INFO_REPLICATION,
+                line.location,
+                "slave_priority",
+                line.value,
+            )
+        })
+        .transpose()?;
     let master_replication_id = find_info_line(&lines, "master_replid")
         .ok_or_else(|| missing(INFO_REPLICATION, "reply", "master_replid"))?
         .value
@@ -229,6 +241,7 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
         master_link_up,
         master_sync_in_progress,
         replica_offset,
+        replica_priority,
         master_replication_id,
         master_offset,
         previous_history,
@@ -291,7 +304,10 @@ pub fn render_info_replication(info: &ReplicationInfo) -> String {
             if !info.master_link_up {
                 text.push_str("master_link_down_since_seconds:-1\r\n");
             }
-            text.push_str("slave_priority:100\r\nslave_read_only:1\r\nreplica_announced:1\r\n");
+            if let Some(priority) = info.replica_priority {
+                let _ = write!(text, "slave_priority:{priority}\r\n");
+            }
+            text.push_str("slave_read_only:1\r\nreplica_announced:1\r\n");
         }
     }
     let _ = write!(text, "connected_slaves:{}\r\n", info.replicas.len());
@@ -390,6 +406,7 @@ mod tests {
                 master_link_up: false,
                 master_sync_in_progress: false,
                 replica_offset: None,
+                replica_priority: None,
                 master_replication_id: "8d3f1a6c0b2e4d5f7a9c1e3b5d7f9a1c3e5b7d9f".to_owned(),
                 master_offset: 1_048_876,
                 previous_history: None,
@@ -428,6 +445,7 @@ mod tests {
         assert!(!info.master_link_up);
         assert!(info.master_sync_in_progress);
         assert_eq!(info.replica_offset, Some(1));
+        assert_eq!(info.replica_priority, Some(100));
         assert_eq!(info.master_offset, 0);
         assert!(info.replicas.is_empty());
         let rendered = render_info_replication(&info);
@@ -533,6 +551,7 @@ mod tests {
             any::<bool>(),
             any::<bool>(),
             proptest::option::of(any::<u64>()),
+            proptest::option::of(any::<u32>()),
         );
         (
             replica_fields,
@@ -548,7 +567,15 @@ mod tests {
         )
             .prop_map(
                 |(
-                    (is_replica, master_host, master_port, link_up, syncing, replica_offset),
+                    (
+                        is_replica,
+                        master_host,
+                        master_port,
+                        link_up,
+                        syncing,
+                        replica_offset,
+                        replica_priority,
+                    ),
                     master_replication_id,
                     master_offset,
                     replicas,
@@ -562,6 +589,7 @@ mod tests {
                             master_link_up: link_up,
                             master_sync_in_progress: syncing,
                             replica_offset,
+                            replica_priority,
                             master_replication_id,
                             master_offset,
                             previous_history,
@@ -575,6 +603,7 @@ mod tests {
                             master_link_up: false,
                             master_sync_in_progress: false,
                             replica_offset: None,
+                            replica_priority: None,
                             master_replication_id,
                             master_offset,
                             previous_history,

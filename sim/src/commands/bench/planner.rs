@@ -139,6 +139,7 @@ fn cluster_replies(masters: u32, slotted: u32) -> Vec<Replies> {
             master_link_up: !leader,
             master_sync_in_progress: false,
             replica_offset: (!leader).then_some(1000),
+            replica_priority: None,
             master_replication_id: format!("{:040x}", index),
             master_offset: 1000,
             previous_history: None,

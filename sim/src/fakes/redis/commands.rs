@@ -11,7 +11,7 @@ use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
 use redis_operator::topology::replies::{
-    PreviousHistory, render_cluster_info, render_info_replication, render_keyspace,
+    render_cluster_info, render_info_replication, render_keyspace,
 };
 
 use super::cluster_bus::peer_of;
@@ -125,18 +125,7 @@ impl Fleet {
                 if let Some((old_master, _)) = server.master.clone() {
                     self.supersede(&old_master, address, false);
                 }
-                let replication_id = self.new_id();
-                if let Some(server) = self.servers.get_mut(address) {
-                    server.master = None;
-                    server.link_up = false;
-                    // Redis keeps the history it followed as its second one, so replicas of that
-                    // history can continue from it.
-                    let followed = std::mem::replace(&mut server.replication_id, replication_id);
-                    server.previous_history = Some(PreviousHistory {
-                        replication_id: followed,
-                        ends_at: server.offset.saturating_add(1),
-                    });
-                }
+                self.promote(address);
                 Ok(ok())
             }
             RedisCommand::FailoverTo { host, port } if !cluster && !sentinel => {
@@ -151,16 +140,27 @@ impl Fleet {
                 }
                 // The replica catches up first: no acknowledged write is lost.
                 self.sync_replica(host);
-                if let Some(promoted) = self.servers.get_mut(host) {
-                    promoted.master = None;
-                    promoted.link_up = false;
-                }
+                self.promote(host);
                 // Only the old master turns into a replica of the new one; its other replicas
                 // stay attached to it and so replicate through it (chained), as in Redis.
                 if let Some(old) = self.servers.get_mut(address) {
                     old.point_at((host.clone(), *port), self.command_origin);
                 }
                 self.sync_replica(address);
+                Ok(ok())
+            }
+            RedisCommand::ConfigSet { parameter, value }
+                if parameter.eq_ignore_ascii_case("replica-priority")
+                    || parameter.eq_ignore_ascii_case("slave-priority") =>
+            {
+                let Ok(priority) = value.parse::<u32>() else {
+                    return reject(&format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{parameter}') - argument couldn't be parsed into an integer"
+                    ));
+                };
+                if let Some(server) = self.servers.get_mut(address) {
+                    server.replica_priority = priority;
+                }
                 Ok(ok())
             }
             RedisCommand::ConfigSet { .. } => Ok(ok()),

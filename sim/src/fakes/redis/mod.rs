@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use redis_operator::ports::clock::Milliseconds;
 use redis_operator::ports::redis::{RedisCommand, RedisEndpoint, RedisError, RedisReply};
+use redis_operator::topology::replication::DEFAULT_REPLICA_PRIORITY;
 use redis_operator::topology::replies::PreviousHistory;
 
 mod cluster_bus;
@@ -210,6 +211,9 @@ pub struct Server {
     previous_history: Option<PreviousHistory>,
     /// Master it replicates from, when a replica.
     pub master: Option<(String, u16)>,
+    /// `replica-priority`: the sentinels never promote a replica at 0. The configuration file's
+    /// 100 after every start.
+    pub replica_priority: u32,
     link_up: bool,
     /// Who pointed it at its master (or, in a cluster, at the master it follows).
     link_origin: LinkOrigin,
@@ -586,6 +590,22 @@ impl Fleet {
         }
     }
 
+    /// Turns the server at `ip` into a master, as `REPLICAOF NO ONE`, a sentinel's promotion and
+    /// `FAILOVER` do in Redis: it starts a new replication history and keeps the one it followed
+    /// as its second, so the replicas of that history can continue from it.
+    pub(super) fn promote(&mut self, ip: &str) {
+        let replication_id = self.new_id();
+        if let Some(server) = self.servers.get_mut(ip) {
+            server.master = None;
+            server.link_up = false;
+            let followed = std::mem::replace(&mut server.replication_id, replication_id);
+            server.previous_history = Some(PreviousHistory {
+                replication_id: followed,
+                ends_at: server.offset.saturating_add(1),
+            });
+        }
+    }
+
     /// Whether the replica at `replica_ip` is linked to its master and holds exactly what the
     /// master holds, so that [`Fleet::sync_replica`] would change nothing: every replica is synced
     /// every step, and most steps write nothing.
@@ -658,6 +678,7 @@ impl FakeRedis {
             replication_id,
             previous_history: None,
             master: None,
+            replica_priority: DEFAULT_REPLICA_PRIORITY,
             link_up: false,
             link_origin: LinkOrigin::Operator,
             synced_since_pointed: true,

@@ -270,16 +270,15 @@ pub(super) fn sentinel_failover(
                 .is_some_and(|(ip, _)| ip == master_ip)
         })
         .filter(|server| fleet.connected(leader, &server.ip))
+        // Redis' `sentinelSelectSlave` skips replicas whose priority is 0.
+        .filter(|server| server.replica_priority != 0)
         .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
         .map(|server| (server.ip.clone(), server.port));
     let Some((new_ip, new_port)) = candidate else {
         return false;
     };
     fleet.supersede(master_ip, &new_ip, true);
-    if let Some(server) = fleet.servers.get_mut(&new_ip) {
-        server.master = None;
-        server.link_up = false;
-    }
+    fleet.promote(&new_ip);
     let mut members: Vec<String> = replicas_of(fleet, master_ip)
         .filter(|ip| *ip != new_ip)
         .collect();
