@@ -237,19 +237,24 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
                 && info.master_host.as_deref() == Some(master.endpoint.host.as_str())
                 && info.master_port == Some(master.endpoint.port)
         });
-        if input.managed_by_sentinel
-            && let Some(priority) = replica_priority_change(master, server, follows_master)
-        {
-            in_place = false;
-            plan.commands.push((
-                server.endpoint.clone(),
-                RedisCommand::ConfigSet {
-                    parameter: REPLICA_PRIORITY_PARAMETER.to_owned(),
-                    value: priority.to_string(),
-                },
-            ));
-        }
+        let priority_change = input
+            .managed_by_sentinel
+            .then(|| replica_priority_change(master, server, follows_master))
+            .flatten()
+            .map(|priority| {
+                (
+                    server.endpoint.clone(),
+                    RedisCommand::ConfigSet {
+                        parameter: REPLICA_PRIORITY_PARAMETER.to_owned(),
+                        value: priority.to_string(),
+                    },
+                )
+            });
         if follows_master {
+            if let Some(change) = priority_change {
+                in_place = false;
+                plan.commands.push(change);
+            }
             in_place &= info.is_some_and(|info| info.master_link_up);
             continue;
         }
@@ -263,6 +268,9 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
             )));
             continue;
         }
+        // Held in the same breath as it is pointed: a master's INFO does not show its priority,
+        // so the hold is sent with every REPLICAOF that needs it.
+        plan.commands.extend(priority_change);
         plan.commands.push((
             server.endpoint.clone(),
             RedisCommand::ReplicaOf {
@@ -947,6 +955,19 @@ mod tests {
                 ),
             ],
             "{pointed:?}"
+        );
+        // A server the operator refuses to point (the master holds nothing, it holds keys) is not
+        // held either: a master's INFO does not show its priority, so the hold goes with the
+        // REPLICAOF alone.
+        let mut refused = servers.clone();
+        refused[1].keys = Some(0);
+        let refusing = planned(&refused);
+        assert!(
+            !refusing
+                .commands
+                .iter()
+                .any(|(endpoint, _)| *endpoint == refused[0].endpoint),
+            "{refusing:?}"
         );
         // Still on its own history (it cannot reach the master): held, nothing to send.
         servers[0] = server(0, Some(1), 50);
