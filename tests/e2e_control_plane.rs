@@ -22,7 +22,8 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams};
 use kube::discovery::Discovery;
 use kube::{Client, ResourceExt};
-use redis_operator::api::RECREATE_STATEFULSET_ANNOTATION;
+use redis_operator::api::crd::custom_resource_definition;
+use redis_operator::api::{Kind, RECREATE_STATEFULSET_ANNOTATION};
 use redis_operator::resources::names::{LEADER_LEASE_NAME, POD_NAME_LABEL};
 use redis_operator::topology::replies::parse_cluster_nodes;
 use redis_operator::topology::slots::SLOT_COUNT;
@@ -399,13 +400,9 @@ async fn every_example_reaches_ready_with_real_servers() {
 /// -o wide` (a Table, every column whatever its priority).
 async fn printed_row(client: &Client, resource: &Value) -> (Vec<String>, Vec<Value>) {
     let kind = resource["kind"].as_str().unwrap();
-    let plural = match kind {
-        "Redis" => "redis",
-        "RedisReplication" => "redisreplications",
-        "RedisSentinel" => "redissentinels",
-        "RedisCluster" => "redisclusters",
-        other => panic!("not a kind of the operator: {other}"),
-    };
+    let plural = Kind::from_name(kind)
+        .map(|kind| custom_resource_definition(kind).spec.names.plural)
+        .unwrap_or_else(|| panic!("not a kind of the operator: {kind}"));
     let name = resource["metadata"]["name"].as_str().unwrap();
     let request = http::Request::get(format!(
         "/apis/{}/namespaces/{NAMESPACE}/{plural}/{name}",

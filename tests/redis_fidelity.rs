@@ -24,6 +24,7 @@ use redis_operator::adapters::RedisAdapter;
 use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
+use redis_operator::topology::replication::REPLICA_PRIORITY_PARAMETER;
 use redis_operator::topology::replies::{
     ClusterInfo, ReplicationRole, parse_cluster_info, parse_cluster_nodes, parse_info_replication,
 };
@@ -490,7 +491,7 @@ async fn replication_script(bench: &mut Bench) {
                 &format!("CONFIG SET replica-priority {value}"),
                 2,
                 RedisCommand::ConfigSet {
-                    parameter: "replica-priority".to_owned(),
+                    parameter: REPLICA_PRIORITY_PARAMETER.to_owned(),
                     value: value.to_owned(),
                 },
             )

@@ -518,17 +518,13 @@ fn heirs_of<'a>(
         .iter()
         .find(|server| server.pod.name == name)
         .map(|server| server.endpoint.host.as_str());
-    let known_hosts: Vec<&str> = input
-        .servers
-        .iter()
-        .map(|server| server.endpoint.host.as_str())
-        .collect();
     answered.iter().copied().filter(move |server| {
         server.replication.as_ref().is_some_and(|info| {
             info.role == ReplicationRole::Replica
-                && info.master_host.as_ref().is_some_and(|host| {
-                    Some(host.as_str()) == recorded_host || !known_hosts.contains(&host.as_str())
-                })
+                && info
+                    .master_host
+                    .as_deref()
+                    .is_some_and(|host| Some(host) == recorded_host || no_pod_has(input, host))
         })
     })
 }

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
+use redis_operator::topology::replication::REPLICA_PRIORITY_PARAMETER;
 use redis_operator::topology::replies::{
     render_cluster_info, render_info_replication, render_keyspace,
 };
@@ -150,7 +151,7 @@ impl Fleet {
                 Ok(ok())
             }
             RedisCommand::ConfigSet { parameter, value }
-                if parameter.eq_ignore_ascii_case("replica-priority")
+                if parameter.eq_ignore_ascii_case(REPLICA_PRIORITY_PARAMETER)
                     || parameter.eq_ignore_ascii_case("slave-priority") =>
             {
                 let Ok(priority) = value.parse::<u32>() else {
