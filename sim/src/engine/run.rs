@@ -21,14 +21,13 @@ use crate::engine::controller::{QUIET_ROUNDS, SimulatedController, writes_of};
 use crate::engine::scenario::{Action, Scenario, Target};
 use crate::engine::timeline::{Entry, Failure, RunReport, TopologyShape, status_line};
 use crate::engine::world::{World, merge_patch};
-use crate::fakes::redis::ServerKind;
 use crate::faults::scheduled::{ActiveFault, Undo};
+use crate::oracles::Violation;
 use crate::oracles::converged::check_converged;
 use crate::oracles::invalid_spec::{spec_is_invalid, writes_beyond_the_status};
 use crate::oracles::liveness::LivenessWatch;
 use crate::oracles::safety::SafetyMonitor;
 use crate::oracles::serving::ReadyPods;
-use crate::oracles::{Violation, servers_of};
 
 pub(crate) struct Engine<'a> {
     pub(crate) world: World,
@@ -237,38 +236,10 @@ impl Engine<'_> {
         writes_of(&result)
     }
 
-    /// Where a client of `target` sends writes: the pod the `-master` Service selects for a
-    /// replication, any master of a cluster (the client follows redirections), the server of a
-    /// standalone Redis.
+    /// Where a client of `target` sends writes (see [`World::client_entry`]).
     pub(crate) fn client_entry(&self, target: &Target) -> Option<String> {
         let (kind, reference) = kind_of(target)?;
-        if kind == Kind::RedisReplication {
-            let selected = self.world.pods_selected_by(&ObjectRef::new(
-                ResourceType::Service,
-                &reference.namespace,
-                &format!("{}-master", reference.name),
-            ));
-            let [pod] = selected.as_slice() else {
-                return None;
-            };
-            return self.world.redis.with_servers(|servers| {
-                servers
-                    .values()
-                    .find(|server| *server.pod == **pod && server.alive)
-                    .map(|server| server.ip.clone())
-            });
-        }
-        self.world.redis.with_servers(|servers| {
-            servers_of(servers.values(), &reference)
-                .into_iter()
-                .find(|server| {
-                    server.alive
-                        && server.master.is_none()
-                        && server.kind != ServerKind::Sentinel
-                        && (server.kind == ServerKind::Plain || !server.slots.is_empty())
-                })
-                .map(|server| server.ip.clone())
-        })
+        self.world.client_entry(kind, &reference)
     }
 
     pub(crate) fn write(&mut self, target: &Target, keys: usize) -> usize {

@@ -17,6 +17,7 @@ use redis_operator::ports::clock::{Clock, Milliseconds};
 use redis_operator::ports::kube::{ApiError, KubeApi, ObjectRef, ResourceType};
 use redis_operator::reconcile::Context;
 use redis_operator::reconcile::driver::{ReconcileError, ReconcileOutcome, reconcile};
+use redis_operator::resources::names::MASTER_SUFFIX;
 use serde_json::{Value, json};
 
 use crate::engine::clock::SimulatedClock;
@@ -279,6 +280,16 @@ impl World {
         };
         merge_patch(&mut object["spec"], patch);
         self.api.update(object).map(|_| ())
+    }
+
+    /// Names of the pods the `-master` Service of the replication set `replication` selects,
+    /// sorted.
+    pub fn master_service_pods(&self, replication: &ObjectRef) -> Vec<String> {
+        self.pods_selected_by(&ObjectRef::new(
+            ResourceType::Service,
+            &replication.namespace,
+            &format!("{}{MASTER_SUFFIX}", replication.name),
+        ))
     }
 
     /// Names of the pods a Service's selector picks, sorted.

@@ -108,11 +108,7 @@ pub(crate) fn check_replication(
     violations: &mut Vec<Violation>,
 ) {
     let masters = masters_of(world, target);
-    let selected = world.pods_selected_by(&ObjectRef::new(
-        ResourceType::Service,
-        &target.namespace,
-        &format!("{}-master", target.name),
-    ));
+    let selected = world.master_service_pods(target);
     if masters.len() != 1 || selected != masters {
         violations.push(Violation::new(
             "the -master Service selects exactly the real master",

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use redis_operator::api::Kind;
 use redis_operator::json_pointer::JsonPointer;
-use redis_operator::ports::kube::{ObjectRef, ResourceType};
+use redis_operator::ports::kube::ObjectRef;
 use redis_operator::topology::slots::SLOT_COUNT;
 
 use crate::engine::run::Engine;
@@ -26,15 +26,6 @@ use crate::oracles::{Violation, is_master, servers_of};
 /// old master and the new one in two writes).
 pub const MULTIPLE_MASTER_ROUNDS: usize = 2;
 
-/// The pods the `-master` Service of the replication `target` selects.
-fn master_service_pods(world: &World, target: &ObjectRef) -> Vec<String> {
-    world.pods_selected_by(&ObjectRef::new(
-        ResourceType::Service,
-        &target.namespace,
-        &format!("{}-master", target.name),
-    ))
-}
-
 /// What in the world contradicts the `Ready=True` of `target`; `None` when nothing does, or
 /// when the CR is not Ready (or is being deleted).
 pub fn ready_contradiction(world: &World, kind: Kind, target: &ObjectRef) -> Option<String> {
@@ -44,7 +35,7 @@ pub fn ready_contradiction(world: &World, kind: Kind, target: &ObjectRef) -> Opt
     }
     match kind {
         Kind::RedisReplication => {
-            let selected = master_service_pods(world, target);
+            let selected = world.master_service_pods(target);
             let [pod] = selected.as_slice() else {
                 return Some(format!("the -master Service selects {selected:?}"));
             };
@@ -124,7 +115,7 @@ impl Engine<'_> {
             .collect();
         let mut rounds: BTreeMap<ObjectRef, usize> = BTreeMap::new();
         for target in replications {
-            let selected = master_service_pods(&self.world, &target);
+            let selected = self.world.master_service_pods(&target);
             if selected.len() < 2 {
                 continue;
             }

@@ -10,7 +10,6 @@
 use redis_operator::json_pointer::JsonPointer;
 use redis_operator::ports::clock::Milliseconds;
 use redis_operator::ports::kube::{ObjectRef, ResourceType};
-use redis_operator::resources::names::MASTER_SUFFIX;
 use serde_json::{Value, json};
 
 use super::driver::{Driver, Moment, ready_for_current_spec};
@@ -70,12 +69,7 @@ impl HealRow {
 
 /// The pod the `-master` Service selects, when exactly one.
 fn master_service_pod(world: &World, replication: &ObjectRef) -> Option<String> {
-    let service = ObjectRef::new(
-        ResourceType::Service,
-        &replication.namespace,
-        &format!("{}{MASTER_SUFFIX}", replication.name),
-    );
-    match world.pods_selected_by(&service).as_slice() {
+    match world.master_service_pods(replication).as_slice() {
         [pod] => Some(pod.clone()),
         _ => None,
     }

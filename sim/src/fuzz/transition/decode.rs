@@ -69,6 +69,20 @@ pub struct Shape {
     pub image: usize,
 }
 
+/// The address a fuzzed client writes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientRoute {
+    /// Where the operator sends the set's clients (a replication set's `-master` Service, a
+    /// cluster's masters): every write Redis acknowledges there is the set's, and the lost-writes
+    /// oracle holds it.
+    Published,
+    /// Whatever server answers as a master, as a client configured with one pod's own address
+    /// would write: a write acknowledged by a server the operator does not publish (a restarted
+    /// pod before anyone pointed it) is not the set's, so no oracle holds it; it only puts data
+    /// where the operator must not lose the set's.
+    AnyMaster,
+}
+
 /// One thing that happens to the world between reconciles.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -125,10 +139,12 @@ pub enum Event {
     ChangeImage,
     /// The data volume grows in the spec: the StatefulSet update is forbidden by the API server.
     GrowStorage,
-    /// A client writes keys through the current master.
+    /// A client writes keys.
     ClientWrites {
         /// How many keys.
         count: u8,
+        /// Through which address.
+        route: ClientRoute,
     },
     /// The spec is edited into one the operator refuses (a resource quantity that does not
     /// parse, or a size out of range), as the API server lets through what only the operator
@@ -234,9 +250,19 @@ impl Scenario {
                     },
                     8 => Event::ChangeImage,
                     9 => Event::GrowStorage,
-                    10 => Event::ClientWrites {
-                        count: 1 + reader.below(40),
-                    },
+                    10 => {
+                        // One byte gives both, so inputs written before the route existed keep
+                        // their count.
+                        let choice = reader.byte();
+                        Event::ClientWrites {
+                            count: 1 + choice % 40,
+                            route: if (choice / 40).is_multiple_of(2) {
+                                ClientRoute::AnyMaster
+                            } else {
+                                ClientRoute::Published
+                            },
+                        }
+                    }
                     _ => Event::AdminCommand {
                         pod: reader.byte(),
                         other: reader.byte(),

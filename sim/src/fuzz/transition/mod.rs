@@ -53,7 +53,7 @@ use crate::oracles::lost_writes::describe_losses;
 pub mod decode;
 mod watched_redis;
 
-use decode::{BudgetChoice, Event, Scenario, Shape, manifests};
+use decode::{BudgetChoice, ClientRoute, Event, Scenario, Shape, manifests};
 use watched_redis::{Findings, WatchedRedis};
 
 /// The most events one scenario holds after its warm-up.
@@ -446,9 +446,20 @@ impl Run {
         }
     }
 
-    /// The address of a master clients write to: a cluster master serving slots, or the
-    /// replication set's (or standalone server's) master.
+    /// Where the scenario's client writes: as an application of its data-bearing CR would
+    /// ([`World::client_entry`]: a replication set through its `-master` Service, so a server
+    /// no client reaches, such as a restarted pod that answers as a master before anyone
+    /// pointed it, takes no writes).
     fn client_entry(&self) -> Option<String> {
+        self.targets
+            .iter()
+            .find_map(|(kind, target)| self.world.client_entry(*kind, target))
+    }
+
+    /// Any live master holding data: where the acknowledged writes are read back when no
+    /// client entry is left (the check must not lapse because the `-master` Service selects
+    /// nothing).
+    fn any_master(&self) -> Option<String> {
         self.world
             .redis
             .servers()
@@ -563,10 +574,21 @@ impl Run {
             }
             Event::BreakSpec { choice } => self.break_spec(*choice),
             Event::RepairSpec => self.repair_spec(),
-            Event::ClientWrites { count } => {
-                if let Some(entry) = self.client_entry() {
-                    let prefix = format!("k{}", self.world.acknowledged.borrow().len());
-                    self.world.write_keys(&entry, &prefix, usize::from(*count));
+            Event::ClientWrites { count, route } => {
+                let published = self.client_entry();
+                let entry = match route {
+                    ClientRoute::Published => published.clone(),
+                    ClientRoute::AnyMaster => self.any_master(),
+                };
+                if let Some(entry) = entry {
+                    let count = usize::from(*count);
+                    if Some(&entry) == published.as_ref() {
+                        let prefix = format!("k{}", self.world.acknowledged.borrow().len());
+                        self.world.write_keys(&entry, &prefix, count);
+                    } else {
+                        let prefix = format!("unpublished{}", self.world.clock.now());
+                        self.world.write_unheld_keys(&entry, &prefix, count);
+                    }
                 }
             }
             Event::AdminCommand {
@@ -792,7 +814,7 @@ impl Run {
         } else {
             self.check_stated_reason();
         }
-        if let Some(entry) = self.client_entry() {
+        if let Some(entry) = self.client_entry().or_else(|| self.any_master()) {
             let acknowledged = self.world.acknowledged.borrow();
             let lost = self.world.blamed_losses(Some(&entry), acknowledged.iter());
             if !lost.is_empty() {
