@@ -1,12 +1,14 @@
 //! The scheduler of the fake cluster: picks a node for a pod the way kube-scheduler's filters and
 //! scores would for the fields the operator sets — nodeSelector, required node affinity, taints
-//! and tolerations, required and preferred pod anti-affinity, topologySpreadConstraints with
-//! maxSkew and whenUnsatisfiable, and the default spreading of a set's pods over nodes and zones.
+//! and tolerations, resource requests against the node's allocatable CPU, memory and pod count,
+//! required and preferred pod anti-affinity, topologySpreadConstraints with maxSkew and
+//! whenUnsatisfiable, and the default spreading of a set's pods over nodes and zones.
 //!
 //! Choosing a node is pure: it reads the nodes and the placed pods it is given. The scheduler
 //! loop binds each pod it can place and, like kube-scheduler, writes `PodScheduled=False` with
 //! reason `Unschedulable` and the per-node reasons on a pod no node fits.
 
+use redis_operator::api::quantity::parse_quantity;
 use redis_operator::json_pointer::JsonPointer;
 use std::collections::BTreeMap;
 
@@ -37,6 +39,88 @@ pub struct Taint {
     pub effect: String,
 }
 
+/// What a node offers pods, or what a pod asks of one: CPU in millicores, memory in bytes, and a
+/// number of pods (a pod asks for one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// CPU, in thousandths of a core.
+    pub cpu_millicores: u64,
+    /// Memory, in bytes.
+    pub memory_bytes: u64,
+    /// Pods.
+    pub pods: u64,
+}
+
+impl Resources {
+    /// What every node offers unless a scenario says otherwise: the same as the nodes of the
+    /// real control plane the end-to-end and fidelity tests run (32 cores, 128 GiB, 250 pods).
+    pub const DEFAULT_ALLOCATABLE: Resources = Resources {
+        cpu_millicores: 32_000,
+        memory_bytes: 128 << 30,
+        pods: 250,
+    };
+
+    fn plus(self, other: Resources) -> Resources {
+        Resources {
+            cpu_millicores: self.cpu_millicores.saturating_add(other.cpu_millicores),
+            memory_bytes: self.memory_bytes.saturating_add(other.memory_bytes),
+            pods: self.pods.saturating_add(other.pods),
+        }
+    }
+
+    fn maximum(self, other: Resources) -> Resources {
+        Resources {
+            cpu_millicores: self.cpu_millicores.max(other.cpu_millicores),
+            memory_bytes: self.memory_bytes.max(other.memory_bytes),
+            pods: self.pods.max(other.pods),
+        }
+    }
+}
+
+/// A quantity in base units times `scale`, rounded up as Kubernetes rounds a request (`MilliValue`
+/// for CPU, `Value` for memory); `None` when it does not parse or is negative.
+pub fn scaled_quantity(text: &str, scale: f64) -> Option<u64> {
+    let value = parse_quantity(text).ok()? * scale;
+    // Quantities here are far below 2^53, where f64 holds integers exactly.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (value >= 0.0 && value.is_finite()).then(|| value.ceil() as u64)
+}
+
+/// One container's requests: `resources.requests`, each resource the container only limits
+/// counted at its limit (the API server defaults a missing request to the limit).
+fn container_requests(container: &Value) -> Resources {
+    let amount = |resource: &str, scale: f64| {
+        ["/resources/requests/", "/resources/limits/"]
+            .iter()
+            .find_map(|prefix| container.at(&format!("{prefix}{resource}")))
+            .and_then(Value::as_str)
+            .and_then(|text| scaled_quantity(text, scale))
+            .unwrap_or(0)
+    };
+    Resources {
+        cpu_millicores: amount("cpu", 1000.0),
+        memory_bytes: amount("memory", 1.0),
+        pods: 0,
+    }
+}
+
+/// What the pod asks of a node, as kube-scheduler computes it: the sum of its containers'
+/// requests or, when larger, the largest init container's; and one pod.
+pub fn pod_requests(spec: &Value) -> Resources {
+    let containers = array(spec.get("containers"))
+        .iter()
+        .map(container_requests)
+        .fold(Resources::default(), Resources::plus);
+    let init = array(spec.get("initContainers"))
+        .iter()
+        .map(container_requests)
+        .fold(Resources::default(), Resources::maximum);
+    Resources {
+        pods: 1,
+        ..containers.maximum(init)
+    }
+}
+
 /// A node of the fake cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
@@ -50,6 +134,8 @@ pub struct Node {
     pub up: bool,
     /// Whether new pods may be scheduled on it.
     pub cordoned: bool,
+    /// What it offers the pods placed on it.
+    pub allocatable: Resources,
 }
 
 impl Node {
@@ -68,6 +154,7 @@ impl Node {
             taints: Vec::new(),
             up: true,
             cordoned: false,
+            allocatable: Resources::DEFAULT_ALLOCATABLE,
         }
     }
 
@@ -86,6 +173,8 @@ pub struct PlacedPod {
     pub labels: BTreeMap<String, String>,
     /// Node it runs on.
     pub node: String,
+    /// What it asks of the node ([`pod_requests`]).
+    pub requests: Resources,
 }
 
 /// What the scheduler needs of the pod to place.
@@ -170,28 +259,41 @@ fn tolerates(tolerations: &[Value], taint: &Taint) -> bool {
     })
 }
 
-/// Filters that depend only on the node: up, schedulable, nodeSelector, required node affinity,
-/// taints.
+/// Filters that depend only on the node: schedulable, taints (a node that is down carries the
+/// unreachable taint), nodeSelector, required node affinity.
 fn node_fits(node: &Node, spec: &Value) -> bool {
     node_misfit(node, spec).is_none()
 }
 
-/// Why the node cannot take the pod, in the words of the scheduler's `Unschedulable` message;
-/// `None` when it can.
-fn node_misfit(node: &Node, spec: &Value) -> Option<&'static str> {
-    if !node.up {
-        return Some("node(s) had untolerated taint {node.kubernetes.io/unreachable: }");
-    }
+/// Why the node cannot take the pod by the filters of [`node_fits`], in the words of the
+/// scheduler's `Unschedulable` message and in the order of kube-scheduler's filter plugins
+/// (NodeUnschedulable, TaintToleration, NodeAffinity); `None` when it can.
+fn node_misfit(node: &Node, spec: &Value) -> Option<String> {
     if node.cordoned {
-        return Some("node(s) were unschedulable");
+        return Some("node(s) were unschedulable".to_owned());
     }
-    let affinity_mismatch = "node(s) didn't match Pod's node affinity/selector";
+    let tolerations = array(spec.get("tolerations"));
+    let unreachable = Taint {
+        key: "node.kubernetes.io/unreachable".to_owned(),
+        value: String::new(),
+        effect: "NoSchedule".to_owned(),
+    };
+    let down = (!node.up).then_some(&unreachable);
+    if down
+        .into_iter()
+        .chain(&node.taints)
+        .any(|taint| taint.effect != "PreferNoSchedule" && !tolerates(tolerations, taint))
+    {
+        // Kubernetes 1.34 names no taint here (checked by tests/scheduler_fidelity.rs).
+        return Some("node(s) had untolerated taint(s)".to_owned());
+    }
+    let affinity_mismatch = || Some("node(s) didn't match Pod's node affinity/selector".to_owned());
     let node_selector = string_map(spec.get("nodeSelector"));
     if !node_selector
         .iter()
         .all(|(key, value)| node.labels.get(key) == Some(value))
     {
-        return Some(affinity_mismatch);
+        return affinity_mismatch();
     }
     let terms = array(spec.at(
         "/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
@@ -203,33 +305,81 @@ fn node_misfit(node: &Node, spec: &Value) -> Option<&'static str> {
                 .all(|requirement| requirement_holds(requirement, &node.labels))
         })
     {
-        return Some(affinity_mismatch);
+        return affinity_mismatch();
     }
-    let tolerations = array(spec.get("tolerations"));
-    let tolerated = node
-        .taints
+    None
+}
+
+/// What the pods placed on `node` ask of it.
+fn requested_on(node: &str, placed: &[PlacedPod]) -> Resources {
+    placed
         .iter()
-        .filter(|taint| taint.effect != "PreferNoSchedule")
-        .all(|taint| tolerates(tolerations, taint));
-    (!tolerated).then_some("node(s) had untolerated taint")
+        .filter(|other| other.node == node)
+        .map(|other| other.requests)
+        .fold(Resources::default(), Resources::plus)
+}
+
+/// Why the node has no room for `requests` (kube-scheduler's NodeResourcesFit reasons, every one
+/// that applies): a request of zero is not checked, as in Kubernetes.
+fn resource_misfits(node: &Node, requests: Resources, placed: &[PlacedPod]) -> Vec<String> {
+    let used = requested_on(&node.name, placed);
+    let free = |allocatable: u64, used: u64| allocatable.saturating_sub(used);
+    let mut reasons = Vec::new();
+    if used.pods.saturating_add(requests.pods) > node.allocatable.pods {
+        reasons.push("Too many pods".to_owned());
+    }
+    if requests.cpu_millicores > 0
+        && requests.cpu_millicores > free(node.allocatable.cpu_millicores, used.cpu_millicores)
+    {
+        reasons.push("Insufficient cpu".to_owned());
+    }
+    if requests.memory_bytes > 0
+        && requests.memory_bytes > free(node.allocatable.memory_bytes, used.memory_bytes)
+    {
+        reasons.push("Insufficient memory".to_owned());
+    }
+    reasons
+}
+
+/// Why `node` refuses the pod of `spec` by its node filters (schedulable, taints, node
+/// affinity) and, when those pass, by its resources, given the pods already `placed`: the reasons
+/// of the first filter that fails, as kube-scheduler stops at a node's first failing plugin;
+/// empty when the node could take the pod before the pod (anti-)affinity and spread rules.
+pub fn node_rejections(node: &Node, spec: &Value, placed: &[PlacedPod]) -> Vec<String> {
+    match node_misfit(node, spec) {
+        Some(reason) => vec![reason],
+        None => resource_misfits(node, pod_requests(spec), placed),
+    }
 }
 
 /// The message of the `PodScheduled` condition the scheduler writes when no node fits the pod,
-/// as Kubernetes words it: `0/6 nodes are available: 3 node(s) were unschedulable, 3 node(s)
-/// didn't match Pod's node affinity/selector.` Nodes that pass the node filters failed the pod
-/// (anti-)affinity or topology spread rules.
-pub fn unschedulable_message(spec: &Value, nodes: &[Node]) -> String {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+/// as Kubernetes words it: `0/6 nodes are available: 3 Insufficient memory, 3 node(s) didn't
+/// match Pod's node affinity/selector.` — each reason with the number of nodes it excluded,
+/// sorted as text. A node's first failing filter gives its reasons (the resource filter may give
+/// several); nodes that pass every node and resource filter failed the pod (anti-)affinity or
+/// topology spread rules. The sentences of the post-filter plugins Kubernetes appends (dynamic
+/// resource allocation, preemption) are not written.
+pub fn unschedulable_message(spec: &Value, nodes: &[Node], placed: &[PlacedPod]) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for node in nodes {
-        let reason = node_misfit(node, spec).unwrap_or(
-            "node(s) didn't match pod anti-affinity rules or topology spread constraints",
-        );
-        *counts.entry(reason).or_default() += 1;
+        let reasons = node_rejections(node, spec, placed);
+        let reasons = if reasons.is_empty() {
+            vec![
+                "node(s) didn't match pod anti-affinity rules or topology spread constraints"
+                    .to_owned(),
+            ]
+        } else {
+            reasons
+        };
+        for reason in reasons {
+            *counts.entry(reason).or_default() += 1;
+        }
     }
-    let reasons: Vec<String> = counts
+    let mut reasons: Vec<String> = counts
         .iter()
         .map(|(reason, count)| format!("{count} {reason}"))
         .collect();
+    reasons.sort();
     format!(
         "0/{} nodes are available: {}.",
         nodes.len(),
@@ -308,8 +458,12 @@ pub fn choose_node(pod: &PodToPlace<'_>, nodes: &[Node], placed: &[PlacedPod]) -
             .map(|value| (value, 0))
             .collect()
     };
+    let requests = pod_requests(spec);
     let mut best: Option<(i64, &str)> = None;
     for node in &eligible {
+        if !resource_misfits(node, requests, placed).is_empty() {
+            continue;
+        }
         let mut feasible = true;
         let mut score: i64 = 0;
         for term in anti_affinity_required {
@@ -415,6 +569,7 @@ impl World {
                     namespace: pod.at("/metadata/namespace")?.as_str()?.to_owned(),
                     labels: serde_json::from_value(pod.at("/metadata/labels")?.clone()).ok()?,
                     node: pod.at("/spec/nodeName")?.as_str()?.to_owned(),
+                    requests: pod_requests(pod.get("spec")?),
                 })
             })
             .collect();
@@ -437,7 +592,7 @@ impl World {
                 spec: &spec,
             };
             let Some(node) = choose_node(&candidate, &nodes, &placed) else {
-                let message = unschedulable_message(&spec, &nodes);
+                let message = unschedulable_message(&spec, &nodes, &placed);
                 if set_unschedulable(&mut pod, Some(&message)) {
                     // A conflicting write retries on the next pass.
                     let _ = self.api.update(pod);
@@ -451,6 +606,7 @@ impl World {
                     namespace,
                     labels,
                     node,
+                    requests: pod_requests(&spec),
                 });
             }
         }
@@ -480,6 +636,10 @@ mod tests {
             namespace: "default".to_owned(),
             labels: labels(app),
             node: node.to_owned(),
+            requests: Resources {
+                pods: 1,
+                ..Resources::default()
+            },
         }
     }
 
@@ -583,6 +743,102 @@ mod tests {
         assert_eq!(
             choose_node(&pod, &all, &existing).as_deref(),
             Some("node-b1")
+        );
+    }
+
+    #[test]
+    fn requests_count_limits_where_unset_and_the_largest_init_container() {
+        let spec = json!({
+            "containers": [
+                {"resources": {"requests": {"cpu": "250m", "memory": "1Gi"}}},
+                {"resources": {"limits": {"cpu": "1", "memory": "512Mi"}}},
+                {"resources": {"requests": {"cpu": "0.1"}, "limits": {"cpu": "2"}}},
+            ],
+            "initContainers": [{"resources": {"requests": {"memory": "4Gi"}}}],
+        });
+        assert_eq!(
+            pod_requests(&spec),
+            Resources {
+                cpu_millicores: 1350,
+                memory_bytes: 4 << 30,
+                pods: 1,
+            }
+        );
+        assert_eq!(
+            pod_requests(&json!({"containers": [{"resources": {"requests": {"cpu": "x"}}}]})),
+            Resources {
+                pods: 1,
+                ..Resources::default()
+            },
+            "a quantity that does not parse (the API server refuses it) asks for nothing"
+        );
+    }
+
+    #[test]
+    fn requests_beyond_what_is_left_on_every_node_leave_the_pod_pending_with_the_reasons() {
+        let mut all = nodes();
+        for node in &mut all {
+            node.allocatable = Resources {
+                cpu_millicores: 4000,
+                memory_bytes: 8 << 30,
+                pods: 2,
+            };
+        }
+        let pod_labels = labels("cache");
+        let spec =
+            json!({"containers": [{"resources": {"requests": {"cpu": "3", "memory": "6Gi"}}}]});
+        let pod = PodToPlace {
+            namespace: "default",
+            labels: &pod_labels,
+            spec: &spec,
+        };
+        let holding = |node: &str, cpu_millicores: u64, memory_bytes: u64| PlacedPod {
+            requests: Resources {
+                cpu_millicores,
+                memory_bytes,
+                pods: 1,
+            },
+            ..placed("other", node)
+        };
+        let existing = vec![
+            holding("node-a1", 2000, 0),
+            holding("node-b1", 0, 4 << 30),
+            holding("node-c1", 1000, 2 << 30),
+        ];
+        assert_eq!(
+            choose_node(&pod, &all, &existing).as_deref(),
+            Some("node-c1"),
+            "node-c1 has exactly 3 cores and 6 GiB left"
+        );
+        let crowded = [existing.clone(), vec![placed("other", "node-c1")]].concat();
+        assert_eq!(choose_node(&pod, &all, &crowded), None);
+        assert_eq!(
+            unschedulable_message(&spec, &all, &crowded),
+            "0/3 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 1 Too many pods."
+        );
+    }
+
+    #[test]
+    fn the_first_failing_filter_names_each_node_in_the_message() {
+        let mut all = nodes();
+        all[0].cordoned = true;
+        all[1].up = false;
+        all[2].taints.push(Taint {
+            key: "dedicated".to_owned(),
+            value: "redis".to_owned(),
+            effect: "NoSchedule".to_owned(),
+        });
+        all.push(Node::new("node-a2", "zone-a"));
+        let spec = json!({"nodeSelector": {"disk": "ssd"},
+            "containers": [{"resources": {"requests": {"memory": "1Ti"}}}]});
+        assert_eq!(
+            unschedulable_message(&spec, &all, &[]),
+            "0/4 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, \
+             2 node(s) had untolerated taint(s), 1 node(s) were unschedulable."
+        );
+        let spec = json!({"containers": [{"resources": {"requests": {"memory": "1Ti"}}}]});
+        assert!(
+            unschedulable_message(&spec, &all, &[]).ends_with(": 1 Insufficient memory, 2 node(s) had untolerated taint(s), 1 node(s) were unschedulable.")
         );
     }
 }

@@ -461,7 +461,7 @@ steps:
 name: round-trip
 description: every action and fault
 cluster:
-  nodes: [{name: n1, zone: z1, labels: {disk: ssd}}, {name: n2, zone: z2, taints: [{key: k, value: v, effect: NoSchedule}]}]
+  nodes: [{name: n1, zone: z1, labels: {disk: ssd}, allocatable: {cpu: 1500m, memory: 4Gi, pods: 8}}, {name: n2, zone: z2, taints: [{key: k, value: v, effect: NoSchedule}], allocatable: {memory: 2G}}]
   startLatencySeconds: [1, 3]
   nodeEvictionTimeoutSeconds: 60
 resources:
@@ -527,6 +527,14 @@ steps:
             ("steps: [{wait: 1, extra: 2}]", "steps[0].extra"),
             ("steps: [{nothing: 1}]", "steps[0]"),
             ("cluster: {nodes: []}", "cluster.nodes"),
+            (
+                "cluster: {nodes: [{name: n1, allocatable: {memory: lots}}]}",
+                "cluster.nodes[0].allocatable.memory",
+            ),
+            (
+                "cluster: {nodes: [{name: n1, allocatable: {gpu: 1}}]}",
+                "cluster.nodes[0].allocatable.gpu",
+            ),
             (
                 "resources: [{file: does-not-exist.yaml}]",
                 "resources[0].file",

@@ -10,7 +10,7 @@ use super::{
     Action, ConditionExpectation, DEFAULT_CONVERGE_TIMEOUT_SECONDS, EventExpectation, Expectations,
     Fault, FieldExpectation, NodeChoice, PodChoice, ScenarioError, Step, Target, WriteCount,
 };
-use crate::fakes::scheduler::{Node, Taint};
+use crate::fakes::scheduler::{Node, Resources, Taint, scaled_quantity};
 
 pub(super) struct Reader<'a> {
     pub(super) file: &'a str,
@@ -623,7 +623,11 @@ impl Reader<'_> {
         let mut nodes: Vec<Node> = Vec::new();
         for (index, item) in items.iter().enumerate() {
             let field = format!("cluster.nodes[{index}]");
-            let map = self.object(item, &field, &["name", "zone", "labels", "taints"])?;
+            let map = self.object(
+                item,
+                &field,
+                &["name", "zone", "labels", "taints", "allocatable"],
+            )?;
             let name = self.text(map.get("name"), &format!("{field}.name"))?;
             if nodes.iter().any(|node| node.name == name) {
                 return Err(self.error(
@@ -673,11 +677,45 @@ impl Reader<'_> {
                     });
                 }
             }
+            if let Some(allocatable) = map.get("allocatable") {
+                node.allocatable =
+                    self.allocatable(allocatable, &format!("{field}.allocatable"))?;
+            }
             nodes.push(node);
         }
         if nodes.is_empty() {
             return Err(self.error("cluster.nodes", "must list at least one node"));
         }
         Ok(nodes)
+    }
+
+    /// `{cpu: QUANTITY, memory: QUANTITY, pods: N}`, each defaulting to what every node offers.
+    fn allocatable(&self, value: &Value, field: &str) -> Result<Resources, ScenarioError> {
+        let map = self.object(value, field, &["cpu", "memory", "pods"])?;
+        let quantity = |name: &str, scale: f64, default: u64| -> Result<u64, ScenarioError> {
+            let field = format!("{field}.{name}");
+            match map.get(name) {
+                None => Ok(default),
+                Some(value) => {
+                    let text = self.text(Some(value), &field)?;
+                    scaled_quantity(&text, scale).ok_or_else(|| {
+                        self.error(
+                            &field,
+                            format!(
+                                "{text:?} is not a quantity such as \"4\", \"500m\" or \"8Gi\""
+                            ),
+                        )
+                    })
+                }
+            }
+        };
+        let default = Resources::DEFAULT_ALLOCATABLE;
+        Ok(Resources {
+            cpu_millicores: quantity("cpu", 1000.0, default.cpu_millicores)?,
+            memory_bytes: quantity("memory", 1.0, default.memory_bytes)?,
+            pods: self
+                .number(map.get("pods"), &format!("{field}.pods"))?
+                .unwrap_or(default.pods),
+        })
     }
 }

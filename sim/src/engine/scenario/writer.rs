@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use crate::fakes::scheduler::Resources;
+
 use super::{
     Action, ConditionExpectation, EventExpectation, Expectations, Fault, FieldExpectation,
     NodeChoice, PodChoice, Scenario, Step, Target, WriteCount,
@@ -323,6 +325,16 @@ impl Scenario {
                         })
                         .collect();
                     map.insert("taints".to_owned(), Value::Array(taints));
+                }
+                if node.allocatable != Resources::DEFAULT_ALLOCATABLE {
+                    map.insert(
+                        "allocatable".to_owned(),
+                        serde_json::json!({
+                            "cpu": format!("{}m", node.allocatable.cpu_millicores),
+                            "memory": node.allocatable.memory_bytes.to_string(),
+                            "pods": node.allocatable.pods,
+                        }),
+                    );
                 }
                 Value::Object(map)
             })
