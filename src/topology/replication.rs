@@ -284,15 +284,32 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     // A server on an ordinal a scale-in removes that answers as a master with keys (a replica
     // back from a restart with its volume, or a former master) may hold writes the master lacks,
     // and the operator cannot tell: its pod stays until it replicates from the master (the
-    // REPLICAOF above), as the master's own pod stays until it hands over.
+    // REPLICAOF above), as the master's own pod stays until it hands over. So does a departing
+    // pod that is ready but does not answer the operator: it may be such a server, cut off from
+    // the operator alone or seen at an old address through a lagging cache. A departing pod that
+    // is not ready (down, its node lost) is not waited for. With volumes, neither is a departing
+    // pod the StatefulSet is about to recreate (deleted, or not yet in a lagging cache): it comes
+    // back from its volume answering as a master with keys, which only then can be compared.
     let master_departs = departs(&input, master);
-    plan.hold_replicas = answered
-        .iter()
-        .filter(|server| {
-            departs(&input, server)
-                && (server.pod.name == master.pod.name || (is_master(server) && keys(server) > 0))
-        })
+    let held_servers = input.servers.iter().filter(|server| {
+        departs(&input, server)
+            && if server.answered() {
+                server.pod.name == master.pod.name || (is_master(server) && keys(server) > 0)
+            } else {
+                server.pod.ready && !server.pod.terminating
+            }
+    });
+    let recreated_ordinals = (input.size..input.statefulset_replicas.unwrap_or(0))
+        .filter(|_| input.data_survives_restart)
+        .filter(|ordinal| {
+            !input
+                .servers
+                .iter()
+                .any(|server| i64::from(server.pod.ordinal) == i64::from(*ordinal))
+        });
+    plan.hold_replicas = held_servers
         .map(|server| i32::try_from(server.pod.ordinal + 1).unwrap_or(i32::MAX))
+        .chain(recreated_ordinals.map(|ordinal| ordinal.saturating_add(1)))
         .max();
     if master_departs {
         plan.converged = false;
@@ -1518,6 +1535,49 @@ mod tests {
         empty.keys = Some(0);
         let servers = [server(0, None, 40), empty, server(2, Some(0), 40)];
         assert_eq!(plan(&servers, 1, "sessions-0").hold_replicas, None);
+    }
+
+    #[test]
+    fn a_scale_in_keeps_a_departing_pod_that_is_ready_but_does_not_answer() {
+        // sessions-2 is ready but silent: cut off from the operator, or seen at the address it
+        // had before a restart through a lagging cache, it may answer as a master with keys.
+        let servers = [
+            server(0, None, 40),
+            server(1, Some(0), 40),
+            silent(2, "connection refused"),
+        ];
+        let held = plan(&servers, 1, "sessions-0");
+        assert_eq!(held.master.as_deref(), Some("sessions-0"), "{held:?}");
+        assert_eq!(held.hold_replicas, Some(3), "{held:?}");
+        // Down (not ready) or already going, it is not waited for.
+        let servers = [
+            server(0, None, 40),
+            server(1, Some(0), 40),
+            away(2, "connection refused", "2026-01-01T00:00:00Z"),
+        ];
+        assert_eq!(plan(&servers, 1, "sessions-0").hold_replicas, None);
+        let mut terminating = silent(2, "connection refused");
+        terminating.pod.terminating = true;
+        let servers = [server(0, None, 40), server(1, Some(0), 40), terminating];
+        assert_eq!(plan(&servers, 1, "sessions-0").hold_replicas, None);
+    }
+
+    #[test]
+    fn a_scale_in_with_volumes_waits_for_a_departing_pod_its_statefulset_recreates() {
+        // sessions-2 was deleted (or a lagging cache does not list it yet) while the StatefulSet
+        // still keeps three pods: it comes back from its volume, possibly a master with keys.
+        let servers = [server(0, None, 40), server(1, Some(0), 40)];
+        let with_volumes = |statefulset_replicas, data_survives_restart| {
+            plan_replication(ReplicationInput {
+                statefulset_replicas: Some(statefulset_replicas),
+                data_survives_restart,
+                ..input(&servers, 1, "sessions-0")
+            })
+        };
+        assert_eq!(with_volumes(3, true).hold_replicas, Some(3));
+        // Without volumes it comes back empty; once the StatefulSet keeps fewer, it never does.
+        assert_eq!(with_volumes(3, false).hold_replicas, None);
+        assert_eq!(with_volumes(2, true).hold_replicas, None);
     }
 
     #[test]
