@@ -12,20 +12,20 @@ use serde_json::{Value, json};
 
 /// The example CRs of the reference's first target release (v0.19.0).
 fn reference_examples() -> Vec<(PathBuf, ValidatedResource, Value)> {
-    examples_in("reference-v1beta2")
+    examples_in("v0.19.0/examples")
 }
 
 /// The example CRs under one directory of the compatibility corpus that our validation accepts,
 /// each with its path and raw JSON.
 fn examples_in(corpus_directory: &str) -> Vec<(PathBuf, ValidatedResource, Value)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/compat")
+        .join("tests/compat")
         .join(corpus_directory);
     let mut pending = vec![root];
     let mut examples = Vec::new();
     while let Some(directory) = pending.pop() {
         for entry in
-            std::fs::read_dir(&directory).expect("the reference examples beside the checkout")
+            std::fs::read_dir(&directory).expect("the reference examples under tests/compat")
         {
             let path = entry.unwrap().path();
             if path.is_dir() {
@@ -584,7 +584,7 @@ fn metadata_places(object: &Value) -> Vec<(String, &Value)> {
 #[test]
 fn every_reference_example_carries_the_metadata_users_select_on() {
     let examples = [
-        examples_in("reference-v1beta2"),
+        examples_in("v0.19.0/examples"),
         examples_in("v0.26.0/examples"),
     ]
     .concat();

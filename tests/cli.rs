@@ -82,7 +82,7 @@ fn unknown_commands_are_usage_errors() {
 #[test]
 fn render_prints_the_objects_of_every_reference_example() {
     let root =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/compat/reference-v1beta2");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/v0.19.0/examples");
     let mut files = Vec::new();
     let mut pending = vec![root];
     while let Some(directory) = pending.pop() {

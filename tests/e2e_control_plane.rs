@@ -101,7 +101,7 @@ async fn reference_and_example_manifests_are_accepted_by_the_api_server() {
     install_crds(&client).await;
     let discovery = Discovery::new(client.clone()).run().await.unwrap();
 
-    let reference = workspace_root().join("../shared/compat/reference-v1beta2");
+    let reference = workspace_root().join("tests/compat/v0.19.0/examples");
     assert!(
         reference.is_dir(),
         "{} is missing: the compatibility corpus must sit beside the checkout",

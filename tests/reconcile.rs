@@ -69,11 +69,11 @@ async fn a_converged_reconcile_issues_zero_writes_for_every_kind() {
         "deploy/examples/redis-replication.yaml",
         "deploy/examples/redis-sentinel.yaml",
         "deploy/examples/redis-cluster.yaml",
-        "../shared/compat/reference-v1beta2/redis-cluster.yaml",
-        "../shared/compat/reference-v1beta2/tls_enabled/redis-replication.yaml",
-        "../shared/compat/reference-v1beta2/sidecar_features/sidecar.yaml",
-        "../shared/compat/reference-v1beta2/external_service/clusterd.yaml",
-        "../shared/compat/reference-v1beta2/redis_sentinel/sentinel.yaml",
+        "tests/compat/v0.19.0/examples/redis-cluster.yaml",
+        "tests/compat/v0.19.0/examples/tls_enabled/redis-replication.yaml",
+        "tests/compat/v0.19.0/examples/sidecar_features/sidecar.yaml",
+        "tests/compat/v0.19.0/examples/external_service/clusterd.yaml",
+        "tests/compat/v0.19.0/examples/redis_sentinel/sentinel.yaml",
     ];
     for case in cases {
         let harness = Harness::new();

@@ -324,7 +324,7 @@ fn broken_yaml_is_reported_not_panicked_on() {
 #[test]
 fn every_reference_example_of_our_kinds_is_valid() {
     let root =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/compat/reference-v1beta2");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/v0.19.0/examples");
     let mut files = Vec::new();
     let mut pending = vec![root.clone()];
     while let Some(directory) = pending.pop() {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use redis_operator_sim::commands::apply::{DEFAULT_TIME_LIMIT_SECONDS, apply};
 
 fn reference() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/compat/reference-v1beta2")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/compat/v0.19.0/examples")
 }
 
 fn read(paths: &[PathBuf]) -> Vec<(String, String)> {
