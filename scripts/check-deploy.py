@@ -441,6 +441,20 @@ def check_image_build():
     check(any("crt-static" in line for line in lines), "Dockerfile: the binary is not linked statically")
 
 
+# The keys a values file of the reference operator's chart (v0.19.0 to v0.26.0) sets.
+REFERENCE_CHART_VALUES = {
+    "redisOperator": {"name": "redis-operator", "imageName": "quay.io/opstree/redis-operator",
+                      "imageTag": "", "imagePullPolicy": "Always", "watchNamespace": "",
+                      "webhook": False, "metrics": {"enabled": True, "bindAddress": ":8080"}},
+    "replicas": 1,
+    "rbac": {"enabled": True, "scope": "cluster"},
+    "serviceAccountName": "redis-operator",
+    "certmanager": {"enabled": False},
+    "tolerateAllTaints": False,
+    "featureGates": {"GenerateConfigInInitContainer": False},
+}
+
+
 def main():
     check_image_build()
     crds = generated_crds()
@@ -586,6 +600,14 @@ def main():
         ({"metrics.enabled": False, "metrics.serviceMonitor.enabled": True}, "metrics.serviceMonitor.enabled needs metrics.enabled"),
         ({"logFormat": "xml"}, "logFormat"),
         ({"serviceAccount.create": False}, "serviceAccount.name is required"),
+        # values.schema.json: unknown keys and values outside their enumerations.
+        ({"replicaCount2": 3}, "replicaCount2"),
+        ({"image.pullPolicy": "Sometimes"}, "/image/pullPolicy"),
+        # A values file written for the reference operator's chart names what to use instead.
+        (REFERENCE_CHART_VALUES, "replicas (use replicaCount); "),
+        (REFERENCE_CHART_VALUES, "redisOperator.imageName (use image.repository)"),
+        (REFERENCE_CHART_VALUES, "redisOperator.watchNamespace (use watchNamespaces, a list)"),
+        (REFERENCE_CHART_VALUES, "rbac.scope (use watchNamespaces"),
     ):
         result = run(helm_command(values), expect_failure=True)
         check(result.returncode != 0 and message in result.stderr,
@@ -596,7 +618,7 @@ def main():
         for failure in failures:
             sys.stderr.write(f"  - {failure}\n")
         sys.exit(1)
-    print(f"check-deploy: {checks} checks passed (Dockerfile, 3 kustomizations, 8 chart renderings, 6 refused value sets, helm lint)")
+    print(f"check-deploy: {checks} checks passed (Dockerfile, 3 kustomizations, 8 chart renderings, 12 refused value sets, helm lint)")
 
 
 if __name__ == "__main__":

@@ -361,3 +361,135 @@ fn every_rendered_manifest_fits_the_kubernetes_api_types() {
         assert!(kinds.contains("Deployment"), "{source}: no Deployment");
     }
 }
+
+const CHART: &str = "deploy/helm/redis-operator";
+
+/// Every key path of a values document (`a.b.c`), at any depth.
+fn value_paths(value: &Value, prefix: &str, paths: &mut BTreeSet<String>) {
+    if let Some(map) = value.as_object() {
+        for (key, child) in map {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            paths.insert(path.clone());
+            value_paths(child, &path, paths);
+        }
+    }
+}
+
+/// The schema node of `path`, walking `properties`; `None` where the schema has none.
+fn schema_node<'a>(schema: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.')
+        .try_fold(schema, |node, key| node.get("properties")?.get(key))
+}
+
+/// Whether `path` is described by the schema: its own node, or a free-form ancestor (an object
+/// the schema types without listing its properties, such as `resources`).
+fn schema_describes(schema: &Value, path: &str) -> bool {
+    let keys: Vec<&str> = path.split('.').collect();
+    (1..=keys.len()).any(|length| {
+        let prefix = keys[..length].join(".");
+        schema_node(schema, &prefix)
+            .is_some_and(|node| length == keys.len() || node.get("properties").is_none())
+    })
+}
+
+/// The values the chart's README documents: the first cell of each row of its values table.
+fn documented_values(readme: &str) -> Vec<String> {
+    let table = readme
+        .split("## Values")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the chart's README has a Values section");
+    table
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|cell| cell.split('`').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The chart's README lists every value of `values.yaml` (a value of a free-form object, such as
+/// `resources.limits.memory`, by that object) and nothing else; `values.schema.json` describes
+/// every value, and declares no value of its own that `values.yaml` lacks besides the reference
+/// chart's keys it refuses.
+#[test]
+fn the_chart_readme_and_schema_describe_exactly_the_values() {
+    let chart = root().join(CHART);
+    let values: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap())
+            .unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(chart.join("values.schema.json")).unwrap())
+            .expect("values.schema.json is JSON");
+    let readme = std::fs::read_to_string(chart.join("README.md")).unwrap();
+    let mut paths = BTreeSet::new();
+    value_paths(&values, "", &mut paths);
+    let documented = documented_values(&readme);
+    assert!(
+        documented.len() >= 30,
+        "the README's values table lists {documented:?}"
+    );
+    let documented_set: BTreeSet<&str> = documented.iter().map(String::as_str).collect();
+    assert_eq!(
+        documented_set.len(),
+        documented.len(),
+        "a value is listed twice"
+    );
+    for row in &documented {
+        assert!(
+            paths.contains(row),
+            "the README documents {row}, which values.yaml does not have"
+        );
+    }
+    for path in &paths {
+        let keys: Vec<&str> = path.split('.').collect();
+        let covered = (1..=keys.len())
+            .any(|length| documented_set.contains(keys[..length].join(".").as_str()));
+        let has_documented_descendant = documented
+            .iter()
+            .any(|row| row.starts_with(&format!("{path}.")));
+        assert!(
+            covered || has_documented_descendant,
+            "values.yaml has {path}, which the README's values table does not list"
+        );
+        assert!(
+            schema_describes(&schema, path),
+            "values.schema.json does not describe {path}"
+        );
+    }
+    let mut declared = BTreeSet::new();
+    let mut pending = vec![(String::new(), &schema)];
+    while let Some((prefix, node)) = pending.pop() {
+        for (key, child) in node
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            let refused = child["description"]
+                .as_str()
+                .is_some_and(|text| text.starts_with("A value of the reference operator's chart"));
+            if !refused {
+                declared.insert(path.clone());
+                pending.push((path, child));
+            }
+        }
+    }
+    let undeclared: Vec<&String> = declared.difference(&paths).collect();
+    assert!(
+        undeclared.is_empty(),
+        "values.schema.json declares values that values.yaml lacks: {undeclared:?}"
+    );
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "values.schema.json refuses unknown top-level keys"
+    );
+}

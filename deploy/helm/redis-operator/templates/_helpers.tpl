@@ -107,3 +107,65 @@ deploy/kustomize/base/cluster-role.yaml; scripts/check-deploy fails when they di
   resources: [events]
   verbs: [create, patch]
 {{- end }}
+
+{{/*
+Values of the reference operator's chart, which this chart does not read: rendering fails and
+names what to use instead, so that a values file written for that chart is never half applied.
+The chart's README ("Coming from the reference chart") gives the same mapping.
+*/}}
+{{- define "redis-operator.refuseReferenceValues" -}}
+{{- $noWebhook := "no counterpart: no admission webhook runs, the operator checks each CR and says why in its status" }}
+{{- $top := dict
+  "replicas" "use replicaCount"
+  "serviceAccountName" "use serviceAccount.name"
+  "tolerateAllTaints" "use tolerations: [{operator: Exists}]"
+  "service" $noWebhook
+  "certificate" $noWebhook
+  "issuer" $noWebhook
+  "certmanager" $noWebhook
+  "featureGates" "no counterpart: the operator renders each configuration into a ConfigMap and never runs redis-cli in a pod"
+  "manager" "no counterpart: the operator's Kubernetes client needs no timeout, rate or concurrency settings"
+}}
+{{- $operator := dict
+  "name" "use fullnameOverride"
+  "imageName" "use image.repository"
+  "imageTag" "use image.tag"
+  "imagePullPolicy" "use image.pullPolicy"
+  "imagePullSecrets" "use imagePullSecrets"
+  "podAnnotations" "use podAnnotations"
+  "podLabels" "use podLabels"
+  "extraArgs" "use extraArgs, with the flags of redis-operator run --help"
+  "env" "use extraEnv"
+  "watchNamespace" "use watchNamespaces, a list"
+  "metrics" "use metrics.enabled and metrics.port"
+  "initContainerImageTag" "no counterpart: the operator's pods have no init container"
+  "strategy" "no counterpart: RollingUpdate with leader election, Recreate without"
+  "serviceDNSDomain" "no counterpart: the operator reaches pods by address"
+  "webhook" $noWebhook
+  "automountServiceAccountToken" "no counterpart: the operator needs its token"
+  "pprof" "no counterpart"
+}}
+{{- $found := list }}
+{{- range $key := keys $top | sortAlpha }}
+{{- if hasKey $.Values $key }}
+{{- $found = append $found (printf "%s (%s)" $key (get $top $key)) }}
+{{- end }}
+{{- end }}
+{{- if hasKey .Values "redisOperator" }}
+{{- range $key := keys (.Values.redisOperator | default dict) | sortAlpha }}
+{{- $found = append $found (printf "redisOperator.%s (%s)" $key (get $operator $key | default "no counterpart")) }}
+{{- end }}
+{{- end }}
+{{- if hasKey .Values.rbac "enabled" }}
+{{- $found = append $found "rbac.enabled (use rbac.create)" }}
+{{- end }}
+{{- if hasKey .Values.rbac "scope" }}
+{{- $found = append $found "rbac.scope (use watchNamespaces: a Role in each listed namespace instead of a ClusterRole)" }}
+{{- end }}
+{{- if hasKey .Values.serviceAccount "automountServiceAccountToken" }}
+{{- $found = append $found "serviceAccount.automountServiceAccountToken (no counterpart: the operator needs its token)" }}
+{{- end }}
+{{- if $found }}
+{{- fail (printf "values of the reference operator's chart, which this chart does not read: %s; see the chart's README, \"Coming from the reference chart\"" (join "; " $found)) }}
+{{- end }}
+{{- end }}
