@@ -834,11 +834,11 @@ mod tests {
         assert_eq!(
             unschedulable_message(&spec, &all, &[]),
             "0/4 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, \
-             2 node(s) had untolerated taint(s), 1 node(s) were unschedulable."
+             1 node(s) were unschedulable, 2 node(s) had untolerated taint(s)."
         );
         let spec = json!({"containers": [{"resources": {"requests": {"memory": "1Ti"}}}]});
         assert!(
-            unschedulable_message(&spec, &all, &[]).ends_with(": 1 Insufficient memory, 2 node(s) had untolerated taint(s), 1 node(s) were unschedulable.")
+            unschedulable_message(&spec, &all, &[]).ends_with(": 1 Insufficient memory, 1 node(s) were unschedulable, 2 node(s) had untolerated taint(s).")
         );
     }
 }
