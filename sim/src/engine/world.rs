@@ -216,7 +216,10 @@ impl World {
     /// the server's liveness, pods on nodes down for longer than the eviction timeout are removed.
     pub fn run_statefulsets(&self) {
         // Nothing to do when no object changed, no server started or stopped, and no timer of
-        // the kubelets or the node lifecycle is running.
+        // the kubelets or the node lifecycle is running. What this pass writes counts as a
+        // change for the next one, as a watch event would: a pod the kubelet reports ready lets
+        // an OrderedReady set create its next pod, a pod deleted for a rolling update is created
+        // again.
         let seen = (self.api.version(), self.redis.liveness_version());
         if self.controllers_seen.get() == Some(seen) && !self.timers_pending() {
             return;
@@ -231,8 +234,7 @@ impl World {
         self.schedule_pending_pods();
         self.run_kubelets();
         self.update_statefulset_statuses();
-        self.controllers_seen
-            .set(Some((self.api.version(), self.redis.liveness_version())));
+        self.controllers_seen.set(Some(seen));
     }
 
     /// Whether a kubelet or node-lifecycle timer may fire: a pod waiting to start or restart, a

@@ -2,8 +2,11 @@
 //! the operator sets: pods created in ordinal order (one at a time under `OrderedReady`, all at
 //! once under `Parallel`), claims from `volumeClaimTemplates` that outlive their pods, pods above
 //! the replica count removed, `RollingUpdate` with a partition replacing the highest outdated
-//! ordinal only while every pod is Running and Ready, `OnDelete` left to whoever deletes pods,
-//! orphans adopted, and the status (ready, updated and current revision) kept current.
+//! ordinal (under `OrderedReady` only while every pod is Running and Ready; under `Parallel`
+//! whatever the outdated pod's health, stopping at an updated pod that is not ready), `OnDelete`
+//! left to whoever deletes pods, orphans adopted, and the status kept current: ready and updated
+//! counts, the update revision, and a current revision that only a completed `RollingUpdate`
+//! advances (`tests/statefulset_fidelity.rs` compares this with Kubernetes 1.34's controller).
 //!
 //! It never starts servers; the kubelets do.
 
@@ -79,24 +82,22 @@ impl World {
         let pods = self.pods_of(&namespace, &name);
         let all_ready = pods.len() == usize::try_from(replicas).unwrap_or(0)
             && pods.values().all(|pod| pod_is_ready(pod));
-        // RollingUpdate replaces the highest outdated ordinal at or above the partition, one at a
-        // time, and only while every pod is Running and Ready.
-        let outdated = pods
-            .iter()
-            .rev()
-            .find(|(ordinal, pod)| {
-                **ordinal >= partition
-                    && **ordinal < replicas
-                    && pod
-                        .at("/metadata/labels/controller-revision-hash")
-                        .and_then(Value::as_str)
-                        != Some(revision.as_str())
-            })
-            .map(|(ordinal, _)| *ordinal);
+        let replaced = if on_delete {
+            None
+        } else {
+            rolling_update_target(
+                &pods,
+                replicas,
+                partition,
+                &revision,
+                ordered_ready,
+                all_ready,
+            )
+        };
         for (ordinal, pod) in &pods {
             let pod_reference =
                 ObjectRef::new(ResourceType::Pod, &namespace, &format!("{name}-{ordinal}"));
-            let updated = !on_delete && all_ready && outdated == Some(*ordinal);
+            let updated = replaced == Some(*ordinal);
             if *ordinal >= replicas || pod.at("/metadata/deletionTimestamp").is_some() || updated {
                 let standalone = pod
                     .at(&format!("/metadata/labels/{SETUP_TYPE_LABEL}"))
@@ -242,9 +243,29 @@ impl World {
                         == Some(revision.as_str())
                 })
                 .count();
+            // The current revision is the one the set had before the latest change of its
+            // template; only a RollingUpdate that updated every pod, all of them ready, makes the
+            // update revision current (Kubernetes' completeRollingUpdate). Under OnDelete it
+            // never advances by itself.
+            let rolling_update = statefulset
+                .at("/spec/updateStrategy/type")
+                .and_then(Value::as_str)
+                .is_none_or(|strategy| strategy == "RollingUpdate");
+            let expected = usize::try_from(replicas).unwrap_or(0);
+            let rolled_out = rolling_update
+                && updated == expected
+                && ready == expected
+                && pods.len() == expected;
+            let current = match statefulset
+                .at("/status/currentRevision")
+                .and_then(Value::as_str)
+            {
+                Some(current) if !rolled_out => current.to_owned(),
+                _ => revision.clone(),
+            };
             let status = json!({
                 "replicas": pods.len(), "readyReplicas": ready, "updatedReplicas": updated,
-                "currentRevision": revision, "updateRevision": revision,
+                "currentRevision": current, "updateRevision": revision,
                 "observedGeneration": statefulset.at("/metadata/generation").cloned().unwrap_or(json!(1)),
             });
             if statefulset.get("status") != Some(&status) {
@@ -254,4 +275,41 @@ impl World {
             }
         }
     }
+}
+
+/// The ordinal a RollingUpdate deletes now, to be created again from the update revision, as
+/// Kubernetes 1.34 chooses it: under `OrderedReady` nothing while any pod is not Running and
+/// Ready (the controller stops at the first such pod before it updates anything); under
+/// `Parallel` it walks down from the highest ordinal to the partition, takes the first pod of
+/// another revision that is not terminating, whatever its own health (so a Pending pod of an
+/// outdated template is replaced), and stops at a pod of the update revision that is not ready
+/// or is terminating, a missing pod counting as such.
+fn rolling_update_target(
+    pods: &BTreeMap<i64, Arc<Value>>,
+    replicas: i64,
+    partition: i64,
+    revision: &str,
+    ordered_ready: bool,
+    all_ready: bool,
+) -> Option<i64> {
+    if ordered_ready && !all_ready {
+        return None;
+    }
+    for ordinal in (partition.max(0)..replicas).rev() {
+        // A missing pod is created first, from the update revision, in the same pass: a pod
+        // that is not ready yet, at which the update stops.
+        let pod = pods.get(&ordinal)?;
+        let terminating = pod.at("/metadata/deletionTimestamp").is_some();
+        let outdated = pod
+            .at("/metadata/labels/controller-revision-hash")
+            .and_then(Value::as_str)
+            != Some(revision);
+        if outdated && !terminating {
+            return Some(ordinal);
+        }
+        if terminating || !pod_is_ready(pod) {
+            return None;
+        }
+    }
+    None
 }
