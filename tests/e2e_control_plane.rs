@@ -918,24 +918,12 @@ const EVICTION_LIMIT: Duration = Duration::from_secs(90);
 async fn a_node_drain_through_the_eviction_api_is_held_by_the_disruption_budget() {
     let _one = ONE_AT_A_TIME.lock().await;
     let mut cluster = Cluster::start(operator_binary()).await;
-    let path = workspace_root().join("deploy/examples/redis-replication.yaml");
-    let mut resources = Vec::new();
-    for mut document in documents(&path) {
-        if document["kind"] == "RedisReplication" {
-            // Three pods on two nodes: one node holds two pods of the budget.
-            document["spec"]["nodeSelector"] = serde_json::json!({ZONE_LABEL: DRAINED_ZONE});
-            resources.push(document.clone());
-        }
-        apply(
-            &cluster.client,
-            &cluster.discovery,
-            &document,
-            NAMESPACE,
-            false,
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{} rejected: {error}", path.display()));
-    }
+    // Three pods on two nodes: one node holds two pods of the budget.
+    let resources = apply_replication_example_with_node_selector(
+        &cluster,
+        serde_json::json!({ZONE_LABEL: DRAINED_ZONE}),
+    )
+    .await;
     cluster.wait_until_ready(&resources, READY_LIMIT).await;
 
     let masters = cluster.replication_masters("sessions", "change-me").await;
@@ -1351,5 +1339,99 @@ async fn deleting_a_resource_collects_what_it_owns_and_keeps_claims_only_when_as
         redis_cli(&pod_ip(&cache[0]), REDIS_PORT, None, &["get", "kept"]).trim(),
         "yes",
         "the server created again loads the data saved on the kept claim"
+    );
+}
+
+/// Applies `deploy/examples/redis-replication.yaml` with the RedisReplication's nodeSelector set
+/// to `node_selector`; returns the RedisReplication as applied.
+async fn apply_replication_example_with_node_selector(
+    cluster: &Cluster,
+    node_selector: Value,
+) -> Vec<Value> {
+    let path = workspace_root().join("deploy/examples/redis-replication.yaml");
+    let mut resources = Vec::new();
+    for mut document in documents(&path) {
+        if document["kind"] == "RedisReplication" {
+            document["spec"]["nodeSelector"] = node_selector.clone();
+            resources.push(document.clone());
+        }
+        apply(
+            &cluster.client,
+            &cluster.discovery,
+            &document,
+            NAMESPACE,
+            false,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{} rejected: {error}", path.display()));
+    }
+    resources
+}
+
+/// A label no node has: a pod whose nodeSelector asks for it stays Pending.
+const MISSING_NODE_LABEL: (&str, &str) = ("disk", "nvme");
+
+/// A replication set created with a nodeSelector no node matches, then fixed by the user. Its
+/// StatefulSet is OnDelete, whose current revision stays the first one (Kubernetes advances it
+/// only when a RollingUpdate completes), so the Pending pods run that current revision while the
+/// controller would create them from the update revision: the operator replaces them, and the set
+/// becomes Ready. (Before, it kept pods of the current revision as ones the controller would
+/// create again, and they stayed Pending forever.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replication_set_created_unschedulable_becomes_ready_once_fixed() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = Cluster::start(operator_binary()).await;
+    let resources = apply_replication_example_with_node_selector(
+        &cluster,
+        serde_json::json!({MISSING_NODE_LABEL.0: MISSING_NODE_LABEL.1}),
+    )
+    .await;
+    let replication = resources[0].clone();
+    cluster
+        .wait_for(
+            "the set reports its pods cannot be scheduled",
+            Duration::from_secs(60),
+            async |cluster: &Cluster| {
+                let live = cluster.live(&replication).await;
+                let degraded = live
+                    .data
+                    .pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .and_then(|conditions| {
+                        conditions
+                            .iter()
+                            .find(|condition| condition["type"] == "Degraded")
+                    })
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                if degraded["reason"] == "PodUnschedulable" {
+                    Ok(())
+                } else {
+                    Err(format!("Degraded is {degraded}"))
+                }
+            },
+        )
+        .await;
+    let api = api_for(&cluster.client, &cluster.discovery, &replication, NAMESPACE);
+    api.patch(
+        "sessions",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"nodeSelector": null}})),
+    )
+    .await
+    .unwrap();
+    cluster.wait_until_ready(&resources, READY_LIMIT).await;
+    let masters = cluster.replication_masters("sessions", "change-me").await;
+    assert_eq!(masters.len(), 1, "masters: {masters:?}");
+    let statefulsets: Api<StatefulSet> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let status = statefulsets
+        .get("sessions")
+        .await
+        .unwrap()
+        .status
+        .unwrap_or_default();
+    assert_ne!(
+        status.current_revision, status.update_revision,
+        "the case this test is about: under OnDelete the current revision is still the first one"
     );
 }

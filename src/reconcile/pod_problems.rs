@@ -110,10 +110,38 @@ pub fn problem_events(
     events
 }
 
+/// The revision the StatefulSet creates the pod of `ordinal` from, as Kubernetes does: the update
+/// revision, except below a `RollingUpdate` partition, where it is the current one. Under
+/// `OnDelete` the current revision never advances by itself (only a completed `RollingUpdate`
+/// advances it), so a pod of that revision, such as one created before the user fixed the
+/// template, is outdated too.
+fn creation_revision(statefulset: &Value, ordinal: u32) -> Option<&str> {
+    let update_revision = statefulset
+        .at("/status/updateRevision")
+        .and_then(Value::as_str)?;
+    let rolling_update = statefulset
+        .at("/spec/updateStrategy/type")
+        .and_then(Value::as_str)
+        .is_none_or(|strategy| strategy == "RollingUpdate");
+    let partition = statefulset
+        .at("/spec/updateStrategy/rollingUpdate/partition")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if rolling_update && i64::from(ordinal) < partition {
+        return Some(
+            statefulset
+                .at("/status/currentRevision")
+                .and_then(Value::as_str)
+                .unwrap_or(update_revision),
+        );
+    }
+    Some(update_revision)
+}
+
 /// Evictions of pods created from a replaced template that never started, with a Normal Event
 /// each. A pod qualifies when its StatefulSet's status describes its live spec, the pod runs
-/// neither its current nor its update revision, it is Pending and Kubernetes says why it cannot
-/// start.
+/// another revision than the one the StatefulSet would create it from ([`creation_revision`]),
+/// it is Pending and Kubernetes says why it cannot start.
 pub fn replace_stuck_pods(
     input: PlanInput<'_>,
     groups: &[PodGroup<'_>],
@@ -134,23 +162,18 @@ pub fn replace_stuck_pods(
                 &input.target.namespace,
                 &group.statefulset_name,
             ))?;
-            // The status must describe the live spec, and the pod must run neither revision the
-            // StatefulSet creates pods from: a pod the controller would create again from the
-            // same revision (below a partition, from the current revision) is not replaced.
+            // The status must describe the live spec, and the pod must run another revision
+            // than the one the StatefulSet would create it from again: replacing it from the
+            // same template would change nothing.
             let observed = statefulset.at("/status/observedGeneration").and_then(Value::as_i64);
             if observed.is_none() || observed != statefulset.at("/metadata/generation").and_then(Value::as_i64) {
                 return None;
             }
-            let update_revision = statefulset
-                .at("/status/updateRevision")
-                .and_then(Value::as_str)?;
-            let current_revision = statefulset
-                .at("/status/currentRevision")
-                .and_then(Value::as_str)
-                .unwrap_or(update_revision);
-            let outdated = pod.revision.as_deref().is_some_and(|revision| {
-                revision != update_revision && revision != current_revision
-            });
+            let creation_revision = creation_revision(statefulset, pod.ordinal)?;
+            let outdated = pod
+                .revision
+                .as_deref()
+                .is_some_and(|revision| revision != creation_revision);
             outdated.then(|| {
                 (
                     Request::Evict(ObjectRef::new(
@@ -188,6 +211,26 @@ mod tests {
     fn unschedulable() -> Value {
         json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
             "message": "0/6 nodes are available: 6 node(s) didn't match Pod's node affinity/selector."}]})
+    }
+
+    #[test]
+    fn a_pod_is_created_again_from_the_update_revision_except_below_a_rolling_update_partition() {
+        let statefulset = |strategy: Value| {
+            json!({"spec": {"updateStrategy": strategy},
+                "status": {"currentRevision": "first", "updateRevision": "fixed"}})
+        };
+        // Under OnDelete the current revision is still the set's first one long after the user
+        // fixed the template: a Pending pod of that first revision is outdated.
+        let on_delete = statefulset(json!({"type": "OnDelete"}));
+        assert_eq!(creation_revision(&on_delete, 0), Some("fixed"));
+        assert_eq!(creation_revision(&on_delete, 2), Some("fixed"));
+        let partitioned =
+            statefulset(json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}));
+        assert_eq!(creation_revision(&partitioned, 1), Some("first"));
+        assert_eq!(creation_revision(&partitioned, 2), Some("fixed"));
+        let rolling = statefulset(json!({"type": "RollingUpdate"}));
+        assert_eq!(creation_revision(&rolling, 0), Some("fixed"));
+        assert_eq!(creation_revision(&json!({"status": {}}), 0), None);
     }
 
     #[test]
