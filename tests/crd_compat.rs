@@ -11,10 +11,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code states its assumptions
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use support::end_to_end::yaml_files;
 
 const VERSION: &str = "v1beta2";
 const NOT_YET_SERVED: &str = "tests/compat/v0.26.0/not-yet-served.txt";
@@ -25,15 +28,7 @@ fn workspace(path: &str) -> PathBuf {
 
 /// Every CustomResourceDefinition in the YAML files of `directory`, by kind.
 fn definitions(directory: &Path) -> BTreeMap<String, Value> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(directory)
-        .unwrap_or_else(|error| panic!("failed to read {}: {error}", directory.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "yaml")
-        })
-        .collect();
-    files.sort();
+    let files = yaml_files(directory);
     let mut by_kind = BTreeMap::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();

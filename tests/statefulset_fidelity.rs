@@ -40,6 +40,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -542,30 +543,8 @@ impl RealCluster {
 
     async fn snapshots(&self, cases: &[Case]) -> Vec<Snapshot> {
         let parameters = ListParams::default();
-        let pods: BTreeMap<String, Value> = self
-            .pods
-            .list(&parameters)
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|pod| {
-                let pod = serde_json::to_value(pod).unwrap();
-                (pod["metadata"]["name"].as_str().unwrap().to_owned(), pod)
-            })
-            .collect();
-        let sets: BTreeMap<String, Value> = self
-            .sets
-            .list(&parameters)
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|set| {
-                let set = serde_json::to_value(set).unwrap();
-                (set["metadata"]["name"].as_str().unwrap().to_owned(), set)
-            })
-            .collect();
+        let pods = by_name(self.pods.list(&parameters).await.unwrap().items);
+        let sets = by_name(self.sets.list(&parameters).await.unwrap().items);
         cases
             .iter()
             .map(|case| Snapshot::of(case, &sets[case.name], &pods))
@@ -634,19 +613,12 @@ impl FakeCluster {
     }
 
     fn snapshots(&self, cases: &[Case]) -> Vec<Snapshot> {
-        let by_name = |resource| -> BTreeMap<String, Value> {
-            self.world
-                .api
-                .objects(resource)
-                .into_iter()
-                .map(|object| {
-                    let name = object["metadata"]["name"].as_str().unwrap().to_owned();
-                    (name, Value::clone(&object))
-                })
-                .collect()
+        let objects = |resource| {
+            let objects = self.world.api.objects(resource);
+            by_name(objects.into_iter().map(Arc::unwrap_or_clone).collect())
         };
-        let pods = by_name(ResourceType::Pod);
-        let sets = by_name(ResourceType::StatefulSet);
+        let pods = objects(ResourceType::Pod);
+        let sets = objects(ResourceType::StatefulSet);
         cases
             .iter()
             .map(|case| Snapshot::of(case, &sets[case.name], &pods))
@@ -763,4 +735,15 @@ async fn the_fake_statefulset_controller_handles_pending_outdated_pods_like_kube
         "the fake StatefulSet controller differs from Kubernetes':\n{}",
         report.join("\n")
     );
+}
+
+/// Objects as JSON, by name.
+fn by_name<T: serde::Serialize>(items: Vec<T>) -> BTreeMap<String, Value> {
+    items
+        .into_iter()
+        .map(|item| {
+            let item = serde_json::to_value(item).unwrap();
+            (item["metadata"]["name"].as_str().unwrap().to_owned(), item)
+        })
+        .collect()
 }

@@ -9,7 +9,7 @@ use redis_operator::ports::clock::{Clock, Milliseconds};
 use redis_operator::ports::kube::ObjectRef;
 
 use crate::engine::world::World;
-use crate::fakes::redis::ServerKind;
+use crate::fakes::redis::{Server, ServerKind};
 use crate::oracles::servers_of;
 
 /// A write a client made and Redis acknowledged.
@@ -32,6 +32,18 @@ enum Holder<'owner> {
     Anyone,
     /// No one: the writes went to a server no client of the set is sent to.
     Nobody,
+}
+
+/// Whether `server` takes a client's writes: a live master holding data (a standalone or
+/// replication server, or a cluster master serving slots).
+fn takes_client_writes(server: &Server) -> bool {
+    server.alive
+        && server.master.is_none()
+        && match server.kind {
+            ServerKind::Plain => true,
+            ServerKind::Cluster => !server.slots.is_empty(),
+            ServerKind::Sentinel => false,
+        }
 }
 
 impl World {
@@ -57,15 +69,21 @@ impl World {
             Kind::Redis | Kind::RedisCluster => self.redis.with_servers(|servers| {
                 servers_of(servers.values(), reference)
                     .into_iter()
-                    .find(|server| {
-                        server.alive
-                            && server.master.is_none()
-                            && server.kind != ServerKind::Sentinel
-                            && (server.kind == ServerKind::Plain || !server.slots.is_empty())
-                    })
+                    .find(|server| takes_client_writes(server))
                     .map(|server| server.ip.clone())
             }),
         }
+    }
+
+    /// The first server of any CR that takes client writes ([`takes_client_writes`]), whether or
+    /// not the operator publishes it.
+    pub fn any_writable_master(&self) -> Option<String> {
+        self.redis.with_servers(|servers| {
+            servers
+                .values()
+                .find(|server| takes_client_writes(server))
+                .map(|server| server.ip.clone())
+        })
     }
 
     /// A client writes `count` keys through `entry` (any node of the set); acknowledged writes are

@@ -460,17 +460,7 @@ impl Run {
     /// client entry is left (the check must not lapse because the `-master` Service selects
     /// nothing).
     fn any_master(&self) -> Option<String> {
-        self.world
-            .redis
-            .servers()
-            .into_iter()
-            .filter(|server| server.alive && server.master.is_none())
-            .find(|server| match server.kind {
-                ServerKind::Cluster => !server.slots.is_empty(),
-                ServerKind::Plain => true,
-                ServerKind::Sentinel => false,
-            })
-            .map(|server| server.ip)
+        self.world.any_writable_master()
     }
 
     fn patch(&mut self, patch: &Value) {
