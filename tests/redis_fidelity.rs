@@ -221,6 +221,20 @@ impl Bench {
             .push((format!("{label} (node {node})"), outcome));
     }
 
+    /// Lets `milliseconds` pass: ticks for the fake, a sleep for the real servers.
+    async fn pass(&mut self, milliseconds: u64) {
+        match &mut self.side {
+            Side::Fake { redis, now } => {
+                let end = *now + milliseconds;
+                while *now < end {
+                    *now += FAKE_TICK_MILLISECONDS.min(end - *now);
+                    redis.tick(*now);
+                }
+            }
+            Side::Real { .. } => tokio::time::sleep(Duration::from_millis(milliseconds)).await,
+        }
+    }
+
     /// Replaces node ids by `<node i>`.
     fn normalise(&self, text: &str) -> String {
         let mut text = text.to_owned();
@@ -901,6 +915,109 @@ fn report(script: &str, found: &[(String, String, String)]) -> String {
         ));
     }
     text
+}
+
+/// What a replica and its master show of a full resync: the replica's link and sync flags and
+/// its key count (or the error DBSIZE gets), and the state and offset the master lists it with.
+async fn sync_facts(bench: &Bench, replica: usize, master: usize) -> String {
+    let info = |reply: Result<RedisReply, RedisError>| {
+        parse_info_replication(reply.unwrap().as_text().unwrap()).unwrap()
+    };
+    let replica_info = info(bench.send(replica, &RedisCommand::InfoReplication).await);
+    let keys = match bench.send(replica, &RedisCommand::DatabaseSize).await {
+        Ok(reply) => format!("{reply:?}"),
+        Err(RedisError::Rejected { message, .. }) => message,
+        Err(error) => format!("failed {error}"),
+    };
+    let master_info = info(bench.send(master, &RedisCommand::InfoReplication).await);
+    let listed: Vec<(String, bool)> = master_info
+        .replicas
+        .iter()
+        .map(|entry| (entry.state.clone(), entry.offset == 0))
+        .collect();
+    format!(
+        "link up {}, sync in progress {}, keys {keys}, listed by the master as (state, offset 0) {listed:?}",
+        replica_info.master_link_up, replica_info.master_sync_in_progress
+    )
+}
+
+/// A full resync on a server that held a key of its own: while the master waits out the
+/// diskless delay the replica's link is down and it serves its old key, the master lists it as
+/// `wait_bgsave` at offset 0 and refuses FAILOVER TO it; the link comes up after the delay
+/// (about 5 s; the fake's is exactly 5 s) with the master's keys in place of its own.
+async fn full_sync_script(bench: &mut Bench) {
+    for index in 0..20 {
+        bench.write(0, &format!("key:{index}"), &format!("value-{index}"));
+    }
+    bench.write(1, "stale", "from before");
+    let master = bench.endpoints[0].clone();
+    bench
+        .step(
+            "REPLICAOF node 0",
+            1,
+            RedisCommand::ReplicaOf {
+                host: master.host.clone(),
+                port: master.port,
+            },
+        )
+        .await;
+    let started = Instant::now();
+    // Time for the replica to connect and ask for the sync (a few milliseconds on loopback).
+    bench.pass(300).await;
+    let facts = sync_facts(bench, 1, 0).await;
+    bench.transcript.push(("after 0.3 s".to_owned(), facts));
+    let replica = bench.endpoints[1].clone();
+    bench
+        .step(
+            "FAILOVER TO the syncing replica",
+            0,
+            RedisCommand::FailoverTo {
+                host: replica.host,
+                port: replica.port,
+            },
+        )
+        .await;
+    bench.pass(1_700).await;
+    let facts = sync_facts(bench, 1, 0).await;
+    bench.transcript.push(("after 2 s".to_owned(), facts));
+    let mut waited = 2_000;
+    loop {
+        let reply = bench.send(1, &RedisCommand::InfoReplication).await.unwrap();
+        let info = parse_info_replication(reply.as_text().unwrap()).unwrap();
+        if info.master_link_up || waited > 10_000 {
+            break;
+        }
+        bench.pass(100).await;
+        waited += 100;
+    }
+    // The fake counts simulated time; the real side, wall-clock time since REPLICAOF.
+    let waited = match bench.side {
+        Side::Fake { .. } => waited,
+        Side::Real { .. } => u64::try_from(started.elapsed().as_millis()).unwrap(),
+    };
+    bench.transcript.push((
+        "the link came up between 4 and 7 s".to_owned(),
+        (4_000..=7_000).contains(&waited).to_string(),
+    ));
+    let facts = sync_facts(bench, 1, 0).await;
+    bench.transcript.push(("after the sync".to_owned(), facts));
+}
+
+#[tokio::test]
+async fn a_full_resync_shows_what_real_redis_shows_and_takes_as_long() {
+    let mut fake = Bench::fake(2, false);
+    full_sync_script(&mut fake).await;
+    let mut real = Bench::real(2, false);
+    full_sync_script(&mut real).await;
+    let found = differences(&fake, &real);
+    assert!(found.is_empty(), "{}", report("full resync", &found));
+    assert!(
+        fake.transcript.iter().any(
+            |(step, outcome)| step == "the link came up between 4 and 7 s" && outcome == "true"
+        ),
+        "{:?}",
+        fake.transcript
+    );
 }
 
 #[tokio::test]

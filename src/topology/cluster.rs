@@ -490,6 +490,25 @@ fn step(
     if let Some(plan) = step_rolling_restart(input, members) {
         return plan;
     }
+    // A replica whose link is down (a full resync under way: the master delays and streams its
+    // dataset, the replica loads it) holds nothing its master could be rebuilt from, and Redis
+    // Cluster would not elect it if the master failed now: the shard has no redundancy yet.
+    if let Some(syncing) = members.iter().find(|member| {
+        member.myself.master_id.is_some()
+            && member
+                .view
+                .replication
+                .as_ref()
+                .is_some_and(|info| !info.master_link_up)
+    }) {
+        return plan_with(
+            ClusterPhase::Bootstrap,
+            format!(
+                "waiting for {} to finish syncing from its master",
+                syncing.view.pod.name
+            ),
+        );
+    }
     plan_with(
         ClusterPhase::Ready,
         "every slot is served by its master and every master has its replicas",
@@ -1495,7 +1514,11 @@ mod tests {
     }
 
     fn plan_scaled(nodes: &[Node], scaled: &Scaled<'_>) -> ClusterPlan {
-        let servers: Vec<ServerView> = views(nodes, scaled.hostnames)
+        plan_views(views(nodes, scaled.hostnames), scaled)
+    }
+
+    fn plan_views(servers: Vec<ServerView>, scaled: &Scaled<'_>) -> ClusterPlan {
+        let servers: Vec<ServerView> = servers
             .into_iter()
             .filter(|view| !scaled.absent.contains(&view.pod.name.as_str()))
             .collect();
@@ -1528,6 +1551,26 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_cluster_whose_replica_still_syncs_is_not_ready() {
+        let mut servers = views(&three_shards(), true);
+        let follower = format!("{FOLLOWERS}-2");
+        for view in &mut servers {
+            if view.pod.name == follower {
+                let info = view.replication.as_mut().unwrap();
+                info.master_link_up = false;
+                info.master_sync_in_progress = true;
+            }
+        }
+        let plan = plan_views(servers, &Scaled::converged());
+        assert_eq!(plan.phase, ClusterPhase::Bootstrap, "{plan:?}");
+        assert!(plan.steps.is_empty());
+        assert_eq!(
+            plan.activity,
+            format!("waiting for {follower} to finish syncing from its master")
+        );
     }
 
     #[test]

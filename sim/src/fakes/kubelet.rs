@@ -184,7 +184,7 @@ impl World {
                 && runtime
                     .ip
                     .as_ref()
-                    .is_some_and(|ip| self.redis.is_alive(ip));
+                    .is_some_and(|ip| self.redis.answers_ping(ip));
             if pod_is_ready(&pod) != ready {
                 Arc::make_mut(&mut next)["status"]["conditions"] = json!([{
                     "type": "Ready", "status": if ready { "True" } else { "False" },

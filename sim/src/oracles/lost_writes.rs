@@ -193,6 +193,7 @@ mod tests {
     use redis_operator::ports::redis::{RedisCommand, RedisEndpoint};
 
     use crate::fakes::redis::StopCause;
+    use crate::fakes::redis::full_sync::DISKLESS_SYNC_DELAY_MILLISECONDS;
 
     const MASTER: &str = "10.0.0.1";
     const REPLICA: &str = "10.0.0.2";
@@ -224,9 +225,12 @@ mod tests {
             replica_of(&world, "sessions-1", REPLICA, MASTER);
         }
         assert_eq!(world.write_keys_for(&replication, MASTER, "kept", 3), 3);
-        world.redis.tick(1_000);
+        world.redis.tick(FULL_SYNC_DONE_AT);
         (world, replication)
     }
+
+    /// When a full resync started at 0 has ended.
+    const FULL_SYNC_DONE_AT: u64 = DISKLESS_SYNC_DELAY_MILLISECONDS + 1_000;
 
     fn replica_of(world: &World, pod: &str, host: &str, master: &str) {
         let command = RedisCommand::ReplicaOf {
@@ -240,6 +244,7 @@ mod tests {
     fn a_replicaof_the_operator_sends_onto_an_empty_master_is_held_against_it() {
         let (world, replication) = two_servers(false);
         replica_of(&world, "sessions-0", MASTER, REPLICA);
+        world.redis.tick(2 * FULL_SYNC_DONE_AT);
         let lost = lost_keys(&world, &replication);
         assert_eq!(lost.len(), 3, "{lost:?}");
         assert!(lost[0].how.contains("after the operator pointed it there"));
@@ -271,6 +276,7 @@ mod tests {
                 .unwrap();
             world.redis.set_partition(MASTER, REPLICA, false);
             replica_of(&world, "sessions-0", MASTER, REPLICA);
+            world.redis.tick(2 * FULL_SYNC_DONE_AT);
             let lost = lost_keys(&world, &replication);
             assert_eq!(lost.len(), blamed, "cut off: {cut_off}: {lost:?}");
             // What the replica had synced is never lost.

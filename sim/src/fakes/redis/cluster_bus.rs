@@ -302,6 +302,9 @@ fn promote_replicas_of_failed_masters(fleet: &mut Fleet, cluster: &[String]) -> 
             .filter(|server| {
                 server.alive && server.cluster_master.as_deref() == Some(failed.node_id.as_str())
             })
+            // A replica that never completed a sync from that master has no data to serve: its
+            // data age is past `cluster-replica-validity-factor`, and Redis does not elect it.
+            .filter(|server| server.last_synced_at.is_some())
             .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
             .map(|server| server.ip.clone());
         let Some(candidate) = candidate else { continue };

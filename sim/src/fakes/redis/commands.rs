@@ -16,6 +16,7 @@ use redis_operator::topology::replies::{
 };
 
 use super::cluster_bus::peer_of;
+use super::full_sync::LOADING_MESSAGE;
 use super::replies::{cluster_info, cluster_nodes_reply, info_replication};
 use super::{
     CommandRecord, FORGET_BAN_MILLISECONDS, FakeRedis, Fleet, LinkOrigin, Peer, Server, ServerKind,
@@ -100,6 +101,17 @@ impl Fleet {
             });
         }
         let reject = |message: &str| Err(rejected(endpoint, command, message));
+        // While it loads a dataset Redis answers INFO and CONFIG alone.
+        if server.loading_at(self.now)
+            && !matches!(
+                command,
+                RedisCommand::InfoReplication
+                    | RedisCommand::InfoKeyspace
+                    | RedisCommand::ConfigSet { .. }
+            )
+        {
+            return reject(LOADING_MESSAGE);
+        }
         let cluster = server.kind == ServerKind::Cluster;
         let sentinel = server.kind == ServerKind::Sentinel;
         match command {
@@ -108,9 +120,18 @@ impl Fleet {
                 render_info_replication(&info_replication(self, server)),
             )),
             // The fake has database 0 alone.
-            RedisCommand::InfoKeyspace => Ok(RedisReply::Text(render_keyspace(
-                u64::try_from(server.data.len()).unwrap_or(u64::MAX),
-            ))),
+            // A load under way counts the keys read so far.
+            RedisCommand::InfoKeyspace => {
+                let keys = match server.loading {
+                    Some(loading) if loading.runs_at(self.now) => {
+                        loading.loaded(server.data.len(), self.now)
+                    }
+                    _ => server.data.len(),
+                };
+                Ok(RedisReply::Text(render_keyspace(
+                    u64::try_from(keys).unwrap_or(u64::MAX),
+                )))
+            }
             RedisCommand::DatabaseSize => Ok(RedisReply::Integer(
                 i64::try_from(server.data.len()).unwrap_or(i64::MAX),
             )),
@@ -138,6 +159,13 @@ impl Fleet {
                 });
                 if !is_replica {
                     return reject("ERR FAILOVER target HOST and PORT is not a replica.");
+                }
+                if self
+                    .servers
+                    .get(host)
+                    .is_some_and(|replica| replica.full_sync.is_some())
+                {
+                    return reject("ERR FAILOVER target replica is not online.");
                 }
                 // The replica catches up first: no acknowledged write is lost.
                 self.sync_replica(host);
@@ -438,6 +466,15 @@ impl Fleet {
         // acknowledged write is lost.
         if mode == FailoverMode::Coordinated {
             self.sync_replica(address);
+            // A replica still waiting for its full resync never reaches the master's offset:
+            // Redis accepts the command and lets the manual failover time out.
+            if self
+                .servers
+                .get(address)
+                .is_some_and(|replica| replica.full_sync.is_some())
+            {
+                return Ok(ok());
+            }
         }
         if let Some(ip) = &master_ip {
             self.supersede(ip, address, false);

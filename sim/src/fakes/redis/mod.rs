@@ -26,6 +26,7 @@ use redis_operator::topology::replies::PreviousHistory;
 mod cluster_bus;
 mod commands;
 pub mod dataset;
+pub mod full_sync;
 mod replies;
 mod sentinel;
 pub mod slot_set;
@@ -34,6 +35,7 @@ pub use dataset::{Dataset, key_slot};
 pub use slot_set::{SLOT_WORDS, SlotSet};
 
 use cluster_bus::{refresh_last_seen, tick_cluster};
+use full_sync::{FullSync, Loading, SyncPhase};
 use sentinel::tick_sentinels;
 
 /// Milliseconds without contact before cluster nodes mark a peer failed (the operator renders the
@@ -228,6 +230,10 @@ pub struct Server {
     last_synced_at: Option<Milliseconds>,
     /// Why its process stopped, while it is stopped.
     stopped_by: Option<StopCause>,
+    /// The full resync it waits for or receives, until the dataset arrives.
+    full_sync: Option<FullSync>,
+    /// The dataset it loads (after a full resync, or from its files after a start).
+    loading: Option<Loading>,
     // Cluster state.
     /// Cluster node id.
     pub node_id: String,
@@ -314,6 +320,28 @@ impl Server {
         self.link_origin = origin;
         self.synced_since_pointed = false;
         self.last_synced_at = None;
+        self.full_sync = None;
+    }
+
+    /// Whether it can carry on from `master` with a partial resync (PSYNC): it is at an earlier
+    /// point of the master's replication history, or of the history the master continued when
+    /// it was promoted. The fake has no backlog size: a replica of the same history is never too
+    /// far behind for a partial resync (docs/simulator.md, known limits).
+    fn continues_history_of(&self, master: &Server) -> bool {
+        (self.replication_id == master.replication_id && self.offset <= master.offset)
+            || master.previous_history.as_ref().is_some_and(|previous| {
+                previous.replication_id == self.replication_id && self.offset < previous.ends_at
+            })
+    }
+
+    /// Whether it loads a dataset at `now`, answering LOADING to all but INFO and CONFIG.
+    pub fn loading_at(&self, now: Milliseconds) -> bool {
+        self.loading.is_some_and(|loading| loading.runs_at(now))
+    }
+
+    /// The phase of the full resync it waits for or receives at `now`, if any.
+    fn sync_phase(&self, now: Milliseconds) -> Option<SyncPhase> {
+        self.full_sync.as_ref().map(|sync| sync.phase(now))
     }
 }
 
@@ -400,6 +428,9 @@ struct Fleet {
     /// round reads (every node then last saw every peer it knows at that time, exactly as if each
     /// settled round had written it).
     pending_refresh: Option<Milliseconds>,
+    /// How many times slower than normal transfers and loads run (the `slow-sync` fault); 0 and
+    /// 1 both mean normal speed.
+    sync_slowdown: u64,
 }
 
 /// The fake Redis fleet; cheap to clone, all clones share one fleet.
@@ -522,6 +553,9 @@ impl Fleet {
             return;
         };
         let reachable = self.connected(replica_ip, &master_ip);
+        if reachable && !self.full_sync_received(replica_ip, &master_ip) {
+            return;
+        }
         // Taken out while it follows the master, which lives in the same map.
         let mut data = match self.servers.get_mut(replica_ip) {
             Some(replica) if reachable => std::mem::take(&mut replica.data),
@@ -540,8 +574,14 @@ impl Fleet {
             )
         });
         let now = self.now;
+        let slowdown = self.sync_slowdown;
         let mut discard = None;
+        let mut started_loading = false;
         if let Some(replica) = self.servers.get_mut(replica_ip) {
+            if reachable && replica.full_sync.take().is_some() {
+                replica.loading = Loading::of(data.len(), now, slowdown);
+                started_loading = replica.loading.is_some();
+            }
             if reachable {
                 if copied_whole && !before.is_empty() {
                     discard = Some(Discard {
@@ -575,11 +615,19 @@ impl Fleet {
                     replica.superseded_after = None;
                     replica.last_synced_at = Some(now);
                 }
-                _ => replica.link_up = false,
+                _ => {
+                    // A transfer under way breaks with the link; the next one starts over.
+                    replica.link_up = false;
+                    replica.full_sync = None;
+                }
             }
         }
         if let Some(discard) = discard {
             self.discards.push(discard);
+        }
+        // It stops answering PING: its readiness changes.
+        if started_loading {
+            self.liveness_version += 1;
         }
         let linked = self
             .servers
@@ -587,6 +635,41 @@ impl Fleet {
             .is_some_and(|replica| replica.link_up);
         if linked && let Some(master) = self.servers.get_mut(&master_ip) {
             master.backlog = true;
+        }
+    }
+
+    /// Whether the replica at `replica_ip` may take the dataset of its master at `master_ip` now:
+    /// at once when it continues the master's history (a partial resync), once the full
+    /// resync's transfer has ended otherwise. Starts that full resync when none runs from this
+    /// master at its current history.
+    fn full_sync_received(&mut self, replica_ip: &str, master_ip: &str) -> bool {
+        let (now, slowdown) = (self.now, self.sync_slowdown);
+        let Some(master) = self.servers.get(master_ip) else {
+            return true;
+        };
+        let (history, keys) = (master.replication_id.clone(), master.data.len());
+        let continues = self
+            .servers
+            .get(replica_ip)
+            .is_some_and(|replica| replica.continues_history_of(master));
+        let Some(replica) = self.servers.get_mut(replica_ip) else {
+            return true;
+        };
+        if continues {
+            replica.full_sync = None;
+            return true;
+        }
+        let current = replica
+            .full_sync
+            .as_ref()
+            .filter(|sync| sync.master_ip == master_ip && sync.master_history == history);
+        match current {
+            Some(sync) => sync.phase(now) == SyncPhase::Received,
+            None => {
+                replica.full_sync = Some(FullSync::start(master_ip, &history, now, keys, slowdown));
+                replica.link_up = false;
+                false
+            }
         }
     }
 
@@ -598,6 +681,7 @@ impl Fleet {
         if let Some(server) = self.servers.get_mut(ip) {
             server.master = None;
             server.link_up = false;
+            server.full_sync = None;
             let followed = std::mem::replace(&mut server.replication_id, replication_id);
             server.previous_history = Some(PreviousHistory {
                 replication_id: followed,
@@ -685,6 +769,8 @@ impl FakeRedis {
             superseded_after: None,
             last_synced_at: None,
             stopped_by: None,
+            full_sync: None,
+            loading: None,
             node_id: fresh_id,
             epoch: 0,
             claim_origin: LinkOrigin::Operator,
@@ -703,6 +789,8 @@ impl FakeRedis {
                 server.data = old.data;
                 server.offset = old.offset;
                 server.superseded_after = old.superseded_after;
+                // It reads its files before it answers.
+                server.loading = Loading::of(server.data.len(), fleet.now, fleet.sync_slowdown);
             } else if !old.data.is_empty() {
                 let cause = if old.alive {
                     StopCause::Removal
@@ -738,7 +826,7 @@ impl FakeRedis {
         fleet.membership_changed();
     }
 
-    /// Changes whenever a server starts or stops.
+    /// Changes whenever a server starts or stops, or starts or ends loading a dataset.
     pub fn liveness_version(&self) -> u64 {
         self.lock().liveness_version
     }
@@ -818,6 +906,22 @@ impl FakeRedis {
             .is_some_and(|server| server.alive)
     }
 
+    /// Whether the server at `ip` runs and answers PING (it does not while it loads a dataset):
+    /// what the pods' readiness probe checks.
+    pub fn answers_ping(&self, ip: &str) -> bool {
+        let fleet = self.lock();
+        fleet
+            .servers
+            .get(ip)
+            .is_some_and(|server| server.alive && !server.loading_at(fleet.now))
+    }
+
+    /// Makes transfers and loads that start from now on `factor` times slower (the `slow-sync`
+    /// fault); 1 restores normal speed.
+    pub fn set_sync_slowdown(&self, factor: u64) {
+        self.lock().sync_slowdown = factor;
+    }
+
     /// Reads every server, by address, without copying them (the oracles look at every server
     /// every step). `read` must not call back into the fleet.
     pub fn with_servers<T>(&self, read: impl FnOnce(&BTreeMap<String, Server>) -> T) -> T {
@@ -874,8 +978,9 @@ impl FakeRedis {
         } else {
             ip.to_owned()
         };
+        let now = fleet.now;
         match fleet.servers.get_mut(&target) {
-            Some(server) if server.alive => {
+            Some(server) if server.alive && !server.loading_at(now) => {
                 server.data.insert(key, value);
                 if server.backlog {
                     server.offset += 1;
@@ -930,6 +1035,17 @@ impl FakeRedis {
     pub fn tick(&self, now: Milliseconds) {
         let mut fleet = self.lock();
         fleet.now = now;
+        let mut loads_ended = false;
+        for server in fleet.servers.values_mut() {
+            if server.loading.is_some_and(|loading| !loading.runs_at(now)) {
+                server.loading = None;
+                loads_ended = true;
+            }
+        }
+        // Those servers answer PING again: their readiness changes.
+        if loads_ended {
+            fleet.liveness_version += 1;
+        }
         let addresses: Vec<String> = fleet.servers.keys().cloned().collect();
         // Replication: replicas follow their masters.
         for address in &addresses {

@@ -11,6 +11,7 @@ use redis_operator::topology::replies::{
 };
 use redis_operator::topology::slots::SLOT_COUNT;
 
+use super::full_sync::SyncPhase;
 use super::{Fleet, RenderedClusterNodes, Server, SlotSet};
 
 /// The CLUSTER NODES reply of `server`, rendered again only when what it shows changed.
@@ -156,21 +157,32 @@ pub(super) fn info_replication(fleet: &Fleet, server: &Server) -> ReplicationInf
                     .is_some_and(|(ip, _)| ip == &server.ip)
         })
         .filter(|replica| fleet.connected(&replica.ip, &server.ip))
-        .map(|replica| ReplicaEntry {
-            ip: replica.ip.clone(),
-            port: replica.port,
-            state: "online".to_owned(),
-            offset: replica.offset,
-            lag: 0,
+        .map(|replica| {
+            // A replica waiting for (or receiving) a full resync is listed at offset 0.
+            let (state, offset) = match replica.sync_phase(fleet.now) {
+                Some(SyncPhase::Waiting) => ("wait_bgsave", 0),
+                Some(SyncPhase::Transferring) => ("send_bulk", 0),
+                Some(SyncPhase::Received) | None => ("online", replica.offset),
+            };
+            ReplicaEntry {
+                ip: replica.ip.clone(),
+                port: replica.port,
+                state: state.to_owned(),
+                offset,
+                lag: 0,
+            }
         })
         .collect();
+    let loading = server.loading_at(fleet.now);
     match &server.master {
         Some((host, port)) => ReplicationInfo {
             role: ReplicationRole::Replica,
             master_host: Some(host.clone()),
             master_port: Some(*port),
-            master_link_up: server.link_up && fleet.connected(&server.ip, host),
-            master_sync_in_progress: false,
+            master_link_up: server.link_up && !loading && fleet.connected(&server.ip, host),
+            // From the start of the transfer to the end of its load.
+            master_sync_in_progress: loading
+                || server.sync_phase(fleet.now) == Some(SyncPhase::Transferring),
             replica_offset: Some(server.offset),
             replica_priority: Some(server.replica_priority),
             master_replication_id: server.replication_id.clone(),
