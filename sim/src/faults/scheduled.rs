@@ -34,6 +34,7 @@ pub(crate) enum Undo {
     Resume,
     Thaw,
     EndOutage,
+    NormalSync,
 }
 
 impl Engine<'_> {
@@ -81,6 +82,7 @@ impl Engine<'_> {
                 self.world.api.set_outage(false);
                 self.controller.relist();
             }
+            Undo::NormalSync => self.world.redis.set_slow_sync(None),
         }
         self.log("heal", fault.description.clone());
     }
@@ -253,6 +255,13 @@ impl Engine<'_> {
             Fault::ApiOutage => {
                 self.world.api.set_outage(true);
                 ("api-outage".to_owned(), Undo::EndOutage)
+            }
+            Fault::SlowSync { keys_per_second } => {
+                self.world.redis.set_slow_sync(Some(*keys_per_second));
+                (
+                    format!("slow-sync at {keys_per_second} keys/s"),
+                    Undo::NormalSync,
+                )
             }
             Fault::ApiErrors {
                 verb,

@@ -115,6 +115,13 @@ pub enum Fault {
     StaleReads,
     /// Every request of the operator to the API server fails (503) until the fault heals.
     ApiOutage,
+    /// Full resyncs and dataset loads that start while it lasts move `keys_per_second` (a
+    /// replica on a slow network or disk, a large dataset): replicas stay out of sync, and
+    /// restarted servers answer LOADING, for seconds.
+    SlowSync {
+        /// Keys a transfer sends, and a load reads, per second.
+        keys_per_second: u64,
+    },
     /// The API server answers `count` calls of `verb` (on `resource` when named) with an error.
     ApiErrors {
         /// apply, apply-status, delete, evict, event, remove-finalizer, get or list.

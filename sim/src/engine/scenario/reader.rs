@@ -12,6 +12,10 @@ use super::{
 };
 use crate::fakes::scheduler::{Node, Resources, Taint, scaled_quantity};
 
+/// The speed of a `slow-sync` fault that names none: a dataset of a few hundred keys takes
+/// seconds to transfer and as long to load.
+const DEFAULT_SLOW_SYNC_KEYS_PER_SECOND: u64 = 100;
+
 pub(super) struct Reader<'a> {
     pub(super) file: &'a str,
     pub(super) directory: PathBuf,
@@ -229,6 +233,16 @@ impl Reader<'_> {
             "operator-pause" => Fault::OperatorPause,
             "stale-reads" => Fault::StaleReads,
             "api-outage" => Fault::ApiOutage,
+            "slow-sync" => {
+                let field = format!("{field}.keysPerSecond");
+                let keys_per_second = self
+                    .number(map.get("keysPerSecond"), &field)?
+                    .unwrap_or(DEFAULT_SLOW_SYNC_KEYS_PER_SECOND);
+                if keys_per_second == 0 {
+                    return Err(self.error(&field, "must be at least 1"));
+                }
+                Fault::SlowSync { keys_per_second }
+            }
             "api-errors" => {
                 let verb = self.text(map.get("verb"), &format!("{field}.verb"))?;
                 let verbs = [
@@ -274,7 +288,7 @@ impl Reader<'_> {
             other => {
                 return Err(self.error(
                     &format!("{field}.fault"),
-                    format!("unknown fault {other:?} (expected one of: pod-kill, process-crash, node-crash, node-drain, partition-operator, isolate-pod, operator-crash, operator-pause, stale-reads, api-errors, api-outage)"),
+                    format!("unknown fault {other:?} (expected one of: pod-kill, process-crash, node-crash, node-drain, partition-operator, isolate-pod, operator-crash, operator-pause, stale-reads, api-errors, api-outage, slow-sync)"),
                 ));
             }
         };
@@ -597,6 +611,7 @@ impl Reader<'_> {
                     "resource",
                     "error",
                     "count",
+                    "keysPerSecond",
                 ]);
                 Action::Fault {
                     fault: self.fault(map, &field)?,

@@ -86,6 +86,10 @@ pub(super) fn fault_fields(fault: &Fault, map: &mut serde_json::Map<String, Valu
         Fault::OperatorPause => "operator-pause",
         Fault::StaleReads => "stale-reads",
         Fault::ApiOutage => "api-outage",
+        Fault::SlowSync { keys_per_second } => {
+            map.insert("keysPerSecond".to_owned(), Value::from(*keys_per_second));
+            "slow-sync"
+        }
         Fault::ApiErrors {
             verb,
             resource,

@@ -14,18 +14,16 @@
 //!    to everything but INFO and CONFIG, and its link comes up when the load ends.
 //!
 //! A server that starts from its files loads them the same way before it answers. Durations
-//! grow with the keys; the `slow-sync` fault stretches the transfer and the load. This module
+//! grow with the keys; the `slow-sync` fault slows the transfer and the load. This module
 //! holds the timing and the phases; the fleet decides when a sync starts and copies the data.
 
 use redis_operator::ports::clock::Milliseconds;
 
 /// How long the master waits before it streams the dataset (`repl-diskless-sync-delay 5`).
 pub const DISKLESS_SYNC_DELAY_MILLISECONDS: Milliseconds = 5_000;
-/// Keys sent per millisecond of a transfer at normal speed (300,000 keys of 100 bytes took
-/// 230 ms on loopback).
-pub const TRANSFER_KEYS_PER_MILLISECOND: u64 = 1_000;
-/// Keys loaded per millisecond at normal speed (300,000 keys took 280 ms).
-pub const LOAD_KEYS_PER_MILLISECOND: u64 = 1_000;
+/// Keys a transfer sends, and a load reads, per second at normal speed (on loopback, 300,000 keys
+/// of 100 bytes took 230 ms to transfer and 280 ms to load). The `slow-sync` fault lowers it.
+pub const NORMAL_KEYS_PER_SECOND: u64 = 1_000_000;
 /// The error line of a command refused while the dataset loads.
 pub const LOADING_MESSAGE: &str = "LOADING Redis is loading the dataset in memory";
 
@@ -55,21 +53,21 @@ pub(super) enum SyncPhase {
 }
 
 impl FullSync {
-    /// A sync from `master_ip`, at `history`, starting at `now` for a master holding `keys`.
+    /// A sync from `master_ip`, at `history`, starting at `now` for a master holding `keys`,
+    /// sent at `keys_per_second`.
     pub fn start(
         master_ip: &str,
         history: &str,
         now: Milliseconds,
         keys: usize,
-        slowdown: u64,
+        keys_per_second: u64,
     ) -> FullSync {
         let transfer_starts_at = now + DISKLESS_SYNC_DELAY_MILLISECONDS;
         FullSync {
             master_ip: master_ip.to_owned(),
             master_history: history.to_owned(),
             transfer_starts_at,
-            load_starts_at: transfer_starts_at
-                + duration(keys, TRANSFER_KEYS_PER_MILLISECOND, slowdown),
+            load_starts_at: transfer_starts_at + duration(keys, keys_per_second),
         }
     }
 
@@ -95,9 +93,9 @@ pub(super) struct Loading {
 }
 
 impl Loading {
-    /// Loading `keys` from `now`; `None` when it takes no time at all.
-    pub fn of(keys: usize, now: Milliseconds, slowdown: u64) -> Option<Loading> {
-        let length = duration(keys, LOAD_KEYS_PER_MILLISECOND, slowdown);
+    /// Loading `keys` at `keys_per_second` from `now`; `None` when it takes no time at all.
+    pub fn of(keys: usize, now: Milliseconds, keys_per_second: u64) -> Option<Loading> {
+        let length = duration(keys, keys_per_second);
         (length > 0).then_some(Loading {
             started_at: now,
             ends_at: now + length,
@@ -119,10 +117,10 @@ impl Loading {
     }
 }
 
-/// Milliseconds to handle `keys` at `per_millisecond` keys, `slowdown` times slower.
-fn duration(keys: usize, per_millisecond: u64, slowdown: u64) -> Milliseconds {
+/// Milliseconds to handle `keys` at `keys_per_second`.
+fn duration(keys: usize, keys_per_second: u64) -> Milliseconds {
     let keys = u64::try_from(keys).unwrap_or(u64::MAX);
-    (keys / per_millisecond).saturating_mul(slowdown.max(1))
+    keys.saturating_mul(1_000) / keys_per_second.max(1)
 }
 
 #[cfg(test)]
@@ -132,19 +130,25 @@ mod tests {
 
     #[test]
     fn a_sync_waits_the_diskless_delay_then_transfers_for_a_time_that_grows_with_the_keys() {
-        let sync = FullSync::start("10.0.0.1", "history", 1_000, 300_000, 1);
+        let sync = FullSync::start(
+            "10.0.0.1",
+            "history",
+            1_000,
+            300_000,
+            NORMAL_KEYS_PER_SECOND,
+        );
         assert_eq!(sync.phase(1_000), SyncPhase::Waiting);
         assert_eq!(sync.phase(5_999), SyncPhase::Waiting);
         assert_eq!(sync.phase(6_000), SyncPhase::Transferring);
         assert_eq!(sync.phase(6_299), SyncPhase::Transferring);
         assert_eq!(sync.phase(6_300), SyncPhase::Received);
-        let slow = FullSync::start("10.0.0.1", "history", 1_000, 300_000, 10);
+        let slow = FullSync::start("10.0.0.1", "history", 1_000, 300, 100);
         assert_eq!(slow.load_starts_at, 6_000 + 3_000);
     }
 
     #[test]
     fn a_load_counts_its_keys_as_they_come_and_a_small_one_takes_no_time() {
-        assert_eq!(Loading::of(999, 0, 1), None);
+        assert_eq!(Loading::of(999, 0, NORMAL_KEYS_PER_SECOND), None);
         let loading = Loading::of(4_000, 100, 1_000).unwrap();
         assert_eq!(loading.ends_at, 4_100);
         assert!(loading.runs_at(4_099));

@@ -428,9 +428,9 @@ struct Fleet {
     /// round reads (every node then last saw every peer it knows at that time, exactly as if each
     /// settled round had written it).
     pending_refresh: Option<Milliseconds>,
-    /// How many times slower than normal transfers and loads run (the `slow-sync` fault); 0 and
-    /// 1 both mean normal speed.
-    sync_slowdown: u64,
+    /// Keys per second of the transfers and loads that start now, when the `slow-sync` fault
+    /// lowers it; normal speed otherwise.
+    slow_sync: Option<u64>,
 }
 
 /// The fake Redis fleet; cheap to clone, all clones share one fleet.
@@ -574,12 +574,12 @@ impl Fleet {
             )
         });
         let now = self.now;
-        let slowdown = self.sync_slowdown;
+        let speed = self.sync_speed();
         let mut discard = None;
         let mut started_loading = false;
         if let Some(replica) = self.servers.get_mut(replica_ip) {
             if reachable && replica.full_sync.take().is_some() {
-                replica.loading = Loading::of(data.len(), now, slowdown);
+                replica.loading = Loading::of(data.len(), now, speed);
                 started_loading = replica.loading.is_some();
             }
             if reachable {
@@ -638,12 +638,17 @@ impl Fleet {
         }
     }
 
+    /// Keys per second of a transfer or load that starts now.
+    fn sync_speed(&self) -> u64 {
+        self.slow_sync.unwrap_or(full_sync::NORMAL_KEYS_PER_SECOND)
+    }
+
     /// Whether the replica at `replica_ip` may take the dataset of its master at `master_ip` now:
     /// at once when it continues the master's history (a partial resync), once the full
     /// resync's transfer has ended otherwise. Starts that full resync when none runs from this
     /// master at its current history.
     fn full_sync_received(&mut self, replica_ip: &str, master_ip: &str) -> bool {
-        let (now, slowdown) = (self.now, self.sync_slowdown);
+        let (now, speed) = (self.now, self.sync_speed());
         let Some(master) = self.servers.get(master_ip) else {
             return true;
         };
@@ -666,7 +671,7 @@ impl Fleet {
         match current {
             Some(sync) => sync.phase(now) == SyncPhase::Received,
             None => {
-                replica.full_sync = Some(FullSync::start(master_ip, &history, now, keys, slowdown));
+                replica.full_sync = Some(FullSync::start(master_ip, &history, now, keys, speed));
                 replica.link_up = false;
                 false
             }
@@ -790,7 +795,7 @@ impl FakeRedis {
                 server.offset = old.offset;
                 server.superseded_after = old.superseded_after;
                 // It reads its files before it answers.
-                server.loading = Loading::of(server.data.len(), fleet.now, fleet.sync_slowdown);
+                server.loading = Loading::of(server.data.len(), fleet.now, fleet.sync_speed());
             } else if !old.data.is_empty() {
                 let cause = if old.alive {
                     StopCause::Removal
@@ -916,10 +921,10 @@ impl FakeRedis {
             .is_some_and(|server| server.alive && !server.loading_at(fleet.now))
     }
 
-    /// Makes transfers and loads that start from now on `factor` times slower (the `slow-sync`
-    /// fault); 1 restores normal speed.
-    pub fn set_sync_slowdown(&self, factor: u64) {
-        self.lock().sync_slowdown = factor;
+    /// Makes transfers and loads that start from now on run at `keys_per_second` (the
+    /// `slow-sync` fault); `None` restores normal speed.
+    pub fn set_slow_sync(&self, keys_per_second: Option<u64>) {
+        self.lock().slow_sync = keys_per_second;
     }
 
     /// Reads every server, by address, without copying them (the oracles look at every server
