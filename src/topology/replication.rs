@@ -237,19 +237,18 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
                 && info.master_host.as_deref() == Some(master.endpoint.host.as_str())
                 && info.master_port == Some(master.endpoint.port)
         });
-        let priority_change = input
-            .managed_by_sentinel
-            .then(|| replica_priority_change(master, server, follows_master))
-            .flatten()
-            .map(|priority| {
-                (
-                    server.endpoint.clone(),
-                    RedisCommand::ConfigSet {
-                        parameter: REPLICA_PRIORITY_PARAMETER.to_owned(),
-                        value: priority.to_string(),
-                    },
-                )
-            });
+        let priority_change =
+            replica_priority_change(master, server, follows_master, input.managed_by_sentinel).map(
+                |priority| {
+                    (
+                        server.endpoint.clone(),
+                        RedisCommand::ConfigSet {
+                            parameter: REPLICA_PRIORITY_PARAMETER.to_owned(),
+                            value: priority.to_string(),
+                        },
+                    )
+                },
+            );
         if follows_master {
             if let Some(change) = priority_change {
                 in_place = false;
@@ -616,11 +615,16 @@ fn recorded_master_may_return(
     if away_for < MASTER_LOSS_GRACE_MILLISECONDS {
         return Some((waiting(), hold));
     }
-    let without_heir = heirs_of(input, answered, name).next().is_none();
+    // A replica held at priority 0 has not synced from this master's history yet.
+    let without_heir = heirs_of(input, answered, name).all(|heir| {
+        heir.replication
+            .as_ref()
+            .is_some_and(|info| info.replica_priority == Some(0))
+    });
     (input.data_survives_restart && without_heir).then(|| {
         (
             Blocked::Refusing(format!(
-                "the master {name} does not answer and no server that answers replicates from it: electing another would discard every write it acknowledged, so the operator waits for its pod to come back with its data (to give those writes up, delete pod {name} and its PersistentVolumeClaim)"
+                "the master {name} does not answer and no server that answers has synced from it: electing another would discard the writes it acknowledged, so the operator waits for its pod to come back with its data (to give those writes up, delete pod {name} and its PersistentVolumeClaim)"
             )),
             hold,
         )
@@ -645,26 +649,38 @@ fn away_since(pod: &PodInfo) -> Option<Milliseconds> {
         .max()
 }
 
-/// The priority `server` must be given, when it must change, under sentinels: Redis Sentinel
-/// promotes a replica by priority and offset alone, comparing offsets across histories, so a
-/// replica that has not synced from its master's history (pointed there just now, or unable to
-/// reach the master and still holding another history, or nothing) could be promoted over the
-/// replicas that hold the master's writes. It is held at priority 0, which Sentinel never
-/// promotes, until its replication id is the master's; then it gets Redis' default back.
+/// The priority `server` must be given, when it must change. A replica that has not synced from
+/// its master's history (pointed there just now, unable to reach the master and still holding
+/// another history, or nothing) is held at priority 0 until its replication id is the master's;
+/// then it gets Redis' default back. The priority lives in the server, so the hold outlasts the
+/// master: it is what tells, once the master is lost, which replicas hold its history.
+/// - Redis Sentinel promotes a replica by priority and offset alone, comparing offsets across
+///   histories, and never promotes one at priority 0.
+/// - Without sentinels the operator fails over itself, and a master whose keys survive its
+///   restart is waited for rather than replaced by a held replica (see
+///   [`recorded_master_may_return`]): a full resync takes seconds (the diskless delay, the
+///   transfer, the load), and a master lost meanwhile holds writes no replica has.
 fn replica_priority_change(
     master: &ServerView,
     server: &ServerView,
     follows_master: bool,
+    managed_by_sentinel: bool,
 ) -> Option<u32> {
     let info = server.replication.as_ref()?;
     let master_info = master.replication.as_ref()?;
     let held = info.replica_priority == Some(0);
+    let synced = info.master_replication_id == master_info.master_replication_id;
     if follows_master {
-        // Released once it holds the master's history; a replica the operator did not hold is
-        // left alone (after a master's restart its replicas hold that master's writes, under
-        // another id, and are the right ones to promote).
-        let synced = info.master_replication_id == master_info.master_replication_id;
-        return (held && synced).then_some(DEFAULT_REPLICA_PRIORITY);
+        if held {
+            return synced.then_some(DEFAULT_REPLICA_PRIORITY);
+        }
+        // A replica the operator did not hold, still on another history: the master restarted
+        // under it (a new replication id) and its full resync runs. Under sentinels it is left
+        // alone: it holds the master's writes from before the restart, the right ones for the
+        // sentinels to promote if the master is lost again. Without sentinels it is held, so
+        // that the operator waits for a master whose keys survive rather than give up the
+        // writes it took since its restart.
+        return (!managed_by_sentinel && !synced).then_some(0);
     }
     // Pointed at the master now: held unless it already shares the master's history. A former
     // master that the master continues is held too: it holds writes past the point where the
@@ -1302,6 +1318,65 @@ mod tests {
     }
 
     #[test]
+    fn a_persisted_master_whose_replica_never_synced_from_it_is_awaited_not_replaced() {
+        // sessions-1 restarted from its volume; the operator pointed sessions-2 at it and held it
+        // at priority 0, and sessions-1 was lost before the full resync ended: sessions-2 holds
+        // an older history, without the writes sessions-1 took since its restart.
+        let mut servers = recorded_master_away_beside_an_older_master(true);
+        servers[2].replication.as_mut().unwrap().replica_priority = Some(0);
+        let plan = |data_survives_restart| {
+            plan_replication(ReplicationInput {
+                now: 16_000 + MASTER_LOSS_GRACE_MILLISECONDS,
+                data_survives_restart,
+                ..input(&servers, 3, "sessions-1")
+            })
+        };
+        let persisted = plan(true);
+        assert_eq!(persisted.master, None, "{persisted:?}");
+        assert!(
+            persisted
+                .blocked
+                .as_ref()
+                .is_some_and(|blocked| blocked.needs_a_person()),
+            "{persisted:?}"
+        );
+        // Without a volume the master comes back empty: its replica is the best there is.
+        assert_eq!(plan(false).master.as_deref(), Some("sessions-2"));
+    }
+
+    #[test]
+    fn without_sentinels_a_replica_still_syncing_from_a_restarted_master_is_held() {
+        // sessions-0 restarted in place (a new replication id); sessions-1 still follows it,
+        // its full resync under way, on the history from before the restart.
+        let mut servers = [server(0, None, 40), server(1, Some(0), 30)];
+        servers[0]
+            .replication
+            .as_mut()
+            .unwrap()
+            .master_replication_id = "b".repeat(40);
+        let info = servers[1].replication.as_mut().unwrap();
+        info.master_replication_id = "a".repeat(40);
+        info.master_link_up = false;
+        let hold = (
+            servers[1].endpoint.clone(),
+            RedisCommand::ConfigSet {
+                parameter: REPLICA_PRIORITY_PARAMETER.to_owned(),
+                value: "0".to_owned(),
+            },
+        );
+        let plain = plan(&servers, 2, "sessions-0");
+        assert_eq!(plain.commands, vec![hold], "{plain:?}");
+        // Under sentinels it is left alone: the sentinels may promote it if the master is lost
+        // again, and it holds the writes from before the restart.
+        let sentinels = plan_replication(ReplicationInput {
+            managed_by_sentinel: true,
+            sentinel_master: Some((address(0).as_str(), 6379)),
+            ..input(&servers, 2, "sessions-0")
+        });
+        assert!(sentinels.commands.is_empty(), "{sentinels:?}");
+    }
+
+    #[test]
     fn a_recorded_master_with_data_wins_over_an_old_master_a_cut_off_replica_still_follows() {
         // sessions-0 was promoted while sessions-1 was away; sessions-2, cut off from the
         // operator meanwhile, still follows sessions-1, which came back with its own keys.
@@ -1353,6 +1428,14 @@ mod tests {
             yielded.commands,
             vec![
                 (servers[1].endpoint.clone(), RedisCommand::ReplicaOfNoOne),
+                // Held until it has synced: it holds another history.
+                (
+                    servers[0].endpoint.clone(),
+                    RedisCommand::ConfigSet {
+                        parameter: REPLICA_PRIORITY_PARAMETER.to_owned(),
+                        value: "0".to_owned(),
+                    }
+                ),
                 (
                     servers[0].endpoint.clone(),
                     RedisCommand::ReplicaOf {
