@@ -1211,8 +1211,9 @@ fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Opt
             .iter()
             .any(|member| is_outdated(input, member))
             .then(|| {
+                // Mid-rollout: not converged until every pod runs the new template.
                 plan_with(
-                    ClusterPhase::Ready,
+                    ClusterPhase::Bootstrap,
                     "waiting for every pod to be ready before the next restart",
                 )
             });
@@ -1247,6 +1248,7 @@ fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Opt
             return Some(plan);
         }
         if input.replicas_per_shard > 0 {
+            plan.phase = ClusterPhase::Bootstrap;
             plan.activity = format!(
                 "waiting for a replica of {} to be in sync",
                 next.view.pod.name
