@@ -7,7 +7,7 @@
 //! second, and one to four faults: master pod kill, master process crash, node crash (10–90 s),
 //! crash of the master's node (10–90 s), the master cut off from the replicas (isolate-pod,
 //! 5–40 s), the operator cut off from the master or a replica (5–40 s), an API server outage
-//! (10–180 s); each followed by a convergence or by only 0–20 s, so faults
+//! (10–180 s), slow full resyncs and loads (slow-sync, 10–200 keys/s for 20–120 s); each followed by a convergence or by only 0–20 s, so faults
 //! overlap. The run ends with a convergence and expects every CR Ready with one master per
 //! shard. Oracles checked: one master per replication set (and slots owned exactly once in a
 //! cluster), the `-master` Service and `status.masterNode` name it, sentinels monitor it, no
@@ -44,6 +44,8 @@ enum Failure {
     OperatorCutOff(&'static str, u64),
     MasterNodeCrash(u64),
     ApiOutage(u64),
+    /// Full resyncs and loads move this many keys per second, for this many seconds.
+    SlowSync(u64, u64),
 }
 
 fn failure() -> impl Strategy<Value = (Failure, Option<u64>)> {
@@ -57,6 +59,8 @@ fn failure() -> impl Strategy<Value = (Failure, Option<u64>)> {
                 .prop_map(|(role, seconds)| Failure::OperatorCutOff(role, seconds)),
             (10u64..=90).prop_map(Failure::MasterNodeCrash),
             (10u64..=180).prop_map(Failure::ApiOutage),
+            (10u64..=200, 20u64..=120)
+                .prop_map(|(keys_per_second, seconds)| Failure::SlowSync(keys_per_second, seconds)),
         ],
         prop_oneof![Just(None), (0u64..=20).prop_map(Some)],
     )
@@ -125,6 +129,12 @@ fn build(subject: Subject, failures: &[(Failure, Option<u64>)]) -> Scenario {
                 (Fault::NodeCrash(NodeChoice::OfPod(master(&data))), *seconds)
             }
             Failure::ApiOutage(seconds) => (Fault::ApiOutage, *seconds),
+            Failure::SlowSync(keys_per_second, seconds) => (
+                Fault::SlowSync {
+                    keys_per_second: *keys_per_second,
+                },
+                *seconds,
+            ),
             Failure::OperatorCutOff(role, seconds) => (
                 Fault::PartitionOperator(vec![PodChoice::Random {
                     target: data.clone(),

@@ -5,8 +5,8 @@
 //! under a writing client, and one to five operations: size changes (shards and followers per
 //! shard of a cluster, `clusterSize` of a replication), each followed by a full convergence or by
 //! only 0–30 s (so the next change lands while the previous one is half done, reversals
-//! included), and faults among pod kills, operator crashes between its writes, operator pauses
-//! and stale reads. The run ends with a convergence and expects the CR Ready with exactly the
+//! included), and faults among pod kills, operator crashes between its writes, operator pauses,
+//! stale reads and slow full resyncs (slow-sync). The run ends with a convergence and expects the CR Ready with exactly the
 //! pods of the last requested size. Oracles checked: converges to the last size (every slot
 //! owned exactly once and balanced, masters with their replicas), no acknowledged write lost
 //! outside a fault's window, a StatefulSet shrinks only past pods holding no slots and no master
@@ -55,6 +55,8 @@ enum Operation {
     OperatorPause(u64),
     /// Freeze the operator's reads for this many seconds.
     StaleReads(u64),
+    /// Full resyncs and loads move this many keys per second, for this many seconds.
+    SlowSync(u64, u64),
 }
 
 fn operation(subject: Subject) -> impl Strategy<Value = Operation> {
@@ -79,6 +81,8 @@ fn operation(subject: Subject) -> impl Strategy<Value = Operation> {
         1 => (0usize..=12).prop_map(Operation::OperatorCrash),
         1 => (3u64..=20).prop_map(Operation::OperatorPause),
         1 => (3u64..=20).prop_map(Operation::StaleReads),
+        1 => (10u64..=200, 10u64..=120)
+            .prop_map(|(keys_per_second, seconds)| Operation::SlowSync(keys_per_second, seconds)),
     ]
 }
 
@@ -185,6 +189,12 @@ fn build(subject: Subject, operations: &[Operation]) -> Scenario {
             })),
             Operation::StaleReads(seconds) => steps.push(step(Action::Fault {
                 fault: Fault::StaleReads,
+                duration: *seconds,
+            })),
+            Operation::SlowSync(keys_per_second, seconds) => steps.push(step(Action::Fault {
+                fault: Fault::SlowSync {
+                    keys_per_second: *keys_per_second,
+                },
                 duration: *seconds,
             })),
         }

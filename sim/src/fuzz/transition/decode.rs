@@ -38,6 +38,9 @@ impl ByteReader<'_> {
 /// The first event selector byte that stands for a spec edit ([`Event::BreakSpec`] and
 /// [`Event::RepairSpec`]).
 const FIRST_SPEC_EDIT_SELECTOR: u8 = 252;
+/// The first event selector byte that stands for [`Event::SlowSync`] (the two below the spec
+/// edits; none of the inputs kept in fuzz/regressions used them as selectors).
+const FIRST_SLOW_SYNC_SELECTOR: u8 = 250;
 
 /// A PodDisruptionBudget setting of the spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,6 +158,12 @@ pub enum Event {
     },
     /// The edits of [`Event::BreakSpec`] are undone.
     RepairSpec,
+    /// Full resyncs and loads that start from now on move `20 × (1 + speed % 10)` keys a second
+    /// (20 to 200), until the next such event or the end of the faults.
+    SlowSync {
+        /// The speed's byte.
+        speed: u8,
+    },
     /// Someone sends a Redis command to a pod behind the operator's back.
     AdminCommand {
         /// The pod receiving it.
@@ -210,13 +219,17 @@ impl Scenario {
         let mut events = Vec::new();
         while events.len() < MAXIMUM_EVENTS && !reader.exhausted() {
             let selector = reader.byte();
-            // The four highest selectors were added last: below them, a byte means what it
+            // The six highest selectors were added last: below them, a byte means what it
             // always meant, so the inputs kept in fuzz/regressions replay as they were found.
             let event = if selector >= FIRST_SPEC_EDIT_SELECTOR + 2 {
                 Event::RepairSpec
             } else if selector >= FIRST_SPEC_EDIT_SELECTOR {
                 Event::BreakSpec {
                     choice: reader.byte(),
+                }
+            } else if selector >= FIRST_SLOW_SYNC_SELECTOR {
+                Event::SlowSync {
+                    speed: reader.byte(),
                 }
             } else {
                 match selector % 12 {

@@ -563,6 +563,10 @@ impl Run {
                 }
             }
             Event::BreakSpec { choice } => self.break_spec(*choice),
+            Event::SlowSync { speed } => {
+                let keys_per_second = 20 * (1 + u64::from(*speed % 10));
+                self.world.redis.set_slow_sync(Some(keys_per_second));
+            }
             Event::RepairSpec => self.repair_spec(),
             Event::ClientWrites { count, route } => {
                 let published = self.client_entry();
@@ -733,6 +737,8 @@ impl Run {
                 / 1000
         ));
         self.world.crash.disarm();
+        // Transfers and loads under way keep their speed; new ones run at normal speed.
+        self.world.redis.set_slow_sync(None);
         for ip in std::mem::take(&mut self.operator_cuts) {
             self.world.redis.set_operator_partition(&ip, false);
         }
