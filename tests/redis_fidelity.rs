@@ -4,7 +4,8 @@
 //! master links from INFO replication, replicas in sync and offsets advancing after writes,
 //! CLUSTER NODES slot ownership, flags and migration markers, CLUSTER INFO state and counts, key
 //! counts (DBSIZE, COUNTKEYSINSLOT, GETKEYSINSLOT), and the replies and error lines of rejected
-//! commands.
+//! commands. Two scripts compare time: a full resync's phases and duration (the diskless delay,
+//! the link down, old keys served), and what a server loading its data files answers.
 //!
 //! What legitimately differs is normalised away: node ids, addresses and ports become node
 //! indexes; epochs, ping times and replication ids are compared
@@ -25,10 +26,11 @@ use redis_operator::ports::redis::{
     FailoverMode, RedisAdmin, RedisCommand, RedisEndpoint, RedisError, RedisReply, SlotState,
 };
 use redis_operator::topology::replication::REPLICA_PRIORITY_PARAMETER;
+use redis_operator::topology::replies::info_keyspace::parse_keyspace_keys;
 use redis_operator::topology::replies::{
     ClusterInfo, ReplicationRole, parse_cluster_info, parse_cluster_nodes, parse_info_replication,
 };
-use redis_operator_sim::fakes::redis::{FakeRedis, ServerKind, key_slot};
+use redis_operator_sim::fakes::redis::{FakeRedis, ServerKind, StopCause, key_slot};
 use support::real_redis::{RedisProcess, SecretStore, ServerOptions};
 
 /// How long the real servers may take to reach a checkpoint's state (gossip, replication).
@@ -1017,6 +1019,123 @@ async fn a_full_resync_shows_what_real_redis_shows_and_takes_as_long() {
         ),
         "{:?}",
         fake.transcript
+    );
+}
+
+/// What a server answers, while it loads its data files, to each command the operator sends:
+/// the error line, or the shape of the reply (the role INFO replication gives, whether INFO
+/// keyspace counts fewer keys than the files hold).
+async fn loading_transcript(
+    admin: &dyn RedisAdmin,
+    endpoint: &RedisEndpoint,
+    total: u64,
+) -> Vec<(String, String)> {
+    let commands = [
+        ("PING", RedisCommand::Ping),
+        ("DBSIZE", RedisCommand::DatabaseSize),
+        ("REPLICAOF NO ONE", RedisCommand::ReplicaOfNoOne),
+        ("CLUSTER NODES", RedisCommand::ClusterNodes),
+        ("INFO replication", RedisCommand::InfoReplication),
+        (
+            "CONFIG SET replica-priority",
+            RedisCommand::ConfigSet {
+                parameter: REPLICA_PRIORITY_PARAMETER.to_owned(),
+                value: "100".to_owned(),
+            },
+        ),
+        ("INFO keyspace", RedisCommand::InfoKeyspace),
+    ];
+    let mut transcript = Vec::new();
+    for (label, command) in commands {
+        let outcome = match admin.execute(endpoint, &command).await {
+            Ok(reply) => match command {
+                RedisCommand::InfoReplication => format!(
+                    "role {:?}",
+                    parse_info_replication(reply.as_text().unwrap())
+                        .unwrap()
+                        .role
+                ),
+                RedisCommand::InfoKeyspace => {
+                    let keys = parse_keyspace_keys(reply.as_text().unwrap()).unwrap();
+                    format!("counts fewer keys than its files hold: {}", keys < total)
+                }
+                _ => format!("reply {reply:?}"),
+            },
+            Err(RedisError::Rejected { message, .. }) => format!("rejected {message}"),
+            Err(error) => format!("failed {error}"),
+        };
+        transcript.push((label.to_owned(), outcome));
+    }
+    transcript
+}
+
+#[tokio::test]
+async fn a_server_loading_its_data_files_answers_what_real_redis_answers() {
+    // Real: three million keys saved to dump.rdb, read back at start (about a second).
+    let real_keys = 3_000_000;
+    let mut real = RedisProcess::start("loading", ServerOptions::plain());
+    real.populate(real_keys);
+    assert_eq!(real.cli(&["SAVE"]).trim(), "OK");
+    let adapter = RedisAdapter::new(SecretStore::new());
+    real.restart_without_waiting();
+    let real_transcript = loading_transcript(
+        &adapter,
+        &real.endpoint(),
+        u64::try_from(real_keys).unwrap(),
+    )
+    .await;
+    // Fake: a server restarted with its data kept, loading it slowly enough to be seen.
+    let redis = FakeRedis::new();
+    let fake_keys = 2_000;
+    let endpoint = RedisEndpoint {
+        namespace: "fidelity".to_owned(),
+        pod: "loading".to_owned(),
+        host: "10.0.0.1".to_owned(),
+        port: 6379,
+        password: None,
+        user: None,
+        tls: None,
+    };
+    redis.start(
+        &endpoint.pod,
+        &endpoint.host,
+        6379,
+        ServerKind::Plain,
+        false,
+        false,
+    );
+    for index in 0..fake_keys {
+        assert!(redis.client_write(&endpoint.host, &format!("key:{index}"), "v"));
+    }
+    redis.stop(&endpoint.host, StopCause::Fault);
+    redis.set_slow_sync(Some(1_000));
+    redis.start(
+        &endpoint.pod,
+        &endpoint.host,
+        6379,
+        ServerKind::Plain,
+        true,
+        false,
+    );
+    redis.tick(500);
+    let fake_transcript = loading_transcript(&redis, &endpoint, fake_keys).await;
+    assert_eq!(
+        fake_transcript, real_transcript,
+        "fake (left) and real (right) while loading"
+    );
+    assert!(
+        real_transcript
+            .iter()
+            .any(|(_, outcome)| outcome.starts_with("rejected LOADING")),
+        "the real server was still loading: {real_transcript:?}"
+    );
+    // Once loaded the fake answers again, with every key.
+    redis.tick(3_000);
+    assert_eq!(
+        redis
+            .answer(&endpoint, &RedisCommand::DatabaseSize)
+            .unwrap(),
+        RedisReply::Integer(2_000)
     );
 }
 

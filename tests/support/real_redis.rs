@@ -387,7 +387,7 @@ impl RedisProcess {
         std::fs::write(self.config_path(), lines.join("\n")).unwrap();
     }
 
-    fn launch(&mut self) {
+    fn spawn(&mut self) {
         let binary = if self.options.sentinel {
             "redis-sentinel"
         } else {
@@ -406,6 +406,10 @@ impl RedisProcess {
             .spawn()
             .unwrap_or_else(|error| panic!("{MISSING_REDIS} ({binary}: {error})"));
         self.child = Some(child);
+    }
+
+    fn launch(&mut self) {
+        self.spawn();
         self.wait_until_ready();
     }
 
@@ -458,6 +462,45 @@ impl RedisProcess {
     pub fn restart(&mut self) {
         self.kill();
         self.launch();
+    }
+
+    /// Kills the process and starts it again, returning as soon as it accepts connections:
+    /// while it loads its data files it answers `LOADING` to most commands.
+    pub fn restart_without_waiting(&mut self) {
+        self.kill();
+        self.spawn();
+        let deadline = Instant::now() + START_TIMEOUT;
+        while TcpStream::connect((self.host.as_str(), self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not accept connections within {START_TIMEOUT:?}; log:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Writes `count` keys `key:N` with short values through `redis-cli --pipe`.
+    pub fn populate(&self, count: usize) {
+        let mut protocol = String::with_capacity(count * 40);
+        for index in 0..count {
+            let key = format!("key:{index}");
+            protocol.push_str(&format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nv\r\n",
+                key.len()
+            ));
+        }
+        let mut command = Command::new("redis-cli");
+        command.args(self.cli_arguments()).arg("--pipe");
+        let output = output_with_input(command, &protocol);
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.contains("errors: 0"),
+            "{}: redis-cli --pipe: {text}{}",
+            self.name,
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     /// The arguments redis-cli needs to reach this process.
