@@ -50,6 +50,7 @@ struct LineFacts {
     possibly_failed: bool,
     failed: bool,
     handshake: bool,
+    no_address: bool,
     connected: bool,
     slots: Vec<(u16, u16)>,
     migrating: Vec<(u16, usize)>,
@@ -223,6 +224,26 @@ impl Bench {
             .push((format!("{label} (node {node})"), outcome));
     }
 
+    /// Restarts a node's server without its data or its cluster state: it comes back under a new
+    /// node id (not in `ids`, so shown as an unknown node), knowing no peer.
+    fn restart_afresh(&mut self, node: usize) {
+        let endpoint = self.endpoints[node].clone();
+        match &mut self.side {
+            Side::Fake { redis, .. } => {
+                redis.stop(&endpoint.host, StopCause::Fault);
+                redis.start(
+                    &endpoint.pod,
+                    &endpoint.host,
+                    endpoint.port,
+                    ServerKind::Cluster,
+                    false,
+                    false,
+                );
+            }
+            Side::Real { processes, .. } => processes[node].restart_without_cluster_state(),
+        }
+    }
+
     /// Lets `milliseconds` pass: ticks for the fake, a sleep for the real servers.
     async fn pass(&mut self, milliseconds: u64) {
         match &mut self.side {
@@ -330,6 +351,7 @@ impl Bench {
                         possibly_failed: line.flags.possibly_failed,
                         failed: line.flags.failed,
                         handshake: line.flags.handshake,
+                        no_address: line.flags.no_address,
                         connected: line.link_connected,
                         slots: line.slots,
                         migrating: line
@@ -594,11 +616,8 @@ fn keys_in_one_slot(range: std::ops::RangeInclusive<u16>, count: usize) -> (u16,
     (key_slot(&tag), keys)
 }
 
-/// The cluster script: four nodes meet, three take the slots, the fourth replicates the first;
-/// keys are written, one slot migrates with MIGRATING/IMPORTING and MIGRATE, the replica takes
-/// over with CLUSTER FAILOVER; rejected ADDSLOTS, REPLICATE, FAILOVER, FORGET and SETSLOT (on a
-/// replica, naming a replica or an unknown node, of an owned or a foreign slot).
-async fn cluster_script(bench: &mut Bench) {
+/// Node 0 meets the three others, and nodes 0 to 2 take a third of the slots each.
+async fn meet_and_assign_slots(bench: &mut Bench) {
     bench.learn_ids().await;
     for node in 1..4 {
         let other = bench.endpoints[node].clone();
@@ -624,6 +643,14 @@ async fn cluster_script(bench: &mut Bench) {
             )
             .await;
     }
+}
+
+/// The cluster script: four nodes meet, three take the slots, the fourth replicates the first;
+/// keys are written, one slot migrates with MIGRATING/IMPORTING and MIGRATE, the replica takes
+/// over with CLUSTER FAILOVER; rejected ADDSLOTS, REPLICATE, FAILOVER, FORGET and SETSLOT (on a
+/// replica, naming a replica or an unknown node, of an owned or a foreign slot).
+async fn cluster_script(bench: &mut Bench) {
+    meet_and_assign_slots(bench).await;
     bench
         .checkpoint("slots assigned", false, agreed_and_ok)
         .await;
@@ -917,6 +944,86 @@ fn report(script: &str, found: &[(String, String, String)]) -> String {
         ));
     }
     text
+}
+
+/// Three masters and a replica of node 0; node 0's server restarts at once without its files,
+/// as a container restarted in place without a volume: it comes back under a new node id knowing
+/// no peer. The others find another id answering at its address and drop the address of its old
+/// id (`noaddr`), which they then never ping, so never fail: no failover happens, the old id
+/// keeps its slots and the cluster reads `ok`, while the replica, which replicates from the
+/// address, resyncs from the new empty server and loses the keys (Redis' own loss; the operator
+/// must forget the old id and give its slots a home).
+async fn restart_afresh_script(bench: &mut Bench) {
+    meet_and_assign_slots(bench).await;
+    let master = bench.ids[0].clone();
+    bench
+        .step(
+            "REPLICATE node 0",
+            3,
+            RedisCommand::ClusterReplicate(master),
+        )
+        .await;
+    bench
+        .checkpoint("replica attached", false, agreed_and_ok)
+        .await;
+    let (_, keys) = keys_in_one_slot(0..=5460, 10);
+    for key in &keys {
+        bench.write(0, key, "value");
+    }
+    bench
+        .checkpoint("formed, 10 keys replicated", false, |facts| {
+            agreed_and_ok(facts) && facts[3].keys == 10
+        })
+        .await;
+    bench.restart_afresh(0);
+    // The adapter's connection to the old process is broken: the first command finds out and
+    // the next dials again, as the operator's next reconcile would.
+    let _ = bench.send(0, &RedisCommand::Ping).await;
+    let old_id_without_address = |facts: &NodeFacts| {
+        facts
+            .cluster
+            .as_ref()
+            .is_some_and(|lines| lines.iter().any(|line| line.node == 0 && line.no_address))
+    };
+    bench
+        .checkpoint("node 0 restarted afresh", false, |facts| {
+            facts[1..].iter().all(old_id_without_address) && facts[3].link_up
+        })
+        .await;
+    // Nobody fails a node without an address: no failover, ever.
+    bench.pass(8_000).await;
+    bench
+        .checkpoint("8 s later", false, |facts| {
+            facts[1..].iter().all(old_id_without_address) && facts[3].link_up
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_cluster_master_restarted_in_place_without_its_files_leaves_what_real_redis_leaves() {
+    let mut fake = Bench::fake(4, true);
+    restart_afresh_script(&mut fake).await;
+    let mut real = Bench::real(4, true);
+    restart_afresh_script(&mut real).await;
+    let settled = |bench: &Bench| -> Vec<(String, String)> {
+        bench
+            .transcript
+            .iter()
+            .filter(|(step, _)| step.ends_with("settled"))
+            .cloned()
+            .collect()
+    };
+    assert!(
+        settled(&real)
+            .iter()
+            .chain(&settled(&fake))
+            .all(|(_, outcome)| outcome == "true"),
+        "every checkpoint settled on both sides: real {:?}, fake {:?}",
+        settled(&real),
+        settled(&fake)
+    );
+    let found = differences(&fake, &real);
+    assert!(found.is_empty(), "{}", report("restart afresh", &found));
 }
 
 /// What a replica and its master show of a full resync: the replica's link and sync flags and

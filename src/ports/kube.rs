@@ -268,6 +268,9 @@ pub enum EventReason {
     /// A planner refuses a step that would lose data; nothing changes until a person acts or
     /// what it waits for comes back.
     OperationRefused,
+    /// Keys are lost for good (a master restarted without its data and had no replica), and the
+    /// slots they were in are served again, empty.
+    SlotsLost,
 }
 
 impl EventReason {
@@ -294,7 +297,13 @@ impl EventReason {
             EventReason::PodsRecovered => "PodsRecovered",
             EventReason::StuckPodReplaced => "StuckPodReplaced",
             EventReason::OperationRefused => "OperationRefused",
+            EventReason::SlotsLost => "SlotsLost",
         }
+    }
+
+    /// Whether its Event is a Warning: something a person should know went wrong.
+    pub fn warns(self) -> bool {
+        matches!(self, EventReason::OperationRefused | EventReason::SlotsLost)
     }
 }
 

@@ -60,7 +60,9 @@ pub enum FailoverMode {
     Coordinated,
     /// Without the master's agreement; used only when the master is unreachable.
     Force,
-    /// Without the master or a majority; never used by the operator on its own.
+    /// Without the master or a majority; used by the operator only for a master whose identity
+    /// is provably gone (its address answers under another node id) when no majority of masters
+    /// answers to vote.
     Takeover,
 }
 

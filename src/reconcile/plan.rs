@@ -266,7 +266,12 @@ fn plan_valid(
     // what it did not do, and the next one reports it (the labels are the record of a master
     // change, so its Event is published only with them).
     for (reason, message) in &topology.events {
-        requests.push(event(input, EventType::Normal, *reason, message.clone()));
+        let event_type = if reason.warns() {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        requests.push(event(input, event_type, *reason, message.clone()));
     }
     // A refusal is published once: when the live Degraded condition does not name it yet.
     if let Some(refusal) = topology.needs_a_person()

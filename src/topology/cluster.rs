@@ -446,6 +446,11 @@ fn step(
     let Some(seed) = seed(members) else {
         return plan_with(ClusterPhase::Initializing, "no cluster node answers yet");
     };
+    // Before anything else: the replica of such a master resyncs from the empty server at its
+    // address once the diskless delay has passed, and its keys are the only copy left.
+    if let Some(plan) = take_over_from_vanished_owners(members) {
+        return plan;
+    }
     if let Some(plan) = step_meet(members, seed) {
         return plan;
     }
@@ -834,13 +839,7 @@ fn step_lost_slots(members: &[Member<'_>]) -> Option<ClusterPlan> {
     }
     // Slots a failed master still owns in the others' tables are the cluster's own failover to
     // make (its replica takes over after the node timeout); wait for it.
-    let failed_owners: BTreeSet<&str> = members
-        .iter()
-        .flat_map(|member| member.table.iter())
-        .filter(|node| node.is_master() && !node.slots.is_empty())
-        .filter(|node| !members.iter().any(|member| member.id() == node.id))
-        .map(|node| node.id.as_str())
-        .collect();
+    let failed_owners = absent_slot_owners(members);
     let has_replica = |id: &str| {
         members
             .iter()
@@ -852,6 +851,9 @@ fn step_lost_slots(members: &[Member<'_>]) -> Option<ClusterPlan> {
         .filter(|id| !has_replica(id))
         .collect();
     let missing = u32::from(SLOT_COUNT) - owned.count();
+    if let Some(plan) = forget_vanished_owners_without_replica(members, &unrecoverable) {
+        return Some(plan);
+    }
     if unrecoverable.is_empty() && !failed_owners.is_empty() {
         return Some(plan_with(
             ClusterPhase::Bootstrap,
@@ -869,6 +871,126 @@ fn step_lost_slots(members: &[Member<'_>]) -> Option<ClusterPlan> {
         )),
         "waiting for the owner of the lost slots",
     ))
+}
+
+/// Owners of slots that every table lists without an address: their server restarted in place
+/// without its files, and its address now answers under another node id, so their identity (and
+/// the keys that went with the process) is gone for good. Redis Cluster never pings a node
+/// without an address: when none of the tables had failed it before its address was dropped, it
+/// never fails it, and its replica is never promoted; when it was failed, Redis promotes its
+/// replica only with the votes of a majority of the masters. The replica is the only copy of the
+/// keys left (until it resyncs from the empty server at the old address, which it does after the
+/// master's diskless delay), so the operator has the replica holding the most keys take over at
+/// once: `CLUSTER FAILOVER FORCE` when a majority of the masters answers to grant it (unless
+/// Redis is about to fail the owner over itself), `CLUSTER FAILOVER TAKEOVER` when none can —
+/// the one case where the operator takes over without a majority, safe because the old identity
+/// cannot come back.
+fn take_over_from_vanished_owners(members: &[Member<'_>]) -> Option<ClusterPlan> {
+    let absent = absent_slot_owners(members);
+    let answering_masters = members
+        .iter()
+        .filter(|member| member.myself.is_master() && !member.myself.slots.is_empty())
+        .count();
+    let majority_answers = answering_masters * 2 > answering_masters + absent.len();
+    let mut plan = plan_with(
+        ClusterPhase::Bootstrap,
+        "a replica takes over from a master that restarted without its data",
+    );
+    for owner in absent {
+        if !vanished(members, owner) {
+            continue;
+        }
+        let failed = members
+            .iter()
+            .flat_map(|member| member.table.iter())
+            .any(|node| node.id == owner && node.flags.failed);
+        let mode = match (majority_answers, failed) {
+            (true, false) => FailoverMode::Force,
+            // Redis Cluster fails it over with the majority's votes.
+            (true, true) => continue,
+            (false, _) => FailoverMode::Takeover,
+        };
+        let Some(heir) = members
+            .iter()
+            .filter(|member| member.myself.master_id.as_deref() == Some(owner))
+            .max_by_key(|member| (member.keys(), std::cmp::Reverse(member.view.pod.ordinal)))
+        else {
+            continue;
+        };
+        plan.steps
+            .push(heir.command(RedisCommand::ClusterFailover(mode)));
+        plan.events.push((
+            EventReason::FailoverPerformed,
+            format!(
+                "{} takes over the slots of node {owner}, whose server restarted without its data under another node id (Redis Cluster does not fail over a node without an address{})",
+                heir.view.pod.name,
+                if majority_answers {
+                    ""
+                } else {
+                    "; no majority of masters answers to vote, so it takes over without one"
+                }
+            ),
+        ));
+    }
+    (!plan.steps.is_empty()).then_some(plan)
+}
+
+/// Whether every table that lists node `id` lists it without an address: its address answered
+/// under another node id, so that identity is gone for good.
+fn vanished(members: &[Member<'_>], id: &str) -> bool {
+    let mut listed = members
+        .iter()
+        .flat_map(|member| member.table.iter())
+        .filter(|node| node.id == id)
+        .peekable();
+    listed.peek().is_some() && listed.all(|node| node.flags.no_address)
+}
+
+/// Masters that own slots, have no replica that answers, and whose identity is gone (see
+/// [`vanished`]): their server restarted without its data, so their keys are lost whatever the
+/// operator does, and waiting for them would keep the slots unserved for ever. Every node
+/// forgets them; their slots, unassigned then, are assigned again, empty, to the leader pods
+/// that own those ranges (the bootstrap's resume step). A Warning Event says which keys are lost.
+fn forget_vanished_owners_without_replica(
+    members: &[Member<'_>],
+    unrecoverable: &[&str],
+) -> Option<ClusterPlan> {
+    if unrecoverable.is_empty() || !unrecoverable.iter().all(|id| vanished(members, id)) {
+        return None;
+    }
+    let mut plan = plan_with(
+        ClusterPhase::Bootstrap,
+        "forgetting masters that restarted without their data and had no replica",
+    );
+    for member in members {
+        for id in unrecoverable {
+            if member.table.iter().any(|node| node.id == *id)
+                && member.myself.master_id.as_deref() != Some(*id)
+            {
+                plan.steps
+                    .push(member.command(RedisCommand::ClusterForget((*id).to_owned())));
+            }
+        }
+    }
+    plan.events.push((
+        EventReason::SlotsLost,
+        format!(
+            "the keys in the slots of node {} are lost: it restarted without its data and had no replica; its slots are served again, empty",
+            unrecoverable.join(", ")
+        ),
+    ));
+    Some(plan)
+}
+
+/// Masters that own slots in some answering node's table but do not answer themselves.
+fn absent_slot_owners<'a>(members: &[Member<'a>]) -> BTreeSet<&'a str> {
+    members
+        .iter()
+        .flat_map(|member| member.table.iter())
+        .filter(|node| node.is_master() && !node.slots.is_empty())
+        .filter(|node| !members.iter().any(|member| member.id() == node.id))
+        .map(|node| node.id.as_str())
+        .collect()
 }
 
 /// Entries for nodes that are gone (failed or without address, owning no slot, and not a node
@@ -1553,6 +1675,56 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_master_restarted_in_place_without_its_data_is_taken_over_by_its_replica() {
+        let leader = format!("{LEADERS}-1");
+        let old_id = node_id(&leader);
+        // The leader's pod answers under another id; every table lists its old id without an
+        // address, not failed (Redis never pings it again).
+        let mut servers = views(&three_shards(), true);
+        for view in &mut servers {
+            let table = Arc::make_mut(view.cluster_nodes.as_mut().unwrap());
+            if view.pod.name == leader {
+                // A new node: itself alone, no slots.
+                table.retain(|node| node.flags.myself);
+                table[0].id = "f".repeat(40);
+                table[0].slots.clear();
+                continue;
+            }
+            for node in table.iter_mut().filter(|node| node.id == old_id) {
+                node.address = None;
+                node.flags.no_address = true;
+                node.link_connected = false;
+            }
+        }
+        let forced = |plan: &ClusterPlan| -> Vec<String> {
+            plan.steps
+                .iter()
+                .filter_map(|step| match step {
+                    RedisStep::Command(
+                        endpoint,
+                        RedisCommand::ClusterFailover(FailoverMode::Force),
+                    ) => Some(endpoint.pod.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let plan = plan_views(servers.clone(), &Scaled::converged());
+        assert_eq!(forced(&plan), vec![format!("{FOLLOWERS}-1")], "{plan:?}");
+        assert!(
+            plan.events
+                .iter()
+                .any(|(reason, _)| *reason == EventReason::FailoverPerformed)
+        );
+        // Failed in one table: Redis Cluster fails it over itself.
+        let table = Arc::make_mut(servers[0].cluster_nodes.as_mut().unwrap());
+        for node in table.iter_mut().filter(|node| node.id == old_id) {
+            node.flags.failed = true;
+        }
+        let waiting = plan_views(servers, &Scaled::converged());
+        assert!(forced(&waiting).is_empty(), "{waiting:?}");
     }
 
     #[test]

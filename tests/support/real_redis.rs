@@ -464,6 +464,14 @@ impl RedisProcess {
         self.launch();
     }
 
+    /// Kills the process and starts it again without its cluster state (`nodes.conf`): a node
+    /// whose pod keeps no files comes back as a new node, under a new id, knowing no peer.
+    pub fn restart_without_cluster_state(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(self.directory.join("nodes.conf"));
+        self.launch();
+    }
+
     /// Kills the process and starts it again, returning as soon as it accepts connections:
     /// while it loads its data files it answers `LOADING` to most commands.
     pub fn restart_without_waiting(&mut self) {

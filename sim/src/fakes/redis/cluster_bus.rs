@@ -85,9 +85,23 @@ fn gossip(fleet: &mut Fleet, cluster: &[String]) -> bool {
         if server.banned.values().any(|until| *until > now) {
             settled = false;
         }
-        for id in server.peers.keys() {
+        // Peers whose address answers with another node id: Redis drops the address of such a
+        // peer (`noaddr`, shown as `:0@0`) and stops pinging it.
+        let mut addresses_lost: Vec<String> = Vec::new();
+        for (id, peer) in server.peers.iter() {
             let Some(peer_server) = by_id.get(id.as_str()).copied() else {
                 settled = false;
+                let answered_by_another = !peer.ip.is_empty()
+                    && fleet.servers.get(&peer.ip).is_some_and(|other| {
+                        other.alive
+                            && other.kind == ServerKind::Cluster
+                            && other.port == peer.port
+                            && other.node_id != *id
+                            && !fleet.cut(address, &other.ip)
+                    });
+                if answered_by_another {
+                    addresses_lost.push(id.clone());
+                }
                 continue;
             };
             // The server is alive and keyed by its address, so this is `connected` without the
@@ -110,9 +124,23 @@ fn gossip(fleet: &mut Fleet, cluster: &[String]) -> bool {
             }
             learn_peers_of(&mut peers, server, peer_server, now);
         }
+        if !addresses_lost.is_empty() {
+            let table = Arc::make_mut(&mut peers);
+            for id in addresses_lost {
+                if let Some(peer) = table.get_mut(&id) {
+                    peer.ip.clear();
+                    peer.port = 0;
+                }
+            }
+        }
         // Failure detection.
         let mut flips: Vec<(String, bool)> = Vec::new();
         for (id, peer) in peers.iter() {
+            // Redis neither pings nor fails a node without an address: it keeps the flags it
+            // had when its address was dropped.
+            if peer.ip.is_empty() {
+                continue;
+            }
             let seen = match last_seen.get(id) {
                 Some(seen) => *seen,
                 None => {
@@ -324,6 +352,67 @@ fn promote_replicas_of_failed_masters(fleet: &mut Fleet, cluster: &[String]) -> 
             // The failed master keeps its stale claim until it comes back and learns the new
             // epoch; live nodes stop counting it.
             server.epoch = server.epoch.min(epoch.saturating_sub(1));
+        }
+    }
+    settled &= promote_replicas_of_vanished_masters(fleet, cluster, &masters_with_slots);
+    settled
+}
+
+/// Promotes replicas of masters that no server runs any more but that the live masters still
+/// know, failed, with slots: a master whose process restarted without its `nodes.conf` came back
+/// under a new node id, and the old id lives on only in its peers' tables. Redis Cluster fails
+/// the old id over like any other master once the node timeout has passed (its address answers
+/// with another id). Returns whether none was promoted.
+fn promote_replicas_of_vanished_masters(
+    fleet: &mut Fleet,
+    cluster: &[String],
+    masters_with_slots: &[String],
+) -> bool {
+    let mut settled = true;
+    // Each vanished master's slots, as the first live master marking it failed records them,
+    // with how many live masters mark it failed.
+    let mut vanished: BTreeMap<String, (SlotSet, usize)> = BTreeMap::new();
+    for address in masters_with_slots {
+        let Some(voter) = fleet.servers.get(address).filter(|server| server.alive) else {
+            continue;
+        };
+        for (id, peer) in voter.peers.iter() {
+            if peer.failed
+                && peer.master_id.is_none()
+                && !peer.slots.is_empty()
+                && fleet.id_to_ip(id).is_none()
+            {
+                vanished
+                    .entry(id.clone())
+                    .or_insert_with(|| (peer.slots.clone(), 0))
+                    .1 += 1;
+            }
+        }
+    }
+    for (failed_id, (slots, voters)) in vanished {
+        // The cluster's size counts the vanished master among the masters serving slots.
+        if voters * 2 <= masters_with_slots.len() + 1 {
+            continue;
+        }
+        let candidate = cluster
+            .iter()
+            .filter_map(|address| fleet.servers.get(address))
+            .filter(|server| server.alive && server.cluster_master.as_deref() == Some(&failed_id))
+            .filter(|server| server.last_synced_at.is_some())
+            .max_by_key(|server| (server.offset, std::cmp::Reverse(server.pod.clone())))
+            .map(|server| server.ip.clone());
+        let Some(candidate) = candidate else { continue };
+        settled = false;
+        // Its old dataset is gone with the process that held it (a discard recorded at the
+        // restart): there is no old master left to supersede.
+        let epoch = fleet.max_epoch() + 1;
+        if let Some(server) = fleet.servers.get_mut(&candidate) {
+            server.cluster_master = None;
+            server.master = None;
+            server.link_up = false;
+            server.slots = slots;
+            server.epoch = epoch;
+            server.claim_origin = LinkOrigin::ClusterBus;
         }
     }
     settled

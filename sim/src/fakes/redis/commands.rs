@@ -479,10 +479,13 @@ impl Fleet {
         if let Some(ip) = &master_ip {
             self.supersede(ip, address, false);
         }
+        // The slots its master serves, as the master says, or as its own table records them
+        // when no server runs that node any more (it restarted under another id).
         let slots = master_ip
             .as_ref()
             .and_then(|ip| self.servers.get(ip))
             .map(|master| master.slots.clone())
+            .or_else(|| server.peers.get(&master_id).map(|peer| peer.slots.clone()))
             .unwrap_or_default();
         let epoch = self.max_epoch() + 1;
         let my_id = server.node_id.clone();

@@ -532,10 +532,14 @@ impl Fleet {
         )
     }
 
+    /// The highest config epoch any node knows (Redis' `currentEpoch`), including epochs of
+    /// nodes that live on only in their peers' tables.
     fn max_epoch(&self) -> u64 {
         self.servers
             .values()
-            .map(|server| server.epoch)
+            .flat_map(|server| {
+                std::iter::once(server.epoch).chain(server.peers.values().map(|peer| peer.epoch))
+            })
             .max()
             .unwrap_or(0)
     }

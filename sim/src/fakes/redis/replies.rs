@@ -77,9 +77,11 @@ pub(super) fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
             .collect(),
     }];
     for (id, peer) in server.peers.iter() {
+        // A peer whose address answered with another node id has none (`:0@0`, `noaddr`).
+        let no_address = peer.ip.is_empty();
         nodes.push(ClusterNode {
             id: id.clone(),
-            address: Some(NodeAddress {
+            address: (!no_address).then(|| NodeAddress {
                 ip: peer.ip.clone(),
                 port: peer.port,
                 bus_port: peer.port.saturating_add(BUS_PORT_OFFSET),
@@ -90,13 +92,14 @@ pub(super) fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
                 replica: peer.master_id.is_some(),
                 failed: peer.failed,
                 handshake: peer.handshake,
+                no_address,
                 ..NodeFlags::default()
             },
             master_id: peer.master_id.clone(),
             ping_sent: 0,
             pong_received: 0,
             config_epoch: peer.epoch,
-            link_connected: !peer.failed,
+            link_connected: !peer.failed && !no_address,
             slots: if peer.master_id.is_none() {
                 ranges(&peer.slots)
             } else {

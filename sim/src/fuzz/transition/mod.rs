@@ -837,27 +837,10 @@ impl Run {
             .join("; ")
     }
 
-    /// A live cluster replica whose master's server is gone from the fleet, if any.
-    fn replica_of_a_vanished_master(&self) -> Option<String> {
-        let servers = self.world.redis.servers();
-        servers
-            .iter()
-            .filter(|server| server.alive && server.kind == ServerKind::Cluster)
-            .find(|server| {
-                server.master.as_ref().is_some_and(|(ip, _)| {
-                    !servers
-                        .iter()
-                        .any(|master| &master.ip == ip && master.kind == ServerKind::Cluster)
-                })
-            })
-            .map(|server| server.pod.to_string())
-    }
-
     /// Every CR is Ready within the bound of its kind once the faults stop, or says what a
     /// person must do (`oracles::liveness`).
     fn check_liveness(&mut self, liveness: &mut LivenessWatch) {
-        if liveness.is_done() || self.replica_of_a_vanished_master().is_some() {
-            // See `check_stated_reason`: a limit of the fake, not the operator's doing.
+        if liveness.is_done() {
             return;
         }
         for violation in liveness.check(&self.world) {
@@ -871,16 +854,6 @@ impl Run {
 
     /// A CR that did not become Ready says why in a `Degraded` condition.
     fn check_stated_reason(&mut self) {
-        if let Some(replica) = self.replica_of_a_vanished_master() {
-            // A known limit of the fake: it promotes a replica only while its failed master's
-            // server is in the fleet, and a master pod that restarts without its data (a new
-            // identity) replaces that server. Real Redis would still promote the replica (the
-            // old node id stays failed in every table), so the operator is right to wait.
-            self.findings.note(format!(
-                "progress not checked: {replica} follows a master the fake has forgotten"
-            ));
-            return;
-        }
         for (_, target) in self.targets.clone() {
             if self.world.is_ready(&target) {
                 continue;
