@@ -28,7 +28,8 @@ use redis_operator::ports::redis::{
 use redis_operator::topology::replication::REPLICA_PRIORITY_PARAMETER;
 use redis_operator::topology::replies::info_keyspace::parse_keyspace_keys;
 use redis_operator::topology::replies::{
-    ClusterInfo, ReplicationRole, parse_cluster_info, parse_cluster_nodes, parse_info_replication,
+    ClusterInfo, MasterLinkDown, ReplicationRole, parse_cluster_info, parse_cluster_nodes,
+    parse_info_replication,
 };
 use redis_operator_sim::fakes::redis::{FakeRedis, ServerKind, StopCause, key_slot};
 use support::real_redis::{RedisProcess, SecretStore, ServerOptions};
@@ -95,6 +96,9 @@ struct NodeFacts {
     role: ReplicationRole,
     master: Option<usize>,
     link_up: bool,
+    /// `master_link_down_since_seconds:-1`: a replica that has not completed a sync since it
+    /// started or was pointed at its master.
+    never_synced: bool,
     replicas: Vec<usize>,
     /// A replica's offset equals its master's; true for masters.
     in_sync: bool,
@@ -108,6 +112,26 @@ struct NodeFacts {
     continues: Vec<usize>,
     cluster: Option<Vec<LineFacts>>,
     cluster_info: Option<Result<InfoFacts, String>>,
+}
+
+impl NodeFacts {
+    /// What is observed of a killed node: nothing answers.
+    fn down() -> NodeFacts {
+        NodeFacts {
+            role: ReplicationRole::Master,
+            master: None,
+            link_up: false,
+            never_synced: false,
+            replicas: Vec::new(),
+            in_sync: false,
+            keys: 0,
+            priority: None,
+            same_history: Vec::new(),
+            continues: Vec::new(),
+            cluster: None,
+            cluster_info: None,
+        }
+    }
 }
 
 /// Fake or real servers, reached through the `RedisAdmin` the operator would use.
@@ -132,6 +156,8 @@ struct Bench {
     transcript: Vec<(String, String)>,
     /// Replication offsets at the last checkpoint, by node.
     offsets: Vec<u64>,
+    /// Nodes whose server was killed and not started again: observed as down.
+    killed: Vec<bool>,
 }
 
 impl Bench {
@@ -189,6 +215,7 @@ impl Bench {
             cluster,
             transcript: Vec::new(),
             offsets: vec![0; count],
+            killed: vec![false; count],
         }
     }
 
@@ -242,6 +269,16 @@ impl Bench {
             }
             Side::Real { processes, .. } => processes[node].restart_without_cluster_state(),
         }
+    }
+
+    /// Kills a node's server, as a crash or a deleted pod would, and leaves it down.
+    fn kill(&mut self, node: usize) {
+        let host = self.endpoints[node].host.clone();
+        match &mut self.side {
+            Side::Fake { redis, .. } => redis.stop(&host, StopCause::Fault),
+            Side::Real { processes, .. } => processes[node].kill(),
+        }
+        self.killed[node] = true;
     }
 
     /// Lets `milliseconds` pass: ticks for the fake, a sleep for the real servers.
@@ -309,22 +346,33 @@ impl Bench {
         let mut offsets = Vec::new();
         let mut infos = Vec::new();
         for node in 0..self.endpoints.len() {
+            if self.killed[node] {
+                infos.push(None);
+                continue;
+            }
             let reply = self
                 .send(node, &RedisCommand::InfoReplication)
                 .await
                 .unwrap();
-            infos.push(parse_info_replication(reply.as_text().unwrap()).unwrap());
+            infos.push(Some(
+                parse_info_replication(reply.as_text().unwrap()).unwrap(),
+            ));
         }
         for (node, info) in infos.iter().enumerate() {
+            let Some(info) = info else {
+                facts.push(NodeFacts::down());
+                offsets.push(0);
+                continue;
+            };
             let master = info
                 .master_host
                 .as_ref()
                 .and_then(|host| self.index_of(host, info.master_port.unwrap_or(0)));
             let in_sync = match (info.role, master) {
                 (ReplicationRole::Master, _) => true,
-                (ReplicationRole::Replica, Some(master)) => {
-                    info.replica_offset == Some(infos[master].master_offset)
-                }
+                (ReplicationRole::Replica, Some(master)) => infos[master]
+                    .as_ref()
+                    .is_some_and(|master| info.replica_offset == Some(master.master_offset)),
                 (ReplicationRole::Replica, None) => false,
             };
             let mut replicas: Vec<usize> = info
@@ -380,13 +428,19 @@ impl Bench {
             offsets.push(info.master_offset);
             let others_with = |id: &str| -> Vec<usize> {
                 (0..infos.len())
-                    .filter(|other| *other != node && infos[*other].master_replication_id == id)
+                    .filter(|other| {
+                        *other != node
+                            && infos[*other]
+                                .as_ref()
+                                .is_some_and(|other| other.master_replication_id == id)
+                    })
                     .collect()
             };
             facts.push(NodeFacts {
                 role: info.role,
                 master,
                 link_up: info.master_link_up,
+                never_synced: info.master_link_down == Some(MasterLinkDown::NeverSynced),
                 replicas,
                 in_sync,
                 keys,
@@ -1005,25 +1059,97 @@ async fn a_cluster_master_restarted_in_place_without_its_files_leaves_what_real_
     restart_afresh_script(&mut fake).await;
     let mut real = Bench::real(4, true);
     restart_afresh_script(&mut real).await;
-    let settled = |bench: &Bench| -> Vec<(String, String)> {
-        bench
-            .transcript
-            .iter()
-            .filter(|(step, _)| step.ends_with("settled"))
-            .cloned()
-            .collect()
-    };
+    assert_settled_alike(&fake, &real, "restart afresh");
+}
+
+/// Every checkpoint of a script settled on both sides, and the transcripts match.
+fn assert_settled_alike(fake: &Bench, real: &Bench, script: &str) {
+    let settled: Vec<&(String, String)> = real
+        .transcript
+        .iter()
+        .chain(&fake.transcript)
+        .filter(|(step, _)| step.ends_with("settled"))
+        .collect();
     assert!(
-        settled(&real)
-            .iter()
-            .chain(&settled(&fake))
-            .all(|(_, outcome)| outcome == "true"),
-        "every checkpoint settled on both sides: real {:?}, fake {:?}",
-        settled(&real),
-        settled(&fake)
+        settled.iter().all(|(_, outcome)| outcome == "true"),
+        "every checkpoint of {script} settled on both sides (real first): {settled:?}"
     );
-    let found = differences(&fake, &real);
-    assert!(found.is_empty(), "{}", report("restart afresh", &found));
+    let found = differences(fake, real);
+    assert!(found.is_empty(), "{}", report(script, &found));
+}
+
+/// A master dies before its new replica completed its first sync (the master still waits out
+/// its diskless delay): the replica reports `master_link_down_since_seconds:-1`, and once the
+/// others have failed the master Redis Cluster never elects it (its data age counts as
+/// infinite), however long one waits; `CLUSTER FAILOVER FORCE` promotes it, without keys.
+async fn never_synced_script(bench: &mut Bench) {
+    meet_and_assign_slots(bench).await;
+    bench
+        .checkpoint("slots assigned", false, agreed_and_ok)
+        .await;
+    let (_, keys) = keys_in_one_slot(0..=5460, 10);
+    for key in &keys {
+        bench.write(0, key, "value");
+    }
+    let master = bench.ids[0].clone();
+    bench
+        .step(
+            "REPLICATE node 0",
+            3,
+            RedisCommand::ClusterReplicate(master),
+        )
+        .await;
+    bench
+        .checkpoint("replica waits for its first sync", false, |facts| {
+            facts[3].role == ReplicationRole::Replica
+                && facts[3].never_synced
+                && facts[0].replicas == vec![3]
+        })
+        .await;
+    bench.kill(0);
+    let failed_everywhere = |facts: &[NodeFacts]| {
+        facts[1..].iter().all(|node| {
+            node.cluster
+                .as_ref()
+                .is_some_and(|lines| lines.iter().any(|line| line.node == 0 && line.failed))
+        })
+    };
+    bench
+        .checkpoint("node 0 failed", false, failed_everywhere)
+        .await;
+    // Well past the node timeout and the election delay of either side.
+    bench.pass(12_000).await;
+    bench
+        .checkpoint("12 s later", false, |facts| {
+            failed_everywhere(facts) && facts[3].role == ReplicationRole::Replica
+        })
+        .await;
+    bench
+        .step(
+            "CLUSTER FAILOVER FORCE",
+            3,
+            RedisCommand::ClusterFailover(FailoverMode::Force),
+        )
+        .await;
+    bench
+        .checkpoint("node 3 took over", false, |facts| {
+            facts[3].role == ReplicationRole::Master
+                && facts[1..].iter().all(|node| {
+                    node.cluster_info
+                        .as_ref()
+                        .is_some_and(|info| info.as_ref().is_ok_and(|info| info.state_ok))
+                })
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_cluster_replica_that_never_synced_is_elected_by_force_only_as_on_real_redis() {
+    let mut fake = Bench::fake(4, true);
+    never_synced_script(&mut fake).await;
+    let mut real = Bench::real(4, true);
+    never_synced_script(&mut real).await;
+    assert_settled_alike(&fake, &real, "never synced");
 }
 
 /// What a replica and its master show of a full resync: the replica's link and sync flags and

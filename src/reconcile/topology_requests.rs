@@ -382,6 +382,7 @@ mod tests {
             master_port: None,
             master_link_up: false,
             master_sync_in_progress: false,
+            master_link_down: None,
             replica_offset: None,
             replica_priority: None,
             master_replication_id: "0".repeat(40),

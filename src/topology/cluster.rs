@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::observation::ServerView;
-use super::replies::ClusterNode;
+use super::replies::{ClusterNode, MasterLinkDown};
 use super::slots::{
     NodeId, SLOT_COUNT, SlotBits, balanced_by_ranges, even_ranges, plan_rebalance_batch,
 };
@@ -132,6 +132,14 @@ impl Member<'_> {
 
     fn keys(&self) -> u64 {
         self.view.keys.unwrap_or(0)
+    }
+
+    /// Whether it is a replica that has not completed a sync since it started or was pointed at
+    /// its master: Redis Cluster never elects it in its master's place.
+    fn never_synced_from_its_master(&self) -> bool {
+        self.view.replication.as_ref().is_some_and(|info| {
+            !info.master_link_up && info.master_link_down == Some(MasterLinkDown::NeverSynced)
+        })
     }
 
     /// Whether the node still holds data that exists nowhere else: slots, or keys as a master.
@@ -463,7 +471,7 @@ fn step(
     if let Some(plan) = step_resume_bootstrap(input, members) {
         return plan;
     }
-    if let Some(plan) = step_lost_slots(members) {
+    if let Some(plan) = step_lost_slots(input, members) {
         return plan;
     }
     if let Some(plan) = step_forget_stale(members) {
@@ -829,7 +837,7 @@ fn step_resume_bootstrap(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Op
 }
 
 /// Slots no answering master owns: reported, and fixed only from a node that has them.
-fn step_lost_slots(members: &[Member<'_>]) -> Option<ClusterPlan> {
+fn step_lost_slots(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Option<ClusterPlan> {
     let mut owned = SlotBits::new();
     for member in members.iter().filter(|member| member.myself.is_master()) {
         owned.insert_ranges(&member.myself.slots);
@@ -852,6 +860,9 @@ fn step_lost_slots(members: &[Member<'_>]) -> Option<ClusterPlan> {
         .collect();
     let missing = u32::from(SLOT_COUNT) - owned.count();
     if let Some(plan) = forget_vanished_owners_without_replica(members, &unrecoverable) {
+        return Some(plan);
+    }
+    if let Some(plan) = take_over_from_owners_no_replica_of_which_is_electable(input, members) {
         return Some(plan);
     }
     if unrecoverable.is_empty() && !failed_owners.is_empty() {
@@ -887,11 +898,7 @@ fn step_lost_slots(members: &[Member<'_>]) -> Option<ClusterPlan> {
 /// cannot come back.
 fn take_over_from_vanished_owners(members: &[Member<'_>]) -> Option<ClusterPlan> {
     let absent = absent_slot_owners(members);
-    let answering_masters = members
-        .iter()
-        .filter(|member| member.myself.is_master() && !member.myself.slots.is_empty())
-        .count();
-    let majority_answers = answering_masters * 2 > answering_masters + absent.len();
+    let majority_answers = majority_of_masters_answers(members, &absent);
     let mut plan = plan_with(
         ClusterPhase::Bootstrap,
         "a replica takes over from a master that restarted without its data",
@@ -910,11 +917,7 @@ fn take_over_from_vanished_owners(members: &[Member<'_>]) -> Option<ClusterPlan>
             (true, true) => continue,
             (false, _) => FailoverMode::Takeover,
         };
-        let Some(heir) = members
-            .iter()
-            .filter(|member| member.myself.master_id.as_deref() == Some(owner))
-            .max_by_key(|member| (member.keys(), std::cmp::Reverse(member.view.pod.ordinal)))
-        else {
+        let Some(heir) = heir_of(members, owner) else {
             continue;
         };
         plan.steps
@@ -933,6 +936,100 @@ fn take_over_from_vanished_owners(members: &[Member<'_>]) -> Option<ClusterPlan>
         ));
     }
     (!plan.steps.is_empty()).then_some(plan)
+}
+
+/// Whether the answering masters that serve slots are a majority of those and the absent slot
+/// owners: enough votes for `CLUSTER FAILOVER FORCE`.
+fn majority_of_masters_answers(members: &[Member<'_>], absent: &BTreeSet<&str>) -> bool {
+    let answering_masters = members
+        .iter()
+        .filter(|member| member.myself.is_master() && !member.myself.slots.is_empty())
+        .count();
+    answering_masters * 2 > answering_masters + absent.len()
+}
+
+/// The replica of `owner` to promote in its place: the one holding the most keys, the lowest
+/// ordinal among equals.
+fn heir_of<'members, 'view>(
+    members: &'members [Member<'view>],
+    owner: &str,
+) -> Option<&'members Member<'view>> {
+    members
+        .iter()
+        .filter(|member| member.myself.master_id.as_deref() == Some(owner))
+        .max_by_key(|member| (member.keys(), std::cmp::Reverse(member.view.pod.ordinal)))
+}
+
+/// Absent slot owners whose replicas have all not completed a sync since they started or were
+/// pointed at them (`master_link_down_since_seconds:-1`). Redis Cluster counts their data age
+/// as infinite and never elects them, so the owner's slots would stay unserved for ever. Every
+/// pod of the cluster answers (the step waits for them before this) and none under the owner's
+/// id: the server that held it, and the keys that went with it, are gone for good. The replica
+/// holding the most keys (a restarted replica's own files, or nothing) takes over:
+/// `CLUSTER FAILOVER FORCE` when a majority of the masters answers to vote, `TAKEOVER` when none
+/// can. A Warning Event says which keys are lost. An owner whose server may still come back
+/// with its files (see [`identity_gone`]) is waited for instead.
+fn take_over_from_owners_no_replica_of_which_is_electable(
+    input: &ClusterInput<'_>,
+    members: &[Member<'_>],
+) -> Option<ClusterPlan> {
+    let absent = absent_slot_owners(members);
+    let majority_answers = majority_of_masters_answers(members, &absent);
+    let mut plan = plan_with(
+        ClusterPhase::Bootstrap,
+        "a replica that never synced takes over from a master that is gone",
+    );
+    for owner in &absent {
+        let mut replicas = members
+            .iter()
+            .filter(|member| member.myself.master_id.as_deref() == Some(*owner))
+            .peekable();
+        if replicas.peek().is_none()
+            || !replicas.all(Member::never_synced_from_its_master)
+            || !identity_gone(input, members, owner)
+        {
+            continue;
+        }
+        let Some(heir) = heir_of(members, owner) else {
+            continue;
+        };
+        let mode = if majority_answers {
+            FailoverMode::Force
+        } else {
+            FailoverMode::Takeover
+        };
+        plan.steps
+            .push(heir.command(RedisCommand::ClusterFailover(mode)));
+        plan.events.push((
+            EventReason::SlotsLost,
+            format!(
+                "the keys in the slots of node {owner} are lost: its server is gone and its replica {} never completed a sync from it, so Redis Cluster does not elect it; it takes over and serves the slots with the {} keys it holds",
+                heir.view.pod.name,
+                heir.keys()
+            ),
+        ));
+    }
+    (!plan.steps.is_empty()).then_some(plan)
+}
+
+/// Whether no server can come back as node `id`, which no answering server is: the pod it
+/// announced as its hostname answers under another id (its `nodes.conf` is gone), or, without a
+/// hostname, every pod of the cluster answers, each under its own id.
+fn identity_gone(input: &ClusterInput<'_>, members: &[Member<'_>], id: &str) -> bool {
+    let hostname = members
+        .iter()
+        .flat_map(|member| member.table.iter())
+        .filter(|node| node.id == id)
+        .find_map(|node| node.address.as_ref()?.hostname.as_deref());
+    match hostname {
+        Some(hostname) => members
+            .iter()
+            .any(|member| member.view.pod.name == hostname),
+        None => input
+            .servers
+            .iter()
+            .all(|server| server.answered() && server.myself().is_some()),
+    }
 }
 
 /// Whether every table that lists node `id` lists it without an address: its address answered
@@ -1394,7 +1491,9 @@ fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::replies::{ReplicationInfo, ReplicationRole, parse_cluster_nodes};
+    use crate::topology::replies::{
+        MasterLinkDown, ReplicationInfo, ReplicationRole, parse_cluster_nodes,
+    };
 
     const LEADERS: &str = "shop-leader";
     const FOLLOWERS: &str = "shop-follower";
@@ -1495,6 +1594,7 @@ mod tests {
                         master_port: None,
                         master_link_up: node.master.is_some(),
                         master_sync_in_progress: false,
+                        master_link_down: None,
                         replica_offset: None,
                         replica_priority: None,
                         master_replication_id: "0".repeat(40),
@@ -1725,6 +1825,130 @@ mod tests {
         }
         let waiting = plan_views(servers, &Scaled::converged());
         assert!(forced(&waiting).is_empty(), "{waiting:?}");
+    }
+
+    /// shop-leader-1's pod came back under a new id without its files, and every table lists
+    /// its old id failed at its old address; shop-follower-1 still follows the old id, its link
+    /// down since `link_down`.
+    fn plan_with_a_gone_master(link_down: MasterLinkDown, hostnames: bool) -> ClusterPlan {
+        let leader = format!("{LEADERS}-1");
+        let old_id = node_id(&leader);
+        let new_id = "f".repeat(40);
+        let mut servers = views(&three_shards(), hostnames);
+        for view in &mut servers {
+            let table = Arc::make_mut(view.cluster_nodes.as_mut().unwrap());
+            // Every table lists the old id failed at the old address and the new id, met, at
+            // the new one.
+            let old = table.iter().position(|node| node.id == old_id).unwrap();
+            let mut new = table[old].clone();
+            new.id.clone_from(&new_id);
+            new.slots.clear();
+            if let Some(address) = new.address.as_mut() {
+                address.ip = "10.0.0.99".to_owned();
+            }
+            table[old].flags.myself = false;
+            table[old].flags.failed = true;
+            table[old].link_connected = false;
+            if view.pod.name == leader {
+                view.pod.ip = Some("10.0.0.99".to_owned());
+                view.endpoint.host = "10.0.0.99".to_owned();
+            } else {
+                new.flags.myself = false;
+            }
+            table.push(new);
+            if view.pod.name == format!("{FOLLOWERS}-1") {
+                let info = view.replication.as_mut().unwrap();
+                info.master_link_up = false;
+                info.master_link_down = Some(link_down);
+            }
+        }
+        plan_views(servers, &Scaled::converged())
+    }
+
+    fn forced_failovers(plan: &ClusterPlan) -> Vec<(String, FailoverMode)> {
+        plan.steps
+            .iter()
+            .filter_map(|step| match step {
+                RedisStep::Command(endpoint, RedisCommand::ClusterFailover(mode)) => {
+                    Some((endpoint.pod.clone(), *mode))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_gone_master_whose_replica_never_synced_is_taken_over_by_force() {
+        for hostnames in [true, false] {
+            let plan = plan_with_a_gone_master(MasterLinkDown::NeverSynced, hostnames);
+            assert_eq!(
+                forced_failovers(&plan),
+                vec![(format!("{FOLLOWERS}-1"), FailoverMode::Force)],
+                "{plan:?}"
+            );
+            assert!(
+                plan.events
+                    .iter()
+                    .any(|(reason, _)| *reason == EventReason::SlotsLost),
+                "{plan:?}"
+            );
+        }
+        // A replica that synced before its link went down is Redis Cluster's to elect.
+        let waiting = plan_with_a_gone_master(MasterLinkDown::Seconds(4), true);
+        assert!(forced_failovers(&waiting).is_empty(), "{waiting:?}");
+        assert_eq!(
+            waiting.activity,
+            format!(
+                "{} slots wait for the cluster to promote a replica of a failed master",
+                even_ranges(3)[1].1 - even_ranges(3)[1].0 + 1
+            )
+        );
+    }
+
+    #[test]
+    fn a_master_whose_pod_does_not_answer_is_awaited_even_if_its_replica_never_synced() {
+        // Without hostnames the old id may be the server of any pod that does not answer; a
+        // departing pod (beyond the shrunk StatefulSet) is not among those the step waits for.
+        let mut nodes = four_leaders();
+        let departing = format!("{LEADERS}-3");
+        let departing_id = node_id(&departing);
+        nodes.push(Node {
+            pod: format!("{FOLLOWERS}-3"),
+            id: node_id(&format!("{FOLLOWERS}-3")),
+            master: Some(departing_id.clone()),
+            slots: Vec::new(),
+            markers: Vec::new(),
+        });
+        let mut servers = views(&nodes, false);
+        for view in &mut servers {
+            if view.pod.name == format!("{FOLLOWERS}-3") {
+                let info = view.replication.as_mut().unwrap();
+                info.master_link_up = false;
+                info.master_link_down = Some(MasterLinkDown::NeverSynced);
+            }
+        }
+        let mut not_answering = servers
+            .iter()
+            .find(|view| view.pod.name == departing)
+            .unwrap()
+            .clone();
+        not_answering.replication = None;
+        not_answering.cluster_nodes = None;
+        not_answering.keys = None;
+        not_answering.error = Some("connection refused".to_owned());
+        servers.retain(|view| view.pod.name != departing);
+        servers.push(not_answering);
+        let plan = plan_views(
+            servers,
+            &Scaled {
+                shards: 3,
+                live_leaders: 4,
+                live_followers: 4,
+                absent: &[],
+                hostnames: false,
+            },
+        );
+        assert!(forced_failovers(&plan).is_empty(), "{plan:?}");
     }
 
     #[test]

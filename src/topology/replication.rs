@@ -870,6 +870,7 @@ mod tests {
                 master_port: follows.map(|_| 6379),
                 master_link_up: follows.is_some(),
                 master_sync_in_progress: false,
+                master_link_down: None,
                 replica_offset: follows.map(|_| offset),
                 replica_priority: None,
                 master_replication_id: "0".repeat(40),

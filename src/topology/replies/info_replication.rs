@@ -49,6 +49,8 @@ pub struct ReplicationInfo {
     pub master_link_up: bool,
     /// `master_sync_in_progress:1`.
     pub master_sync_in_progress: bool,
+    /// `master_link_down_since_seconds`, printed by a replica whose link is down.
+    pub master_link_down: Option<MasterLinkDown>,
     /// `slave_repl_offset`, printed by replicas.
     pub replica_offset: Option<u64>,
     /// `slave_priority`, printed by replicas: Redis Sentinel never promotes a replica at 0.
@@ -63,6 +65,17 @@ pub struct ReplicationInfo {
     pub previous_history: Option<PreviousHistory>,
     /// The `slaveN:` lines, in the order printed.
     pub replicas: Vec<ReplicaEntry>,
+}
+
+/// How long a replica's link to its master has been down: `master_link_down_since_seconds`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MasterLinkDown {
+    /// `-1`: it has not completed a sync since it started or was pointed at this master (Redis'
+    /// `repl_down_since` is 0). Its data age counts as infinite, so Redis Cluster never elects
+    /// it in its master's place; only `CLUSTER FAILOVER FORCE` or `TAKEOVER` promote it.
+    NeverSynced,
+    /// Seconds since the link went down after a sync.
+    Seconds(u64),
 }
 
 /// A replication history a server continues: `master_replid2` and `second_repl_offset`.
@@ -203,6 +216,18 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
             }
         },
     };
+    let master_link_down = find_info_line(replica_lines, "master_link_down_since_seconds")
+        .map(|line| match line.value {
+            "-1" => Ok(MasterLinkDown::NeverSynced),
+            value => parse_number(
+                INFO_REPLICATION,
+                line.location,
+                "master_link_down_since_seconds",
+                value,
+            )
+            .map(MasterLinkDown::Seconds),
+        })
+        .transpose()?;
     let replica_offset = find_info_line(replica_lines, "slave_repl_offset")
         .map(|line| {
             parse_number(
@@ -240,6 +265,7 @@ pub fn parse_info_replication(text: &str) -> Result<ReplicationInfo, ParseError>
         master_port,
         master_link_up,
         master_sync_in_progress,
+        master_link_down,
         replica_offset,
         replica_priority,
         master_replication_id,
@@ -301,8 +327,14 @@ pub fn render_info_replication(info: &ReplicationInfo) -> String {
                 let _ = write!(text, "slave_read_repl_offset:{offset}\r\n");
                 let _ = write!(text, "slave_repl_offset:{offset}\r\n");
             }
-            if !info.master_link_up {
-                text.push_str("master_link_down_since_seconds:-1\r\n");
+            match info.master_link_down {
+                Some(MasterLinkDown::NeverSynced) => {
+                    text.push_str("master_link_down_since_seconds:-1\r\n");
+                }
+                Some(MasterLinkDown::Seconds(seconds)) => {
+                    let _ = write!(text, "master_link_down_since_seconds:{seconds}\r\n");
+                }
+                None => {}
             }
             if let Some(priority) = info.replica_priority {
                 let _ = write!(text, "slave_priority:{priority}\r\n");
@@ -405,6 +437,7 @@ mod tests {
                 master_port: None,
                 master_link_up: false,
                 master_sync_in_progress: false,
+                master_link_down: None,
                 replica_offset: None,
                 replica_priority: None,
                 master_replication_id: "8d3f1a6c0b2e4d5f7a9c1e3b5d7f9a1c3e5b7d9f".to_owned(),
@@ -444,6 +477,7 @@ mod tests {
         assert_eq!(info.master_port, Some(6379));
         assert!(!info.master_link_up);
         assert!(info.master_sync_in_progress);
+        assert_eq!(info.master_link_down, Some(MasterLinkDown::NeverSynced));
         assert_eq!(info.replica_offset, Some(1));
         assert_eq!(info.replica_priority, Some(100));
         assert_eq!(info.master_offset, 0);
@@ -451,6 +485,27 @@ mod tests {
         let rendered = render_info_replication(&info);
         assert_eq!(parse_info_replication(&rendered).unwrap(), info);
         assert!(rendered.contains("\r\nrole:slave\r\nmaster_host:10.244.1.20\r\nmaster_port:6379\r\nmaster_link_status:down\r\n"));
+    }
+
+    #[test]
+    fn reads_how_long_the_link_of_a_replica_has_been_down() {
+        let down = REPLICA_REPLICATION_SAMPLE.replace(
+            "master_link_down_since_seconds:-1",
+            "master_link_down_since_seconds:42",
+        );
+        let info = parse_info_replication(&down).unwrap();
+        assert_eq!(info.master_link_down, Some(MasterLinkDown::Seconds(42)));
+        let bad = REPLICA_REPLICATION_SAMPLE.replace(
+            "master_link_down_since_seconds:-1",
+            "master_link_down_since_seconds:-2",
+        );
+        assert_eq!(
+            parse_info_replication(&bad).unwrap_err().to_string(),
+            "failed to parse info replication at line 15: invalid master_link_down_since_seconds \"-2\", \
+             expected a non-negative decimal number"
+        );
+        let up = REPLICA_REPLICATION_SAMPLE.replace("master_link_down_since_seconds:-1\r\n", "");
+        assert_eq!(parse_info_replication(&up).unwrap().master_link_down, None);
     }
 
     #[test]
@@ -552,6 +607,10 @@ mod tests {
             any::<bool>(),
             proptest::option::of(any::<u64>()),
             proptest::option::of(any::<u32>()),
+            proptest::option::of(prop_oneof![
+                Just(MasterLinkDown::NeverSynced),
+                any::<u64>().prop_map(MasterLinkDown::Seconds),
+            ]),
         );
         (
             replica_fields,
@@ -575,6 +634,7 @@ mod tests {
                         syncing,
                         replica_offset,
                         replica_priority,
+                        master_link_down,
                     ),
                     master_replication_id,
                     master_offset,
@@ -588,6 +648,7 @@ mod tests {
                             master_port,
                             master_link_up: link_up,
                             master_sync_in_progress: syncing,
+                            master_link_down,
                             replica_offset,
                             replica_priority,
                             master_replication_id,
@@ -602,6 +663,7 @@ mod tests {
                             master_port: None,
                             master_link_up: false,
                             master_sync_in_progress: false,
+                            master_link_down: None,
                             replica_offset: None,
                             replica_priority: None,
                             master_replication_id,

@@ -37,7 +37,8 @@ pub use info_keyspace::render_keyspace;
 #[cfg(any(test, feature = "testing"))]
 pub use info_replication::render_info_replication;
 pub use info_replication::{
-    PreviousHistory, ReplicaEntry, ReplicationInfo, ReplicationRole, parse_info_replication,
+    MasterLinkDown, PreviousHistory, ReplicaEntry, ReplicationInfo, ReplicationRole,
+    parse_info_replication,
 };
 pub use sentinel::{
     SentinelMaster, SentinelPeer, parse_master_address, parse_sentinel_masters,

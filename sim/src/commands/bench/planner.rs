@@ -138,6 +138,7 @@ fn cluster_replies(masters: u32, slotted: u32) -> Vec<Replies> {
             master_port: (!leader).then_some(PORT),
             master_link_up: !leader,
             master_sync_in_progress: false,
+            master_link_down: None,
             replica_offset: (!leader).then_some(1000),
             replica_priority: None,
             master_replication_id: format!("{:040x}", index),

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use redis_operator::topology::cluster::BUS_PORT_OFFSET;
 use redis_operator::topology::replies::{
-    ClusterInfo, ClusterNode, NodeAddress, NodeFlags, ReplicaEntry, ReplicationInfo,
-    ReplicationRole, render_cluster_nodes,
+    ClusterInfo, ClusterNode, MasterLinkDown, NodeAddress, NodeFlags, ReplicaEntry,
+    ReplicationInfo, ReplicationRole, render_cluster_nodes,
 };
 use redis_operator::topology::slots::SLOT_COUNT;
 
@@ -178,27 +178,41 @@ pub(super) fn info_replication(fleet: &Fleet, server: &Server) -> ReplicationInf
         .collect();
     let loading = server.loading_at(fleet.now);
     match &server.master {
-        Some((host, port)) => ReplicationInfo {
-            role: ReplicationRole::Replica,
-            master_host: Some(host.clone()),
-            master_port: Some(*port),
-            master_link_up: server.link_up && !loading && fleet.connected(&server.ip, host),
-            // From the start of the transfer to the end of its load.
-            master_sync_in_progress: loading
-                || server.sync_phase(fleet.now) == Some(SyncPhase::Transferring),
-            replica_offset: Some(server.offset),
-            replica_priority: Some(server.replica_priority),
-            master_replication_id: server.replication_id.clone(),
-            master_offset: server.offset,
-            previous_history: server.previous_history.clone(),
-            replicas,
-        },
+        Some((host, port)) => {
+            let link_up = server.link_up && !loading && fleet.connected(&server.ip, host);
+            // The link is up while it syncs, so the seconds since the last sync are the seconds
+            // since it went down; none since the replica started or was pointed at this master
+            // is Redis' `repl_down_since` of 0, printed as -1.
+            let link_down = (!link_up).then(|| match server.last_synced_at {
+                Some(synced_at) => {
+                    MasterLinkDown::Seconds(fleet.now.saturating_sub(synced_at) / 1000)
+                }
+                None => MasterLinkDown::NeverSynced,
+            });
+            ReplicationInfo {
+                role: ReplicationRole::Replica,
+                master_host: Some(host.clone()),
+                master_port: Some(*port),
+                master_link_up: link_up,
+                // From the start of the transfer to the end of its load.
+                master_sync_in_progress: loading
+                    || server.sync_phase(fleet.now) == Some(SyncPhase::Transferring),
+                master_link_down: link_down,
+                replica_offset: Some(server.offset),
+                replica_priority: Some(server.replica_priority),
+                master_replication_id: server.replication_id.clone(),
+                master_offset: server.offset,
+                previous_history: server.previous_history.clone(),
+                replicas,
+            }
+        }
         None => ReplicationInfo {
             role: ReplicationRole::Master,
             master_host: None,
             master_port: None,
             master_link_up: false,
             master_sync_in_progress: false,
+            master_link_down: None,
             replica_offset: None,
             replica_priority: None,
             master_replication_id: server.replication_id.clone(),
