@@ -1104,6 +1104,14 @@ async fn never_synced_script(bench: &mut Bench) {
             facts[3].role == ReplicationRole::Replica
                 && facts[3].never_synced
                 && facts[0].replicas == vec![3]
+                // Gossip has told every node whose replica node 3 is.
+                && facts.iter().all(|node| {
+                    node.cluster.as_ref().is_some_and(|lines| {
+                        lines
+                            .iter()
+                            .any(|line| line.node == 3 && line.master_of == Some(0))
+                    })
+                })
         })
         .await;
     bench.kill(0);
