@@ -1242,6 +1242,17 @@ async fn full_sync_script(bench: &mut Bench) {
         "the link came up between 4 and 7 s".to_owned(),
         (4_000..=7_000).contains(&waited).to_string(),
     ));
+    // A real master lists the replica `online` only at its first REPLCONF ACK after the
+    // transfer, which replicas send every second: up to a second (more on a loaded machine)
+    // after the replica's link came up.
+    for _ in 0..30 {
+        let reply = bench.send(0, &RedisCommand::InfoReplication).await.unwrap();
+        let info = parse_info_replication(reply.as_text().unwrap()).unwrap();
+        if info.replicas.iter().all(|entry| entry.state == "online") {
+            break;
+        }
+        bench.pass(100).await;
+    }
     let facts = sync_facts(bench, 1, 0).await;
     bench.transcript.push(("after the sync".to_owned(), facts));
 }
