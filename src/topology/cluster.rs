@@ -1025,10 +1025,8 @@ fn identity_gone(input: &ClusterInput<'_>, members: &[Member<'_>], id: &str) -> 
         Some(hostname) => members
             .iter()
             .any(|member| member.view.pod.name == hostname),
-        None => input
-            .servers
-            .iter()
-            .all(|server| server.answered() && server.myself().is_some()),
+        // Members are exactly the servers that answered as cluster nodes.
+        None => members.len() == input.servers.len(),
     }
 }
 
