@@ -32,7 +32,7 @@ use redis_operator::topology::replies::{
     parse_info_replication,
 };
 use redis_operator_sim::fakes::redis::{FakeRedis, ServerKind, StopCause, key_slot};
-use support::real_redis::{RedisProcess, SecretStore, ServerOptions};
+use support::real_redis::{RedisProcess, SecretStore, ServerOptions, free_port};
 
 /// How long the real servers may take to reach a checkpoint's state (gossip, replication).
 const REAL_SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -53,6 +53,8 @@ struct LineFacts {
     handshake: bool,
     no_address: bool,
     connected: bool,
+    /// Another node's line holds the address that node answers at now (false for `myself`).
+    at_current_address: bool,
     slots: Vec<(u16, u16)>,
     migrating: Vec<(u16, usize)>,
     importing: Vec<(u16, usize)>,
@@ -158,6 +160,8 @@ struct Bench {
     offsets: Vec<u64>,
     /// Nodes whose server was killed and not started again: observed as down.
     killed: Vec<bool>,
+    /// How many times a node was moved to a new address (each move takes a fresh one).
+    moves: usize,
 }
 
 impl Bench {
@@ -216,6 +220,7 @@ impl Bench {
             transcript: Vec::new(),
             offsets: vec![0; count],
             killed: vec![false; count],
+            moves: 0,
         }
     }
 
@@ -269,6 +274,26 @@ impl Bench {
             }
             Side::Real { processes, .. } => processes[node].restart_without_cluster_state(),
         }
+    }
+
+    /// Starts a node's server again with its files (its data and `nodes.conf`) at a new address,
+    /// as a pod rescheduled with its volume: the fake at another IP, the real one on another port.
+    fn move_to_new_address(&mut self, node: usize) {
+        self.moves += 1;
+        let old = self.endpoints[node].clone();
+        match &mut self.side {
+            Side::Fake { redis, .. } => {
+                let host = format!("10.0.{}.{}", self.moves, node + 1);
+                redis.stop(&old.host, StopCause::Fault);
+                redis.start(&old.pod, &host, old.port, ServerKind::Cluster, true, true);
+                self.endpoints[node].host = host;
+            }
+            Side::Real { processes, .. } => {
+                processes[node].restart_on_port(free_port());
+                self.endpoints[node] = processes[node].endpoint();
+            }
+        }
+        self.killed[node] = false;
     }
 
     /// Kills a node's server, as a crash or a deleted pod would, and leaves it down.
@@ -401,6 +426,11 @@ impl Bench {
                         handshake: line.flags.handshake,
                         no_address: line.flags.no_address,
                         connected: line.link_connected,
+                        at_current_address: !line.flags.myself
+                            && line.address.as_ref().is_some_and(|address| {
+                                self.index_of(&address.ip, address.port)
+                                    == Some(self.index_of_id(&line.id))
+                            }),
                         slots: line.slots,
                         migrating: line
                             .migrating
@@ -670,14 +700,13 @@ fn keys_in_one_slot(range: std::ops::RangeInclusive<u16>, count: usize) -> (u16,
     (key_slot(&tag), keys)
 }
 
-/// Node 0 meets the three others, and nodes 0 to 2 take a third of the slots each.
-async fn meet_and_assign_slots(bench: &mut Bench) {
-    bench.learn_ids().await;
+/// Node 0 meets the three others at their current addresses.
+async fn meet_the_others(bench: &mut Bench, label: &str) {
     for node in 1..4 {
         let other = bench.endpoints[node].clone();
         bench
             .step(
-                &format!("CLUSTER MEET node {node}"),
+                &format!("{label} node {node}"),
                 0,
                 RedisCommand::ClusterMeet {
                     host: other.host,
@@ -687,6 +716,26 @@ async fn meet_and_assign_slots(bench: &mut Bench) {
             )
             .await;
     }
+}
+
+/// `meet_and_assign_slots`, then node 3 replicates node 0; checked at `label` once formed.
+async fn form_with_a_replica_of_node_0(bench: &mut Bench, label: &str) {
+    meet_and_assign_slots(bench).await;
+    let master = bench.ids[0].clone();
+    bench
+        .step(
+            "REPLICATE node 0",
+            3,
+            RedisCommand::ClusterReplicate(master),
+        )
+        .await;
+    bench.checkpoint(label, false, agreed_and_ok).await;
+}
+
+/// Node 0 meets the three others, and nodes 0 to 2 take a third of the slots each.
+async fn meet_and_assign_slots(bench: &mut Bench) {
+    bench.learn_ids().await;
+    meet_the_others(bench, "CLUSTER MEET").await;
     bench.checkpoint("met", false, agreed).await;
     for (node, range) in [(0, (0, 5460)), (1, (5461, 10922)), (2, (10923, 16383))] {
         bench
@@ -1008,18 +1057,7 @@ fn report(script: &str, found: &[(String, String, String)]) -> String {
 /// address, resyncs from the new empty server and loses the keys (Redis' own loss; the operator
 /// must forget the old id and give its slots a home).
 async fn restart_afresh_script(bench: &mut Bench) {
-    meet_and_assign_slots(bench).await;
-    let master = bench.ids[0].clone();
-    bench
-        .step(
-            "REPLICATE node 0",
-            3,
-            RedisCommand::ClusterReplicate(master),
-        )
-        .await;
-    bench
-        .checkpoint("replica attached", false, agreed_and_ok)
-        .await;
+    form_with_a_replica_of_node_0(bench, "replica attached").await;
     let (_, keys) = keys_in_one_slot(0..=5460, 10);
     for key in &keys {
         bench.write(0, key, "value");
@@ -1158,6 +1196,60 @@ async fn a_cluster_replica_that_never_synced_is_elected_by_force_only_as_on_real
     let mut real = Bench::real(4, true);
     never_synced_script(&mut real).await;
     assert_settled_alike(&fake, &real, "never synced");
+}
+
+/// Every server of a cluster restarts at once with its files at a new address (pods rescheduled
+/// with their volumes): each node knows the others only at their old addresses, where nothing
+/// answers, so each holds the others possibly failed (no majority can agree on a failure) and
+/// the cluster stays failed however long one waits. Once node 0 meets the others at their new
+/// addresses, as the operator introduces them, its pings tell them where it is and its gossip
+/// where the others are, and the cluster heals, the replica following its master's new address.
+async fn new_addresses_script(bench: &mut Bench) {
+    form_with_a_replica_of_node_0(bench, "formed").await;
+    for node in 0..4 {
+        bench.kill(node);
+    }
+    for node in 0..4 {
+        bench.move_to_new_address(node);
+    }
+    let stranded = |facts: &[NodeFacts]| {
+        facts.iter().all(|node| {
+            node.cluster.as_ref().is_some_and(|lines| {
+                lines
+                    .iter()
+                    .filter(|line| !line.myself)
+                    .all(|line| line.possibly_failed && !line.at_current_address)
+            })
+        })
+    };
+    bench
+        .checkpoint("restarted at new addresses", false, stranded)
+        .await;
+    bench.pass(8_000).await;
+    bench.checkpoint("8 s later", false, stranded).await;
+    meet_the_others(bench, "CLUSTER MEET at the new address of").await;
+    bench
+        .checkpoint("introduced again", false, |facts| {
+            agreed_and_ok(facts)
+                && facts.iter().all(|node| {
+                    node.cluster.as_ref().is_some_and(|lines| {
+                        lines
+                            .iter()
+                            .filter(|line| !line.myself)
+                            .all(|line| line.at_current_address)
+                    })
+                })
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_cluster_restarted_at_new_addresses_heals_only_once_introduced_as_on_real_redis() {
+    let mut fake = Bench::fake(4, true);
+    new_addresses_script(&mut fake).await;
+    let mut real = Bench::real(4, true);
+    new_addresses_script(&mut real).await;
+    assert_settled_alike(&fake, &real, "new addresses");
 }
 
 /// What a replica and its master show of a full resync: the replica's link and sync flags and

@@ -464,6 +464,15 @@ impl RedisProcess {
         self.launch();
     }
 
+    /// Kills the process and starts it again from its directory (its `nodes.conf` included) on
+    /// `port`: a pod rescheduled with its volume and a new address.
+    pub fn restart_on_port(&mut self, port: u16) {
+        self.kill();
+        self.port = port;
+        self.write_config();
+        self.launch();
+    }
+
     /// Kills the process and starts it again without its cluster state (`nodes.conf`): a node
     /// whose pod keeps no files comes back as a new node, under a new id, knowing no peer.
     pub fn restart_without_cluster_state(&mut self) {

@@ -88,28 +88,21 @@ fn gossip(fleet: &mut Fleet, cluster: &[String]) -> bool {
         // Peers whose address answers with another node id: Redis drops the address of such a
         // peer (`noaddr`, shown as `:0@0`) and stops pinging it.
         let mut addresses_lost: Vec<String> = Vec::new();
+        // The masters this node heard from in this round: their tables are its failure reports.
+        let mut masters_heard: Vec<&Server> = Vec::new();
         for (id, peer) in server.peers.iter() {
-            let Some(peer_server) = by_id.get(id.as_str()).copied() else {
+            // A node is reached at the address this one knows it at, or reaches this one from
+            // wherever it is now; Redis takes the address a known node pings from as its new
+            // one (`nodeUpdateAddressIfNeeded`).
+            let Some(peer_server) = reached_at_known_address(fleet, address, id, peer)
+                .or_else(|| pinging_from_new_address(fleet, &by_id, server, id))
+            else {
                 settled = false;
-                let answered_by_another = !peer.ip.is_empty()
-                    && fleet.servers.get(&peer.ip).is_some_and(|other| {
-                        other.alive
-                            && other.kind == ServerKind::Cluster
-                            && other.port == peer.port
-                            && other.node_id != *id
-                            && !fleet.cut(address, &other.ip)
-                    });
-                if answered_by_another {
+                if answered_by_another(fleet, address, id, peer) {
                     addresses_lost.push(id.clone());
                 }
                 continue;
             };
-            // The server is alive and keyed by its address, so this is `connected` without the
-            // two address lookups.
-            if !peer_server.alive || fleet.cut(address, &peer_server.ip) {
-                settled = false;
-                continue;
-            }
             match last_seen.get_mut(id) {
                 Some(seen) => *seen = now,
                 None => {
@@ -122,6 +115,9 @@ fn gossip(fleet: &mut Fleet, cluster: &[String]) -> bool {
             {
                 Arc::make_mut(&mut peers).insert(id.clone(), peer_of(peer_server));
             }
+            if peer_server.cluster_master.is_none() {
+                masters_heard.push(peer_server);
+            }
             learn_peers_of(&mut peers, server, peer_server, now);
         }
         if !addresses_lost.is_empty() {
@@ -133,7 +129,8 @@ fn gossip(fleet: &mut Fleet, cluster: &[String]) -> bool {
                 }
             }
         }
-        // Failure detection.
+        // Failure detection: a peer not reached for the node timeout is possibly failed (`fail?`);
+        // reached again, it is neither.
         let mut flips: Vec<(String, bool)> = Vec::new();
         for (id, peer) in peers.iter() {
             // Redis neither pings nor fails a node without an address: it keeps the flags it
@@ -149,24 +146,30 @@ fn gossip(fleet: &mut Fleet, cluster: &[String]) -> bool {
                 }
             };
             if now.saturating_sub(seen) >= NODE_TIMEOUT_MILLISECONDS {
-                if !peer.failed {
+                if !peer.possibly_failed && !peer.failed {
                     flips.push((id.clone(), true));
                 }
-            } else if seen == now && peer.failed {
+            } else if seen == now && (peer.failed || peer.possibly_failed) {
                 flips.push((id.clone(), false));
             }
         }
         if !flips.is_empty() {
             let table = Arc::make_mut(&mut peers);
-            for (id, failed) in flips {
+            for (id, possibly_failed) in flips {
                 if let Some(peer) = table.get_mut(&id) {
-                    peer.failed = failed;
+                    peer.possibly_failed = possibly_failed;
+                    peer.failed = false;
                 }
             }
         }
+        mark_agreed_failures(&mut peers, server, &masters_heard);
         // Ownership by epoch: a slot belongs to the claimant with the highest epoch.
         resolve_ownership(&mut peers, server);
-        if !Arc::ptr_eq(&peers, &server.peers) || peers.values().any(|peer| peer.failed) {
+        if !Arc::ptr_eq(&peers, &server.peers)
+            || peers
+                .values()
+                .any(|peer| peer.failed || peer.possibly_failed)
+        {
             settled = false;
         }
         updates.push((address.clone(), peers));
@@ -182,6 +185,106 @@ fn gossip(fleet: &mut Fleet, cluster: &[String]) -> bool {
         }
     }
     settled
+}
+
+/// The server `peer` (node `id` in the table of the node at `from`) runs in, when it answers at
+/// the address the table holds for it.
+fn reached_at_known_address<'a>(
+    fleet: &'a Fleet,
+    from: &str,
+    id: &str,
+    peer: &Peer,
+) -> Option<&'a Server> {
+    if peer.ip.is_empty() {
+        return None;
+    }
+    fleet.servers.get(&peer.ip).filter(|server| {
+        server.alive
+            && server.kind == ServerKind::Cluster
+            && server.port == peer.port
+            && server.node_id == id
+            && !fleet.cut(from, &server.ip)
+    })
+}
+
+/// The server running node `id` when it pings `myself` from wherever it is: it knows `myself`
+/// at its current address and reaches it.
+fn pinging_from_new_address<'a>(
+    fleet: &Fleet,
+    by_id: &BTreeMap<&str, &'a Server>,
+    myself: &Server,
+    id: &str,
+) -> Option<&'a Server> {
+    let other = by_id.get(id).copied()?;
+    let knows_me_here = other.peers.get(&myself.node_id).is_some_and(|entry| {
+        !entry.handshake && entry.ip == myself.ip && entry.port == myself.port
+    });
+    (other.alive && knows_me_here && !fleet.cut(&myself.ip, &other.ip)).then_some(other)
+}
+
+/// Whether another live cluster node answers at the address the node at `from` knows node `id`
+/// at: its handshake finds a different node id there.
+fn answered_by_another(fleet: &Fleet, from: &str, id: &str, peer: &Peer) -> bool {
+    !peer.ip.is_empty()
+        && fleet.servers.get(&peer.ip).is_some_and(|other| {
+            other.alive
+                && other.kind == ServerKind::Cluster
+                && other.port == peer.port
+                && other.node_id != id
+                && !fleet.cut(from, &other.ip)
+        })
+}
+
+/// Redis' failure agreement (`markNodeAsFailingIfNeeded`): a peer `myself` holds possibly failed
+/// turns failed when the masters that hold it possibly failed or failed, among those heard from
+/// in this round and `myself` when it is a master, are a majority of the masters serving slots.
+fn mark_agreed_failures(
+    peers: &mut Arc<BTreeMap<String, Peer>>,
+    myself: &Server,
+    masters_heard: &[&Server],
+) {
+    let suspects: Vec<&String> = peers
+        .iter()
+        .filter(|(_, peer)| peer.possibly_failed && !peer.failed)
+        .map(|(id, _)| id)
+        .collect();
+    if suspects.is_empty() {
+        return;
+    }
+    let myself_serves = myself.cluster_master.is_none() && !myself.slots.is_empty();
+    let size = peers
+        .values()
+        .filter(|peer| peer.master_id.is_none() && !peer.slots.is_empty())
+        .count()
+        + usize::from(myself_serves);
+    let needed = size / 2 + 1;
+    let agreed: Vec<String> = suspects
+        .into_iter()
+        .filter(|id| {
+            let reports = masters_heard
+                .iter()
+                .filter(|master| {
+                    master
+                        .peers
+                        .get(*id)
+                        .is_some_and(|peer| peer.possibly_failed || peer.failed)
+                })
+                .count()
+                + usize::from(myself.cluster_master.is_none());
+            reports >= needed
+        })
+        .cloned()
+        .collect();
+    if agreed.is_empty() {
+        return;
+    }
+    let table = Arc::make_mut(peers);
+    for id in agreed {
+        if let Some(peer) = table.get_mut(&id) {
+            peer.failed = true;
+            peer.possibly_failed = false;
+        }
+    }
 }
 
 /// Applies what the round taught about slot ownership; returns whether nothing changed.
@@ -231,24 +334,15 @@ fn yield_slots_to_higher_epochs(fleet: &mut Fleet, cluster: &[String]) -> bool {
                 server.pointed(LinkOrigin::ClusterBus);
             }
         }
-        let follow = fleet
-            .servers
-            .get(address)
-            .and_then(|server| server.cluster_master.clone());
-        if let Some(master_id) = follow
-            && let Some(master_ip) = fleet.id_to_ip(&master_id)
+        // A replica replicates from the address its table holds for its master: one that moved
+        // is followed once this node learnt where it went.
+        if let Some(server) = fleet.servers.get_mut(address)
+            && let Some(master_id) = server.cluster_master.as_deref()
+            && let Some(following) = server.table_address(master_id)
+            && server.master.as_ref() != Some(&following)
         {
-            let master_port = fleet
-                .servers
-                .get(&master_ip)
-                .map_or(0, |master| master.port);
-            if let Some(server) = fleet.servers.get_mut(address) {
-                let following = Some((master_ip, master_port));
-                if server.master != following {
-                    server.master = following;
-                    settled = false;
-                }
-            }
+            server.master = Some(following);
+            settled = false;
         }
     }
     settled
@@ -438,8 +532,9 @@ pub(super) fn refresh_last_seen(fleet: &mut Fleet, now: Milliseconds) {
     }
 }
 
-/// Gossip from one reachable peer: `server` learns the nodes `peer_server` knows and their failure
-/// marks (a node it banned stays unknown until the ban ends). Walks both tables in id order
+/// Gossip from one reachable peer: `server` learns the nodes `peer_server` knows, their failure
+/// marks and the addresses of nodes it cannot reach (a node it banned stays unknown until the ban
+/// ends). Walks both tables in id order
 /// together rather than looking each id up, as a round touches every pair of nodes.
 pub(super) fn learn_peers_of(
     peers: &mut Arc<BTreeMap<String, Peer>>,
@@ -452,6 +547,7 @@ pub(super) fn learn_peers_of(
         Unknown(&'a String, &'a Peer),
         Failure(&'a String),
         Owner(&'a String, &'a Peer),
+        Address(&'a String, &'a Peer),
     }
     let mut learnt: Vec<Learnt<'_>> = Vec::new();
     let mut known = peers.iter().peekable();
@@ -481,6 +577,15 @@ pub(super) fn learn_peers_of(
                     learnt.push(Learnt::Owner(other_id, other));
                 } else if other.failed && !mine.failed {
                     learnt.push(Learnt::Failure(other_id));
+                } else if (mine.possibly_failed || mine.failed)
+                    && !other.ip.is_empty()
+                    && !other.possibly_failed
+                    && !other.failed
+                    && (other.ip != mine.ip || other.port != mine.port)
+                {
+                    // A node this one cannot reach, at another address in the table of a node
+                    // that reaches it: Redis tries that address (`clusterProcessGossipSection`).
+                    learnt.push(Learnt::Address(other_id, other));
                 }
             }
             None => learnt.push(Learnt::Unknown(other_id, other)),
@@ -505,6 +610,13 @@ pub(super) fn learn_peers_of(
             Learnt::Failure(id) => {
                 if let Some(mine) = table.get_mut(id) {
                     mine.failed = true;
+                    mine.possibly_failed = false;
+                }
+            }
+            Learnt::Address(id, other) => {
+                if let Some(mine) = table.get_mut(id) {
+                    mine.ip.clone_from(&other.ip);
+                    mine.port = other.port;
                 }
             }
             Learnt::Owner(id, other) => {
@@ -521,6 +633,7 @@ pub(super) fn learn_peers_of(
 /// Whether `peer` is what [`peer_of`] makes of `server`.
 pub(super) fn describes(peer: &Peer, server: &Server) -> bool {
     !peer.failed
+        && !peer.possibly_failed
         && !peer.handshake
         && peer.port == server.port
         && peer.epoch == server.epoch
@@ -538,6 +651,7 @@ pub(super) fn peer_of(server: &Server) -> Peer {
         master_id: server.cluster_master.clone(),
         slots: server.slots.clone(),
         epoch: server.epoch,
+        possibly_failed: false,
         failed: false,
         handshake: false,
     }

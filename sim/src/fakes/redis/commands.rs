@@ -254,14 +254,11 @@ impl Fleet {
                 if !server.peers.contains_key(master_id) {
                     return reject(&format!("ERR Unknown node {master_id}"));
                 }
-                let master_ip = self.id_to_ip(master_id);
-                let master_port = master_ip
-                    .as_ref()
-                    .and_then(|ip| self.servers.get(ip))
-                    .map_or(0, |master| master.port);
+                // Redis replicates from the address its table holds for the master.
+                let master_address = server.table_address(master_id);
                 if let Some(server) = self.servers.get_mut(address) {
                     server.cluster_master = Some(master_id.clone());
-                    server.master = master_ip.map(|ip| (ip, master_port));
+                    server.master = master_address;
                     server.pointed(self.command_origin);
                 }
                 self.sync_replica(address);
@@ -452,9 +449,13 @@ impl Fleet {
             ));
         };
         let master_ip = self.id_to_ip(&master_id);
-        let master_reachable = master_ip
-            .as_ref()
-            .is_some_and(|ip| self.connected(address, ip));
+        // The replica talks to its master at the address its table holds for it.
+        let master_reachable = master_ip.as_ref().is_some_and(|ip| {
+            server
+                .table_address(&master_id)
+                .is_some_and(|(known_ip, _)| known_ip == *ip)
+                && self.connected(address, ip)
+        });
         if mode == FailoverMode::Coordinated && !master_reachable {
             return Err(rejected(
                 endpoint,

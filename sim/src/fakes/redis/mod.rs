@@ -157,6 +157,9 @@ impl Discard {
 /// A cluster node's knowledge of another node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Peer {
+    /// The address this node reaches it at: the one it was introduced or last seen at. A peer
+    /// that moves is reached again only once it pings this node from its new address or a node
+    /// that reaches it tells of that address while this one holds it possibly failed.
     ip: String,
     port: u16,
     /// The hostname it announces (its pod's name), which Redis 7 spreads in ping extensions.
@@ -164,6 +167,10 @@ struct Peer {
     master_id: Option<String>,
     slots: SlotSet,
     epoch: u64,
+    /// `fail?`: this node has not reached it for the node timeout.
+    possibly_failed: bool,
+    /// `fail`: a majority of the masters serving slots agreed it failed (or a node that saw
+    /// that agreement told this one).
     failed: bool,
     handshake: bool,
 }
@@ -290,6 +297,14 @@ impl RenderedClusterNodes {
 }
 
 impl Server {
+    /// The address this cluster node's table holds for node `id`, if it knows one (not `noaddr`).
+    fn table_address(&self, id: &str) -> Option<(String, u16)> {
+        self.peers
+            .get(id)
+            .filter(|peer| !peer.ip.is_empty())
+            .map(|peer| (peer.ip.clone(), peer.port))
+    }
+
     /// For a sentinel: the masters it monitors, as (group name, address, port).
     pub fn monitored_masters(&self) -> Vec<(String, String, u16)> {
         self.monitors
@@ -827,6 +842,7 @@ impl FakeRedis {
                 server.peers = old.peers.clone();
                 for peer in Arc::make_mut(&mut server.peers).values_mut() {
                     peer.failed = false;
+                    peer.possibly_failed = false;
                 }
             }
         }

@@ -90,6 +90,7 @@ pub(super) fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
             flags: NodeFlags {
                 master: peer.master_id.is_none(),
                 replica: peer.master_id.is_some(),
+                possibly_failed: peer.possibly_failed && !peer.failed,
                 failed: peer.failed,
                 handshake: peer.handshake,
                 no_address,
@@ -99,7 +100,7 @@ pub(super) fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
             ping_sent: 0,
             pong_received: 0,
             config_epoch: peer.epoch,
-            link_connected: !peer.failed && !no_address,
+            link_connected: !peer.failed && !peer.possibly_failed && !no_address,
             slots: if peer.master_id.is_none() {
                 ranges(&peer.slots)
             } else {
@@ -112,20 +113,33 @@ pub(super) fn cluster_nodes(server: &Server) -> Vec<ClusterNode> {
     nodes
 }
 
-/// CLUSTER INFO as `server` sees the cluster: the state is ok when every slot is served by a
-/// master not marked failed (the fake has no possibly-failed state, so that count stays zero).
+/// CLUSTER INFO as `server` sees the cluster, by Redis' rules (`clusterUpdateState`): the state
+/// is ok when every slot is served by a master not marked failed and the masters serving slots
+/// that this node does not hold possibly failed or failed (itself included) are a majority.
 pub(super) fn cluster_info(server: &Server) -> ClusterInfo {
     let masters = cluster_nodes(server)
         .into_iter()
         .filter(|node| node.flags.master)
         .collect::<Vec<_>>();
-    let assigned: u32 = masters.iter().map(ClusterNode::slot_count).sum();
-    let failed: u32 = masters
+    let slots_where = |flag: fn(&ClusterNode) -> bool| -> u32 {
+        masters
+            .iter()
+            .filter(|node| flag(node))
+            .map(ClusterNode::slot_count)
+            .sum()
+    };
+    let assigned = slots_where(|_| true);
+    let failed = slots_where(|node| node.flags.failed);
+    let possibly_failed = slots_where(|node| node.flags.possibly_failed);
+    let serving: Vec<&ClusterNode> = masters
         .iter()
-        .filter(|node| node.flags.failed)
-        .map(ClusterNode::slot_count)
-        .sum();
-    let size = masters.iter().filter(|node| node.slot_count() > 0).count();
+        .filter(|node| node.slot_count() > 0)
+        .collect();
+    let reachable = serving
+        .iter()
+        .filter(|node| !node.flags.failed && !node.flags.possibly_failed)
+        .count();
+    let in_majority = reachable > serving.len() / 2;
     let current_epoch = server
         .peers
         .values()
@@ -134,13 +148,13 @@ pub(super) fn cluster_info(server: &Server) -> ClusterInfo {
         .max()
         .unwrap_or(0);
     ClusterInfo {
-        state_ok: assigned == u32::from(SLOT_COUNT) && failed == 0,
+        state_ok: assigned == u32::from(SLOT_COUNT) && failed == 0 && in_majority,
         slots_assigned: assigned,
-        slots_ok: assigned - failed,
-        slots_possibly_failed: 0,
+        slots_ok: assigned - failed - possibly_failed,
+        slots_possibly_failed: possibly_failed,
         slots_failed: failed,
         known_nodes: u32::try_from(server.peers.len() + 1).unwrap_or(u32::MAX),
-        size: u32::try_from(size).unwrap_or(u32::MAX),
+        size: u32::try_from(serving.len()).unwrap_or(u32::MAX),
         current_epoch,
         my_epoch: server.epoch,
     }
