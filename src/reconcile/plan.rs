@@ -512,7 +512,8 @@ fn apply_desired(
     applied
 }
 
-/// Moves the topology's steps and requests into the plan's requests, steps first.
+/// Moves the topology's labels, steps and requests into the plan's requests: the labels that
+/// must precede the steps, the steps, the requests, then the other labels.
 fn append_topology_requests(
     input: PlanInput<'_>,
     topology: &mut TopologyOutcome,
@@ -520,7 +521,10 @@ fn append_topology_requests(
 ) {
     // Room for the topology's steps and requests and the few writes that follow (status,
     // deletions).
-    requests.reserve(topology.steps.len() + topology.requests.len() + 16);
+    requests.reserve(
+        topology.labels_before_steps.len() + topology.steps.len() + topology.requests.len() + 16,
+    );
+    requests.append(&mut topology.labels_before_steps);
     requests.extend(
         std::mem::take(&mut topology.steps)
             .into_iter()

@@ -18,6 +18,7 @@ use crate::resources::names::{REDIS_ROLE_LABEL, REDIS_ROLE_MASTER, REDIS_ROLE_RE
 use crate::topology::blocked::Blocked;
 use crate::topology::cluster::{ClusterInput, ClusterPhase, RedisStep, plan_cluster};
 use crate::topology::replication::{ReplicationInput, plan_replication};
+use crate::topology::replies::ReplicationRole;
 use crate::topology::sentinel::{SentinelInput, plan_sentinels};
 
 /// What the Redis planners decided, in the plan's terms.
@@ -45,6 +46,12 @@ pub struct TopologyOutcome {
     /// `redis-role` pod labels that follow Redis' roles. They run after the other requests and
     /// do not make the CR unready: they record what Redis already is.
     pub role_labels: Vec<Request>,
+    /// `redis-role` labels that run before the topology's steps: the master label taken off a
+    /// pod that is no longer the master, and put on the master when it already answers as one.
+    /// A step that fails (a lost reply, a server gone) ends the reconcile; the `-master` Service
+    /// must not send clients to a server the operator is about to make a replica meanwhile, as
+    /// what it acknowledged would be lost when it follows the new master.
+    pub labels_before_steps: Vec<Request>,
 }
 
 impl TopologyOutcome {
@@ -169,7 +176,7 @@ fn replication_topology(
             command,
         })
         .collect();
-    let labels = decided
+    let (labels_before_steps, labels) = decided
         .master
         .as_deref()
         .map(|master| role_labels(input, master, &decided.evictions))
@@ -189,6 +196,7 @@ fn replication_topology(
         master_node: decided.master,
         events: decided.events,
         role_labels: labels,
+        labels_before_steps,
         hold_replicas: groups_of(validated)
             .first()
             .zip(decided.hold_replicas)
@@ -309,35 +317,57 @@ fn cluster_topology(
 }
 
 /// Pod label updates so that `redis-role` names the real master and the `-master` and
-/// `-replica` Services select the right pods. A pod evicted in the same plan, or already
-/// terminating, is left alone: the labels run after the evictions, and a label written on a pod
-/// that is gone would be an attempt to create it.
-fn role_labels(input: PlanInput<'_>, master: &str, evicted: &[String]) -> Vec<Request> {
+/// `-replica` Services select the right pods: those that run before the topology's steps (the
+/// master label taken off, or put on a master already answering as one), then the rest. A pod
+/// evicted in the same plan, or already terminating, is left alone: the labels run after the
+/// evictions, and a label written on a pod that is gone would be an attempt to create it.
+fn role_labels(
+    input: PlanInput<'_>,
+    master: &str,
+    evicted: &[String],
+) -> (Vec<Request>, Vec<Request>) {
     // Every pod is labelled, answering or not: a former master cut off from the operator (its
     // node down) still carries the master label, and the `-master` Service would send clients to
     // it the moment it is back, before anything makes it a replica; and the master the sentinels
     // agree on may be one the operator cannot reach while clients can.
-    input
+    let mut before_steps = Vec::new();
+    let mut after_steps = Vec::new();
+    for server in input
         .redis
         .servers
         .iter()
         .filter(|server| !server.pod.terminating && !evicted.contains(&server.pod.name))
-        .filter_map(|server| {
-            let wanted = if server.pod.name == master {
-                REDIS_ROLE_MASTER
-            } else {
-                REDIS_ROLE_REPLICA
-            };
-            let pod = input.observed.pods.iter().find(|pod| {
-                pod.at("/metadata/name").and_then(Value::as_str) == Some(server.pod.name.as_str())
-            })?;
-            let current = pod
-                .at("/metadata/labels")
-                .and_then(|labels| labels.get(REDIS_ROLE_LABEL))
-                .and_then(Value::as_str);
-            (current != Some(wanted)).then(|| role_label_request(input, &server.pod.name, wanted))
-        })
-        .collect()
+    {
+        let is_master = server.pod.name == master;
+        let wanted = if is_master {
+            REDIS_ROLE_MASTER
+        } else {
+            REDIS_ROLE_REPLICA
+        };
+        let Some(pod) = input.observed.pods.iter().find(|pod| {
+            pod.at("/metadata/name").and_then(Value::as_str) == Some(server.pod.name.as_str())
+        }) else {
+            continue;
+        };
+        let current = pod
+            .at("/metadata/labels")
+            .and_then(|labels| labels.get(REDIS_ROLE_LABEL))
+            .and_then(Value::as_str);
+        if current == Some(wanted) {
+            continue;
+        }
+        let request = role_label_request(input, &server.pod.name, wanted);
+        let answers_as_master = server
+            .replication
+            .as_ref()
+            .is_some_and(|info| info.role == ReplicationRole::Master);
+        if !is_master || answers_as_master {
+            before_steps.push(request);
+        } else {
+            after_steps.push(request);
+        }
+    }
+    (before_steps, after_steps)
 }
 
 /// Puts the `redis-role` label `role` on the CR's pod `pod`.
@@ -370,7 +400,8 @@ mod tests {
 
     /// The labels `role_labels` writes for `master` when sessions-0 answers as a master and
     /// sessions-1 does not answer, the pods carrying `current` labels.
-    fn planned_labels(current: [&str; 2], master: &str) -> Vec<(String, String)> {
+    /// Each as (pod, label, whether it runs before the topology's steps).
+    fn planned_labels(current: [&str; 2], master: &str) -> Vec<(String, String, bool)> {
         let observed = Observed {
             pods: vec![pod("sessions-0", current[0]), pod("sessions-1", current[1])],
             ..Observed::default()
@@ -407,40 +438,51 @@ mod tests {
             design: None,
             redis: &redis,
         };
-        role_labels(input, master, &[])
+        let (before_steps, after_steps) = role_labels(input, master, &[]);
+        before_steps
             .into_iter()
-            .filter_map(|request| match request {
+            .map(|request| (true, request))
+            .chain(after_steps.into_iter().map(|request| (false, request)))
+            .filter_map(|(before, request)| match request {
                 Request::Apply(object) => Some((
                     object["metadata"]["name"].as_str()?.to_owned(),
                     object["metadata"]["labels"][REDIS_ROLE_LABEL]
                         .as_str()?
                         .to_owned(),
+                    before,
                 )),
                 _ => None,
             })
             .collect()
     }
 
+    fn label(pod: &str, role: &str, before_steps: bool) -> (String, String, bool) {
+        (pod.to_owned(), role.to_owned(), before_steps)
+    }
+
     #[test]
-    fn a_former_master_that_does_not_answer_loses_its_master_label() {
-        // sessions-1 was the master until its node went down; sessions-0 took over.
+    fn a_former_master_that_does_not_answer_loses_its_master_label_before_the_steps() {
+        // sessions-1 was the master until its node went down; sessions-0 took over and answers
+        // as a master: both labels are written before the steps, so a step that fails leaves no
+        // client writing to sessions-1 when it returns.
         assert_eq!(
             planned_labels([REDIS_ROLE_REPLICA, REDIS_ROLE_MASTER], "sessions-0"),
             vec![
-                ("sessions-0".to_owned(), REDIS_ROLE_MASTER.to_owned()),
-                ("sessions-1".to_owned(), REDIS_ROLE_REPLICA.to_owned()),
+                label("sessions-0", REDIS_ROLE_MASTER, true),
+                label("sessions-1", REDIS_ROLE_REPLICA, true),
             ]
         );
     }
 
     #[test]
-    fn a_master_the_operator_cannot_reach_gets_the_master_label() {
-        // The sentinels promoted sessions-1, which the operator is cut off from.
+    fn a_master_the_operator_cannot_reach_gets_the_master_label_after_the_steps() {
+        // The sentinels promoted sessions-1, which the operator is cut off from: the master
+        // label waits for the steps, the replica label of sessions-0 does not.
         assert_eq!(
             planned_labels([REDIS_ROLE_MASTER, REDIS_ROLE_REPLICA], "sessions-1"),
             vec![
-                ("sessions-0".to_owned(), REDIS_ROLE_REPLICA.to_owned()),
-                ("sessions-1".to_owned(), REDIS_ROLE_MASTER.to_owned()),
+                label("sessions-0", REDIS_ROLE_REPLICA, true),
+                label("sessions-1", REDIS_ROLE_MASTER, false),
             ]
         );
     }
