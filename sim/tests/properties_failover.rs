@@ -21,10 +21,13 @@
 
 mod property_support;
 
-use property_support::{check, config, example, manifest, scenario, step, target};
+use property_support::{
+    check, config, converge_after_lost_replies, example, manifest, reply_channel, scenario, step,
+    target,
+};
 use proptest::prelude::*;
 use redis_operator_sim::engine::scenario::{
-    Action, Expectations, Fault, NodeChoice, PodChoice, Scenario, Target,
+    Action, Expectations, Fault, NodeChoice, PodChoice, ReplyChannel, Scenario, Target,
 };
 use serde_json::json;
 
@@ -46,6 +49,9 @@ enum Failure {
     ApiOutage(u64),
     /// Full resyncs and loads move this many keys per second, for this many seconds.
     SlowSync(u64, u64),
+    /// The master's pod is killed and the replies to the operator's next writes through a
+    /// channel are lost while it heals.
+    MasterPodKillWithLostReplies(ReplyChannel, usize),
 }
 
 fn failure() -> impl Strategy<Value = (Failure, Option<u64>)> {
@@ -61,6 +67,9 @@ fn failure() -> impl Strategy<Value = (Failure, Option<u64>)> {
             (10u64..=180).prop_map(Failure::ApiOutage),
             (10u64..=200, 20u64..=120)
                 .prop_map(|(keys_per_second, seconds)| Failure::SlowSync(keys_per_second, seconds)),
+            (reply_channel(), 1usize..=4).prop_map(|(through, count)| {
+                Failure::MasterPodKillWithLostReplies(through, count)
+            }),
         ],
         prop_oneof![Just(None), (0u64..=20).prop_map(Some)],
     )
@@ -116,9 +125,12 @@ fn build(subject: Subject, failures: &[(Failure, Option<u64>)]) -> Scenario {
             per_second: 3,
         }),
     ];
+    let mut replies_lost = 0;
     for (failure, settle) in failures {
         let (fault, duration) = match failure {
-            Failure::MasterPodKill => (Fault::PodKill(master(&data)), 0),
+            Failure::MasterPodKill | Failure::MasterPodKillWithLostReplies(..) => {
+                (Fault::PodKill(master(&data)), 0)
+            }
             Failure::MasterProcessCrash => (Fault::ProcessCrash(master(&data)), 0),
             Failure::NodeCrash(seconds) => (
                 Fault::NodeCrash(NodeChoice::Random(Some(data.clone()))),
@@ -144,12 +156,22 @@ fn build(subject: Subject, failures: &[(Failure, Option<u64>)]) -> Scenario {
             ),
         };
         steps.push(step(Action::Fault { fault, duration }));
+        if let Failure::MasterPodKillWithLostReplies(through, count) = failure {
+            steps.push(step(Action::Fault {
+                fault: Fault::LostReply {
+                    through: *through,
+                    count: *count,
+                },
+                duration: 0,
+            }));
+            replies_lost += count;
+        }
         steps.push(step(match settle {
-            None => Action::Converge(900),
+            None => converge_after_lost_replies(900, std::mem::take(&mut replies_lost)),
             Some(seconds) => Action::Wait(*seconds),
         }));
     }
-    steps.push(step(Action::Converge(900)));
+    steps.push(step(converge_after_lost_replies(900, replies_lost)));
     let masters = match subject {
         Subject::Cluster => 3,
         Subject::Replication | Subject::Sentinels => 1,

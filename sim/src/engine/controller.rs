@@ -106,6 +106,16 @@ impl SimulatedController {
         }
     }
 
+    /// When the last of the CRs backing off after failed reconciles is tried again; `None` when
+    /// none is backing off.
+    pub fn backoff_ends(&self) -> Option<Milliseconds> {
+        self.schedules
+            .values()
+            .filter(|schedule| schedule.failures > 0)
+            .map(|schedule| schedule.due)
+            .max()
+    }
+
     /// The CRs watched, in the order they were first seen.
     pub fn targets(&self) -> &[(Kind, ObjectRef)] {
         &self.targets

@@ -41,6 +41,9 @@ pub(crate) struct Engine<'a> {
     pub(crate) workloads: BTreeMap<Target, usize>,
     pub(crate) written: usize,
     pub(crate) seen_crashes: usize,
+    /// When an operator-side fault armed earlier last acted (a reply lost, the operator crashed):
+    /// the fault lasts until then, so the liveness bound counts from it.
+    pub(crate) operator_fault_acted_at: Option<Milliseconds>,
     pub(crate) paused: bool,
     pub(crate) step: usize,
     pub(crate) quiet_rounds: usize,
@@ -171,7 +174,15 @@ impl Engine<'_> {
             for violation in violations {
                 self.fail(violation);
             }
+            for write in self.world.lost_replies.take_lost() {
+                self.operator_fault_acted_at = Some(self.world.clock.now());
+                self.log(
+                    "fault",
+                    format!("lost-reply: {write} took effect and its reply was lost"),
+                );
+            }
             if self.world.crash.crashes() > self.seen_crashes {
+                self.operator_fault_acted_at = Some(self.world.clock.now());
                 // The operator restarts with nothing but what the API server and Redis hold.
                 self.seen_crashes = self.world.crash.crashes();
                 self.world.crash.disarm();
@@ -276,12 +287,24 @@ impl Engine<'_> {
         self.quiet_rounds = 0;
         let start = self.world.clock.now();
         // Faults with no end (a drain or a cut held until a later step) are not over: no bound.
-        let mut liveness = self
-            .active
-            .is_empty()
-            .then(|| LivenessWatch::start(&self.world, self.controller.targets(), start));
+        let mut liveness = self.active.is_empty().then(|| {
+            LivenessWatch::start(
+                &self.world,
+                self.controller.targets(),
+                self.liveness_start(start),
+            )
+        });
+        let mut accounted = self.operator_fault_acted_at;
         while self.world.clock.now() < limit {
             self.round().await;
+            if liveness.is_some() && self.operator_fault_acted_at != accounted {
+                accounted = self.operator_fault_acted_at;
+                liveness = Some(LivenessWatch::start(
+                    &self.world,
+                    self.controller.targets(),
+                    self.liveness_start(start),
+                ));
+            }
             if let Some(watch) = liveness.as_mut() {
                 for violation in watch.check(&self.world) {
                     self.fail(violation);
@@ -319,6 +342,15 @@ impl Engine<'_> {
             oracle: "converges within the bound",
             message: format!("not converged after {timeout} s: {}", pending.join("; ")),
         });
+    }
+
+    /// When the liveness bound starts for faults that healed at `healed`: then, or, while the
+    /// operator backs off after failures the faults caused (an API outage, a lost reply, a crash
+    /// after N writes), at its retry (at most MAXIMUM_BACKOFF away, tested with the controller).
+    fn liveness_start(&self, healed: Milliseconds) -> Milliseconds {
+        self.controller
+            .backoff_ends()
+            .map_or(healed, |retry| retry.max(healed))
     }
 
     /// A reconcile of every CR, now, changes nothing.
@@ -455,6 +487,7 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
         workloads: BTreeMap::new(),
         written: 0,
         seen_crashes: 0,
+        operator_fault_acted_at: None,
         paused: false,
         step: 0,
         quiet_rounds: 0,

@@ -29,7 +29,9 @@ use crate::fakes::kubelet::{Launch, PodRuntime};
 pub use crate::fakes::node_lifecycle::default_nodes;
 use crate::fakes::redis::FakeRedis;
 use crate::fakes::scheduler::Node;
-use crate::faults::operator_crash::{CrashSwitch, CrashingKube, CrashingRedis};
+use crate::faults::lost_replies::LostReplies;
+use crate::faults::operator_crash::CrashSwitch;
+use crate::faults::operator_ports::{FaultyKube, FaultyRedis};
 use crate::faults::stale_reads::{LagSwitch, LaggingKube};
 
 /// Milliseconds between simulation steps.
@@ -43,10 +45,13 @@ pub struct World {
     pub redis: FakeRedis,
     /// Time.
     pub clock: SimulatedClock,
-    /// The ports the operator runs against (with the crash switch between them and the fakes).
+    /// The ports the operator runs against (with the operator-side faults between them and the
+    /// fakes).
     pub context: Context,
     /// Crashes the operator after a number of writes.
     pub crash: CrashSwitch,
+    /// Loses the replies of the operator's next writes.
+    pub lost_replies: LostReplies,
     /// Makes the operator's reads stale.
     pub lag: LagSwitch,
     /// Keys a client wrote and Redis acknowledged, with their values and when they were written.
@@ -110,18 +115,21 @@ impl World {
         let api = FakeApiServer::new(Arc::new(clock.clone()));
         let redis = FakeRedis::new();
         let crash = CrashSwitch::default();
+        let lost_replies = LostReplies::default();
         let lag = LagSwitch::default();
         let context = Context {
-            kube: Arc::new(CrashingKube {
+            kube: Arc::new(FaultyKube {
                 inner: Arc::new(LaggingKube {
                     live: api.clone(),
                     switch: lag.clone(),
                 }),
-                switch: crash.clone(),
+                crash: crash.clone(),
+                lost: lost_replies.clone(),
             }),
-            redis: Arc::new(CrashingRedis {
+            redis: Arc::new(FaultyRedis {
                 inner: redis.clone(),
-                switch: crash.clone(),
+                crash: crash.clone(),
+                lost: lost_replies.clone(),
             }),
             clock: Arc::new(clock.clone()),
             designs: Arc::default(),
@@ -133,6 +141,7 @@ impl World {
             clock,
             context,
             crash,
+            lost_replies,
             lag,
             acknowledged: std::cell::RefCell::new(BTreeMap::new()),
             random: SeededRandom::new(seed),

@@ -272,6 +272,17 @@ impl Engine<'_> {
                 self.inject_api_errors(verb, resource.as_deref(), error, *count);
                 return;
             }
+            Fault::LostReply { through, count } => {
+                self.world.lost_replies.arm(*through, *count);
+                self.log(
+                    "fault",
+                    format!(
+                        "lost-reply: the replies to the operator's next {count} writes through {} are lost",
+                        through.name()
+                    ),
+                );
+                return;
+            }
         };
         if risks_data {
             self.serving.clear();

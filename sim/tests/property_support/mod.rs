@@ -13,7 +13,7 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError};
 use redis_operator_sim::engine::run::{block_on, run};
 use redis_operator_sim::engine::scenario::{
     Action, DEFAULT_MAXIMUM_START_LATENCY_MILLISECONDS, DEFAULT_MINIMUM_START_LATENCY_MILLISECONDS,
-    Expectations, Scenario, Step, Target,
+    Expectations, ReplyChannel, Scenario, Step, Target,
 };
 use redis_operator_sim::engine::world::{WorldSettings, default_nodes};
 use serde_json::Value;
@@ -185,4 +185,22 @@ pub fn check(suite: &str, scenario: &Scenario, seed: u64) -> Result<(), TestCase
         "{problem}\nseed {seed}; scenario written to {} (replay: redis-sim run FILE --seed {seed}):\n{text}",
         file.display()
     )))
+}
+
+/// Which of the operator's writes a lost-reply fault hits.
+pub fn reply_channel() -> impl proptest::strategy::Strategy<Value = ReplyChannel> {
+    use proptest::prelude::Just;
+    proptest::prop_oneof![
+        Just(ReplyChannel::Redis),
+        Just(ReplyChannel::Api),
+        Just(ReplyChannel::Any)
+    ]
+}
+
+/// A `converge` step's timeout after `replies_lost` lost replies since the last one: each may
+/// fail a reconcile and lengthen the operator's backoff, by at most its maximum.
+pub fn converge_after_lost_replies(timeout: u64, replies_lost: usize) -> Action {
+    let backoff = redis_operator::operator::controller::MAXIMUM_BACKOFF.as_secs();
+    let replies_lost = u64::try_from(replies_lost).unwrap_or(u64::MAX);
+    Action::Converge(timeout.saturating_add(backoff.saturating_mul(replies_lost)))
 }

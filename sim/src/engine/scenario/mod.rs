@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::engine::world::{WorldSettings, default_nodes};
 use crate::fakes::scheduler::Node;
+pub use crate::faults::lost_replies::ReplyChannel;
 
 mod reader;
 mod writer;
@@ -121,6 +122,14 @@ pub enum Fault {
     SlowSync {
         /// Keys a transfer sends, and a load reads, per second.
         keys_per_second: u64,
+    },
+    /// The next `count` writes of the operator through `through` take effect, and their replies
+    /// are lost: the operator sees a timeout.
+    LostReply {
+        /// Redis commands, API writes, or the next of either.
+        through: ReplyChannel,
+        /// How many replies are lost.
+        count: usize,
     },
     /// The API server answers `count` calls of `verb` (on `resource` when named) with an error.
     ApiErrors {
@@ -493,6 +502,8 @@ steps:
   - {fault: stale-reads, duration: 4}
   - {fault: api-errors, verb: apply, resource: StatefulSet, error: conflict, count: 2}
   - {fault: api-errors, verb: evict, error: too-many-requests, count: 1}
+  - {fault: lost-reply, through: redis, count: 3}
+  - {fault: lost-reply}
   - heal: {}
   - wait: 10
   - delete: RedisCluster/orders
@@ -547,6 +558,11 @@ steps:
                 "resources[0].file",
             ),
             ("steps: [{fault: api-errors, verb: patch}]", "steps[0].verb"),
+            (
+                "steps: [{fault: lost-reply, through: network}]",
+                "steps[0].through",
+            ),
+            ("steps: [{fault: lost-reply, count: -1}]", "steps[0].count"),
             (
                 "steps: [{fault: pod-kill, target: RedisCluster/x, role: leader}]",
                 "steps[0].role",

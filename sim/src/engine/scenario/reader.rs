@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::{
     Action, ConditionExpectation, DEFAULT_CONVERGE_TIMEOUT_SECONDS, EventExpectation, Expectations,
-    Fault, FieldExpectation, NodeChoice, PodChoice, ScenarioError, Step, Target, WriteCount,
+    Fault, FieldExpectation, NodeChoice, PodChoice, ReplyChannel, ScenarioError, Step, Target,
+    WriteCount,
 };
 use crate::fakes::scheduler::{Node, Resources, Taint, scaled_quantity};
 
@@ -243,6 +244,23 @@ impl Reader<'_> {
                 }
                 Fault::SlowSync { keys_per_second }
             }
+            "lost-reply" => {
+                let through = match map.get("through") {
+                    None => ReplyChannel::Any,
+                    Some(value) => {
+                        let field = format!("{field}.through");
+                        let name = self.text(Some(value), &field)?;
+                        ReplyChannel::named(&name).ok_or_else(|| {
+                            self.error(&field, format!("{name:?} is not one of redis, api, any"))
+                        })?
+                    }
+                };
+                let count = match map.get("count") {
+                    None => 1,
+                    value => self.size(value, &format!("{field}.count"))?,
+                };
+                Fault::LostReply { through, count }
+            }
             "api-errors" => {
                 let verb = self.text(map.get("verb"), &format!("{field}.verb"))?;
                 let verbs = [
@@ -288,7 +306,7 @@ impl Reader<'_> {
             other => {
                 return Err(self.error(
                     &format!("{field}.fault"),
-                    format!("unknown fault {other:?} (expected one of: pod-kill, process-crash, node-crash, node-drain, partition-operator, isolate-pod, operator-crash, operator-pause, stale-reads, api-errors, api-outage, slow-sync)"),
+                    format!("unknown fault {other:?} (expected one of: pod-kill, process-crash, node-crash, node-drain, partition-operator, isolate-pod, operator-crash, operator-pause, stale-reads, api-errors, api-outage, slow-sync, lost-reply)"),
                 ));
             }
         };
@@ -612,6 +630,7 @@ impl Reader<'_> {
                     "error",
                     "count",
                     "keysPerSecond",
+                    "through",
                 ]);
                 Action::Fault {
                     fault: self.fault(map, &field)?,

@@ -90,6 +90,11 @@ pub(super) fn fault_fields(fault: &Fault, map: &mut serde_json::Map<String, Valu
             map.insert("keysPerSecond".to_owned(), Value::from(*keys_per_second));
             "slow-sync"
         }
+        Fault::LostReply { through, count } => {
+            map.insert("through".to_owned(), Value::from(through.name()));
+            map.insert("count".to_owned(), Value::from(*count));
+            "lost-reply"
+        }
         Fault::ApiErrors {
             verb,
             resource,

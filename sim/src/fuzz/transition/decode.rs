@@ -41,6 +41,9 @@ const FIRST_SPEC_EDIT_SELECTOR: u8 = 252;
 /// The first event selector byte that stands for [`Event::SlowSync`] (the two below the spec
 /// edits; none of the inputs kept in fuzz/regressions used them as selectors).
 const FIRST_SLOW_SYNC_SELECTOR: u8 = 250;
+/// The first event selector byte that stands for [`Event::LostReplies`] (the two below the slow
+/// syncs; none of the inputs kept in fuzz/regressions used them as selectors either).
+const FIRST_LOST_REPLIES_SELECTOR: u8 = 248;
 
 /// A PodDisruptionBudget setting of the spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +167,12 @@ pub enum Event {
         /// The speed's byte.
         speed: u8,
     },
+    /// The operator's next writes take effect and their replies are lost, for a few rounds:
+    /// through Redis, the API server or either (`choice % 3`), `1 + choice / 3 % 3` of them.
+    LostReplies {
+        /// The channel's and the count's byte.
+        choice: u8,
+    },
     /// Someone sends a Redis command to a pod behind the operator's back.
     AdminCommand {
         /// The pod receiving it.
@@ -219,7 +228,7 @@ impl Scenario {
         let mut events = Vec::new();
         while events.len() < MAXIMUM_EVENTS && !reader.exhausted() {
             let selector = reader.byte();
-            // The six highest selectors were added last: below them, a byte means what it
+            // The eight highest selectors were added last: below them, a byte means what it
             // always meant, so the inputs kept in fuzz/regressions replay as they were found.
             let event = if selector >= FIRST_SPEC_EDIT_SELECTOR + 2 {
                 Event::RepairSpec
@@ -230,6 +239,10 @@ impl Scenario {
             } else if selector >= FIRST_SLOW_SYNC_SELECTOR {
                 Event::SlowSync {
                     speed: reader.byte(),
+                }
+            } else if selector >= FIRST_LOST_REPLIES_SELECTOR {
+                Event::LostReplies {
+                    choice: reader.byte(),
                 }
             } else {
                 match selector % 12 {

@@ -45,6 +45,7 @@ use crate::fakes::api_server::Injection;
 use crate::fakes::api_server::pod_is_ready;
 use crate::fakes::redis::ServerKind;
 use crate::fakes::scheduler::string_map;
+use crate::faults::lost_replies::ReplyChannel;
 use crate::oracles::disruption_budgets::{CountedPod, budget_breach};
 use crate::oracles::invalid_spec::{spec_is_invalid, writes_beyond_the_status};
 use crate::oracles::liveness::{LivenessWatch, states_what_a_person_must_do};
@@ -288,6 +289,11 @@ impl Run {
         let mut writes = 0;
         for index in 0..self.targets.len() {
             writes += self.reconcile_checked(index, phase).await;
+        }
+        for write in self.world.lost_replies.take_lost() {
+            self.findings.note(format!(
+                "lost-reply: {write} took effect and its reply was lost"
+            ));
         }
         let ready = self
             .targets
@@ -563,6 +569,13 @@ impl Run {
                 }
             }
             Event::BreakSpec { choice } => self.break_spec(*choice),
+            Event::LostReplies { choice } => {
+                let through = [ReplyChannel::Redis, ReplyChannel::Api, ReplyChannel::Any]
+                    [usize::from(*choice % 3)];
+                self.world
+                    .lost_replies
+                    .arm(through, usize::from(1 + *choice / 3 % 3));
+            }
             Event::SlowSync { speed } => {
                 let keys_per_second = 20 * (1 + u64::from(*speed % 10));
                 self.world.redis.set_slow_sync(Some(keys_per_second));
@@ -737,6 +750,7 @@ impl Run {
                 / 1000
         ));
         self.world.crash.disarm();
+        self.world.lost_replies.disarm();
         // Transfers and loads under way keep their speed; new ones run at normal speed.
         self.world.redis.set_slow_sync(None);
         for ip in std::mem::take(&mut self.operator_cuts) {

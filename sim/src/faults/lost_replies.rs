@@ -1,0 +1,122 @@
+//! Lost replies: the next writes of the operator take effect, and the reply to each is lost on
+//! its way back (a timeout or a connection reset after the server acted). The operator cannot
+//! tell from the error whether the write happened; what it does next must be right either way
+//! (a command sent again after it took effect, a state read back that it did not expect). A
+//! switch the ports consult (`operator_ports`); it does no I/O itself.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Which of the operator's writes a lost reply may hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyChannel {
+    /// Commands to Redis servers and sentinels.
+    Redis,
+    /// Writes to the API server (apply, status, delete, eviction, finalizer removal).
+    Api,
+    /// Either: the next write of any kind.
+    Any,
+}
+
+impl ReplyChannel {
+    /// The scenario name: `redis`, `api` or `any`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplyChannel::Redis => "redis",
+            ReplyChannel::Api => "api",
+            ReplyChannel::Any => "any",
+        }
+    }
+
+    /// The channel a scenario names, `None` for an unknown name.
+    pub fn named(name: &str) -> Option<ReplyChannel> {
+        match name {
+            "redis" => Some(ReplyChannel::Redis),
+            "api" => Some(ReplyChannel::Api),
+            "any" => Some(ReplyChannel::Any),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Armed {
+    redis: usize,
+    api: usize,
+    any: usize,
+    /// The writes whose replies were lost and not yet reported.
+    lost: Vec<String>,
+}
+
+/// How many more replies are lost, by channel, and which were.
+#[derive(Clone, Debug, Default)]
+pub struct LostReplies {
+    armed: Arc<Mutex<Armed>>,
+}
+
+impl LostReplies {
+    fn lock(&self) -> MutexGuard<'_, Armed> {
+        self.armed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Loses the replies of the next `count` writes through `channel` (more, when already armed).
+    pub fn arm(&self, channel: ReplyChannel, count: usize) {
+        let mut armed = self.lock();
+        let slot = match channel {
+            ReplyChannel::Redis => &mut armed.redis,
+            ReplyChannel::Api => &mut armed.api,
+            ReplyChannel::Any => &mut armed.any,
+        };
+        *slot = slot.saturating_add(count);
+    }
+
+    /// Loses no more replies.
+    pub fn disarm(&self) {
+        let mut armed = self.lock();
+        armed.redis = 0;
+        armed.api = 0;
+        armed.any = 0;
+    }
+
+    /// Whether the reply to a write through `channel` (`Redis` or `Api`) that took effect is
+    /// lost; records `what` it was when so.
+    pub(crate) fn lose(&self, channel: ReplyChannel, what: impl FnOnce() -> String) -> bool {
+        let mut armed = self.lock();
+        let slot = match channel {
+            ReplyChannel::Redis if armed.redis > 0 => &mut armed.redis,
+            ReplyChannel::Api if armed.api > 0 => &mut armed.api,
+            _ if armed.any > 0 => &mut armed.any,
+            _ => return false,
+        };
+        *slot -= 1;
+        armed.lost.push(what());
+        true
+    }
+
+    /// The writes whose replies were lost since the last call, in order.
+    pub fn take_lost(&self) -> Vec<String> {
+        std::mem::take(&mut self.lock().lost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_armed_reply_is_lost_once_on_its_channel_or_any() {
+        let lost = LostReplies::default();
+        assert!(!lost.lose(ReplyChannel::Redis, || "unarmed".to_owned()));
+        lost.arm(ReplyChannel::Api, 1);
+        lost.arm(ReplyChannel::Any, 1);
+        assert!(lost.lose(ReplyChannel::Api, || "apply a".to_owned()));
+        assert!(lost.lose(ReplyChannel::Redis, || "SET on b".to_owned()));
+        assert!(!lost.lose(ReplyChannel::Api, || "apply c".to_owned()));
+        assert_eq!(lost.take_lost(), vec!["apply a", "SET on b"]);
+        assert!(lost.take_lost().is_empty());
+        lost.arm(ReplyChannel::Redis, 5);
+        lost.disarm();
+        assert!(!lost.lose(ReplyChannel::Redis, || "disarmed".to_owned()));
+    }
+}
