@@ -17,8 +17,7 @@ use crate::resources::groups_of;
 use crate::resources::names::{REDIS_ROLE_LABEL, REDIS_ROLE_MASTER, REDIS_ROLE_REPLICA};
 use crate::topology::blocked::Blocked;
 use crate::topology::cluster::{ClusterInput, ClusterPhase, RedisStep, plan_cluster};
-use crate::topology::replication::{ReplicationInput, plan_replication};
-use crate::topology::replies::ReplicationRole;
+use crate::topology::replication::{ReplicationInput, is_master, plan_replication};
 use crate::topology::sentinel::{SentinelInput, plan_sentinels};
 
 /// What the Redis planners decided, in the plan's terms.
@@ -338,8 +337,8 @@ fn role_labels(
         .iter()
         .filter(|server| !server.pod.terminating && !evicted.contains(&server.pod.name))
     {
-        let is_master = server.pod.name == master;
-        let wanted = if is_master {
+        let chosen = server.pod.name == master;
+        let wanted = if chosen {
             REDIS_ROLE_MASTER
         } else {
             REDIS_ROLE_REPLICA
@@ -357,11 +356,7 @@ fn role_labels(
             continue;
         }
         let request = role_label_request(input, &server.pod.name, wanted);
-        let answers_as_master = server
-            .replication
-            .as_ref()
-            .is_some_and(|info| info.role == ReplicationRole::Master);
-        if !is_master || answers_as_master {
+        if !chosen || is_master(server) {
             before_steps.push(request);
         } else {
             after_steps.push(request);

@@ -83,7 +83,8 @@ fn offset(server: &ServerView) -> u64 {
         })
 }
 
-fn is_master(server: &ServerView) -> bool {
+/// Whether the server answers as a master (INFO replication `role:master`).
+pub(crate) fn is_master(server: &ServerView) -> bool {
     server
         .replication
         .as_ref()

@@ -41,9 +41,9 @@ pub(crate) struct Engine<'a> {
     pub(crate) workloads: BTreeMap<Target, usize>,
     pub(crate) written: usize,
     pub(crate) seen_crashes: usize,
-    /// When an operator-side fault armed earlier last acted (a reply lost, the operator crashed):
-    /// the fault lasts until then, so the liveness bound counts from it.
-    pub(crate) operator_fault_acted_at: Option<Milliseconds>,
+    /// How many times an operator-side fault armed earlier acted (a reply lost, the operator
+    /// crashed): each act restarts the liveness bound of the `converge` under way.
+    pub(crate) operator_fault_acts: usize,
     pub(crate) paused: bool,
     pub(crate) step: usize,
     pub(crate) quiet_rounds: usize,
@@ -174,15 +174,12 @@ impl Engine<'_> {
             for violation in violations {
                 self.fail(violation);
             }
-            for write in self.world.lost_replies.take_lost() {
-                self.operator_fault_acted_at = Some(self.world.clock.now());
-                self.log(
-                    "fault",
-                    format!("lost-reply: {write} took effect and its reply was lost"),
-                );
+            for lost in self.world.lost_replies.take_lost() {
+                self.operator_fault_acts += 1;
+                self.log("fault", lost);
             }
             if self.world.crash.crashes() > self.seen_crashes {
-                self.operator_fault_acted_at = Some(self.world.clock.now());
+                self.operator_fault_acts += 1;
                 // The operator restarts with nothing but what the API server and Redis hold.
                 self.seen_crashes = self.world.crash.crashes();
                 self.world.crash.disarm();
@@ -287,23 +284,13 @@ impl Engine<'_> {
         self.quiet_rounds = 0;
         let start = self.world.clock.now();
         // Faults with no end (a drain or a cut held until a later step) are not over: no bound.
-        let mut liveness = self.active.is_empty().then(|| {
-            LivenessWatch::start(
-                &self.world,
-                self.controller.targets(),
-                self.liveness_start(start),
-            )
-        });
-        let mut accounted = self.operator_fault_acted_at;
+        let mut liveness = self.active.is_empty().then(|| self.watch_liveness(start));
+        let mut accounted = self.operator_fault_acts;
         while self.world.clock.now() < limit {
             self.round().await;
-            if liveness.is_some() && self.operator_fault_acted_at != accounted {
-                accounted = self.operator_fault_acted_at;
-                liveness = Some(LivenessWatch::start(
-                    &self.world,
-                    self.controller.targets(),
-                    self.liveness_start(start),
-                ));
+            if liveness.is_some() && self.operator_fault_acts != accounted {
+                accounted = self.operator_fault_acts;
+                liveness = Some(self.watch_liveness(start));
             }
             if let Some(watch) = liveness.as_mut() {
                 for violation in watch.check(&self.world) {
@@ -344,13 +331,16 @@ impl Engine<'_> {
         });
     }
 
-    /// When the liveness bound starts for faults that healed at `healed`: then, or, while the
-    /// operator backs off after failures the faults caused (an API outage, a lost reply, a crash
-    /// after N writes), at its retry (at most MAXIMUM_BACKOFF away, tested with the controller).
-    fn liveness_start(&self, healed: Milliseconds) -> Milliseconds {
-        self.controller
+    /// Watches every CR for the liveness bound of faults that healed at `healed`, counted from
+    /// then, or, while the operator backs off after failures the faults caused (an API outage, a
+    /// lost reply, a crash after N writes), from its retry (at most MAXIMUM_BACKOFF away, tested
+    /// with the controller).
+    fn watch_liveness(&self, healed: Milliseconds) -> LivenessWatch {
+        let start = self
+            .controller
             .backoff_ends()
-            .map_or(healed, |retry| retry.max(healed))
+            .map_or(healed, |retry| retry.max(healed));
+        LivenessWatch::start(&self.world, self.controller.targets(), start)
     }
 
     /// A reconcile of every CR, now, changes nothing.
@@ -487,7 +477,7 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
         workloads: BTreeMap::new(),
         written: 0,
         seen_crashes: 0,
-        operator_fault_acted_at: None,
+        operator_fault_acts: 0,
         paused: false,
         step: 0,
         quiet_rounds: 0,

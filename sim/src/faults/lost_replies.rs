@@ -18,6 +18,9 @@ pub enum ReplyChannel {
 }
 
 impl ReplyChannel {
+    /// Every channel.
+    pub const ALL: [ReplyChannel; 3] = [ReplyChannel::Redis, ReplyChannel::Api, ReplyChannel::Any];
+
     /// The scenario name: `redis`, `api` or `any`.
     pub fn name(self) -> &'static str {
         match self {
@@ -29,12 +32,9 @@ impl ReplyChannel {
 
     /// The channel a scenario names, `None` for an unknown name.
     pub fn named(name: &str) -> Option<ReplyChannel> {
-        match name {
-            "redis" => Some(ReplyChannel::Redis),
-            "api" => Some(ReplyChannel::Api),
-            "any" => Some(ReplyChannel::Any),
-            _ => None,
-        }
+        ReplyChannel::ALL
+            .into_iter()
+            .find(|channel| channel.name() == name)
     }
 }
 
@@ -43,7 +43,7 @@ struct Armed {
     redis: usize,
     api: usize,
     any: usize,
-    /// The writes whose replies were lost and not yet reported.
+    /// The writes whose replies were lost and not yet reported, as timeline lines.
     lost: Vec<String>,
 }
 
@@ -90,11 +90,15 @@ impl LostReplies {
             _ => return false,
         };
         *slot -= 1;
-        armed.lost.push(what());
+        armed.lost.push(format!(
+            "lost-reply: {} took effect and its reply was lost",
+            what()
+        ));
         true
     }
 
-    /// The writes whose replies were lost since the last call, in order.
+    /// The writes whose replies were lost since the last call, in order, each as a line for a
+    /// timeline ("lost-reply: … took effect and its reply was lost").
     pub fn take_lost(&self) -> Vec<String> {
         std::mem::take(&mut self.lock().lost)
     }
@@ -113,7 +117,13 @@ mod tests {
         assert!(lost.lose(ReplyChannel::Api, || "apply a".to_owned()));
         assert!(lost.lose(ReplyChannel::Redis, || "SET on b".to_owned()));
         assert!(!lost.lose(ReplyChannel::Api, || "apply c".to_owned()));
-        assert_eq!(lost.take_lost(), vec!["apply a", "SET on b"]);
+        assert_eq!(
+            lost.take_lost(),
+            vec![
+                "lost-reply: apply a took effect and its reply was lost",
+                "lost-reply: SET on b took effect and its reply was lost"
+            ]
+        );
         assert!(lost.take_lost().is_empty());
         lost.arm(ReplyChannel::Redis, 5);
         lost.disarm();

@@ -187,6 +187,20 @@ fn gossip(fleet: &mut Fleet, cluster: &[String]) -> bool {
     settled
 }
 
+/// The live cluster server the node at `from` reaches at the address its table holds for `peer`,
+/// whichever node id it runs.
+fn server_at_known_address<'a>(fleet: &'a Fleet, from: &str, peer: &Peer) -> Option<&'a Server> {
+    if peer.ip.is_empty() {
+        return None;
+    }
+    fleet.servers.get(&peer.ip).filter(|server| {
+        server.alive
+            && server.kind == ServerKind::Cluster
+            && server.port == peer.port
+            && !fleet.cut(from, &server.ip)
+    })
+}
+
 /// The server `peer` (node `id` in the table of the node at `from`) runs in, when it answers at
 /// the address the table holds for it.
 fn reached_at_known_address<'a>(
@@ -195,16 +209,7 @@ fn reached_at_known_address<'a>(
     id: &str,
     peer: &Peer,
 ) -> Option<&'a Server> {
-    if peer.ip.is_empty() {
-        return None;
-    }
-    fleet.servers.get(&peer.ip).filter(|server| {
-        server.alive
-            && server.kind == ServerKind::Cluster
-            && server.port == peer.port
-            && server.node_id == id
-            && !fleet.cut(from, &server.ip)
-    })
+    server_at_known_address(fleet, from, peer).filter(|server| server.node_id == id)
 }
 
 /// The server running node `id` when it pings `myself` from wherever it is: it knows `myself`
@@ -225,14 +230,7 @@ fn pinging_from_new_address<'a>(
 /// Whether another live cluster node answers at the address the node at `from` knows node `id`
 /// at: its handshake finds a different node id there.
 fn answered_by_another(fleet: &Fleet, from: &str, id: &str, peer: &Peer) -> bool {
-    !peer.ip.is_empty()
-        && fleet.servers.get(&peer.ip).is_some_and(|other| {
-            other.alive
-                && other.kind == ServerKind::Cluster
-                && other.port == peer.port
-                && other.node_id != id
-                && !fleet.cut(from, &other.ip)
-        })
+    server_at_known_address(fleet, from, peer).is_some_and(|other| other.node_id != id)
 }
 
 /// Redis' failure agreement (`markNodeAsFailingIfNeeded`): a peer `myself` holds possibly failed

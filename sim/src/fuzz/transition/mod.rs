@@ -290,10 +290,8 @@ impl Run {
         for index in 0..self.targets.len() {
             writes += self.reconcile_checked(index, phase).await;
         }
-        for write in self.world.lost_replies.take_lost() {
-            self.findings.note(format!(
-                "lost-reply: {write} took effect and its reply was lost"
-            ));
+        for lost in self.world.lost_replies.take_lost() {
+            self.findings.note(lost);
         }
         let ready = self
             .targets
@@ -570,8 +568,7 @@ impl Run {
             }
             Event::BreakSpec { choice } => self.break_spec(*choice),
             Event::LostReplies { choice } => {
-                let through = [ReplyChannel::Redis, ReplyChannel::Api, ReplyChannel::Any]
-                    [usize::from(*choice % 3)];
+                let through = ReplyChannel::ALL[usize::from(*choice) % ReplyChannel::ALL.len()];
                 self.world
                     .lost_replies
                     .arm(through, usize::from(1 + *choice / 3 % 3));
