@@ -329,7 +329,11 @@ fn role_labels(
     // node down) still carries the master label, and the `-master` Service would send clients to
     // it the moment it is back, before anything makes it a replica; and the master the sentinels
     // agree on may be one the operator cannot reach while clients can.
+    // The master label goes on after every other label came off: an operator that stops
+    // between two label writes (a crash, a lost reply) leaves the `-master` Service selecting
+    // no pod, where clients' writes fail, rather than two, where the old master's are lost.
     let mut before_steps = Vec::new();
+    let mut promotion_before_steps = None;
     let mut after_steps = Vec::new();
     for server in input
         .redis
@@ -356,12 +360,15 @@ fn role_labels(
             continue;
         }
         let request = role_label_request(input, &server.pod.name, wanted);
-        if !chosen || is_master(server) {
+        if !chosen {
             before_steps.push(request);
+        } else if is_master(server) {
+            promotion_before_steps = Some(request);
         } else {
             after_steps.push(request);
         }
     }
+    before_steps.extend(promotion_before_steps);
     (before_steps, after_steps)
 }
 
@@ -459,12 +466,13 @@ mod tests {
     fn a_former_master_that_does_not_answer_loses_its_master_label_before_the_steps() {
         // sessions-1 was the master until its node went down; sessions-0 took over and answers
         // as a master: both labels are written before the steps, so a step that fails leaves no
-        // client writing to sessions-1 when it returns.
+        // client writing to sessions-1 when it returns; the master label last, so an operator
+        // stopped between the two leaves the Service selecting no pod rather than both.
         assert_eq!(
             planned_labels([REDIS_ROLE_REPLICA, REDIS_ROLE_MASTER], "sessions-0"),
             vec![
-                label("sessions-0", REDIS_ROLE_MASTER, true),
                 label("sessions-1", REDIS_ROLE_REPLICA, true),
+                label("sessions-0", REDIS_ROLE_MASTER, true),
             ]
         );
     }
