@@ -479,6 +479,9 @@ fn step(
     }
     let emptied = emptied_before_restart(input, members);
     let targets = slot_targets(input, members, emptied);
+    if let Some(plan) = step_take_back_from_departing(input, members, &targets) {
+        return plan;
+    }
     if let Some(plan) = step_replicas(input, members, &targets) {
         return plan;
     }
@@ -1156,6 +1159,60 @@ fn slot_targets(
         .collect()
 }
 
+/// Too few staying masters hold slots, and a departing master does (Redis Cluster promoted a
+/// follower over its leader, and the followers are going): a staying leader that replicates it
+/// in sync takes its slots back by a coordinated CLUSTER FAILOVER (never FORCE), so the shard
+/// keeps its keys and its place among the leaders instead of waiting for a master that never
+/// comes.
+fn step_take_back_from_departing(
+    input: &ClusterInput<'_>,
+    members: &[Member<'_>],
+    targets: &BTreeSet<NodeId>,
+) -> Option<ClusterPlan> {
+    if targets.len() >= usize::try_from(input.shards).unwrap_or(0) {
+        return None;
+    }
+    let departing_holder = |id: &str| {
+        members.iter().find(|owner| {
+            owner.id() == id
+                && owner.departing
+                && owner.myself.is_master()
+                && !owner.myself.slots.is_empty()
+        })
+    };
+    let (heir, holder) = members
+        .iter()
+        .filter(|member| !member.departing && member.view.pod.group == input.leader_group)
+        .filter(|member| {
+            member
+                .view
+                .replication
+                .as_ref()
+                .is_some_and(|info| info.master_link_up)
+        })
+        .find_map(|member| {
+            let holder = departing_holder(member.myself.master_id.as_deref()?)?;
+            Some((member, holder))
+        })?;
+    let mut plan = plan_with(
+        ClusterPhase::Bootstrap,
+        format!(
+            "handing the slots of {} back to {}",
+            holder.view.pod.name, heir.view.pod.name
+        ),
+    );
+    plan.steps
+        .push(heir.command(RedisCommand::ClusterFailover(FailoverMode::Coordinated)));
+    plan.events.push((
+        EventReason::PlannedFailover,
+        format!(
+            "{} takes over from {}, which is leaving",
+            heir.view.pod.name, holder.view.pod.name
+        ),
+    ));
+    Some(plan)
+}
+
 /// Every target master gets `replicas_per_shard` replicas from nodes that are free: empty masters
 /// that are not targets, replicas of departing masters that hold nothing any more, and replicas
 /// beyond a master's share. A replica goes to a master on another Kubernetes node where it can.
@@ -1621,6 +1678,11 @@ mod tests {
     /// The cluster after Redis Cluster promoted shop-follower-1 in place of shop-leader-1, which
     /// came back as its replica; the pods carry `labels` as (pod, role).
     fn plan_after_failover(labels: &[(&str, &str)]) -> ClusterPlan {
+        plan_after_failover_asking(labels, 1)
+    }
+
+    /// The same, with the spec asking for `replicas_per_shard` followers per shard.
+    fn plan_after_failover_asking(labels: &[(&str, &str)], replicas_per_shard: u32) -> ClusterPlan {
         let mut nodes = three_shards();
         let leader = node_id(&format!("{LEADERS}-1"));
         let follower = node_id(&format!("{FOLLOWERS}-1"));
@@ -1647,12 +1709,26 @@ mod tests {
             leader_group: LEADERS,
             follower_group: FOLLOWERS,
             shards: 3,
-            replicas_per_shard: 1,
+            replicas_per_shard,
             major_version: 7,
             target_revisions: &no_revisions,
             live_replicas: &live_replicas,
             leaders_keep_data_across_restarts: false,
         })
+    }
+
+    #[test]
+    fn a_leader_replicating_a_departing_follower_takes_its_slots_back_before_the_followers_go() {
+        // Redis Cluster promoted shop-follower-1 over shop-leader-1; the spec now asks for no
+        // followers, so shop-follower-1 is leaving with a third of the slots.
+        let plan = plan_after_failover_asking(&[], 0);
+        assert_eq!(plan.phase, ClusterPhase::Bootstrap, "{}", plan.activity);
+        assert_eq!(
+            forced_failovers(&plan),
+            vec![(format!("{LEADERS}-1"), FailoverMode::Coordinated)],
+            "{}",
+            plan.activity
+        );
     }
 
     #[test]
