@@ -8,7 +8,9 @@
 //! among disabled, `maxUnavailable` 1–2 and `minAvailable` 1–2, under a writing client, and one
 //! to four operations: drain a node running the CR's pods (until healed, or for 30–120 s), a
 //! rolling update (new memory limit), a scale-out and back in, new budget settings; each
-//! followed by a convergence (a drain with no end is then healed). The run ends with a
+//! followed by a convergence (a drain with no end is then healed), half the time behind a
+//! fault (`property_support::disturbance`: the operator crashed and down for a while, its
+//! watches stalled then gone, or a container held down). The run ends with a
 //! convergence and expects the CR Ready. Oracles checked: no eviction by the operator beyond a
 //! budget, no bare delete of a ready pod, the budgets exist exactly when enabled and carry
 //! their group's numbers, a drain with no end has emptied its node by convergence, the
@@ -23,7 +25,7 @@
 mod property_support;
 
 use property_support::{
-    check, config, example, expect_ready, manifest, patch_spec, scenario, step, target,
+    check, config, disturbance, example, expect_ready, manifest, patch_spec, scenario, step, target,
 };
 use proptest::prelude::*;
 use redis_operator_sim::engine::scenario::{Action, Fault, NodeChoice, Scenario, Target};
@@ -87,13 +89,25 @@ fn operation() -> impl Strategy<Value = Operation> {
     ]
 }
 
-fn case() -> impl Strategy<Value = (Subject, Budgets, Vec<Operation>, u64)> {
-    (
-        prop_oneof![Just(Subject::Replication), Just(Subject::Cluster)],
-        (budget(), budget()),
-        prop::collection::vec(operation(), 1..=4),
-        any::<u64>(),
-    )
+/// An operation, and the fault put in front of the convergence that follows it.
+type Disturbed = (Operation, Option<(Fault, u64)>);
+
+fn case() -> impl Strategy<Value = (Subject, Budgets, Vec<Disturbed>, u64)> {
+    prop_oneof![Just(Subject::Replication), Just(Subject::Cluster)].prop_flat_map(|subject| {
+        (
+            Just(subject),
+            (budget(), budget()),
+            prop::collection::vec((operation(), disturbance(cr_of(subject))), 1..=4),
+            any::<u64>(),
+        )
+    })
+}
+
+fn cr_of(subject: Subject) -> Target {
+    match subject {
+        Subject::Replication => target("RedisReplication", "sessions"),
+        Subject::Cluster => target("RedisCluster", "orders"),
+    }
 }
 
 fn budget_patch(subject: Subject, budgets: Budgets) -> Value {
@@ -113,14 +127,14 @@ fn strip_nulls(value: &mut Value) {
     }
 }
 
-fn build(subject: Subject, budgets: Budgets, operations: &[Operation]) -> Scenario {
+fn build(subject: Subject, budgets: Budgets, operations: &[Disturbed]) -> Scenario {
     let (cr, text) = match subject {
         Subject::Replication => {
             let mut documents = example("redis-replication.yaml");
             let mut pdb = budgets.0.settings();
             strip_nulls(&mut pdb);
             documents[1]["spec"]["pdb"] = pdb;
-            (target("RedisReplication", "sessions"), manifest(&documents))
+            (cr_of(subject), manifest(&documents))
         }
         Subject::Cluster => {
             let mut documents = example("redis-cluster.yaml");
@@ -130,7 +144,7 @@ fn build(subject: Subject, budgets: Budgets, operations: &[Operation]) -> Scenar
                 strip_nulls(&mut pdb);
                 documents[0]["spec"][group]["pdb"] = pdb;
             }
-            (target("RedisCluster", "orders"), manifest(&documents))
+            (cr_of(subject), manifest(&documents))
         }
     };
     let size = |cr: &Target, shards: u32| match subject {
@@ -148,7 +162,13 @@ fn build(subject: Subject, budgets: Budgets, operations: &[Operation]) -> Scenar
         }),
     ];
     let mut memory = 256;
-    for operation in operations {
+    for (operation, disturbance) in operations {
+        if let Some((fault, duration)) = disturbance {
+            steps.push(step(Action::Fault {
+                fault: fault.clone(),
+                duration: *duration,
+            }));
+        }
         match operation {
             Operation::Drain(duration) => {
                 steps.push(step(Action::Fault {

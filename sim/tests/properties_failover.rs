@@ -7,8 +7,11 @@
 //! second, and one to four faults: master pod kill, master process crash, node crash (10–90 s),
 //! crash of the master's node (10–90 s), the master cut off from the replicas (isolate-pod,
 //! 5–40 s), the operator cut off from the master or a replica (5–40 s), an API server outage
-//! (10–180 s), slow full resyncs and loads (slow-sync, 10–200 keys/s for 20–120 s); each followed by a convergence or by only 0–20 s, so faults
-//! overlap. The run ends with a convergence and expects every CR Ready with one master per
+//! (10–180 s), slow full resyncs and loads (slow-sync, 10–200 keys/s for 20–120 s), a master
+//! pod kill with lost replies, the master's container held down (10–120 s), the master cut off
+//! from the sentinels or from the clients (5–60 s), the operator crashed after 0–12 writes and
+//! down for 10–120 s, the watches stalled for 10–120 s then gone (410); each followed by a
+//! convergence or by only 0–20 s, so faults overlap. The run ends with a convergence and expects every CR Ready with one master per
 //! shard. Oracles checked: one master per replication set (and slots owned exactly once in a
 //! cluster), the `-master` Service and `status.masterNode` name it, sentinels monitor it, no
 //! pod template change (no sentinel restart) without a change of the CR, no bare delete of a
@@ -27,7 +30,7 @@ use property_support::{
 };
 use proptest::prelude::*;
 use redis_operator_sim::engine::scenario::{
-    Action, Expectations, Fault, NodeChoice, PodChoice, ReplyChannel, Scenario, Target,
+    Action, Expectations, Fault, NodeChoice, PodChoice, ReplyChannel, Scenario, Target, WriteCount,
 };
 use serde_json::json;
 
@@ -52,6 +55,16 @@ enum Failure {
     /// The master's pod is killed and the replies to the operator's next writes through a
     /// channel are lost while it heals.
     MasterPodKillWithLostReplies(ReplyChannel, usize),
+    /// The master's container is held down (a crash loop) for this many seconds.
+    MasterHeldDown(u64),
+    /// The master and the sentinels cannot reach each other for this many seconds.
+    MasterCutFromSentinels(u64),
+    /// Clients cannot reach the master for this many seconds.
+    MasterCutFromClients(u64),
+    /// The operator crashes after this many writes and stays down this many seconds.
+    OperatorDown(usize, u64),
+    /// The operator's watches stall this many seconds, then end with 410 Gone.
+    WatchGone(u64),
 }
 
 fn failure() -> impl Strategy<Value = (Failure, Option<u64>)> {
@@ -70,6 +83,12 @@ fn failure() -> impl Strategy<Value = (Failure, Option<u64>)> {
             (reply_channel(), 1usize..=4).prop_map(|(through, count)| {
                 Failure::MasterPodKillWithLostReplies(through, count)
             }),
+            (10u64..=120).prop_map(Failure::MasterHeldDown),
+            (5u64..=60).prop_map(Failure::MasterCutFromSentinels),
+            (5u64..=60).prop_map(Failure::MasterCutFromClients),
+            (0usize..=12, 10u64..=120)
+                .prop_map(|(writes, seconds)| Failure::OperatorDown(writes, seconds)),
+            (10u64..=120).prop_map(Failure::WatchGone),
         ],
         prop_oneof![Just(None), (0u64..=20).prop_map(Some)],
     )
@@ -147,6 +166,17 @@ fn build(subject: Subject, failures: &[(Failure, Option<u64>)]) -> Scenario {
                 },
                 *seconds,
             ),
+            Failure::MasterHeldDown(seconds) => (Fault::ProcessCrash(master(&data)), *seconds),
+            Failure::MasterCutFromSentinels(seconds) => {
+                (Fault::PartitionSentinels(master(&data)), *seconds)
+            }
+            Failure::MasterCutFromClients(seconds) => {
+                (Fault::PartitionClients(vec![master(&data)]), *seconds)
+            }
+            Failure::OperatorDown(writes, seconds) => {
+                (Fault::OperatorCrash(WriteCount::Exactly(*writes)), *seconds)
+            }
+            Failure::WatchGone(seconds) => (Fault::WatchGone, *seconds),
             Failure::OperatorCutOff(role, seconds) => (
                 Fault::PartitionOperator(vec![PodChoice::Random {
                     target: data.clone(),

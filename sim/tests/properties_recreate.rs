@@ -11,8 +11,10 @@
 //! still differs in its claims from the CR: when it does and the annotation is not `"true"`,
 //! the step waits 20 s and expects the StatefulSet still there and the rejection reported (a
 //! True Degraded condition naming it and a Warning Event `UpdateRejected`); otherwise it expects
-//! convergence. Oracles checked: every shard keeps a ready master at every round (while no fault
-//! is on: in these cases never), no rejected write sent again unchanged while the CR is
+//! convergence, half the time behind a fault (`property_support::disturbance`: the operator
+//! crashed and down for a while, its watches stalled then gone, or a container held down).
+//! Oracles checked: every shard keeps a ready master at every round (while no fault that may
+//! take a master away is on), no rejected write sent again unchanged while the CR is
 //! unchanged, no bare delete of a ready pod, no acknowledged write lost, the disruption budgets
 //! follow the settings.
 //!
@@ -23,10 +25,12 @@
 
 mod property_support;
 
-use property_support::{check, config, example, expect_ready, manifest, scenario, step, target};
+use property_support::{
+    check, config, disturbance, example, expect_ready, manifest, scenario, step, target,
+};
 use proptest::prelude::*;
 use redis_operator::api::RECREATE_STATEFULSET_ANNOTATION;
-use redis_operator_sim::engine::scenario::{Action, Expectations, Scenario};
+use redis_operator_sim::engine::scenario::{Action, Expectations, Fault, Scenario, Target};
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, Debug)]
@@ -72,12 +76,25 @@ fn edit() -> impl Strategy<Value = (Change, Annotation)> {
     )
 }
 
-fn case() -> impl Strategy<Value = (Subject, Vec<(Change, Annotation)>, u64)> {
-    (
-        prop_oneof![Just(Subject::Replication), Just(Subject::Cluster)],
-        prop::collection::vec(edit(), 1..=4),
-        any::<u64>(),
-    )
+/// An edit, and the fault put in front of its convergence when the edit is one the operator
+/// carries out.
+type Edit = ((Change, Annotation), Option<(Fault, u64)>);
+
+fn case() -> impl Strategy<Value = (Subject, Vec<Edit>, u64)> {
+    prop_oneof![Just(Subject::Replication), Just(Subject::Cluster)].prop_flat_map(|subject| {
+        (
+            Just(subject),
+            prop::collection::vec((edit(), disturbance(cr_of(subject))), 1..=4),
+            any::<u64>(),
+        )
+    })
+}
+
+fn cr_of(subject: Subject) -> Target {
+    match subject {
+        Subject::Replication => target("RedisReplication", "sessions"),
+        Subject::Cluster => target("RedisCluster", "orders"),
+    }
 }
 
 /// What the claim template says: storage in Gi and access mode.
@@ -87,10 +104,10 @@ struct Claims {
     read_write_many: bool,
 }
 
-fn build(subject: Subject, edits: &[(Change, Annotation)]) -> Scenario {
+fn build(subject: Subject, edits: &[Edit]) -> Scenario {
     let (cr, statefulsets, text) = match subject {
         Subject::Replication => (
-            target("RedisReplication", "sessions"),
+            cr_of(subject),
             vec!["StatefulSet/default/sessions".to_owned()],
             manifest(&example("redis-replication.yaml")),
         ),
@@ -98,7 +115,7 @@ fn build(subject: Subject, edits: &[(Change, Annotation)]) -> Scenario {
             let mut documents = example("redis-cluster.yaml");
             documents[0]["spec"]["clusterSize"] = json!(3);
             (
-                target("RedisCluster", "orders"),
+                cr_of(subject),
                 vec![
                     "StatefulSet/default/orders-leader".to_owned(),
                     "StatefulSet/default/orders-follower".to_owned(),
@@ -122,7 +139,7 @@ fn build(subject: Subject, edits: &[(Change, Annotation)]) -> Scenario {
     let mut annotation_true = false;
     let mut memory = 256;
     let mut budget_min_available = false;
-    for (change, annotation) in edits {
+    for ((change, annotation), disturbance) in edits {
         let spec = match change {
             Change::Storage => {
                 desired.gibibytes += 1;
@@ -183,6 +200,12 @@ fn build(subject: Subject, edits: &[(Change, Annotation)]) -> Scenario {
             })));
         } else {
             live = desired;
+            if let Some((fault, duration)) = disturbance {
+                steps.push(step(Action::Fault {
+                    fault: fault.clone(),
+                    duration: *duration,
+                }));
+            }
             steps.push(step(Action::Converge(900)));
             steps.push(step(expect_ready(
                 std::slice::from_ref(&cr),

@@ -5,8 +5,10 @@
 //! under a writing client, and one to five operations: size changes (shards and followers per
 //! shard of a cluster, `clusterSize` of a replication), each followed by a full convergence or by
 //! only 0–30 s (so the next change lands while the previous one is half done, reversals
-//! included), and faults among pod kills, operator crashes between its writes, operator pauses,
-//! stale reads and slow full resyncs (slow-sync). The run ends with a convergence and expects the CR Ready with exactly the
+//! included), and faults among pod kills, operator crashes between its writes (restarting at
+//! once, or down for 10–90 s), operator pauses, stale reads, slow full resyncs (slow-sync), a
+//! master's or replica's container held down (10–90 s) and stalled watches that end in 410 Gone
+//! (10–90 s). The run ends with a convergence and expects the CR Ready with exactly the
 //! pods of the last requested size. Oracles checked: converges to the last size (every slot
 //! owned exactly once and balanced, masters with their replicas), no acknowledged write lost
 //! outside a fault's window, a StatefulSet shrinks only past pods holding no slots and no master
@@ -57,6 +59,12 @@ enum Operation {
     StaleReads(u64),
     /// Full resyncs and loads move this many keys per second, for this many seconds.
     SlowSync(u64, u64),
+    /// The container of a pod of the given role is held down (a crash loop) this many seconds.
+    HeldDown(&'static str, u64),
+    /// The operator crashes after this many writes and stays down this many seconds.
+    OperatorDown(usize, u64),
+    /// The operator's watches stall this many seconds, then end with 410 Gone.
+    WatchGone(u64),
 }
 
 fn operation(subject: Subject) -> impl Strategy<Value = Operation> {
@@ -83,6 +91,11 @@ fn operation(subject: Subject) -> impl Strategy<Value = Operation> {
         1 => (3u64..=20).prop_map(Operation::StaleReads),
         1 => (10u64..=200, 10u64..=120)
             .prop_map(|(keys_per_second, seconds)| Operation::SlowSync(keys_per_second, seconds)),
+        1 => (prop_oneof![Just("master"), Just("replica")], 10u64..=90)
+            .prop_map(|(role, seconds)| Operation::HeldDown(role, seconds)),
+        1 => (0usize..=12, 10u64..=90)
+            .prop_map(|(writes, seconds)| Operation::OperatorDown(writes, seconds)),
+        1 => (10u64..=90).prop_map(Operation::WatchGone),
     ]
 }
 
@@ -189,6 +202,21 @@ fn build(subject: Subject, operations: &[Operation]) -> Scenario {
             })),
             Operation::StaleReads(seconds) => steps.push(step(Action::Fault {
                 fault: Fault::StaleReads,
+                duration: *seconds,
+            })),
+            Operation::HeldDown(role, seconds) => steps.push(step(Action::Fault {
+                fault: Fault::ProcessCrash(PodChoice::Random {
+                    target: cr.clone(),
+                    role: (*role).to_owned(),
+                }),
+                duration: *seconds,
+            })),
+            Operation::OperatorDown(writes, seconds) => steps.push(step(Action::Fault {
+                fault: Fault::OperatorCrash(WriteCount::Exactly(*writes)),
+                duration: *seconds,
+            })),
+            Operation::WatchGone(seconds) => steps.push(step(Action::Fault {
+                fault: Fault::WatchGone,
                 duration: *seconds,
             })),
             Operation::SlowSync(keys_per_second, seconds) => steps.push(step(Action::Fault {

@@ -47,6 +47,15 @@ const FIRST_LIST_POLL: Duration = Duration::from_millis(20);
 /// Changes a shared watch holds for its slowest subscriber before it waits for it.
 const SUBSCRIBER_BUFFER: usize = 1024;
 
+/// The types whose reads the watch caches answer; every other read goes to the API server.
+pub const CACHED_TYPES: [ResourceType; 5] = [
+    ResourceType::StatefulSet,
+    ResourceType::Service,
+    ResourceType::ConfigMap,
+    ResourceType::PodDisruptionBudget,
+    ResourceType::Pod,
+];
+
 /// Called once, when a watch cache has had its first complete list.
 pub type FirstSync = Box<dyn FnOnce() + Send>;
 

@@ -73,6 +73,8 @@ pub struct SimulatedController {
     pub reconciles: usize,
     /// Of those, the ones that failed.
     pub failed_reconciles: usize,
+    /// The watches have stalled: a change wakes no reconcile; only due times do.
+    watches_stalled: bool,
 }
 
 impl SimulatedController {
@@ -106,6 +108,23 @@ impl SimulatedController {
         }
     }
 
+    /// The watches stall (`true`): changes stop waking reconciles, while the delays reconciles
+    /// asked for and the resync still run them; or they fail with 410 Gone and list again
+    /// (`false`), which reconciles every CR.
+    pub fn stall_watches(&mut self, stalled: bool) {
+        self.watches_stalled = stalled;
+        if !stalled {
+            self.relist();
+        }
+    }
+
+    /// The operator process restarted: its backoffs are gone and its first lists reconcile
+    /// every CR at once.
+    pub fn restart(&mut self) {
+        self.schedules.clear();
+        self.watches_stalled = false;
+    }
+
     /// When the last of the CRs backing off after failed reconciles is tried again; `None` when
     /// none is backing off.
     pub fn backoff_ends(&self) -> Option<Milliseconds> {
@@ -131,7 +150,11 @@ impl SimulatedController {
     ) -> Option<ReconcileResult> {
         let now = world.clock.now();
         let schedule = self.schedules.get(target).copied().unwrap_or_default();
-        if schedule.seen_version == Some(world.api.version()) && now < schedule.due {
+        let changed = schedule.seen_version != Some(world.api.version());
+        // A CR never reconciled yet has no schedule: its first list wakes it even while the
+        // watches stall.
+        let woken = changed && (!self.watches_stalled || schedule.seen_version.is_none());
+        if !woken && now < schedule.due {
             return None;
         }
         let result = self.reconcile_now(world, kind, target).await;

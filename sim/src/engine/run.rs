@@ -45,6 +45,8 @@ pub(crate) struct Engine<'a> {
     /// crashed): each act restarts the liveness bound of the `converge` under way.
     pub(crate) operator_fault_acts: usize,
     pub(crate) paused: bool,
+    /// How long the operator stays down after the crash armed now (0: it restarts at once).
+    pub(crate) operator_down_seconds: u64,
     pub(crate) step: usize,
     pub(crate) quiet_rounds: usize,
     pub(crate) seen_writes: usize,
@@ -179,13 +181,7 @@ impl Engine<'_> {
                 self.log("fault", lost);
             }
             if self.world.crash.crashes() > self.seen_crashes {
-                self.operator_fault_acts += 1;
-                // The operator restarts with nothing but what the API server and Redis hold.
-                self.seen_crashes = self.world.crash.crashes();
-                self.world.crash.disarm();
-                self.world.context.designs = Arc::default();
-                self.world.context.cluster_tables = Arc::default();
-                self.log("operator", "crashed and restarted".to_owned());
+                self.operator_crashed();
             }
         }
         let all_ready = self
@@ -204,6 +200,31 @@ impl Engine<'_> {
         } else {
             0
         };
+    }
+
+    /// The operator crashed: it restarts with nothing but what the API server and Redis hold —
+    /// no backoff, no cache — at once, or after being down for the crash's duration.
+    fn operator_crashed(&mut self) {
+        self.operator_fault_acts += 1;
+        self.seen_crashes = self.world.crash.crashes();
+        self.world.crash.disarm();
+        self.world.context.designs = Arc::default();
+        self.world.context.cluster_tables = Arc::default();
+        self.controller.restart();
+        self.safety.operator_restarted();
+        let down = std::mem::take(&mut self.operator_down_seconds);
+        if down == 0 {
+            self.log("operator", "crashed and restarted".to_owned());
+            return;
+        }
+        self.paused = true;
+        let description = format!("operator down after its crash for {down} s");
+        self.log("operator", description.clone());
+        self.active.push(ActiveFault {
+            description,
+            end: Some(self.world.clock.now() + down * 1000),
+            undo: Undo::RestartOperator,
+        });
     }
 
     /// Reconciles `target` when something changed since its last reconcile or it is due; returns
@@ -289,8 +310,16 @@ impl Engine<'_> {
         while self.world.clock.now() < limit {
             self.round().await;
             if liveness.is_some() && self.operator_fault_acts != accounted {
+                // The fault acted now: the bound counts from now, or from when the operator is
+                // back when the act took it down.
                 accounted = self.operator_fault_acts;
-                liveness = Some(self.watch_liveness(start));
+                let acted = self.world.clock.now();
+                let back = self
+                    .active
+                    .iter()
+                    .filter_map(|fault| fault.end)
+                    .fold(acted, Milliseconds::max);
+                liveness = Some(self.watch_liveness(back));
             }
             if let Some(watch) = liveness.as_mut() {
                 for violation in watch.check(&self.world) {
@@ -479,6 +508,7 @@ pub async fn run(scenario: &Scenario, seed: u64) -> RunReport {
         seen_crashes: 0,
         operator_fault_acts: 0,
         paused: false,
+        operator_down_seconds: 0,
         step: 0,
         quiet_rounds: 0,
         seen_writes: 0,

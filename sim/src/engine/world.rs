@@ -293,6 +293,22 @@ impl World {
         self.api.update(object).map(|_| ())
     }
 
+    /// Names of the ready pods the `-master` Service of `replication` selects, sorted: its
+    /// endpoints, where clients' connections go (it does not publish pods that are not ready).
+    pub fn master_service_endpoints(&self, replication: &ObjectRef) -> Vec<String> {
+        let mut selected = self.master_service_pods(replication);
+        selected.retain(|name| {
+            self.api
+                .object(&ObjectRef::new(
+                    ResourceType::Pod,
+                    &replication.namespace,
+                    name,
+                ))
+                .is_some_and(|pod| crate::fakes::api_server::pod_is_ready(&pod))
+        });
+        selected
+    }
+
     /// Names of the pods the `-master` Service of the replication set `replication` selects,
     /// sorted.
     pub fn master_service_pods(&self, replication: &ObjectRef) -> Vec<String> {

@@ -47,15 +47,16 @@ fn takes_client_writes(server: &Server) -> bool {
 }
 
 impl World {
-    /// Where a client of the CR `reference` sends writes, as an application would: the pod the
-    /// `-master` Service selects for a replication set (none while it selects no pod or several),
+    /// Where a client of the CR `reference` sends writes, as an application would: the ready pod
+    /// the `-master` Service selects for a replication set (none while it selects no ready pod or
+    /// several),
     /// any master serving slots of a cluster (the client follows redirections), the server of a
     /// standalone Redis. Sentinels hold no data.
     pub fn client_entry(&self, kind: Kind, reference: &ObjectRef) -> Option<String> {
         match kind {
             Kind::RedisSentinel => None,
             Kind::RedisReplication => {
-                let selected = self.master_service_pods(reference);
+                let selected = self.master_service_endpoints(reference);
                 let [pod] = selected.as_slice() else {
                     return None;
                 };

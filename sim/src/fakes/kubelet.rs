@@ -245,15 +245,44 @@ impl World {
         settings.minimum_start_latency_milliseconds + jitter
     }
 
-    /// Crashes the server process of a pod; the kubelet restarts it at the same address.
-    pub fn crash_process(&self, namespace: &str, name: &str) -> bool {
+    /// Crashes the server process of a pod; the kubelet restarts it at the same address after
+    /// `down` milliseconds (at least its restart delay): a container that keeps crashing, or
+    /// waits in CrashLoopBackOff, stays down that long.
+    pub fn crash_process(&self, namespace: &str, name: &str, down: Milliseconds) -> bool {
         let reference = ObjectRef::new(ResourceType::Pod, namespace, name);
         match self.api.object(&reference) {
             Some(pod) if pod.at("/status/podIP").is_some() => {
                 self.stop_pod_server(&pod, StopCause::Fault);
+                let uid = pod["metadata"]["uid"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Some(runtime) = self.runtimes.borrow_mut().get_mut(&(reference, uid)) {
+                    runtime.restart_at =
+                        Some(self.clock.now() + down.max(RESTART_DELAY_MILLISECONDS));
+                }
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Restarts a pod's crashed container at the next kubelet pass, however long it was to be
+    /// held down; a running one is left alone.
+    pub fn release_crash_loop(&self, namespace: &str, name: &str) {
+        let reference = ObjectRef::new(ResourceType::Pod, namespace, name);
+        let Some(pod) = self.api.object(&reference) else {
+            return;
+        };
+        let uid = pod["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let now = self.clock.now();
+        if let Some(runtime) = self.runtimes.borrow_mut().get_mut(&(reference, uid))
+            && runtime.restart_at.is_some()
+        {
+            runtime.restart_at = Some(now);
         }
     }
 

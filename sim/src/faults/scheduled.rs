@@ -1,8 +1,10 @@
 //! The faults a scenario schedules (docs/scenarios.md): how each starts — on a pod or node
 //! chosen by name or at random from the seed — how long it lasts, and how it heals. Pod kills,
-//! process crashes, node crashes and drains (of a node named, chosen, or running a chosen pod),
-//! partitions between the operator and pods or around a pod, operator crashes and pauses, stale
-//! reads, injected API errors, and an API server outage.
+//! process crashes (a container held down for a while), node crashes and drains (of a node
+//! named, chosen, or running a chosen pod), partitions between the operator and pods, around a
+//! pod, between a pod and the sentinels or between clients and pods, operator crashes (down for
+//! a while) and pauses, stale reads, stalled watches that end in 410 Gone, injected API errors,
+//! and an API server outage.
 //!
 //! It switches faults on and off in the world; judging what they cost is the oracles' job.
 
@@ -35,6 +37,14 @@ pub(crate) enum Undo {
     Thaw,
     EndOutage,
     NormalSync,
+    /// The kubelet restarts a held-down container now.
+    ReleaseCrashLoop(ObjectRef),
+    /// The operator process starts again after being down.
+    RestartOperator,
+    /// Clients reach these addresses again.
+    RejoinClients(Vec<String>),
+    /// The watches fail with 410 Gone and list again.
+    Relist,
 }
 
 impl Engine<'_> {
@@ -83,6 +93,22 @@ impl Engine<'_> {
                 self.controller.relist();
             }
             Undo::NormalSync => self.world.redis.set_slow_sync(None),
+            Undo::ReleaseCrashLoop(pod) => {
+                self.world.release_crash_loop(&pod.namespace, &pod.name);
+            }
+            Undo::RestartOperator => {
+                self.paused = false;
+                self.controller.restart();
+            }
+            Undo::RejoinClients(addresses) => {
+                for address in addresses {
+                    self.world.redis.set_client_partition(address, false);
+                }
+            }
+            Undo::Relist => {
+                self.world.lag.thaw();
+                self.controller.stall_watches(false);
+            }
         }
         self.log("heal", fault.description.clone());
     }
@@ -175,14 +201,35 @@ impl Engine<'_> {
             .map(str::to_owned)
     }
 
+    /// The addresses of the pods chosen (those that exist and have one).
+    fn pod_addresses(&self, choices: &[PodChoice]) -> Vec<String> {
+        choices
+            .iter()
+            .filter_map(|choice| self.resolve_pod(choice))
+            .filter_map(|pod| self.pod_address(&pod))
+            .collect()
+    }
+
     pub(crate) fn start_fault(&mut self, fault: &Fault, duration: u64) {
         let now = self.world.clock.now();
         let end = (duration > 0).then(|| now + duration * 1000);
         let mut risks_data = false;
         let (description, undo) = match fault {
-            Fault::PodKill(choice) | Fault::ProcessCrash(choice) => {
-                self.kill_or_crash_pod(fault, choice);
+            Fault::PodKill(choice) => {
+                self.kill_or_crash_pod(fault, choice, 0);
                 return;
+            }
+            Fault::ProcessCrash(choice) => {
+                let Some(pod) = self.kill_or_crash_pod(fault, choice, duration) else {
+                    return;
+                };
+                if end.is_none() {
+                    return;
+                }
+                (
+                    format!("{pod}'s container held down"),
+                    Undo::ReleaseCrashLoop(pod),
+                )
             }
             Fault::NodeCrash(choice) | Fault::NodeDrain(choice) => {
                 let Some(node) = self.resolve_node(choice) else {
@@ -205,11 +252,7 @@ impl Engine<'_> {
                 }
             }
             Fault::PartitionOperator(choices) => {
-                let addresses: Vec<String> = choices
-                    .iter()
-                    .filter_map(|choice| self.resolve_pod(choice))
-                    .filter_map(|pod| self.pod_address(&pod))
-                    .collect();
+                let addresses = self.pod_addresses(choices);
                 for address in &addresses {
                     self.world.redis.set_operator_partition(address, true);
                 }
@@ -241,8 +284,51 @@ impl Engine<'_> {
                 (format!("isolate-pod {pod}"), Undo::Rejoin(pairs))
             }
             Fault::OperatorCrash(count) => {
-                self.arm_operator_crash(count);
+                self.arm_operator_crash(count, duration);
                 return;
+            }
+            Fault::PartitionSentinels(choice) => {
+                let Some(address) = self
+                    .resolve_pod(choice)
+                    .and_then(|pod| self.pod_address(&pod))
+                else {
+                    self.log("fault", format!("{fault:?}: no such pod; skipped"));
+                    return;
+                };
+                risks_data = true;
+                let pairs: Vec<(String, String)> = self
+                    .world
+                    .redis
+                    .servers()
+                    .into_iter()
+                    .filter(|server| server.kind == ServerKind::Sentinel)
+                    .map(|sentinel| (address.clone(), sentinel.ip))
+                    .collect();
+                for (left, right) in &pairs {
+                    self.world.redis.set_partition(left, right, true);
+                }
+                (
+                    format!("partition-sentinels from {address}"),
+                    Undo::Rejoin(pairs),
+                )
+            }
+            Fault::PartitionClients(choices) => {
+                let addresses = self.pod_addresses(choices);
+                for address in &addresses {
+                    self.world.redis.set_client_partition(address, true);
+                }
+                (
+                    format!("partition-clients from {addresses:?}"),
+                    Undo::RejoinClients(addresses),
+                )
+            }
+            Fault::WatchGone => {
+                self.world.lag.freeze_types(
+                    &self.world.api,
+                    &redis_operator::operator::caches::CACHED_TYPES,
+                );
+                self.controller.stall_watches(true);
+                ("watch-gone".to_owned(), Undo::Relist)
             }
             Fault::OperatorPause => {
                 self.paused = true;
@@ -301,25 +387,33 @@ impl Engine<'_> {
         });
     }
 
-    /// A pod-kill or process-crash: instantaneous, but Redis may lose the writes the pod's
-    /// server acknowledged last.
-    fn kill_or_crash_pod(&mut self, fault: &Fault, choice: &PodChoice) {
+    /// A pod-kill or process-crash (its container held down for `duration` seconds when not 0):
+    /// Redis may lose the writes the pod's server acknowledged last. Returns the pod.
+    fn kill_or_crash_pod(
+        &mut self,
+        fault: &Fault,
+        choice: &PodChoice,
+        duration: u64,
+    ) -> Option<ObjectRef> {
         let Some(pod) = self.resolve_pod(choice) else {
             self.log("fault", format!("{fault:?}: no such pod; skipped"));
-            return;
+            return None;
         };
         self.serving.clear();
         if matches!(fault, Fault::PodKill(_)) {
             self.world.kill_pod(&pod.namespace, &pod.name);
             self.log("fault", format!("pod-kill {pod}"));
         } else {
-            self.world.crash_process(&pod.namespace, &pod.name);
+            self.world
+                .crash_process(&pod.namespace, &pod.name, duration * 1000);
             self.log("fault", format!("process-crash {pod}"));
         }
+        Some(pod)
     }
 
-    /// An operator-crash: the operator dies after the next `count` writes.
-    fn arm_operator_crash(&mut self, count: &WriteCount) {
+    /// An operator-crash: the operator dies after the next `count` writes, and stays down for
+    /// `duration` seconds.
+    fn arm_operator_crash(&mut self, count: &WriteCount, duration: u64) {
         let writes = match count {
             WriteCount::Exactly(writes) => *writes,
             WriteCount::Random(bound) => usize::try_from(
@@ -330,9 +424,13 @@ impl Engine<'_> {
             .unwrap_or(0),
         };
         self.world.crash.arm(writes);
+        self.operator_down_seconds = duration;
         self.log(
             "fault",
-            format!("operator-crash after {writes} more writes"),
+            match duration {
+                0 => format!("operator-crash after {writes} more writes"),
+                _ => format!("operator-crash after {writes} more writes, down for {duration} s"),
+            },
         );
     }
 

@@ -1,7 +1,8 @@
 //! A lagging watch cache between the operator and the fake API server: while a stale-reads fault
 //! is on, the operator's gets and lists are answered from a copy of the store taken when the
 //! fault began, while its writes reach the live server — the situation of a controller whose
-//! informer cache has fallen behind. Reads are served live again when the fault ends.
+//! informer cache has fallen behind. A watch-gone fault freezes only the types the operator's
+//! watch caches serve. Reads are served live again when the fault ends.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,14 +15,22 @@ use serde_json::Value;
 
 use crate::fakes::api_server::FakeApiServer;
 
+/// What a frozen cache answers: the store as it was, for some types or all.
+#[derive(Clone)]
+struct Frozen {
+    snapshot: FakeApiServer,
+    /// The types read from the snapshot; `None`: every type.
+    types: Option<&'static [ResourceType]>,
+}
+
 /// Switches stale reads on and off; cheap to clone, clones share the switch.
 #[derive(Clone, Default)]
 pub struct LagSwitch {
-    frozen: Arc<Mutex<Option<FakeApiServer>>>,
+    frozen: Arc<Mutex<Option<Frozen>>>,
 }
 
 impl LagSwitch {
-    fn lock(&self) -> MutexGuard<'_, Option<FakeApiServer>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Frozen>> {
         self.frozen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -29,7 +38,19 @@ impl LagSwitch {
 
     /// From now on reads see `live` as it is at this moment.
     pub fn freeze(&self, live: &FakeApiServer) {
-        *self.lock() = Some(live.snapshot());
+        *self.lock() = Some(Frozen {
+            snapshot: live.snapshot(),
+            types: None,
+        });
+    }
+
+    /// From now on reads of `types` see `live` as it is at this moment; other reads stay live
+    /// (the watch caches stop while reads of other types go to the API server).
+    pub fn freeze_types(&self, live: &FakeApiServer, types: &'static [ResourceType]) {
+        *self.lock() = Some(Frozen {
+            snapshot: live.snapshot(),
+            types: Some(types),
+        });
     }
 
     /// Reads see the live server again.
@@ -37,13 +58,18 @@ impl LagSwitch {
         *self.lock() = None;
     }
 
-    /// Whether reads are stale now.
+    /// Whether some reads are stale now.
     pub fn is_frozen(&self) -> bool {
         self.lock().is_some()
     }
 
-    fn reader(&self, live: &FakeApiServer) -> FakeApiServer {
-        self.lock().clone().unwrap_or_else(|| live.clone())
+    fn reader(&self, live: &FakeApiServer, resource: ResourceType) -> FakeApiServer {
+        match self.lock().as_ref() {
+            Some(frozen) if frozen.types.is_none_or(|types| types.contains(&resource)) => {
+                frozen.snapshot.clone()
+            }
+            _ => live.clone(),
+        }
     }
 }
 
@@ -58,7 +84,10 @@ pub struct LaggingKube {
 #[async_trait]
 impl KubeApi for LaggingKube {
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, ApiError> {
-        self.switch.reader(&self.live).get(object).await
+        self.switch
+            .reader(&self.live, object.resource)
+            .get(object)
+            .await
     }
 
     async fn list(
@@ -68,7 +97,7 @@ impl KubeApi for LaggingKube {
         labels: &BTreeMap<String, String>,
     ) -> Result<Vec<Arc<Value>>, ApiError> {
         self.switch
-            .reader(&self.live)
+            .reader(&self.live, resource)
             .list(resource, namespace, labels)
             .await
     }

@@ -75,6 +75,12 @@ pub(crate) fn holds_what_must_move(server: &Server) -> bool {
 }
 
 impl SafetyMonitor {
+    /// The operator restarted: a rejection it had not yet recorded in a status is news to it
+    /// again, so each write rejected before may be sent once more.
+    pub fn operator_restarted(&mut self) {
+        self.rejected.clear();
+    }
+
     /// Notes what is true before the operator acts.
     pub fn before_round(&mut self, world: &World) {
         let version = world.api.version();

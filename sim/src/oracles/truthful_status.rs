@@ -103,7 +103,7 @@ impl Engine<'_> {
         }
     }
 
-    /// Every round: no replication's `-master` Service selects two pods for more than
+    /// Every round: no replication's `-master` Service routes to two ready pods for more than
     /// [`MULTIPLE_MASTER_ROUNDS`] rounds in a row; reported once per stretch.
     pub(crate) fn check_master_services(&mut self) {
         let replications: Vec<ObjectRef> = self
@@ -115,7 +115,7 @@ impl Engine<'_> {
             .collect();
         let mut rounds: BTreeMap<ObjectRef, usize> = BTreeMap::new();
         for target in replications {
-            let selected = self.world.master_service_pods(&target);
+            let selected = self.world.master_service_endpoints(&target);
             if selected.len() < 2 {
                 continue;
             }

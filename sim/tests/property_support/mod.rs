@@ -13,7 +13,7 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError};
 use redis_operator_sim::engine::run::{block_on, run};
 use redis_operator_sim::engine::scenario::{
     Action, DEFAULT_MAXIMUM_START_LATENCY_MILLISECONDS, DEFAULT_MINIMUM_START_LATENCY_MILLISECONDS,
-    Expectations, ReplyChannel, Scenario, Step, Target,
+    Expectations, Fault, PodChoice, ReplyChannel, Scenario, Step, Target, WriteCount,
 };
 use redis_operator_sim::engine::world::{WorldSettings, default_nodes};
 use serde_json::Value;
@@ -205,4 +205,31 @@ pub fn converge_after_lost_replies(timeout: u64, replies_lost: usize) -> Action 
     let backoff = redis_operator::operator::controller::MAXIMUM_BACKOFF.as_secs();
     let replies_lost = u64::try_from(replies_lost).unwrap_or(u64::MAX);
     Action::Converge(timeout.saturating_add(backoff.saturating_mul(replies_lost)))
+}
+
+/// A fault put in front of a convergence by the suites that do not draw faults of their own:
+/// none (half the time), the operator crashed at its next write and down 10–90 s, its watches
+/// stalled 10–90 s and then gone (410), or a container of `target`'s pods held down 10–60 s.
+/// The crash comes at the next write, which the edit that follows always causes: one armed for
+/// later writes could outlive a convergence that needed fewer and land in a later step's
+/// timed expectation.
+pub fn disturbance(
+    target: Target,
+) -> impl proptest::strategy::Strategy<Value = Option<(Fault, u64)>> {
+    use proptest::prelude::{Just, Strategy};
+    proptest::prop_oneof![
+        3 => Just(None),
+        1 => (10u64..=90).prop_map(|seconds| Some((
+            Fault::OperatorCrash(WriteCount::Exactly(0)),
+            seconds
+        ))),
+        1 => (10u64..=90).prop_map(|seconds| Some((Fault::WatchGone, seconds))),
+        1 => (10u64..=60).prop_map(move |seconds| Some((
+            Fault::ProcessCrash(PodChoice::Random {
+                target: target.clone(),
+                role: "any".to_owned(),
+            }),
+            seconds
+        ))),
+    ]
 }

@@ -98,7 +98,8 @@ pub enum WriteCount {
 pub enum Fault {
     /// Deletes a pod (its StatefulSet recreates it with a new address).
     PodKill(PodChoice),
-    /// Crashes a pod's server process (the kubelet restarts it at the same address).
+    /// Crashes a pod's server process; the kubelet restarts it at the same address after 1 s,
+    /// or after `duration` (a container held down, as in CrashLoopBackOff).
     ProcessCrash(PodChoice),
     /// Crashes a node for `duration` seconds.
     NodeCrash(NodeChoice),
@@ -108,7 +109,16 @@ pub enum Fault {
     PartitionOperator(Vec<PodChoice>),
     /// Cuts one pod off from every other pod (the operator still reaches it).
     IsolatePod(PodChoice),
-    /// Crashes the operator after a number of its writes; it restarts at the next reconcile.
+    /// Cuts one pod's server and every sentinel off from each other (the pod still reaches the
+    /// other servers, clients and the operator reach it).
+    PartitionSentinels(PodChoice),
+    /// Clients cannot reach these pods' servers (the servers and the operator still do).
+    PartitionClients(Vec<PodChoice>),
+    /// The operator's watches stall: changes wake no reconcile and its watch caches keep what
+    /// they held; at the end the watches fail with 410 Gone and list again.
+    WatchGone,
+    /// Crashes the operator after a number of its writes; it restarts at the next reconcile,
+    /// or stays down for `duration` first.
     OperatorCrash(WriteCount),
     /// The operator receives no watch events and does not reconcile.
     OperatorPause,

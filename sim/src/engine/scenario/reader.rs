@@ -192,6 +192,28 @@ impl Reader<'_> {
         }
     }
 
+    /// The pods a fault names: `pods: [..]` by name, or one pod as [`Self::pod`] reads it.
+    fn pods(
+        &self,
+        map: &serde_json::Map<String, Value>,
+        field: &str,
+    ) -> Result<Vec<PodChoice>, ScenarioError> {
+        Ok(match map.get("pods") {
+            Some(Value::Array(pods)) => pods
+                .iter()
+                .enumerate()
+                .map(|(index, pod)| {
+                    self.text(Some(pod), &format!("{field}.pods[{index}]"))
+                        .map(PodChoice::Named)
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(_) => {
+                return Err(self.error(&format!("{field}.pods"), "must be a list of pod names"));
+            }
+            None => vec![self.pod(map, field)?],
+        })
+    }
+
     pub(super) fn fault(
         &self,
         map: &serde_json::Map<String, Value>,
@@ -203,25 +225,10 @@ impl Reader<'_> {
             "process-crash" => Fault::ProcessCrash(self.pod(map, field)?),
             "node-crash" => Fault::NodeCrash(self.node(map, field)?),
             "node-drain" => Fault::NodeDrain(self.node(map, field)?),
-            "partition-operator" => {
-                let pods = match map.get("pods") {
-                    Some(Value::Array(pods)) => pods
-                        .iter()
-                        .enumerate()
-                        .map(|(index, pod)| {
-                            self.text(Some(pod), &format!("{field}.pods[{index}]"))
-                                .map(PodChoice::Named)
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                    Some(_) => {
-                        return Err(
-                            self.error(&format!("{field}.pods"), "must be a list of pod names")
-                        );
-                    }
-                    None => vec![self.pod(map, field)?],
-                };
-                Fault::PartitionOperator(pods)
-            }
+            "partition-operator" => Fault::PartitionOperator(self.pods(map, field)?),
+            "partition-clients" => Fault::PartitionClients(self.pods(map, field)?),
+            "partition-sentinels" => Fault::PartitionSentinels(self.pod(map, field)?),
+            "watch-gone" => Fault::WatchGone,
             "isolate-pod" => Fault::IsolatePod(self.pod(map, field)?),
             "operator-crash" => match map.get("afterWrites") {
                 Some(Value::String(text)) if text == "random" => {
@@ -306,7 +313,7 @@ impl Reader<'_> {
             other => {
                 return Err(self.error(
                     &format!("{field}.fault"),
-                    format!("unknown fault {other:?} (expected one of: pod-kill, process-crash, node-crash, node-drain, partition-operator, isolate-pod, operator-crash, operator-pause, stale-reads, api-errors, api-outage, slow-sync, lost-reply)"),
+                    format!("unknown fault {other:?} (expected one of: pod-kill, process-crash, node-crash, node-drain, partition-operator, partition-clients, partition-sentinels, isolate-pod, operator-crash, operator-pause, stale-reads, api-errors, api-outage, slow-sync, lost-reply, watch-gone)"),
                 ));
             }
         };

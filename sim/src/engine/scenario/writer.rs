@@ -37,6 +37,23 @@ pub(super) fn node_fields(choice: &NodeChoice, map: &mut serde_json::Map<String,
     }
 }
 
+/// One pod as [`pod_fields`] writes it, or several by name.
+fn pods_fields(choices: &[PodChoice], map: &mut serde_json::Map<String, Value>) {
+    match choices {
+        [choice] => pod_fields(choice, map),
+        _ => {
+            let pods: Vec<Value> = choices
+                .iter()
+                .filter_map(|choice| match choice {
+                    PodChoice::Named(pod) => Some(Value::from(pod.clone())),
+                    PodChoice::Random { .. } => None,
+                })
+                .collect();
+            map.insert("pods".to_owned(), Value::Array(pods));
+        }
+    }
+}
+
 pub(super) fn fault_fields(fault: &Fault, map: &mut serde_json::Map<String, Value>) {
     let name = match fault {
         Fault::PodKill(choice) => {
@@ -56,21 +73,18 @@ pub(super) fn fault_fields(fault: &Fault, map: &mut serde_json::Map<String, Valu
             "node-drain"
         }
         Fault::PartitionOperator(choices) => {
-            match choices.as_slice() {
-                [choice] => pod_fields(choice, map),
-                _ => {
-                    let pods: Vec<Value> = choices
-                        .iter()
-                        .filter_map(|choice| match choice {
-                            PodChoice::Named(pod) => Some(Value::from(pod.clone())),
-                            PodChoice::Random { .. } => None,
-                        })
-                        .collect();
-                    map.insert("pods".to_owned(), Value::Array(pods));
-                }
-            }
+            pods_fields(choices, map);
             "partition-operator"
         }
+        Fault::PartitionClients(choices) => {
+            pods_fields(choices, map);
+            "partition-clients"
+        }
+        Fault::PartitionSentinels(choice) => {
+            pod_fields(choice, map);
+            "partition-sentinels"
+        }
+        Fault::WatchGone => "watch-gone",
         Fault::IsolatePod(choice) => {
             pod_fields(choice, map);
             "isolate-pod"

@@ -429,6 +429,8 @@ struct Fleet {
     cut_from_operator: BTreeSet<String>,
     /// Pairs of addresses that cannot reach each other.
     cut_between: BTreeSet<(String, String)>,
+    /// Addresses clients cannot reach (partition clients ↔ pod).
+    cut_from_clients: BTreeSet<String>,
     /// Counts changes a gossip round reads: writing commands, servers starting, stopping or going,
     /// and partitions. Reads and client writes change no table and are not counted. Moved only by
     /// [`Fleet::membership_changed`].
@@ -501,13 +503,16 @@ impl Fleet {
 
     /// A replica at `promoted_ip` took over from the master at `old_ip`: when that master was
     /// down or cut off from it, what the master acknowledged after the replica's last sync from
-    /// it is the window a failover loses. A master that was alive and reachable is not
-    /// superseded: a promotion behind it loses nothing it may lose. When the sentinels or Redis
-    /// Cluster (`chosen_by_redis`) promote a replica that never synced from that master, all the
-    /// master acknowledged is that window; a replica the operator promotes without a sync excuses
-    /// nothing, as the operator chose it.
+    /// it is the window a failover loses. A master that was alive and reachable when the
+    /// operator promoted a replica is not superseded: a promotion behind it loses nothing it may
+    /// lose. When the sentinels or Redis Cluster (`chosen_by_redis`) promote a replica, the old
+    /// master is superseded even when the replica still reaches it (the sentinels, not the
+    /// replica, lost sight of it): what it acknowledges after the promotion is lost when it is
+    /// made a replica, as Redis documents. When they promote a replica that never synced from
+    /// that master, all the master acknowledged is that window; a replica the operator promotes
+    /// without a sync excuses nothing, as the operator chose it.
     fn supersede(&mut self, old_ip: &str, promoted_ip: &str, chosen_by_redis: bool) {
-        if self.connected(old_ip, promoted_ip) {
+        if !chosen_by_redis && self.connected(old_ip, promoted_ip) {
             return;
         }
         let last_sync = self
@@ -881,6 +886,16 @@ impl FakeRedis {
         }
     }
 
+    /// Cuts (or heals) clients' access to `ip`: their writes to it, or redirected to it, fail.
+    pub fn set_client_partition(&self, ip: &str, cut: bool) {
+        let mut fleet = self.lock();
+        if cut {
+            fleet.cut_from_clients.insert(ip.to_owned());
+        } else {
+            fleet.cut_from_clients.remove(ip);
+        }
+    }
+
     /// Cuts (or heals) the link between two servers.
     pub fn set_partition(&self, left: &str, right: &str, cut: bool) {
         let mut fleet = self.lock();
@@ -970,7 +985,11 @@ impl FakeRedis {
         let Some(server) = fleet.servers.get(ip) else {
             return false;
         };
-        if !server.alive || server.master.is_some() || server.cluster_master.is_some() {
+        if !server.alive
+            || server.master.is_some()
+            || server.cluster_master.is_some()
+            || fleet.cut_from_clients.contains(ip)
+        {
             return false;
         }
         let target = if server.kind == ServerKind::Cluster {
@@ -1004,6 +1023,9 @@ impl FakeRedis {
             ip.to_owned()
         };
         let now = fleet.now;
+        if fleet.cut_from_clients.contains(&target) {
+            return false;
+        }
         match fleet.servers.get_mut(&target) {
             Some(server) if server.alive && !server.loading_at(now) => {
                 server.data.insert(key, value);

@@ -44,6 +44,10 @@ const FIRST_SLOW_SYNC_SELECTOR: u8 = 250;
 /// The first event selector byte that stands for [`Event::LostReplies`] (the two below the slow
 /// syncs; none of the inputs kept in fuzz/regressions used them as selectors either).
 const FIRST_LOST_REPLIES_SELECTOR: u8 = 248;
+/// The selector byte that stands for [`Event::OperatorDown`], and the one below it for
+/// [`Event::WatchGone`] (the two below the lost replies; none of the inputs kept in
+/// fuzz/regressions used them as selectors).
+const OPERATOR_DOWN_SELECTOR: u8 = 247;
 
 /// A PodDisruptionBudget setting of the spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +177,22 @@ pub enum Event {
         /// The channel's and the count's byte.
         choice: u8,
     },
+    /// The operator crashes after `after_writes` more writes (within three rounds) and stays
+    /// down `rounds` rounds, while Redis and Kubernetes' controllers go on; it restarts with
+    /// nothing but what the API server and Redis hold.
+    OperatorDown {
+        /// Writes let through before the crash.
+        after_writes: u8,
+        /// Rounds it stays down.
+        rounds: u8,
+    },
+    /// The operator's watch caches stop for the next `rounds` rounds, whatever events come
+    /// meanwhile (the owned objects it reads stay as they were; CRs are read live), then list
+    /// again.
+    WatchGone {
+        /// Rounds the caches stay stale.
+        rounds: u8,
+    },
     /// Someone sends a Redis command to a pod behind the operator's back.
     AdminCommand {
         /// The pod receiving it.
@@ -228,7 +248,7 @@ impl Scenario {
         let mut events = Vec::new();
         while events.len() < MAXIMUM_EVENTS && !reader.exhausted() {
             let selector = reader.byte();
-            // The eight highest selectors were added last: below them, a byte means what it
+            // The ten highest selectors were added last: below them, a byte means what it
             // always meant, so the inputs kept in fuzz/regressions replay as they were found.
             let event = if selector >= FIRST_SPEC_EDIT_SELECTOR + 2 {
                 Event::RepairSpec
@@ -243,6 +263,15 @@ impl Scenario {
             } else if selector >= FIRST_LOST_REPLIES_SELECTOR {
                 Event::LostReplies {
                     choice: reader.byte(),
+                }
+            } else if selector == OPERATOR_DOWN_SELECTOR {
+                Event::OperatorDown {
+                    after_writes: reader.below(24),
+                    rounds: 1 + reader.below(30),
+                }
+            } else if selector == OPERATOR_DOWN_SELECTOR - 1 {
+                Event::WatchGone {
+                    rounds: 1 + reader.below(30),
                 }
             } else {
                 match selector % 12 {

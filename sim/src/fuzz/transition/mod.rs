@@ -182,6 +182,8 @@ struct Run {
     peer_cuts: BTreeSet<(String, String)>,
     /// Simulated time until which some pod is held down (its return changes the world).
     held_until: u64,
+    /// Rounds left before stalled watch caches list again ([`Event::WatchGone`]).
+    stale_rounds_left: u8,
     shape: Shape,
 }
 
@@ -211,6 +213,7 @@ impl Run {
             operator_cuts: BTreeSet::new(),
             peer_cuts: BTreeSet::new(),
             held_until: 0,
+            stale_rounds_left: 0,
             shape: scenario.shape.clone(),
         }
     }
@@ -292,6 +295,12 @@ impl Run {
         }
         for lost in self.world.lost_replies.take_lost() {
             self.findings.note(lost);
+        }
+        if self.stale_rounds_left > 0 {
+            self.stale_rounds_left -= 1;
+            if self.stale_rounds_left == 0 {
+                self.world.lag.thaw();
+            }
         }
         let ready = self
             .targets
@@ -573,6 +582,35 @@ impl Run {
                     .lost_replies
                     .arm(through, usize::from(1 + *choice / 3 % 3));
             }
+            Event::OperatorDown {
+                after_writes,
+                rounds,
+            } => {
+                self.world.crash.arm(usize::from(*after_writes));
+                let crashes = self.world.crash.crashes();
+                for _ in 0..3 {
+                    self.round(Phase::Faults).await;
+                    if self.world.crash.crashes() > crashes {
+                        break;
+                    }
+                }
+                self.world.crash.disarm();
+                if self.world.crash.crashes() > crashes {
+                    // Down: the world goes on without the operator.
+                    for _ in 0..*rounds {
+                        self.world.step();
+                    }
+                    self.context.designs = Arc::default();
+                    self.context.cluster_tables = Arc::default();
+                }
+            }
+            Event::WatchGone { rounds } => {
+                self.world.lag.freeze_types(
+                    &self.world.api,
+                    &redis_operator::operator::caches::CACHED_TYPES,
+                );
+                self.stale_rounds_left = *rounds;
+            }
             Event::SlowSync { speed } => {
                 let keys_per_second = 20 * (1 + u64::from(*speed % 10));
                 self.world.redis.set_slow_sync(Some(keys_per_second));
@@ -748,6 +786,8 @@ impl Run {
         ));
         self.world.crash.disarm();
         self.world.lost_replies.disarm();
+        self.stale_rounds_left = 0;
+        self.world.lag.thaw();
         // Transfers and loads under way keep their speed; new ones run at normal speed.
         self.world.redis.set_slow_sync(None);
         for ip in std::mem::take(&mut self.operator_cuts) {
