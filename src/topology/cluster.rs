@@ -1201,16 +1201,22 @@ fn step_take_back_from_departing(
             holder.view.pod.name, heir.view.pod.name
         ),
     );
+    plan_handover(&mut plan, heir, holder, ", which is leaving");
+    Some(plan)
+}
+
+/// `heir`, a replica of `master` in sync with it, takes its slots with a coordinated CLUSTER
+/// FAILOVER (never FORCE), reported as a planned failover; `why` ends the Event's message as written.
+fn plan_handover(plan: &mut ClusterPlan, heir: &Member<'_>, master: &Member<'_>, why: &str) {
     plan.steps
         .push(heir.command(RedisCommand::ClusterFailover(FailoverMode::Coordinated)));
     plan.events.push((
         EventReason::PlannedFailover,
         format!(
-            "{} takes over from {}, which is leaving",
-            heir.view.pod.name, holder.view.pod.name
+            "{} takes over from {}{why}",
+            heir.view.pod.name, master.view.pod.name
         ),
     ));
-    Some(plan)
 }
 
 /// Every target master gets `replicas_per_shard` replicas from nodes that are free: empty masters
@@ -1510,15 +1516,7 @@ fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Opt
                     .is_some_and(|info| info.master_link_up)
             });
         if let Some(replica) = in_sync_replica {
-            plan.steps
-                .push(replica.command(RedisCommand::ClusterFailover(FailoverMode::Coordinated)));
-            plan.events.push((
-                EventReason::PlannedFailover,
-                format!(
-                    "{} takes over from {} before it restarts",
-                    replica.view.pod.name, next.view.pod.name
-                ),
-            ));
+            plan_handover(&mut plan, replica, next, " before it restarts");
             return Some(plan);
         }
         if input.replicas_per_shard > 0 {

@@ -201,6 +201,26 @@ impl Engine<'_> {
             .map(str::to_owned)
     }
 
+    /// Cuts `address` off from every server `chosen` picks (itself never); returns the pairs cut.
+    fn cut_off(
+        &self,
+        address: &str,
+        chosen: impl Fn(&crate::fakes::redis::Server) -> bool,
+    ) -> Vec<(String, String)> {
+        let pairs: Vec<(String, String)> = self
+            .world
+            .redis
+            .servers()
+            .into_iter()
+            .filter(|server| server.ip != address && chosen(server))
+            .map(|server| (address.to_owned(), server.ip))
+            .collect();
+        for (left, right) in &pairs {
+            self.world.redis.set_partition(left, right, true);
+        }
+        pairs
+    }
+
     /// The addresses of the pods chosen (those that exist and have one).
     fn pod_addresses(&self, choices: &[PodChoice]) -> Vec<String> {
         choices
@@ -270,17 +290,7 @@ impl Engine<'_> {
                     return;
                 };
                 risks_data = true;
-                let pairs: Vec<(String, String)> = self
-                    .world
-                    .redis
-                    .servers()
-                    .into_iter()
-                    .filter(|server| server.ip != address)
-                    .map(|server| (address.clone(), server.ip))
-                    .collect();
-                for (left, right) in &pairs {
-                    self.world.redis.set_partition(left, right, true);
-                }
+                let pairs = self.cut_off(&address, |server| server.ip != address);
                 (format!("isolate-pod {pod}"), Undo::Rejoin(pairs))
             }
             Fault::OperatorCrash(count) => {
@@ -296,17 +306,7 @@ impl Engine<'_> {
                     return;
                 };
                 risks_data = true;
-                let pairs: Vec<(String, String)> = self
-                    .world
-                    .redis
-                    .servers()
-                    .into_iter()
-                    .filter(|server| server.kind == ServerKind::Sentinel)
-                    .map(|sentinel| (address.clone(), sentinel.ip))
-                    .collect();
-                for (left, right) in &pairs {
-                    self.world.redis.set_partition(left, right, true);
-                }
+                let pairs = self.cut_off(&address, |server| server.kind == ServerKind::Sentinel);
                 (
                     format!("partition-sentinels from {address}"),
                     Undo::Rejoin(pairs),
