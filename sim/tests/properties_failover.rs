@@ -10,7 +10,9 @@
 //! (10–180 s), slow full resyncs and loads (slow-sync, 10–200 keys/s for 20–120 s), a master
 //! pod kill with lost replies, the master's container held down (10–120 s), the master cut off
 //! from the sentinels or from the clients (5–60 s), the operator crashed after 0–12 writes and
-//! down for 10–120 s, the watches stalled for 10–120 s then gone (410); each followed by a
+//! down for 10–120 s, the watches stalled for 10–120 s then gone (410), a replica 1–8 steps
+//! behind its master (latency, 10–120 s), the master 1–6 steps from the operator (10–90 s), the
+//! operator's clock up to 15 minutes ahead or behind (10–180 s); each followed by a
 //! convergence or by only 0–20 s, so faults overlap. The run ends with a convergence and expects every CR Ready with one master per
 //! shard. Oracles checked: one master per replication set (and slots owned exactly once in a
 //! cluster), the `-master` Service and `status.masterNode` name it, sentinels monitor it, no
@@ -30,7 +32,8 @@ use property_support::{
 };
 use proptest::prelude::*;
 use redis_operator_sim::engine::scenario::{
-    Action, Expectations, Fault, NodeChoice, PodChoice, ReplyChannel, Scenario, Target, WriteCount,
+    Action, Expectations, Fault, LinkEnd, NodeChoice, PodChoice, ReplyChannel, Scenario, Target,
+    WriteCount,
 };
 use serde_json::json;
 
@@ -65,6 +68,15 @@ enum Failure {
     OperatorDown(usize, u64),
     /// The operator's watches stall this many seconds, then end with 410 Gone.
     WatchGone(u64),
+    /// The replication stream from the master to a replica takes this many steps, for this
+    /// many seconds.
+    ReplicaLagging(u64, u64),
+    /// Messages between the operator and the master take this many steps each way, for this
+    /// many seconds.
+    MasterFarFromOperator(u64, u64),
+    /// The operator's clock is this many seconds ahead (behind when negative), for this many
+    /// seconds.
+    ClockSkew(i64, u64),
 }
 
 fn failure() -> impl Strategy<Value = (Failure, Option<u64>)> {
@@ -89,6 +101,12 @@ fn failure() -> impl Strategy<Value = (Failure, Option<u64>)> {
             (0usize..=12, 10u64..=120)
                 .prop_map(|(writes, seconds)| Failure::OperatorDown(writes, seconds)),
             (10u64..=120).prop_map(Failure::WatchGone),
+            (1u64..=8, 10u64..=120)
+                .prop_map(|(steps, seconds)| Failure::ReplicaLagging(steps, seconds)),
+            (1u64..=6, 10u64..=90)
+                .prop_map(|(steps, seconds)| Failure::MasterFarFromOperator(steps, seconds)),
+            (prop_oneof![-900i64..=-1, 1i64..=900], 10u64..=180)
+                .prop_map(|(skew, seconds)| Failure::ClockSkew(skew, seconds)),
         ],
         prop_oneof![Just(None), (0u64..=20).prop_map(Some)],
     )
@@ -177,6 +195,27 @@ fn build(subject: Subject, failures: &[(Failure, Option<u64>)]) -> Scenario {
                 (Fault::OperatorCrash(WriteCount::Exactly(*writes)), *seconds)
             }
             Failure::WatchGone(seconds) => (Fault::WatchGone, *seconds),
+            Failure::ReplicaLagging(steps, seconds) => (
+                Fault::Latency {
+                    between: [
+                        LinkEnd::Pod(master(&data)),
+                        LinkEnd::Pod(PodChoice::Random {
+                            target: data.clone(),
+                            role: "replica".to_owned(),
+                        }),
+                    ],
+                    steps: *steps,
+                },
+                *seconds,
+            ),
+            Failure::MasterFarFromOperator(steps, seconds) => (
+                Fault::Latency {
+                    between: [LinkEnd::Operator, LinkEnd::Pod(master(&data))],
+                    steps: *steps,
+                },
+                *seconds,
+            ),
+            Failure::ClockSkew(skew, seconds) => (Fault::ClockSkew { seconds: *skew }, *seconds),
             Failure::OperatorCutOff(role, seconds) => (
                 Fault::PartitionOperator(vec![PodChoice::Random {
                     target: data.clone(),

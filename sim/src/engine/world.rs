@@ -29,6 +29,7 @@ use crate::fakes::kubelet::{Launch, PodRuntime};
 pub use crate::fakes::node_lifecycle::default_nodes;
 use crate::fakes::redis::FakeRedis;
 use crate::fakes::scheduler::Node;
+use crate::faults::clock_skew::SkewedClock;
 use crate::faults::lost_replies::LostReplies;
 use crate::faults::operator_crash::CrashSwitch;
 use crate::faults::operator_ports::{FaultyKube, FaultyRedis};
@@ -54,6 +55,8 @@ pub struct World {
     pub lost_replies: LostReplies,
     /// Makes the operator's reads stale.
     pub lag: LagSwitch,
+    /// The operator's clock, skewed by the clock-skew fault.
+    pub operator_clock: SkewedClock,
     /// Keys a client wrote and Redis acknowledged, with their values and when they were written.
     pub acknowledged: std::cell::RefCell<BTreeMap<String, AcknowledgedWrite>>,
     /// The seeded source of every random choice of the run.
@@ -82,6 +85,8 @@ pub struct WorldSettings {
     /// How long pods stay on a node that is down before they are removed (the taint-based
     /// eviction's tolerationSeconds).
     pub node_eviction_timeout_milliseconds: Milliseconds,
+    /// Images the registry does not have: a pod that needs one waits in ImagePullBackOff.
+    pub missing_images: Vec<String>,
 }
 
 impl Default for WorldSettings {
@@ -91,6 +96,7 @@ impl Default for WorldSettings {
             minimum_start_latency_milliseconds: 0,
             maximum_start_latency_milliseconds: 0,
             node_eviction_timeout_milliseconds: 300_000,
+            missing_images: Vec::new(),
         }
     }
 }
@@ -117,6 +123,7 @@ impl World {
         let crash = CrashSwitch::default();
         let lost_replies = LostReplies::default();
         let lag = LagSwitch::default();
+        let operator_clock = SkewedClock::over(clock.clone());
         let context = Context {
             kube: Arc::new(FaultyKube {
                 inner: Arc::new(LaggingKube {
@@ -131,7 +138,7 @@ impl World {
                 crash: crash.clone(),
                 lost: lost_replies.clone(),
             }),
-            clock: Arc::new(clock.clone()),
+            clock: Arc::new(operator_clock.clone()),
             designs: Arc::default(),
             cluster_tables: Arc::default(),
         };
@@ -143,6 +150,7 @@ impl World {
             crash,
             lost_replies,
             lag,
+            operator_clock,
             acknowledged: std::cell::RefCell::new(BTreeMap::new()),
             random: SeededRandom::new(seed),
             settings: std::cell::RefCell::new(settings),

@@ -154,7 +154,26 @@ impl World {
             let mut status_changed = false;
             // Copied only when the kubelet changes the pod's status.
             let mut next = Arc::clone(&pod);
-            if node_up && runtime.ip.is_none() && now >= runtime.start_at {
+            let unpullable = (node_up && runtime.ip.is_none() && now >= runtime.start_at)
+                .then(|| self.unpullable_image(&pod))
+                .flatten();
+            if let Some((container, image)) = unpullable {
+                // The pod waits in ImagePullBackOff, without an address, until it is replaced.
+                let waiting = json!([{
+                    "name": container,
+                    "image": image,
+                    "ready": false,
+                    "restartCount": 0,
+                    "state": {"waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": format!("Back-off pulling image \"{image}\""),
+                    }},
+                }]);
+                if pod.at("/status/containerStatuses") != Some(&waiting) {
+                    Arc::make_mut(&mut next)["status"]["containerStatuses"] = waiting;
+                    status_changed = true;
+                }
+            } else if node_up && runtime.ip.is_none() && now >= runtime.start_at {
                 let ip = self.new_address();
                 self.start_server(&reference.name, &ip, &launch);
                 runtime.ip = Some(ip.clone());
@@ -212,6 +231,30 @@ impl World {
             }
             self.runtimes.borrow_mut().remove(&key);
         }
+    }
+
+    /// The first container of `pod` (init containers first) whose image the registry does not
+    /// have (`cluster.missingImages`), with that image.
+    fn unpullable_image(&self, pod: &Value) -> Option<(String, String)> {
+        let settings = self.settings.borrow();
+        if settings.missing_images.is_empty() {
+            return None;
+        }
+        ["/spec/initContainers", "/spec/containers"]
+            .iter()
+            .filter_map(|field| pod.at(field).and_then(Value::as_array))
+            .flatten()
+            .find_map(|container| {
+                let image = container.get("image").and_then(Value::as_str)?;
+                settings
+                    .missing_images
+                    .iter()
+                    .any(|missing| missing == image)
+                    .then(|| {
+                        let name = container.get("name").and_then(Value::as_str);
+                        (name.unwrap_or("redis").to_owned(), image.to_owned())
+                    })
+            })
     }
 
     pub(crate) fn start_server(&self, pod: &str, ip: &str, launch: &Launch) {

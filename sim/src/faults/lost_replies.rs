@@ -4,6 +4,7 @@
 //! (a command sent again after it took effect, a state read back that it did not expect). A
 //! switch the ports consult (`operator_ports`); it does no I/O itself.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Which of the operator's writes a lost reply may hit.
@@ -43,6 +44,9 @@ struct Armed {
     redis: usize,
     api: usize,
     any: usize,
+    /// Addresses whose round trip from the operator outlasts its reply timeout (the `latency`
+    /// fault): every command to them times out, after taking effect when it writes.
+    too_slow: BTreeSet<String>,
     /// The writes whose replies were lost and not yet reported, as timeline lines.
     lost: Vec<String>,
 }
@@ -97,6 +101,33 @@ impl LostReplies {
         true
     }
 
+    /// Marks (or clears) `address` as too far from the operator for any reply to arrive before
+    /// its timeout.
+    pub fn set_too_slow(&self, address: &str, slow: bool) {
+        let mut armed = self.lock();
+        if slow {
+            armed.too_slow.insert(address.to_owned());
+        } else {
+            armed.too_slow.remove(address);
+        }
+    }
+
+    /// Whether replies from `address` arrive after the operator's timeout; records `what` a
+    /// write was when its reply is lost so (`what` is `None` for a read, which takes no effect).
+    pub(crate) fn times_out(&self, address: &str, what: Option<&dyn Fn() -> String>) -> bool {
+        let mut armed = self.lock();
+        if armed.too_slow.is_empty() || !armed.too_slow.contains(address) {
+            return false;
+        }
+        if let Some(what) = what {
+            armed.lost.push(format!(
+                "latency: {} took effect and its reply came after the timeout",
+                what()
+            ));
+        }
+        true
+    }
+
     /// The writes whose replies were lost since the last call, in order, each as a line for a
     /// timeline ("lost-reply: … took effect and its reply was lost").
     pub fn take_lost(&self) -> Vec<String> {
@@ -128,5 +159,21 @@ mod tests {
         lost.arm(ReplyChannel::Redis, 5);
         lost.disarm();
         assert!(!lost.lose(ReplyChannel::Redis, || "disarmed".to_owned()));
+    }
+
+    #[test]
+    fn every_reply_from_a_too_distant_address_times_out_until_it_is_cleared() {
+        let lost = LostReplies::default();
+        assert!(!lost.times_out("10.0.0.1", None));
+        lost.set_too_slow("10.0.0.1", true);
+        assert!(lost.times_out("10.0.0.1", None));
+        assert!(!lost.times_out("10.0.0.2", None));
+        assert!(lost.times_out("10.0.0.1", Some(&|| "SET on redis-0".to_owned())));
+        assert_eq!(
+            lost.take_lost(),
+            vec!["latency: SET on redis-0 took effect and its reply came after the timeout"]
+        );
+        lost.set_too_slow("10.0.0.1", false);
+        assert!(!lost.times_out("10.0.0.1", None));
     }
 }

@@ -1,7 +1,8 @@
 //! The ports the simulated operator runs against: the Kubernetes port (over the stale-reads
 //! wrapper and the fake API server) and the Redis port (over the fake fleet), with the
 //! operator-side faults between them: a crash between two writes (`operator_crash`) and replies
-//! lost after the write took effect (`lost_replies`). Reads pass through unchanged.
+//! lost after the write took effect, or arriving after the timeout from a pod too far away
+//! (`lost_replies`). Reads pass through unchanged, unless the pod is that far away.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -134,23 +135,27 @@ impl RedisAdmin for FaultyRedis {
         endpoint: &RedisEndpoint,
         command: &RedisCommand,
     ) -> Result<RedisReply, RedisError> {
+        let timed_out = || RedisError::Unreachable {
+            endpoint: endpoint.to_string(),
+            message: "timed out waiting for the reply".to_owned(),
+        };
+        let what = || format!("{} on {}", command.name(), endpoint.pod);
         if !command.is_write() {
+            if self.lost.times_out(&endpoint.host, None) {
+                return Err(timed_out());
+            }
             return self.inner.answer(endpoint, command);
         }
         if !self.crash.admit() {
             return Err(crashed_command(&endpoint.to_string()));
         }
         let outcome = self.inner.answer(endpoint, command);
-        // A rejected command changed nothing: only a reply to one that took effect is lost.
-        if outcome.is_ok()
-            && self.lost.lose(ReplyChannel::Redis, || {
-                format!("{} on {}", command.name(), endpoint.pod)
-            })
+        // A rejected command changed nothing: only a reply to one that took effect is lost. A
+        // reply too slow for the timeout is lost whatever it says.
+        if self.lost.times_out(&endpoint.host, Some(&what))
+            || (outcome.is_ok() && self.lost.lose(ReplyChannel::Redis, what))
         {
-            return Err(RedisError::Unreachable {
-                endpoint: endpoint.to_string(),
-                message: "timed out waiting for the reply".to_owned(),
-            });
+            return Err(timed_out());
         }
         outcome
     }

@@ -4,17 +4,19 @@
 //! named, chosen, or running a chosen pod), partitions between the operator and pods, around a
 //! pod, between a pod and the sentinels or between clients and pods, operator crashes (down for
 //! a while) and pauses, stale reads, stalled watches that end in 410 Gone, injected API errors,
-//! and an API server outage.
+//! an API server outage, clock skew between the operator and the cluster, and slow links.
 //!
 //! It switches faults on and off in the world; judging what they cost is the oracles' job.
 
+use redis_operator::adapters::redis::RESPONSE_TIMEOUT;
 use redis_operator::json_pointer::JsonPointer;
 
 use redis_operator::ports::clock::{Clock, Milliseconds};
 use redis_operator::ports::kube::{ApiError, ObjectRef, ResourceType};
 
 use crate::engine::run::{Engine, kind_of, resource_named};
-use crate::engine::scenario::{Fault, NodeChoice, PodChoice, WriteCount};
+use crate::engine::scenario::{Fault, LinkEnd, NodeChoice, PodChoice, WriteCount};
+use crate::engine::world::STEP_MILLISECONDS;
 use crate::fakes::api_server::Injection;
 use crate::fakes::redis::ServerKind;
 use crate::oracles::{Violation, servers_of};
@@ -45,6 +47,12 @@ pub(crate) enum Undo {
     RejoinClients(Vec<String>),
     /// The watches fail with 410 Gone and list again.
     Relist,
+    /// The operator's clock agrees with the world's again.
+    EndClockSkew,
+    /// The link between the operator and this address is fast again.
+    OperatorLinkFast(String),
+    /// The link between these two addresses is fast again.
+    LinkFast(String, String),
 }
 
 impl Engine<'_> {
@@ -109,6 +117,11 @@ impl Engine<'_> {
                 self.world.lag.thaw();
                 self.controller.stall_watches(false);
             }
+            Undo::EndClockSkew => self.world.operator_clock.set(0),
+            Undo::OperatorLinkFast(address) => {
+                self.world.lost_replies.set_too_slow(address, false);
+            }
+            Undo::LinkFast(left, right) => self.world.redis.set_latency(left, right, 0),
         }
         self.log("heal", fault.description.clone());
     }
@@ -349,6 +362,20 @@ impl Engine<'_> {
                     Undo::NormalSync,
                 )
             }
+            Fault::ClockSkew { seconds } => {
+                self.world.operator_clock.set(seconds.saturating_mul(1000));
+                (
+                    format!("clock-skew: the operator's clock {seconds:+} s off"),
+                    Undo::EndClockSkew,
+                )
+            }
+            Fault::Latency { between, steps } => {
+                let Some((description, undo)) = self.slow_link(between, *steps) else {
+                    self.log("fault", format!("{fault:?}: no such pod; skipped"));
+                    return;
+                };
+                (description, undo)
+            }
             Fault::ApiErrors {
                 verb,
                 resource,
@@ -409,6 +436,46 @@ impl Engine<'_> {
             self.log("fault", format!("process-crash {pod}"));
         }
         Some(pod)
+    }
+
+    /// Slows the link between two ends by `steps` steps each way (see [`Fault::Latency`]);
+    /// `None` when an end names no pod with an address.
+    fn slow_link(&self, between: &[LinkEnd; 2], steps: u64) -> Option<(String, Undo)> {
+        let delay = steps.saturating_mul(STEP_MILLISECONDS);
+        let address = |end: &LinkEnd| match end {
+            LinkEnd::Operator => Some(None),
+            LinkEnd::Pod(choice) => self
+                .resolve_pod(choice)
+                .and_then(|pod| self.pod_address(&pod))
+                .map(Some),
+        };
+        match (address(&between[0])?, address(&between[1])?) {
+            (Some(left), Some(right)) => {
+                self.world.redis.set_latency(&left, &right, delay);
+                Some((
+                    format!("latency {steps} steps between {left} and {right}"),
+                    Undo::LinkFast(left, right),
+                ))
+            }
+            (Some(pod), None) | (None, Some(pod)) => {
+                // Only a round trip past the reply timeout shows in the step simulator, where a
+                // reconcile's calls take no time.
+                let times_out = u128::from(delay.saturating_mul(2)) >= RESPONSE_TIMEOUT.as_millis();
+                if times_out {
+                    self.world.lost_replies.set_too_slow(&pod, true);
+                }
+                let effect = if times_out {
+                    "every reply after the timeout"
+                } else {
+                    "within the reply timeout"
+                };
+                Some((
+                    format!("latency {steps} steps between the operator and {pod} ({effect})"),
+                    Undo::OperatorLinkFast(pod),
+                ))
+            }
+            (None, None) => None,
+        }
     }
 
     /// An operator-crash: the operator dies after the next `count` writes, and stays down for

@@ -93,6 +93,15 @@ pub enum WriteCount {
     Random(usize),
 }
 
+/// One end of a link the `latency` fault slows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkEnd {
+    /// The operator process.
+    Operator,
+    /// A pod's server.
+    Pod(PodChoice),
+}
+
 /// A fault the schedule switches on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -140,6 +149,21 @@ pub enum Fault {
         through: ReplyChannel,
         /// How many replies are lost.
         count: usize,
+    },
+    /// The operator's clock runs `seconds` ahead of the clock of the API server and the
+    /// kubelets (behind when negative), whose timestamps it compares with its own.
+    ClockSkew {
+        /// Seconds the operator's clock is ahead; negative when behind.
+        seconds: i64,
+    },
+    /// Messages between two ends take `steps` steps each way: the replication stream between two
+    /// pods arrives that late; a pod whose round trip from the operator outlasts the operator's
+    /// reply timeout answers none of its commands in time, though its writes take effect.
+    Latency {
+        /// The two ends of the slow link.
+        between: [LinkEnd; 2],
+        /// Steps each way.
+        steps: u64,
     },
     /// The API server answers `count` calls of `verb` (on `resource` when named) with an error.
     ApiErrors {
@@ -342,7 +366,12 @@ impl Scenario {
             let cluster = reader.object(
                 cluster,
                 "cluster",
-                &["nodes", "startLatencySeconds", "nodeEvictionTimeoutSeconds"],
+                &[
+                    "nodes",
+                    "startLatencySeconds",
+                    "nodeEvictionTimeoutSeconds",
+                    "missingImages",
+                ],
             )?;
             if let Some(list) = cluster.get("nodes") {
                 nodes = reader.nodes(list)?;
@@ -387,6 +416,18 @@ impl Scenario {
                 "cluster.nodeEvictionTimeoutSeconds",
             )? {
                 settings.node_eviction_timeout_milliseconds = timeout * 1000;
+            }
+            if let Some(images) = cluster.get("missingImages") {
+                let Value::Array(images) = images else {
+                    return Err(reader.error("cluster.missingImages", "must be a list of images"));
+                };
+                settings.missing_images = images
+                    .iter()
+                    .enumerate()
+                    .map(|(index, image)| {
+                        reader.text(Some(image), &format!("cluster.missingImages[{index}]"))
+                    })
+                    .collect::<Result<_, _>>()?;
             }
         }
         let resources = match map.get("resources") {

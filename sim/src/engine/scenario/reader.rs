@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::{
     Action, ConditionExpectation, DEFAULT_CONVERGE_TIMEOUT_SECONDS, EventExpectation, Expectations,
-    Fault, FieldExpectation, NodeChoice, PodChoice, ReplyChannel, ScenarioError, Step, Target,
-    WriteCount,
+    Fault, FieldExpectation, LinkEnd, NodeChoice, PodChoice, ReplyChannel, ScenarioError, Step,
+    Target, WriteCount,
 };
 use crate::fakes::scheduler::{Node, Resources, Taint, scaled_quantity};
 
@@ -268,6 +268,61 @@ impl Reader<'_> {
                 };
                 Fault::LostReply { through, count }
             }
+            "clock-skew" => {
+                let field = format!("{field}.seconds");
+                let seconds = match map.get("seconds") {
+                    Some(value) => value.as_i64().ok_or_else(|| {
+                        self.error(
+                            &field,
+                            "must be a whole number of seconds (negative: behind)",
+                        )
+                    })?,
+                    None => return Err(self.error(&field, "is required")),
+                };
+                if seconds == 0 {
+                    return Err(self.error(&field, "must not be 0"));
+                }
+                Fault::ClockSkew { seconds }
+            }
+            "latency" => {
+                let between_field = format!("{field}.between");
+                let ends = match map.get("between") {
+                    Some(Value::Array(ends)) if ends.len() == 2 => ends,
+                    Some(_) => {
+                        return Err(self.error(
+                            &between_field,
+                            "must list two ends: operator, a pod name, or {target, role}",
+                        ));
+                    }
+                    None => return Err(self.error(&between_field, "is required")),
+                };
+                let end =
+                    |index: usize| -> Result<LinkEnd, ScenarioError> {
+                        let field = format!("{between_field}[{index}]");
+                        match &ends[index] {
+                            Value::String(name) if name == "operator" => Ok(LinkEnd::Operator),
+                            Value::String(name) => Ok(LinkEnd::Pod(PodChoice::Named(name.clone()))),
+                            Value::Object(choice) => {
+                                self.object(&ends[index], &field, &["pod", "target", "role"])?;
+                                Ok(LinkEnd::Pod(self.pod(choice, &field)?))
+                            }
+                            _ => Err(self
+                                .error(&field, "must be operator, a pod name, or {target, role}")),
+                        }
+                    };
+                let between = [end(0)?, end(1)?];
+                if between == [LinkEnd::Operator, LinkEnd::Operator] {
+                    return Err(self.error(&between_field, "must name at least one pod"));
+                }
+                let steps_field = format!("{field}.steps");
+                let steps = self
+                    .number(map.get("steps"), &steps_field)?
+                    .ok_or_else(|| self.error(&steps_field, "is required"))?;
+                if steps == 0 {
+                    return Err(self.error(&steps_field, "must be at least 1"));
+                }
+                Fault::Latency { between, steps }
+            }
             "api-errors" => {
                 let verb = self.text(map.get("verb"), &format!("{field}.verb"))?;
                 let verbs = [
@@ -313,7 +368,7 @@ impl Reader<'_> {
             other => {
                 return Err(self.error(
                     &format!("{field}.fault"),
-                    format!("unknown fault {other:?} (expected one of: pod-kill, process-crash, node-crash, node-drain, partition-operator, partition-clients, partition-sentinels, isolate-pod, operator-crash, operator-pause, stale-reads, api-errors, api-outage, slow-sync, lost-reply, watch-gone)"),
+                    format!("unknown fault {other:?} (expected one of: pod-kill, process-crash, node-crash, node-drain, partition-operator, partition-clients, partition-sentinels, isolate-pod, operator-crash, operator-pause, stale-reads, api-errors, api-outage, slow-sync, lost-reply, watch-gone, latency, clock-skew)"),
                 ));
             }
         };
@@ -638,6 +693,9 @@ impl Reader<'_> {
                     "count",
                     "keysPerSecond",
                     "through",
+                    "seconds",
+                    "between",
+                    "steps",
                 ]);
                 Action::Fault {
                     fault: self.fault(map, &field)?,

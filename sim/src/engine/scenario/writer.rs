@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::fakes::scheduler::Resources;
 
 use super::{
-    Action, ConditionExpectation, EventExpectation, Expectations, Fault, FieldExpectation,
+    Action, ConditionExpectation, EventExpectation, Expectations, Fault, FieldExpectation, LinkEnd,
     NodeChoice, PodChoice, Scenario, Step, Target, WriteCount,
 };
 
@@ -108,6 +108,27 @@ pub(super) fn fault_fields(fault: &Fault, map: &mut serde_json::Map<String, Valu
             map.insert("through".to_owned(), Value::from(through.name()));
             map.insert("count".to_owned(), Value::from(*count));
             "lost-reply"
+        }
+        Fault::ClockSkew { seconds } => {
+            map.insert("seconds".to_owned(), Value::from(*seconds));
+            "clock-skew"
+        }
+        Fault::Latency { between, steps } => {
+            let ends = between
+                .iter()
+                .map(|end| match end {
+                    LinkEnd::Operator => Value::from("operator"),
+                    LinkEnd::Pod(PodChoice::Named(pod)) => Value::from(pod.clone()),
+                    LinkEnd::Pod(choice) => {
+                        let mut fields = serde_json::Map::new();
+                        pod_fields(choice, &mut fields);
+                        Value::Object(fields)
+                    }
+                })
+                .collect();
+            map.insert("between".to_owned(), Value::Array(ends));
+            map.insert("steps".to_owned(), Value::from(*steps));
+            "latency"
         }
         Fault::ApiErrors {
             verb,
@@ -368,7 +389,7 @@ impl Scenario {
             .map(|(_, text)| serde_json::json!({"inline": text}))
             .collect();
         let steps: Vec<Value> = self.steps.iter().map(step_value).collect();
-        serde_json::json!({
+        let mut scenario = serde_json::json!({
             "name": self.name,
             "description": self.description,
             "cluster": {
@@ -381,7 +402,11 @@ impl Scenario {
             },
             "resources": resources,
             "steps": steps,
-        })
+        });
+        if !self.settings.missing_images.is_empty() {
+            scenario["cluster"]["missingImages"] = serde_json::json!(self.settings.missing_images);
+        }
+        scenario
     }
 
     /// The scenario as YAML in the format of docs/scenarios.md.

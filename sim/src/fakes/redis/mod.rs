@@ -27,6 +27,7 @@ mod cluster_bus;
 mod commands;
 pub mod dataset;
 pub mod full_sync;
+mod replication_delay;
 mod replies;
 mod sentinel;
 pub mod slot_set;
@@ -36,6 +37,7 @@ pub use slot_set::{SLOT_WORDS, SlotSet};
 
 use cluster_bus::{refresh_last_seen, tick_cluster};
 use full_sync::{FullSync, Loading, SyncPhase};
+use replication_delay::ReplicationDelay;
 use sentinel::tick_sentinels;
 
 /// Milliseconds without contact before cluster nodes mark a peer failed (the operator renders the
@@ -448,6 +450,8 @@ struct Fleet {
     /// Keys per second of the transfers and loads that start now, when the `slow-sync` fault
     /// lowers it; normal speed otherwise.
     slow_sync: Option<u64>,
+    /// Slow links between servers (the `latency` fault) and what crosses them late.
+    replication_delay: ReplicationDelay,
 }
 
 /// The fake Redis fleet; cheap to clone, all clones share one fleet.
@@ -908,6 +912,15 @@ impl FakeRedis {
         }
     }
 
+    /// Sets the one-way latency between two servers (0 ends it): the replication stream between
+    /// them arrives that much later (see `replication_delay`).
+    pub fn set_latency(&self, left: &str, right: &str, delay: Milliseconds) {
+        let mut fleet = self.lock();
+        fleet.replication_delay.set(left, right, delay);
+        // What the servers hold now is what had crossed the link when it turned slow.
+        fleet.record_streams();
+    }
+
     /// Every command the operator sent that writes, with the keys its target held.
     pub fn command_log(&self) -> Vec<CommandRecord> {
         self.lock().commands.since(0).cloned().collect()
@@ -1093,15 +1106,16 @@ impl FakeRedis {
         if loads_ended {
             fleet.liveness_version += 1;
         }
+        fleet.record_streams();
         let addresses: Vec<String> = fleet.servers.keys().cloned().collect();
-        // Replication: replicas follow their masters.
+        // Replication: replicas follow their masters (late over a slow link).
         for address in &addresses {
             let is_replica = fleet
                 .servers
                 .get(address)
                 .is_some_and(|server| server.alive && server.master.is_some());
             if is_replica {
-                fleet.sync_replica(address);
+                fleet.stream_to_replica(address);
             }
         }
         tick_cluster(&mut fleet, &addresses);

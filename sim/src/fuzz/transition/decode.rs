@@ -48,6 +48,10 @@ const FIRST_LOST_REPLIES_SELECTOR: u8 = 248;
 /// [`Event::WatchGone`] (the two below the lost replies; none of the inputs kept in
 /// fuzz/regressions used them as selectors).
 const OPERATOR_DOWN_SELECTOR: u8 = 247;
+/// The selector byte that stands for [`Event::Latency`], and the one below it for
+/// [`Event::ClockSkew`] (the two below the stalled watches; none of the inputs kept in
+/// fuzz/regressions used them as selectors).
+const LATENCY_SELECTOR: u8 = 245;
 
 /// A PodDisruptionBudget setting of the spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,6 +197,23 @@ pub enum Event {
         /// Rounds the caches stay stale.
         rounds: u8,
     },
+    /// Messages between two pods (the replication stream between them), or between the
+    /// operator and a pod when both bytes pick the same pod, take `steps` steps each way until
+    /// the faults stop.
+    Latency {
+        /// One pod.
+        left: u8,
+        /// The other, or the same for the operator's link to `left`.
+        right: u8,
+        /// Steps each way (1 to 8).
+        steps: u8,
+    },
+    /// The operator's clock runs `skew` (a signed byte) times ten seconds ahead of the world's
+    /// (behind when negative), until the faults stop or the next such event.
+    ClockSkew {
+        /// The skew's byte, read as a signed number.
+        skew: u8,
+    },
     /// Someone sends a Redis command to a pod behind the operator's back.
     AdminCommand {
         /// The pod receiving it.
@@ -272,6 +293,16 @@ impl Scenario {
             } else if selector == OPERATOR_DOWN_SELECTOR - 1 {
                 Event::WatchGone {
                     rounds: 1 + reader.below(30),
+                }
+            } else if selector == LATENCY_SELECTOR {
+                Event::Latency {
+                    left: reader.byte(),
+                    right: reader.byte(),
+                    steps: 1 + reader.below(8),
+                }
+            } else if selector == LATENCY_SELECTOR - 1 {
+                Event::ClockSkew {
+                    skew: reader.byte(),
                 }
             } else {
                 match selector % 12 {

@@ -25,6 +25,7 @@
 //! Redis port); the rules themselves are the oracles' (`oracles::destructive_commands`,
 //! `oracles::disruption_budgets`, `oracles::lost_writes`).
 
+use redis_operator::adapters::redis::RESPONSE_TIMEOUT;
 use redis_operator::json_pointer::JsonPointer;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -40,7 +41,7 @@ use redis_operator::reconcile::driver::{ReconcileError, reconcile};
 use redis_operator::reconcile::{Context, Request};
 use serde_json::{Value, json};
 
-use crate::engine::world::World;
+use crate::engine::world::{STEP_MILLISECONDS, World};
 use crate::fakes::api_server::Injection;
 use crate::fakes::api_server::pod_is_ready;
 use crate::fakes::redis::ServerKind;
@@ -180,6 +181,10 @@ struct Run {
     settling_rejections: BTreeMap<String, usize>,
     operator_cuts: BTreeSet<String>,
     peer_cuts: BTreeSet<(String, String)>,
+    /// Addresses too far from the operator for its replies ([`Event::Latency`]).
+    far_from_operator: BTreeSet<String>,
+    /// Pairs of addresses on a slow link ([`Event::Latency`]).
+    slow_links: BTreeSet<(String, String)>,
     /// Simulated time until which some pod is held down (its return changes the world).
     held_until: u64,
     /// Rounds left before stalled watch caches list again ([`Event::WatchGone`]).
@@ -212,6 +217,8 @@ impl Run {
             settling_rejections: BTreeMap::new(),
             operator_cuts: BTreeSet::new(),
             peer_cuts: BTreeSet::new(),
+            far_from_operator: BTreeSet::new(),
+            slow_links: BTreeSet::new(),
             held_until: 0,
             stale_rounds_left: 0,
             shape: scenario.shape.clone(),
@@ -535,6 +542,26 @@ impl Run {
                     }
                 }
             }
+            Event::Latency { left, right, steps } => {
+                let delay = u64::from(*steps) * STEP_MILLISECONDS;
+                // Only a round trip past the reply timeout shows where calls take no time.
+                let times_out = u128::from(2 * delay) >= RESPONSE_TIMEOUT.as_millis();
+                match (self.pod(*left), self.pod(*right)) {
+                    (Some((left, ip)), Some((right, _))) if left == right && times_out => {
+                        self.world.lost_replies.set_too_slow(&ip, true);
+                        self.far_from_operator.insert(ip);
+                    }
+                    (Some((left, left_ip)), Some((right, right_ip))) if left != right => {
+                        self.world.redis.set_latency(&left_ip, &right_ip, delay);
+                        self.slow_links.insert((left_ip, right_ip));
+                    }
+                    _ => {}
+                }
+            }
+            Event::ClockSkew { skew } => {
+                let skew = i64::from(i8::from_ne_bytes([*skew]));
+                self.world.operator_clock.set(skew * 10_000);
+            }
             Event::Crash { after_writes } => {
                 self.world.crash.arm(usize::from(*after_writes));
                 for _ in 0..3 {
@@ -796,6 +823,13 @@ impl Run {
         for (left, right) in std::mem::take(&mut self.peer_cuts) {
             self.world.redis.set_partition(&left, &right, false);
         }
+        for ip in std::mem::take(&mut self.far_from_operator) {
+            self.world.lost_replies.set_too_slow(&ip, false);
+        }
+        for (left, right) in std::mem::take(&mut self.slow_links) {
+            self.world.redis.set_latency(&left, &right, 0);
+        }
+        self.world.operator_clock.set(0);
         let names: Vec<String> = self
             .pods()
             .iter()
