@@ -232,7 +232,8 @@ pub struct Server {
     synced_since_pointed: bool,
     /// When a replica was promoted in its place while it was down or cut off: that replica's last
     /// sync from it (see [`DiscardCause::FullResync`]); cleared by the resync that turns it into
-    /// a replica.
+    /// a replica. A replica of such a master carries the master's time: it holds that master's
+    /// later writes, which the same failover loses.
     superseded_after: Option<Milliseconds>,
     /// When it last synced from the master it follows now; `None` since it was pointed there
     /// until it syncs.
@@ -599,6 +600,7 @@ impl Fleet {
                 master.offset,
                 master.replication_id.clone(),
                 master.previous_history.clone(),
+                master.superseded_after,
             )
         });
         let now = self.now;
@@ -627,7 +629,7 @@ impl Fleet {
                 replica.data = data;
             }
             match (reachable, master) {
-                (true, Some((offset, replication_id, previous_history))) => {
+                (true, Some((offset, replication_id, previous_history, master_superseded))) => {
                     // A replica that held the history its new master continues carries on with
                     // it (a partial resync in Redis); any other starts over from the master's.
                     let continues = replica.replication_id == replication_id
@@ -640,7 +642,9 @@ impl Fleet {
                     replica.replication_id = replication_id;
                     replica.link_up = true;
                     replica.synced_since_pointed = true;
-                    replica.superseded_after = None;
+                    // A replica of a master replaced in a failover holds what that master
+                    // acknowledged after it was replaced: the same window Redis loses.
+                    replica.superseded_after = master_superseded;
                     replica.last_synced_at = Some(now);
                 }
                 _ => {
