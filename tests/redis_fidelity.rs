@@ -920,6 +920,7 @@ async fn cluster_script(bench: &mut Bench) {
                 port: target.port,
                 keys: moving.iter().map(|key| key.clone().into_bytes()).collect(),
                 timeout_milliseconds: 5000,
+                replace: true,
             },
         )
         .await;
@@ -932,6 +933,7 @@ async fn cluster_script(bench: &mut Bench) {
                 port: target.port,
                 keys: moving.iter().map(|key| key.clone().into_bytes()).collect(),
                 timeout_milliseconds: 5000,
+                replace: true,
             },
         )
         .await;
