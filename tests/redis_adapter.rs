@@ -280,6 +280,7 @@ async fn migrate_moves_keys_to_a_password_protected_target() {
         port: target.port,
         keys: keys.iter().map(|key| key.to_vec()).collect(),
         timeout_milliseconds: 2000,
+        replace: true,
     };
 
     assert_eq!(
@@ -324,6 +325,7 @@ async fn migrate_moves_keys_to_a_password_protected_target() {
                 port: other.port,
                 keys: vec![b"three".to_vec()],
                 timeout_milliseconds: 2000,
+                replace: true,
             },
         )
         .await
@@ -521,6 +523,7 @@ async fn cluster_commands_build_a_cluster_and_move_a_slot() {
                 port: servers[1].port,
                 keys: vec![key.clone().into_bytes()],
                 timeout_milliseconds: 2000,
+                replace: true,
             },
         )
         .await,
@@ -1016,6 +1019,7 @@ async fn migrate_authenticates_as_the_acl_user() {
                 port: target.port,
                 keys: vec![b"moved".to_vec()],
                 timeout_milliseconds: 2000,
+                replace: true,
             },
         )
         .await,

@@ -18,6 +18,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,9 @@ use redis_operator::topology::replies::{
     ClusterInfo, MasterLinkDown, ReplicationRole, parse_cluster_info, parse_cluster_nodes,
     parse_info_replication,
 };
-use redis_operator_sim::fakes::redis::{FakeRedis, ServerKind, StopCause, key_slot};
+use redis_operator_sim::fakes::redis::{
+    ClientConnection, ClientError, FakeRedis, ServerKind, StopCause, key_slot,
+};
 use support::real_redis::{RedisProcess, SecretStore, ServerOptions, free_port};
 
 /// How long the real servers may take to reach a checkpoint's state (gossip, replication).
@@ -148,6 +151,12 @@ enum Side {
     },
 }
 
+/// A client's own connection to one server, kept across steps so that SELECT holds.
+enum Client {
+    Fake(ClientConnection),
+    Real(redis::aio::MultiplexedConnection),
+}
+
 /// One side of the comparison: its servers, their endpoints, and their cluster node ids.
 struct Bench {
     side: Side,
@@ -162,6 +171,8 @@ struct Bench {
     killed: Vec<bool>,
     /// How many times a node was moved to a new address (each move takes a fresh one).
     moves: usize,
+    /// Each node's client connection, opened by its first client command.
+    clients: BTreeMap<usize, Client>,
 }
 
 impl Bench {
@@ -221,6 +232,7 @@ impl Bench {
             offsets: vec![0; count],
             killed: vec![false; count],
             moves: 0,
+            clients: BTreeMap::new(),
         }
     }
 
@@ -254,6 +266,82 @@ impl Bench {
         };
         self.transcript
             .push((format!("{label} (node {node})"), outcome));
+    }
+
+    /// A client sends `line` (arguments separated by spaces) to `node` over its own connection
+    /// and the reply or error line goes in the transcript. HGETALL and SMEMBERS list in an
+    /// unspecified order (real Redis by insertion while small, the fake by field or member):
+    /// compared as sorted pairs and members.
+    async fn client(&mut self, node: usize, line: &str) {
+        let arguments: Vec<&str> = line.split(' ').collect();
+        let endpoint = self.endpoints[node].clone();
+        let outcome = match (&self.side, self.clients.entry(node)) {
+            (Side::Fake { redis, .. }, entry) => {
+                let Client::Fake(connection) =
+                    entry.or_insert_with(|| Client::Fake(ClientConnection::new(&endpoint.host)))
+                else {
+                    unreachable!("a fake bench opens fake connections")
+                };
+                match redis.client_command(connection, &arguments) {
+                    Ok(reply) => Ok(reply),
+                    Err(ClientError::Refused(message)) => Err(message),
+                    Err(ClientError::Unreachable) => Err("unreachable".to_owned()),
+                }
+            }
+            (Side::Real { .. }, entry) => {
+                let client = match entry {
+                    std::collections::btree_map::Entry::Occupied(client) => client.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(vacant) => {
+                        let url = format!("redis://{}:{}/", endpoint.host, endpoint.port);
+                        let connection = redis::Client::open(url)
+                            .unwrap()
+                            .get_multiplexed_async_connection()
+                            .await
+                            .unwrap();
+                        vacant.insert(Client::Real(connection))
+                    }
+                };
+                let Client::Real(connection) = client else {
+                    unreachable!("a real bench opens real connections")
+                };
+                let mut command = redis::cmd(arguments[0]);
+                for argument in &arguments[1..] {
+                    command.arg(*argument);
+                }
+                match command.query_async::<redis::Value>(connection).await {
+                    Ok(value) => Ok(reply_of(value)),
+                    Err(error) => Err(match (error.code(), error.detail()) {
+                        (Some(code), Some(detail)) => format!("{code} {detail}"),
+                        (Some(code), None) => code.to_owned(),
+                        _ => error.to_string(),
+                    }),
+                }
+            }
+        };
+        let sorted = |mut items: Vec<RedisReply>, pairs: bool| {
+            let text = |item: &RedisReply| item.as_text().unwrap_or_default().to_owned();
+            if pairs {
+                let mut pairs: Vec<(String, String)> = items
+                    .chunks(2)
+                    .map(|pair| (text(&pair[0]), pair.get(1).map(text).unwrap_or_default()))
+                    .collect();
+                pairs.sort();
+                format!("pairs {pairs:?}")
+            } else {
+                items.sort_by_key(text);
+                format!("reply {:?}", RedisReply::Array(items))
+            }
+        };
+        let name = arguments[0].to_ascii_uppercase();
+        let outcome = match outcome {
+            Ok(RedisReply::Array(items)) if name == "HGETALL" || name == "SMEMBERS" => {
+                sorted(items, name == "HGETALL")
+            }
+            Ok(reply) => format!("reply {reply:?}"),
+            Err(message) => format!("error {message}"),
+        };
+        self.transcript
+            .push((format!("client: {line} (node {node})"), outcome));
     }
 
     /// Restarts a node's server without its data or its cluster state: it comes back under a new
@@ -542,6 +630,19 @@ impl Bench {
             self.transcript
                 .push((format!("{label}: node {node}"), format!("{facts:?}")));
         }
+    }
+}
+
+/// A real server's reply as the port's, for the client commands' replies.
+fn reply_of(value: redis::Value) -> RedisReply {
+    match value {
+        redis::Value::Nil => RedisReply::Nil,
+        redis::Value::Int(number) => RedisReply::Integer(number),
+        redis::Value::BulkString(bytes) => RedisReply::Text(String::from_utf8(bytes).unwrap()),
+        redis::Value::Array(items) => RedisReply::Array(items.into_iter().map(reply_of).collect()),
+        redis::Value::SimpleString(text) => RedisReply::Status(text),
+        redis::Value::Okay => RedisReply::Status("OK".to_owned()),
+        other => panic!("a reply the client commands do not give: {other:?}"),
     }
 }
 
@@ -920,6 +1021,7 @@ async fn cluster_script(bench: &mut Bench) {
                 port: target.port,
                 keys: moving.iter().map(|key| key.clone().into_bytes()).collect(),
                 timeout_milliseconds: 5000,
+                replace: true,
             },
         )
         .await;
@@ -932,30 +1034,11 @@ async fn cluster_script(bench: &mut Bench) {
                 port: target.port,
                 keys: moving.iter().map(|key| key.clone().into_bytes()).collect(),
                 timeout_milliseconds: 5000,
+                replace: true,
             },
         )
         .await;
-    for node in [0, 1] {
-        bench
-            .step(
-                "COUNTKEYSINSLOT after MIGRATE",
-                node,
-                RedisCommand::ClusterCountKeysInSlot(slot),
-            )
-            .await;
-    }
-    for node in [1, 0, 2] {
-        bench
-            .step(
-                "SETSLOT NODE node 1",
-                node,
-                RedisCommand::ClusterSetSlot {
-                    slot,
-                    state: SlotState::Node(ids[1].clone()),
-                },
-            )
-            .await;
-    }
+    hand_slot_to_node_1(bench, slot).await;
     bench.checkpoint("slot moved", true, agreed_and_ok).await;
     bench
         .step(
@@ -992,6 +1075,33 @@ async fn cluster_script(bench: &mut Bench) {
     bench
         .step("CLUSTER SHARDS", 0, RedisCommand::ClusterShards)
         .await;
+}
+
+/// After a MIGRATE of `slot`'s keys from node 0 to node 1: both count the slot's keys, then
+/// node 1, node 0 and node 2 are told node 1 owns it.
+async fn hand_slot_to_node_1(bench: &mut Bench, slot: u16) {
+    for node in [0, 1] {
+        bench
+            .step(
+                "COUNTKEYSINSLOT after MIGRATE",
+                node,
+                RedisCommand::ClusterCountKeysInSlot(slot),
+            )
+            .await;
+    }
+    let owner = bench.ids[1].clone();
+    for node in [1, 0, 2] {
+        bench
+            .step(
+                "SETSLOT NODE node 1",
+                node,
+                RedisCommand::ClusterSetSlot {
+                    slot,
+                    state: SlotState::Node(owner.clone()),
+                },
+            )
+            .await;
+    }
 }
 
 /// Differences `docs/simulator.md` lists as known limits of the fake: (step, what the fake
@@ -1539,4 +1649,215 @@ async fn cluster_observations_match_real_redis() {
         steps, known,
         "a known difference went away: update docs/simulator.md and this list"
     );
+}
+
+/// A MIGRATE of `keys` from node `source` to node `target`, with REPLACE or without.
+fn migrate(bench: &Bench, target: usize, keys: &[&str], replace: bool) -> RedisCommand {
+    RedisCommand::Migrate {
+        host: bench.endpoints[target].host.clone(),
+        port: bench.endpoints[target].port,
+        keys: keys.iter().map(|key| key.as_bytes().to_vec()).collect(),
+        timeout_milliseconds: 5000,
+        replace,
+    }
+}
+
+/// Databases, kinds of values and BUSYKEY on plain servers: node 1 replicates node 0 while a
+/// client writes strings, a hash, a list and a set in database 3 and a string in database 0
+/// (SELECT out of range, WRONGTYPE, arity and a replica's READONLY refused); MIGRATE from node 0
+/// to the standalone node 2, which holds one of the keys, is refused with BUSYKEY without
+/// REPLACE and overwrites with it; node 2 then replicates node 0 (a full resync, which carries
+/// database 3), and FLUSHALL empties every database everywhere.
+async fn databases_types_and_busykey_script(bench: &mut Bench) {
+    bench.checkpoint("fresh", false, |_| true).await;
+    let master = bench.endpoints[0].clone();
+    let replica_of_node_0 = RedisCommand::ReplicaOf {
+        host: master.host,
+        port: master.port,
+    };
+    bench
+        .step("REPLICAOF node 0", 1, replica_of_node_0.clone())
+        .await;
+    bench
+        .checkpoint("replica attached", false, |facts| {
+            agreed(facts) && facts[0].replicas.len() == 1
+        })
+        .await;
+    for line in [
+        "SELECT 16",
+        "SELECT -1",
+        "SELECT three",
+        "SELECT 3",
+        "SET text three",
+        "HSET hash f 1 g 2",
+        "HSET hash f 3",
+        "HSET hash f",
+        "RPUSH list a b c",
+        "LPUSH list z",
+        "SADD set x y x",
+        "DBSIZE",
+        "TYPE text",
+        "TYPE hash",
+        "TYPE list",
+        "TYPE set",
+        "TYPE missing",
+        "GET hash",
+        "HGET list f",
+        "LRANGE set 0 -1",
+        "SADD text m",
+        "GET",
+        "HGET hash f",
+        "HGETALL hash",
+        "LRANGE list 1 -2",
+        "SMEMBERS set",
+        "SELECT 0",
+        "SET zero 0",
+        "DBSIZE",
+    ] {
+        bench.client(0, line).await;
+    }
+    bench
+        .checkpoint("written in databases 0 and 3", false, |facts| {
+            agreed(facts) && facts[1].keys == 1
+        })
+        .await;
+    for line in [
+        "SET refused v",
+        "DBSIZE",
+        "SELECT 3",
+        "DBSIZE",
+        "GET text",
+        "HGETALL hash",
+        "LRANGE list 0 -1",
+        "SMEMBERS set",
+        "TYPE set",
+    ] {
+        bench.client(1, line).await;
+    }
+    // BUSYKEY: node 2 already holds `busy`.
+    for line in ["SET busy source", "HSET moved f v"] {
+        bench.client(0, line).await;
+    }
+    bench.client(2, "SET busy target").await;
+    let without_replace = migrate(bench, 2, &["busy", "moved"], false);
+    bench
+        .step("MIGRATE without REPLACE", 0, without_replace)
+        .await;
+    for line in ["TYPE busy", "TYPE moved"] {
+        bench.client(0, line).await;
+    }
+    for line in ["GET busy", "HGETALL moved"] {
+        bench.client(2, line).await;
+    }
+    let with_replace = migrate(bench, 2, &["busy"], true);
+    bench.step("MIGRATE with REPLACE", 0, with_replace).await;
+    bench.client(0, "TYPE busy").await;
+    bench.client(2, "GET busy").await;
+    // A full resync carries every database.
+    bench.step("REPLICAOF node 0", 2, replica_of_node_0).await;
+    bench
+        .checkpoint("node 2 attached", false, |facts| {
+            agreed(facts) && facts[0].replicas.len() == 2
+        })
+        .await;
+    for line in ["DBSIZE", "GET busy", "SELECT 3", "DBSIZE", "HGETALL hash"] {
+        bench.client(2, line).await;
+    }
+    bench.client(0, "FLUSHALL").await;
+    bench
+        .checkpoint("flushed", false, |facts| {
+            agreed(facts) && facts.iter().all(|node| node.keys == 0)
+        })
+        .await;
+    for node in [0, 1, 2] {
+        bench.client(node, "DBSIZE").await;
+    }
+}
+
+#[tokio::test]
+async fn databases_kinds_of_values_and_busykey_behave_as_on_real_redis() {
+    let mut fake = Bench::fake(3, false);
+    databases_types_and_busykey_script(&mut fake).await;
+    let mut real = Bench::real(3, false);
+    databases_types_and_busykey_script(&mut real).await;
+    assert_settled_alike(&fake, &real, "databases, types and BUSYKEY");
+}
+
+/// Databases and kinds of values in a cluster: SELECT of any database but 0 refused; a string,
+/// a hash, a list and a set in one slot are counted and listed by COUNTKEYSINSLOT and
+/// GETKEYSINSLOT, migrate to node 1 with their values, and are read there once it owns the slot.
+async fn cluster_types_script(bench: &mut Bench) {
+    meet_and_assign_slots(bench).await;
+    bench
+        .checkpoint("slots assigned", false, agreed_and_ok)
+        .await;
+    let (slot, keys) = keys_in_one_slot(0..=5460, 4);
+    let [text, hash, list, set] = [&keys[0], &keys[1], &keys[2], &keys[3]];
+    for line in [
+        "SELECT 1".to_owned(),
+        "SELECT 16".to_owned(),
+        "SELECT 0".to_owned(),
+        format!("SET {text} v"),
+        format!("HSET {hash} f 1 g 2"),
+        format!("RPUSH {list} a b"),
+        format!("SADD {set} m n"),
+        "DBSIZE".to_owned(),
+    ] {
+        bench.client(0, &line).await;
+    }
+    bench
+        .step(
+            "COUNTKEYSINSLOT",
+            0,
+            RedisCommand::ClusterCountKeysInSlot(slot),
+        )
+        .await;
+    bench
+        .step(
+            "GETKEYSINSLOT",
+            0,
+            RedisCommand::ClusterGetKeysInSlot { slot, count: 100 },
+        )
+        .await;
+    let ids = bench.ids.clone();
+    for (node, state) in [
+        (1, SlotState::Importing(ids[0].clone())),
+        (0, SlotState::Migrating(ids[1].clone())),
+    ] {
+        bench
+            .step(
+                "SETSLOT",
+                node,
+                RedisCommand::ClusterSetSlot { slot, state },
+            )
+            .await;
+    }
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let moving = migrate(bench, 1, &keys, true);
+    bench.step("MIGRATE", 0, moving).await;
+    hand_slot_to_node_1(bench, slot).await;
+    bench.checkpoint("slot moved", false, agreed_and_ok).await;
+    for line in [
+        format!("TYPE {text}"),
+        format!("TYPE {hash}"),
+        format!("TYPE {list}"),
+        format!("TYPE {set}"),
+        format!("GET {text}"),
+        format!("HGETALL {hash}"),
+        format!("LRANGE {list} 0 -1"),
+        format!("SMEMBERS {set}"),
+        format!("GET {set}"),
+        "DBSIZE".to_owned(),
+    ] {
+        bench.client(1, &line).await;
+    }
+}
+
+#[tokio::test]
+async fn cluster_nodes_refuse_select_and_migrate_keys_of_every_kind_as_real_redis_does() {
+    let mut fake = Bench::fake(4, true);
+    cluster_types_script(&mut fake).await;
+    let mut real = Bench::real(4, true);
+    cluster_types_script(&mut real).await;
+    assert_settled_alike(&fake, &real, "cluster types");
 }

@@ -438,14 +438,17 @@ impl RedisAdapter {
                 port,
                 keys,
                 timeout_milliseconds,
+                replace,
             } => {
                 let mut wire = cmd("MIGRATE");
                 wire.arg(host)
                     .arg(*port)
                     .arg("")
                     .arg(0)
-                    .arg(*timeout_milliseconds)
-                    .arg("REPLACE");
+                    .arg(*timeout_milliseconds);
+                if *replace {
+                    wire.arg("REPLACE");
+                }
                 // The target belongs to the same resource: same user, same password.
                 if let Some(password) = self.password(endpoint).await? {
                     match &endpoint.user {

@@ -146,10 +146,11 @@ pub enum RedisCommand {
         /// At most this many keys.
         count: u32,
     },
-    /// MIGRATE host port "" 0 timeout REPLACE [AUTH2 ...] KEYS key... (the password, if any, is
-    /// added by the adapter from the CR's secret, never stored in the command). REPLACE: a key is
-    /// on both sides only when an earlier MIGRATE copied it and failed before deleting it at the
-    /// source, where clients kept writing it; without REPLACE every retry answers BUSYKEY.
+    /// MIGRATE host port "" 0 timeout [REPLACE] [AUTH2 ...] KEYS key... (the password, if any,
+    /// is added by the adapter from the CR's secret, never stored in the command). The operator
+    /// always sends REPLACE: a key is on both sides only when an earlier MIGRATE copied it and
+    /// failed before deleting it at the source, where clients kept writing it; without REPLACE
+    /// every retry answers BUSYKEY.
     Migrate {
         /// Target address.
         host: String,
@@ -159,6 +160,8 @@ pub enum RedisCommand {
         keys: Vec<Vec<u8>>,
         /// Timeout in milliseconds.
         timeout_milliseconds: u64,
+        /// REPLACE: overwrite a key the target already holds instead of failing with BUSYKEY.
+        replace: bool,
     },
     /// CLUSTER FAILOVER [FORCE|TAKEOVER], sent to a replica.
     ClusterFailover(FailoverMode),

@@ -130,6 +130,7 @@ async fn move_slot_keys(
                     port: target.port,
                     keys,
                     timeout_milliseconds: MIGRATE_TIMEOUT_MILLISECONDS,
+                    replace: true,
                 },
             )
             .await?;

@@ -16,6 +16,7 @@ use redis_operator::topology::replies::{
 };
 
 use super::cluster_bus::peer_of;
+use super::dataset::Value;
 use super::full_sync::LOADING_MESSAGE;
 use super::replies::{cluster_info, cluster_nodes_reply, info_replication};
 use super::{
@@ -70,6 +71,9 @@ pub(super) fn set_slot_refusal(server: &Server, slot: u16, state: &SlotState) ->
     }
 }
 
+/// What a target answers when it already holds a key MIGRATE restores without REPLACE.
+const BUSYKEY_MESSAGE: &str = "BUSYKEY Target key name already exists.";
+
 impl Fleet {
     pub(super) fn run(
         &mut self,
@@ -119,21 +123,22 @@ impl Fleet {
             RedisCommand::InfoReplication if !sentinel => Ok(RedisReply::Text(
                 render_info_replication(&info_replication(self, server)),
             )),
-            // The fake has database 0 alone.
-            // A load under way counts the keys read so far.
+            // Database 0, the only one the operator uses. A load under way counts the keys read
+            // so far.
             RedisCommand::InfoKeyspace => {
                 let keys = match server.loading {
                     Some(loading) if loading.runs_at(self.now) => {
-                        loading.loaded(server.data.len(), self.now)
+                        loading.loaded(server.data.database_len(0), self.now)
                     }
-                    _ => server.data.len(),
+                    _ => server.data.database_len(0),
                 };
                 Ok(RedisReply::Text(render_keyspace(
                     u64::try_from(keys).unwrap_or(u64::MAX),
                 )))
             }
+            // The operator's connection never selects another database.
             RedisCommand::DatabaseSize => Ok(RedisReply::Integer(
-                i64::try_from(server.data.len()).unwrap_or(i64::MAX),
+                i64::try_from(server.data.database_len(0)).unwrap_or(i64::MAX),
             )),
             RedisCommand::ReplicaOf { host, port } if !cluster && !sentinel => {
                 if let Some(server) = self.servers.get_mut(address) {
@@ -286,42 +291,62 @@ impl Fleet {
                     .map(|key| RedisReply::Text(key.to_owned()))
                     .collect(),
             )),
-            RedisCommand::Migrate { host, keys, .. } => {
+            RedisCommand::Migrate {
+                host,
+                keys,
+                replace,
+                ..
+            } => {
                 if !self.connected(address, host) {
                     return reject("IOERR error or timeout connecting to the target instance");
                 }
-                // The fake's keys are text; a key that is not UTF-8 names none of them.
-                let moved: Vec<(String, String)> = keys
+                // The fake's keys are text; a key that is not UTF-8 names none of them. The
+                // operator's connection never selects another database: keys move between
+                // databases 0.
+                let held: Vec<(String, Value)> = keys
                     .iter()
                     .filter_map(|key| std::str::from_utf8(key).ok())
                     .filter_map(|key| {
                         server
                             .data
-                            .get(key)
-                            .map(|value| (key.to_owned(), value.to_owned()))
+                            .value(0, key)
+                            .map(|value| (key.to_owned(), value.clone()))
                     })
                     .collect();
+                if held.is_empty() {
+                    return Ok(RedisReply::Status("NOKEY".to_owned()));
+                }
+                // The target restores each key; without REPLACE it refuses one it holds
+                // (BUSYKEY), which stays at the source, and the first refusal is the reply.
+                let mut moved = Vec::with_capacity(held.len());
+                let mut refusal = None;
                 if let Some(target) = self.servers.get_mut(host) {
-                    for (key, value) in &moved {
-                        target.data.insert(key, value);
+                    for (key, value) in held {
+                        if !replace && target.data.value(0, &key).is_some() {
+                            refusal.get_or_insert(BUSYKEY_MESSAGE);
+                            continue;
+                        }
+                        target.data.set(0, &key, value);
                         if target.backlog {
                             target.offset += 1;
                         }
+                        moved.push(key);
                     }
                 }
                 if let Some(source) = self.servers.get_mut(address) {
-                    for (key, _) in &moved {
+                    for key in &moved {
                         source.data.remove(key);
                         if source.backlog {
                             source.offset += 1;
                         }
                     }
                 }
-                Ok(if moved.is_empty() {
-                    RedisReply::Status("NOKEY".to_owned())
-                } else {
-                    ok()
-                })
+                match refusal {
+                    Some(message) => reject(&format!(
+                        "ERR Target instance replied with error: {message}"
+                    )),
+                    None => Ok(ok()),
+                }
             }
             RedisCommand::ClusterFailover(mode) if cluster => {
                 self.failover(endpoint, command, address, *mode)

@@ -1,14 +1,77 @@
-//! A fake Redis server's dataset: string keys grouped by slot (CRC16 with hash tags, as Redis
-//! Cluster computes it), with the history replicas follow — recent changes a follower replays,
-//! and a whole copy (a full resync) when it follows another history or is too far behind.
+//! A fake Redis server's dataset: Redis's 16 databases of keys holding strings, hashes, lists or
+//! sets, grouped by slot (CRC16 with hash tags, as Redis Cluster computes it), with the history
+//! replicas follow — recent changes a follower replays, and a whole copy (a full resync) when it
+//! follows another history or is too far behind.
 //!
-//! Data only: it knows nothing of servers, replication links or time.
+//! Data only: it knows nothing of servers, connections, replication links or time, and answers
+//! no command (`client_commands` does).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use redis_operator::topology::slots::SLOT_COUNT;
+
+/// How many databases a server has: Redis's default (`databases 16`).
+pub const DATABASES: usize = 16;
+
+/// The value a key holds. Each kind is shared: a replayed change, a copy or a MIGRATE copies a
+/// pointer; a command changing a hash, list or set copies that one value first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A string.
+    String(Arc<str>),
+    /// A hash: fields and their values, by field.
+    Hash(Arc<BTreeMap<Arc<str>, Arc<str>>>),
+    /// A list, head first.
+    List(Arc<VecDeque<Arc<str>>>),
+    /// A set of members.
+    Set(Arc<BTreeSet<Arc<str>>>),
+}
+
+impl Value {
+    /// The name `TYPE` answers for it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::String(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+        }
+    }
+
+    /// The string it holds, if it is one.
+    pub fn as_string(&self) -> Option<&Arc<str>> {
+        match self {
+            Value::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The hash it holds, if it is one.
+    pub fn as_hash(&self) -> Option<&Arc<BTreeMap<Arc<str>, Arc<str>>>> {
+        match self {
+            Value::Hash(hash) => Some(hash),
+            _ => None,
+        }
+    }
+
+    /// The list it holds, if it is one.
+    pub fn as_list(&self) -> Option<&Arc<VecDeque<Arc<str>>>> {
+        match self {
+            Value::List(list) => Some(list),
+            _ => None,
+        }
+    }
+
+    /// The set it holds, if it is one.
+    pub fn as_set(&self) -> Option<&Arc<BTreeSet<Arc<str>>>> {
+        match self {
+            Value::Set(set) => Some(set),
+            _ => None,
+        }
+    }
+}
 
 /// The slot of a key, as Redis Cluster computes it (CRC16/XMODEM of the key or its hash tag).
 pub fn key_slot(key: &str) -> u16 {
@@ -49,24 +112,25 @@ const CRC16_TABLE: [u16; 256] = {
     table
 };
 
-/// A dataset of string keys, grouped by slot: slot queries read one group, and a key is found by
-/// its slot first, so lookups compare small integers rather than keys.
+/// A dataset: keys in Redis's 16 databases, grouped by database and slot, so slot queries read
+/// one group and a key is found by its database and slot first, comparing small integers rather
+/// than keys.
 ///
 /// Replicas follow their master's dataset by replaying its recent changes, as Redis replicas
 /// apply the replication stream: each dataset belongs to a lineage (a history of changes) and
 /// knows how far along it is. A dataset that changes on its own (a client write, MIGRATE) starts
 /// a lineage of its own unless it already owns one, so a follower replays changes only from a
 /// dataset whose history is its own history continued, and copies the whole dataset otherwise
-/// (a full resync). Keys and values are shared strings: a replayed change or a copy copies
-/// pointers, not text. The map is shared until changed, so a copy of a server (the oracles take
-/// them) or a full resync costs nothing until the next change. The default dataset is empty and
-/// owns no lineage.
+/// (a full resync). Keys and values are shared: a replayed change or a copy copies pointers, not
+/// text. The map is shared until changed, so a copy of a server (the oracles take them) or a full
+/// resync costs nothing until the next change. Both carry every database. The default dataset is
+/// empty and owns no lineage.
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {
-    /// Keys and values by slot; a slot without keys has no entry.
-    by_slot: Arc<BTreeMap<u16, SlotKeys>>,
-    /// Number of keys.
-    len: usize,
+    /// Keys and values by database and slot; a slot without keys has no entry.
+    by_slot: Arc<BTreeMap<(u8, u16), SlotKeys>>,
+    /// Number of keys in each database.
+    lengths: [usize; DATABASES],
     /// The history this dataset is part of; 0 for none.
     lineage: u64,
     /// Changes of the lineage this dataset holds.
@@ -77,16 +141,27 @@ pub struct Dataset {
     changes: Arc<VecDeque<(u64, Change)>>,
 }
 
-/// The keys of one slot and their values.
-type SlotKeys = BTreeMap<Arc<str>, Arc<str>>;
+/// The keys of one slot of one database and their values.
+type SlotKeys = BTreeMap<Arc<str>, Value>;
 
 /// One change of a dataset, as its followers replay it.
 #[derive(Clone, Debug)]
 enum Change {
-    /// A key, its value and its slot (hashed once, where the change was made).
-    Set(Arc<str>, Arc<str>, u16),
-    /// A key and its slot.
-    Remove(Arc<str>, u16),
+    /// A key's new value, with its database and slot (hashed once, where the change was made).
+    Set {
+        database: u8,
+        slot: u16,
+        key: Arc<str>,
+        value: Value,
+    },
+    /// A key removed, with its database and slot.
+    Remove {
+        database: u8,
+        slot: u16,
+        key: Arc<str>,
+    },
+    /// Every key of one database removed (FLUSHDB), or of all of them (FLUSHALL).
+    Flush(Option<u8>),
 }
 
 /// How many changes a dataset keeps for its followers; one further behind copies the whole
@@ -100,7 +175,7 @@ static LAST_LINEAGE: AtomicU64 = AtomicU64::new(0);
 impl PartialEq for Dataset {
     /// Two datasets are equal when they hold the same keys and values, whatever their history.
     fn eq(&self, other: &Self) -> bool {
-        self.len == other.len && self.by_slot == other.by_slot
+        self.lengths == other.lengths && self.by_slot == other.by_slot
     }
 }
 
@@ -116,29 +191,53 @@ impl Dataset {
         }
     }
 
-    /// Stores a key.
+    /// Stores a string key in database 0 (what clients write).
     pub fn insert(&mut self, key: &str, value: &str) {
-        let key: Arc<str> = Arc::from(key);
-        let value: Arc<str> = Arc::from(value);
-        self.own_lineage();
-        let slot = key_slot(&key);
-        self.apply(Change::Set(key, value, slot));
+        self.set(0, key, Value::String(Arc::from(value)));
     }
 
-    /// Removes a key; returns whether it was there.
+    /// Stores a key of any kind in `database`, replacing what it held.
+    pub fn set(&mut self, database: u8, key: &str, value: Value) {
+        let key: Arc<str> = Arc::from(key);
+        self.own_lineage();
+        let slot = key_slot(&key);
+        self.apply(Change::Set {
+            database,
+            slot,
+            key,
+            value,
+        });
+    }
+
+    /// Removes a key of database 0; returns whether it was there.
     pub fn remove(&mut self, key: &str) -> bool {
+        self.remove_from(0, key)
+    }
+
+    /// Removes a key of `database`; returns whether it was there.
+    pub fn remove_from(&mut self, database: u8, key: &str) -> bool {
         let slot = key_slot(key);
         let Some((key, _)) = self
             .by_slot
-            .get(&slot)
+            .get(&(database, slot))
             .and_then(|keys| keys.get_key_value(key))
         else {
             return false;
         };
         let key = Arc::clone(key);
         self.own_lineage();
-        self.apply(Change::Remove(key, slot));
+        self.apply(Change::Remove {
+            database,
+            slot,
+            key,
+        });
         true
+    }
+
+    /// Removes every key of `database` (FLUSHDB), or of every database when `None` (FLUSHALL).
+    pub fn flush(&mut self, database: Option<u8>) {
+        self.own_lineage();
+        self.apply(Change::Flush(database));
     }
 
     /// Catches up with `master`: replays the changes it has and this dataset lacks when this
@@ -155,7 +254,7 @@ impl Dataset {
                     .is_some_and(|(first, _)| *first <= self.version + 1));
         if !replayable {
             self.by_slot = master.by_slot.clone();
-            self.len = master.len;
+            self.lengths = master.lengths;
             self.lineage = master.lineage;
             self.version = master.version;
             self.owns_lineage = false;
@@ -189,24 +288,43 @@ impl Dataset {
     /// Applies `change` as the next version and keeps it for followers.
     fn apply(&mut self, change: Change) {
         match &change {
-            Change::Set(key, value, slot) => {
+            Change::Set {
+                database,
+                slot,
+                key,
+                value,
+            } => {
                 let replaced = Arc::make_mut(&mut self.by_slot)
-                    .entry(*slot)
+                    .entry((*database, *slot))
                     .or_default()
-                    .insert(Arc::clone(key), Arc::clone(value));
+                    .insert(Arc::clone(key), value.clone());
                 if replaced.is_none() {
-                    self.len += 1;
+                    self.lengths[usize::from(*database)] += 1;
                 }
             }
-            Change::Remove(key, slot) => {
+            Change::Remove {
+                database,
+                slot,
+                key,
+            } => {
                 let by_slot = Arc::make_mut(&mut self.by_slot);
-                if let Some(keys) = by_slot.get_mut(slot) {
+                if let Some(keys) = by_slot.get_mut(&(*database, *slot)) {
                     if keys.remove(key).is_some() {
-                        self.len -= 1;
+                        self.lengths[usize::from(*database)] -= 1;
                     }
                     if keys.is_empty() {
-                        by_slot.remove(slot);
+                        by_slot.remove(&(*database, *slot));
                     }
+                }
+            }
+            Change::Flush(None) => {
+                self.by_slot = Arc::default();
+                self.lengths = [0; DATABASES];
+            }
+            Change::Flush(Some(database)) => {
+                if self.lengths[usize::from(*database)] > 0 {
+                    Arc::make_mut(&mut self.by_slot).retain(|(held, _), _| held != database);
+                    self.lengths[usize::from(*database)] = 0;
                 }
             }
         }
@@ -218,56 +336,73 @@ impl Dataset {
         changes.push_back((self.version, change));
     }
 
-    /// A key's value, shared.
+    /// The value of a key of `database`, of any kind.
+    pub fn value(&self, database: u8, key: &str) -> Option<&Value> {
+        self.by_slot.get(&(database, key_slot(key)))?.get(key)
+    }
+
+    /// A string key's value in database 0, shared; `None` for a key of another kind.
     pub(super) fn shared_value(&self, key: &str) -> Option<&Arc<str>> {
         self.value_in_slot(key_slot(key), key)
     }
 
-    /// The value of a key known to hash to `slot`.
+    /// The string value of a key of database 0 known to hash to `slot`.
     pub(super) fn value_in_slot(&self, slot: u16, key: &str) -> Option<&Arc<str>> {
-        self.by_slot.get(&slot)?.get(key)
+        self.by_slot.get(&(0, slot))?.get(key)?.as_string()
     }
 
-    /// A key's value.
+    /// A string key's value in database 0; `None` for a key of another kind.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.shared_value(key).map(AsRef::as_ref)
     }
 
-    /// Whether the key exists.
+    /// Whether the key exists in database 0, of any kind.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.shared_value(key).is_some()
+        self.value(0, key).is_some()
     }
 
-    /// Number of keys.
+    /// Number of keys, in every database.
     pub fn len(&self) -> usize {
-        self.len
+        self.lengths.iter().sum()
     }
 
-    /// Whether there are no keys.
+    /// Number of keys of one database (what DBSIZE counts).
+    pub fn database_len(&self, database: u8) -> usize {
+        self.lengths
+            .get(usize::from(database))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether there are no keys, in any database.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.lengths.iter().all(|length| *length == 0)
     }
 
-    /// Keys hashing to `slot`, in order.
+    /// Keys of database 0 (the only one Redis Cluster has) hashing to `slot`, of every kind, in
+    /// order.
     pub fn keys_in_slot(&self, slot: u16) -> impl Iterator<Item = &str> {
         self.by_slot
-            .get(&slot)
+            .get(&(0, slot))
             .into_iter()
             .flat_map(|keys| keys.keys().map(AsRef::as_ref))
     }
 
-    /// Every key and value, by slot and then by key.
+    /// Every string key of database 0 and its value, by slot and then by key.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.by_slot
-            .values()
-            .flatten()
-            .map(|(key, value)| (key.as_ref(), value.as_ref()))
+            .range((0, 0)..(1, 0))
+            .flat_map(|(_, keys)| keys.iter())
+            .filter_map(|(key, value)| Some((key.as_ref(), value.as_string()?.as_ref())))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Dataset, key_slot};
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use super::{Dataset, Value, key_slot};
 
     fn keys(dataset: &Dataset) -> Vec<(String, String)> {
         dataset
@@ -331,6 +466,41 @@ mod tests {
         replica.follow(&master);
         assert_eq!(keys(&replica), keys(&master));
         assert_eq!(replica.len(), super::CHANGES_KEPT + 10);
+    }
+
+    #[test]
+    fn every_database_and_kind_of_value_is_replayed_copied_and_flushed() {
+        let members: BTreeSet<Arc<str>> = [Arc::from("a"), Arc::from("b")].into();
+        let set = Value::Set(Arc::new(members));
+        let mut master = Dataset::new();
+        master.insert("plain", "0");
+        master.set(3, "plain", Value::String(Arc::from("3")));
+        let mut replayed = Dataset::default();
+        replayed.follow(&master);
+        master.set(3, "members", set.clone());
+        assert!(!replayed.follow(&master), "replayed, not copied");
+        let mut copied = Dataset::default();
+        assert!(copied.follow(&master), "a fresh follower copies");
+        for follower in [&replayed, &copied] {
+            assert_eq!(follower.value(3, "members"), Some(&set));
+            assert_eq!(follower.get("plain"), Some("0"));
+            assert_eq!(follower.database_len(0), 1);
+            assert_eq!(follower.database_len(3), 2);
+            assert_eq!(follower.len(), 3);
+        }
+        // Database 0 alone is what slots, string reads and iteration see.
+        assert_eq!(master.keys_in_slot(key_slot("members")).count(), 0);
+        assert_eq!(keys(&master), vec![("plain".to_owned(), "0".to_owned())]);
+        master.set(0, "plain", set);
+        assert_eq!(master.get("plain"), None, "a set is no string");
+        assert!(master.contains_key("plain"));
+        master.flush(Some(3));
+        replayed.follow(&master);
+        assert_eq!((replayed.database_len(3), replayed.len()), (0, 1));
+        master.flush(None);
+        replayed.follow(&master);
+        assert!(replayed.is_empty() && master.is_empty());
+        assert_eq!(replayed, master);
     }
 
     #[test]

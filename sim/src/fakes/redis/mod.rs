@@ -1,7 +1,8 @@
 //! Fake Redis servers and sentinels, one per pod address, answering the operator's commands with
 //! the replies real Redis gives (rendered by the same format the operator parses).
 //!
-//! Modelled: string keys and slots (CRC16 with hash tags), replication with offsets, full resync
+//! Modelled: 16 databases of string, hash, list and set keys, slots (CRC16 with hash tags),
+//! client connections with their selected database, replication with offsets, full resync
 //! and asynchronous propagation, Redis Cluster membership with gossip, config epochs, failure
 //! detection after the node timeout and replica promotion, slot migration with MIGRATING and
 //! IMPORTING, CLUSTER FAILOVER and its variants, FORGET with its ban, and sentinels that monitor,
@@ -9,8 +10,9 @@
 //! randomness; node ids derive from a counter. Dataset lineages come from a process-wide counter,
 //! but they are only compared with each other, never shown or ordered.
 //!
-//! The parts: `dataset` (keys, slots and replication history), `slot_set` (slot bitmaps),
-//! `commands` (what the operator sends), `replies` (what it reads), `cluster_bus` (gossip,
+//! The parts: `dataset` (databases, keys, slots and replication history), `slot_set` (slot
+//! bitmaps), `commands` (what the operator sends), `client_commands` (what a client sends over
+//! its connection), `replies` (what it reads), `cluster_bus` (gossip,
 //! failure detection and promotion), `sentinel` (monitoring and failover). This file holds the
 //! fleet — servers by address, partitions, the command log — and client reads and writes.
 
@@ -23,6 +25,7 @@ use redis_operator::ports::redis::{RedisCommand, RedisEndpoint, RedisError, Redi
 use redis_operator::topology::replication::DEFAULT_REPLICA_PRIORITY;
 use redis_operator::topology::replies::PreviousHistory;
 
+mod client_commands;
 mod cluster_bus;
 mod commands;
 pub mod dataset;
@@ -32,7 +35,8 @@ mod replies;
 mod sentinel;
 pub mod slot_set;
 
-pub use dataset::{Dataset, key_slot};
+pub use client_commands::{ClientConnection, ClientError, WRONGTYPE_MESSAGE};
+pub use dataset::{DATABASES, Dataset, Value, key_slot};
 pub use slot_set::{SLOT_WORDS, SlotSet};
 
 use cluster_bus::{refresh_last_seen, tick_cluster};
