@@ -1721,6 +1721,12 @@ async fn databases_types_and_busykey_script(bench: &mut Bench) {
             agreed(facts) && facts[1].keys == 1
         })
         .await;
+    // The operator counts the keys of every database from INFO keyspace.
+    for node in [0, 1] {
+        bench
+            .step("INFO keyspace", node, RedisCommand::InfoKeyspace)
+            .await;
+    }
     for line in [
         "SET refused v",
         "DBSIZE",

@@ -77,7 +77,7 @@ pub fn check_reply_parsing_is_total(bytes: &[u8]) -> ReplyCheckSummary {
     match parse_keyspace_keys(&text) {
         Ok(keys) => {
             summary.accepted += 1;
-            let rendered = render_keyspace(keys);
+            let rendered = render_keyspace(&[keys]);
             assert_eq!(
                 parse_keyspace_keys(&rendered),
                 Ok(keys),

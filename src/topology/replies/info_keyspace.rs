@@ -38,15 +38,19 @@ pub fn parse_keyspace_keys(text: &str) -> Result<u64, ParseError> {
     Ok(total)
 }
 
-/// `INFO keyspace` of a server holding `keys` keys in database 0: no `db0` line without keys, as
-/// Redis lists only databases that hold some.
+/// `INFO keyspace` of a server holding `keys[n]` keys in database `n`: a line per database that
+/// holds some, as Redis lists only those.
 #[cfg(any(test, feature = "testing"))]
-pub fn render_keyspace(keys: u64) -> String {
-    if keys == 0 {
-        "# Keyspace\r\n".to_owned()
-    } else {
-        format!("# Keyspace\r\ndb0:keys={keys},expires=0,avg_ttl=0\r\n")
+pub fn render_keyspace(keys: &[u64]) -> String {
+    let mut text = "# Keyspace\r\n".to_owned();
+    for (database, count) in keys.iter().enumerate() {
+        if *count > 0 {
+            text.push_str(&format!(
+                "db{database}:keys={count},expires=0,avg_ttl=0\r\n"
+            ));
+        }
     }
+    text
 }
 
 #[cfg(test)]
@@ -63,7 +67,7 @@ mod tests {
     #[test]
     fn a_rendered_keyspace_reads_back() {
         for keys in [0, 1, 12_345] {
-            assert_eq!(parse_keyspace_keys(&render_keyspace(keys)), Ok(keys));
+            assert_eq!(parse_keyspace_keys(&render_keyspace(&[keys])), Ok(keys));
         }
     }
 

@@ -16,7 +16,7 @@ use redis_operator::topology::replies::{
 };
 
 use super::cluster_bus::peer_of;
-use super::dataset::Value;
+use super::dataset::{DATABASES, Value};
 use super::full_sync::LOADING_MESSAGE;
 use super::replies::{cluster_info, cluster_nodes_reply, info_replication};
 use super::{
@@ -123,18 +123,25 @@ impl Fleet {
             RedisCommand::InfoReplication if !sentinel => Ok(RedisReply::Text(
                 render_info_replication(&info_replication(self, server)),
             )),
-            // Database 0, the only one the operator uses. A load under way counts the keys read
-            // so far.
+            // Every database that holds keys, as Redis lists them. A load under way counts the
+            // keys read so far, database after database.
             RedisCommand::InfoKeyspace => {
-                let keys = match server.loading {
+                let mut left = match server.loading {
                     Some(loading) if loading.runs_at(self.now) => {
-                        loading.loaded(server.data.database_len(0), self.now)
+                        loading.loaded(server.data.len(), self.now)
                     }
-                    _ => server.data.database_len(0),
+                    _ => server.data.len(),
                 };
-                Ok(RedisReply::Text(render_keyspace(
-                    u64::try_from(keys).unwrap_or(u64::MAX),
-                )))
+                let keys: Vec<u64> = (0..DATABASES)
+                    .map(|database| {
+                        let length = u8::try_from(database)
+                            .map_or(0, |database| server.data.database_len(database))
+                            .min(left);
+                        left -= length;
+                        u64::try_from(length).unwrap_or(u64::MAX)
+                    })
+                    .collect();
+                Ok(RedisReply::Text(render_keyspace(&keys)))
             }
             // The operator's connection never selects another database.
             RedisCommand::DatabaseSize => Ok(RedisReply::Integer(
