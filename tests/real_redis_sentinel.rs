@@ -4,6 +4,11 @@
 //! then the master's process is killed; the sentinels fail over on their own, and the operator
 //! follows the new master without a command that fights them and without restarting a sentinel.
 //!
+//! A second test runs one script on the simulator's fake sentinels and on real ones and compares
+//! what it records: a master nobody reaches keeps its role through the failover (the
+//! split-brain window) and, once back, is turned into a replica of the new master after the
+//! wrong-role grace: not sooner, and not never.
+//!
 //! Each server listens on its own loopback address (127.0.0.2, .3, .4) on one shared port, as
 //! pods with their own IPs do, because the sentinel planner tells the sentinels `pod IP:port`.
 //! The sentinels listen on 127.0.0.1, each on its own port. Needs the Debian packages
@@ -20,7 +25,7 @@ use std::time::Duration;
 use redis_operator::adapters::RedisAdapter;
 use redis_operator::api::validation::SentinelMonitorSettings;
 use redis_operator::ports::clock::{Clock, SystemClock};
-use redis_operator::ports::redis::{RedisAdmin, RedisCommand, RedisEndpoint};
+use redis_operator::ports::redis::{RedisAdmin, RedisCommand, RedisEndpoint, RedisReply};
 use redis_operator::reconcile::execute::execute;
 use redis_operator::reconcile::{Context, Request};
 use redis_operator::topology::observation::{PodInfo, SentinelView, ServerView};
@@ -483,4 +488,401 @@ async fn sentinels_fail_over_a_killed_master_and_the_operator_follows() {
             key(wrong[0])
         );
     }
+}
+
+/// One side of the comparison of fake and real sentinels: three servers (node 0 the master, 1
+/// and 2 its replicas) and three sentinels, reached through the fake or the production adapter.
+enum SentinelSide {
+    Fake {
+        redis: redis_operator_sim::fakes::redis::FakeRedis,
+        now: u64,
+        servers: Vec<RedisEndpoint>,
+        sentinels: Vec<RedisEndpoint>,
+    },
+    Real {
+        /// Boxed: far larger than the fake's handle.
+        fleet: Box<SentinelFleet>,
+        servers: Vec<RedisEndpoint>,
+        sentinels: Vec<RedisEndpoint>,
+    },
+}
+
+/// Simulated milliseconds per tick of the fake.
+const FAKE_TICK_MILLISECONDS: u64 = 100;
+/// Pause between two observations while waiting for something, on both sides.
+const POLL_MILLISECONDS: u64 = 250;
+
+impl SentinelSide {
+    fn fake() -> SentinelSide {
+        use redis_operator_sim::fakes::redis::{FakeRedis, ServerKind};
+        let redis = FakeRedis::new();
+        // Three endpoints named `{group}-{index}` at `10.0.{subnet}.{index + 1}:{port}`.
+        let endpoints = |group: &str, subnet: u32, port: u16| -> Vec<RedisEndpoint> {
+            (0..3)
+                .map(|index| RedisEndpoint {
+                    namespace: "fidelity".to_owned(),
+                    pod: format!("{group}-{index}"),
+                    host: format!("10.0.{subnet}.{}", index + 1),
+                    port,
+                    password: None,
+                    user: None,
+                    tls: None,
+                })
+                .collect()
+        };
+        let servers = endpoints("cache", 0, 6379);
+        let sentinels = endpoints("cache-sentinel", 1, 26379);
+        for (endpoints, kind) in [
+            (&servers, ServerKind::Plain),
+            (&sentinels, ServerKind::Sentinel),
+        ] {
+            for endpoint in endpoints {
+                redis.start(
+                    &endpoint.pod,
+                    &endpoint.host,
+                    endpoint.port,
+                    kind,
+                    false,
+                    false,
+                );
+            }
+        }
+        SentinelSide::Fake {
+            redis,
+            now: 0,
+            servers,
+            sentinels,
+        }
+    }
+
+    fn real() -> SentinelSide {
+        let fleet = SentinelFleet::start();
+        let servers = fleet
+            .servers
+            .iter()
+            .map(|(_, process)| process.endpoint())
+            .collect();
+        let sentinels = fleet
+            .sentinels
+            .iter()
+            .map(|(_, process)| process.endpoint())
+            .collect();
+        SentinelSide::Real {
+            fleet: Box::new(fleet),
+            servers,
+            sentinels,
+        }
+    }
+
+    fn servers(&self) -> &[RedisEndpoint] {
+        match self {
+            SentinelSide::Fake { servers, .. } | SentinelSide::Real { servers, .. } => servers,
+        }
+    }
+
+    fn sentinels(&self) -> &[RedisEndpoint] {
+        match self {
+            SentinelSide::Fake { sentinels, .. } | SentinelSide::Real { sentinels, .. } => {
+                sentinels
+            }
+        }
+    }
+
+    /// Sends `command`, again if the connection failed: real sentinels close the clients of a
+    /// server they reconfigure (`CLIENT KILL TYPE normal`), which breaks a pooled connection once.
+    async fn send(&self, endpoint: &RedisEndpoint, command: &RedisCommand) -> RedisReply {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let reply = match self {
+                SentinelSide::Fake { redis, .. } => redis.answer(endpoint, command),
+                SentinelSide::Real { fleet, .. } => fleet.adapter.execute(endpoint, command).await,
+            };
+            match reply {
+                Ok(reply) => return reply,
+                Err(error) if attempts >= 3 => panic!("{command:?} to {endpoint}: {error}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// Lets `milliseconds` pass: ticks for the fake, a sleep for the real processes.
+    async fn pass(&mut self, milliseconds: u64) {
+        match self {
+            SentinelSide::Fake { redis, now, .. } => {
+                let end = *now + milliseconds;
+                while *now < end {
+                    *now += FAKE_TICK_MILLISECONDS.min(end - *now);
+                    redis.tick(*now);
+                }
+            }
+            SentinelSide::Real { .. } => {
+                tokio::time::sleep(Duration::from_millis(milliseconds)).await;
+            }
+        }
+    }
+
+    /// Milliseconds since the side started: simulated for the fake, measured for the real side.
+    fn now(&self, started: std::time::Instant) -> u64 {
+        match self {
+            SentinelSide::Fake { now, .. } => *now,
+            SentinelSide::Real { .. } => {
+                u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+            }
+        }
+    }
+
+    /// Makes node 0 unreachable to every other server and sentinel (`true`), or reachable again
+    /// (`false`): the fake cuts its links both ways; the real process is stopped (SIGSTOP) or
+    /// continued (SIGCONT), so that it keeps its state and its role while nobody reaches it.
+    fn cut_off_node_0(&self, cut: bool) {
+        match self {
+            SentinelSide::Fake {
+                redis,
+                servers,
+                sentinels,
+                ..
+            } => {
+                for other in servers[1..].iter().chain(sentinels) {
+                    redis.set_partition(&servers[0].host, &other.host, cut);
+                }
+            }
+            SentinelSide::Real { fleet, .. } => {
+                let process_id = fleet.servers[0].1.pid().unwrap();
+                let signal = if cut { "-STOP" } else { "-CONT" };
+                let status = std::process::Command::new("kill")
+                    .args([signal, &process_id.to_string()])
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "kill {signal} {process_id}");
+            }
+        }
+    }
+
+    /// The index of the server at `host:port`.
+    fn index_of(&self, host: &str, port: u16) -> Option<usize> {
+        self.servers()
+            .iter()
+            .position(|endpoint| endpoint.host == host && endpoint.port == port)
+    }
+
+    /// A server's role as the operator reads it: `master`, or `replica of node N`.
+    async fn role(&self, node: usize) -> String {
+        let reply = self
+            .send(&self.servers()[node], &RedisCommand::InfoReplication)
+            .await;
+        let info = parse_info_replication(reply.as_text().unwrap()).unwrap();
+        match info.role {
+            ReplicationRole::Master => "master".to_owned(),
+            ReplicationRole::Replica => format!(
+                "replica of node {:?}",
+                self.index_of(
+                    info.master_host.as_deref().unwrap_or_default(),
+                    info.master_port.unwrap_or_default()
+                )
+            ),
+        }
+    }
+
+    /// The master each sentinel names for the group, as a node index.
+    async fn sentinel_masters(&self) -> Vec<Option<usize>> {
+        let mut masters = Vec::new();
+        for sentinel in self.sentinels() {
+            let command = RedisCommand::SentinelMasterAddress(GROUP.to_owned());
+            let reply = self.send(sentinel, &command).await;
+            masters.push(
+                parse_master_address(&reply)
+                    .unwrap()
+                    .and_then(|(host, port)| self.index_of(&host, port)),
+            );
+        }
+        masters
+    }
+
+    /// Whether every sentinel monitors the group with two replicas and knows the two others.
+    async fn sentinels_know_each_other(&self) -> bool {
+        for sentinel in self.sentinels() {
+            let reply = self.send(sentinel, &RedisCommand::SentinelMasters).await;
+            let masters = parse_sentinel_masters(&reply).unwrap();
+            if !masters.iter().any(|master| {
+                master.name == GROUP && master.replicas == 2 && master.other_sentinels == 2
+            }) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// How long the script waits for the sentinels to set up, or to fail over, before it records that
+/// they did not.
+const SETTLE_MILLISECONDS: u64 = 30_000;
+/// How long after node 0 returns the script waits for the sentinels to convert it.
+const CONVERSION_WAIT_MILLISECONDS: u64 = 20_000;
+/// Sooner than this after node 0 returns, a conversion would not be Redis' wrong-role grace
+/// (`SENTINEL_PUBLISH_PERIOD * 4`, 8 seconds, with slack for the real side's clock).
+const EARLIEST_CONVERSION_MILLISECONDS: u64 = 5_000;
+
+/// Node 0 master with replicas 1 and 2, three sentinels monitoring it (quorum 2, down after 1 s);
+/// node 0 is cut off from everyone until the sentinels promote a replica, then comes back. What
+/// is recorded: that the sentinels set up and failed over to a replica the other replica follows,
+/// node 0's role right after it returns (still a master: not demoted while unreachable), whether
+/// it was converted to a replica of the new master within the wait and not before the grace, and
+/// the roles and the sentinels' master at the end. Returns the transcript and how long after its
+/// return node 0 was converted.
+async fn former_master_script(side: &mut SentinelSide) -> (Vec<(String, String)>, Option<u64>) {
+    let mut transcript = Vec::new();
+    let master = side.servers()[0].clone();
+    for replica in 1..3 {
+        let command = RedisCommand::ReplicaOf {
+            host: master.host.clone(),
+            port: master.port,
+        };
+        let endpoint = side.servers()[replica].clone();
+        side.send(&endpoint, &command).await;
+    }
+    for sentinel in side.sentinels().to_vec() {
+        let monitor = RedisCommand::SentinelMonitor {
+            group: GROUP.to_owned(),
+            host: master.host.clone(),
+            port: master.port,
+            quorum: 2,
+        };
+        side.send(&sentinel, &monitor).await;
+        for (option, value) in [
+            ("down-after-milliseconds", "1000"),
+            ("failover-timeout", "6000"),
+        ] {
+            let set = RedisCommand::SentinelSet {
+                group: GROUP.to_owned(),
+                option: option.to_owned(),
+                value: value.to_owned(),
+            };
+            side.send(&sentinel, &set).await;
+        }
+    }
+    let mut waited = 0;
+    while !side.sentinels_know_each_other().await && waited < SETTLE_MILLISECONDS {
+        side.pass(POLL_MILLISECONDS).await;
+        waited += POLL_MILLISECONDS;
+    }
+    transcript.push((
+        "sentinels know both replicas and each other".to_owned(),
+        side.sentinels_know_each_other().await.to_string(),
+    ));
+
+    side.cut_off_node_0(true);
+    // Node 0 is not asked while cut off: the real process is stopped and would not answer.
+    let mut waited = 0;
+    let promoted = loop {
+        let masters = side.sentinel_masters().await;
+        let named = masters.iter().filter(|named| **named == masters[0]).count();
+        if let Some(Some(promoted)) = masters.first().copied().filter(|_| named >= 2)
+            && promoted != 0
+        {
+            let other = 3 - promoted;
+            if side.role(promoted).await == "master"
+                && side.role(other).await == format!("replica of node {:?}", Some(promoted))
+            {
+                break Some(promoted);
+            }
+        }
+        if waited >= SETTLE_MILLISECONDS {
+            break None;
+        }
+        side.pass(POLL_MILLISECONDS).await;
+        waited += POLL_MILLISECONDS;
+    };
+    transcript.push((
+        "the sentinels promoted a replica that the other replica follows".to_owned(),
+        promoted.is_some().to_string(),
+    ));
+    let Some(promoted) = promoted else {
+        return (transcript, None);
+    };
+    println!("the sentinels promoted node {promoted}");
+
+    side.cut_off_node_0(false);
+    let started = std::time::Instant::now();
+    let returned = side.now(started);
+    transcript.push((
+        "node 0 right after its return".to_owned(),
+        side.role(0).await,
+    ));
+    let converted_role = format!("replica of node {:?}", Some(promoted));
+    let mut converted = None;
+    while side.now(started) - returned <= CONVERSION_WAIT_MILLISECONDS {
+        if side.role(0).await == converted_role {
+            converted = Some(side.now(started) - returned);
+            break;
+        }
+        side.pass(POLL_MILLISECONDS).await;
+    }
+    transcript.push((
+        format!(
+            "node 0 converted to a replica of the new master between {EARLIEST_CONVERSION_MILLISECONDS} and {CONVERSION_WAIT_MILLISECONDS} ms after its return"
+        ),
+        converted
+            .is_some_and(|after| after >= EARLIEST_CONVERSION_MILLISECONDS)
+            .to_string(),
+    ));
+    // In the same order on both sides, whichever replica was promoted (real sentinels choose
+    // between equally advanced replicas by run id, which is random).
+    for (name, node) in [
+        ("node 0 (the former master)", 0),
+        ("the promoted replica", promoted),
+        ("the other replica", 3 - promoted),
+    ] {
+        let role = side.role(node).await;
+        let role = role.replace(&format!("node {:?}", Some(promoted)), "the new master");
+        transcript.push((format!("{name} at the end"), role));
+    }
+    let masters = side.sentinel_masters().await;
+    transcript.push((
+        "every sentinel names the new master".to_owned(),
+        masters
+            .iter()
+            .all(|named| *named == Some(promoted))
+            .to_string(),
+    ));
+    (transcript, converted)
+}
+
+#[tokio::test]
+async fn a_former_master_that_returns_after_a_sentinel_failover_is_demoted_as_real_sentinels_do() {
+    let mut fake = SentinelSide::fake();
+    let (fake_transcript, fake_converted) = former_master_script(&mut fake).await;
+    let mut real = SentinelSide::real();
+    let (real_transcript, real_converted) = former_master_script(&mut real).await;
+    println!(
+        "node 0 converted after its return: fake {fake_converted:?} ms (simulated), real {real_converted:?} ms\nreal: {real_transcript:#?}"
+    );
+    assert_eq!(
+        real_transcript
+            .iter()
+            .map(|(step, _)| step)
+            .collect::<Vec<_>>(),
+        fake_transcript
+            .iter()
+            .map(|(step, _)| step)
+            .collect::<Vec<_>>(),
+        "both sides ran the same steps"
+    );
+    let differences: Vec<String> = fake_transcript
+        .iter()
+        .zip(&real_transcript)
+        .filter(|((_, fake), (_, real))| fake != real)
+        .map(|((step, fake), (_, real))| format!("  {step}\n    fake: {fake}\n    real: {real}"))
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "the fake sentinels differ from real ones:\n{}\nfake: {fake_transcript:?}\nreal: {real_transcript:?}",
+        differences.join("\n")
+    );
+    // What both sides agree on is what real sentinels do.
+    assert_eq!(
+        real_transcript[2].1, "master",
+        "a master the sentinels cannot reach keeps its role"
+    );
+    assert_eq!(real_transcript[3].1, "true", "{real_transcript:?}");
 }
