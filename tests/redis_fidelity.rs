@@ -1859,6 +1859,66 @@ async fn cluster_types_script(bench: &mut Bench) {
     }
 }
 
+/// Dirty slots: node 1 takes a slot of node 0 without its keys (IMPORTING, then SETSLOT NODE
+/// on node 1 alone, which bumps its epoch without consensus); node 0, which still holds keys
+/// in the slot and is not importing it, learns the higher-epoch claim by gossip, gives the slot
+/// up and deletes those keys, keeping the keys of its other slots.
+async fn dirty_slots_script(bench: &mut Bench) {
+    meet_and_assign_slots(bench).await;
+    bench
+        .checkpoint("slots assigned", false, agreed_and_ok)
+        .await;
+    let (slot, lost) = keys_in_one_slot(0..=2000, 5);
+    for key in &lost {
+        bench.write(0, key, "dirty");
+    }
+    let (_, kept) = keys_in_one_slot(3000..=5460, 3);
+    for key in &kept {
+        bench.write(0, key, "kept");
+    }
+    bench
+        .checkpoint("8 keys written on node 0", false, |facts| {
+            agreed_and_ok(facts) && facts[0].keys == 8
+        })
+        .await;
+    let ids = bench.ids.clone();
+    for state in [
+        SlotState::Importing(ids[0].clone()),
+        SlotState::Node(ids[1].clone()),
+    ] {
+        bench
+            .step(
+                "SETSLOT on node 1 alone",
+                1,
+                RedisCommand::ClusterSetSlot { slot, state },
+            )
+            .await;
+    }
+    bench
+        .checkpoint("node 0 gave the slot up", false, |facts| {
+            agreed_and_ok(facts) && facts[0].keys == 3
+        })
+        .await;
+    for node in [0, 1] {
+        bench
+            .step(
+                "COUNTKEYSINSLOT of the slot taken",
+                node,
+                RedisCommand::ClusterCountKeysInSlot(slot),
+            )
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_node_that_loses_a_slot_to_a_higher_epoch_deletes_its_keys_there_as_real_redis_does() {
+    let mut fake = Bench::fake(4, true);
+    dirty_slots_script(&mut fake).await;
+    let mut real = Bench::real(4, true);
+    dirty_slots_script(&mut real).await;
+    assert_settled_alike(&fake, &real, "dirty slots");
+}
+
 #[tokio::test]
 async fn cluster_nodes_refuse_select_and_migrate_keys_of_every_kind_as_real_redis_does() {
     let mut fake = Bench::fake(4, true);
