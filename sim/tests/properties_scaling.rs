@@ -7,8 +7,9 @@
 //! only 0–30 s (so the next change lands while the previous one is half done, reversals
 //! included), and faults among pod kills, operator crashes between its writes (restarting at
 //! once, or down for 10–90 s), operator pauses, stale reads, slow full resyncs (slow-sync), a
-//! master's or replica's container held down (10–90 s) and stalled watches that end in 410 Gone
-//! (10–90 s). The run ends with a convergence and expects the CR Ready with exactly the
+//! master's or replica's container held down (10–90 s), stalled watches that end in 410 Gone
+//! (10–90 s), a replica 1–8 steps behind its master (latency, 10–90 s) and the operator's clock
+//! up to 15 minutes ahead or behind (10–120 s). The run ends with a convergence and expects the CR Ready with exactly the
 //! pods of the last requested size. Oracles checked: converges to the last size (every slot
 //! owned exactly once and balanced, masters with their replicas), no acknowledged write lost
 //! outside a fault's window, a StatefulSet shrinks only past pods holding no slots and no master
@@ -27,7 +28,7 @@ use property_support::{
 };
 use proptest::prelude::*;
 use redis_operator_sim::engine::scenario::{
-    Action, Fault, PodChoice, Scenario, Target, WriteCount,
+    Action, Fault, LinkEnd, PodChoice, Scenario, Target, WriteCount,
 };
 use serde_json::json;
 
@@ -65,6 +66,12 @@ enum Operation {
     OperatorDown(usize, u64),
     /// The operator's watches stall this many seconds, then end with 410 Gone.
     WatchGone(u64),
+    /// The replication stream from a master to a replica takes this many steps, for this many
+    /// seconds.
+    ReplicaLagging(u64, u64),
+    /// The operator's clock is this many seconds ahead (behind when negative), for this many
+    /// seconds.
+    ClockSkew(i64, u64),
 }
 
 fn operation(subject: Subject) -> impl Strategy<Value = Operation> {
@@ -96,6 +103,10 @@ fn operation(subject: Subject) -> impl Strategy<Value = Operation> {
         1 => (0usize..=12, 10u64..=90)
             .prop_map(|(writes, seconds)| Operation::OperatorDown(writes, seconds)),
         1 => (10u64..=90).prop_map(Operation::WatchGone),
+        1 => (1u64..=8, 10u64..=90)
+            .prop_map(|(steps, seconds)| Operation::ReplicaLagging(steps, seconds)),
+        1 => (prop_oneof![-900i64..=-1, 1i64..=900], 10u64..=120)
+            .prop_map(|(skew, seconds)| Operation::ClockSkew(skew, seconds)),
     ]
 }
 
@@ -217,6 +228,25 @@ fn build(subject: Subject, operations: &[Operation]) -> Scenario {
             })),
             Operation::WatchGone(seconds) => steps.push(step(Action::Fault {
                 fault: Fault::WatchGone,
+                duration: *seconds,
+            })),
+            Operation::ReplicaLagging(lag, seconds) => {
+                let end = |role: &str| {
+                    LinkEnd::Pod(PodChoice::Random {
+                        target: cr.clone(),
+                        role: role.to_owned(),
+                    })
+                };
+                steps.push(step(Action::Fault {
+                    fault: Fault::Latency {
+                        between: [end("master"), end("replica")],
+                        steps: *lag,
+                    },
+                    duration: *seconds,
+                }));
+            }
+            Operation::ClockSkew(skew, seconds) => steps.push(step(Action::Fault {
+                fault: Fault::ClockSkew { seconds: *skew },
                 duration: *seconds,
             })),
             Operation::SlowSync(keys_per_second, seconds) => steps.push(step(Action::Fault {
