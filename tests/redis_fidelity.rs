@@ -1247,25 +1247,41 @@ async fn killed_master_script(bench: &mut Bench) {
 #[tokio::test]
 async fn a_killed_cluster_master_is_replaced_by_its_replica_after_the_node_timeout_as_on_real_redis()
  {
-    let mut fake = Bench::fake(4, true);
-    killed_master_script(&mut fake).await;
-    let mut real = Bench::real(4, true);
-    killed_master_script(&mut real).await;
-    assert_settled_alike(&fake, &real, "killed master");
+    assert_script_alike(4, true, "killed master", killed_master_script).await;
 }
 
 #[tokio::test]
 async fn a_cluster_master_restarted_in_place_without_its_files_leaves_what_real_redis_leaves() {
-    let mut fake = Bench::fake(4, true);
-    restart_afresh_script(&mut fake).await;
-    let mut real = Bench::real(4, true);
-    restart_afresh_script(&mut real).await;
-    assert_settled_alike(&fake, &real, "restart afresh");
+    assert_script_alike(4, true, "restart afresh", restart_afresh_script).await;
+}
+
+/// Runs `script` on `nodes` fake servers, then on as many real ones (cluster nodes when
+/// `cluster`); returns both benches, the fake first.
+async fn run_on_both_sides(
+    nodes: usize,
+    cluster: bool,
+    script: impl AsyncFn(&mut Bench),
+) -> (Bench, Bench) {
+    let mut fake = Bench::fake(nodes, cluster);
+    script(&mut fake).await;
+    let mut real = Bench::real(nodes, cluster);
+    script(&mut real).await;
+    (fake, real)
+}
+
+/// Runs `script` on both sides and asserts they settled alike (`assert_settled_alike`).
+async fn assert_script_alike(
+    nodes: usize,
+    cluster: bool,
+    label: &str,
+    script: impl AsyncFn(&mut Bench),
+) {
+    let (fake, real) = run_on_both_sides(nodes, cluster, script).await;
+    assert_settled_alike(&fake, &real, label);
 }
 
 /// Every checkpoint of a script settled on both sides, and the transcripts match.
-/// Every checkpoint of `script` reached what it waited for, on both sides.
-fn assert_every_checkpoint_settled(fake: &Bench, real: &Bench, script: &str) {
+fn assert_settled_alike(fake: &Bench, real: &Bench, script: &str) {
     let settled: Vec<&(String, String)> = real
         .transcript
         .iter()
@@ -1276,10 +1292,6 @@ fn assert_every_checkpoint_settled(fake: &Bench, real: &Bench, script: &str) {
         settled.iter().all(|(_, outcome)| outcome == "true"),
         "every checkpoint of {script} settled on both sides (real first): {settled:?}"
     );
-}
-
-fn assert_settled_alike(fake: &Bench, real: &Bench, script: &str) {
-    assert_every_checkpoint_settled(fake, real, script);
     let found = differences(fake, real);
     assert!(found.is_empty(), "{}", report(script, &found));
 }
@@ -1359,11 +1371,7 @@ async fn never_synced_script(bench: &mut Bench) {
 
 #[tokio::test]
 async fn a_cluster_replica_that_never_synced_is_elected_by_force_only_as_on_real_redis() {
-    let mut fake = Bench::fake(4, true);
-    never_synced_script(&mut fake).await;
-    let mut real = Bench::real(4, true);
-    never_synced_script(&mut real).await;
-    assert_settled_alike(&fake, &real, "never synced");
+    assert_script_alike(4, true, "never synced", never_synced_script).await;
 }
 
 /// Every server of a cluster restarts at once with its files at a new address (pods rescheduled
@@ -1413,11 +1421,7 @@ async fn new_addresses_script(bench: &mut Bench) {
 
 #[tokio::test]
 async fn a_cluster_restarted_at_new_addresses_heals_only_once_introduced_as_on_real_redis() {
-    let mut fake = Bench::fake(4, true);
-    new_addresses_script(&mut fake).await;
-    let mut real = Bench::real(4, true);
-    new_addresses_script(&mut real).await;
-    assert_settled_alike(&fake, &real, "new addresses");
+    assert_script_alike(4, true, "new addresses", new_addresses_script).await;
 }
 
 /// What a replica and its master show of a full resync: the replica's link and sync flags and
@@ -1519,10 +1523,7 @@ async fn full_sync_script(bench: &mut Bench) {
 
 #[tokio::test]
 async fn a_full_resync_shows_what_real_redis_shows_and_takes_as_long() {
-    let mut fake = Bench::fake(2, false);
-    full_sync_script(&mut fake).await;
-    let mut real = Bench::real(2, false);
-    full_sync_script(&mut real).await;
+    let (fake, real) = run_on_both_sides(2, false, full_sync_script).await;
     let found = differences(&fake, &real);
     assert!(found.is_empty(), "{}", report("full resync", &found));
     assert!(
@@ -1653,10 +1654,7 @@ async fn a_server_loading_its_data_files_answers_what_real_redis_answers() {
 
 #[tokio::test]
 async fn replication_observations_match_real_redis() {
-    let mut fake = Bench::fake(3, false);
-    replication_script(&mut fake).await;
-    let mut real = Bench::real(3, false);
-    replication_script(&mut real).await;
+    let (fake, real) = run_on_both_sides(3, false, replication_script).await;
     let found = differences(&fake, &real);
     assert!(
         real.transcript
@@ -1673,10 +1671,7 @@ async fn replication_observations_match_real_redis() {
 
 #[tokio::test]
 async fn cluster_observations_match_real_redis() {
-    let mut fake = Bench::fake(4, true);
-    cluster_script(&mut fake).await;
-    let mut real = Bench::real(4, true);
-    cluster_script(&mut real).await;
+    let (fake, real) = run_on_both_sides(4, true, cluster_script).await;
     let found = differences(&fake, &real);
     assert!(
         real.transcript
@@ -1840,11 +1835,13 @@ async fn databases_types_and_busykey_script(bench: &mut Bench) {
 
 #[tokio::test]
 async fn databases_kinds_of_values_and_busykey_behave_as_on_real_redis() {
-    let mut fake = Bench::fake(3, false);
-    databases_types_and_busykey_script(&mut fake).await;
-    let mut real = Bench::real(3, false);
-    databases_types_and_busykey_script(&mut real).await;
-    assert_settled_alike(&fake, &real, "databases, types and BUSYKEY");
+    assert_script_alike(
+        3,
+        false,
+        "databases, types and BUSYKEY",
+        databases_types_and_busykey_script,
+    )
+    .await;
 }
 
 /// Databases and kinds of values in a cluster: SELECT of any database but 0 refused; a string,
@@ -1970,18 +1967,10 @@ async fn dirty_slots_script(bench: &mut Bench) {
 
 #[tokio::test]
 async fn a_node_that_loses_a_slot_to_a_higher_epoch_deletes_its_keys_there_as_real_redis_does() {
-    let mut fake = Bench::fake(4, true);
-    dirty_slots_script(&mut fake).await;
-    let mut real = Bench::real(4, true);
-    dirty_slots_script(&mut real).await;
-    assert_settled_alike(&fake, &real, "dirty slots");
+    assert_script_alike(4, true, "dirty slots", dirty_slots_script).await;
 }
 
 #[tokio::test]
 async fn cluster_nodes_refuse_select_and_migrate_keys_of_every_kind_as_real_redis_does() {
-    let mut fake = Bench::fake(4, true);
-    cluster_types_script(&mut fake).await;
-    let mut real = Bench::real(4, true);
-    cluster_types_script(&mut real).await;
-    assert_settled_alike(&fake, &real, "cluster types");
+    assert_script_alike(4, true, "cluster types", cluster_types_script).await;
 }
