@@ -7,6 +7,9 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use redis_operator::adapters::redis::RESPONSE_TIMEOUT;
+use redis_operator::ports::clock::Milliseconds;
+
 /// Which of the operator's writes a lost reply may hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyChannel {
@@ -101,15 +104,18 @@ impl LostReplies {
         true
     }
 
-    /// Marks (or clears) `address` as too far from the operator for any reply to arrive before
-    /// its timeout.
-    pub fn set_too_slow(&self, address: &str, slow: bool) {
+    /// Sets the one-way latency between the operator and `address` (0 ends it); returns whether
+    /// replies from there now time out. Only a round trip at or past the adapter's reply timeout
+    /// shows in the step simulator, where a reconcile's calls take no time.
+    pub fn set_operator_latency(&self, address: &str, one_way: Milliseconds) -> bool {
+        let times_out = u128::from(one_way.saturating_mul(2)) >= RESPONSE_TIMEOUT.as_millis();
         let mut armed = self.lock();
-        if slow {
+        if times_out {
             armed.too_slow.insert(address.to_owned());
         } else {
             armed.too_slow.remove(address);
         }
+        times_out
     }
 
     /// Whether replies from `address` arrive after the operator's timeout; records `what` a
@@ -165,7 +171,12 @@ mod tests {
     fn every_reply_from_a_too_distant_address_times_out_until_it_is_cleared() {
         let lost = LostReplies::default();
         assert!(!lost.times_out("10.0.0.1", None));
-        lost.set_too_slow("10.0.0.1", true);
+        assert!(
+            !lost.set_operator_latency("10.0.0.1", 2_000),
+            "a 4 s round trip is in time"
+        );
+        assert!(!lost.times_out("10.0.0.1", None));
+        assert!(lost.set_operator_latency("10.0.0.1", 3_000));
         assert!(lost.times_out("10.0.0.1", None));
         assert!(!lost.times_out("10.0.0.2", None));
         assert!(lost.times_out("10.0.0.1", Some(&|| "SET on redis-0".to_owned())));
@@ -173,7 +184,7 @@ mod tests {
             lost.take_lost(),
             vec!["latency: SET on redis-0 took effect and its reply came after the timeout"]
         );
-        lost.set_too_slow("10.0.0.1", false);
+        assert!(!lost.set_operator_latency("10.0.0.1", 0));
         assert!(!lost.times_out("10.0.0.1", None));
     }
 }

@@ -8,7 +8,6 @@
 //!
 //! It switches faults on and off in the world; judging what they cost is the oracles' job.
 
-use redis_operator::adapters::redis::RESPONSE_TIMEOUT;
 use redis_operator::json_pointer::JsonPointer;
 
 use redis_operator::ports::clock::{Clock, Milliseconds};
@@ -119,7 +118,7 @@ impl Engine<'_> {
             }
             Undo::EndClockSkew => self.world.operator_clock.set(0),
             Undo::OperatorLinkFast(address) => {
-                self.world.lost_replies.set_too_slow(address, false);
+                self.world.lost_replies.set_operator_latency(address, 0);
             }
             Undo::LinkFast(left, right) => self.world.redis.set_latency(left, right, 0),
         }
@@ -458,12 +457,7 @@ impl Engine<'_> {
                 ))
             }
             (Some(pod), None) | (None, Some(pod)) => {
-                // Only a round trip past the reply timeout shows in the step simulator, where a
-                // reconcile's calls take no time.
-                let times_out = u128::from(delay.saturating_mul(2)) >= RESPONSE_TIMEOUT.as_millis();
-                if times_out {
-                    self.world.lost_replies.set_too_slow(&pod, true);
-                }
+                let times_out = self.world.lost_replies.set_operator_latency(&pod, delay);
                 let effect = if times_out {
                     "every reply after the timeout"
                 } else {

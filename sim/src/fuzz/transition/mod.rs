@@ -25,7 +25,6 @@
 //! Redis port); the rules themselves are the oracles' (`oracles::destructive_commands`,
 //! `oracles::disruption_budgets`, `oracles::lost_writes`).
 
-use redis_operator::adapters::redis::RESPONSE_TIMEOUT;
 use redis_operator::json_pointer::JsonPointer;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -181,7 +180,7 @@ struct Run {
     settling_rejections: BTreeMap<String, usize>,
     operator_cuts: BTreeSet<String>,
     peer_cuts: BTreeSet<(String, String)>,
-    /// Addresses too far from the operator for its replies ([`Event::Latency`]).
+    /// Addresses given a latency from the operator ([`Event::Latency`]).
     far_from_operator: BTreeSet<String>,
     /// Pairs of addresses on a slow link ([`Event::Latency`]).
     slow_links: BTreeSet<(String, String)>,
@@ -544,11 +543,10 @@ impl Run {
             }
             Event::Latency { left, right, steps } => {
                 let delay = u64::from(*steps) * STEP_MILLISECONDS;
-                // Only a round trip past the reply timeout shows where calls take no time.
-                let times_out = u128::from(2 * delay) >= RESPONSE_TIMEOUT.as_millis();
                 match (self.pod(*left), self.pod(*right)) {
-                    (Some((left, ip)), Some((right, _))) if left == right && times_out => {
-                        self.world.lost_replies.set_too_slow(&ip, true);
+                    (Some((left, ip)), Some((right, _))) if left == right => {
+                        // Kept whether or not its replies time out: ending it is harmless.
+                        self.world.lost_replies.set_operator_latency(&ip, delay);
                         self.far_from_operator.insert(ip);
                     }
                     (Some((left, left_ip)), Some((right, right_ip))) if left != right => {
@@ -824,7 +822,7 @@ impl Run {
             self.world.redis.set_partition(&left, &right, false);
         }
         for ip in std::mem::take(&mut self.far_from_operator) {
-            self.world.lost_replies.set_too_slow(&ip, false);
+            self.world.lost_replies.set_operator_latency(&ip, 0);
         }
         for (left, right) in std::mem::take(&mut self.slow_links) {
             self.world.redis.set_latency(&left, &right, 0);
