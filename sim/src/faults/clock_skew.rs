@@ -14,7 +14,7 @@ use crate::engine::clock::SimulatedClock;
 #[derive(Clone, Debug, Default)]
 pub struct SkewedClock {
     /// The simulation's clock.
-    pub clock: SimulatedClock,
+    clock: SimulatedClock,
     /// Milliseconds the operator's clock is ahead (negative: behind).
     skew: Arc<AtomicI64>,
 }
@@ -33,16 +33,13 @@ impl SkewedClock {
     pub fn set(&self, milliseconds: i64) {
         self.skew.store(milliseconds, Ordering::SeqCst);
     }
-
-    /// The skew now, in milliseconds.
-    pub fn skew(&self) -> i64 {
-        self.skew.load(Ordering::SeqCst)
-    }
 }
 
 impl Clock for SkewedClock {
     fn now(&self) -> Milliseconds {
-        self.clock.now().saturating_add_signed(self.skew())
+        self.clock
+            .now()
+            .saturating_add_signed(self.skew.load(Ordering::SeqCst))
     }
 }
 
