@@ -268,6 +268,10 @@ pub enum EventReason {
     /// A planner refuses a step that would lose data; nothing changes until a person acts or
     /// what it waits for comes back.
     OperationRefused,
+    /// A master with no replica to take over restarts for a new template (the only pod of a
+    /// replication set, a cluster master whose spec asks for no followers): its set, or its
+    /// slots, serve nothing until it is back.
+    LoneMasterRestarting,
     /// Keys are lost for good (a master restarted without its data and had no replica), and the
     /// slots they were in are served again, empty.
     SlotsLost,
@@ -297,13 +301,19 @@ impl EventReason {
             EventReason::PodsRecovered => "PodsRecovered",
             EventReason::StuckPodReplaced => "StuckPodReplaced",
             EventReason::OperationRefused => "OperationRefused",
+            EventReason::LoneMasterRestarting => "LoneMasterRestarting",
             EventReason::SlotsLost => "SlotsLost",
         }
     }
 
     /// Whether its Event is a Warning: something a person should know went wrong.
     pub fn warns(self) -> bool {
-        matches!(self, EventReason::OperationRefused | EventReason::SlotsLost)
+        matches!(
+            self,
+            EventReason::OperationRefused
+                | EventReason::SlotsLost
+                | EventReason::LoneMasterRestarting
+        )
     }
 }
 

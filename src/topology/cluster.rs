@@ -1537,6 +1537,17 @@ fn step_rolling_restart(input: &ClusterInput<'_>, members: &[Member<'_>]) -> Opt
         );
         return Some(plan);
     }
+    if !emptied && next.myself.is_master() && !next.myself.slots.is_empty() {
+        plan.events.push((
+            EventReason::LoneMasterRestarting,
+            format!(
+                "restarting {} for a new template: its shard has no replica, so its slots are \
+                 served by nobody until it is back with its keys (or, if the new template cannot \
+                 start, until the edit is reverted)",
+                next.view.pod.name
+            ),
+        ));
+    }
     plan.evictions.push(next.view.pod.name.clone());
     Some(plan)
 }
@@ -2218,6 +2229,12 @@ mod tests {
         let plan = plan_rollout_without_replicas(&nodes, false);
         assert_eq!(plan.evictions, vec!["shop-leader-0".to_owned()], "{plan:?}");
         assert!(slot_commands(&plan).is_empty(), "{plan:?}");
+        assert!(
+            plan.events
+                .iter()
+                .all(|(reason, _)| *reason != EventReason::LoneMasterRestarting),
+            "an emptied master serves nothing: {plan:?}"
+        );
     }
 
     #[test]
@@ -2225,6 +2242,12 @@ mod tests {
         let plan = plan_rollout_without_replicas(&leaders_only(), true);
         assert_eq!(plan.evictions, vec!["shop-leader-0".to_owned()], "{plan:?}");
         assert!(plan.steps.is_empty(), "{plan:?}");
+        assert!(
+            plan.events
+                .iter()
+                .any(|(reason, _)| *reason == EventReason::LoneMasterRestarting),
+            "the outage of its slots is announced: {plan:?}"
+        );
     }
 
     /// Four leaders shrinking to three: shop-leader-1 imports the first slot of shop-leader-3,

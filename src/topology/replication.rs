@@ -789,6 +789,15 @@ fn rolling_restart(
         // A set of one has nobody to hand over to: the restart is the only way.
         if input.size <= 1 {
             plan.evictions.push(master.pod.name.clone());
+            plan.events.push((
+                EventReason::LoneMasterRestarting,
+                format!(
+                    "restarting {}, the only pod of the set, for a new template: with no replica \
+                     to take over, the set serves nothing until it is back (or, if the new \
+                     template cannot start, until the edit is reverted)",
+                    master.pod.name
+                ),
+            ));
         } else {
             plan.blocked = Some(Blocked::Waiting(format!(
                 "waiting for a replica of {} to be in sync",
@@ -921,6 +930,56 @@ mod tests {
         server.pod.ready = false;
         server.pod.ready_since = Some(since.to_owned());
         server
+    }
+
+    #[test]
+    fn a_set_of_one_restarts_its_only_master_for_a_new_template_and_warns_while_a_larger_set_hands_over()
+     {
+        let mut only = server(0, None, 40);
+        only.pod.revision = Some("old".to_owned());
+        let servers = [only];
+        let restarted = plan_replication(ReplicationInput {
+            target_revision: Some("new"),
+            ..input(&servers, 1, "sessions-0")
+        });
+        assert_eq!(
+            restarted.evictions,
+            vec!["sessions-0".to_owned()],
+            "{restarted:?}"
+        );
+        assert!(
+            restarted
+                .events
+                .iter()
+                .any(|(reason, _)| *reason == EventReason::LoneMasterRestarting),
+            "{restarted:?}"
+        );
+        // Two pods, the replica already on the new template and in sync: the master hands over
+        // instead of restarting, and nobody is warned.
+        let mut master = server(0, None, 40);
+        master.pod.revision = Some("old".to_owned());
+        let mut replica = server(1, Some(0), 40);
+        replica.pod.revision = Some("new".to_owned());
+        let servers = [master, replica];
+        let handed_over = plan_replication(ReplicationInput {
+            target_revision: Some("new"),
+            ..input(&servers, 2, "sessions-0")
+        });
+        assert!(handed_over.evictions.is_empty(), "{handed_over:?}");
+        assert!(
+            matches!(
+                handed_over.commands.as_slice(),
+                [(_, RedisCommand::FailoverTo { .. })]
+            ),
+            "{handed_over:?}"
+        );
+        assert!(
+            handed_over
+                .events
+                .iter()
+                .all(|(reason, _)| *reason != EventReason::LoneMasterRestarting),
+            "{handed_over:?}"
+        );
     }
 
     #[test]
