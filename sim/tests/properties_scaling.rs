@@ -8,9 +8,11 @@
 //! included), and faults among pod kills, operator crashes between its writes (restarting at
 //! once, or down for 10–90 s), operator pauses, stale reads, slow full resyncs (slow-sync), a
 //! master's or replica's container held down (10–90 s), stalled watches that end in 410 Gone
-//! (10–90 s), a replica 1–8 steps behind its master (latency, 10–90 s) and the operator's clock
-//! up to 15 minutes ahead or behind (10–120 s). The run ends with a convergence and expects the CR Ready with exactly the
-//! pods of the last requested size. Oracles checked: converges to the last size (every slot
+//! (10–90 s), a replica 1–8 steps behind its master (latency, 10–90 s), the operator's clock
+//! up to 15 minutes ahead or behind (10–120 s), and spec edits no node can satisfy (a
+//! nodeSelector or required node affinity no node matches, a memory request no node holds, an
+//! image the registry lacks) reverted 0–120 s later. The run ends with a convergence and expects
+//! the CR Ready with exactly the pods of the last requested size. Oracles checked: converges to the last size (every slot
 //! owned exactly once and balanced, masters with their replicas), no acknowledged write lost
 //! outside a fault's window, a StatefulSet shrinks only past pods holding no slots and no master
 //! keys, no destructive command on data, no bare delete of a ready pod, every shard keeps a
@@ -72,7 +74,25 @@ enum Operation {
     /// The operator's clock is this many seconds ahead (behind when negative), for this many
     /// seconds.
     ClockSkew(i64, u64),
+    /// The spec is edited into one no node can satisfy, and reverted this many seconds later.
+    UnsatisfiableEdit(Unsatisfiable, u64),
 }
+
+/// A spec edit no node can satisfy.
+#[derive(Clone, Copy, Debug)]
+enum Unsatisfiable {
+    /// A nodeSelector no node matches.
+    NodeSelector,
+    /// A required node affinity no node matches.
+    NodeAffinity,
+    /// A memory request no node can hold.
+    Requests,
+    /// An image the registry lacks.
+    MissingImage,
+}
+
+/// An image the registry of every case lacks.
+const MISSING_IMAGE: &str = "redis:7.2-does-not-exist";
 
 fn operation(subject: Subject) -> impl Strategy<Value = Operation> {
     let size = match subject {
@@ -107,6 +127,16 @@ fn operation(subject: Subject) -> impl Strategy<Value = Operation> {
             .prop_map(|(steps, seconds)| Operation::ReplicaLagging(steps, seconds)),
         1 => (prop_oneof![-900i64..=-1, 1i64..=900], 10u64..=120)
             .prop_map(|(skew, seconds)| Operation::ClockSkew(skew, seconds)),
+        1 => (
+            prop_oneof![
+                Just(Unsatisfiable::NodeSelector),
+                Just(Unsatisfiable::NodeAffinity),
+                Just(Unsatisfiable::Requests),
+                Just(Unsatisfiable::MissingImage),
+            ],
+            0u64..=120,
+        )
+            .prop_map(|(edit, seconds)| Operation::UnsatisfiableEdit(edit, seconds)),
     ]
 }
 
@@ -144,6 +174,44 @@ fn resize(subject: Subject, cr: &Target, size: Size) -> Action {
             }),
         ),
         Subject::Replication => patch_spec(cr, json!({"clusterSize": size.primary})),
+    }
+}
+
+/// The patch that makes the spec one no node can satisfy, and the one that reverts it to the
+/// example's values.
+fn unsatisfiable_edit(
+    subject: Subject,
+    edit: Unsatisfiable,
+) -> (serde_json::Value, serde_json::Value) {
+    let node_affinity = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "disk", "operator": "In", "values": ["nvme"]}]}]}}});
+    let placement = match edit {
+        Unsatisfiable::NodeSelector => Some(("nodeSelector", json!({"disk": "nvme"}))),
+        Unsatisfiable::NodeAffinity => Some(("affinity", node_affinity)),
+        Unsatisfiable::Requests | Unsatisfiable::MissingImage => None,
+    };
+    match (placement, subject) {
+        // A cluster places its leaders and its followers each by its own fields.
+        (Some((field, value)), Subject::Cluster) => (
+            json!({"redisLeader": {field: value.clone()}, "redisFollower": {field: value}}),
+            json!({"redisLeader": {field: null}, "redisFollower": {field: null}}),
+        ),
+        (Some((field, value)), Subject::Replication) => {
+            (json!({field: value}), json!({field: null}))
+        }
+        (None, _) => match edit {
+            Unsatisfiable::MissingImage => (
+                json!({"kubernetesConfig": {"image": MISSING_IMAGE}}),
+                json!({"kubernetesConfig": {"image": "redis:7.2"}}),
+            ),
+            _ => (
+                json!({"kubernetesConfig": {"resources": {
+                    "requests": {"memory": "1000Gi"}, "limits": {"memory": "1000Gi"}}}}),
+                json!({"kubernetesConfig": {"resources": {
+                    "requests": {"memory": "128Mi"}, "limits": {"memory": "256Mi"}}}}),
+            ),
+        },
     }
 }
 
@@ -249,6 +317,12 @@ fn build(subject: Subject, operations: &[Operation]) -> Scenario {
                 fault: Fault::ClockSkew { seconds: *skew },
                 duration: *seconds,
             })),
+            Operation::UnsatisfiableEdit(edit, seconds) => {
+                let (edit, revert) = unsatisfiable_edit(subject, *edit);
+                steps.push(step(patch_spec(&cr, edit)));
+                steps.push(step(Action::Wait(*seconds)));
+                steps.push(step(patch_spec(&cr, revert)));
+            }
             Operation::SlowSync(keys_per_second, seconds) => steps.push(step(Action::Fault {
                 fault: Fault::SlowSync {
                     keys_per_second: *keys_per_second,
@@ -264,12 +338,14 @@ fn build(subject: Subject, operations: &[Operation]) -> Scenario {
         present,
         absent,
     )));
-    scenario(
+    let mut scenario = scenario(
         "property-scaling",
         format!("generated: {subject:?} under {operations:?}"),
         text,
         steps,
-    )
+    );
+    scenario.settings.missing_images = vec![MISSING_IMAGE.to_owned()];
+    scenario
 }
 
 proptest! {

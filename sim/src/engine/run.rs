@@ -430,8 +430,11 @@ impl Engine<'_> {
                         if !metadata.is_null() {
                             merge_patch(&mut object["metadata"], metadata);
                         }
-                        if let Err(error) = self.world.api.update(object) {
-                            self.log("rejected", format!("patch of {reference}: {error}"));
+                        match self.world.api.update(object) {
+                            Ok(_) => self.excuse_an_edit_of_a_lone_master(&reference, spec),
+                            Err(error) => {
+                                self.log("rejected", format!("patch of {reference}: {error}"));
+                            }
                         }
                     }
                     None => self.fail(Violation {

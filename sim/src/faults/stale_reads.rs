@@ -63,6 +63,12 @@ impl LagSwitch {
         self.lock().is_some()
     }
 
+    /// The object as the operator reads it now: from the frozen copy while its type's reads are
+    /// stale, else from `live`.
+    pub fn object_as_read(&self, live: &FakeApiServer, object: &ObjectRef) -> Option<Arc<Value>> {
+        self.reader(live, object.resource).object(object)
+    }
+
     fn reader(&self, live: &FakeApiServer, resource: ResourceType) -> FakeApiServer {
         match self.lock().as_ref() {
             Some(frozen) if frozen.types.is_none_or(|types| types.contains(&resource)) => {

@@ -16,7 +16,10 @@
 //!   master, or that a link already in place started because the master's history changed under
 //!   it (the master restarted empty or changed role, which its own discard accounts for);
 //! - keys a node deleted with a slot it lost to a replica Redis Cluster promoted at a higher
-//!   epoch (its dirty slots: the asynchronous-replication window of a failed master).
+//!   epoch (its dirty slots: the asynchronous-replication window of a failed master);
+//! - and, with no discard at all, writes whose every copy is on a stopped master replaced while
+//!   it was down, acknowledged after the promoted replica's last sync from it: the same window,
+//!   when the master's pod is removed (a scale-in past it) before it comes back to be resynced.
 //!
 //! Everything else is held against the operator: a copy dropped by a REPLICAOF or CLUSTER
 //! REPLICATE it sent to a server that was not superseded (onto a master without the write), by
@@ -107,6 +110,30 @@ impl World {
         if unreadable.is_empty() {
             return Vec::new();
         }
+        // Writes whose every copy is on stopped masters replaced while down, acknowledged after
+        // the promoted replica's last sync: the window a failover loses, whether that master
+        // comes back to be made a replica (its full resync drops them) or its pod is removed
+        // first.
+        let in_a_failover_window: std::collections::BTreeSet<&str> =
+            self.redis.with_servers(|servers| {
+                unreadable
+                    .iter()
+                    .filter(|(key, write)| {
+                        let mut holders = servers
+                            .values()
+                            .filter(|server| server.data.get(key) == Some(write.value.as_str()))
+                            .peekable();
+                        holders.peek().is_some()
+                            && holders.all(|server| {
+                                !server.alive
+                                    && server
+                                        .superseded_after
+                                        .is_some_and(|after| write.at >= after)
+                            })
+                    })
+                    .map(|(key, _)| key.as_str())
+                    .collect()
+            });
         self.redis.with_discards(|discards| {
             unreadable
                 .into_iter()
@@ -120,6 +147,11 @@ impl World {
                         .find(|discard| !discard.cause.excuses(write.at))
                     {
                         Some(discard) => describe(discard),
+                        None if dropping.is_empty()
+                            && in_a_failover_window.contains(key.as_str()) =>
+                        {
+                            return None;
+                        }
                         None if dropping.is_empty() => {
                             "no server dropped it, yet it cannot be read where Redis serves it"
                                 .to_owned()

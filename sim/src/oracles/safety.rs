@@ -58,9 +58,12 @@ pub(crate) fn owner_of(object: &Value) -> Option<ObjectRef> {
     ))
 }
 
-/// What a pod template is built from: the CR's generation (its spec), labels and annotations.
+/// What a pod template is built from: the CR's generation (its spec), labels and annotations,
+/// as the operator reads them now (while its reads are stale, the CR it read may be behind the
+/// live one: a template it writes then follows the older CR, and the next, from the live CR, is
+/// a change of the CR all the same).
 pub(crate) fn template_inputs(world: &World, owner: &ObjectRef) -> Option<Value> {
-    let object = world.api.object(owner)?;
+    let object = world.lag.object_as_read(&world.api, owner)?;
     Some(serde_json::json!([
         object.at("/metadata/generation"),
         object.at("/metadata/labels"),

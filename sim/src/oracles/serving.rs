@@ -1,13 +1,19 @@
 //! The serving oracle: while no fault that can take a master away is on, every converged CR
 //! keeps, for a replication set, a ready master pod, and for a cluster, every slot owned by a live
 //! master with a ready pod. Maintenance the operator does (rolling restarts, scale-in, failover,
-//! StatefulSet recreation) must never leave a shard without a ready master.
+//! StatefulSet recreation) must never leave a shard without a ready master. One exception, the
+//! user's to make: an edit to a CR whose spec asks for shards of one pod (a replication set of
+//! one, a cluster without followers whose keys survive a restart) may restart a master nobody can
+//! take over from, so such an edit takes the CR out of the check until it converges again.
 
 use redis_operator::json_pointer::JsonPointer;
 use std::collections::{BTreeMap, BTreeSet};
 
 use redis_operator::api::Kind;
+use redis_operator::api::cluster::RedisCluster;
+use redis_operator::api::validation::validate_cluster;
 use redis_operator::ports::kube::{ObjectRef, ResourceType};
+use redis_operator::resources::kinds::cluster_groups;
 use redis_operator::topology::slots::SLOT_COUNT;
 use serde_json::Value;
 
@@ -93,7 +99,76 @@ pub fn check_serving(
     ))
 }
 
+/// Whether a user's spec edit may restart a master nobody can take over from, by the user's
+/// choice of a shard of one pod: `object` is the CR as the edit left it, `spec_edit` the merge
+/// patch. Such a master restarts for a new template (a new image, requests, a nodeSelector…),
+/// and until it is back, or the user reverts an edit no node can satisfy, its shard has no
+/// master:
+/// - a RedisReplication of one pod;
+/// - a RedisCluster without followers whose leaders keep their keys across a restart (a master
+///   whose keys would not survive is emptied first, and stays under the check).
+///
+/// A size change alone (`clusterSize`, `replicas` of a role) restarts nobody.
+pub fn edit_may_restart_a_lone_master(kind: Kind, object: &Value, spec_edit: &Value) -> bool {
+    let beyond_size = spec_edit.as_object().is_some_and(|fields| {
+        fields.iter().any(|(field, value)| match field.as_str() {
+            "clusterSize" => false,
+            "redisLeader" | "redisFollower" => value
+                .as_object()
+                .is_none_or(|role| role.keys().any(|key| key != "replicas")),
+            _ => true,
+        })
+    });
+    beyond_size
+        && match kind {
+            Kind::RedisReplication => object
+                .at("/spec/clusterSize")
+                .and_then(Value::as_u64)
+                .is_some_and(|size| size <= 1),
+            Kind::RedisCluster => cluster_leaders_alone_and_persistent(object),
+            Kind::Redis | Kind::RedisSentinel => false,
+        }
+}
+
+/// A cluster whose spec asks for no followers and whose leaders keep their keys across a
+/// restart, as the operator's own reading of the spec says.
+fn cluster_leaders_alone_and_persistent(object: &Value) -> bool {
+    let Ok(resource) = serde_json::from_value::<RedisCluster>(object.clone()) else {
+        return false;
+    };
+    let Ok(validated) = validate_cluster(&resource.spec) else {
+        return false;
+    };
+    let [leaders, _] = cluster_groups(&resource, &validated);
+    validated.replicas_per_shard == 0 && leaders.persistence && leaders.data_claim.is_some()
+}
+
 impl Engine<'_> {
+    /// Takes `target` out of the serving check until the next convergence, when a user's edit
+    /// (`spec_edit`, now applied) may restart a master nobody can take over from.
+    pub(crate) fn excuse_an_edit_of_a_lone_master(
+        &mut self,
+        target: &ObjectRef,
+        spec_edit: &Value,
+    ) {
+        let Some(object) = self.world.api.object(target) else {
+            return;
+        };
+        let Some((kind, _)) = self.serving.iter().find(|(_, known)| known == target) else {
+            return;
+        };
+        if edit_may_restart_a_lone_master(*kind, &object, spec_edit) {
+            self.serving.retain(|(_, known)| known != target);
+            self.log(
+                "oracle",
+                format!(
+                    "{target}: this edit may restart a master nobody can take over from (the \
+                     spec asks for no replica); out of the serving check until it converges"
+                ),
+            );
+        }
+    }
+
     /// Every CR converged since the last fault that may take a master away still has a ready
     /// master per shard; a CR that fails this is reported once, then left until it converges.
     pub(crate) fn check_serving(&mut self) {

@@ -238,7 +238,7 @@ pub struct Server {
     /// sync from it (see [`DiscardCause::FullResync`]); cleared by the resync that turns it into
     /// a replica. A replica of such a master carries the master's time: it holds that master's
     /// later writes, which the same failover loses.
-    superseded_after: Option<Milliseconds>,
+    pub superseded_after: Option<Milliseconds>,
     /// When it last synced from the master it follows now; `None` since it was pointed there
     /// until it syncs.
     last_synced_at: Option<Milliseconds>,

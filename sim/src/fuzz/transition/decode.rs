@@ -52,6 +52,9 @@ const OPERATOR_DOWN_SELECTOR: u8 = 247;
 /// [`Event::ClockSkew`] (the two below the stalled watches; none of the inputs kept in
 /// fuzz/regressions used them as selectors).
 const LATENCY_SELECTOR: u8 = 245;
+/// The selector byte that stands for [`Event::UnsatisfiableEdit`] (the one below the clock
+/// skew; none of the inputs kept in fuzz/regressions used it as a selector).
+const UNSATISFIABLE_EDIT_SELECTOR: u8 = 243;
 
 /// A PodDisruptionBudget setting of the spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,6 +217,13 @@ pub enum Event {
         /// The skew's byte, read as a signed number.
         skew: u8,
     },
+    /// The spec is edited into one no node can satisfy (`choice % 4`: a nodeSelector no node
+    /// matches, a required node affinity no node matches, a memory request no node can hold, an
+    /// image the registry lacks); the edit is reverted when the faults stop.
+    UnsatisfiableEdit {
+        /// Which edit.
+        choice: u8,
+    },
     /// Someone sends a Redis command to a pod behind the operator's back.
     AdminCommand {
         /// The pod receiving it.
@@ -269,7 +279,7 @@ impl Scenario {
         let mut events = Vec::new();
         while events.len() < MAXIMUM_EVENTS && !reader.exhausted() {
             let selector = reader.byte();
-            // The ten highest selectors were added last: below them, a byte means what it
+            // The thirteen highest selectors were added last: below them, a byte means what it
             // always meant, so the inputs kept in fuzz/regressions replay as they were found.
             let event = if selector >= FIRST_SPEC_EDIT_SELECTOR + 2 {
                 Event::RepairSpec
@@ -303,6 +313,10 @@ impl Scenario {
             } else if selector == LATENCY_SELECTOR - 1 {
                 Event::ClockSkew {
                     skew: reader.byte(),
+                }
+            } else if selector == UNSATISFIABLE_EDIT_SELECTOR {
+                Event::UnsatisfiableEdit {
+                    choice: reader.byte(),
                 }
             } else {
                 match selector % 12 {

@@ -74,6 +74,10 @@ pub const REJECTION_LOOP_LIMIT: usize = 8;
 const NAMESPACE: &str = "default";
 /// The two images a scenario switches between (a change means a rolling restart).
 const IMAGES: [&str; 2] = ["redis:7.2", "redis:7.0"];
+/// An image the fuzzed world's registry lacks ([`Event::UnsatisfiableEdit`]).
+const MISSING_IMAGE: &str = "redis:7.2-does-not-exist";
+/// A node label no node of the fuzzed world carries.
+const LABEL_NO_NODE_HAS: (&str, &str) = ("disk", "nvme");
 /// The sentinels' master group name (the API default).
 const MASTER_GROUP: &str = "myMaster";
 
@@ -188,12 +192,19 @@ struct Run {
     held_until: u64,
     /// Rounds left before stalled watch caches list again ([`Event::WatchGone`]).
     stale_rounds_left: u8,
+    /// The edits no node can satisfy, undone when the faults stop ([`Event::UnsatisfiableEdit`]).
+    unsatisfiable_edits: Vec<u8>,
     shape: Shape,
 }
 
 impl Run {
     fn new(scenario: &Scenario) -> Run {
         let world = World::new();
+        world
+            .settings
+            .borrow_mut()
+            .missing_images
+            .push(MISSING_IMAGE.to_owned());
         let findings = Findings::default();
         let context = Context {
             kube: world.context.kube.clone(),
@@ -220,6 +231,7 @@ impl Run {
             slow_links: BTreeSet::new(),
             held_until: 0,
             stale_rounds_left: 0,
+            unsatisfiable_edits: Vec::new(),
             shape: scenario.shape.clone(),
         }
     }
@@ -641,6 +653,11 @@ impl Run {
                 self.world.redis.set_slow_sync(Some(keys_per_second));
             }
             Event::RepairSpec => self.repair_spec(),
+            Event::UnsatisfiableEdit { choice } => {
+                let (edit, _) = self.unsatisfiable_edit(*choice);
+                self.patch(&edit);
+                self.unsatisfiable_edits.push(*choice);
+            }
             Event::ClientWrites { count, route } => {
                 let published = self.client_entry();
                 let entry = match route {
@@ -724,6 +741,38 @@ impl Run {
             Kind::RedisSentinel => repair["clusterSize"] = json!(self.shape.sentinels),
         }
         self.patch(&repair);
+    }
+
+    /// The patch that makes the spec of the CR under test one no node can satisfy, and the patch
+    /// that reverts it (to the image the shape has now).
+    fn unsatisfiable_edit(&self, choice: u8) -> (Value, Value) {
+        let (label, value) = LABEL_NO_NODE_HAS;
+        let placement = match choice % 4 {
+            0 => Some(("nodeSelector", json!({label: value}))),
+            1 => Some((
+                "affinity",
+                json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [
+                        {"key": label, "operator": "In", "values": [value]}]}]}}}),
+            )),
+            _ => None,
+        };
+        match placement {
+            // A cluster places its leaders and its followers each by its own fields.
+            Some((field, value)) if self.shape.kind == Kind::RedisCluster => (
+                json!({"redisLeader": {field: value.clone()}, "redisFollower": {field: value}}),
+                json!({"redisLeader": {field: null}, "redisFollower": {field: null}}),
+            ),
+            Some((field, value)) => (json!({field: value}), json!({field: null})),
+            None if choice % 4 == 2 => (
+                json!({"kubernetesConfig": {"resources": {"requests": {"memory": "1000Gi"}}}}),
+                json!({"kubernetesConfig": {"resources": null}}),
+            ),
+            None => (
+                json!({"kubernetesConfig": {"image": MISSING_IMAGE}}),
+                json!({"kubernetesConfig": {"image": IMAGES[self.shape.image]}}),
+            ),
+        }
     }
 
     fn set_ready(&mut self, name: &str, ready: bool) {
@@ -828,6 +877,10 @@ impl Run {
             self.world.redis.set_latency(&left, &right, 0);
         }
         self.world.operator_clock.set(0);
+        for choice in std::mem::take(&mut self.unsatisfiable_edits) {
+            let (_, revert) = self.unsatisfiable_edit(choice);
+            self.patch(&revert);
+        }
         let names: Vec<String> = self
             .pods()
             .iter()
