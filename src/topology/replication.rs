@@ -181,6 +181,12 @@ pub fn plan_replication(input: ReplicationInput<'_>) -> ReplicationPlan {
     if answered.is_empty() {
         plan.blocked = Some(Blocked::Waiting("no Redis server answers yet".to_owned()));
         plan.master = sentinels_master_pod(&input);
+        // A scale-in asked for meanwhile must not remove the recorded master's pod while it may
+        // come back with writes no other server has (the same rules as when others answer).
+        plan.hold_replicas = input
+            .previous_master
+            .and_then(|name| recorded_master_may_return(&input, &answered, name))
+            .and_then(|(_, hold)| hold);
         return plan;
     }
     let master = if input.managed_by_sentinel {
@@ -980,6 +986,36 @@ mod tests {
                 .all(|(reason, _)| *reason != EventReason::LoneMasterRestarting),
             "{handed_over:?}"
         );
+    }
+
+    #[test]
+    fn while_no_server_answers_a_scale_in_keeps_the_pod_of_the_recorded_master() {
+        // Scaled from two pods to one while the master sessions-1 is down for a moment and the
+        // replica sessions-0 is being recreated: nobody answers, and sessions-1's volume holds
+        // writes sessions-0 may lack.
+        let mut master = away(1, "connection refused", "1970-01-01T00:00:17Z");
+        master.pod.ready = false;
+        let mut replica = silent(0, "the pod has no address");
+        replica.pod.ready = false;
+        let servers = [replica, master];
+        let plan = plan_replication(ReplicationInput {
+            statefulset_replicas: Some(2),
+            now: 19_000,
+            data_survives_restart: true,
+            ..input(&servers, 1, "sessions-1")
+        });
+        assert_eq!(plan.hold_replicas, Some(2), "{plan:?}");
+        assert!(plan.commands.is_empty(), "{plan:?}");
+        // Its pod already terminating for the scale-in: not waited for.
+        let mut servers = servers;
+        servers[1].pod.terminating = true;
+        let plan = plan_replication(ReplicationInput {
+            statefulset_replicas: Some(1),
+            now: 19_000,
+            data_survives_restart: true,
+            ..input(&servers, 1, "sessions-1")
+        });
+        assert_eq!(plan.hold_replicas, None, "{plan:?}");
     }
 
     #[test]
