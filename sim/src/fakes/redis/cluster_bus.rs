@@ -430,6 +430,7 @@ fn promote_replicas_of_failed_masters(fleet: &mut Fleet, cluster: &[String]) -> 
         let Some(candidate) = candidate else { continue };
         settled = false;
         let failed_slots = failed.slots.clone();
+        let failed_node_id = failed.node_id.clone();
         fleet.supersede(failed_address, &candidate, true);
         let epoch = fleet.max_epoch() + 1;
         if let Some(server) = fleet.servers.get_mut(&candidate) {
@@ -445,9 +446,46 @@ fn promote_replicas_of_failed_masters(fleet: &mut Fleet, cluster: &[String]) -> 
             // epoch; live nodes stop counting it.
             server.epoch = server.epoch.min(epoch.saturating_sub(1));
         }
+        follow_the_promoted_sibling(fleet, cluster, &failed_node_id, &candidate);
     }
     settled &= promote_replicas_of_vanished_masters(fleet, cluster, &masters_with_slots);
     settled
+}
+
+/// The other replicas of a failed master follow the replica promoted in its place (at
+/// `promoted`) once they hear from it, as Redis Cluster's replicas do when their master is left
+/// without slots (`cluster-allow-replica-migration`, on by default): they resync from it,
+/// partially when they share its history.
+fn follow_the_promoted_sibling(
+    fleet: &mut Fleet,
+    cluster: &[String],
+    failed_id: &str,
+    promoted: &str,
+) {
+    let Some(promoted_id) = fleet
+        .servers
+        .get(promoted)
+        .map(|server| server.node_id.clone())
+    else {
+        return;
+    };
+    let siblings: Vec<String> = cluster
+        .iter()
+        .filter(|address| *address != promoted)
+        .filter(|address| {
+            fleet.servers.get(*address).is_some_and(|server| {
+                server.alive && server.cluster_master.as_deref() == Some(failed_id)
+            })
+        })
+        .filter(|address| fleet.connected(address, promoted))
+        .cloned()
+        .collect();
+    for address in siblings {
+        if let Some(server) = fleet.servers.get_mut(&address) {
+            server.cluster_master = Some(promoted_id.clone());
+            server.pointed(LinkOrigin::ClusterBus);
+        }
+    }
 }
 
 /// Promotes replicas of masters that no server runs any more but that the live masters still
