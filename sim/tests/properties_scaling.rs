@@ -29,9 +29,11 @@ use property_support::{
     check, config, example, expect_ready, manifest, patch_spec, scenario, step, target,
 };
 use proptest::prelude::*;
+use redis_operator::api::Kind;
 use redis_operator_sim::engine::scenario::{
     Action, Fault, LinkEnd, PodChoice, Scenario, Target, WriteCount,
 };
+use redis_operator_sim::faults::unsatisfiable_edit::{MISSING_IMAGE, UnsatisfiableEdit};
 use serde_json::json;
 
 /// Which CR a case scales.
@@ -75,24 +77,8 @@ enum Operation {
     /// seconds.
     ClockSkew(i64, u64),
     /// The spec is edited into one no node can satisfy, and reverted this many seconds later.
-    UnsatisfiableEdit(Unsatisfiable, u64),
+    UnsatisfiableEdit(UnsatisfiableEdit, u64),
 }
-
-/// A spec edit no node can satisfy.
-#[derive(Clone, Copy, Debug)]
-enum Unsatisfiable {
-    /// A nodeSelector no node matches.
-    NodeSelector,
-    /// A required node affinity no node matches.
-    NodeAffinity,
-    /// A memory request no node can hold.
-    Requests,
-    /// An image the registry lacks.
-    MissingImage,
-}
-
-/// An image the registry of every case lacks.
-const MISSING_IMAGE: &str = "redis:7.2-does-not-exist";
 
 fn operation(subject: Subject) -> impl Strategy<Value = Operation> {
     let size = match subject {
@@ -129,10 +115,10 @@ fn operation(subject: Subject) -> impl Strategy<Value = Operation> {
             .prop_map(|(skew, seconds)| Operation::ClockSkew(skew, seconds)),
         1 => (
             prop_oneof![
-                Just(Unsatisfiable::NodeSelector),
-                Just(Unsatisfiable::NodeAffinity),
-                Just(Unsatisfiable::Requests),
-                Just(Unsatisfiable::MissingImage),
+                Just(UnsatisfiableEdit::NodeSelector),
+                Just(UnsatisfiableEdit::NodeAffinity),
+                Just(UnsatisfiableEdit::Requests),
+                Just(UnsatisfiableEdit::MissingImage),
             ],
             0u64..=120,
         )
@@ -181,38 +167,17 @@ fn resize(subject: Subject, cr: &Target, size: Size) -> Action {
 /// example's values.
 fn unsatisfiable_edit(
     subject: Subject,
-    edit: Unsatisfiable,
+    edit: UnsatisfiableEdit,
 ) -> (serde_json::Value, serde_json::Value) {
-    let node_affinity = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "disk", "operator": "In", "values": ["nvme"]}]}]}}});
-    let placement = match edit {
-        Unsatisfiable::NodeSelector => Some(("nodeSelector", json!({"disk": "nvme"}))),
-        Unsatisfiable::NodeAffinity => Some(("affinity", node_affinity)),
-        Unsatisfiable::Requests | Unsatisfiable::MissingImage => None,
+    let kind = match subject {
+        Subject::Cluster => Kind::RedisCluster,
+        Subject::Replication => Kind::RedisReplication,
     };
-    match (placement, subject) {
-        // A cluster places its leaders and its followers each by its own fields.
-        (Some((field, value)), Subject::Cluster) => (
-            json!({"redisLeader": {field: value.clone()}, "redisFollower": {field: value}}),
-            json!({"redisLeader": {field: null}, "redisFollower": {field: null}}),
-        ),
-        (Some((field, value)), Subject::Replication) => {
-            (json!({field: value}), json!({field: null}))
-        }
-        (None, _) => match edit {
-            Unsatisfiable::MissingImage => (
-                json!({"kubernetesConfig": {"image": MISSING_IMAGE}}),
-                json!({"kubernetesConfig": {"image": "redis:7.2"}}),
-            ),
-            _ => (
-                json!({"kubernetesConfig": {"resources": {
-                    "requests": {"memory": "1000Gi"}, "limits": {"memory": "1000Gi"}}}}),
-                json!({"kubernetesConfig": {"resources": {
-                    "requests": {"memory": "128Mi"}, "limits": {"memory": "256Mi"}}}}),
-            ),
-        },
-    }
+    let example_resources = json!({
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"cpu": "500m", "memory": "256Mi"},
+    });
+    edit.patches(kind, &example_resources, "redis:7.2")
 }
 
 /// The pods the last size means: the last ordinal of each StatefulSet present, the next absent.

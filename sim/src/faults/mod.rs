@@ -10,3 +10,4 @@ pub mod operator_crash;
 pub mod operator_ports;
 pub mod scheduled;
 pub mod stale_reads;
+pub mod unsatisfiable_edit;

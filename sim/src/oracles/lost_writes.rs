@@ -124,12 +124,8 @@ impl World {
                             .filter(|server| server.data.get(key) == Some(write.value.as_str()))
                             .peekable();
                         holders.peek().is_some()
-                            && holders.all(|server| {
-                                !server.alive
-                                    && server
-                                        .superseded_after
-                                        .is_some_and(|after| write.at >= after)
-                            })
+                            && holders
+                                .all(|server| !server.alive && server.lost_to_a_failover(write.at))
                     })
                     .map(|(key, _)| key.as_str())
                     .collect()

@@ -129,12 +129,19 @@ impl DiscardCause {
                 first_since_pointed,
                 superseded_after,
             } => {
-                superseded_after.is_some_and(|after| written_at >= after)
+                in_a_failover_window(superseded_after, written_at)
                     || !first_since_pointed
                     || !matches!(origin, LinkOrigin::Operator)
             }
         }
     }
+}
+
+/// Whether a write acknowledged at `written_at` by a master a failover replaced, after the
+/// promoted replica's last sync from it at `superseded_after`, is in the window that failover
+/// loses.
+fn in_a_failover_window(superseded_after: Option<Milliseconds>, written_at: Milliseconds) -> bool {
+    superseded_after.is_some_and(|after| written_at >= after)
 }
 
 /// A dataset a server dropped, with what it holds instead: the lost-writes oracle finds in
@@ -238,7 +245,7 @@ pub struct Server {
     /// sync from it (see [`DiscardCause::FullResync`]); cleared by the resync that turns it into
     /// a replica. A replica of such a master carries the master's time: it holds that master's
     /// later writes, which the same failover loses.
-    pub superseded_after: Option<Milliseconds>,
+    superseded_after: Option<Milliseconds>,
     /// When it last synced from the master it follows now; `None` since it was pointed there
     /// until it syncs.
     last_synced_at: Option<Milliseconds>,
@@ -304,6 +311,12 @@ impl RenderedClusterNodes {
 }
 
 impl Server {
+    /// Whether a write it acknowledged at `written_at` is in the window lost by a failover that
+    /// replaced it (see [`DiscardCause::FullResync`]).
+    pub fn lost_to_a_failover(&self, written_at: Milliseconds) -> bool {
+        in_a_failover_window(self.superseded_after, written_at)
+    }
+
     /// The address this cluster node's table holds for node `id`, if it knows one (not `noaddr`).
     fn table_address(&self, id: &str) -> Option<(String, u16)> {
         self.peers

@@ -46,6 +46,7 @@ use crate::fakes::api_server::pod_is_ready;
 use crate::fakes::redis::ServerKind;
 use crate::fakes::scheduler::string_map;
 use crate::faults::lost_replies::ReplyChannel;
+use crate::faults::unsatisfiable_edit::{MISSING_IMAGE, UnsatisfiableEdit};
 use crate::oracles::disruption_budgets::{CountedPod, budget_breach};
 use crate::oracles::invalid_spec::{spec_is_invalid, writes_beyond_the_status};
 use crate::oracles::liveness::{LivenessWatch, states_what_a_person_must_do};
@@ -74,10 +75,6 @@ pub const REJECTION_LOOP_LIMIT: usize = 8;
 const NAMESPACE: &str = "default";
 /// The two images a scenario switches between (a change means a rolling restart).
 const IMAGES: [&str; 2] = ["redis:7.2", "redis:7.0"];
-/// An image the fuzzed world's registry lacks ([`Event::UnsatisfiableEdit`]).
-const MISSING_IMAGE: &str = "redis:7.2-does-not-exist";
-/// A node label no node of the fuzzed world carries.
-const LABEL_NO_NODE_HAS: (&str, &str) = ("disk", "nvme");
 /// The sentinels' master group name (the API default).
 const MASTER_GROUP: &str = "myMaster";
 
@@ -746,33 +743,11 @@ impl Run {
     /// The patch that makes the spec of the CR under test one no node can satisfy, and the patch
     /// that reverts it (to the image the shape has now).
     fn unsatisfiable_edit(&self, choice: u8) -> (Value, Value) {
-        let (label, value) = LABEL_NO_NODE_HAS;
-        let placement = match choice % 4 {
-            0 => Some(("nodeSelector", json!({label: value}))),
-            1 => Some((
-                "affinity",
-                json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [{"matchExpressions": [
-                        {"key": label, "operator": "In", "values": [value]}]}]}}}),
-            )),
-            _ => None,
-        };
-        match placement {
-            // A cluster places its leaders and its followers each by its own fields.
-            Some((field, value)) if self.shape.kind == Kind::RedisCluster => (
-                json!({"redisLeader": {field: value.clone()}, "redisFollower": {field: value}}),
-                json!({"redisLeader": {field: null}, "redisFollower": {field: null}}),
-            ),
-            Some((field, value)) => (json!({field: value}), json!({field: null})),
-            None if choice % 4 == 2 => (
-                json!({"kubernetesConfig": {"resources": {"requests": {"memory": "1000Gi"}}}}),
-                json!({"kubernetesConfig": {"resources": null}}),
-            ),
-            None => (
-                json!({"kubernetesConfig": {"image": MISSING_IMAGE}}),
-                json!({"kubernetesConfig": {"image": IMAGES[self.shape.image]}}),
-            ),
-        }
+        UnsatisfiableEdit::ALL[usize::from(choice) % UnsatisfiableEdit::ALL.len()].patches(
+            self.shape.kind,
+            &Value::Null,
+            IMAGES[self.shape.image],
+        )
     }
 
     fn set_ready(&mut self, name: &str, ready: bool) {
